@@ -1,0 +1,96 @@
+"""The Starlette application: /graphql, /healthz, /readyz."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+
+from graph.context import Context
+from graph.db import create_pool
+from graph.loaders import Loaders
+from graph.schema import classify, create_schema
+from graph.settings import Settings
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 2.0
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """Strawberry's ASGI view, with fresh loaders per request on the app's pool."""
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        return Context(loaders=Loaders(request.app.state.pool))
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        # The one exit of every HTTP result: each error leaves with a stable code, and an
+        # unexpected one without its internals.
+        if result.errors:
+            result.errors = [classify(e) for e in result.errors]
+        return await super().process_result(request, result)
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry
+        # answers 400).
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, exc.reason) from exc
+            raise
+
+
+def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
+    """The app for `settings`; `dsn` overrides settings.database_url (embedded server)."""
+    database = dsn or settings.database_url
+    if database is None:
+        raise ValueError("no database: pass a DSN or set DATABASE_URL")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(settings, database)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        pool: asyncpg.Pool = request.app.state.pool
+        try:
+            await pool.fetchval("select 1", timeout=READY_TIMEOUT_S)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("readiness check failed error=%r", exc)
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    graphql = GraphQLView(
+        create_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        allow_queries_via_get=True,
+    )
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,131 @@
+"""The `filmgraph` command: serve | migrate | load-demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+import asyncpg
+import uvicorn
+
+from graph import db
+from graph.app import create_app
+from graph.demo.load import load_demo
+from graph.embedded import EmbeddedError, EmbeddedPostgres
+from graph.migrate import migrate
+from graph.schema import create_schema
+from graph.settings import Settings
+
+log = logging.getLogger("graph.cli")
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[tuple[str, bool]]:
+    """(DSN, embedded?): DATABASE_URL when set, else the embedded server, stopped on exit."""
+    if settings.database_url:
+        yield settings.database_url, False
+        return
+    server = EmbeddedPostgres(settings.data_dir / "pgdata")
+    fresh = not server.initialised
+    dsn = server.start()
+    try:
+        yield dsn, fresh
+    finally:
+        server.stop()
+
+
+async def _prepare(dsn: str, *, migrations: bool, demo: str) -> None:
+    """Migrate and/or load the demo data. demo: "always", "if-empty" or "never"."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        if migrations:
+            applied = await migrate(conn)
+            print(f"filmgraph: {len(applied)} migration(s) applied", file=sys.stderr)
+        if demo == "always" or (
+            demo == "if-empty" and await conn.fetchval(db.sql("film_count")) == 0
+        ):
+            films = await load_demo(conn)
+            print(f"filmgraph: demo data loaded ({films} films)", file=sys.stderr)
+    finally:
+        await conn.close()
+
+
+def cmd_serve(settings: Settings) -> int:
+    with database(settings) as (dsn, _):
+        if not settings.database_url:
+            asyncio.run(_prepare(dsn, migrations=True, demo="if-empty"))
+        app = create_app(settings, dsn)
+        print(
+            f"filmgraph: GraphiQL at http://{settings.host}:{settings.port}/graphql",
+            file=sys.stderr,
+        )
+        uvicorn.Server(
+            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+        ).run()
+    return 0
+
+
+def cmd_migrate(settings: Settings) -> int:
+    with database(settings) as (dsn, _):
+        asyncio.run(_prepare(dsn, migrations=True, demo="never"))
+    return 0
+
+
+def cmd_load_demo(settings: Settings) -> int:
+    with database(settings) as (dsn, _):
+        asyncio.run(_prepare(dsn, migrations=not settings.database_url, demo="always"))
+    return 0
+
+
+def cmd_schema(settings: Settings) -> int:
+    print(create_schema(settings).as_str())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="filmgraph", description="The film graph GraphQL API.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve",
+        help="run the API (on an embedded PostgreSQL with demo data when DATABASE_URL is unset)",
+    )
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    sub.add_parser("migrate", help="apply pending database migrations")
+    sub.add_parser("load-demo", help="load the demo films, people and offers")
+    sub.add_parser("schema", help="print the GraphQL schema (SDL), as committed in schema.graphql")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    if getattr(args, "host", None) or getattr(args, "port", None):
+        from dataclasses import replace
+
+        settings = replace(
+            settings, host=args.host or settings.host, port=args.port or settings.port
+        )
+    commands = {
+        "serve": cmd_serve,
+        "migrate": cmd_migrate,
+        "load-demo": cmd_load_demo,
+        "schema": cmd_schema,
+    }
+    try:
+        return commands[args.command](settings)
+    except EmbeddedError as exc:
+        print(f"filmgraph: embedded PostgreSQL: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"filmgraph: database error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The per-request context every resolver gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import strawberry
+
+if TYPE_CHECKING:
+    from graph.loaders import Loaders
+
+
+@dataclass
+class Context:
+    """What one request may use: its own DataLoaders (never shared between requests)."""
+
+    loaders: Loaders
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,98 @@
+"""The connection pool and the named SQL statements in sql/queries."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import asyncpg
+
+from graph.settings import Settings
+
+_NAME = re.compile(r"^-- name: (\w+)( \(paged\))?\s*$", re.MULTILINE)
+
+# Wraps a paged statement (see sql/queries/films.sql): numbers its rows per parent, keeps the
+# window that after/before/first/last select, and reports every parent's total, also for a
+# parent whose window came out empty. $1 after (position, 0 for none), $2 before (position or
+# null), $3 first, $4 last.
+PAGE_FRAGMENT = """\
+with page_base as (
+{inner}
+), page_total as (
+    select parent, count(*)::int as total from page_base group by parent
+)
+select t.parent as page_parent, t.total as page_total, b.*
+from page_total t
+left join page_base b
+  on b.parent = t.parent
+ and b.rn > $1::int
+ and b.rn < coalesce($2::int, t.total + 1)
+ and ($3::int is null or b.rn <= $1::int + $3::int)
+ and ($4::int is null or b.rn >= coalesce($2::int, t.total + 1) - $4::int)
+order by t.parent, b.rn"""
+
+
+@dataclass(frozen=True)
+class Statement:
+    name: str
+    sql: str
+    paged: bool
+
+
+def sql_dir() -> Any:
+    """The sql/ folder: beside the package in a checkout, packaged as graph.sql in a wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "sql"
+    if checkout.is_dir():
+        return checkout
+    return resources.files("graph.sql")
+
+
+def parse_statements(text: str) -> dict[str, Statement]:
+    """Split one .sql file into its `-- name:` blocks."""
+    out: dict[str, Statement] = {}
+    matches = list(_NAME.finditer(text))
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        body = text[m.end() : end].strip().rstrip(";").strip()
+        paged = m.group(2) is not None
+        sql = PAGE_FRAGMENT.format(inner=body) if paged else body
+        out[m.group(1)] = Statement(m.group(1), sql, paged)
+    return out
+
+
+def load_statements() -> dict[str, Statement]:
+    out: dict[str, Statement] = {}
+    for entry in sorted(sql_dir().joinpath("queries").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            for name, stmt in parse_statements(entry.read_text(encoding="utf-8")).items():
+                if name in out:
+                    raise RuntimeError(f"duplicate SQL statement name {name} in {entry.name}")
+                out[name] = stmt
+    return out
+
+
+STATEMENTS = MappingProxyType(load_statements())
+
+
+def sql(name: str) -> str:
+    return STATEMENTS[name].sql
+
+
+async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        server_settings={
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "application_name": "filmgraph",
+        },
+        timeout=10,
+        command_timeout=settings.statement_timeout_ms / 1000 + 5,
+    )
+    assert pool is not None
+    return pool

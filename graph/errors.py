@@ -1,0 +1,19 @@
+"""Errors a client can act on, each with a stable `extensions.code`."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class UserInputError(GraphQLError):
+    """The request was understood but an argument is wrong: fix the request, don't retry it."""
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        extensions: dict[str, object] = {"code": BAD_USER_INPUT}
+        if argument is not None:
+            extensions["argument"] = argument
+        super().__init__(message, extensions=extensions)

@@ -1,0 +1,246 @@
+"""The Query root and the schema with its extensions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import asyncpg
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+
+from graph import errors
+from graph.context import Info
+from graph.errors import UserInputError
+from graph.ids import from_global_id, pk_of
+from graph.pagination import Connection, connection, window
+from graph.settings import Settings
+from graph.types import (
+    AfterArg,
+    BeforeArg,
+    Film,
+    FirstArg,
+    Genre,
+    LastArg,
+    Node,
+    Person,
+    Provider,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_NODES = 100
+
+IdArg = Annotated[strawberry.ID | None, strawberry.argument(description="Global id.")]
+SlugArg = Annotated[str | None, strawberry.argument(description="URL-safe name.")]
+
+
+def _one_of(**given: Any) -> tuple[str, Any]:
+    """The single lookup argument given; BAD_USER_INPUT for none or several."""
+    present = [(k, v) for k, v in given.items() if v is not None]
+    if len(present) != 1:
+        names = ", ".join(given)
+        raise UserInputError(f"pass exactly one of: {names}")
+    return present[0]
+
+
+async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
+    if argument == "id":
+        return await info.context.loaders.lookup(entity, "id", pk_of(value, entity))
+    by = "imdb_id" if argument == "imdbId" else argument
+    return await info.context.loaders.lookup(entity, by, value)
+
+
+async def _root(
+    info: Info,
+    entity: str,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Any]:
+    scope = f"Query.{entity}"
+    win = window(scope, first, after, last, before)
+    page = await info.context.loaders.root_page(entity, win)
+    return connection(scope, page, win, lambda node: node)
+
+
+@strawberry.type(description="Entry points into the film graph.")
+class Query:
+    @strawberry.field(description="Any object by its global id; null when none has that id.")
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Global id of any object.")],
+    ) -> Node | None:
+        entity, pk = from_global_id(id)
+        result: Node | None = await info.context.loaders.lookup(entity, "id", pk)
+        return result
+
+    @strawberry.field(
+        description=f"Objects by global ids, in the order given; null for an id that names "
+        f"nothing. At most {MAX_NODES} ids."
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description="Global ids, at most 100.")
+        ],
+    ) -> list[Node | None]:
+        if len(ids) > MAX_NODES:
+            raise UserInputError(f"ids: at most {MAX_NODES} ids per request", argument="ids")
+        decoded = [from_global_id(i, "ids") for i in ids]
+        return [await info.context.loaders.lookup(e, "id", pk) for e, pk in decoded]
+
+    @strawberry.field(description="A film by exactly one of: global id, slug or IMDb id.")
+    async def film(
+        self,
+        info: Info,
+        id: IdArg = None,
+        slug: SlugArg = None,
+        imdb_id: Annotated[
+            str | None, strawberry.argument(description="IMDb title id, e.g. `tt0068646`.")
+        ] = None,
+    ) -> Film | None:
+        arg, value = _one_of(id=id, slug=slug, imdbId=imdb_id)
+        result: Film | None = await _lookup(info, "Film", arg, value)
+        return result
+
+    @strawberry.field(description="A person by exactly one of: global id, slug or IMDb id.")
+    async def person(
+        self,
+        info: Info,
+        id: IdArg = None,
+        slug: SlugArg = None,
+        imdb_id: Annotated[
+            str | None, strawberry.argument(description="IMDb name id, e.g. `nm0000233`.")
+        ] = None,
+    ) -> Person | None:
+        arg, value = _one_of(id=id, slug=slug, imdbId=imdb_id)
+        result: Person | None = await _lookup(info, "Person", arg, value)
+        return result
+
+    @strawberry.field(description="A genre by exactly one of: global id or slug.")
+    async def genre(self, info: Info, id: IdArg = None, slug: SlugArg = None) -> Genre | None:
+        arg, value = _one_of(id=id, slug=slug)
+        result: Genre | None = await _lookup(info, "Genre", arg, value)
+        return result
+
+    @strawberry.field(description="A provider by exactly one of: global id or slug.")
+    async def provider(self, info: Info, id: IdArg = None, slug: SlugArg = None) -> Provider | None:
+        arg, value = _one_of(id=id, slug=slug)
+        result: Provider | None = await _lookup(info, "Provider", arg, value)
+        return result
+
+    @strawberry.field(description="Every film, by title.")
+    async def films(
+        self,
+        info: Info,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
+    ) -> Connection[Film]:
+        return await _root(info, "Film", first, after, last, before)
+
+    @strawberry.field(description="Every person, by name.")
+    async def people(
+        self,
+        info: Info,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
+    ) -> Connection[Person]:
+        return await _root(info, "Person", first, after, last, before)
+
+    @strawberry.field(description="Every genre, by name.")
+    async def genres(
+        self,
+        info: Info,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
+    ) -> Connection[Genre]:
+        return await _root(info, "Genre", first, after, last, before)
+
+    @strawberry.field(description="Every provider, by name.")
+    async def providers(
+        self,
+        info: Info,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        last: LastArg = None,
+        before: BeforeArg = None,
+    ) -> Connection[Provider]:
+        return await _root(info, "Provider", first, after, last, before)
+
+
+_DATABASE_ERRORS = (
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.OperatorInterventionError,  # class 57: shutdown, cancelled, cannot connect now
+    asyncpg.InvalidCatalogNameError,  # the database was dropped
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.QueryCanceledError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+def classify(error: GraphQLError) -> GraphQLError:
+    """Give every error a stable code; hide internals of anything unexpected."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        if isinstance(original, GraphQLError) and original.extensions:
+            error.extensions = {**(error.extensions or {}), **original.extensions}
+        if not (error.extensions or {}).get("code"):
+            code = "GRAPHQL_VALIDATION_FAILED" if error.nodes else "GRAPHQL_PARSE_FAILED"
+            error.extensions = {**(error.extensions or {}), "code": code}
+        return error
+    if isinstance(original, _DATABASE_ERRORS):
+        log.warning("database unavailable error=%r", original)
+        message, code = (
+            "The database is unavailable; try again shortly.",
+            errors.DATABASE_UNAVAILABLE,
+        )
+    else:
+        log.error("unexpected error path=%s", error.path, exc_info=original)
+        message, code = "Unexpected error.", errors.INTERNAL_SERVER_ERROR
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": code},
+    )
+
+
+def create_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    extensions: list[SchemaExtension | type[SchemaExtension] | Callable[..., Any]] = [
+        # Factories: a fresh extension per request; the two caches themselves live on across
+        # requests (Strawberry keeps them per maxsize).
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+    ]
+    return strawberry.Schema(
+        query=Query, types=[Film, Person, Genre, Provider], extensions=extensions
+    )  # type: ignore[arg-type]

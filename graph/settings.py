@@ -1,0 +1,62 @@
+"""Settings: one frozen dataclass, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def _default_data_dir() -> Path:
+    # Root gets a system location: PostgreSQL runs as an unprivileged user, which cannot reach
+    # into /root.
+    if os.geteuid() == 0:
+        return Path("/var/lib/filmgraph")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "filmgraph"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to know from outside."""
+
+    database_url: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path()
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    statement_timeout_ms: int = 10_000
+    max_query_depth: int = 12
+    max_tokens: int = 5_000
+    max_aliases: int = 30
+    graphiql: bool = True
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or None,
+            host=os.environ.get("FILMGRAPH_HOST") or DEFAULT_HOST,
+            port=_int("FILMGRAPH_PORT", DEFAULT_PORT),
+            data_dir=Path(os.environ.get("FILMGRAPH_DATA_DIR") or _default_data_dir()),
+            pool_min_size=_int("FILMGRAPH_POOL_MIN", 1),
+            pool_max_size=_int("FILMGRAPH_POOL_MAX", 10),
+            statement_timeout_ms=_int("FILMGRAPH_STATEMENT_TIMEOUT_MS", 10_000),
+            max_query_depth=_int("FILMGRAPH_MAX_DEPTH", 12),
+            max_tokens=_int("FILMGRAPH_MAX_TOKENS", 5_000),
+            max_aliases=_int("FILMGRAPH_MAX_ALIASES", 30),
+            graphiql=os.environ.get("FILMGRAPH_GRAPHIQL", "1") not in ("0", "false", "no"),
+        )

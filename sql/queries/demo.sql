@@ -1,0 +1,57 @@
+-- Loading the demo data shipped in graph/demo/demo.json. Every insert skips rows already present,
+-- so loading twice changes nothing.
+
+-- name: insert_genre
+-- Add a genre unless its slug exists.
+insert into genre (slug, name) values ($1, $2)
+on conflict (slug) do nothing;
+
+-- name: insert_person
+-- Add a person unless the slug exists.
+insert into person (slug, name, birth_year, death_year, biography, photo_url, imdb_id)
+values ($1, $2, $3, $4, $5, $6, $7)
+on conflict (slug) do nothing;
+
+-- name: insert_film
+-- Add a film unless the slug exists.
+insert into film (
+    slug, title, original_title, year, release_date, runtime_minutes, certification,
+    certification_country, synopsis, imdb_rating, imdb_votes, poster_url, imdb_id, tmdb_id,
+    wikidata_id
+)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+on conflict (slug) do nothing;
+
+-- name: insert_provider
+-- Add a provider unless the slug exists.
+insert into provider (slug, name, logo_url, homepage, tmdb_id)
+values ($1, $2, $3, $4, $5)
+on conflict (slug) do nothing;
+
+-- name: ids_by_slug
+-- Slug to id for every film, person, genre and provider, to link the demo rows.
+select 'film' as kind, slug, id from film
+union all select 'person', slug, id from person
+union all select 'genre', slug, id from genre
+union all select 'provider', slug, id from provider;
+
+-- name: insert_film_genre
+-- Link a film to a genre.
+insert into film_genre (film_id, genre_id) values ($1, $2)
+on conflict do nothing;
+
+-- name: insert_credit
+-- Credit a person on a film.
+insert into credit (film_id, person_id, role, character_name, billing_order)
+values ($1, $2, $3, $4, $5)
+on conflict (film_id, person_id, role) do nothing;
+
+-- name: insert_offer
+-- Offer a film from a provider in a region.
+insert into offer (film_id, provider_id, region, kind, price, currency, quality, url)
+values ($1, $2, $3, $4, $5, $6, $7, $8)
+on conflict (film_id, provider_id, region, kind, quality) do nothing;
+
+-- name: film_count
+-- How many films the graph holds (the demo data loads into an empty graph on first start).
+select count(*) from film;

@@ -1,0 +1,132 @@
+"""The HTTP surface: GraphQL over POST and GET, GraphiQL, health and readiness."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+
+from graph.app import create_app
+from graph.migrate import migrate
+from graph.settings import Settings
+from tests.conftest import LiveServer, drop_database, gql, post
+
+QUERY = '{ film(slug: "refusenik-2007") { title year } }'
+
+
+async def test_post_json(client: httpx.AsyncClient) -> None:
+    data = await gql(client, QUERY)
+    assert data == {"film": {"title": "Refusenik", "year": 2007}}
+
+
+async def test_post_with_operation_name_and_variables(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql",
+        json={
+            "query": "query A { __typename } query B($s: String!) { film(slug: $s) { year } }",
+            "operationName": "B",
+            "variables": {"s": "refusenik-2007"},
+        },
+    )
+    assert response.status_code == 200
+    assert response.json() == {"data": {"film": {"year": 2007}}}
+
+
+async def test_get_query(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/graphql",
+        params={
+            "query": "query($s: String!) { film(slug: $s) { title } }",
+            "variables": '{"s": "refusenik-2007"}',
+        },
+        headers={"accept": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"data": {"film": {"title": "Refusenik"}}}
+
+
+async def test_get_mutation_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/graphql",
+        params={"query": "mutation { __typename }"},
+        headers={"accept": "application/json"},
+    )
+    assert response.status_code == 405
+    assert "data" not in response.text
+
+
+async def test_graphiql_for_a_browser(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_other_methods_refused(client: httpx.AsyncClient) -> None:
+    response = await client.put("/graphql", json={"query": QUERY})
+    assert response.status_code == 405
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok"
+
+
+async def test_malformed_requests_get_clear_errors(client: httpx.AsyncClient) -> None:
+    body = await post(client, "{ film(slug: ")
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    body = await post(client, "{ film(slug: 1) { nope } }")
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
+
+    not_json = await client.post(
+        "/graphql", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    assert "Traceback" not in not_json.text
+
+
+async def test_hostile_documents_are_refused(client: httpx.AsyncClient) -> None:
+    deep = (
+        '{ film(slug: "refusenik-2007") { '
+        + "directors { filmography { nodes { " * 8
+        + "title"
+        + " } } }" * 8
+        + " } }"
+    )
+    body = await post(client, deep)
+    assert body["errors"], body
+    assert "depth" in body["errors"][0]["message"]
+    assert body.get("data") is None
+
+    aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(100)) + " }"
+    body = await post(client, aliases)
+    assert body["errors"] and "aliases" in body["errors"][0]["message"].lower()
+
+    tokens = "{ " + "__typename " * 10_000 + "}"
+    body = await post(client, tokens)
+    assert body["errors"] and "token" in body["errors"][0]["message"].lower()
+
+
+async def test_database_gone(empty_dsn: str, server_dsn: str) -> None:
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        database = await conn.fetchval("select current_database()")
+    finally:
+        await conn.close()
+    with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            await drop_database(server_dsn, database)
+
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["database"] == "unreachable"
+            assert (await client.get("/healthz")).status_code == 200
+
+            response = await client.post("/graphql", json={"query": QUERY})
+            assert response.status_code == 200
+            body = response.json()
+            assert body["data"] == {"film": None}
+            assert body["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+            assert "Traceback" not in response.text
