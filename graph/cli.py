@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -63,10 +64,19 @@ def cmd_serve(settings: Settings) -> int:
             f"filmgraph: GraphiQL at http://{settings.host}:{settings.port}/graphql",
             file=sys.stderr,
         )
-        uvicorn.Server(
+        server = uvicorn.Server(
             uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
-        ).run()
+        )
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
+        # our handlers in place: turn both into a normal exit so the embedded server stops.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
     return 0
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def cmd_migrate(settings: Settings) -> int:

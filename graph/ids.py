@@ -21,7 +21,9 @@ def from_global_id(global_id: str, argument: str = "id") -> tuple[str, int]:
         type_name, _, pk_text = raw.partition(":")
         pk = int(pk_text)
     except (ValueError, UnicodeError, binascii.Error):
-        raise UserInputError(f"{argument}: not a valid id: {global_id[:100]!r}", argument=argument)
+        raise UserInputError(
+            f"{argument}: not a valid id: {global_id[:100]!r}", argument=argument
+        ) from None
     if type_name not in NODE_TYPES or not 0 < pk < 2**63 or pk_text != str(pk):
         raise UserInputError(f"{argument}: not a valid id: {global_id[:100]!r}", argument=argument)
     return type_name, pk

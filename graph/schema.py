@@ -232,7 +232,7 @@ def classify(error: GraphQLError) -> GraphQLError:
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    extensions: list[SchemaExtension | type[SchemaExtension] | Callable[..., Any]] = [
+    extensions: list[Callable[[], SchemaExtension]] = [
         # Factories: a fresh extension per request; the two caches themselves live on across
         # requests (Strawberry keeps them per maxsize).
         lambda: ParserCache(maxsize=1024),
@@ -243,4 +243,4 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     return strawberry.Schema(
         query=Query, types=[Film, Person, Genre, Provider], extensions=extensions
-    )  # type: ignore[arg-type]
+    )

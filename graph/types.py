@@ -198,7 +198,7 @@ class Person(Node):
             after,
             last,
             before,
-            None if role is None else role.value,
+            None if role is None else role.name,
         )
 
 
@@ -207,7 +207,8 @@ def _roles(roles: list[CreditRole] | None) -> tuple[str, ...] | None:
         return None
     if not roles:
         raise UserInputError("roles must not be empty; omit it for every role", argument="roles")
-    return tuple(sorted({r.value for r in roles}))
+    # Member names are the stored codes (see graph/mapping.py).
+    return tuple(sorted({r.name for r in roles}))
 
 
 @strawberry.type(
@@ -312,7 +313,7 @@ def _kinds(kinds: list[OfferKind] | None) -> tuple[str, ...] | None:
         return None
     if not kinds:
         raise UserInputError("kinds must not be empty; omit it for every kind", argument="kinds")
-    return tuple(sorted({k.value for k in kinds}))
+    return tuple(sorted({k.name for k in kinds}))
 
 
 @strawberry.type(description="One person's part in one film.")
@@ -328,11 +329,13 @@ class Credit:
 
     @strawberry.field(description="The film.")
     async def film(self, info: Info) -> Film:
-        return await info.context.loaders.one(_rel("Credit", "film"), self)
+        film: Film = await info.context.loaders.one(_rel("Credit", "film"), self)
+        return film
 
     @strawberry.field(description="The person.")
     async def person(self, info: Info) -> Person:
-        return await info.context.loaders.one(_rel("Credit", "person"), self)
+        person: Person = await info.context.loaders.one(_rel("Credit", "person"), self)
+        return person
 
 
 @strawberry.type(description="A way to watch one film from one provider in one region.")
@@ -357,11 +360,13 @@ class Offer:
 
     @strawberry.field(description="The film on offer.")
     async def film(self, info: Info) -> Film:
-        return await info.context.loaders.one(_rel("Offer", "film"), self)
+        film: Film = await info.context.loaders.one(_rel("Offer", "film"), self)
+        return film
 
     @strawberry.field(description="The provider making the offer.")
     async def provider(self, info: Info) -> Provider:
-        return await info.context.loaders.one(_rel("Offer", "provider"), self)
+        provider: Provider = await info.context.loaders.one(_rel("Offer", "provider"), self)
+        return provider
 
 
 CLASSES: Mapping[str, type] = {

@@ -73,14 +73,15 @@ async def test_last_page_then_backward_to_the_start(client: httpx.AsyncClient, d
     assert last["pageInfo"]["hasNextPage"] is False
     assert last["pageInfo"]["hasPreviousPage"] is True
 
-    seen, page = [], last
+    backward: list[str] = []
+    page = last
     while True:
-        seen = [n["slug"] for n in page["nodes"]] + seen
+        backward = [n["slug"] for n in page["nodes"]] + backward
         if not page["pageInfo"]["hasPreviousPage"]:
             break
         page = await _films(client, last=5, before=page["pageInfo"]["startCursor"])
         assert page["pageInfo"]["hasNextPage"] is True
-    assert seen == expected
+    assert backward == expected
 
 
 async def test_default_page_size_is_twenty(client: httpx.AsyncClient) -> None:

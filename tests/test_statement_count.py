@@ -5,8 +5,6 @@ Counted where it happens: pg_stat_statements on the server, for the test's own d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import httpx
 import pytest
@@ -54,7 +52,7 @@ where d.datname = $1
 
 
 @pytest.fixture
-async def seeded(empty_dsn: str) -> AsyncIterator[str]:
+async def seeded(empty_dsn: str) -> str:
     conn = await asyncpg.connect(empty_dsn)
     try:
         await migrate(conn)
@@ -62,7 +60,7 @@ async def seeded(empty_dsn: str) -> AsyncIterator[str]:
         await conn.execute("create extension if not exists pg_stat_statements")
     finally:
         await conn.close()
-    yield empty_dsn
+    return empty_dsn
 
 
 async def _statements_for(

@@ -65,7 +65,7 @@ async def test_film_genres_credits_directors_writers(
     )
     got = sorted((c["role"], c["person"]["slug"]) for c in film["credits"])
     assert got == sorted((r["role"], r["slug"]) for r in credits)
-    assert [c["role"] for c in film["credits"]][0] == "DIRECTOR"
+    assert film["credits"][0]["role"] == "DIRECTOR"
     assert {c["role"] for c in film["crew"]} <= {"DIRECTOR", "WRITER"}
     assert sorted(d["slug"] for d in film["directors"]) == sorted(
         r["slug"] for r in credits if r["role"] == "DIRECTOR"

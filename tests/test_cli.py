@@ -1,0 +1,166 @@
+"""The `filmgraph` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from graph.embedded import free_port
+
+# uvicorn logs this once it is listening (after the app's startup has completed).
+STARTED = "Uvicorn running on"
+# Loopback only: never through a proxy from the environment.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "graph.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(extra)
+    return env
+
+
+class Serve:
+    """`filmgraph serve` in a child process; its stderr read line by line."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "graph.cli", "serve", "--port", str(self.port)],
+            env=_env(FILMGRAPH_DATA_DIR=str(data_dir)),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if line is None:
+                raise AssertionError(f"serve exited before {text!r}:\n{''.join(self.seen)}")
+            self.seen.append(line)
+            if text in line:
+                return
+
+    def query(self, document: str) -> dict[str, object]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql",
+            data=json.dumps({"query": document}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with OPENER.open(request, timeout=30) as response:
+            body: dict[str, object] = json.load(response)
+            return body
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        self.proc.send_signal(signum)
+        code = self.proc.wait(timeout=60)
+        while (line := self.lines.get(timeout=30)) is not None:
+            self.seen.append(line)
+        return code
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "filmgraph"
+
+
+def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
+    serve = Serve(data_dir)
+    try:
+        serve.wait_for(f"GraphiQL at http://127.0.0.1:{serve.port}/graphql")
+        serve.wait_for(STARTED)
+        body = serve.query('{ film(slug: "refusenik-2007") { title directors { name } } }')
+        assert body == {
+            "data": {"film": {"title": "Refusenik", "directors": [{"name": "Laura Bialis"}]}}
+        }
+        films = serve.query("{ films(first: 1) { totalCount } }")
+    finally:
+        code = serve.stop()
+    assert code == 0, "".join(serve.seen)
+    assert any("demo data loaded" in line for line in serve.seen)
+    assert (data_dir / "pgdata" / "PG_VERSION").exists()
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "embedded server left running"
+
+    # Second start: same data directory, nothing to migrate, demo data not loaded again.
+    again = Serve(data_dir)
+    try:
+        again.wait_for(STARTED)
+        assert again.query("{ films(first: 1) { totalCount } }") == films
+    finally:
+        assert again.stop(signal.SIGTERM) == 0
+    assert not any("demo data loaded" in line for line in again.seen)
+    assert any("0 migration(s) applied" in line for line in again.seen)
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "embedded server left running"
+
+
+def test_migrate_and_load_demo_against_database_url(empty_dsn: str) -> None:
+    env = _env(DATABASE_URL=empty_dsn)
+    first = _cli("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "1 migration(s) applied" in first.stderr
+    second = _cli("migrate", env=env)
+    assert second.returncode == 0
+    assert "0 migration(s) applied" in second.stderr
+
+    for _ in range(2):
+        loaded = _cli("load-demo", env=env)
+        assert loaded.returncode == 0, loaded.stderr
+
+    async def counts() -> tuple[int, int]:
+        conn = await asyncpg.connect(empty_dsn)
+        try:
+            return (
+                await conn.fetchval("select count(*) from film"),
+                await conn.fetchval("select count(*) from offer"),
+            )
+        finally:
+            await conn.close()
+
+    films, offers = asyncio.run(counts())
+    assert films > 40
+    assert offers > 100
+
+
+def test_unreachable_database_is_a_one_line_error() -> None:
+    result = _cli(
+        "migrate", env=_env(DATABASE_URL=f"postgresql://nobody@127.0.0.1:{free_port()}/x")
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("filmgraph: database error:")
+    assert "Traceback" not in result.stderr
+
+
+def test_schema_command_prints_sdl() -> None:
+    result = _cli("schema", env=_env())
+    assert result.returncode == 0
+    assert "type Film implements Node" in result.stdout
