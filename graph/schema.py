@@ -10,6 +10,7 @@ import asyncpg
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -232,14 +233,19 @@ def classify(error: GraphQLError) -> GraphQLError:
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
+    # The limit rules are made once per schema: the validation cache is keyed by the rule
+    # classes, and limiters constructed per request would make a new class each time.
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
-        # Factories: a fresh extension per request; the two caches themselves live on across
-        # requests (Strawberry keeps them per maxsize).
-        lambda: ParserCache(maxsize=1024),
-        lambda: ValidationCache(maxsize=1024),
+        # Factories: a fresh extension per request; the parse and validation caches
+        # themselves are shared across requests (Strawberry keeps one per maxsize).
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: ParserCache(maxsize=1024),
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=1024),
     ]
     return strawberry.Schema(
         query=Query, types=[Film, Person, Genre, Provider], extensions=extensions
