@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -55,6 +56,8 @@ def _one_of(**given: Any) -> tuple[str, Any]:
 
 
 async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
+    if "\x00" in value:
+        raise UserInputError(f"{argument}: must not contain NUL characters", argument=argument)
     if argument == "id":
         return await info.context.loaders.lookup(entity, "id", pk_of(value, entity))
     by = "imdb_id" if argument == "imdbId" else argument
@@ -101,7 +104,10 @@ class Query:
         if len(ids) > MAX_NODES:
             raise UserInputError(f"ids: at most {MAX_NODES} ids per request", argument="ids")
         decoded = [from_global_id(i, "ids") for i in ids]
-        return [await info.context.loaders.lookup(e, "id", pk) for e, pk in decoded]
+        # Gathered, not awaited one by one, so the loaders batch them per type.
+        return list(
+            await asyncio.gather(*(info.context.loaders.lookup(e, "id", pk) for e, pk in decoded))
+        )
 
     @strawberry.field(description="A film by exactly one of: global id, slug or IMDb id.")
     async def film(

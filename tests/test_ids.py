@@ -132,3 +132,17 @@ async def test_too_many_nodes(client: httpx.AsyncClient) -> None:
     ids = [base64.b64encode(f"Film:{i}".encode()).decode() for i in range(1, 102)]
     error = await gql_error(client, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_hostile_lookup_keys(client: httpx.AsyncClient) -> None:
+    error = await gql_error(client, "query($s: String!) { film(slug: $s) { id } }", {"s": "a\x00b"})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    for key in ("x" * 10_000, "'; drop table film; --", "%", "_", "\\"):
+        data = await gql(
+            client,
+            "query($s: String!) { film(slug: $s) { id } person(imdbId: $s) { id } }",
+            {"s": key},
+        )
+        assert data == {"film": None, "person": None}
+    still_there = await gql(client, '{ film(slug: "refusenik-2007") { title } }')
+    assert still_there["film"]["title"] == "Refusenik"

@@ -106,3 +106,4 @@ create index offer_provider_region_idx on offer (provider_id, region, film_id);
 -- Root connections page in title / name order.
 create index film_title_idx on film (title, id);
 create index person_name_idx on person (name, id);
+create index provider_name_idx on provider (name, id);
