@@ -8,6 +8,7 @@ preload pg_stat_statements to count statements), and stops exactly when we say.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import logging
 import os
@@ -70,6 +71,7 @@ class EmbeddedPostgres:
     port: int = 0
     settings: dict[str, str] = field(default_factory=dict)
     _user: str | None = None
+    _lock_fd: int | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -139,22 +141,53 @@ class EmbeddedPostgres:
                 "--no-instructions",
             )
 
+    def _lock(self) -> None:
+        """Hold an exclusive lock beside the data directory for as long as we own the server.
+
+        The kernel drops the lock when our process dies, however it dies; so a server found
+        running while we hold the lock was left behind by a filmgraph that crashed.
+        """
+        path = self.data_dir.with_name(self.data_dir.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EmbeddedError(
+                f"another filmgraph process is using {self.data_dir}; stop it first, "
+                "or point FILMGRAPH_DATA_DIR elsewhere"
+            ) from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def start(self) -> str:
         """Initialise if needed, start, and return the DSN."""
-        self.init()
-        if (self.data_dir / "postmaster.pid").exists():
-            # Left over from a crash or a server we still run; pg_ctl status tells which.
-            status = subprocess.run(
-                [str(self._bin / "pg_ctl"), "status", "-D", str(self.data_dir)],
-                capture_output=True,
-                check=False,
-                **self._as_user(),
-            )
-            if status.returncode == 0:
-                raise EmbeddedError(
-                    f"a PostgreSQL server is already running on {self.data_dir}; "
-                    "stop the other filmgraph process or set FILMGRAPH_DATA_DIR"
-                )
+        self._lock()
+        try:
+            self.init()
+            if self._running():
+                log.warning("stopping a server left by an earlier run data_dir=%s", self.data_dir)
+                self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+            return self._start()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _running(self) -> bool:
+        status = subprocess.run(
+            [str(self._bin / "pg_ctl"), "status", "-D", str(self.data_dir)],
+            capture_output=True,
+            check=False,
+            **self._as_user(),
+        )
+        return status.returncode == 0
+
+    def _start(self) -> str:
         if not self.port:
             self.port = free_port()
         options = [
@@ -180,6 +213,9 @@ class EmbeddedPostgres:
         return self.dsn
 
     def stop(self) -> None:
-        if (self.data_dir / "postmaster.pid").exists():
-            self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
-            log.info("embedded postgres stopped data_dir=%s", self.data_dir)
+        try:
+            if self._running():
+                self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+                log.info("embedded postgres stopped data_dir=%s", self.data_dir)
+        finally:
+            self._unlock()
