@@ -5,6 +5,9 @@ Counted where it happens: pg_stat_statements on the server, for the test's own d
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import asyncpg
 import httpx
 import pytest
@@ -58,65 +61,53 @@ where d.datname = $1
 """
 
 
+class Counted:
+    """The API on a seeded database, and the statements one request makes it run."""
+
+    def __init__(self, client: httpx.AsyncClient, admin: asyncpg.Connection, database: str):
+        self.client, self.admin, self.database = client, admin, database
+
+    async def run(self, query: str, variables: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        await self.admin.execute("select pg_stat_statements_reset()")
+        data = await gql(self.client, query, variables)
+        count: int = await self.admin.fetchval(COUNT, self.database)
+        return data, count
+
+
 @pytest.fixture
-async def seeded(empty_dsn: str) -> str:
-    conn = await asyncpg.connect(empty_dsn)
+async def counted(empty_dsn: str) -> AsyncIterator[Counted]:
+    admin = await asyncpg.connect(empty_dsn)
     try:
-        await migrate(conn)
-        await conn.execute(SEED)
-        await conn.execute("create extension if not exists pg_stat_statements")
-    finally:
-        await conn.close()
-    return empty_dsn
-
-
-async def _statements_for(
-    client: httpx.AsyncClient, admin: asyncpg.Connection, database: str, n: int
-) -> tuple[int, int]:
-    await admin.execute("select pg_stat_statements_reset()")
-    data = await gql(client, FILMS_WITH_DIRECTORS, {"n": n})
-    films = data["films"]["nodes"]
-    assert len(films) == n
-    assert all(len(f["directors"]) == 1 for f in films)
-    assert all(f["directors"][0]["filmography"]["totalCount"] == 3 for f in films)
-    rows = sum(1 + 1 + 3 for _ in films)
-    count: int = await admin.fetchval(COUNT, database)
-    return count, rows
-
-
-async def test_statement_count_does_not_grow_with_rows(seeded: str) -> None:
-    admin = await asyncpg.connect(seeded)
-    database = await admin.fetchval("select current_database()")
-    try:
-        with LiveServer(create_app(Settings(), seeded)) as live:
+        await migrate(admin)
+        await admin.execute(SEED)
+        await admin.execute("create extension if not exists pg_stat_statements")
+        database = await admin.fetchval("select current_database()")
+        with LiveServer(create_app(Settings(), empty_dsn)) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-                fifty, rows_50 = await _statements_for(client, admin, database, 50)
-                five, rows_5 = await _statements_for(client, admin, database, 5)
+                yield Counted(client, admin, database)
     finally:
         await admin.close()
-    assert rows_50 == 10 * rows_5
+
+
+async def test_statement_count_does_not_grow_with_rows(counted: Counted) -> None:
+    counts = {}
+    for n in (50, 5):
+        data, counts[n] = await counted.run(FILMS_WITH_DIRECTORS, {"n": n})
+        films = data["films"]["nodes"]
+        assert len(films) == n
+        assert all(len(f["directors"]) == 1 for f in films)
+        assert all(f["directors"][0]["filmography"]["totalCount"] == 3 for f in films)
+        assert all(len(f["directors"][0]["filmography"]["nodes"]) == 3 for f in films)
     # films page, directors of those films, filmographies of those directors.
-    assert fifty == 3, f"50 films took {fifty} statements"
-    assert five == fifty
+    assert counts[50] == 3, f"50 films took {counts[50]} statements"
+    assert counts[5] == counts[50]
 
 
-async def test_nodes_are_fetched_in_one_statement_per_type(seeded: str) -> None:
-    admin = await asyncpg.connect(seeded)
-    database = await admin.fetchval("select current_database()")
-    try:
-        with LiveServer(create_app(Settings(), seeded)) as live:
-            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-                page = await gql(
-                    client,
-                    "{ films(first: 30) { nodes { id } } people(first: 30) { nodes { id } } }",
-                )
-                ids = [n["id"] for n in page["films"]["nodes"] + page["people"]["nodes"]]
-                await admin.execute("select pg_stat_statements_reset()")
-                data = await gql(
-                    client, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}
-                )
-                count = await admin.fetchval(COUNT, database)
-    finally:
-        await admin.close()
+async def test_nodes_are_fetched_in_one_statement_per_type(counted: Counted) -> None:
+    page, _ = await counted.run(
+        "{ films(first: 30) { nodes { id } } people(first: 30) { nodes { id } } }", {}
+    )
+    ids = [n["id"] for n in page["films"]["nodes"] + page["people"]["nodes"]]
+    data, count = await counted.run("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
     assert [n["id"] for n in data["nodes"]] == ids
     assert count == 2, f"60 nodes of two types took {count} statements"
