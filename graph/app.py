@@ -42,6 +42,17 @@ class GraphQLView(GraphQL[Context, None]):
             result.errors = [classify(e) for e in result.errors]
         return await super().process_result(request, result)
 
+    async def parse_http_body(self, request: Any) -> Any:
+        # A body that is JSON but not a GraphQL request (null, a string, invalid UTF-8, nesting
+        # deep enough to exhaust the parser) is the client's mistake: 400, not 500.
+        try:
+            return await super().parse_http_body(request)
+        except (AttributeError, TypeError, ValueError, RecursionError) as exc:
+            log.info("malformed request body error=%r", exc)
+            raise HTTPException(
+                400, "Malformed request: expected a JSON object with a `query` string"
+            ) from None
+
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry
         # answers 400).
@@ -61,7 +72,13 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings, database)
+        try:
+            app.state.pool = await create_pool(settings, database)
+        except (OSError, asyncpg.PostgresError) as exc:
+            # Start anyway: /readyz answers 503 and queries DATABASE_UNAVAILABLE until the
+            # database answers; the pool connects on demand from then on.
+            log.warning("database unreachable at start-up error=%r", exc)
+            app.state.pool = await create_pool(settings, database, min_size=0)
         try:
             yield
         finally:

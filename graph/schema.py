@@ -22,7 +22,7 @@ from strawberry.extensions import (
 
 from graph import errors
 from graph.context import Info
-from graph.errors import UserInputError
+from graph.errors import UserInputError, text_argument
 from graph.ids import from_global_id, pk_of
 from graph.pagination import Connection, connection, window
 from graph.settings import Settings
@@ -52,12 +52,11 @@ def _one_of(**given: Any) -> tuple[str, Any]:
     if len(present) != 1:
         names = ", ".join(given)
         raise UserInputError(f"pass exactly one of: {names}")
-    return present[0]
+    argument, value = present[0]
+    return argument, text_argument(value, argument)
 
 
 async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
-    if "\x00" in value:
-        raise UserInputError(f"{argument}: must not contain NUL characters", argument=argument)
     if argument == "id":
         return await info.context.loaders.lookup(entity, "id", pk_of(value, entity))
     by = "imdb_id" if argument == "imdbId" else argument
@@ -201,7 +200,6 @@ _DATABASE_ERRORS = (
     asyncpg.TooManyConnectionsError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
-    asyncpg.QueryCanceledError,
     ConnectionError,
     OSError,
     TimeoutError,
@@ -218,7 +216,13 @@ def classify(error: GraphQLError) -> GraphQLError:
             code = "GRAPHQL_VALIDATION_FAILED" if error.nodes else "GRAPHQL_PARSE_FAILED"
             error.extensions = {**(error.extensions or {}), "code": code}
         return error
-    if isinstance(original, _DATABASE_ERRORS):
+    if isinstance(original, asyncpg.QueryCanceledError):
+        log.warning("statement timed out path=%s", error.path)
+        message, code = (
+            "The query took too long; ask for less (smaller pages, fewer nested lists).",
+            errors.QUERY_TIMEOUT,
+        )
+    elif isinstance(original, _DATABASE_ERRORS):
         log.warning("database unavailable error=%r", original)
         message, code = (
             "The database is unavailable; try again shortly.",

@@ -16,7 +16,7 @@ from graph.ids import to_global_id
 from graph.mapping import MODEL, CreditRole, OfferKind, VideoQuality, values
 from graph.pagination import Connection, connection, window
 
-_REGION = re.compile(r"^[A-Za-z]{2}$")
+_REGION = re.compile(r"[A-Za-z]{2}")
 
 FirstArg = Annotated[
     int | None,
@@ -49,7 +49,7 @@ def region_code(region: str | None) -> str | None:
     """Normalise a region argument; BAD_USER_INPUT when it is not a two-letter code."""
     if region is None:
         return None
-    if not _REGION.match(region):
+    if not _REGION.fullmatch(region):
         raise UserInputError(
             f"region must be an ISO 3166-1 alpha-2 code such as US, got {region[:20]!r}",
             argument="region",

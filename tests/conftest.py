@@ -102,6 +102,14 @@ async def empty_dsn(server_dsn: str) -> AsyncIterator[str]:
     await drop_database(server_dsn, name)
 
 
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A temporary directory of our own (pytest's tmp_path root is reset to 0700 by every new
+    pytest session, which would lock out the unprivileged PostgreSQL account mid-run)."""
+    with tempfile.TemporaryDirectory(prefix="filmgraph-scratch-") as tmp:
+        yield Path(tmp)
+
+
 class LiveServer:
     """uvicorn serving the app on a loopback port, in a thread with its own event loop."""
 

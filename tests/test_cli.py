@@ -90,8 +90,8 @@ class Serve:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "filmgraph"
+def data_dir(scratch_dir: Path) -> Path:
+    return scratch_dir / "filmgraph"
 
 
 def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
@@ -164,3 +164,12 @@ def test_schema_command_prints_sdl() -> None:
     result = _cli("schema", env=_env())
     assert result.returncode == 0
     assert "type Film implements Node" in result.stdout
+
+
+def test_sigterm_during_start_up_stops_the_embedded_server(data_dir: Path) -> None:
+    serve = Serve(data_dir)
+    serve.wait_for("embedded postgres started")
+    code = serve.stop(signal.SIGTERM)
+    assert code in (0, 130), "".join(serve.seen)
+    assert "Traceback" not in "".join(serve.seen)
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "".join(serve.seen)

@@ -35,8 +35,8 @@ def _query(dsn: str) -> int:
     return asyncio.run(run())
 
 
-def test_a_server_left_by_a_killed_owner_is_taken_over(tmp_path: Path) -> None:
-    data_dir = tmp_path / "pgdata"
+def test_a_server_left_by_a_killed_owner_is_taken_over(scratch_dir: Path) -> None:
+    data_dir = scratch_dir / "pgdata"
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER, str(data_dir)],
         stdin=subprocess.PIPE,
@@ -65,3 +65,19 @@ def test_a_server_left_by_a_killed_owner_is_taken_over(tmp_path: Path) -> None:
     assert not (data_dir / "postmaster.pid").exists()
     with pytest.raises(OSError):
         _query(first_dsn)
+
+
+def test_only_the_password_gets_in(scratch_dir: Path) -> None:
+    server = EmbeddedPostgres(scratch_dir / "pgdata")
+    dsn = server.start()
+    try:
+        assert _query(dsn) == 42
+        password_file = scratch_dir / "pgdata.password"
+        assert password_file.stat().st_mode & 0o077 == 0, "password file readable by others"
+        without = dsn.replace(f":{server.password}@", "@")
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            _query(without)
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            _query(dsn.replace(server.password, "wrong"))
+    finally:
+        server.stop()

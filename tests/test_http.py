@@ -6,6 +6,7 @@ import asyncpg
 import httpx
 
 from graph.app import create_app
+from graph.embedded import free_port
 from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, drop_database, gql, post
@@ -130,3 +131,35 @@ async def test_database_gone(empty_dsn: str, server_dsn: str) -> None:
             assert body["data"] == {"film": None}
             assert body["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
             assert "Traceback" not in response.text
+
+
+async def test_bodies_that_are_not_graphql_requests_are_400(client: httpx.AsyncClient) -> None:
+    deep = (
+        b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    )
+    for body in (
+        b"null",
+        b'"x"',
+        b"[1]",
+        b"42",
+        '{"query": "{ __typename }\xff"}'.encode("latin-1"),
+        deep,
+    ):
+        response = await client.post(
+            "/graphql", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400, (body[:40], response.status_code, response.text)
+        assert "Traceback" not in response.text
+    still_fine = await client.post("/graphql", json={"query": "{ __typename }"})
+    assert still_fine.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_server_starts_while_the_database_is_down() -> None:
+    dsn = f"postgresql://nobody:x@127.0.0.1:{free_port()}/nothing"
+    with LiveServer(create_app(Settings(), dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).status_code == 503
+            response = await client.post("/graphql", json={"query": QUERY})
+            assert response.status_code == 200
+            assert response.json()["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"

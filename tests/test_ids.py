@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
@@ -146,3 +147,19 @@ async def test_hostile_lookup_keys(client: httpx.AsyncClient) -> None:
         assert data == {"film": None, "person": None}
     still_there = await gql(client, '{ film(slug: "refusenik-2007") { title } }')
     assert still_there["film"]["title"] == "Refusenik"
+
+
+@pytest.mark.parametrize("key", ["\ud800", "ok\udfffok"])
+async def test_lone_surrogates_are_bad_user_input_and_spare_the_batch(
+    client: httpx.AsyncClient, key: str
+) -> None:
+    query = 'query($s: String!) { a: film(slug: "refusenik-2007") { title } b: film(slug: $s) { title } }'
+    # json.dumps escapes the surrogate as \\udXXX, as a JavaScript client would send it.
+    response = await client.post(
+        "/graphql",
+        content=json.dumps({"query": query, "variables": {"s": key}}),
+        headers={"content-type": "application/json"},
+    )
+    body = response.json()
+    assert body["data"] == {"a": {"title": "Refusenik"}, "b": None}
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]

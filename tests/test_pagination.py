@@ -161,3 +161,14 @@ async def test_nested_connections_page_per_parent(client: httpx.AsyncClient, dsn
         assert films["totalCount"] == counts.get(genre["slug"], 0)
         assert len(films["nodes"]) == min(2, films["totalCount"])
         assert films["pageInfo"]["hasNextPage"] == (films["totalCount"] > 2)
+
+
+async def test_a_cursor_at_the_far_end_of_the_int_range(client: httpx.AsyncClient) -> None:
+    from graph.pagination import encode_cursor
+
+    far = encode_cursor("Query.Film", 2**31 - 1)
+    page = await _films(client, first=100, after=far)
+    assert page["nodes"] == []
+    assert page["pageInfo"]["hasNextPage"] is False
+    back = await _films(client, last=100, before=far)
+    assert len(back["nodes"]) == back["totalCount"]

@@ -235,3 +235,13 @@ async def test_director_to_films_to_cast(client: httpx.AsyncClient, db: asyncpg.
         assert director["slug"] in [d["slug"] for d in film["directors"]]
         for member in film["cast"]:
             assert member["person"]["filmography"]["totalCount"] >= 1
+
+
+async def test_region_must_be_exactly_two_letters(client: httpx.AsyncClient) -> None:
+    for region in ("US\n", " US", "U", "U1"):
+        error = await gql_error(
+            client,
+            'query($r: String!) { film(slug: "refusenik-2007") { offers(region: $r) { kind } } }',
+            {"r": region},
+        )
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"

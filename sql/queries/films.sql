@@ -43,31 +43,29 @@ where fg.genre_id = any($5::bigint[]);
 -- name: filmography_page_by_person_id (paged)
 -- A person's films, newest first, optionally only those where they held one role ($6). A film
 -- appears once even when the person held several roles on it.
-select k.parent,
+select c.parent,
        row_number() over (
-           partition by k.parent
+           partition by c.parent
            order by f.year desc nulls last, f.release_date desc nulls last, f.title, f.id
        ) as rn,
        f.*
-from unnest($5::bigint[]) as k (parent)
-join film f on exists (
-    select 1
+from (
+    select distinct c.person_id as parent, c.film_id
     from credit c
-    where c.person_id = k.parent
-      and c.film_id = f.id
+    where c.person_id = any($5::bigint[])
       and ($6::text is null or c.role = $6::text)
-);
+) c
+join film f on f.id = c.film_id;
 
 -- name: films_page_by_provider_id (paged)
 -- Films a provider offers, optionally in one region ($6), by title.
-select k.parent,
-       row_number() over (partition by k.parent order by f.title, f.id) as rn,
+select o.parent,
+       row_number() over (partition by o.parent order by f.title, f.id) as rn,
        f.*
-from unnest($5::bigint[]) as k (parent)
-join film f on exists (
-    select 1
+from (
+    select distinct o.provider_id as parent, o.film_id
     from offer o
-    where o.provider_id = k.parent
-      and o.film_id = f.id
+    where o.provider_id = any($5::bigint[])
       and ($6::text is null or o.region = $6::text)
-);
+) o
+join film f on f.id = o.film_id;
