@@ -61,11 +61,10 @@ create table credit (
     character_name text check (character_name is null or role = 'ACTOR'),
     billing_order  integer check (billing_order >= 1),
     -- One person may hold several roles on one film, but each role once (an actor playing two
-    -- characters gets them in one character_name).
-    unique (film_id, person_id, role)
+    -- characters gets them in one character_name). Film first, then role: this index also
+    -- serves Film.credits / directors / writers / cast.
+    unique (film_id, role, person_id)
 );
--- Film.credits / directors / writers / cast: by film, then role, then billing order.
-create index credit_film_role_idx on credit (film_id, role, billing_order, id);
 -- Person.credits / filmography: by person, then role.
 create index credit_person_role_idx on credit (person_id, role, film_id);
 
@@ -96,10 +95,10 @@ create table offer (
         or (kind not in ('RENT', 'BUY') and price is null and currency is null)
     ),
     check (available_until is null or available_from is null or available_until > available_from),
-    unique nulls not distinct (film_id, provider_id, region, kind, quality)
+    -- One offer per provider, region, kind and quality of a film. In this column order the
+    -- index also serves Film.offers(region:, kinds:) and Film.providers(region:).
+    unique nulls not distinct (film_id, region, kind, provider_id, quality)
 );
--- Film.offers(region:) and Film.providers(region:).
-create index offer_film_region_idx on offer (film_id, region, kind);
 -- Provider.offers(region:) and Provider.films(region:).
 create index offer_provider_region_idx on offer (provider_id, region, film_id);
 

@@ -44,13 +44,13 @@ on conflict do nothing;
 -- Credit a person on a film.
 insert into credit (film_id, person_id, role, character_name, billing_order)
 values ($1, $2, $3, $4, $5)
-on conflict (film_id, person_id, role) do nothing;
+on conflict (film_id, role, person_id) do nothing;
 
 -- name: insert_offer
 -- Offer a film from a provider in a region.
 insert into offer (film_id, provider_id, region, kind, price, currency, quality, url)
 values ($1, $2, $3, $4, $5, $6, $7, $8)
-on conflict (film_id, provider_id, region, kind, quality) do nothing;
+on conflict (film_id, region, kind, provider_id, quality) do nothing;
 
 -- name: film_count
 -- How many films the graph holds (the demo data loads into an empty graph on first start).
