@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -69,7 +70,7 @@ class Window:
         return (self.after, self.before, self.first, self.last)
 
 
-def _size(value: int | None, argument: str) -> int | None:
+def page_size(value: int | None, argument: str) -> int | None:
     if value is not None and not 1 <= value <= MAX_PAGE_SIZE:
         raise UserInputError(
             f"{argument} must be between 1 and {MAX_PAGE_SIZE}, got {value}", argument=argument
@@ -85,8 +86,8 @@ def window(
     before: str | None,
 ) -> Window:
     """Validate connection arguments; BAD_USER_INPUT names the argument at fault."""
-    first = _size(first, "first")
-    last = _size(last, "last")
+    first = page_size(first, "first")
+    last = page_size(last, "last")
     if first is not None and last is not None:
         raise UserInputError("pass either first or last, not both", argument="last")
     if first is None and last is None:
@@ -139,9 +140,12 @@ class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items on this page, with cursors.")
     nodes: list[T] = strawberry.field(description="The items on this page, without cursors.")
     page_info: PageInfo = strawberry.field(description="How to reach the neighbouring pages.")
-    total_count: int = strawberry.field(
-        description="Number of items in the whole list, over all pages."
-    )
+    # Counting can cost as much as the page itself, so it runs only when asked for.
+    total: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Number of items in the whole list, over all pages.")
+    async def total_count(self) -> int:
+        return await self.total()
 
 
 def connection(scope: str, page: Page[R], win: Window, node: Callable[[R], T]) -> Connection[T]:
@@ -163,5 +167,9 @@ def connection(scope: str, page: Page[R], win: Window, node: Callable[[R], T]) -
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=page.total,
+        total=partial(_known, page.total),
     )
+
+
+async def _known(total: int) -> int:
+    return total

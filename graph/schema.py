@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 import asyncpg
@@ -22,6 +23,14 @@ from strawberry.extensions import (
 
 from graph import errors
 from graph.context import Info
+from graph.discovery import (
+    FilmFilterArg,
+    FilmOrderArg,
+    PersonFilterArg,
+    PersonOrderArg,
+    film_connection,
+    person_connection,
+)
 from graph.errors import UserInputError, text_argument
 from graph.ids import from_global_id, pk_of
 from graph.pagination import Connection, connection, window
@@ -36,6 +45,7 @@ from graph.types import (
     Node,
     Person,
     Provider,
+    build,
 )
 
 log = logging.getLogger(__name__)
@@ -148,27 +158,54 @@ class Query:
         result: Provider | None = await _lookup(info, "Provider", arg, value)
         return result
 
-    @strawberry.field(description="Every film, by title.")
+    @strawberry.field(
+        description="Films matching `filter`, in `orderBy` order. Cursors are keyset cursors: "
+        "paging stays exact while other films are added."
+    )
     async def films(
         self,
         info: Info,
+        filter: FilmFilterArg = None,
+        order_by: FilmOrderArg = None,
         first: FirstArg = None,
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
     ) -> Connection[Film]:
-        return await _root(info, "Film", first, after, last, before)
+        return await film_connection(
+            info.context.loaders.pool,
+            partial(build, "Film"),
+            filter,
+            order_by,
+            first,
+            after,
+            last,
+            before,
+        )
 
-    @strawberry.field(description="Every person, by name.")
+    @strawberry.field(
+        description="People matching `filter`, in `orderBy` order, with keyset cursors."
+    )
     async def people(
         self,
         info: Info,
+        filter: PersonFilterArg = None,
+        order_by: PersonOrderArg = None,
         first: FirstArg = None,
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
     ) -> Connection[Person]:
-        return await _root(info, "Person", first, after, last, before)
+        return await person_connection(
+            info.context.loaders.pool,
+            partial(build, "Person"),
+            filter,
+            order_by,
+            first,
+            after,
+            last,
+            before,
+        )
 
     @strawberry.field(description="Every genre, by name.")
     async def genres(

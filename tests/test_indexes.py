@@ -1,6 +1,6 @@
 """Every traversal the schema offers is backed by an index.
 
-Each batch statement is planned generically (as for any parameter values) with sequential
+Each batch statement is planned generically (as for any parameter values), with sequential
 scans priced out of reach. Every scan of a table must then be an index scan with a condition
 on the index's leading column: a `Seq Scan`, or an index scan that reads the whole index,
 means that no index fits the traversal. Root connections (`*_page` without a parent) read the
@@ -21,32 +21,41 @@ TRAVERSALS = sorted(
     name for name in STATEMENTS if "_by_" in name and not name.startswith(("insert_", "ids_"))
 )
 
-LEADING_COLUMNS = """
-select c.relname as index, a.attname as leading
+# The tables that grow with the catalogue; genre and provider stay small enough to read whole.
+BIG_TABLES = {"film", "person", "credit", "offer", "film_genre"}
+
+# Each index: its table, and its leading column (null when the leading key is an expression).
+INDEXES = """
+select c.relname as index, t.relname as table, a.attname as leading
 from pg_index i
 join pg_class c on c.oid = i.indexrelid
-join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+join pg_class t on t.oid = i.indrelid
 join pg_namespace n on n.oid = c.relnamespace
+left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
 where n.nspname = 'public'
 """
 
 
-def unindexed_scans(node: dict[str, Any], leading: dict[str, str]) -> list[str]:
-    """Scans in a JSON plan that read a whole table or a whole index.
+def unindexed_scans(node: dict[str, Any], indexes: dict[str, asyncpg.Record]) -> list[str]:
+    """Scans of a big table in a JSON plan that read the whole table or a whole index.
 
     An index scan counts only with a condition on the index's leading column: PostgreSQL 18
-    can otherwise skip-scan an index on a later column, which still reads all of it.
+    can otherwise skip-scan an index on a later column, which still reads all of it. (For an
+    expression index, any condition: the expression leads.)
     """
     found = []
     kind = node["Node Type"]
-    if kind == "Seq Scan":
+    if kind == "Seq Scan" and node["Relation Name"] in BIG_TABLES:
         found.append(f"Seq Scan on {node['Relation Name']}")
     elif kind in ("Index Scan", "Index Only Scan", "Bitmap Index Scan"):
-        column = leading[node["Index Name"]]
-        if f"({column} " not in node.get("Index Cond", ""):
-            found.append(f"{kind} on {node['Index Name']} without a condition on {column}")
+        index = indexes[node["Index Name"]]
+        condition = node.get("Index Cond", "")
+        leading = index["leading"]
+        fits = f"({leading} " in condition if leading is not None else bool(condition)
+        if index["table"] in BIG_TABLES and not fits:
+            found.append(f"{kind} on {node['Index Name']} without a condition on its lead")
     for child in node.get("Plans", []):
-        found += unindexed_scans(child, leading)
+        found += unindexed_scans(child, indexes)
     return found
 
 
@@ -59,15 +68,21 @@ def test_the_traversals_are_all_checked() -> None:
 async def test_traversal_uses_an_index(dsn: str, name: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        leading = {r["index"]: r["leading"] for r in await conn.fetch(LEADING_COLUMNS)}
+        indexes = {r["index"]: r for r in await conn.fetch(INDEXES)}
+        params = len((await conn.prepare(STATEMENTS[name].sql)).get_parameters())
         async with conn.transaction():
-            await conn.execute("set local enable_seqscan = off")
-            explain = await conn.prepare(
-                f"explain (generic_plan, format json) {STATEMENTS[name].sql}"
-            )
-            # The plan is generic: the (null) values bound here are not looked at.
-            nulls = [None] * len(explain.get_parameters())
-            plan = json.loads(await explain.fetchval(*nulls))[0]["Plan"]
+            # Price out whole-table reads, and joins that read a whole side (hash, merge), which
+            # the tiny test data would otherwise make look cheap.
+            for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+                await conn.execute(f"set local {setting} = off")
+            # A generic plan, as for any parameter values: with the values known, the planner
+            # could fold conditions away (a strict function of null is null) and show nothing.
+            await conn.execute("set local plan_cache_mode = force_generic_plan")
+            await conn.execute(f"prepare traversal as {STATEMENTS[name].sql}")
+            nulls = ", ".join(["null"] * params)
+            execute = f"execute traversal({nulls})" if params else "execute traversal"
+            plan = json.loads(await conn.fetchval(f"explain (format json) {execute}"))[0]["Plan"]
+            await conn.execute("deallocate traversal")
     finally:
         await conn.close()
-    assert unindexed_scans(plan, leading) == [], json.dumps(plan, indent=1)
+    assert unindexed_scans(plan, indexes) == [], json.dumps(plan, indent=1)

@@ -1,0 +1,582 @@
+"""Discovery on the root connections: filters, orders and keyset pagination.
+
+`films(filter:, orderBy:)` and `people(filter:, orderBy:)` are built here from fixed SQL
+fragments; every value a client sends travels as a bound parameter. Pages are keyset pages: a
+cursor carries the row's sort key and id (and a digest of the order and filter it belongs
+to), so paging stays exact while rows are added elsewhere, and costs the same on page 1000 as
+on page 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any
+
+import asyncpg
+import strawberry
+
+from graph.errors import UserInputError, text_argument
+from graph.ids import pk_of
+from graph.mapping import CreditRole, OfferKind
+from graph.pagination import DEFAULT_PAGE_SIZE, Connection, Edge, PageInfo, page_size
+
+MAX_QUERY_LENGTH = 200
+MAX_LIST_LENGTH = 20
+YEARS = (1870, 2100)
+RUNTIMES = (1, 6000)
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(Enum):
+    ASC = strawberry.enum_value("ASC", description="Smallest first (A to Z, oldest first).")
+    DESC = strawberry.enum_value("DESC", description="Largest first (Z to A, newest first).")
+
+
+@strawberry.enum(description="What to sort films by. Ties are always broken by id.")
+class FilmOrderField(Enum):
+    TITLE = strawberry.enum_value("TITLE", description="Title, in byte order.")
+    YEAR = strawberry.enum_value("YEAR", description="Release year; unknown years sort as 0.")
+    RATING = strawberry.enum_value("RATING", description="IMDb rating; unrated sorts as -1.")
+    VOTES = strawberry.enum_value("VOTES", description="IMDb vote count; none sorts as -1.")
+    RUNTIME = strawberry.enum_value("RUNTIME", description="Runtime; unknown sorts as -1.")
+    RELEVANCE = strawberry.enum_value(
+        "RELEVANCE", description="How well the film matches `filter.query` (needs one)."
+    )
+
+
+@strawberry.enum(description="What to sort people by. Ties are always broken by id.")
+class PersonOrderField(Enum):
+    NAME = strawberry.enum_value("NAME", description="Name, in byte order.")
+    BIRTH_YEAR = strawberry.enum_value(
+        "BIRTH_YEAR", description="Year of birth; unknown sorts as 0."
+    )
+    RELEVANCE = strawberry.enum_value(
+        "RELEVANCE", description="How well the name matches `filter.query` (needs one)."
+    )
+
+
+@strawberry.input(description="One sort key for films.")
+class FilmOrder:
+    field: FilmOrderField = strawberry.field(description="What to sort by.")
+    direction: OrderDirection = strawberry.field(description="Which way.")
+
+
+@strawberry.input(description="One sort key for people.")
+class PersonOrder:
+    field: PersonOrderField = strawberry.field(description="What to sort by.")
+    direction: OrderDirection = strawberry.field(description="Which way.")
+
+
+@strawberry.input(description="An inclusive range; either end may be left open.")
+class IntRange:
+    min: int | None = strawberry.field(default=None, description="Lowest value, inclusive.")
+    max: int | None = strawberry.field(default=None, description="Highest value, inclusive.")
+
+
+@strawberry.input(description="A person who worked on the film, optionally in one role.")
+class CreditFilter:
+    person: strawberry.ID = strawberry.field(description="Global id of the person.")
+    role: CreditRole | None = strawberry.field(
+        default=None, description="Only credits in this role; any role when omitted."
+    )
+
+
+@strawberry.input(
+    description="Where the film can be watched. The fields combine with AND; each list "
+    "matches any of its values."
+)
+class AvailabilityFilter:
+    region: str | None = strawberry.field(
+        default=None, description="ISO 3166-1 alpha-2 country code, e.g. US."
+    )
+    providers: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Global ids of providers; any of them."
+    )
+    kinds: list[OfferKind] | None = strawberry.field(
+        default=None, description="Offer kinds; any of them."
+    )
+
+
+@strawberry.input(
+    description="Which films to return. Every field given must hold (AND); a list inside a "
+    "field matches any of its values unless its name says `All`."
+)
+class FilmFilter:
+    query: str | None = strawberry.field(
+        default=None,
+        description=f"Text to search titles, original titles and synopses for; case, accents "
+        f"and small typos are forgiven. At most {MAX_QUERY_LENGTH} characters.",
+    )
+    genres_any: list[str] | None = strawberry.field(
+        default=None, description="Genre slugs; the film has at least one of them."
+    )
+    genres_all: list[str] | None = strawberry.field(
+        default=None, description="Genre slugs; the film has every one of them."
+    )
+    year: IntRange | None = strawberry.field(default=None, description="Release year range.")
+    runtime_minutes: IntRange | None = strawberry.field(
+        default=None, description="Runtime range in minutes."
+    )
+    min_rating: float | None = strawberry.field(
+        default=None, description="Lowest IMDb rating, 0-10."
+    )
+    min_votes: int | None = strawberry.field(
+        default=None, description="Lowest number of IMDb votes."
+    )
+    certifications: list[str] | None = strawberry.field(
+        default=None, description="Certifications such as PG-13 or NR; any of them."
+    )
+    people: list[CreditFilter] | None = strawberry.field(
+        default=None, description="People credited on the film; all of them."
+    )
+    availability: AvailabilityFilter | None = strawberry.field(
+        default=None, description="Only films with a matching offer."
+    )
+
+
+@strawberry.input(description="Which people to return. Every field given must hold (AND).")
+class PersonFilter:
+    query: str | None = strawberry.field(
+        default=None,
+        description=f"Text to match names against; case, accents and small typos are "
+        f"forgiven. At most {MAX_QUERY_LENGTH} characters.",
+    )
+    roles: list[CreditRole] | None = strawberry.field(
+        default=None, description="The person held at least one of these roles on some film."
+    )
+    worked_with: strawberry.ID | None = strawberry.field(
+        default=None, description="Global id of a person this person shares a film with."
+    )
+
+
+class Params:
+    """Bound parameters of one statement: adding a value returns its placeholder."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any, cast: str) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}::{cast}"
+
+
+def search_text(value: str, argument: str) -> str:
+    text = text_argument(value, argument).strip()
+    if not text:
+        raise UserInputError(f"{argument}: must not be blank", argument=argument)
+    if len(text) > MAX_QUERY_LENGTH:
+        raise UserInputError(
+            f"{argument}: at most {MAX_QUERY_LENGTH} characters, got {len(text)}",
+            argument=argument,
+        )
+    return text
+
+
+def _list(values: Sequence[Any] | None, argument: str) -> Sequence[Any] | None:
+    if values is None:
+        return None
+    if not values:
+        raise UserInputError(f"{argument}: must not be empty; omit it instead", argument=argument)
+    if len(values) > MAX_LIST_LENGTH:
+        raise UserInputError(
+            f"{argument}: at most {MAX_LIST_LENGTH} values, got {len(values)}", argument=argument
+        )
+    return values
+
+
+def _range(r: IntRange | None, bounds: tuple[int, int], argument: str) -> IntRange | None:
+    if r is None:
+        return None
+    for end, value in (("min", r.min), ("max", r.max)):
+        if value is not None and not bounds[0] <= value <= bounds[1]:
+            raise UserInputError(
+                f"{argument}.{end}: must be between {bounds[0]} and {bounds[1]}, got {value}",
+                argument=f"{argument}.{end}",
+            )
+    if r.min is not None and r.max is not None and r.min > r.max:
+        raise UserInputError(f"{argument}: min {r.min} is above max {r.max}", argument=argument)
+    return r
+
+
+def _region(value: str, argument: str) -> str:
+    if len(value) != 2 or not value.isascii() or not value.isalpha():
+        raise UserInputError(
+            f"{argument}: must be an ISO 3166-1 alpha-2 code such as US, got {value[:20]!r}",
+            argument=argument,
+        )
+    return value.upper()
+
+
+# Match and relevance of a film against search text, as in sql/queries/search.sql.
+FILM_MATCH = (
+    "(f.search_vector @@ websearch_to_tsquery('simple', fold({q})) or fold(f.title) % fold({q})"
+    " or fold(f.title) %> fold({q}) or fold(f.original_title) % fold({q}))"
+)
+FILM_RELEVANCE = (
+    "(ts_rank('{{0.1, 0.3, 0.6, 1.0}}', f.search_vector, websearch_to_tsquery('simple', "
+    "fold({q}))) + similarity(fold(f.title), fold({q})) + 0.5 * coalesce(similarity("
+    "fold(f.original_title), fold({q})), 0))::float8"
+)
+PERSON_MATCH = "(fold(p.name) % fold({q}) or fold(p.name) %> fold({q}))"
+PERSON_RELEVANCE = (
+    "greatest(similarity(fold(p.name), fold({q})), word_similarity(fold({q}), fold(p.name)))"
+    "::float8"
+)
+
+
+def film_conditions(flt: FilmFilter | None, p: Params) -> tuple[list[str], str | None]:
+    """WHERE conditions for a film filter, and the search text's placeholder if any."""
+    if flt is None:
+        return [], None
+    where: list[str] = []
+    q = None
+    if flt.query is not None:
+        q = p(search_text(flt.query, "filter.query"), "text")
+        where.append(FILM_MATCH.format(q=q))
+    genre_exists = (
+        "exists (select 1 from film_genre fg join genre g on g.id = fg.genre_id "
+        "where fg.film_id = f.id and g.slug = {})"
+    )
+    if (slugs := _list(flt.genres_any, "filter.genresAny")) is not None:
+        where.append(genre_exists.format(f"any({p(list(slugs), 'text[]')})"))
+    if (slugs := _list(flt.genres_all, "filter.genresAll")) is not None:
+        where += [genre_exists.format(p(slug, "text")) for slug in dict.fromkeys(slugs)]
+    if (years := _range(flt.year, YEARS, "filter.year")) is not None:
+        if years.min is not None:
+            where.append(f"f.year >= {p(years.min, 'int')}")
+        if years.max is not None:
+            where.append(f"f.year <= {p(years.max, 'int')}")
+    if (runtimes := _range(flt.runtime_minutes, RUNTIMES, "filter.runtimeMinutes")) is not None:
+        if runtimes.min is not None:
+            where.append(f"f.runtime_minutes >= {p(runtimes.min, 'int')}")
+        if runtimes.max is not None:
+            where.append(f"f.runtime_minutes <= {p(runtimes.max, 'int')}")
+    if flt.min_rating is not None:
+        if not 0 <= flt.min_rating <= 10:
+            raise UserInputError(
+                f"filter.minRating: must be between 0 and 10, got {flt.min_rating}",
+                argument="filter.minRating",
+            )
+        where.append(f"f.imdb_rating >= {p(Decimal(str(flt.min_rating)), 'numeric')}")
+    if flt.min_votes is not None:
+        if flt.min_votes < 0:
+            raise UserInputError(
+                f"filter.minVotes: must not be negative, got {flt.min_votes}",
+                argument="filter.minVotes",
+            )
+        where.append(f"f.imdb_votes >= {p(flt.min_votes, 'int')}")
+    if (certs := _list(flt.certifications, "filter.certifications")) is not None:
+        where.append(f"f.certification = any({p(list(certs), 'text[]')})")
+    for i, credit in enumerate(_list(flt.people, "filter.people") or ()):
+        person = pk_of(credit.person, "Person", f"filter.people[{i}].person")
+        role = "" if credit.role is None else f" and c.role = {p(credit.role.name, 'text')}"
+        where.append(
+            "exists (select 1 from credit c where c.film_id = f.id "
+            f"and c.person_id = {p(person, 'bigint')}{role})"
+        )
+    if (avail := flt.availability) is not None:
+        offer = ["o.film_id = f.id"]
+        if avail.region is not None:
+            offer.append(
+                f"o.region = {p(_region(avail.region, 'filter.availability.region'), 'text')}"
+            )
+        if (kinds := _list(avail.kinds, "filter.availability.kinds")) is not None:
+            offer.append(f"o.kind = any({p([k.name for k in kinds], 'text[]')})")
+        if (providers := _list(avail.providers, "filter.availability.providers")) is not None:
+            ids = [pk_of(i, "Provider", "filter.availability.providers") for i in providers]
+            offer.append(f"o.provider_id = any({p(ids, 'bigint[]')})")
+        where.append(f"exists (select 1 from offer o where {' and '.join(offer)})")
+    return where, q
+
+
+def person_conditions(flt: PersonFilter | None, p: Params) -> tuple[list[str], str | None]:
+    if flt is None:
+        return [], None
+    where: list[str] = []
+    q = None
+    if flt.query is not None:
+        q = p(search_text(flt.query, "filter.query"), "text")
+        where.append(PERSON_MATCH.format(q=q))
+    if (roles := _list(flt.roles, "filter.roles")) is not None:
+        where.append(
+            "exists (select 1 from credit c where c.person_id = p.id "
+            f"and c.role = any({p([r.name for r in roles], 'text[]')}))"
+        )
+    if flt.worked_with is not None:
+        other = pk_of(flt.worked_with, "Person", "filter.workedWith")
+        where.append(
+            "exists (select 1 from credit mine join credit theirs on theirs.film_id = "
+            f"mine.film_id where mine.person_id = p.id and theirs.person_id = "
+            f"{p(other, 'bigint')} and mine.person_id <> theirs.person_id)"
+        )
+    return where, q
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One ORDER BY expression: never null, so that keyset comparisons are plain."""
+
+    name: str
+    sql: str
+    cast: str
+
+
+FILM_KEYS = {
+    FilmOrderField.TITLE: SortKey("TITLE", "f.title", "text"),
+    FilmOrderField.YEAR: SortKey("YEAR", "coalesce(f.year, 0)", "int"),
+    FilmOrderField.RATING: SortKey("RATING", "coalesce(f.imdb_rating, -1)", "numeric"),
+    FilmOrderField.VOTES: SortKey("VOTES", "coalesce(f.imdb_votes, -1)", "int"),
+    FilmOrderField.RUNTIME: SortKey("RUNTIME", "coalesce(f.runtime_minutes, -1)", "int"),
+    FilmOrderField.RELEVANCE: SortKey("RELEVANCE", FILM_RELEVANCE, "float8"),
+}
+PERSON_KEYS = {
+    PersonOrderField.NAME: SortKey("NAME", "p.name", "text"),
+    PersonOrderField.BIRTH_YEAR: SortKey("BIRTH_YEAR", "coalesce(p.birth_year, 0)", "int"),
+    PersonOrderField.RELEVANCE: SortKey("RELEVANCE", PERSON_RELEVANCE, "float8"),
+}
+
+
+def _json_value(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _typed(value: Any, cast: str) -> Any:
+    """A cursor value back in the type its placeholder is cast to; ValueError when not."""
+    if cast == "text" and isinstance(value, str):
+        return value
+    if (
+        cast == "int"
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and -(2**31) <= value < 2**31
+    ):
+        return value
+    if cast == "numeric" and isinstance(value, str):
+        return Decimal(value)
+    if cast == "float8" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(value)
+
+
+@dataclass(frozen=True)
+class KeysetQuery:
+    """One root connection's query: table, filter conditions, order."""
+
+    table: str
+    alias: str
+    where: list[str]
+    keys: list[tuple[SortKey, bool]]  # (key, descending)
+    scope: str  # what a cursor must have been made for
+
+    def digest(self) -> str:
+        return hashlib.blake2s(self.scope.encode(), digest_size=8).hexdigest()
+
+    def encode(self, row: asyncpg.Record) -> str:
+        values = [_json_value(row[f"sort_{i}"]) for i in range(len(self.keys))]
+        raw = json.dumps([self.digest(), values, row["id"]], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode("ascii").rstrip("=")
+
+    def decode(self, cursor: str, argument: str) -> tuple[list[Any], int]:
+        try:
+            raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii"))
+            digest, values, pk = json.loads(raw)
+            if not isinstance(values, list) or len(values) != len(self.keys):
+                raise ValueError(values)
+            typed = [_typed(v, key.cast) for v, (key, _) in zip(values, self.keys, strict=True)]
+            if not isinstance(pk, int) or not 0 < pk < 2**63:
+                raise ValueError(pk)
+        except (ValueError, TypeError, UnicodeError, binascii.Error, ArithmeticError):
+            raise UserInputError(f"{argument}: not a valid cursor", argument=argument) from None
+        if digest != self.digest():
+            raise UserInputError(
+                f"{argument}: this cursor belongs to another connection, order or filter",
+                argument=argument,
+            )
+        return typed, pk
+
+
+def order_keys(
+    order_by: Sequence[Any] | None,
+    keys: dict[Any, SortKey],
+    default: Any,
+    relevance: Any,
+    has_query: bool,
+) -> list[tuple[SortKey, bool]]:
+    if order_by is not None and not order_by:
+        raise UserInputError("orderBy: must not be empty; omit it instead", argument="orderBy")
+    if not order_by:
+        if has_query:
+            return [(keys[relevance], True)]
+        return [(keys[default], False)]
+    seen = set()
+    out = []
+    for i, o in enumerate(order_by):
+        if o.field == relevance and not has_query:
+            raise UserInputError(
+                f"orderBy[{i}]: RELEVANCE needs filter.query", argument=f"orderBy[{i}]"
+            )
+        if o.field in seen:
+            raise UserInputError(
+                f"orderBy[{i}]: {o.field.name} given twice", argument=f"orderBy[{i}]"
+            )
+        seen.add(o.field)
+        out.append((keys[o.field], o.direction == OrderDirection.DESC))
+    return out
+
+
+def _after(
+    keys: list[tuple[SortKey, bool]], alias: str, values: list[Any], pk: int, p: Params
+) -> str:
+    """The rows strictly after (values, pk) in the order of keys (id last, in the direction
+    of the last key)."""
+    terms = [(key.sql, desc, p(v, key.cast)) for (key, desc), v in zip(keys, values, strict=True)]
+    terms.append((f"{alias}.id", keys[-1][1], p(pk, "bigint")))
+    if len({desc for _, desc, _ in terms}) == 1:
+        # One direction: a row comparison, which an index on (key, id) answers directly.
+        op = "<" if terms[0][1] else ">"
+        left = ", ".join(t[0] for t in terms)
+        right = ", ".join(t[2] for t in terms)
+        return f"({left}) {op} ({right})"
+    ors = []
+    for i, (expr, desc, ref) in enumerate(terms):
+        equal = [f"{e} = {r}" for e, _, r in terms[:i]]
+        ors.append("(" + " and ".join([*equal, f"{expr} {'<' if desc else '>'} {ref}"]) + ")")
+    return "(" + " or ".join(ors) + ")"
+
+
+async def keyset_page(
+    pool: asyncpg.Pool,
+    query: KeysetQuery,
+    p: Params,
+    build: Callable[[asyncpg.Record], Any],
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Any]:
+    first, last = page_size(first, "first"), page_size(last, "last")
+    if first is not None and last is not None:
+        raise UserInputError("pass either first or last, not both", argument="last")
+    backward = last is not None
+    size: int = last if last is not None else (first or DEFAULT_PAGE_SIZE)
+    count_params = list(p.values)
+    keys = query.keys
+    where = list(query.where)
+    if after is not None:
+        values, pk = query.decode(after, "after")
+        where.append(_after(keys, query.alias, values, pk, p))
+    if before is not None:
+        values, pk = query.decode(before, "before")
+        flipped = [(k, not d) for k, d in keys]
+        where.append(_after(flipped, query.alias, values, pk, p))
+    walk = [(k, d != backward) for k, d in keys]  # backward: walk the order in reverse
+    id_desc = walk[-1][1]
+    order = ", ".join(
+        [f"sort_{i} {'desc' if d else 'asc'}" for i, (_, d) in enumerate(walk)]
+        + [f"{query.alias}.id {'desc' if id_desc else 'asc'}"]
+    )
+    select = ", ".join(f"{k.sql} as sort_{i}" for i, (k, _) in enumerate(keys))
+    where_sql = f"where {' and '.join(where)}" if where else ""
+    limit = p(size + 1, "int")
+    sql = (
+        f"select {query.alias}.*, {select} from {query.table} {query.alias} {where_sql} "
+        f"order by {order} limit {limit}"
+    )
+    rows = list(await pool.fetch(sql, *p.values))
+    more = len(rows) > size
+    rows = rows[:size]
+    if backward:
+        rows.reverse()
+    edges = [Edge(cursor=query.encode(r), node=build(r)) for r in rows]
+    count_where = f"where {' and '.join(query.where)}" if query.where else ""
+    count_sql = f"select count(*) from {query.table} {query.alias} {count_where}"
+
+    async def total() -> int:
+        count: int = await pool.fetchval(count_sql, *count_params)
+        return count
+
+    return Connection(
+        edges=edges,
+        nodes=[e.node for e in edges],
+        page_info=PageInfo(
+            has_next_page=before is not None if backward else more,
+            has_previous_page=more if backward else after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total=total,
+    )
+
+
+def _scope(table: str, keys: list[tuple[SortKey, bool]], where: list[str], p: Params) -> str:
+    order = ",".join(f"{k.name}:{'desc' if d else 'asc'}" for k, d in keys)
+    return f"{table}|{order}|{' and '.join(where)}|{p.values!r}"
+
+
+async def film_connection(
+    pool: asyncpg.Pool,
+    build: Callable[[asyncpg.Record], Any],
+    flt: FilmFilter | None,
+    order_by: Sequence[FilmOrder] | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Any]:
+    p = Params()
+    where, q = film_conditions(flt, p)
+    keys = order_keys(
+        order_by, FILM_KEYS, FilmOrderField.TITLE, FilmOrderField.RELEVANCE, q is not None
+    )
+    keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
+    query = KeysetQuery("film", "f", where, keys, _scope("film", keys, where, p))
+    return await keyset_page(pool, query, p, build, first, after, last, before)
+
+
+async def person_connection(
+    pool: asyncpg.Pool,
+    build: Callable[[asyncpg.Record], Any],
+    flt: PersonFilter | None,
+    order_by: Sequence[PersonOrder] | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Any]:
+    p = Params()
+    where, q = person_conditions(flt, p)
+    keys = order_keys(
+        order_by, PERSON_KEYS, PersonOrderField.NAME, PersonOrderField.RELEVANCE, q is not None
+    )
+    keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
+    query = KeysetQuery("person", "p", where, keys, _scope("person", keys, where, p))
+    return await keyset_page(pool, query, p, build, first, after, last, before)
+
+
+FilmFilterArg = Annotated[
+    FilmFilter | None, strawberry.argument(description="Which films; all when omitted.")
+]
+FilmOrderArg = Annotated[
+    list[FilmOrder] | None,
+    strawberry.argument(
+        description="Sort keys in priority order; by title, or by relevance when "
+        "filter.query is given, when omitted."
+    ),
+]
+PersonFilterArg = Annotated[
+    PersonFilter | None, strawberry.argument(description="Which people; all when omitted.")
+]
+PersonOrderArg = Annotated[
+    list[PersonOrder] | None,
+    strawberry.argument(
+        description="Sort keys in priority order; by name, or by relevance when "
+        "filter.query is given, when omitted."
+    ),
+]

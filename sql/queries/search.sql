@@ -1,0 +1,68 @@
+-- Search and autocomplete. $1 is the search text; matching folds case and accents (fold()),
+-- forgives typos (pg_trgm similarity) and understands words (full-text search).
+
+-- name: film_ids_by_search
+-- Films matching $1, best first, at most $2: title over original title over synopsis.
+with q as (select fold($1::text) as text, websearch_to_tsquery('simple', fold($1::text)) as query)
+select f.id,
+       (ts_rank('{0.1, 0.3, 0.6, 1.0}', f.search_vector, q.query)
+        + similarity(fold(f.title), q.text)
+        + 0.5 * coalesce(similarity(fold(f.original_title), q.text), 0))::float8 as score
+from film f, q
+where f.search_vector @@ q.query
+   or fold(f.title) % q.text
+   or fold(f.title) %> q.text
+   or fold(f.original_title) % q.text
+order by score desc, f.id
+limit $2;
+
+-- name: person_ids_by_search
+-- People whose name matches $1, best first, at most $2.
+with q as (select fold($1::text) as text)
+select p.id, greatest(similarity(fold(p.name), q.text), word_similarity(q.text, fold(p.name)))::float8
+       as score
+from person p, q
+where fold(p.name) % q.text
+   or fold(p.name) %> q.text
+order by score desc, p.id
+limit $2;
+
+-- name: genre_ids_by_search
+-- Genres whose name matches $1, best first, at most $2.
+with q as (select fold($1::text) as text)
+select g.id, greatest(similarity(fold(g.name), q.text), word_similarity(q.text, fold(g.name)))::float8
+       as score
+from genre g, q
+where fold(g.name) % q.text or fold(g.name) %> q.text
+order by score desc, g.id
+limit $2;
+
+-- name: provider_ids_by_search
+-- Providers whose name matches $1, best first, at most $2.
+with q as (select fold($1::text) as text)
+select p.id, greatest(similarity(fold(p.name), q.text), word_similarity(q.text, fold(p.name)))::float8
+       as score
+from provider p, q
+where fold(p.name) % q.text or fold(p.name) %> q.text
+order by score desc, p.id
+limit $2;
+
+-- name: film_ids_by_prefix
+-- Films whose folded title starts with the folded $1, most voted first, at most $2.
+with q as (select fold($1::text) collate "C" as low)
+select f.id
+from film f, q
+where fold(f.title) collate "C" >= q.low
+  and fold(f.title) collate "C" < q.low || chr(1114111)
+order by f.imdb_votes desc nulls last, f.id
+limit $2;
+
+-- name: person_ids_by_prefix
+-- People whose folded name starts with the folded $1, by name, at most $2.
+with q as (select fold($1::text) collate "C" as low)
+select p.id
+from person p, q
+where fold(p.name) collate "C" >= q.low
+  and fold(p.name) collate "C" < q.low || chr(1114111)
+order by fold(p.name) collate "C", p.id
+limit $2;
