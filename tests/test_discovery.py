@@ -1,0 +1,360 @@
+"""films(filter:, orderBy:) and people(filter:, orderBy:): each filter, each order, keyset
+paging, and bad values, checked against the database itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.demo.load import load_demo
+from graph.migrate import migrate
+from graph.settings import Settings
+from tests.conftest import LiveServer, gql, gql_error
+
+FILMS = """
+query($filter: FilmFilter, $orderBy: [FilmOrder!], $first: Int, $after: String,
+      $last: Int, $before: String) {
+  films(filter: $filter, orderBy: $orderBy, first: $first, after: $after, last: $last,
+        before: $before) {
+    totalCount
+    nodes { slug }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+
+@pytest.fixture
+async def db(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
+    yield conn
+    await conn.close()
+
+
+async def _films(client: httpx.AsyncClient, **variables: Any) -> dict[str, Any]:
+    data = await gql(client, FILMS, variables)
+    films: dict[str, Any] = data["films"]
+    return films
+
+
+async def _all(client: httpx.AsyncClient, **variables: Any) -> list[str]:
+    """Every slug, paging forward 7 at a time."""
+    slugs: list[str] = []
+    after = None
+    while True:
+        page = await _films(client, first=7, after=after, **variables)
+        slugs += [n["slug"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return slugs
+        after = page["pageInfo"]["endCursor"]
+
+
+async def _all_backward(client: httpx.AsyncClient, **variables: Any) -> list[str]:
+    slugs: list[str] = []
+    before = None
+    while True:
+        page = await _films(client, last=6, before=before, **variables)
+        slugs = [n["slug"] for n in page["nodes"]] + slugs
+        if not page["pageInfo"]["hasPreviousPage"]:
+            return slugs
+        before = page["pageInfo"]["startCursor"]
+
+
+async def _slugs(db: asyncpg.Connection, where: str, *args: Any) -> set[str]:
+    return {r["slug"] for r in await db.fetch(f"select f.slug from film f where {where}", *args)}
+
+
+async def _person_id(client: httpx.AsyncClient, slug: str) -> str:
+    data = await gql(client, "query($s: String!) { person(slug: $s) { id } }", {"s": slug})
+    person_id: str = data["person"]["id"]
+    return person_id
+
+
+FILTERS: list[tuple[dict[str, Any], str]] = [
+    (
+        {"genresAny": ["documentary", "music"]},
+        "exists (select 1 from film_genre fg join genre g on g.id = fg.genre_id"
+        " where fg.film_id = f.id and g.slug in ('documentary', 'music'))",
+    ),
+    (
+        {"genresAll": ["documentary", "music"]},
+        "2 = (select count(*) from film_genre fg join genre g on g.id = fg.genre_id"
+        " where fg.film_id = f.id and g.slug in ('documentary', 'music'))",
+    ),
+    ({"year": {"min": 2000, "max": 2009}}, "f.year between 2000 and 2009"),
+    ({"year": {"max": 1979}}, "f.year <= 1979"),
+    ({"runtimeMinutes": {"min": 100, "max": 130}}, "f.runtime_minutes between 100 and 130"),
+    ({"minRating": 8.5}, "f.imdb_rating >= 8.5"),
+    ({"minVotes": 1000000}, "f.imdb_votes >= 1000000"),
+    ({"certifications": ["PG-13", "G"]}, "f.certification in ('PG-13', 'G')"),
+    (
+        {"availability": {"region": "us", "kinds": ["SUBSCRIPTION"]}},
+        "exists (select 1 from offer o where o.film_id = f.id and o.region = 'US'"
+        " and o.kind = 'SUBSCRIPTION')",
+    ),
+    (
+        {"availability": {"kinds": ["FREE", "ADS"]}},
+        "exists (select 1 from offer o where o.film_id = f.id and o.kind in ('FREE', 'ADS'))",
+    ),
+    (
+        {
+            "genresAny": ["documentary"],
+            "year": {"min": 2000, "max": 2009},
+            "minRating": 7.5,
+            "availability": {"region": "US", "kinds": ["SUBSCRIPTION"]},
+        },
+        "f.year between 2000 and 2009 and f.imdb_rating >= 7.5"
+        " and exists (select 1 from film_genre fg join genre g on g.id = fg.genre_id"
+        " where fg.film_id = f.id and g.slug = 'documentary')"
+        " and exists (select 1 from offer o where o.film_id = f.id and o.region = 'US'"
+        " and o.kind = 'SUBSCRIPTION')",
+    ),
+]
+
+
+@pytest.mark.parametrize(("flt", "where"), FILTERS)
+async def test_each_filter(
+    client: httpx.AsyncClient, db: asyncpg.Connection, flt: dict[str, Any], where: str
+) -> None:
+    expected = await _slugs(db, where)
+    assert expected, "the demo data should have matches for every filter tested"
+    assert len(expected) < await db.fetchval("select count(*) from film")
+    page = await _films(client, filter=flt, first=100)
+    assert page["totalCount"] == len(expected)
+    assert {n["slug"] for n in page["nodes"]} == expected
+
+
+async def test_people_and_provider_filters(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    laura = await _person_id(client, "laura-bialis")
+    directed = await _films(client, filter={"people": [{"person": laura, "role": "DIRECTOR"}]})
+    assert {n["slug"] for n in directed["nodes"]} == await _slugs(
+        db,
+        "exists (select 1 from credit c join person p on p.id = c.person_id"
+        " where c.film_id = f.id and p.slug = 'laura-bialis' and c.role = 'DIRECTOR')",
+    )
+    assert directed["totalCount"] == 3
+    wrote = await _films(client, filter={"people": [{"person": laura, "role": "WRITER"}]})
+    assert {n["slug"] for n in wrote["nodes"]} < {n["slug"] for n in directed["nodes"]}
+
+    pair = await db.fetchrow(
+        """select a.slug as a, b.slug as b, count(*) as n from credit ca
+           join credit cb on cb.film_id = ca.film_id and cb.person_id <> ca.person_id
+           join person a on a.id = ca.person_id join person b on b.id = cb.person_id
+           where ca.role = 'ACTOR' and cb.role = 'ACTOR'
+           group by a.slug, b.slug having count(*) >= 2 order by count(*) desc, a.slug, b.slug limit 1"""
+    )
+    assert pair is not None, "the demo data has actors who share several films"
+    both = await _films(
+        client,
+        filter={
+            "people": [
+                {"person": await _person_id(client, pair["a"])},
+                {"person": await _person_id(client, pair["b"])},
+            ]
+        },
+    )
+    assert both["totalCount"] == pair["n"]
+
+    provider = await db.fetchrow(
+        "select p.slug, count(distinct o.film_id) as n from provider p join offer o"
+        " on o.provider_id = p.id where o.region = 'GB' group by p.slug order by 2 desc, 1 limit 1"
+    )
+    assert provider is not None
+    pid = (await gql(client, f'{{ provider(slug: "{provider["slug"]}") {{ id }} }}'))["provider"][
+        "id"
+    ]
+    on_it = await _films(client, filter={"availability": {"region": "GB", "providers": [pid]}})
+    assert on_it["totalCount"] == provider["n"]
+
+
+ORDERS = [
+    ([{"field": "TITLE", "direction": "ASC"}], "f.title, f.id"),
+    ([{"field": "TITLE", "direction": "DESC"}], "f.title desc, f.id desc"),
+    ([{"field": "YEAR", "direction": "DESC"}], "coalesce(f.year, 0) desc, f.id desc"),
+    ([{"field": "RATING", "direction": "DESC"}], "coalesce(f.imdb_rating, -1) desc, f.id desc"),
+    ([{"field": "VOTES", "direction": "ASC"}], "coalesce(f.imdb_votes, -1), f.id"),
+    (
+        [{"field": "RUNTIME", "direction": "DESC"}],
+        "coalesce(f.runtime_minutes, -1) desc, f.id desc",
+    ),
+    (
+        [{"field": "YEAR", "direction": "DESC"}, {"field": "TITLE", "direction": "ASC"}],
+        "coalesce(f.year, 0) desc, f.title, f.id",
+    ),
+    (
+        [{"field": "RATING", "direction": "ASC"}, {"field": "VOTES", "direction": "DESC"}],
+        "coalesce(f.imdb_rating, -1), coalesce(f.imdb_votes, -1) desc, f.id desc",
+    ),
+]
+
+
+@pytest.mark.parametrize(("order", "sql_order"), ORDERS)
+async def test_each_order_pages_completely_both_ways(
+    client: httpx.AsyncClient, db: asyncpg.Connection, order: list[dict[str, str]], sql_order: str
+) -> None:
+    expected = [
+        r["slug"] for r in await db.fetch(f"select f.slug from film f order by {sql_order}")
+    ]
+    assert await _all(client, orderBy=order) == expected
+    assert await _all_backward(client, orderBy=order) == expected
+
+
+async def test_filtered_paging_is_complete(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    flt = {"year": {"min": 1990}}
+    order = [{"field": "RATING", "direction": "DESC"}]
+    expected = [
+        r["slug"]
+        for r in await db.fetch(
+            "select slug from film f where f.year >= 1990"
+            " order by coalesce(f.imdb_rating, -1) desc, f.id desc"
+        )
+    ]
+    assert await _all(client, filter=flt, orderBy=order) == expected
+
+
+async def test_relevance_order_with_a_query(client: httpx.AsyncClient) -> None:
+    page = await _films(client, filter={"query": "godfather"})
+    slugs = [n["slug"] for n in page["nodes"]]
+    assert slugs[:2] == ["the-godfather-1972", "the-godfather-part-ii-1974"]
+    assert page["totalCount"] == len(slugs)
+    assert await _all(client, filter={"query": "godfather"}) == slugs
+
+
+async def test_paging_is_stable_while_rows_are_added(empty_dsn: str) -> None:
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await load_demo(conn)
+        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                expected = [
+                    r["slug"] for r in await conn.fetch("select slug from film order by title, id")
+                ]
+                seen: list[str] = []
+                after = None
+                n = 0
+                while True:
+                    page = await _films(client, first=5, after=after)
+                    seen += [node["slug"] for node in page["nodes"]]
+                    if not page["pageInfo"]["hasNextPage"]:
+                        break
+                    after = page["pageInfo"]["endCursor"]
+                    # Unrelated rows land on both sides of the cursor between pages.
+                    n += 1
+                    await conn.execute(
+                        "insert into film (slug, title) values ($1, $2), ($3, $4)",
+                        f"aaa-{n}",
+                        f"AAA new {n}",
+                        f"zzz-{n}",
+                        f"~ new {n}",
+                    )
+    finally:
+        await conn.close()
+    old = [s for s in seen if not s.startswith(("aaa-", "zzz-"))]
+    assert old == expected, "every original row exactly once, in order"
+    assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize(
+    ("flt", "argument"),
+    [
+        ({"year": {"min": 20000}}, "filter.year.min"),
+        ({"year": {"min": 2010, "max": 2000}}, "filter.year"),
+        ({"minRating": 11}, "filter.minRating"),
+        ({"minVotes": -1}, "filter.minVotes"),
+        ({"runtimeMinutes": {"max": 0}}, "filter.runtimeMinutes.max"),
+        ({"availability": {"region": "USA"}}, "filter.availability.region"),
+        ({"availability": {"kinds": []}}, "filter.availability.kinds"),
+        ({"genresAny": []}, "filter.genresAny"),
+        ({"genresAll": ["x"] * 21}, "filter.genresAll"),
+        ({"certifications": []}, "filter.certifications"),
+        ({"people": [{"person": "bm9wZQ=="}]}, "filter.people[0].person"),
+        ({"query": "   "}, "filter.query"),
+        ({"query": "x" * 10_000}, "filter.query"),
+        ({"query": "a\x00b"}, "filter.query"),
+    ],
+)
+async def test_invalid_filter_values_name_the_field(
+    client: httpx.AsyncClient, flt: dict[str, Any], argument: str
+) -> None:
+    error = await gql_error(client, FILMS, {"filter": flt})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["argument"] == argument
+    assert argument in error["message"]
+
+
+async def test_cursors_belong_to_their_order_and_filter(client: httpx.AsyncClient) -> None:
+    by_year = [{"field": "YEAR", "direction": "DESC"}]
+    page = await _films(client, orderBy=by_year, first=3)
+    cursor = page["pageInfo"]["endCursor"]
+    for other in (
+        {"orderBy": [{"field": "YEAR", "direction": "ASC"}]},
+        {"orderBy": by_year, "filter": {"minRating": 8}},
+        {},
+    ):
+        error = await gql_error(client, FILMS, {"after": cursor, **other})
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    for forged in ("eyJ4IjoxfQ", "WyJhYmMiLFsxXSwxXQ", "not a cursor", "W10"):
+        error = await gql_error(client, FILMS, {"after": forged, "orderBy": by_year})
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_order_errors(client: httpx.AsyncClient) -> None:
+    for order in (
+        [],
+        [{"field": "RELEVANCE", "direction": "DESC"}],
+        [{"field": "YEAR", "direction": "ASC"}, {"field": "YEAR", "direction": "DESC"}],
+    ):
+        error = await gql_error(client, FILMS, {"orderBy": order})
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+PEOPLE = """
+query($filter: PersonFilter, $orderBy: [PersonOrder!], $first: Int) {
+  people(filter: $filter, orderBy: $orderBy, first: $first) { totalCount nodes { slug name } }
+}
+"""
+
+
+async def test_people_filters_and_orders(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    directors = await gql(client, PEOPLE, {"filter": {"roles": ["DIRECTOR"]}, "first": 100})
+    expected = {
+        r["slug"]
+        for r in await db.fetch(
+            "select distinct p.slug from person p join credit c on c.person_id = p.id"
+            " where c.role = 'DIRECTOR'"
+        )
+    }
+    assert {n["slug"] for n in directors["people"]["nodes"]} == expected
+    assert directors["people"]["totalCount"] == len(expected)
+
+    laura = await _person_id(client, "laura-bialis")
+    colleagues = await gql(client, PEOPLE, {"filter": {"workedWith": laura}})
+    assert colleagues["people"]["totalCount"] == await db.fetchval(
+        """select count(distinct other.person_id) from credit mine
+           join credit other on other.film_id = mine.film_id and other.person_id <> mine.person_id
+           join person p on p.id = mine.person_id where p.slug = 'laura-bialis'"""
+    )
+
+    typo = await gql(client, PEOPLE, {"filter": {"query": "laura bialys"}})
+    assert typo["people"]["nodes"][0]["name"] == "Laura Bialis"
+
+    by_birth = await gql(
+        client, PEOPLE, {"orderBy": [{"field": "BIRTH_YEAR", "direction": "DESC"}], "first": 100}
+    )
+    expected_order = [
+        r["slug"]
+        for r in await db.fetch(
+            "select slug from person p order by coalesce(p.birth_year, 0) desc, p.id desc limit 100"
+        )
+    ]
+    assert [n["slug"] for n in by_birth["people"]["nodes"]] == expected_order
