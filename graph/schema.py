@@ -34,6 +34,7 @@ from graph.discovery import (
 from graph.errors import UserInputError, text_argument
 from graph.ids import from_global_id, pk_of
 from graph.pagination import Connection, connection, window
+from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
 from graph.types import (
     AfterArg,
@@ -206,6 +207,18 @@ class Query:
             last,
             before,
         )
+
+    search: list[SearchResult] = strawberry.field(
+        resolver=search,
+        description="Films, people, genres and providers matching `query`, best first. Case, "
+        "accents and small typos are forgiven; a film's title weighs more than its original "
+        "title, which weighs more than its synopsis.",
+    )
+    suggest: list[SearchResult] = strawberry.field(
+        resolver=suggest,
+        description="Autocomplete: films (most voted first) and people whose title or name "
+        "starts with `prefix`, ignoring case and accents.",
+    )
 
     @strawberry.field(description="Every genre, by name.")
     async def genres(

@@ -1,0 +1,159 @@
+"""search(query:) and suggest(prefix:): ranking, typos, accents, prefixes and hostile text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.migrate import migrate
+from graph.settings import Settings
+from tests.conftest import LiveServer, gql, gql_error
+
+SEARCH = """
+query($q: String!, $first: Int, $types: [SearchType!]) {
+  search(query: $q, first: $first, types: $types) {
+    __typename
+    ... on Film { slug title }
+    ... on Person { slug name }
+    ... on Genre { slug name }
+    ... on Provider { slug name }
+  }
+}
+"""
+SUGGEST = """
+query($p: String!, $first: Int) {
+  suggest(prefix: $p, first: $first) {
+    __typename ... on Film { title } ... on Person { name }
+  }
+}
+"""
+
+
+async def _search(client: httpx.AsyncClient, q: str, **variables: Any) -> list[dict[str, Any]]:
+    data = await gql(client, SEARCH, {"q": q, **variables})
+    hits: list[dict[str, Any]] = data["search"]
+    return hits
+
+
+@pytest.mark.parametrize(
+    ("query", "typename", "slug"),
+    [
+        ("refusenik", "Film", "refusenik-2007"),
+        ("refusnik", "Film", "refusenik-2007"),
+        ("REFUSENIK", "Film", "refusenik-2007"),
+        ("amelie", "Film", "amelie-2001"),
+        ("Amélie", "Film", "amelie-2001"),
+        ("laberinto del fauno", "Film", "pan-s-labyrinth-2006"),
+        ("laura bialis", "Person", "laura-bialis"),
+        ("laura bialys", "Person", "laura-bialis"),
+        ("documentray", "Genre", "documentary"),
+        ("netflx", "Provider", "netflix"),
+    ],
+)
+async def test_finds_despite_case_accents_and_typos(
+    client: httpx.AsyncClient, query: str, typename: str, slug: str
+) -> None:
+    hits = await _search(client, query)
+    assert hits, query
+    assert (hits[0]["__typename"], hits[0]["slug"]) == (typename, slug), hits[:3]
+
+
+async def test_types_and_first(client: httpx.AsyncClient) -> None:
+    hits = await _search(client, "the", first=5, types=["FILM"])
+    assert 0 < len(hits) <= 5
+    assert {h["__typename"] for h in hits} == {"Film"}
+    people = await _search(client, "coen", types=["PERSON"])
+    assert {h["slug"] for h in people} >= {"joel-coen", "ethan-coen"}
+
+
+async def test_title_weighs_over_original_title_over_synopsis(empty_dsn: str) -> None:
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            """insert into film (slug, title, original_title, synopsis) values
+               ('in-synopsis', 'Blue Harbour', null, 'A quiet story about the zephyr wind.'),
+               ('in-original', 'West Wind', 'Zephyr', 'A quiet story.'),
+               ('in-title', 'Zephyr', null, 'A quiet story.'),
+               ('nowhere', 'Calm Seas', null, 'A quiet story.')"""
+        )
+        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                hits = await _search(client, "zephyr")
+    finally:
+        await conn.close()
+    assert [h["slug"] for h in hits] == ["in-title", "in-original", "in-synopsis"]
+
+
+async def test_suggest_completes_prefixes(client: httpx.AsyncClient) -> None:
+    data = await gql(client, SUGGEST, {"p": "the go", "first": 5})
+    titles = [s["title"] for s in data["suggest"] if s["__typename"] == "Film"]
+    assert titles[:2] == ["The Godfather", "The Godfather Part II"]  # most voted first
+    data = await gql(client, SUGGEST, {"p": "AMÉ"})
+    assert "Amélie" in [s.get("title") for s in data["suggest"]]
+    data = await gql(client, SUGGEST, {"p": "laur"})
+    assert "Laura Bialis" in [s.get("name") for s in data["suggest"]]
+    data = await gql(client, SUGGEST, {"p": "zzzzzz"})
+    assert data["suggest"] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'",
+        '"',
+        "%",
+        "_",
+        "\\",
+        "%%__\\\\",
+        "'; drop table film; --",
+        "a' or '1'='1",
+        "!!",
+        "&|!()<->:*",
+        "\u200b",
+        "🎬",
+    ],
+)
+async def test_hostile_text_is_taken_literally(client: httpx.AsyncClient, text: str) -> None:
+    hits = await _search(client, text)
+    for hit in hits:
+        assert hit["__typename"] in {"Film", "Person", "Genre", "Provider"}
+    data = await gql(client, SUGGEST, {"p": text})
+    if text in ("%", "_", "%%__\\\\", "\\"):
+        assert data["suggest"] == [], "LIKE wildcards must not match everything"
+    still = await gql(client, '{ film(slug: "refusenik-2007") { title } }')
+    assert still["film"]["title"] == "Refusenik"
+
+
+@pytest.mark.parametrize(
+    ("variables", "argument"),
+    [
+        ({"q": "x" * 10_000}, "query"),
+        ({"q": "x" * 201}, "query"),
+        ({"q": ""}, "query"),
+        ({"q": "a\x00b"}, "query"),
+        ({"q": "ok", "first": 0}, "first"),
+        ({"q": "ok", "first": 51}, "first"),
+        ({"q": "ok", "types": []}, "types"),
+    ],
+)
+async def test_rejected_search_input(
+    client: httpx.AsyncClient, variables: dict[str, Any], argument: str
+) -> None:
+    error = await gql_error(client, SEARCH, variables)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["argument"] == argument
+
+
+async def test_lone_surrogate_in_search(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql",
+        content=json.dumps({"query": SEARCH, "variables": {"q": "\ud800"}}),
+        headers={"content-type": "application/json"},
+    )
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
