@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Iterator
 
 import asyncpg
@@ -17,6 +18,7 @@ from graph import db
 from graph.app import create_app
 from graph.demo.load import load_demo
 from graph.embedded import EmbeddedError, EmbeddedPostgres
+from graph.generate import GenerateError, generate
 from graph.migrate import migrate
 from graph.schema import create_schema
 from graph.settings import Settings
@@ -94,6 +96,26 @@ def cmd_load_demo(settings: Settings) -> int:
     return 0
 
 
+def cmd_generate(settings: Settings, films: int, seed: int) -> int:
+    async def run(dsn: str) -> None:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            await migrate(conn)
+            start = time.perf_counter()
+            counts = await generate(conn, films, seed)
+            summary = " ".join(f"{table}={n}" for table, n in counts.items())
+            print(
+                f"filmgraph: generated {summary} in {time.perf_counter() - start:.0f} s",
+                file=sys.stderr,
+            )
+        finally:
+            await conn.close()
+
+    with database(settings) as (dsn, _):
+        asyncio.run(run(dsn))
+    return 0
+
+
 def cmd_schema(settings: Settings) -> int:
     print(create_schema(settings).as_str())
     return 0
@@ -111,6 +133,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply pending database migrations")
     sub.add_parser("load-demo", help="load the demo films, people and offers")
     sub.add_parser("schema", help="print the GraphQL schema (SDL), as committed in schema.graphql")
+    gen = sub.add_parser(
+        "generate", help="fill an empty graph with a deterministic synthetic catalogue"
+    )
+    gen.add_argument("--films", type=int, required=True, help="number of films")
+    gen.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     return p
 
 
@@ -132,10 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        if args.command == "generate":
+            return cmd_generate(settings, args.films, args.seed)
         return commands[args.command](settings)
     except (KeyboardInterrupt, Terminated):
         print("filmgraph: interrupted", file=sys.stderr)
         return 130
+    except GenerateError as exc:
+        print(f"filmgraph: {exc}", file=sys.stderr)
+        return 2
     except EmbeddedError as exc:
         print(f"filmgraph: embedded PostgreSQL: {exc}", file=sys.stderr)
         return 2

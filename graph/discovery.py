@@ -451,16 +451,27 @@ def _after(
     return "(" + " or ".join(ors) + ")"
 
 
-async def keyset_page(
-    pool: asyncpg.Pool,
+@dataclass(frozen=True)
+class PageSql:
+    """One keyset page as SQL: the page itself (size + 1 rows, to see if more follow) and the
+    count of the whole filtered list."""
+
+    sql: str
+    params: list[Any]
+    count_sql: str
+    count_params: list[Any]
+    size: int
+    backward: bool
+
+
+def page_sql(
     query: KeysetQuery,
     p: Params,
-    build: Callable[[asyncpg.Record], Any],
     first: int | None,
     after: str | None,
     last: int | None,
     before: str | None,
-) -> Connection[Any]:
+) -> PageSql:
     first, last = page_size(first, "first"), page_size(last, "last")
     if first is not None and last is not None:
         raise UserInputError("pass either first or last, not both", argument="last")
@@ -485,29 +496,48 @@ async def keyset_page(
     select = ", ".join(f"{k.sql} as sort_{i}" for i, (k, _) in enumerate(keys))
     where_sql = f"where {' and '.join(where)}" if where else ""
     limit = p(size + 1, "int")
-    sql = (
-        f"select {query.alias}.*, {select} from {query.table} {query.alias} {where_sql} "
-        f"order by {order} limit {limit}"
+    count_where = f"where {' and '.join(query.where)}" if query.where else ""
+    return PageSql(
+        sql=(
+            f"select {query.alias}.*, {select} from {query.table} {query.alias} {where_sql} "
+            f"order by {order} limit {limit}"
+        ),
+        params=list(p.values),
+        count_sql=f"select count(*) from {query.table} {query.alias} {count_where}",
+        count_params=count_params,
+        size=size,
+        backward=backward,
     )
-    rows = list(await pool.fetch(sql, *p.values))
-    more = len(rows) > size
-    rows = rows[:size]
-    if backward:
+
+
+async def keyset_page(
+    pool: asyncpg.Pool,
+    query: KeysetQuery,
+    p: Params,
+    build: Callable[[asyncpg.Record], Any],
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Any]:
+    page = page_sql(query, p, first, after, last, before)
+    rows = list(await pool.fetch(page.sql, *page.params))
+    more = len(rows) > page.size
+    rows = rows[: page.size]
+    if page.backward:
         rows.reverse()
     edges = [Edge(cursor=query.encode(r), node=build(r)) for r in rows]
-    count_where = f"where {' and '.join(query.where)}" if query.where else ""
-    count_sql = f"select count(*) from {query.table} {query.alias} {count_where}"
 
     async def total() -> int:
-        count: int = await pool.fetchval(count_sql, *count_params)
+        count: int = await pool.fetchval(page.count_sql, *page.count_params)
         return count
 
     return Connection(
         edges=edges,
         nodes=[e.node for e in edges],
         page_info=PageInfo(
-            has_next_page=before is not None if backward else more,
-            has_previous_page=more if backward else after is not None,
+            has_next_page=before is not None if page.backward else more,
+            has_previous_page=more if page.backward else after is not None,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
@@ -530,14 +560,20 @@ async def film_connection(
     last: int | None,
     before: str | None,
 ) -> Connection[Any]:
+    query, p = film_query(flt, order_by)
+    return await keyset_page(pool, query, p, build, first, after, last, before)
+
+
+def film_query(
+    flt: FilmFilter | None, order_by: Sequence[FilmOrder] | None
+) -> tuple[KeysetQuery, Params]:
     p = Params()
     where, q = film_conditions(flt, p)
     keys = order_keys(
         order_by, FILM_KEYS, FilmOrderField.TITLE, FilmOrderField.RELEVANCE, q is not None
     )
     keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
-    query = KeysetQuery("film", "f", where, keys, _scope("film", keys, where, p))
-    return await keyset_page(pool, query, p, build, first, after, last, before)
+    return KeysetQuery("film", "f", where, keys, _scope("film", keys, where, p)), p
 
 
 async def person_connection(
@@ -550,14 +586,20 @@ async def person_connection(
     last: int | None,
     before: str | None,
 ) -> Connection[Any]:
+    query, p = person_query(flt, order_by)
+    return await keyset_page(pool, query, p, build, first, after, last, before)
+
+
+def person_query(
+    flt: PersonFilter | None, order_by: Sequence[PersonOrder] | None
+) -> tuple[KeysetQuery, Params]:
     p = Params()
     where, q = person_conditions(flt, p)
     keys = order_keys(
         order_by, PERSON_KEYS, PersonOrderField.NAME, PersonOrderField.RELEVANCE, q is not None
     )
     keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
-    query = KeysetQuery("person", "p", where, keys, _scope("person", keys, where, p))
-    return await keyset_page(pool, query, p, build, first, after, last, before)
+    return KeysetQuery("person", "p", where, keys, _scope("person", keys, where, p)), p
 
 
 FilmFilterArg = Annotated[

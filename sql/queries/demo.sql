@@ -55,3 +55,12 @@ on conflict (film_id, region, kind, provider_id, quality) do nothing;
 -- name: film_count
 -- How many films the graph holds (the demo data loads into an empty graph on first start).
 select count(*) from film;
+
+-- name: restart_identity
+-- Number table $1's rows from 1 again: the generator fills an empty graph with known ids.
+select setval(pg_get_serial_sequence($1::text, 'id'), 1, false);
+
+-- name: graph_row_count
+-- Rows in the tables the generator numbers itself; it only fills a graph where this is 0.
+select (select count(*) from film) + (select count(*) from person)
+     + (select count(*) from genre) + (select count(*) from provider);
