@@ -1,0 +1,250 @@
+"""Discovery at scale: every filter, order and search shape against 50k and 1M films.
+
+Generates (once, then reuses) two catalogues with `graph.generate` in an embedded
+PostgreSQL under FILMGRAPH_BENCH_DIR (default /tmp/filmgraph-bench), then times each shape's
+SQL, exactly as the API builds it, alternating between the two sizes so that machine noise
+hits both alike. Reports p50/p95 per shape and size, the 1M/50k ratio of p95, and whether
+EXPLAIN shows a sequential scan of film, person, credit or offer.
+
+    .venv/bin/python bench/discovery.py [--runs 30] [--small 50000] [--large 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import strawberry
+
+from graph import db
+from graph.discovery import (
+    AvailabilityFilter,
+    CreditFilter,
+    FilmFilter,
+    FilmOrder,
+    FilmOrderField,
+    IntRange,
+    OrderDirection,
+    PersonFilter,
+    film_query,
+    page_sql,
+    person_query,
+)
+from graph.embedded import EmbeddedPostgres
+from graph.generate import generate
+from graph.ids import to_global_id
+from graph.mapping import CreditRole
+from graph.migrate import migrate
+
+BIG_TABLES = ("film", "person", "credit", "offer")
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    sql: Callable[[], tuple[str, list[Any]]]
+
+
+def films(
+    flt: FilmFilter | None = None,
+    order: list[FilmOrder] | None = None,
+    count: bool = False,
+    after: str | None = None,
+) -> Callable[[], tuple[str, list[Any]]]:
+    def build() -> tuple[str, list[Any]]:
+        query, p = film_query(flt, order)
+        page = page_sql(query, p, 20, after, None, None)
+        return (page.count_sql, page.count_params) if count else (page.sql, page.params)
+
+    return build
+
+
+def people(flt: PersonFilter | None) -> Callable[[], tuple[str, list[Any]]]:
+    def build() -> tuple[str, list[Any]]:
+        query, p = person_query(flt, None)
+        page = page_sql(query, p, 20, None, None, None)
+        return page.sql, page.params
+
+    return build
+
+
+def named(statement: str, *args: Any) -> Callable[[], tuple[str, list[Any]]]:
+    return lambda: (db.sql(statement), list(args))
+
+
+def order(field: FilmOrderField, desc: bool = True) -> list[FilmOrder]:
+    return [FilmOrder(field=field, direction=OrderDirection.DESC if desc else OrderDirection.ASC)]
+
+
+def shapes() -> list[Shape]:
+    prolific = strawberry.ID(to_global_id("Person", 1))  # person 1: most credits (Zipf head)
+    us_sub = AvailabilityFilter(region="US", kinds=None)
+    return [
+        Shape("films by title (first page)", films()),
+        Shape("films by year desc", films(order=order(FilmOrderField.YEAR))),
+        Shape("films by rating desc", films(order=order(FilmOrderField.RATING))),
+        Shape("films by votes desc", films(order=order(FilmOrderField.VOTES))),
+        Shape("films by runtime asc", films(order=order(FilmOrderField.RUNTIME, False))),
+        Shape("filter genresAny [documentary]", films(FilmFilter(genres_any=["documentary"]))),
+        Shape(
+            "filter genresAll [drama, comedy]", films(FilmFilter(genres_all=["drama", "comedy"]))
+        ),
+        Shape(
+            "filter year 2000-2009 by rating",
+            films(FilmFilter(year=IntRange(min=2000, max=2009)), order(FilmOrderField.RATING)),
+        ),
+        Shape(
+            "filter runtime 90-100", films(FilmFilter(runtime_minutes=IntRange(min=90, max=100)))
+        ),
+        Shape(
+            "filter minRating 9 by votes",
+            films(FilmFilter(min_rating=9.0), order(FilmOrderField.VOTES)),
+        ),
+        Shape("filter minVotes 1000", films(FilmFilter(min_votes=1000))),
+        Shape("filter certification G", films(FilmFilter(certifications=["G"]))),
+        Shape(
+            "filter person (prolific) as DIRECTOR",
+            films(FilmFilter(people=[CreditFilter(person=prolific, role=CreditRole.DIRECTOR)])),
+        ),
+        Shape("filter available US", films(FilmFilter(availability=us_sub))),
+        Shape(
+            "docs 2000s >= 7.5 on US subscription",
+            films(
+                FilmFilter(
+                    genres_any=["documentary"],
+                    year=IntRange(min=2000, max=2009),
+                    min_rating=7.5,
+                    availability=AvailabilityFilter(region="US", kinds=None),
+                )
+            ),
+        ),
+        Shape("filter query 'river dream' by relevance", films(FilmFilter(query="river dream"))),
+        Shape(
+            "count: genresAny [documentary]",
+            films(FilmFilter(genres_any=["documentary"]), count=True),
+        ),
+        Shape(
+            "count: year 2000-2009",
+            films(FilmFilter(year=IntRange(min=2000, max=2009)), count=True),
+        ),
+        Shape("search films 'nigth storm'", named("film_ids_by_search", "nigth storm", 10)),
+        Shape("search people 'laura garcia'", named("person_ids_by_search", "laura garcia", 10)),
+        Shape("suggest films 'the riv'", named("film_ids_by_prefix", "the riv", 8)),
+        Shape("suggest people 'anna m'", named("person_ids_by_prefix", "anna m", 8)),
+        Shape("people query 'maria rossi'", people(PersonFilter(query="maria rossi"))),
+        Shape("people roles [DIRECTOR]", people(PersonFilter(roles=[CreditRole.DIRECTOR]))),
+    ]
+
+
+async def ensure_database(server_dsn: str, name: str, films_n: int) -> str:
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        exists = await admin.fetchval("select 1 from pg_database where datname = $1", name)
+        if not exists:
+            await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    dsn = server_dsn.rsplit("/", 1)[0] + f"/{name}"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        if not await conn.fetchval(db.sql("film_count")):
+            start = time.perf_counter()
+            counts = await generate(conn, films_n, seed=1)
+            print(f"generated {name}: {counts} in {time.perf_counter() - start:.0f} s", flush=True)
+    finally:
+        await conn.close()
+    return dsn
+
+
+def seq_scans(plan: dict[str, Any]) -> list[str]:
+    found = []
+    if plan["Node Type"] == "Seq Scan" and plan["Relation Name"] in BIG_TABLES:
+        found.append(plan["Relation Name"])
+    for child in plan.get("Plans", []):
+        found += seq_scans(child)
+    return found
+
+
+async def time_shape(conn: asyncpg.Connection, sql: str, params: list[Any]) -> float:
+    start = time.perf_counter()
+    await conn.fetch(sql, *params)
+    return (time.perf_counter() - start) * 1000
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def main(base: Path, runs: int, small: int, large: int) -> None:
+    server = EmbeddedPostgres(
+        base / "pgdata",
+        settings={
+            "shared_buffers": "2GB",
+            "work_mem": "32MB",
+            "maintenance_work_mem": "1GB",
+            "max_wal_size": "8GB",
+        },
+    )
+    server_dsn = server.start()
+    try:
+        sizes = {"small": (small, f"bench_{small}"), "large": (large, f"bench_{large}")}
+        dsns = {k: await ensure_database(server_dsn, name, n) for k, (n, name) in sizes.items()}
+        conns = {k: await asyncpg.connect(d) for k, d in dsns.items()}
+        results: list[dict[str, Any]] = []
+        for shape in shapes():
+            sql, params = shape.sql()
+            timings: dict[str, list[float]] = {"small": [], "large": []}
+            scans: dict[str, list[str]] = {}
+            for k, conn in conns.items():
+                plan = json.loads(await conn.fetchval(f"explain (format json) {sql}", *params))
+                scans[k] = seq_scans(plan[0]["Plan"])
+                for _ in range(3):
+                    await time_shape(conn, sql, params)  # warm cache and plan
+            for _ in range(runs):
+                for k, conn in conns.items():
+                    timings[k].append(await time_shape(conn, sql, params))
+            row: dict[str, Any] = {
+                "shape": shape.name,
+                "p50_small": statistics.median(timings["small"]),
+                "p95_small": pct(timings["small"], 95),
+                "p50_large": statistics.median(timings["large"]),
+                "p95_large": pct(timings["large"], 95),
+                "seq_scans_large": scans["large"],
+            }
+            row["ratio"] = row["p95_large"] / max(row["p95_small"], 0.001)
+            results.append(row)
+            print(
+                f"{row['shape']:44} {row['p50_small']:7.2f} {row['p95_small']:7.2f} "
+                f"{row['p50_large']:8.2f} {row['p95_large']:8.2f} {row['ratio']:6.1f}x "
+                f"{','.join(row['seq_scans_large']) or '-'}",
+                flush=True,
+            )
+        for conn in conns.values():
+            await conn.close()
+        out = base / "results.json"
+        await asyncio.to_thread(out.write_text, json.dumps(results, indent=1))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--small", type=int, default=50_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    args = parser.parse_args()
+    header = f"{'shape':44} {'p50 S':>7} {'p95 S':>7} {'p50 L':>8} {'p95 L':>8} {'L/S p95':>7}"
+    print(f"{header} seq scans (L)")
+    base = Path(os.environ.get("FILMGRAPH_BENCH_DIR", "/tmp/filmgraph-bench"))
+    base.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(base, args.runs, args.small, args.large))
