@@ -85,8 +85,32 @@ def order(field: FilmOrderField, desc: bool = True) -> list[FilmOrder]:
     return [FilmOrder(field=field, direction=OrderDirection.DESC if desc else OrderDirection.ASC)]
 
 
-def shapes() -> list[Shape]:
+@dataclass(frozen=True)
+class Sample:
+    """Search strings and ids taken from the catalogue itself (the same seed, both sizes)."""
+
+    title: str  # a film's title, searched with a typo and completed from a prefix
+    name: str  # a person's name, likewise
+    rare: int  # a person with a single directing credit
+
+
+SAMPLE = """
+select (select title from film where id = 4242) as title,
+       (select name from person where id = 4242) as name,
+       (select person_id from credit where role = 'DIRECTOR' group by person_id
+        having count(*) = 1 order by person_id limit 1) as rare
+"""
+
+
+def typo(text: str) -> str:
+    """Swap two letters in the middle: the kind of slip search should forgive."""
+    i = max(1, len(text) // 2)
+    return text[: i - 1] + text[i] + text[i - 1] + text[i + 1 :]
+
+
+def shapes(sample: Sample) -> list[Shape]:
     prolific = strawberry.ID(to_global_id("Person", 1))  # person 1: most credits (Zipf head)
+    rare = strawberry.ID(to_global_id("Person", sample.rare))
     us_sub = AvailabilityFilter(region="US", kinds=None)
     return [
         Shape("films by title (first page)", films()),
@@ -115,6 +139,10 @@ def shapes() -> list[Shape]:
             "filter person (prolific) as DIRECTOR",
             films(FilmFilter(people=[CreditFilter(person=prolific, role=CreditRole.DIRECTOR)])),
         ),
+        Shape(
+            "filter person (one film) as DIRECTOR",
+            films(FilmFilter(people=[CreditFilter(person=rare, role=CreditRole.DIRECTOR)])),
+        ),
         Shape("filter available US", films(FilmFilter(availability=us_sub))),
         Shape(
             "docs 2000s >= 7.5 on US subscription",
@@ -127,7 +155,7 @@ def shapes() -> list[Shape]:
                 )
             ),
         ),
-        Shape("filter query 'river dream' by relevance", films(FilmFilter(query="river dream"))),
+        Shape("filter query <title> by relevance", films(FilmFilter(query=sample.title))),
         Shape(
             "count: genresAny [documentary]",
             films(FilmFilter(genres_any=["documentary"]), count=True),
@@ -136,11 +164,15 @@ def shapes() -> list[Shape]:
             "count: year 2000-2009",
             films(FilmFilter(year=IntRange(min=2000, max=2009)), count=True),
         ),
-        Shape("search films 'nigth storm'", named("film_ids_by_search", "nigth storm", 10)),
-        Shape("search people 'laura garcia'", named("person_ids_by_search", "laura garcia", 10)),
-        Shape("suggest films 'the riv'", named("film_ids_by_prefix", "the riv", 8)),
-        Shape("suggest people 'anna m'", named("person_ids_by_prefix", "anna m", 8)),
-        Shape("people query 'maria rossi'", people(PersonFilter(query="maria rossi"))),
+        Shape(
+            "search films <title with typo>", named("film_ids_by_search", typo(sample.title), 10)
+        ),
+        Shape(
+            "search people <name with typo>", named("person_ids_by_search", typo(sample.name), 10)
+        ),
+        Shape("suggest films <title prefix>", named("film_ids_by_prefix", sample.title[:4], 8)),
+        Shape("suggest people <name prefix>", named("person_ids_by_prefix", sample.name[:4], 8)),
+        Shape("people query <name with typo>", people(PersonFilter(query=typo(sample.name)))),
         Shape("people roles [DIRECTOR]", people(PersonFilter(roles=[CreditRole.DIRECTOR]))),
     ]
 
@@ -200,8 +232,12 @@ async def main(base: Path, runs: int, small: int, large: int) -> None:
         sizes = {"small": (small, f"bench_{small}"), "large": (large, f"bench_{large}")}
         dsns = {k: await ensure_database(server_dsn, name, n) for k, (n, name) in sizes.items()}
         conns = {k: await asyncpg.connect(d) for k, d in dsns.items()}
+        row0 = await conns["large"].fetchrow(SAMPLE)
+        assert row0 is not None
+        sample = Sample(title=row0["title"], name=row0["name"], rare=row0["rare"])
+        print(f"sample: title={sample.title!r} name={sample.name!r} rare person={sample.rare}")
         results: list[dict[str, Any]] = []
-        for shape in shapes():
+        for shape in shapes(sample):
             sql, params = shape.sql()
             timings: dict[str, list[float]] = {"small": [], "large": []}
             scans: dict[str, list[str]] = {}

@@ -248,30 +248,32 @@ def film_conditions(flt: FilmFilter | None, p: Params) -> tuple[list[str], str |
         where.append(genre_exists.format(f"any({p(list(slugs), 'text[]')})"))
     if (slugs := _list(flt.genres_all, "filter.genresAll")) is not None:
         where += [genre_exists.format(p(slug, "text")) for slug in dict.fromkeys(slugs)]
+    # Ranges are written on the same never-null expressions the sort keys use, so that one
+    # index serves filter, order and count alike; the lower bound (at least the smallest
+    # valid value) keeps the unknowns, which sort as 0 or -1, out.
     if (years := _range(flt.year, YEARS, "filter.year")) is not None:
-        if years.min is not None:
-            where.append(f"f.year >= {p(years.min, 'int')}")
-        if years.max is not None:
-            where.append(f"f.year <= {p(years.max, 'int')}")
+        low, high = years.min or YEARS[0], years.max or YEARS[1]
+        where.append(f"coalesce(f.year, 0) between {p(low, 'int')} and {p(high, 'int')}")
     if (runtimes := _range(flt.runtime_minutes, RUNTIMES, "filter.runtimeMinutes")) is not None:
-        if runtimes.min is not None:
-            where.append(f"f.runtime_minutes >= {p(runtimes.min, 'int')}")
-        if runtimes.max is not None:
-            where.append(f"f.runtime_minutes <= {p(runtimes.max, 'int')}")
+        low, high = runtimes.min or RUNTIMES[0], runtimes.max or RUNTIMES[1]
+        where.append(
+            f"coalesce(f.runtime_minutes, -1) between {p(low, 'int')} and {p(high, 'int')}"
+        )
     if flt.min_rating is not None:
         if not 0 <= flt.min_rating <= 10:
             raise UserInputError(
                 f"filter.minRating: must be between 0 and 10, got {flt.min_rating}",
                 argument="filter.minRating",
             )
-        where.append(f"f.imdb_rating >= {p(Decimal(str(flt.min_rating)), 'numeric')}")
+        rating = p(Decimal(str(flt.min_rating)), "numeric")
+        where.append(f"coalesce(f.imdb_rating, -1) >= {rating}")
     if flt.min_votes is not None:
         if flt.min_votes < 0:
             raise UserInputError(
                 f"filter.minVotes: must not be negative, got {flt.min_votes}",
                 argument="filter.minVotes",
             )
-        where.append(f"f.imdb_votes >= {p(flt.min_votes, 'int')}")
+        where.append(f"coalesce(f.imdb_votes, -1) >= {p(flt.min_votes, 'int')}")
     if (certs := _list(flt.certifications, "filter.certifications")) is not None:
         where.append(f"f.certification = any({p(list(certs), 'text[]')})")
     for i, credit in enumerate(_list(flt.people, "filter.people") or ()):
