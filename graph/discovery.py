@@ -217,12 +217,11 @@ def _region(value: str, argument: str) -> str:
 # Match and relevance of a film against search text, as in sql/queries/search.sql.
 FILM_MATCH = (
     "(f.search_vector @@ websearch_to_tsquery('simple', fold({q})) or fold(f.title) % fold({q})"
-    " or fold(f.title) %> fold({q}) or fold(f.original_title) % fold({q}))"
+    " or fold(f.title) %> fold({q}))"
 )
 FILM_RELEVANCE = (
     "(ts_rank('{{0.1, 0.3, 0.6, 1.0}}', f.search_vector, websearch_to_tsquery('simple', "
-    "fold({q}))) + similarity(fold(f.title), fold({q})) + 0.5 * coalesce(similarity("
-    "fold(f.original_title), fold({q})), 0))::float8"
+    "fold({q}))) + similarity(fold(f.title), fold({q})))::float8"
 )
 PERSON_MATCH = "(fold(p.name) % fold({q}) or fold(p.name) %> fold({q}))"
 PERSON_RELEVANCE = (

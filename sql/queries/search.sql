@@ -2,17 +2,16 @@
 -- forgives typos (pg_trgm similarity) and understands words (full-text search).
 
 -- name: film_ids_by_search
--- Films matching $1, best first, at most $2: title over original title over synopsis.
+-- Films matching $1, best first, at most $2: title over original title over synopsis. Titles
+-- forgive typos (trigrams); original titles and synopses match by words.
 with q as (select fold($1::text) as text, websearch_to_tsquery('simple', fold($1::text)) as query)
 select f.id,
        (ts_rank('{0.1, 0.3, 0.6, 1.0}', f.search_vector, q.query)
-        + similarity(fold(f.title), q.text)
-        + 0.5 * coalesce(similarity(fold(f.original_title), q.text), 0))::float8 as score
+        + similarity(fold(f.title), q.text))::float8 as score
 from film f, q
 where f.search_vector @@ q.query
    or fold(f.title) % q.text
    or fold(f.title) %> q.text
-   or fold(f.original_title) % q.text
 order by score desc, f.id
 limit $2;
 
