@@ -61,7 +61,7 @@ def films(
     after: str | None = None,
 ) -> Callable[[], tuple[str, list[Any]]]:
     def build() -> tuple[str, list[Any]]:
-        query, p = film_query(flt, order)
+        query, p = film_query(flt, order, b"bench")
         page = page_sql(query, p, 20, after, None, None)
         return (page.count_sql, page.count_params) if count else (page.sql, page.params)
 
@@ -70,7 +70,7 @@ def films(
 
 def people(flt: PersonFilter | None) -> Callable[[], tuple[str, list[Any]]]:
     def build() -> tuple[str, list[Any]]:
-        query, p = person_query(flt, None)
+        query, p = person_query(flt, None, b"bench")
         page = page_sql(query, p, 20, None, None, None)
         return page.sql, page.params
 

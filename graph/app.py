@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,7 +34,9 @@ class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view, with fresh loaders per request on the app's pool."""
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(loaders=Loaders(request.app.state.pool))
+        return Context(
+            loaders=Loaders(request.app.state.pool), cursor_key=request.app.state.cursor_key
+        )
 
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         # The one exit of every HTTP result: each error leaves with a stable code, and an
@@ -70,8 +73,15 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     if database is None:
         raise ValueError("no database: pass a DSN or set DATABASE_URL")
 
+    # Without a configured secret, cursors are sealed with a key of this process: they stop
+    # working on restart and differ between instances (set FILMGRAPH_CURSOR_SECRET for both).
+    cursor_key = (
+        settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32)
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.cursor_key = cursor_key
         try:
             app.state.pool = await create_pool(settings, database)
         except (OSError, asyncpg.PostgresError) as exc:

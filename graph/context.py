@@ -13,9 +13,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class Context:
-    """What one request may use: its own DataLoaders (never shared between requests)."""
+    """What one request may use: its own DataLoaders (never shared between requests), and the
+    key that seals keyset cursors."""
 
     loaders: Loaders
+    cursor_key: bytes
 
 
 Info = strawberry.Info[Context, None]

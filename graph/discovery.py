@@ -2,9 +2,10 @@
 
 `films(filter:, orderBy:)` and `people(filter:, orderBy:)` are built here from fixed SQL
 fragments; every value a client sends travels as a bound parameter. Pages are keyset pages: a
-cursor carries the row's sort key and id (and a digest of the order and filter it belongs
-to), so paging stays exact while rows are added elsewhere, and costs the same on page 1000 as
-on page 1.
+cursor carries the row's sort key and id, sealed with a keyed MAC over them and the order and
+filter it belongs to: paging stays exact while rows are added elsewhere, costs the same on
+page 1000 as on page 1, and a cursor that was altered, or made for another order or filter,
+is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -375,29 +377,35 @@ class KeysetQuery:
     where: list[str]
     keys: list[tuple[SortKey, bool]]  # (key, descending)
     scope: str  # what a cursor must have been made for
+    key: bytes  # the server's cursor key (Settings.cursor_secret)
 
-    def digest(self) -> str:
-        return hashlib.blake2s(self.scope.encode(), digest_size=8).hexdigest()
+    def seal(self, values: list[Any], pk: int) -> str:
+        """MAC over the scope and the position, so a cursor cannot be altered or moved."""
+        payload = json.dumps([self.scope, values, pk], separators=(",", ":"))
+        return hashlib.blake2s(payload.encode(), key=self.key, digest_size=12).hexdigest()
 
     def encode(self, row: asyncpg.Record) -> str:
         values = [_json_value(row[f"sort_{i}"]) for i in range(len(self.keys))]
-        raw = json.dumps([self.digest(), values, row["id"]], separators=(",", ":"))
+        raw = json.dumps([values, row["id"], self.seal(values, row["id"])], separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode("ascii").rstrip("=")
 
     def decode(self, cursor: str, argument: str) -> tuple[list[Any], int]:
         try:
             raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii"))
-            digest, values, pk = json.loads(raw)
+            values, pk, mac = json.loads(raw)
             if not isinstance(values, list) or len(values) != len(self.keys):
                 raise ValueError(values)
+            if not isinstance(mac, str):
+                raise ValueError(mac)
             typed = [_typed(v, key.cast) for v, (key, _) in zip(values, self.keys, strict=True)]
             if not isinstance(pk, int) or not 0 < pk < 2**63:
                 raise ValueError(pk)
         except (ValueError, TypeError, UnicodeError, binascii.Error, ArithmeticError):
             raise UserInputError(f"{argument}: not a valid cursor", argument=argument) from None
-        if digest != self.digest():
+        if not hmac.compare_digest(mac, self.seal(values, pk)):
             raise UserInputError(
-                f"{argument}: this cursor belongs to another connection, order or filter",
+                f"{argument}: this cursor belongs to another connection, order or filter, "
+                "or was altered",
                 argument=argument,
             )
         return typed, pk
@@ -553,6 +561,7 @@ def _scope(table: str, keys: list[tuple[SortKey, bool]], where: list[str], p: Pa
 
 async def film_connection(
     pool: asyncpg.Pool,
+    key: bytes,
     build: Callable[[asyncpg.Record], Any],
     flt: FilmFilter | None,
     order_by: Sequence[FilmOrder] | None,
@@ -561,12 +570,12 @@ async def film_connection(
     last: int | None,
     before: str | None,
 ) -> Connection[Any]:
-    query, p = film_query(flt, order_by)
+    query, p = film_query(flt, order_by, key)
     return await keyset_page(pool, query, p, build, first, after, last, before)
 
 
 def film_query(
-    flt: FilmFilter | None, order_by: Sequence[FilmOrder] | None
+    flt: FilmFilter | None, order_by: Sequence[FilmOrder] | None, key: bytes
 ) -> tuple[KeysetQuery, Params]:
     p = Params()
     where, q = film_conditions(flt, p)
@@ -574,11 +583,12 @@ def film_query(
         order_by, FILM_KEYS, FilmOrderField.TITLE, FilmOrderField.RELEVANCE, q is not None
     )
     keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
-    return KeysetQuery("film", "f", where, keys, _scope("film", keys, where, p)), p
+    return KeysetQuery("film", "f", where, keys, _scope("film", keys, where, p), key), p
 
 
 async def person_connection(
     pool: asyncpg.Pool,
+    key: bytes,
     build: Callable[[asyncpg.Record], Any],
     flt: PersonFilter | None,
     order_by: Sequence[PersonOrder] | None,
@@ -587,12 +597,12 @@ async def person_connection(
     last: int | None,
     before: str | None,
 ) -> Connection[Any]:
-    query, p = person_query(flt, order_by)
+    query, p = person_query(flt, order_by, key)
     return await keyset_page(pool, query, p, build, first, after, last, before)
 
 
 def person_query(
-    flt: PersonFilter | None, order_by: Sequence[PersonOrder] | None
+    flt: PersonFilter | None, order_by: Sequence[PersonOrder] | None, key: bytes
 ) -> tuple[KeysetQuery, Params]:
     p = Params()
     where, q = person_conditions(flt, p)
@@ -600,7 +610,7 @@ def person_query(
         order_by, PERSON_KEYS, PersonOrderField.NAME, PersonOrderField.RELEVANCE, q is not None
     )
     keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
-    return KeysetQuery("person", "p", where, keys, _scope("person", keys, where, p)), p
+    return KeysetQuery("person", "p", where, keys, _scope("person", keys, where, p), key), p
 
 
 FilmFilterArg = Annotated[

@@ -175,6 +175,7 @@ class Query:
     ) -> Connection[Film]:
         return await film_connection(
             info.context.loaders.pool,
+            info.context.cursor_key,
             partial(build, "Film"),
             filter,
             order_by,
@@ -199,6 +200,7 @@ class Query:
     ) -> Connection[Person]:
         return await person_connection(
             info.context.loaders.pool,
+            info.context.cursor_key,
             partial(build, "Person"),
             filter,
             order_by,

@@ -44,6 +44,7 @@ class Settings:
     max_tokens: int = 5_000
     max_aliases: int = 30
     graphiql: bool = True
+    cursor_secret: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,4 +60,5 @@ class Settings:
             max_tokens=_int("FILMGRAPH_MAX_TOKENS", 5_000),
             max_aliases=_int("FILMGRAPH_MAX_ALIASES", 30),
             graphiql=os.environ.get("FILMGRAPH_GRAPHIQL", "1") not in ("0", "false", "no"),
+            cursor_secret=os.environ.get("FILMGRAPH_CURSOR_SECRET") or None,
         )

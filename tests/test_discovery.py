@@ -358,3 +358,39 @@ async def test_people_filters_and_orders(client: httpx.AsyncClient, db: asyncpg.
         )
     ]
     assert [n["slug"] for n in by_birth["people"]["nodes"]] == expected_order
+
+
+async def test_altered_cursors_are_refused(client: httpx.AsyncClient) -> None:
+    import base64
+    import json
+
+    by_year = [{"field": "YEAR", "direction": "DESC"}]
+    page = await _films(client, orderBy=by_year, first=3)
+    cursor = page["pageInfo"]["endCursor"]
+    values, pk, mac = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    for altered in ([[values[0] - 10], pk, mac], [values, pk + 1, mac], [values, pk, "0" * 24]):
+        forged = base64.urlsafe_b64encode(json.dumps(altered).encode()).decode().rstrip("=")
+        error = await gql_error(client, FILMS, {"after": forged, "orderBy": by_year})
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "altered" in error["message"]
+    ok = await _films(client, orderBy=by_year, first=3, after=cursor)
+    assert len(ok["nodes"]) == 3
+
+
+async def test_cursors_travel_between_instances_that_share_the_secret(dsn: str) -> None:
+    async def first_cursor(settings: Settings) -> str:
+        with LiveServer(create_app(settings, dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                cursor: str = (await _films(client, first=2))["pageInfo"]["endCursor"]
+                return cursor
+
+    async def next_page(settings: Settings, cursor: str) -> dict[str, Any]:
+        with LiveServer(create_app(settings, dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                return await gql(client, FILMS, {"first": 2, "after": cursor})
+
+    shared = Settings(cursor_secret="s3cret")
+    cursor = await first_cursor(shared)
+    assert (await next_page(Settings(cursor_secret="s3cret"), cursor))["films"]["nodes"]
+    with pytest.raises(AssertionError, match="BAD_USER_INPUT"):
+        await next_page(Settings(cursor_secret="other"), cursor)
