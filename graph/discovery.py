@@ -559,21 +559,6 @@ def _scope(table: str, keys: list[tuple[SortKey, bool]], where: list[str], p: Pa
     return f"{table}|{order}|{' and '.join(where)}|{p.values!r}"
 
 
-async def film_connection(
-    pool: asyncpg.Pool,
-    key: bytes,
-    build: Callable[[asyncpg.Record], Any],
-    flt: FilmFilter | None,
-    order_by: Sequence[FilmOrder] | None,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Connection[Any]:
-    query, p = film_query(flt, order_by, key)
-    return await keyset_page(pool, query, p, build, first, after, last, before)
-
-
 def film_query(
     flt: FilmFilter | None, order_by: Sequence[FilmOrder] | None, key: bytes
 ) -> tuple[KeysetQuery, Params]:
@@ -582,23 +567,7 @@ def film_query(
     keys = order_keys(
         order_by, FILM_KEYS, FilmOrderField.TITLE, FilmOrderField.RELEVANCE, q is not None
     )
-    keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
-    return KeysetQuery("film", "f", where, keys, _scope("film", keys, where, p), key), p
-
-
-async def person_connection(
-    pool: asyncpg.Pool,
-    key: bytes,
-    build: Callable[[asyncpg.Record], Any],
-    flt: PersonFilter | None,
-    order_by: Sequence[PersonOrder] | None,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Connection[Any]:
-    query, p = person_query(flt, order_by, key)
-    return await keyset_page(pool, query, p, build, first, after, last, before)
+    return _keyset_query("film", "f", where, q, keys, p, key)
 
 
 def person_query(
@@ -609,8 +578,21 @@ def person_query(
     keys = order_keys(
         order_by, PERSON_KEYS, PersonOrderField.NAME, PersonOrderField.RELEVANCE, q is not None
     )
+    return _keyset_query("person", "p", where, q, keys, p, key)
+
+
+def _keyset_query(
+    table: str,
+    alias: str,
+    where: list[str],
+    q: str | None,
+    keys: list[tuple[SortKey, bool]],
+    p: Params,
+    key: bytes,
+) -> tuple[KeysetQuery, Params]:
+    # The relevance key refers to the search text's placeholder.
     keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
-    return KeysetQuery("person", "p", where, keys, _scope("person", keys, where, p), key), p
+    return KeysetQuery(table, alias, where, keys, _scope(table, keys, where, p), key), p
 
 
 FilmFilterArg = Annotated[

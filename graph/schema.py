@@ -28,8 +28,9 @@ from graph.discovery import (
     FilmOrderArg,
     PersonFilterArg,
     PersonOrderArg,
-    film_connection,
-    person_connection,
+    film_query,
+    keyset_page,
+    person_query,
 )
 from graph.errors import UserInputError, text_argument
 from graph.ids import from_global_id, pk_of
@@ -173,12 +174,12 @@ class Query:
         last: LastArg = None,
         before: BeforeArg = None,
     ) -> Connection[Film]:
-        return await film_connection(
+        query, params = film_query(filter, order_by, info.context.cursor_key)
+        return await keyset_page(
             info.context.loaders.pool,
-            info.context.cursor_key,
+            query,
+            params,
             partial(build, "Film"),
-            filter,
-            order_by,
             first,
             after,
             last,
@@ -198,12 +199,12 @@ class Query:
         last: LastArg = None,
         before: BeforeArg = None,
     ) -> Connection[Person]:
-        return await person_connection(
+        query, params = person_query(filter, order_by, info.context.cursor_key)
+        return await keyset_page(
             info.context.loaders.pool,
-            info.context.cursor_key,
+            query,
+            params,
             partial(build, "Person"),
-            filter,
-            order_by,
             first,
             after,
             last,
