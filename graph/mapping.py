@@ -206,10 +206,9 @@ MODEL: Mapping[str, Entity] = {
     ),
 }
 
-# Root connections: every row of a node type, in that type's natural order.
+# Root connections paged by position: every row of a small node type, in its natural order.
+# (films and people are keyset connections with filters: graph/discovery.py.)
 ROOT_PAGES: Mapping[str, str] = {
-    "Film": "films_page",
-    "Person": "people_page",
     "Genre": "genres_page",
     "Provider": "providers_page",
 }

@@ -21,13 +21,6 @@ select f.*
 from film f
 where f.imdb_id = any($1::text[]);
 
--- name: films_page (paged)
--- Every film, by title.
-select 0::bigint as parent,
-       row_number() over (order by f.title, f.id) as rn,
-       f.*
-from film f;
-
 -- name: films_page_by_genre_id (paged)
 -- A genre's films, newest first.
 select fg.genre_id as parent,

@@ -18,13 +18,6 @@ select p.*
 from person p
 where p.imdb_id = any($1::text[]);
 
--- name: people_page (paged)
--- Every person, by name.
-select 0::bigint as parent,
-       row_number() over (order by p.name, p.id) as rn,
-       p.*
-from person p;
-
 -- name: people_by_film_id_and_role
 -- The people holding one role ($2) on each film of a batch, in billing order.
 select c.film_id as parent, p.*
