@@ -226,10 +226,7 @@ FILM_RELEVANCE = (
     "fold({q}))) + similarity(fold(f.title), fold({q})))::float8"
 )
 PERSON_MATCH = "(fold(p.name) % fold({q}) or fold(p.name) %> fold({q}))"
-PERSON_RELEVANCE = (
-    "greatest(similarity(fold(p.name), fold({q})), word_similarity(fold({q}), fold(p.name)))"
-    "::float8"
-)
+PERSON_RELEVANCE = "name_match(p.name, fold({q}))"
 
 
 def film_conditions(flt: FilmFilter | None, p: Params) -> tuple[list[str], str | None]:

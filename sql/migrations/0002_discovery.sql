@@ -10,6 +10,12 @@ create function fold(text) returns text
     language sql immutable parallel safe strict
     return lower(public.unaccent('public.unaccent'::regdictionary, $1));
 
+-- How well folded search text q matches a name: as a whole (similarity) or as part of it
+-- (word similarity). One definition for people, genres and providers.
+create function name_match(name text, q text) returns float8
+    language sql immutable parallel safe strict
+    return greatest(similarity(fold(name), q), word_similarity(q, fold(name)));
+
 -- Title weighs over original title over synopsis ('simple': no stemming, so a word matches as
 -- typed, in any language).
 alter table film add column search_vector tsvector generated always as (

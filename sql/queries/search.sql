@@ -18,8 +18,7 @@ limit $2;
 -- name: person_ids_by_search
 -- People whose name matches $1, best first, at most $2.
 with q as (select fold($1::text) as text)
-select p.id, greatest(similarity(fold(p.name), q.text), word_similarity(q.text, fold(p.name)))::float8
-       as score
+select p.id, name_match(p.name, q.text) as score
 from person p, q
 where fold(p.name) % q.text
    or fold(p.name) %> q.text
@@ -29,8 +28,7 @@ limit $2;
 -- name: genre_ids_by_search
 -- Genres whose name matches $1, best first, at most $2.
 with q as (select fold($1::text) as text)
-select g.id, greatest(similarity(fold(g.name), q.text), word_similarity(q.text, fold(g.name)))::float8
-       as score
+select g.id, name_match(g.name, q.text) as score
 from genre g, q
 where fold(g.name) % q.text or fold(g.name) %> q.text
 order by score desc, g.id
@@ -39,8 +37,7 @@ limit $2;
 -- name: provider_ids_by_search
 -- Providers whose name matches $1, best first, at most $2.
 with q as (select fold($1::text) as text)
-select p.id, greatest(similarity(fold(p.name), q.text), word_similarity(q.text, fold(p.name)))::float8
-       as score
+select p.id, name_match(p.name, q.text) as score
 from provider p, q
 where fold(p.name) % q.text or fold(p.name) %> q.text
 order by score desc, p.id
