@@ -35,6 +35,7 @@ from graph.discovery import (
     IntRange,
     OrderDirection,
     PersonFilter,
+    fetch,
     film_query,
     page_sql,
     person_query,
@@ -51,7 +52,14 @@ BIG_TABLES = ("film", "person", "credit", "offer")
 @dataclass(frozen=True)
 class Shape:
     name: str
-    sql: Callable[[], tuple[str, list[Any]]]
+    sql: Callable[[], Statement]
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: list[Any]
+    custom_plan: bool = False  # planned for each execution, as the API does for filters
 
 
 def films(
@@ -59,26 +67,28 @@ def films(
     order: list[FilmOrder] | None = None,
     count: bool = False,
     after: str | None = None,
-) -> Callable[[], tuple[str, list[Any]]]:
-    def build() -> tuple[str, list[Any]]:
+) -> Callable[[], Statement]:
+    def build() -> Statement:
         query, p = film_query(flt, order, b"bench")
         page = page_sql(query, p, 20, after, None, None)
-        return (page.count_sql, page.count_params) if count else (page.sql, page.params)
+        if count:
+            return Statement(page.count_sql, page.count_params, page.custom_plan)
+        return Statement(page.sql, page.params, page.custom_plan)
 
     return build
 
 
-def people(flt: PersonFilter | None) -> Callable[[], tuple[str, list[Any]]]:
-    def build() -> tuple[str, list[Any]]:
+def people(flt: PersonFilter | None) -> Callable[[], Statement]:
+    def build() -> Statement:
         query, p = person_query(flt, None, b"bench")
         page = page_sql(query, p, 20, None, None, None)
-        return page.sql, page.params
+        return Statement(page.sql, page.params, page.custom_plan)
 
     return build
 
 
-def named(statement: str, *args: Any) -> Callable[[], tuple[str, list[Any]]]:
-    return lambda: (db.sql(statement), list(args))
+def named(statement: str, *args: Any) -> Callable[[], Statement]:
+    return lambda: Statement(db.sql(statement), list(args))
 
 
 def order(field: FilmOrderField, desc: bool = True) -> list[FilmOrder]:
@@ -188,7 +198,8 @@ async def ensure_database(server_dsn: str, name: str, films_n: int) -> str:
     dsn = server_dsn.rsplit("/", 1)[0] + f"/{name}"
     conn = await asyncpg.connect(dsn)
     try:
-        await migrate(conn)
+        if await migrate(conn):
+            await conn.execute("vacuum analyze")  # statistics for new expression indexes
         if not await conn.fetchval(db.sql("film_count")):
             start = time.perf_counter()
             counts = await generate(conn, films_n, seed=1)
@@ -207,17 +218,28 @@ def seq_scans(plan: dict[str, Any]) -> list[str]:
     return found
 
 
-async def time_shape(conn: asyncpg.Connection, sql: str, params: list[Any]) -> float:
+async def time_shape(conn: asyncpg.Connection, st: Statement) -> float:
     start = time.perf_counter()
-    await conn.fetch(sql, *params)
-    return (time.perf_counter() - start) * 1000
+    await fetch(conn, st.sql, st.params, st.custom_plan)
+    elapsed = (time.perf_counter() - start) * 1000
+    await conn.execute("reset all")  # as the pool does when a connection goes back
+    return elapsed
 
 
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-async def main(base: Path, runs: int, small: int, large: int) -> None:
+async def explain(conns: dict[str, asyncpg.Connection], shape: Shape) -> None:
+    """Print EXPLAIN (ANALYZE, BUFFERS) of one shape at both sizes, after a warm-up run."""
+    st = shape.sql()
+    for k, conn in conns.items():
+        await time_shape(conn, st)
+        plan = await conn.fetch(f"explain (analyze, buffers) {st.sql}", *st.params)
+        print(f"--- {shape.name} ({k})\n{st.sql}\n" + "\n".join(r[0] for r in plan), flush=True)
+
+
+async def main(base: Path, runs: int, small: int, large: int, only: str | None) -> None:
     server = EmbeddedPostgres(
         base / "pgdata",
         settings={
@@ -238,17 +260,21 @@ async def main(base: Path, runs: int, small: int, large: int) -> None:
         print(f"sample: title={sample.title!r} name={sample.name!r} rare person={sample.rare}")
         results: list[dict[str, Any]] = []
         for shape in shapes(sample):
-            sql, params = shape.sql()
+            if only is not None:
+                if only in shape.name:
+                    await explain(conns, shape)
+                continue
+            st = shape.sql()
             timings: dict[str, list[float]] = {"small": [], "large": []}
             scans: dict[str, list[str]] = {}
             for k, conn in conns.items():
-                plan = json.loads(await conn.fetchval(f"explain (format json) {sql}", *params))
-                scans[k] = seq_scans(plan[0]["Plan"])
-                for _ in range(3):
-                    await time_shape(conn, sql, params)  # warm cache and plan
+                explained = await conn.fetchval(f"explain (format json) {st.sql}", *st.params)
+                scans[k] = seq_scans(json.loads(explained)[0]["Plan"])
+                for _ in range(6):
+                    await time_shape(conn, st)  # warm the cache; past the switch to generic plans
             for _ in range(runs):
                 for k, conn in conns.items():
-                    timings[k].append(await time_shape(conn, sql, params))
+                    timings[k].append(await time_shape(conn, st))
             row: dict[str, Any] = {
                 "shape": shape.name,
                 "p50_small": statistics.median(timings["small"]),
@@ -267,6 +293,8 @@ async def main(base: Path, runs: int, small: int, large: int) -> None:
             )
         for conn in conns.values():
             await conn.close()
+        if only is not None:
+            return
         out = base / "results.json"
         await asyncio.to_thread(out.write_text, json.dumps(results, indent=1))
     finally:
@@ -278,9 +306,12 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--small", type=int, default=50_000)
     parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument(
+        "--explain", metavar="TEXT", help="EXPLAIN ANALYZE the shapes named TEXT; no timing"
+    )
     args = parser.parse_args()
     header = f"{'shape':44} {'p50 S':>7} {'p95 S':>7} {'p50 L':>8} {'p95 L':>8} {'L/S p95':>7}"
     print(f"{header} seq scans (L)")
     base = Path(os.environ.get("FILMGRAPH_BENCH_DIR", "/tmp/filmgraph-bench"))
     base.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main(base, args.runs, args.small, args.large))
+    asyncio.run(main(base, args.runs, args.small, args.large, args.explain))

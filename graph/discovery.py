@@ -216,36 +216,57 @@ def _region(value: str, argument: str) -> str:
     return value.upper()
 
 
-# Match and relevance of a film against search text, as in sql/queries/search.sql.
-FILM_MATCH = (
-    "(f.search_vector @@ websearch_to_tsquery('simple', fold({q})) or fold(f.title) % fold({q})"
-    " or fold(f.title) %> fold({q}))"
-)
+# Match and relevance of a film against search text, as in sql/queries/search.sql. The
+# typo-forgiving query is computed once per statement (an InitPlan), not once per row.
+FILM_MATCH = "f.search_vector @@ (select title_query({q}))"
 FILM_RELEVANCE = (
-    "(ts_rank('{{0.1, 0.3, 0.6, 1.0}}', f.search_vector, websearch_to_tsquery('simple', "
-    "fold({q}))) + similarity(fold(f.title), fold({q})))::float8"
+    "(ts_rank('{{0.1, 0.3, 0.6, 1.0}}', f.search_vector, (select title_query({q}))) "
+    "+ similarity(fold(f.title), fold({q})))::float8"
 )
-PERSON_MATCH = "(fold(p.name) % fold({q}) or fold(p.name) %> fold({q}))"
+PERSON_MATCH = "to_tsvector('simple', fold(p.name)) @@ (select name_query({q}))"
 PERSON_RELEVANCE = "name_match(p.name, fold({q}))"
 
 
-def film_conditions(flt: FilmFilter | None, p: Params) -> tuple[list[str], str | None]:
-    """WHERE conditions for a film filter, and the search text's placeholder if any."""
+@dataclass(frozen=True)
+class FilmIds:
+    """A filter condition that only follows links (genres, credits, offers), as the set of film
+    ids it admits: `select x.film_id from ...`. `distinct` says whether it names each film
+    once. When every condition of a filter is such a set, the filter's count is taken from the
+    link tables alone, without visiting a single film row."""
+
+    sql: str
+    distinct: bool
+
+
+def film_conditions(
+    flt: FilmFilter | None, p: Params
+) -> tuple[list[str], str | None, list[FilmIds]]:
+    """WHERE conditions for a film filter, the search text's placeholder if any, and the
+    conditions that are film id sets (see FilmIds)."""
     if flt is None:
-        return [], None
+        return [], None, []
     where: list[str] = []
+    links: list[FilmIds] = []
     q = None
     if flt.query is not None:
         q = p(search_text(flt.query, "filter.query"), "text")
         where.append(FILM_MATCH.format(q=q))
-    genre_exists = (
-        "exists (select 1 from film_genre fg join genre g on g.id = fg.genre_id "
-        "where fg.film_id = f.id and g.slug = {})"
-    )
+
+    def link(table: str, conditions: str, distinct: bool) -> None:
+        where.append(f"exists (select 1 from {table} where {conditions} and x.film_id = f.id)")
+        links.append(FilmIds(f"select x.film_id from {table} where {conditions}", distinct))
+
+    # A film has each genre once, so one genre's links name each film once.
+    genre = "film_genre x join genre g on g.id = x.genre_id"
     if (slugs := _list(flt.genres_any, "filter.genresAny")) is not None:
-        where.append(genre_exists.format(f"any({p(list(slugs), 'text[]')})"))
+        unique = list(dict.fromkeys(slugs))
+        if len(unique) == 1:
+            link(genre, f"g.slug = {p(unique[0], 'text')}", True)
+        else:
+            link(genre, f"g.slug = any({p(unique, 'text[]')})", False)
     if (slugs := _list(flt.genres_all, "filter.genresAll")) is not None:
-        where += [genre_exists.format(p(slug, "text")) for slug in dict.fromkeys(slugs)]
+        for slug in dict.fromkeys(slugs):
+            link(genre, f"g.slug = {p(slug, 'text')}", True)
     # Ranges are written on the same never-null expressions the sort keys use, so that one
     # index serves filter, order and count alike; the lower bound (at least the smallest
     # valid value) keeps the unknowns, which sort as 0 or -1, out.
@@ -276,24 +297,30 @@ def film_conditions(flt: FilmFilter | None, p: Params) -> tuple[list[str], str |
         where.append(f"f.certification = any({p(list(certs), 'text[]')})")
     for i, credit in enumerate(_list(flt.people, "filter.people") or ()):
         person = pk_of(credit.person, "Person", f"filter.people[{i}].person")
-        role = "" if credit.role is None else f" and c.role = {p(credit.role.name, 'text')}"
-        where.append(
-            "exists (select 1 from credit c where c.film_id = f.id "
-            f"and c.person_id = {p(person, 'bigint')}{role})"
-        )
+        # A person holds each role on a film once (unique (film_id, role, person_id)).
+        role = "" if credit.role is None else f" and x.role = {p(credit.role.name, 'text')}"
+        link("credit x", f"x.person_id = {p(person, 'bigint')}{role}", credit.role is not None)
     if (avail := flt.availability) is not None:
-        offer = ["o.film_id = f.id"]
+        offer = []
         if avail.region is not None:
             offer.append(
-                f"o.region = {p(_region(avail.region, 'filter.availability.region'), 'text')}"
+                f"x.region = {p(_region(avail.region, 'filter.availability.region'), 'text')}"
             )
         if (kinds := _list(avail.kinds, "filter.availability.kinds")) is not None:
-            offer.append(f"o.kind = any({p([k.name for k in kinds], 'text[]')})")
+            offer.append(f"x.kind = any({p([k.name for k in kinds], 'text[]')})")
         if (providers := _list(avail.providers, "filter.availability.providers")) is not None:
             ids = [pk_of(i, "Provider", "filter.availability.providers") for i in providers]
-            offer.append(f"o.provider_id = any({p(ids, 'bigint[]')})")
-        where.append(f"exists (select 1 from offer o where {' and '.join(offer)})")
-    return where, q
+            offer.append(f"x.provider_id = any({p(ids, 'bigint[]')})")
+        link("offer x", " and ".join(offer) or "true", False)
+    return where, q, links
+
+
+def film_count_sql(links: list[FilmIds]) -> str:
+    """Count the films in every one of the sets: from the link tables' indexes alone."""
+    if len(links) == 1:
+        one = links[0]
+        return f"select count({'*' if one.distinct else 'distinct film_id'}) from ({one.sql}) s"
+    return f"select count(*) from ({' intersect '.join(link.sql for link in links)}) s"
 
 
 def person_conditions(flt: PersonFilter | None, p: Params) -> tuple[list[str], str | None]:
@@ -375,6 +402,7 @@ class KeysetQuery:
     keys: list[tuple[SortKey, bool]]  # (key, descending)
     scope: str  # what a cursor must have been made for
     key: bytes  # the server's cursor key (Settings.cursor_secret)
+    count_sql: str | None = None  # a cheaper statement for the count than filtering the table
 
     def seal(self, values: list[Any], pk: int) -> str:
         """MAC over the scope and the position, so a cursor cannot be altered or moved."""
@@ -468,6 +496,9 @@ class PageSql:
     count_params: list[Any]
     size: int
     backward: bool
+    # A filter's best plan depends on its values (a director of 3 films or of 3,000), so
+    # filtered statements are planned for each execution; see fetch().
+    custom_plan: bool
 
 
 def page_sql(
@@ -503,17 +534,36 @@ def page_sql(
     where_sql = f"where {' and '.join(where)}" if where else ""
     limit = p(size + 1, "int")
     count_where = f"where {' and '.join(query.where)}" if query.where else ""
+    count_sql = query.count_sql or f"select count(*) from {query.table} {query.alias} {count_where}"
     return PageSql(
         sql=(
             f"select {query.alias}.*, {select} from {query.table} {query.alias} {where_sql} "
             f"order by {order} limit {limit}"
         ),
         params=list(p.values),
-        count_sql=f"select count(*) from {query.table} {query.alias} {count_where}",
+        count_sql=count_sql,
         count_params=count_params,
         size=size,
         backward=backward,
+        custom_plan=bool(query.where),
     )
+
+
+# PostgreSQL plans a prepared statement generically after five runs when the generic plan
+# looks no dearer than the custom ones, and asyncpg prepares every statement. For a filter the
+# generic plan assumes an average value: the average person has a few credits, so a generic
+# plan for "films this person directed" collects their films and sorts them, which takes
+# 100 ms for a director of 26,000 films where walking the title index takes 4. The setting
+# lasts until the pool resets the connection (RESET ALL) when it is released.
+CUSTOM_PLANS = "set plan_cache_mode = force_custom_plan"
+
+
+async def fetch(
+    conn: asyncpg.Connection, sql: str, params: list[Any], custom_plan: bool
+) -> list[asyncpg.Record]:
+    if custom_plan:
+        await conn.execute(CUSTOM_PLANS)
+    return list(await conn.fetch(sql, *params))
 
 
 async def keyset_page(
@@ -527,7 +577,8 @@ async def keyset_page(
     before: str | None,
 ) -> Connection[Any]:
     page = page_sql(query, p, first, after, last, before)
-    rows = list(await pool.fetch(page.sql, *page.params))
+    async with pool.acquire() as conn:
+        rows = await fetch(conn, page.sql, page.params, page.custom_plan)
     more = len(rows) > page.size
     rows = rows[: page.size]
     if page.backward:
@@ -535,7 +586,9 @@ async def keyset_page(
     edges = [Edge(cursor=query.encode(r), node=build(r)) for r in rows]
 
     async def total() -> int:
-        count: int = await pool.fetchval(page.count_sql, *page.count_params)
+        async with pool.acquire() as conn:
+            rows = await fetch(conn, page.count_sql, page.count_params, page.custom_plan)
+        count: int = rows[0][0]
         return count
 
     return Connection(
@@ -560,11 +613,12 @@ def film_query(
     flt: FilmFilter | None, order_by: Sequence[FilmOrder] | None, key: bytes
 ) -> tuple[KeysetQuery, Params]:
     p = Params()
-    where, q = film_conditions(flt, p)
+    where, q, links = film_conditions(flt, p)
     keys = order_keys(
         order_by, FILM_KEYS, FilmOrderField.TITLE, FilmOrderField.RELEVANCE, q is not None
     )
-    return _keyset_query("film", "f", where, q, keys, p, key)
+    count_sql = film_count_sql(links) if links and len(links) == len(where) else None
+    return _keyset_query("film", "f", where, q, keys, p, key, count_sql)
 
 
 def person_query(
@@ -586,10 +640,12 @@ def _keyset_query(
     keys: list[tuple[SortKey, bool]],
     p: Params,
     key: bytes,
+    count_sql: str | None = None,
 ) -> tuple[KeysetQuery, Params]:
     # The relevance key refers to the search text's placeholder.
     keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
-    return KeysetQuery(table, alias, where, keys, _scope(table, keys, where, p), key), p
+    scope = _scope(table, keys, where, p)
+    return KeysetQuery(table, alias, where, keys, scope, key, count_sql), p
 
 
 FilmFilterArg = Annotated[

@@ -12,6 +12,7 @@ import pytest
 
 from graph.app import create_app
 from graph.demo.load import load_demo
+from graph.discovery import FilmFilter, film_query, keyset_page
 from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql, gql_error
@@ -76,6 +77,11 @@ async def _person_id(client: httpx.AsyncClient, slug: str) -> str:
 
 
 FILTERS: list[tuple[dict[str, Any], str]] = [
+    (
+        {"genresAny": ["documentary", "documentary"]},
+        "exists (select 1 from film_genre fg join genre g on g.id = fg.genre_id"
+        " where fg.film_id = f.id and g.slug = 'documentary')",
+    ),
     (
         {"genresAny": ["documentary", "music"]},
         "exists (select 1 from film_genre fg join genre g on g.id = fg.genre_id"
@@ -394,3 +400,19 @@ async def test_cursors_travel_between_instances_that_share_the_secret(dsn: str) 
     assert (await next_page(Settings(cursor_secret="s3cret"), cursor))["films"]["nodes"]
     with pytest.raises(AssertionError, match="BAD_USER_INPUT"):
         await next_page(Settings(cursor_secret="other"), cursor)
+
+
+async def test_filtered_pages_leave_pooled_connections_as_they_found_them(dsn: str) -> None:
+    """Filtered statements are planned per execution (see discovery.fetch); the setting must
+    not outlive the request on the pooled connection, or every later statement would pay for
+    planning too."""
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        query, p = film_query(FilmFilter(genres_any=["documentary"]), None, b"k")
+        page = await keyset_page(pool, query, p, lambda r: r["slug"], 5, None, None, None)
+        assert len(page.nodes) == 5
+        assert await page.total() > 5
+        assert await pool.fetchval("show plan_cache_mode") == "auto"
+    finally:
+        await pool.close()

@@ -90,6 +90,31 @@ async def test_title_weighs_over_original_title_over_synopsis(empty_dsn: str) ->
     assert [h["slug"] for h in hits] == ["in-title", "in-original", "in-synopsis"]
 
 
+async def test_new_and_renamed_titles_and_names_forgive_typos_at_once(empty_dsn: str) -> None:
+    """Typos are corrected against dictionaries of title and name words, which the database
+    keeps current as rows are written: no refresh step between a write and a search."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            """insert into film (slug, title) values
+               ('quorvathian-nights', 'Quorvathian Nights'), ('calm-seas', 'Calm Seas')"""
+        )
+        await conn.execute("insert into person (slug, name) values ('ysolde', 'Ysolde Karamazian')")
+        await conn.execute("update film set title = 'Brindlewick Harbour' where slug = 'calm-seas'")
+        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                assert [h["slug"] for h in await _search(client, "quorvatian night")] == [
+                    "quorvathian-nights"
+                ]
+                assert [h["slug"] for h in await _search(client, "brindelwick")] == ["calm-seas"]
+                assert [h["slug"] for h in await _search(client, "ysolde karamazain")] == ["ysolde"]
+                # Every word must match, as typed or corrected.
+                assert await _search(client, "quorvathian harbour") == []
+    finally:
+        await conn.close()
+
+
 async def test_suggest_completes_prefixes(client: httpx.AsyncClient) -> None:
     data = await gql(client, SUGGEST, {"p": "the go", "first": 5})
     titles = [s["title"] for s in data["suggest"] if s["__typename"] == "Film"]

@@ -1,27 +1,27 @@
 -- Search and autocomplete. $1 is the search text; matching folds case and accents (fold()),
--- forgives typos (pg_trgm similarity) and understands words (full-text search).
+-- forgives typos (pg_trgm similarity, word by word for films and people: see migration 0003)
+-- and understands words (full-text search).
 
 -- name: film_ids_by_search
--- Films matching $1, best first, at most $2: title over original title over synopsis. Titles
--- forgive typos (trigrams); original titles and synopses match by words.
-with q as (select fold($1::text) as text, websearch_to_tsquery('simple', fold($1::text)) as query)
+-- Films matching $1, best first, at most $2: title over original title over synopsis. Every
+-- word must match a word of the film's, as typed or corrected against the dictionary of title
+-- words (title_query); the whole title's trigram similarity to the text breaks near-ties.
+with q as (select fold($1::text) as text, title_query($1::text) as query)
 select f.id,
        (ts_rank('{0.1, 0.3, 0.6, 1.0}', f.search_vector, q.query)
         + similarity(fold(f.title), q.text))::float8 as score
 from film f, q
 where f.search_vector @@ q.query
-   or fold(f.title) % q.text
-   or fold(f.title) %> q.text
 order by score desc, f.id
 limit $2;
 
 -- name: person_ids_by_search
--- People whose name matches $1, best first, at most $2.
-with q as (select fold($1::text) as text)
+-- People whose name matches $1, best first, at most $2: every word as typed or corrected
+-- against the dictionary of name words (name_query), ranked by similarity to the whole name.
+with q as (select fold($1::text) as text, name_query($1::text) as query)
 select p.id, name_match(p.name, q.text) as score
 from person p, q
-where fold(p.name) % q.text
-   or fold(p.name) %> q.text
+where to_tsvector('simple', fold(p.name)) @@ q.query
 order by score desc, p.id
 limit $2;
 

@@ -1,0 +1,130 @@
+-- Discovery at 1M films: indexes that let counts and filters be answered from the index alone.
+
+-- Range filters are written on the never-null sort expressions (coalesce(year, 0) and so on),
+-- and an index on an expression can answer them. But PostgreSQL only plans an index-only scan
+-- when the index also holds every plain column the query mentions, so an exact count of
+-- "films from the 2000s" visited 70,000 table rows at 1M films. Carrying the column itself
+-- (INCLUDE) makes such a count an index-only scan.
+drop index film_year_idx;
+create index film_year_idx on film ((coalesce(year, 0)), id) include (year);
+drop index film_rating_idx;
+create index film_rating_idx on film ((coalesce(imdb_rating, -1)), id) include (imdb_rating);
+drop index film_votes_idx;
+create index film_votes_idx on film ((coalesce(imdb_votes, -1)), id) include (imdb_votes);
+drop index film_runtime_idx;
+create index film_runtime_idx on film ((coalesce(runtime_minutes, -1)), id)
+    include (runtime_minutes);
+
+-- Typo-tolerant search that does not slow down as the catalogue grows.
+--
+-- Matching whole titles by trigram similarity walks a posting list per trigram of the search
+-- text, and the lists of common trigrams grow with the catalogue: a search took 5 ms at 50k
+-- films and 57 ms at 1M. The vocabulary of titles and names grows far more slowly than the
+-- catalogue. So typos are corrected word by word against a dictionary of the words that occur
+-- in titles (and one of the words in names), and the corrected words are then looked up with
+-- full-text search, whose posting lists are those of rare, specific words.
+
+-- Every word that occurs in a film's title or original title, and in a person's name, as
+-- full-text search splits and folds them. Words are never removed: a stale word only costs
+-- a lookup that finds nothing.
+create table title_word (word text primary key);
+create index title_word_trgm_idx on title_word using gin (word gin_trgm_ops);
+create table name_word (word text primary key);
+create index name_word_trgm_idx on name_word using gin (word gin_trgm_ops);
+
+-- The words of a text as search sees them: folded, split and deduplicated.
+create function search_words(text) returns text[]
+    language sql immutable parallel safe strict
+    return tsvector_to_array(to_tsvector('simple', fold($1)));
+
+-- Keeping the dictionaries current: once per statement, over the rows it wrote (COPY and
+-- bulk loads included).
+create function remember_title_words() returns trigger
+    language plpgsql as $$
+begin
+    insert into title_word (word)
+    select distinct w
+    from new_rows n,
+         unnest(search_words(n.title) || coalesce(search_words(n.original_title), '{}')) w
+    on conflict do nothing;
+    return null;
+end $$;
+create trigger film_title_words_insert after insert on film
+    referencing new table as new_rows for each statement
+    execute function remember_title_words();
+create trigger film_title_words_update after update on film
+    referencing new table as new_rows for each statement
+    execute function remember_title_words();
+
+create function remember_name_words() returns trigger
+    language plpgsql as $$
+begin
+    insert into name_word (word)
+    select distinct w from new_rows n, unnest(search_words(n.name)) w
+    on conflict do nothing;
+    return null;
+end $$;
+create trigger person_name_words_insert after insert on person
+    referencing new table as new_rows for each statement
+    execute function remember_name_words();
+create trigger person_name_words_update after update on person
+    referencing new table as new_rows for each statement
+    execute function remember_name_words();
+
+insert into title_word (word)
+select distinct w
+from film, unnest(search_words(title) || coalesce(search_words(original_title), '{}')) w;
+insert into name_word (word) select distinct w from person, unnest(search_words(name)) w;
+
+-- OR and AND over a set of queries.
+create aggregate tsquery_any(tsquery) (sfunc = tsquery_or, stype = tsquery);
+create aggregate tsquery_all(tsquery) (sfunc = tsquery_and, stype = tsquery);
+
+-- Search text as a full-text query that forgives typos: every word of the text must match
+-- (AND), either as typed or as one of the five dictionary words most similar to it by
+-- trigrams (OR). NULL when the text has no words. Callers evaluate it once per statement,
+-- as `(select title_query($1))`, not once per row.
+create function title_query(q text) returns tsquery
+    language sql stable parallel safe strict
+begin atomic
+    select tsquery_all(alternatives)
+    from (
+        select tsquery_any(plainto_tsquery('simple', m.word)) as alternatives
+        from unnest(search_words(q)) as typed(word)
+        cross join lateral (
+            select typed.word
+            union
+            (select d.word from title_word d
+             where d.word operator(public.%) typed.word
+             order by public.similarity(d.word, typed.word) desc, d.word
+             limit 5)
+        ) as m(word)
+        group by typed.word
+    ) as per_word;
+end;
+
+create function name_query(q text) returns tsquery
+    language sql stable parallel safe strict
+begin atomic
+    select tsquery_all(alternatives)
+    from (
+        select tsquery_any(plainto_tsquery('simple', m.word)) as alternatives
+        from unnest(search_words(q)) as typed(word)
+        cross join lateral (
+            select typed.word
+            union
+            (select d.word from name_word d
+             where d.word operator(public.%) typed.word
+             order by public.similarity(d.word, typed.word) desc, d.word
+             limit 5)
+        ) as m(word)
+        group by typed.word
+    ) as per_word;
+end;
+
+-- Names are matched by words, like titles.
+create index person_name_words_idx on person using gin (to_tsvector('simple', fold(name)));
+
+-- Whole-text trigram matching of titles and names is gone, and its indexes with it.
+drop index film_title_trgm_idx;
+drop index person_name_trgm_idx;
