@@ -104,6 +104,7 @@ class Sample:
     rare: int  # a person with a single directing credit
 
 
+NAMES = "select name from person where id between 4242 and 5242 and name ~ ' '"
 SAMPLE = """
 select (select title from film where id = 4242) as title,
        (select name from person where id = 4242) as name,
@@ -256,7 +257,15 @@ async def main(base: Path, runs: int, small: int, large: int, only: str | None) 
         conns = {k: await asyncpg.connect(d) for k, d in dsns.items()}
         row0 = await conns["large"].fetchrow(SAMPLE)
         assert row0 is not None
-        sample = Sample(title=row0["title"], name=row0["name"], rare=row0["rare"])
+        # Film ids are stable across sizes (the same seed gives the same first 50k films), but
+        # people are not: search for a name that both catalogues hold, so that both searches
+        # find their target.
+        names = await conns["small"].fetch(NAMES)
+        name = await conns["large"].fetchval(
+            "select name from person where name = any($1::text[]) order by name limit 1",
+            [r["name"] for r in names],
+        )
+        sample = Sample(title=row0["title"], name=name or row0["name"], rare=row0["rare"])
         print(f"sample: title={sample.title!r} name={sample.name!r} rare person={sample.rare}")
         results: list[dict[str, Any]] = []
         for shape in shapes(sample):

@@ -403,6 +403,7 @@ class KeysetQuery:
     scope: str  # what a cursor must have been made for
     key: bytes  # the server's cursor key (Settings.cursor_secret)
     count_sql: str | None = None  # a cheaper statement for the count than filtering the table
+    deferred: bool = False  # choose the page's ids first, then read their rows; see page_sql
 
     def seal(self, values: list[Any], pk: int) -> str:
         """MAC over the scope and the position, so a cursor cannot be altered or moved."""
@@ -526,20 +527,38 @@ def page_sql(
         where.append(_after(flipped, query.alias, values, pk, p))
     walk = [(k, d != backward) for k, d in keys]  # backward: walk the order in reverse
     id_desc = walk[-1][1]
-    order = ", ".join(
-        [f"sort_{i} {'desc' if d else 'asc'}" for i, (_, d) in enumerate(walk)]
-        + [f"{query.alias}.id {'desc' if id_desc else 'asc'}"]
-    )
+    a = query.alias
+
+    def order_by(sort: str, pk: str) -> str:
+        return ", ".join(
+            [f"{sort}{i} {'desc' if d else 'asc'}" for i, (_, d) in enumerate(walk)]
+            + [f"{pk} {'desc' if id_desc else 'asc'}"]
+        )
+
+    order = order_by("sort_", f"{a}.id")
     select = ", ".join(f"{k.sql} as sort_{i}" for i, (k, _) in enumerate(keys))
     where_sql = f"where {' and '.join(where)}" if where else ""
     limit = p(size + 1, "int")
+    if query.deferred:
+        # A filter that rejects most rows in the order's walk would read every rejected row
+        # from the table. The order indexes carry the filterable columns (migration 0003), so
+        # the page's ids are chosen by an index-only walk, and only the page's rows are read.
+        outer = order_by("s.sort_", "s.id")
+        sql = (
+            f"select {a}.*, {', '.join(f's.sort_{i}' for i in range(len(keys)))} "
+            f"from (select {a}.id, {select} from {query.table} {a} {where_sql} "
+            f"order by {order} limit {limit}) s join {query.table} {a} on {a}.id = s.id "
+            f"order by {outer}"
+        )
+    else:
+        sql = (
+            f"select {a}.*, {select} from {query.table} {a} {where_sql} "
+            f"order by {order} limit {limit}"
+        )
     count_where = f"where {' and '.join(query.where)}" if query.where else ""
     count_sql = query.count_sql or f"select count(*) from {query.table} {query.alias} {count_where}"
     return PageSql(
-        sql=(
-            f"select {query.alias}.*, {select} from {query.table} {query.alias} {where_sql} "
-            f"order by {order} limit {limit}"
-        ),
+        sql=sql,
         params=list(p.values),
         count_sql=count_sql,
         count_params=count_params,
@@ -645,7 +664,9 @@ def _keyset_query(
     # The relevance key refers to the search text's placeholder.
     keys = [(SortKey(k.name, k.sql.format(q=q), k.cast), d) for k, d in keys]
     scope = _scope(table, keys, where, p)
-    return KeysetQuery(table, alias, where, keys, scope, key, count_sql), p
+    # Text search needs the search vector, which no order index carries.
+    deferred = bool(where) and q is None and table == "film"
+    return KeysetQuery(table, alias, where, keys, scope, key, count_sql, deferred), p
 
 
 FilmFilterArg = Annotated[

@@ -212,19 +212,39 @@ async def test_each_order_pages_completely_both_ways(
     assert await _all_backward(client, orderBy=order) == expected
 
 
+@pytest.mark.parametrize(
+    ("flt", "where", "order", "sql_order"),
+    [
+        (
+            {"year": {"min": 1990}},
+            "f.year >= 1990",
+            [{"field": "RATING", "direction": "DESC"}],
+            "coalesce(f.imdb_rating, -1) desc, f.id desc",
+        ),
+        (
+            {"genresAny": ["drama"], "minRating": 7.0},
+            "f.imdb_rating >= 7.0 and exists (select 1 from film_genre fg join genre g"
+            " on g.id = fg.genre_id where fg.film_id = f.id and g.slug = 'drama')",
+            [{"field": "YEAR", "direction": "DESC"}, {"field": "TITLE", "direction": "ASC"}],
+            "coalesce(f.year, 0) desc, f.title, f.id",
+        ),
+    ],
+)
 async def test_filtered_paging_is_complete(
-    client: httpx.AsyncClient, db: asyncpg.Connection
+    client: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    flt: dict[str, Any],
+    where: str,
+    order: list[dict[str, str]],
+    sql_order: str,
 ) -> None:
-    flt = {"year": {"min": 1990}}
-    order = [{"field": "RATING", "direction": "DESC"}]
     expected = [
         r["slug"]
-        for r in await db.fetch(
-            "select slug from film f where f.year >= 1990"
-            " order by coalesce(f.imdb_rating, -1) desc, f.id desc"
-        )
+        for r in await db.fetch(f"select slug from film f where {where} order by {sql_order}")
     ]
+    assert len(expected) > 7, "several pages"
     assert await _all(client, filter=flt, orderBy=order) == expected
+    assert await _all_backward(client, filter=flt, orderBy=order) == expected
 
 
 async def test_relevance_order_with_a_query(client: httpx.AsyncClient) -> None:

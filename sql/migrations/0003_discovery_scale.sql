@@ -1,19 +1,30 @@
 -- Discovery at 1M films: indexes that let counts and filters be answered from the index alone.
 
--- Range filters are written on the never-null sort expressions (coalesce(year, 0) and so on),
--- and an index on an expression can answer them. But PostgreSQL only plans an index-only scan
--- when the index also holds every plain column the query mentions, so an exact count of
--- "films from the 2000s" visited 70,000 table rows at 1M films. Carrying the column itself
--- (INCLUDE) makes such a count an index-only scan.
+-- Every order index of films carries the columns that filters test (year, runtime, rating,
+-- votes, certification). Two things follow:
+-- * A filtered page picks its ids by an index-only walk in the order's index (see page_sql in
+--   graph/discovery.py), testing each film on the index entry, and reads only the rows of the
+--   page. "Documentaries from the 2000s rated 7.5 or more on a US subscription" walks 40,000
+--   films at 1M to fill a page; reading each walked row from the table took 40-80 ms.
+-- * A range filter is written on the never-null sort expression (coalesce(year, 0) and so
+--   on), which the index on that expression answers. PostgreSQL only plans an index-only scan
+--   when the index also holds every plain column the query mentions, so an exact count of
+--   "films from the 2000s" read 70,000 table rows at 1M films; now it reads none.
+drop index film_title_idx;
+create index film_title_idx on film (title, id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
 drop index film_year_idx;
-create index film_year_idx on film ((coalesce(year, 0)), id) include (year);
+create index film_year_idx on film ((coalesce(year, 0)), id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
 drop index film_rating_idx;
-create index film_rating_idx on film ((coalesce(imdb_rating, -1)), id) include (imdb_rating);
+create index film_rating_idx on film ((coalesce(imdb_rating, -1)), id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
 drop index film_votes_idx;
-create index film_votes_idx on film ((coalesce(imdb_votes, -1)), id) include (imdb_votes);
+create index film_votes_idx on film ((coalesce(imdb_votes, -1)), id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
 drop index film_runtime_idx;
 create index film_runtime_idx on film ((coalesce(runtime_minutes, -1)), id)
-    include (runtime_minutes);
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
 
 -- Typo-tolerant search that does not slow down as the catalogue grows.
 --
