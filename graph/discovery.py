@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
@@ -238,45 +238,85 @@ class FilmIds:
     distinct: bool
 
 
-def film_conditions(
-    flt: FilmFilter | None, p: Params
-) -> tuple[list[str], str | None, list[FilmIds]]:
-    """WHERE conditions for a film filter, the search text's placeholder if any, and the
-    conditions that are film id sets (see FilmIds)."""
+@dataclass
+class FilmConditions:
+    """A film filter as SQL: its WHERE conditions, the search text's placeholder if any, the
+    conditions that are film id sets (see FilmIds), and, for each one-facet condition, the
+    count of its films from the facet tallies (film_tally, migration 0003)."""
+
+    where: list[str] = field(default_factory=list)
+    q: str | None = None
+    links: list[FilmIds] = field(default_factory=list)
+    tallies: dict[int, str] = field(default_factory=dict)  # index in where -> count SQL
+
+    def count_sql(self) -> str | None:
+        """The cheapest exact count that needs no scan of film, if there is one."""
+        if len(self.where) == 1 and 0 in self.tallies:
+            return self.tallies[0]
+        if self.links and len(self.links) == len(self.where):
+            return film_count_sql(self.links)
+        return None
+
+
+def _tally(facet: str, condition: str) -> str:
+    return (
+        "select coalesce(sum(films), 0)::bigint from film_tally "
+        f"where facet = '{facet}' and {condition}"
+    )
+
+
+def film_conditions(flt: FilmFilter | None, p: Params) -> FilmConditions:
+    """A film filter as SQL; every value a client sent is a bound parameter."""
+    c = FilmConditions()
     if flt is None:
-        return [], None, []
-    where: list[str] = []
-    links: list[FilmIds] = []
-    q = None
+        return c
+    where, links = c.where, c.links
     if flt.query is not None:
-        q = p(search_text(flt.query, "filter.query"), "text")
-        where.append(FILM_MATCH.format(q=q))
+        c.q = p(search_text(flt.query, "filter.query"), "text")
+        where.append(FILM_MATCH.format(q=c.q))
+
+    def facet(condition: str, facet: str, tally: str) -> None:
+        c.tallies[len(where)] = _tally(facet, tally)
+        where.append(condition)
 
     def link(table: str, conditions: str, distinct: bool) -> None:
         where.append(f"exists (select 1 from {table} where {conditions} and x.film_id = f.id)")
         links.append(FilmIds(f"select x.film_id from {table} where {conditions}", distinct))
 
-    # A film has each genre once, so one genre's links name each film once.
-    genre = "film_genre x join genre g on g.id = x.genre_id"
+    # Slugs become genre ids once per statement (InitPlans), so that testing a film is one
+    # probe of film_genre's primary key. A film has each genre once, so one genre's links
+    # name each film once.
+    def one_genre(slug: str) -> None:
+        genre_id = f"(select id from genre where slug = {p(slug, 'text')})"
+        c.tallies[len(where)] = _tally("genre", f"value = {genre_id}")
+        link("film_genre x", f"x.genre_id = {genre_id}", True)
+
     if (slugs := _list(flt.genres_any, "filter.genresAny")) is not None:
         unique = list(dict.fromkeys(slugs))
         if len(unique) == 1:
-            link(genre, f"g.slug = {p(unique[0], 'text')}", True)
+            one_genre(unique[0])
         else:
-            link(genre, f"g.slug = any({p(unique, 'text[]')})", False)
+            genre_ids = f"array(select id from genre where slug = any({p(unique, 'text[]')}))"
+            link("film_genre x", f"x.genre_id = any({genre_ids})", False)
     if (slugs := _list(flt.genres_all, "filter.genresAll")) is not None:
         for slug in dict.fromkeys(slugs):
-            link(genre, f"g.slug = {p(slug, 'text')}", True)
+            one_genre(slug)
     # Ranges are written on the same never-null expressions the sort keys use, so that one
     # index serves filter, order and count alike; the lower bound (at least the smallest
     # valid value) keeps the unknowns, which sort as 0 or -1, out.
     if (years := _range(flt.year, YEARS, "filter.year")) is not None:
-        low, high = years.min or YEARS[0], years.max or YEARS[1]
-        where.append(f"coalesce(f.year, 0) between {p(low, 'int')} and {p(high, 'int')}")
+        low, high = p(years.min or YEARS[0], "int"), p(years.max or YEARS[1], "int")
+        facet(
+            f"coalesce(f.year, 0) between {low} and {high}",
+            "year",
+            f"value between {low} and {high}",
+        )
     if (runtimes := _range(flt.runtime_minutes, RUNTIMES, "filter.runtimeMinutes")) is not None:
-        low, high = runtimes.min or RUNTIMES[0], runtimes.max or RUNTIMES[1]
-        where.append(
-            f"coalesce(f.runtime_minutes, -1) between {p(low, 'int')} and {p(high, 'int')}"
+        low, high = p(runtimes.min or RUNTIMES[0], "int"), p(runtimes.max or RUNTIMES[1], "int")
+        facet(
+            f"coalesce(f.runtime_minutes, -1) between {low} and {high}",
+            "runtime",
+            f"value between {low} and {high}",
         )
     if flt.min_rating is not None:
         if not 0 <= flt.min_rating <= 10:
@@ -285,7 +325,7 @@ def film_conditions(
                 argument="filter.minRating",
             )
         rating = p(Decimal(str(flt.min_rating)), "numeric")
-        where.append(f"coalesce(f.imdb_rating, -1) >= {rating}")
+        facet(f"coalesce(f.imdb_rating, -1) >= {rating}", "rating", f"value >= {rating}")
     if flt.min_votes is not None:
         if flt.min_votes < 0:
             raise UserInputError(
@@ -312,7 +352,7 @@ def film_conditions(
             ids = [pk_of(i, "Provider", "filter.availability.providers") for i in providers]
             offer.append(f"x.provider_id = any({p(ids, 'bigint[]')})")
         link("offer x", " and ".join(offer) or "true", False)
-    return where, q, links
+    return c
 
 
 def film_count_sql(links: list[FilmIds]) -> str:
@@ -632,12 +672,11 @@ def film_query(
     flt: FilmFilter | None, order_by: Sequence[FilmOrder] | None, key: bytes
 ) -> tuple[KeysetQuery, Params]:
     p = Params()
-    where, q, links = film_conditions(flt, p)
+    c = film_conditions(flt, p)
     keys = order_keys(
-        order_by, FILM_KEYS, FilmOrderField.TITLE, FilmOrderField.RELEVANCE, q is not None
+        order_by, FILM_KEYS, FilmOrderField.TITLE, FilmOrderField.RELEVANCE, c.q is not None
     )
-    count_sql = film_count_sql(links) if links and len(links) == len(where) else None
-    return _keyset_query("film", "f", where, q, keys, p, key, count_sql)
+    return _keyset_query("film", "f", c.where, c.q, keys, p, key, c.count_sql())
 
 
 def person_query(

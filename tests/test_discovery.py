@@ -436,3 +436,71 @@ async def test_filtered_pages_leave_pooled_connections_as_they_found_them(dsn: s
         assert await pool.fetchval("show plan_cache_mode") == "auto"
     finally:
         await pool.close()
+
+
+ONE_FACET: list[tuple[dict[str, Any], str]] = [
+    ({"year": {"min": 1990, "max": 2005}}, "f.year between 1990 and 2005"),
+    ({"runtimeMinutes": {"min": 95}}, "f.runtime_minutes >= 95"),
+    ({"minRating": 7.9}, "f.imdb_rating >= 7.9"),
+    (
+        {"genresAny": ["drama"]},
+        "exists (select 1 from film_genre fg join genre g on g.id = fg.genre_id"
+        " where fg.film_id = f.id and g.slug = 'drama')",
+    ),
+    (
+        {"genresAll": ["documentary"]},
+        "exists (select 1 from film_genre fg join genre g on g.id = fg.genre_id"
+        " where fg.film_id = f.id and g.slug = 'documentary')",
+    ),
+]
+
+
+async def test_one_facet_counts_stay_exact_through_every_kind_of_write(empty_dsn: str) -> None:
+    """One-facet counts come from tallies that triggers keep (migration 0003): they must agree
+    with counting the films after inserts, COPY, updates, deletes, cascades and TRUNCATE."""
+
+    async def check(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+        for flt, where in ONE_FACET:
+            expected = await conn.fetchval(f"select count(*) from film f where {where}")
+            page = await _films(client, filter=flt, first=1)
+            assert page["totalCount"] == expected, flt
+
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await load_demo(conn)
+        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                await check(client, conn)
+                await conn.copy_records_to_table(
+                    "film",
+                    records=[(f"copied-{i}", f"Copied {i}", 1990 + i, 90 + i) for i in range(20)],
+                    columns=["slug", "title", "year", "runtime_minutes"],
+                )
+                await conn.execute(
+                    """insert into film_genre (film_id, genre_id)
+                       select f.id, g.id from film f, genre g
+                       where f.slug like 'copied-%' and g.slug = 'drama'"""
+                )
+                await conn.execute(
+                    "update film set year = year + 3, runtime_minutes = runtime_minutes - 10"
+                    " where year between 1985 and 2000"
+                )
+                await conn.execute(
+                    "update film set imdb_rating = imdb_rating - 0.5 where imdb_rating >= 8"
+                )
+                await conn.execute(
+                    "update film_genre set genre_id = (select id from genre where slug = "
+                    "'documentary') where film_id in (select id from film where slug like "
+                    "'copied-1%')"
+                )
+                await check(client, conn)
+                # Deleting films cascades to their genre links.
+                await conn.execute("delete from film where year > 2000 or slug = 'copied-3'")
+                await check(client, conn)
+                await conn.execute("truncate film_genre")
+                await check(client, conn)
+                await conn.execute("truncate film cascade")
+                await check(client, conn)
+    finally:
+        await conn.close()

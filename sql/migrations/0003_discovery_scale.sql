@@ -26,6 +26,108 @@ drop index film_runtime_idx;
 create index film_runtime_idx on film ((coalesce(runtime_minutes, -1)), id)
     include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
 
+-- Facet tallies: how many films have each year, runtime, rating and genre, kept exact by
+-- statement-level triggers in the writing transaction (COPY included). An exact count of a
+-- one-facet filter ("films from the 2000s", "documentaries") then reads a few tally rows
+-- instead of one index entry per matching film (136,000 for documentaries at 1M films).
+-- Counts of combined filters still count the films themselves.
+create table film_tally (
+    facet  text not null check (facet in ('year', 'runtime', 'rating', 'genre')),
+    value  numeric not null,
+    -- No CHECK (films >= 0): an INSERT .. ON CONFLICT checks the row it proposes, a negative
+    -- delta, before it turns into the update.
+    films  bigint not null,
+    primary key (facet, value)
+);
+
+-- The rows a statement wrote (+1) and removed (-1), as fixed SQL over its transition tables
+-- (which EXECUTE in the trigger function can read).
+create function changed_rows(op text, columns text) returns text
+    language sql immutable parallel safe
+    return case op
+        when 'INSERT' then format('select %s, 1 as n from new_rows', columns)
+        when 'DELETE' then format('select %s, -1 as n from old_rows', columns)
+        else format('select %1$s, 1 as n from new_rows union all '
+                    'select %1$s, -1 as n from old_rows', columns)
+    end;
+
+-- Tallies are written in (facet, value) order, so two writers lock them in the same order
+-- and cannot deadlock on them.
+create function tally_films() returns trigger
+    language plpgsql as $$
+begin
+    execute format($q$
+        insert into film_tally (facet, value, films)
+        select v.facet, v.value, sum(r.n)
+        from (%s) r
+        cross join lateral (values ('year', r.year::numeric),
+                                   ('runtime', r.runtime_minutes::numeric),
+                                   ('rating', r.imdb_rating)) v(facet, value)
+        where v.value is not null
+        group by v.facet, v.value
+        having sum(r.n) <> 0
+        order by v.facet, v.value
+        on conflict (facet, value) do update set films = film_tally.films + excluded.films
+        $q$, changed_rows(tg_op, 'year, runtime_minutes, imdb_rating'));
+    return null;
+end $$;
+
+create function tally_genres() returns trigger
+    language plpgsql as $$
+begin
+    execute format($q$
+        insert into film_tally (facet, value, films)
+        select 'genre', r.genre_id, sum(r.n)
+        from (%s) r
+        group by r.genre_id
+        having sum(r.n) <> 0
+        order by r.genre_id
+        on conflict (facet, value) do update set films = film_tally.films + excluded.films
+        $q$, changed_rows(tg_op, 'genre_id'));
+    return null;
+end $$;
+
+-- TRUNCATE fires no row events: forget the table's tallies instead.
+create function forget_tallies() returns trigger
+    language plpgsql as $$
+begin
+    if tg_table_name = 'film' then
+        delete from film_tally where facet in ('year', 'runtime', 'rating');
+    else
+        delete from film_tally where facet = 'genre';
+    end if;
+    return null;
+end $$;
+
+create trigger film_tally_insert after insert on film
+    referencing new table as new_rows for each statement execute function tally_films();
+create trigger film_tally_update after update on film
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function tally_films();
+create trigger film_tally_delete after delete on film
+    referencing old table as old_rows for each statement execute function tally_films();
+create trigger film_tally_truncate after truncate on film
+    for each statement execute function forget_tallies();
+create trigger genre_tally_insert after insert on film_genre
+    referencing new table as new_rows for each statement execute function tally_genres();
+create trigger genre_tally_update after update on film_genre
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function tally_genres();
+create trigger genre_tally_delete after delete on film_genre
+    referencing old table as old_rows for each statement execute function tally_genres();
+create trigger genre_tally_truncate after truncate on film_genre
+    for each statement execute function forget_tallies();
+
+insert into film_tally (facet, value, films)
+select v.facet, v.value, count(*)
+from film f
+cross join lateral (values ('year', f.year::numeric), ('runtime', f.runtime_minutes::numeric),
+                           ('rating', f.imdb_rating)) v(facet, value)
+where v.value is not null
+group by v.facet, v.value;
+insert into film_tally (facet, value, films)
+select 'genre', genre_id, count(*) from film_genre group by genre_id;
+
 -- Typo-tolerant search that does not slow down as the catalogue grows.
 --
 -- Matching whole titles by trigram similarity walks a posting list per trigram of the search
