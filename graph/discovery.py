@@ -218,12 +218,12 @@ def _region(value: str, argument: str) -> str:
 
 # Match and relevance of a film against search text, as in sql/queries/search.sql. The
 # typo-forgiving query is computed once per statement (an InitPlan), not once per row.
-FILM_MATCH = "f.search_vector @@ (select title_query({q}))"
+FILM_MATCH = "f.search_vector @@ (select typo_query({q}, false))"
 FILM_RELEVANCE = (
-    "(ts_rank('{{0.1, 0.3, 0.6, 1.0}}', f.search_vector, (select title_query({q}))) "
+    "(ts_rank('{{0.1, 0.3, 0.6, 1.0}}', f.search_vector, (select typo_query({q}, false))) "
     "+ similarity(fold(f.title), fold({q})))::float8"
 )
-PERSON_MATCH = "to_tsvector('simple', fold(p.name)) @@ (select name_query({q}))"
+PERSON_MATCH = "to_tsvector('simple', fold(p.name)) @@ (select typo_query({q}, true))"
 PERSON_RELEVANCE = "name_match(p.name, fold({q}))"
 
 

@@ -3,6 +3,7 @@ paging, and bad values, checked against the database itself."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -255,36 +256,42 @@ async def test_relevance_order_with_a_query(client: httpx.AsyncClient) -> None:
     assert await _all(client, filter={"query": "godfather"}) == slugs
 
 
-async def test_paging_is_stable_while_rows_are_added(empty_dsn: str) -> None:
-    conn = await asyncpg.connect(empty_dsn)
+@contextlib.asynccontextmanager
+async def _own_demo(dsn: str) -> AsyncIterator[tuple[asyncpg.Connection, httpx.AsyncClient]]:
+    """The demo graph in a database of the test's own, which it may write to, served for
+    real."""
+    conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
         await load_demo(conn)
-        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        with LiveServer(create_app(Settings(), dsn)) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-                expected = [
-                    r["slug"] for r in await conn.fetch("select slug from film order by title, id")
-                ]
-                seen: list[str] = []
-                after = None
-                n = 0
-                while True:
-                    page = await _films(client, first=5, after=after)
-                    seen += [node["slug"] for node in page["nodes"]]
-                    if not page["pageInfo"]["hasNextPage"]:
-                        break
-                    after = page["pageInfo"]["endCursor"]
-                    # Unrelated rows land on both sides of the cursor between pages.
-                    n += 1
-                    await conn.execute(
-                        "insert into film (slug, title) values ($1, $2), ($3, $4)",
-                        f"aaa-{n}",
-                        f"AAA new {n}",
-                        f"zzz-{n}",
-                        f"~ new {n}",
-                    )
+                yield conn, client
     finally:
         await conn.close()
+
+
+async def test_paging_is_stable_while_rows_are_added(empty_dsn: str) -> None:
+    async with _own_demo(empty_dsn) as (conn, client):
+        expected = [r["slug"] for r in await conn.fetch("select slug from film order by title, id")]
+        seen: list[str] = []
+        after = None
+        n = 0
+        while True:
+            page = await _films(client, first=5, after=after)
+            seen += [node["slug"] for node in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+            # Unrelated rows land on both sides of the cursor between pages.
+            n += 1
+            await conn.execute(
+                "insert into film (slug, title) values ($1, $2), ($3, $4)",
+                f"aaa-{n}",
+                f"AAA new {n}",
+                f"zzz-{n}",
+                f"~ new {n}",
+            )
     old = [s for s in seen if not s.startswith(("aaa-", "zzz-"))]
     assert old == expected, "every original row exactly once, in order"
     assert len(seen) == len(set(seen))
@@ -465,42 +472,33 @@ async def test_one_facet_counts_stay_exact_through_every_kind_of_write(empty_dsn
             page = await _films(client, filter=flt, first=1)
             assert page["totalCount"] == expected, flt
 
-    conn = await asyncpg.connect(empty_dsn)
-    try:
-        await migrate(conn)
-        await load_demo(conn)
-        with LiveServer(create_app(Settings(), empty_dsn)) as live:
-            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-                await check(client, conn)
-                await conn.copy_records_to_table(
-                    "film",
-                    records=[(f"copied-{i}", f"Copied {i}", 1990 + i, 90 + i) for i in range(20)],
-                    columns=["slug", "title", "year", "runtime_minutes"],
-                )
-                await conn.execute(
-                    """insert into film_genre (film_id, genre_id)
-                       select f.id, g.id from film f, genre g
-                       where f.slug like 'copied-%' and g.slug = 'drama'"""
-                )
-                await conn.execute(
-                    "update film set year = year + 3, runtime_minutes = runtime_minutes - 10"
-                    " where year between 1985 and 2000"
-                )
-                await conn.execute(
-                    "update film set imdb_rating = imdb_rating - 0.5 where imdb_rating >= 8"
-                )
-                await conn.execute(
-                    "update film_genre set genre_id = (select id from genre where slug = "
-                    "'documentary') where film_id in (select id from film where slug like "
-                    "'copied-1%')"
-                )
-                await check(client, conn)
-                # Deleting films cascades to their genre links.
-                await conn.execute("delete from film where year > 2000 or slug = 'copied-3'")
-                await check(client, conn)
-                await conn.execute("truncate film_genre")
-                await check(client, conn)
-                await conn.execute("truncate film cascade")
-                await check(client, conn)
-    finally:
-        await conn.close()
+    async with _own_demo(empty_dsn) as (conn, client):
+        await check(client, conn)
+        await conn.copy_records_to_table(
+            "film",
+            records=[(f"copied-{i}", f"Copied {i}", 1990 + i, 90 + i) for i in range(20)],
+            columns=["slug", "title", "year", "runtime_minutes"],
+        )
+        await conn.execute(
+            """insert into film_genre (film_id, genre_id)
+               select f.id, g.id from film f, genre g
+               where f.slug like 'copied-%' and g.slug = 'drama'"""
+        )
+        await conn.execute(
+            "update film set year = year + 3, runtime_minutes = runtime_minutes - 10"
+            " where year between 1985 and 2000"
+        )
+        await conn.execute("update film set imdb_rating = imdb_rating - 0.5 where imdb_rating >= 8")
+        await conn.execute(
+            "update film_genre set genre_id = (select id from genre where slug = "
+            "'documentary') where film_id in (select id from film where slug like "
+            "'copied-1%')"
+        )
+        await check(client, conn)
+        # Deleting films cascades to their genre links.
+        await conn.execute("delete from film where year > 2000 or slug = 'copied-3'")
+        await check(client, conn)
+        await conn.execute("truncate film_genre")
+        await check(client, conn)
+        await conn.execute("truncate film cascade")
+        await check(client, conn)

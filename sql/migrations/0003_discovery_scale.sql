@@ -134,70 +134,73 @@ select 'genre', genre_id, count(*) from film_genre group by genre_id;
 -- text, and the lists of common trigrams grow with the catalogue: a search took 5 ms at 50k
 -- films and 57 ms at 1M. The vocabulary of titles and names grows far more slowly than the
 -- catalogue. So typos are corrected word by word against a dictionary of the words that occur
--- in titles (and one of the words in names), and the corrected words are then looked up with
--- full-text search, whose posting lists are those of rare, specific words.
+-- in titles and names, and the corrected words are then looked up with full-text search,
+-- whose posting lists are those of specific words.
 
--- Every word that occurs in a film's title or original title, and in a person's name, as
--- full-text search splits and folds them. Words are never removed: a stale word only costs
--- a lookup that finds nothing.
-create table title_word (word text primary key);
-create index title_word_trgm_idx on title_word using gin (word gin_trgm_ops);
-create table name_word (word text primary key);
-create index name_word_trgm_idx on name_word using gin (word gin_trgm_ops);
+-- Every word that occurs in a film's title or original title (in_titles), or in a person's
+-- name (in_names), as full-text search splits and folds them. Words are never removed: a
+-- stale word only costs a lookup that finds nothing.
+create table search_word (
+    word       text primary key,
+    in_titles  boolean not null default false,
+    in_names   boolean not null default false
+);
+create index search_word_trgm_idx on search_word using gin (word gin_trgm_ops);
 
 -- The words of a text as search sees them: folded, split and deduplicated.
 create function search_words(text) returns text[]
     language sql immutable parallel safe strict
     return tsvector_to_array(to_tsvector('simple', fold($1)));
 
--- Keeping the dictionaries current: once per statement, over the rows it wrote (COPY and
--- bulk loads included).
-create function remember_title_words() returns trigger
+-- Keeping the dictionary current: once per statement, over the rows it wrote (COPY and bulk
+-- loads included). Words are added in order, so concurrent writers cannot deadlock here.
+create function remember_words() returns trigger
     language plpgsql as $$
 begin
-    insert into title_word (word)
-    select distinct w
-    from new_rows n,
-         unnest(search_words(n.title) || coalesce(search_words(n.original_title), '{}')) w
-    on conflict do nothing;
+    if tg_table_name = 'film' then
+        insert into search_word (word, in_titles)
+        select distinct w, true
+        from new_rows n,
+             unnest(search_words(n.title) || coalesce(search_words(n.original_title), '{}')) w
+        order by w
+        on conflict (word) do update set in_titles = true where not search_word.in_titles;
+    else
+        insert into search_word (word, in_names)
+        select distinct w, true from new_rows n, unnest(search_words(n.name)) w
+        order by w
+        on conflict (word) do update set in_names = true where not search_word.in_names;
+    end if;
     return null;
 end $$;
-create trigger film_title_words_insert after insert on film
-    referencing new table as new_rows for each statement
-    execute function remember_title_words();
-create trigger film_title_words_update after update on film
-    referencing new table as new_rows for each statement
-    execute function remember_title_words();
+create trigger film_words_insert after insert on film
+    referencing new table as new_rows for each statement execute function remember_words();
+create trigger film_words_update after update on film
+    referencing new table as new_rows for each statement execute function remember_words();
+create trigger person_words_insert after insert on person
+    referencing new table as new_rows for each statement execute function remember_words();
+create trigger person_words_update after update on person
+    referencing new table as new_rows for each statement execute function remember_words();
 
-create function remember_name_words() returns trigger
-    language plpgsql as $$
-begin
-    insert into name_word (word)
-    select distinct w from new_rows n, unnest(search_words(n.name)) w
-    on conflict do nothing;
-    return null;
-end $$;
-create trigger person_name_words_insert after insert on person
-    referencing new table as new_rows for each statement
-    execute function remember_name_words();
-create trigger person_name_words_update after update on person
-    referencing new table as new_rows for each statement
-    execute function remember_name_words();
-
-insert into title_word (word)
-select distinct w
-from film, unnest(search_words(title) || coalesce(search_words(original_title), '{}')) w;
-insert into name_word (word) select distinct w from person, unnest(search_words(name)) w;
+insert into search_word (word, in_titles, in_names)
+select w, bool_or(in_titles), bool_or(in_names)
+from (
+    select unnest(search_words(title) || coalesce(search_words(original_title), '{}')), true,
+           false
+    from film
+    union all
+    select unnest(search_words(name)), false, true from person
+) t(w, in_titles, in_names)
+group by w;
 
 -- OR and AND over a set of queries.
 create aggregate tsquery_any(tsquery) (sfunc = tsquery_or, stype = tsquery);
 create aggregate tsquery_all(tsquery) (sfunc = tsquery_and, stype = tsquery);
 
 -- Search text as a full-text query that forgives typos: every word of the text must match
--- (AND), either as typed or as one of the five dictionary words most similar to it by
--- trigrams (OR). NULL when the text has no words. Callers evaluate it once per statement,
--- as `(select title_query($1))`, not once per row.
-create function title_query(q text) returns tsquery
+-- (AND), either as typed or as one of the five words of titles (or, with names, of names)
+-- most similar to it by trigrams (OR). NULL when the text has no words. Callers evaluate it
+-- once per statement, as `(select typo_query($1, false))`, not once per row.
+create function typo_query(q text, names boolean) returns tsquery
     language sql stable parallel safe strict
 begin atomic
     select tsquery_all(alternatives)
@@ -207,27 +210,9 @@ begin atomic
         cross join lateral (
             select typed.word
             union
-            (select d.word from title_word d
+            (select d.word from search_word d
              where d.word operator(public.%) typed.word
-             order by public.similarity(d.word, typed.word) desc, d.word
-             limit 5)
-        ) as m(word)
-        group by typed.word
-    ) as per_word;
-end;
-
-create function name_query(q text) returns tsquery
-    language sql stable parallel safe strict
-begin atomic
-    select tsquery_all(alternatives)
-    from (
-        select tsquery_any(plainto_tsquery('simple', m.word)) as alternatives
-        from unnest(search_words(q)) as typed(word)
-        cross join lateral (
-            select typed.word
-            union
-            (select d.word from name_word d
-             where d.word operator(public.%) typed.word
+               and (case when names then d.in_names else d.in_titles end)
              order by public.similarity(d.word, typed.word) desc, d.word
              limit 5)
         ) as m(word)
