@@ -145,7 +145,11 @@ create table search_word (
     in_titles  boolean not null default false,
     in_names   boolean not null default false
 );
-create index search_word_trgm_idx on search_word using gin (word gin_trgm_ops);
+-- One trigram index per vocabulary: titles and names each search only their own words.
+create index search_word_title_trgm_idx on search_word using gin (word gin_trgm_ops)
+    where in_titles;
+create index search_word_name_trgm_idx on search_word using gin (word gin_trgm_ops)
+    where in_names;
 
 -- The words of a text as search sees them: folded, split and deduplicated.
 create function search_words(text) returns text[]
@@ -211,8 +215,12 @@ begin atomic
             select typed.word
             union
             (select d.word from search_word d
-             where d.word operator(public.%) typed.word
-               and (case when names then d.in_names else d.in_titles end)
+             where not names and d.in_titles and d.word operator(public.%) typed.word
+             order by public.similarity(d.word, typed.word) desc, d.word
+             limit 5)
+            union
+            (select d.word from search_word d
+             where names and d.in_names and d.word operator(public.%) typed.word
              order by public.similarity(d.word, typed.word) desc, d.word
              limit 5)
         ) as m(word)
