@@ -275,8 +275,8 @@ def film_conditions(flt: FilmFilter | None, p: Params) -> FilmConditions:
         c.q = p(search_text(flt.query, "filter.query"), "text")
         where.append(FILM_MATCH.format(q=c.q))
 
-    def facet(condition: str, facet: str, tally: str) -> None:
-        c.tallies[len(where)] = _tally(facet, tally)
+    def facet(condition: str, name: str, tally: str) -> None:
+        c.tallies[len(where)] = _tally(name, tally)
         where.append(condition)
 
     def link(table: str, conditions: str, distinct: bool) -> None:
