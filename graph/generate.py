@@ -323,6 +323,7 @@ async def generate(conn: asyncpg.Connection, n_films: int, seed: int) -> dict[st
             log.info(
                 "generated table=%s rows=%d seconds=%.1f", table, total, time.perf_counter() - start
             )
+    await conn.fetchval(db.sql("compact_film_tally"))
     # Statistics for the planner, and the visibility map that lets counts read indexes only.
     await conn.execute("vacuum analyze")
     return counts

@@ -498,7 +498,65 @@ async def test_one_facet_counts_stay_exact_through_every_kind_of_write(empty_dsn
         # Deleting films cascades to their genre links.
         await conn.execute("delete from film where year > 2000 or slug = 'copied-3'")
         await check(client, conn)
+        # A writer whose search_path does not name our schema (as a restore script's) still
+        # keeps the tallies.
+        await conn.execute("set search_path = ''")
+        await conn.execute(
+            "insert into public.film (slug, title, year) values ('bare', 'Bare', 1999)"
+        )
+        await conn.execute("reset search_path")
+        await check(client, conn)
+        # Folding the ledger keeps every count and leaves one row per value.
+        folded = await conn.fetchval("select compact_film_tally()")
+        assert folded > 0
+        assert await conn.fetchval(
+            "select count(*) = count(distinct (facet, value)) from film_tally"
+        )
+        await check(client, conn)
         await conn.execute("truncate film_genre")
         await check(client, conn)
         await conn.execute("truncate film cascade")
         await check(client, conn)
+
+
+async def test_concurrent_film_writers_neither_wait_for_each_other_nor_deadlock(
+    empty_dsn: str,
+) -> None:
+    """Tallies and the search dictionary are written by triggers in every writing transaction.
+    Two open transactions that write films with the same years, genres and title words, in
+    opposite orders, must not block each other: each statement here would fail after 2 s
+    waiting for a lock, and a deadlock would abort one of them."""
+    setup = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(setup)
+        await setup.execute(
+            "insert into genre (slug, name) values ('drama', 'Drama');"
+            "insert into film (slug, title, year) values ('the-zebra', 'The Zebra', 1931)"
+        )
+        a = await asyncpg.connect(empty_dsn, server_settings={"lock_timeout": "2s"})
+        b = await asyncpg.connect(empty_dsn, server_settings={"lock_timeout": "2s"})
+        try:
+            insert = (
+                "with f as (insert into film (slug, title, year) values ($1, $2, $3) returning id)"
+                " insert into film_genre (film_id, genre_id)"
+                " select f.id, g.id from f, genre g where g.slug = 'drama'"
+            )
+            ta, tb = a.transaction(), b.transaction()
+            await ta.start()
+            await tb.start()
+            await a.execute(insert, "a-1931", "The Apple", 1931)
+            await b.execute(insert, "b-1932", "The Bear", 1932)
+            await a.execute(insert, "a-1932", "An Apple Story", 1932)
+            await b.execute(insert, "b-1931", "The Zebra Returns", 1931)
+            await a.execute("update film set synopsis = 'x' where slug = 'the-zebra'")
+            await b.execute(insert, "b-1933", "The Zebra Again", 1933)
+            await ta.commit()
+            await tb.commit()
+        finally:
+            await a.close()
+            await b.close()
+        assert await setup.fetchval(
+            "select coalesce(sum(films), 0) from film_tally where facet = 'year' and value = 1931"
+        ) == await setup.fetchval("select count(*) from film where year = 1931")
+    finally:
+        await setup.close()

@@ -53,6 +53,9 @@ async def _search(client: httpx.AsyncClient, q: str, **variables: Any) -> list[d
         ("laura bialys", "Person", "laura-bialis"),
         ("documentray", "Genre", "documentary"),
         ("netflx", "Provider", "netflix"),
+        ("teh godfather", "Film", "the-godfather-1972"),
+        ("godfather 1972", "Film", "the-godfather-1972"),
+        ("fr coppola", "Person", "francis-ford-coppola"),
     ],
 )
 async def test_finds_despite_case_accents_and_typos(
@@ -98,7 +101,8 @@ async def test_new_and_renamed_titles_and_names_forgive_typos_at_once(empty_dsn:
         await migrate(conn)
         await conn.execute(
             """insert into film (slug, title) values
-               ('quorvathian-nights', 'Quorvathian Nights'), ('calm-seas', 'Calm Seas')"""
+               ('quorvathian-nights', 'Quorvathian Nights'), ('calm-seas', 'Calm Seas'),
+               ('the-owl', 'The Owl')"""
         )
         # "quorvathian" is a title word already: now it becomes a name word too.
         await conn.execute(
@@ -107,15 +111,22 @@ async def test_new_and_renamed_titles_and_names_forgive_typos_at_once(empty_dsn:
         await conn.execute("update film set title = 'Brindlewick Harbour' where slug = 'calm-seas'")
         with LiveServer(create_app(Settings(), empty_dsn)) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-                assert [h["slug"] for h in await _search(client, "quorvatian night")] == [
-                    "quorvathian-nights"
-                ]
-                assert [h["slug"] for h in await _search(client, "brindelwick")] == ["calm-seas"]
+
+                async def films(q: str) -> list[str]:
+                    return [h["slug"] for h in await _search(client, q, types=["FILM"])]
+
+                assert await films("quorvatian night") == ["quorvathian-nights"]
+                assert await films("brindelwick") == ["calm-seas"]
                 assert [
                     h["slug"] for h in await _search(client, "ysolde quorvatian", types=["PERSON"])
                 ] == ["ysolde"]
-                # Every word must match, as typed or corrected.
-                assert await _search(client, "quorvathian harbour") == []
+                # Every word must match, as typed or corrected...
+                assert await films("quorvathian harbour") == []
+                # ...unless it matches nothing anywhere: then it is left out.
+                assert await films("quorvathian 1972") == ["quorvathian-nights"]
+                # Two neighbouring letters swapped, which trigrams cannot see in short words.
+                assert await films("nihgts") == ["quorvathian-nights"]
+                assert await films("teh") == ["the-owl"]
     finally:
         await conn.close()
 

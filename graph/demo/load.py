@@ -126,5 +126,6 @@ async def load_demo(conn: asyncpg.Connection) -> int:
                 for o in data["offers"]
             ],
         )
+    await conn.fetchval(db.sql("compact_film_tally"))
     log.info("demo data loaded films=%d offers=%d", len(data["films"]), len(data["offers"]))
     return len(data["films"])

@@ -26,19 +26,23 @@ drop index film_runtime_idx;
 create index film_runtime_idx on film ((coalesce(runtime_minutes, -1)), id)
     include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
 
--- Facet tallies: how many films have each year, runtime, rating and genre, kept exact by
--- statement-level triggers in the writing transaction (COPY included). An exact count of a
--- one-facet filter ("films from the 2000s", "documentaries") then reads a few tally rows
+-- Facet tallies: how many films have each year, runtime, rating and genre. An exact count of
+-- a one-facet filter ("films from the 2000s", "documentaries") then reads a few tally rows
 -- instead of one index entry per matching film (136,000 for documentaries at 1M films).
 -- Counts of combined filters still count the films themselves.
+--
+-- The tally is a ledger: statement-level triggers append each statement's changes as
+-- (facet, value, +n or -n) rows in the writing transaction (COPY included), and readers sum
+-- them. Appending takes no row locks, so concurrent writers never wait for each other here
+-- and cannot deadlock, as they could on shared counter rows. compact_film_tally() folds the
+-- ledger into one row per value; filmgraph runs it after each bulk load, and counts are exact
+-- either way, only slower as the ledger grows.
 create table film_tally (
     facet  text not null check (facet in ('year', 'runtime', 'rating', 'genre')),
     value  numeric not null,
-    -- No CHECK (films >= 0): an INSERT .. ON CONFLICT checks the row it proposes, a negative
-    -- delta, before it turns into the update.
-    films  bigint not null,
-    primary key (facet, value)
+    films  bigint not null
 );
+create index film_tally_facet_value_idx on film_tally (facet, value) include (films);
 
 -- The rows a statement wrote (+1) and removed (-1), as fixed SQL over its transition tables
 -- (which EXECUTE in the trigger function can read).
@@ -51,10 +55,10 @@ create function changed_rows(op text, columns text) returns text
                     'select %1$s, -1 as n from old_rows', columns)
     end;
 
--- Tallies are written in (facet, value) order, so two writers lock them in the same order
--- and cannot deadlock on them.
+-- Trigger functions resolve names with the search_path they were created with, not the
+-- writer's (a restore sets search_path to '', and a writer's own schema could shadow ours).
 create function tally_films() returns trigger
-    language plpgsql as $$
+    language plpgsql set search_path from current as $$
 begin
     execute format($q$
         insert into film_tally (facet, value, films)
@@ -66,14 +70,12 @@ begin
         where v.value is not null
         group by v.facet, v.value
         having sum(r.n) <> 0
-        order by v.facet, v.value
-        on conflict (facet, value) do update set films = film_tally.films + excluded.films
         $q$, changed_rows(tg_op, 'year, runtime_minutes, imdb_rating'));
     return null;
 end $$;
 
 create function tally_genres() returns trigger
-    language plpgsql as $$
+    language plpgsql set search_path from current as $$
 begin
     execute format($q$
         insert into film_tally (facet, value, films)
@@ -81,15 +83,13 @@ begin
         from (%s) r
         group by r.genre_id
         having sum(r.n) <> 0
-        order by r.genre_id
-        on conflict (facet, value) do update set films = film_tally.films + excluded.films
         $q$, changed_rows(tg_op, 'genre_id'));
     return null;
 end $$;
 
 -- TRUNCATE fires no row events: forget the table's tallies instead.
 create function forget_tallies() returns trigger
-    language plpgsql as $$
+    language plpgsql set search_path from current as $$
 begin
     if tg_table_name = 'film' then
         delete from film_tally where facet in ('year', 'runtime', 'rating');
@@ -98,6 +98,22 @@ begin
     end if;
     return null;
 end $$;
+
+-- Fold the ledger into one row per (facet, value); returns the rows folded away. Safe beside
+-- writers (they only append) and beside another compaction (each folds only the rows its own
+-- DELETE took).
+create function compact_film_tally() returns bigint
+    language sql set search_path from current
+begin atomic
+    with taken as (delete from film_tally returning facet, value, films),
+         folded as (
+             insert into film_tally (facet, value, films)
+             select facet, value, sum(films) from taken
+             group by facet, value having sum(films) <> 0
+             returning 1
+         )
+    select (select count(*) from taken) - (select count(*) from folded);
+end;
 
 create trigger film_tally_insert after insert on film
     referencing new table as new_rows for each statement execute function tally_films();
@@ -156,34 +172,57 @@ create function search_words(text) returns text[]
     language sql immutable parallel safe strict
     return tsvector_to_array(to_tsvector('simple', fold($1)));
 
--- Keeping the dictionary current: once per statement, over the rows it wrote (COPY and bulk
--- loads included). Words are added in order, so concurrent writers cannot deadlock here.
+-- The rows of a statement whose `columns` are new: every inserted row, and the updated rows
+-- in which one of them changed. Fixed SQL over the transition tables, aliased n.
+create function written_rows(op text, columns text[]) returns text
+    language sql immutable parallel safe
+    return case op
+        when 'INSERT' then 'new_rows n'
+        else format('new_rows n join old_rows o on o.id = n.id where (%s) is distinct from (%s)',
+                    array_to_string(array(select 'n.' || c from unnest(columns) c), ', '),
+                    array_to_string(array(select 'o.' || c from unnest(columns) c), ', '))
+    end;
+
+-- Keeping the dictionary current: once per statement, over the rows it wrote whose titles or
+-- names are new or changed (COPY and bulk loads included). Words the dictionary already has
+-- are left alone, so writers lock no dictionary row for them: two writers of films with
+-- common words in their titles neither wait for each other nor deadlock.
 create function remember_words() returns trigger
-    language plpgsql as $$
+    language plpgsql set search_path from current as $$
 begin
     if tg_table_name = 'film' then
-        insert into search_word (word, in_titles)
-        select distinct w, true
-        from new_rows n,
-             unnest(search_words(n.title) || coalesce(search_words(n.original_title), '{}')) w
-        order by w
-        on conflict (word) do update set in_titles = true where not search_word.in_titles;
+        execute format($q$
+            insert into search_word (word, in_titles)
+            select w, true
+            from (select distinct unnest(search_words(n.title)
+                                         || coalesce(search_words(n.original_title), '{}')) as w
+                  from %s) words
+            where not exists (select 1 from search_word s where s.word = words.w and s.in_titles)
+            order by w
+            on conflict (word) do update set in_titles = true where not search_word.in_titles
+            $q$, written_rows(tg_op, '{title, original_title}'));
     else
-        insert into search_word (word, in_names)
-        select distinct w, true from new_rows n, unnest(search_words(n.name)) w
-        order by w
-        on conflict (word) do update set in_names = true where not search_word.in_names;
+        execute format($q$
+            insert into search_word (word, in_names)
+            select w, true
+            from (select distinct unnest(search_words(n.name)) as w from %s) words
+            where not exists (select 1 from search_word s where s.word = words.w and s.in_names)
+            order by w
+            on conflict (word) do update set in_names = true where not search_word.in_names
+            $q$, written_rows(tg_op, '{name}'));
     end if;
     return null;
 end $$;
 create trigger film_words_insert after insert on film
     referencing new table as new_rows for each statement execute function remember_words();
 create trigger film_words_update after update on film
-    referencing new table as new_rows for each statement execute function remember_words();
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function remember_words();
 create trigger person_words_insert after insert on person
     referencing new table as new_rows for each statement execute function remember_words();
 create trigger person_words_update after update on person
-    referencing new table as new_rows for each statement execute function remember_words();
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function remember_words();
 
 insert into search_word (word, in_titles, in_names)
 select w, bool_or(in_titles), bool_or(in_names)
@@ -200,10 +239,40 @@ group by w;
 create aggregate tsquery_any(tsquery) (sfunc = tsquery_or, stype = tsquery);
 create aggregate tsquery_all(tsquery) (sfunc = tsquery_and, stype = tsquery);
 
+-- Each typed word's stand-ins from the dictionary of titles (or, with names, of names): the
+-- word itself if the dictionary has it, the word with two neighbouring letters swapped back
+-- ("teh" -> "the", which trigrams cannot see in a short word), and the five words most
+-- similar by trigrams whose length is within two letters of it (so "theory" does not pull in
+-- "the").
+create function typo_candidates(typed text, names boolean) returns setof text
+    language sql stable parallel safe strict
+begin atomic
+    (select d.word from search_word d
+     where not names and d.in_titles and d.word operator(public.%) typed
+       and abs(length(d.word) - length(typed)) <= 2
+     order by public.similarity(d.word, typed) desc, d.word
+     limit 5)
+    union
+    (select d.word from search_word d
+     where names and d.in_names and d.word operator(public.%) typed
+       and abs(length(d.word) - length(typed)) <= 2
+     order by public.similarity(d.word, typed) desc, d.word
+     limit 5)
+    union
+    select d.word from search_word d
+    where (case when names then d.in_names else d.in_titles end)
+      and d.word = any (array(
+          select overlay(typed placing substr(typed, i + 1, 1) || substr(typed, i, 1)
+                         from i for 2)
+          from generate_series(1, length(typed) - 1) as i));
+end;
+
 -- Search text as a full-text query that forgives typos: every word of the text must match
--- (AND), either as typed or as one of the five words of titles (or, with names, of names)
--- most similar to it by trigrams (OR). NULL when the text has no words. Callers evaluate it
--- once per statement, as `(select typo_query($1, false))`, not once per row.
+-- (AND), either as typed or as one of its stand-ins (OR). A word that matches nothing at all
+-- (no stand-in, and for films not even a word of a synopsis: "1972" in "godfather 1972") is
+-- left out rather than failing the whole query. NULL when no word is left. Callers evaluate
+-- it once per statement, as `(select typo_query($1, false))` or in a materialized CTE, not
+-- once per row.
 create function typo_query(q text, names boolean) returns tsquery
     language sql stable parallel safe strict
 begin atomic
@@ -212,19 +281,15 @@ begin atomic
         select tsquery_any(plainto_tsquery('simple', m.word)) as alternatives
         from unnest(search_words(q)) as typed(word)
         cross join lateral (
-            select typed.word
+            select typed.word, false
             union
-            (select d.word from search_word d
-             where not names and d.in_titles and d.word operator(public.%) typed.word
-             order by public.similarity(d.word, typed.word) desc, d.word
-             limit 5)
-            union
-            (select d.word from search_word d
-             where names and d.in_names and d.word operator(public.%) typed.word
-             order by public.similarity(d.word, typed.word) desc, d.word
-             limit 5)
-        ) as m(word)
+            select c.word, true from typo_candidates(typed.word, names) as c(word)
+        ) as m(word, known)
         group by typed.word
+        having bool_or(m.known)
+            or (not names and exists (
+                select 1 from film f
+                where f.search_vector @@ plainto_tsquery('simple', typed.word)))
     ) as per_word;
 end;
 

@@ -6,7 +6,7 @@
 -- Films matching $1, best first, at most $2: title over original title over synopsis. Every
 -- word must match a word of the film's, as typed or corrected against the dictionary of title
 -- words (typo_query); the whole title's trigram similarity to the text breaks near-ties.
-with q as (select fold($1::text) as text, typo_query($1::text, false) as query)
+with q as materialized (select fold($1::text) as text, typo_query($1::text, false) as query)
 select f.id,
        (ts_rank('{0.1, 0.3, 0.6, 1.0}', f.search_vector, q.query)
         + similarity(fold(f.title), q.text))::float8 as score
@@ -18,7 +18,9 @@ limit $2;
 -- name: person_ids_by_search
 -- People whose name matches $1, best first, at most $2: every word as typed or corrected
 -- against the dictionary of name words (typo_query), ranked by similarity to the whole name.
-with q as (select fold($1::text) as text, typo_query($1::text, true) as query)
+with q as materialized (
+    select fold($1::text) as text, typo_query($1::text, true) as query
+)
 select p.id, name_match(p.name, q.text) as score
 from person p, q
 where to_tsvector('simple', fold(p.name)) @@ q.query
