@@ -346,7 +346,10 @@ class Offer:
     kind: OfferKind = strawberry.field(description="Subscription, free, ads, rent or buy.")
     region: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
     price: Decimal | None = strawberry.field(
-        description="Price for RENT and BUY offers, as a decimal string; null otherwise."
+        description=(
+            "Price for RENT and BUY offers, as a decimal string; null for other kinds, and when"
+            " unknown (offers imported from TMDB)."
+        )
     )
     currency: str | None = strawberry.field(description="ISO 4217 code of `price`, e.g. USD.")
     quality: VideoQuality | None = strawberry.field(description="Best quality offered.")
