@@ -81,7 +81,7 @@ def _lines(source: Source) -> Iterator[tuple[int, list[bytes]]]:
             rest = data
             continue
         rest = data[cut + 1 :]
-        lines = data[:cut].replace(b"\r\n", b"\n").split(b"\n")
+        lines = data[: cut + 1].replace(b"\r\n", b"\n")[:-1].split(b"\n")
         yield number, lines
         number += len(lines)
     if rest:
@@ -146,7 +146,8 @@ def tsv_copy(
         if clean:
             escaped = _escape(block).split(b"\n") if b"\\" in block or b"\r" in block else lines
             for i, line in enumerate(escaped):
-                if line.count(b"\t") == tabs:
+                # No IMDb id starts with a quote: such a line was re-saved with quoted fields.
+                if line.count(b"\t") == tabs and not line.startswith(b'"'):
                     append(b"%d\t%s" % (number + i, line))
                 elif line:
                     fixed = _repair(source, number + i, lines[i], columns, reject)
@@ -159,7 +160,7 @@ def tsv_copy(
                 bad = _bad_bytes(line)
                 if bad:
                     reject(Reject(source.name, number + i, bad))
-                elif line.count(b"\t") == tabs:
+                elif line.count(b"\t") == tabs and not line.startswith(b'"'):
                     append(b"%d\t%s" % (number + i, _escape(line)))
                 else:
                     fixed = _repair(source, number + i, line, columns, reject)
@@ -174,8 +175,11 @@ def tsv_copy(
 
 
 def _repair(source: Source, n: int, line: bytes, columns: int, reject: RejectSink) -> bytes | None:
-    """A line with the wrong number of tabs: quoted fields re-read, else rejected."""
+    """A line with quoted fields or the wrong number of tabs: re-read as quoted (CSV-style)
+    fields if that gives the right number of them, else rejected."""
     fixed = _unquote(line, columns) if b'"' in line else None
+    if fixed is None and line.count(b"\t") == columns - 1:
+        return _escape(line)
     if fixed is None:
         got = line.count(b"\t") + 1
         reject(Reject(source.name, n, f"{got} columns, expected {columns}"))
