@@ -103,7 +103,7 @@ async def _fetch(dsn: str, query: str) -> list[asyncpg.Record]:
 
 def rejects(stderr: str) -> list[str]:
     """The `file:line: reason` lines."""
-    return [line for line in stderr.splitlines() if re.match(r"^[\w.]+:\d+: ", line)]
+    return [line for line in stderr.splitlines() if re.match(r"^[\w.]+:[^ ]+: ", line)]
 
 
 def summary(stdout: str) -> dict[str, list[int]]:

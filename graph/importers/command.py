@@ -13,6 +13,7 @@ import asyncpg
 from graph.importers.imdb import DEFAULT_TITLE_TYPES, import_imdb, parse_title_types
 from graph.importers.reader import InputError
 from graph.importers.run import ImportFailed, Run, run_import
+from graph.importers.tmdb import import_providers, import_watch
 from graph.migrate import migrate
 
 # Exit statuses (README "Importing data"). 2 is also what argparse uses for bad usage.
@@ -55,12 +56,27 @@ def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="titleType values to import, comma-separated (default %(default)s)",
     )
 
+    providers = sources.add_parser(
+        "tmdb-providers", parents=[common], help="TMDB's watch-provider list (JSON)"
+    )
+    providers.add_argument("file", type=Path, metavar="FILE")
+    watch = sources.add_parser(
+        "tmdb-watch",
+        parents=[common],
+        help="TMDB /movie/{id}/watch/providers answers (JSON), one film per file",
+    )
+    watch.add_argument("files", type=Path, nargs="+", metavar="FILE")
+
 
 def _work(args: argparse.Namespace) -> Callable[[Run], Awaitable[None]]:
     """What the chosen source imports, checked before any connection is made."""
     if args.source == "imdb":
         types = parse_title_types(args.title_types)
         return lambda run: import_imdb(run, args.directory, types)
+    if args.source == "tmdb-providers":
+        return lambda run: import_providers(run, args.file)
+    if args.source == "tmdb-watch":
+        return lambda run: import_watch(run, args.files)
     raise InputError(f"unknown source {args.source}")
 
 
