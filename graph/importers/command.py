@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from graph.importers.imdb import DEFAULT_TITLE_TYPES, import_imdb, parse_title_types
+from graph.importers.movielens import import_movielens
 from graph.importers.reader import InputError
 from graph.importers.run import ImportFailed, Run, run_import
 from graph.importers.tmdb import import_providers, import_watch
@@ -56,6 +57,10 @@ def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="titleType values to import, comma-separated (default %(default)s)",
     )
 
+    movielens = sources.add_parser(
+        "movielens", parents=[common], help="MovieLens movies.csv and links.csv in DIR"
+    )
+    movielens.add_argument("directory", type=Path, metavar="DIR")
     providers = sources.add_parser(
         "tmdb-providers", parents=[common], help="TMDB's watch-provider list (JSON)"
     )
@@ -73,6 +78,8 @@ def _work(args: argparse.Namespace) -> Callable[[Run], Awaitable[None]]:
     if args.source == "imdb":
         types = parse_title_types(args.title_types)
         return lambda run: import_imdb(run, args.directory, types)
+    if args.source == "movielens":
+        return lambda run: import_movielens(run, args.directory)
     if args.source == "tmdb-providers":
         return lambda run: import_providers(run, args.file)
     if args.source == "tmdb-watch":

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graph import db
+from graph.importers.genres import merge_genres
 from graph.importers.reader import InputError
 from graph.importers.run import Run
 
@@ -176,27 +177,20 @@ async def import_imdb(run: Run, directory: Path, title_types: list[str]) -> None
     await run.check("imdb_people_resolve", "", "credit")
     await _people(run)
     inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
-    _tally(run, "credit", inserted, updated, total)
+    run.merged("credit", inserted, updated, total)
     if "title.ratings" in found:
         skipped = await run.check("imdb_ratings_resolve", names["title.ratings"], "film")
         if skipped:
             run.note(f"{skipped} rating(s) of titles of other types left out")
         updated, total = await conn.fetchrow(db.sql("imdb_ratings_update"))
-        _tally(run, "film", 0, updated, total)
+        run.merged("film", 0, updated, total)
     if "title.akas" in found:
         akas = names["title.akas"]
         skipped = await run.check("imdb_akas_resolve", akas, "film_alternative_title")
         if skipped:
             run.note(f"{skipped} alternative title(s) of titles of other types left out")
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
-        _tally(run, "film_alternative_title", inserted, updated, total)
-
-
-def _tally(run: Run, table: str, inserted: int, updated: int, total: int) -> None:
-    t = run.tally(table)
-    t.inserted += inserted
-    t.updated += updated
-    t.unchanged += total - inserted - updated
+        run.merged("film_alternative_title", inserted, updated, total)
 
 
 async def _films(run: Run, title_types: list[str]) -> None:
@@ -205,19 +199,9 @@ async def _films(run: Run, title_types: list[str]) -> None:
     await conn.execute("analyze imdb_film_stage")
     updated = await conn.fetchval(db.sql("imdb_films_update"))
     inserted = await conn.fetchval(db.sql("imdb_films_insert"))
-    _tally(run, "film", inserted, updated, total)
+    run.merged("film", inserted, updated, total)
     await conn.execute(db.sql("imdb_film_genres_stage"))
-    await genres(run)
-
-
-async def genres(run: Run) -> None:
-    """Merge import_genre_stage: new genres, then the films' links to them."""
-    conn = run.conn
-    known = await conn.fetchval(db.sql("import_genres_unchanged"))
-    added = await conn.fetchval(db.sql("import_genres_insert"))
-    _tally(run, "genre", added, 0, known + added)
-    inserted, total = await conn.fetchrow(db.sql("import_film_genres_insert"))
-    _tally(run, "film_genre", inserted, 0, total)
+    await merge_genres(run)
 
 
 async def _people(run: Run) -> None:
@@ -228,4 +212,4 @@ async def _people(run: Run) -> None:
     await conn.execute("analyze imdb_person_stage")
     updated = await conn.fetchval(db.sql("imdb_people_update"))
     inserted = await conn.fetchval(db.sql("imdb_people_insert"))
-    _tally(run, "person", inserted, updated, total)
+    run.merged("person", inserted, updated, total)

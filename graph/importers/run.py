@@ -90,6 +90,13 @@ class Run:
     def tally(self, table: str) -> Tally:
         return self.tallies.setdefault(table, Tally())
 
+    def merged(self, table: str, inserted: int, updated: int, total: int) -> None:
+        """Count a merge of `total` rows into table, of which some were new or changed."""
+        t = self.tally(table)
+        t.inserted += inserted
+        t.updated += updated
+        t.unchanged += total - inserted - updated
+
     def reject(self, item: Reject, table: str) -> None:
         """Report a bad row; past the budget, abort the whole import."""
         if self.out:

@@ -92,10 +92,7 @@ async def _stage_providers(run: Run, rows: list[ProviderRow]) -> None:
 
 async def _merge_providers(run: Run) -> None:
     inserted, updated, total = await run.conn.fetchrow(db.sql("tmdb_providers_merge"))
-    t = run.tally("provider")
-    t.inserted += inserted
-    t.updated += updated
-    t.unchanged += total - inserted - updated
+    run.merged("provider", inserted, updated, total)
 
 
 def _offers(path: Path, doc: Any, run: Run) -> tuple[list[tuple[object, ...]], list[ProviderRow]]:
@@ -154,7 +151,4 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
         run.note(f"{name}: film with TMDB id {film} is not in the graph; skipped")
     await _merge_providers(run)
     inserted, updated, total = await conn.fetchrow(db.sql("tmdb_offers_merge"))
-    t = run.tally("offer")
-    t.inserted += inserted
-    t.updated += updated
-    t.unchanged += total - inserted - updated
+    run.merged("offer", inserted, updated, total)
