@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import pty
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +20,7 @@ from graph.settings import Settings
 from tests.conftest import LiveServer
 from tests.importing import (
     Importer,
+    env,
     filmgraph_import,
     fingerprint,
     import_backends,
@@ -426,3 +431,38 @@ async def test_the_api_keeps_serving_reads_during_an_import(
             assert code == 0, err
             response = await client.post("/graphql", json={"query": query})
             assert response.json()["data"]["film"]["title"] == "Amélie (2001)"
+
+
+def test_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    files = dataset(scratch_dir / "imdb")
+    plain = filmgraph_import(empty_dsn, "imdb", files)
+    assert plain.returncode == 0, plain.stderr
+    assert "read file=title.principals.tsv rows=" in plain.stderr
+    assert "\r" not in plain.stderr
+
+    # stderr on a pseudo-terminal: a bar per file, redrawn in place.
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graph.cli", "import", "imdb", str(files)],
+        env=env(empty_dsn),
+        stdout=subprocess.PIPE,
+        stderr=child,
+    )
+    os.close(child)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the terminal's other end closed: the import has exited
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    text = screen.decode()
+    for name in ("title.basics.tsv", "name.basics.tsv.gz", "title.principals.tsv"):
+        bar = re.search(rf"\r{re.escape(name)} +\[#+\] +100% +\d+ rows +[\d,]+ rows/s ETA", text)
+        assert bar, text

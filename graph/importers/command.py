@@ -108,4 +108,7 @@ def cmd_import(dsn: str, args: argparse.Namespace) -> int:
     except ImportFailed as exc:
         print(f"filmgraph: {exc}", file=sys.stderr)
         return exc.code
+    except asyncpg.InterfaceError as exc:
+        print(f"filmgraph: database error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     return EXIT_OK
