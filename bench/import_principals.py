@@ -10,6 +10,7 @@ embedded PostgreSQL (or DATABASE_URL), alternating rounds of:
   (people are imported when credited), timed from start to exit: stream, stage, check,
   resolve, merge people and credits, commit. The rate counts title.principals rows only;
   the name.basics rows (a quarter as many) come on top;
+- re-import: the same import again, which finds nothing to change (0 inserted, 0 updated);
 - raw COPY: the same file, as it is, into an unindexed six-column text table, timed.
 
 Reports rows/s of each and their ratio (medians over the rounds), and the importer's peak
@@ -171,6 +172,7 @@ async def bench(server_dsn: str, root: Path, rows: int, rounds: int, scale: int)
     principals = files / "principals" / "title.principals.tsv"
     n = count_rows(principals)
     imports: list[float] = []
+    again: list[float] = []
     copies: list[float] = []
     rss_1x = 0
     for r in range(rounds):
@@ -178,18 +180,24 @@ async def bench(server_dsn: str, root: Path, rows: int, rounds: int, scale: int)
         try:
             seconds, rss = await asyncio.to_thread(run_import, dsn, files / "principals")
             rss_1x = max(rss_1x, rss)
+            again_s, _ = await asyncio.to_thread(run_import, dsn, files / "principals")
             copy_s = await raw_copy(dsn, principals)
         finally:
             await drop(server_dsn, dsn)
         imports.append(n / seconds)
+        again.append(n / again_s)
         copies.append(n / copy_s)
         print(
-            f"round {r + 1}: import {n / seconds:,.0f} rows/s, raw COPY {n / copy_s:,.0f} rows/s",
+            f"round {r + 1}: import {n / seconds:,.0f} rows/s, re-import {n / again_s:,.0f} "
+            f"rows/s, raw COPY {n / copy_s:,.0f} rows/s",
             file=sys.stderr,
         )
     imp, raw = statistics.median(imports), statistics.median(copies)
     print(f"title.principals rows: {n:,}")
     print(f"import (median of {rounds}): {imp:,.0f} rows/s")
+    print(
+        f"re-import, nothing changed (median of {rounds}): {statistics.median(again):,.0f} rows/s"
+    )
     print(f"raw COPY (median of {rounds}): {raw:,.0f} rows/s")
     print(f"ratio import / raw COPY: {imp / raw:.2f}")
     print(f"importer peak RSS at {n:,} rows: {rss_1x / 1024:.0f} MiB")
