@@ -166,7 +166,7 @@ class Run:
             rows = csv_rows(source, header, lambda r: self.reject(r, target), progress.add)
             records = ((n, *fields) for n, fields in rows)
             await self.conn.copy_records_to_table(
-                table, records=_batched(records), columns=["line", *_columns(header)]
+                table, records=_aiter_records(records), columns=["line", *_columns(header)]
             )
         finally:
             source.close()
@@ -197,7 +197,9 @@ async def _aiter(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield block
 
 
-async def _batched(records: Iterator[tuple[object, ...]]) -> AsyncIterator[tuple[object, ...]]:
+async def _aiter_records(
+    records: Iterator[tuple[object, ...]],
+) -> AsyncIterator[tuple[object, ...]]:
     for record in records:
         yield record
 
