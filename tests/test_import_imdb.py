@@ -111,13 +111,13 @@ def rejects(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if re.match(r"^[\w.]+:[^ ]+: ", line)]
 
 
-def summary(stdout: str) -> dict[str, list[int]]:
-    """The closing summary: table -> [inserted, updated, unchanged, rejected]."""
+def summary(stdout: str, *, deleted: bool = False) -> dict[str, list[int]]:
+    """The closing summary: table -> [inserted, updated, unchanged, rejected(, deleted)]."""
     out = {}
     for line in stdout.splitlines()[1:]:
         parts = line.split()
-        if len(parts) == 5:
-            out[parts[0]] = [int(p) for p in parts[1:]]
+        if len(parts) == 6:
+            out[parts[0]] = [int(p) for p in parts[1 : 6 if deleted else 5]]
     return out
 
 

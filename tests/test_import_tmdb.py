@@ -136,6 +136,16 @@ async def test_watch_providers_become_offers(empty_dsn: str, scratch_dir: Path) 
     assert counts["offer"] == [5, 0, 0, 0]
     assert counts["provider"] == [4, 0, 0, 0]
 
+    # An offer from another source (it names a quality): TMDB answers never remove it.
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await conn.execute(
+            """insert into offer (film_id, provider_id, region, kind, quality, url)
+               select f.id, p.id, 'US', 'SUBSCRIPTION', 'HD', 'https://example.com/r'
+               from film f, provider p where f.tmdb_id = 100 and p.tmdb_id = 8"""
+        )
+    finally:
+        await conn.close()
     before = await fingerprint(empty_dsn)
     again = filmgraph_import(empty_dsn, "tmdb-watch", film, unknown)
     assert summary(again.stdout)["offer"] == [0, 0, 5, 0]
@@ -144,6 +154,7 @@ async def test_watch_providers_become_offers(empty_dsn: str, scratch_dir: Path) 
     newer = json.loads(json.dumps(FILM_WATCH))
     newer["results"]["GB"]["link"] = "https://www.themoviedb.org/movie/100/watch?locale=GB"
     newer["results"]["USA"] = {"flatrate": []}
+    del newer["results"]["US"]["ads"]  # the film left Tubi
     _write(film, newer)
     broken = scratch_dir / "101.json"
     broken.write_text('{"id": 101, "results": {', encoding="utf-8")
@@ -157,4 +168,16 @@ async def test_watch_providers_become_offers(empty_dsn: str, scratch_dir: Path) 
         "100.json:results.USA: bad region 'USA'",
         "101.json:1: not JSON: Expecting property name enclosed in double quotes",
     ]
-    assert summary(result.stdout)["offer"] == [0, 1, 4, 2]
+    assert summary(result.stdout, deleted=True)["offer"] == [0, 1, 3, 2, 1]
+    offers = await _rows(
+        empty_dsn,
+        """select o.region, o.kind, p.tmdb_id, o.quality, o.url
+           from offer o join provider p on p.id = o.provider_id order by 1, 2, 3, 4""",
+    )
+    assert offers == [
+        ("GB", "FREE", 191, None, "https://www.themoviedb.org/movie/100/watch?locale=GB"),
+        ("US", "BUY", 2, None, us),
+        ("US", "RENT", 2, None, us),
+        ("US", "SUBSCRIPTION", 8, "HD", "https://example.com/r"),
+        ("US", "SUBSCRIPTION", 8, None, us),
+    ]

@@ -73,6 +73,7 @@ class Tally:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    deleted: int = 0
 
 
 @dataclass
@@ -176,12 +177,12 @@ class Run:
 
     def summary(self, seconds: float) -> str:
         width = max([len(t) for t in self.tallies] + [5])
-        heads = ("inserted", "updated", "unchanged", "rejected")
+        heads = ("inserted", "updated", "unchanged", "rejected", "deleted")
         lines = [f"{'table':<{width}} " + " ".join(f"{h:>10}" for h in heads)]
         for table, t in self.tallies.items():
             lines.append(
                 f"{table:<{width}} {t.inserted:>10} {t.updated:>10} {t.unchanged:>10} "
-                f"{t.rejected:>10}"
+                f"{t.rejected:>10} {t.deleted:>10}"
             )
         lines.append(f"done in {seconds:.1f} s")
         return "\n".join(lines)

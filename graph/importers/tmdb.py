@@ -95,18 +95,21 @@ async def _merge_providers(run: Run) -> None:
     run.merged("provider", inserted, updated, total)
 
 
-def _offers(path: Path, doc: Any, run: Run) -> tuple[list[tuple[object, ...]], list[ProviderRow]]:
-    """Offer and provider rows of one watch-provider answer; bad parts reported."""
+def _offers(
+    path: Path, doc: Any, run: Run
+) -> tuple[int | None, list[tuple[object, ...]], list[ProviderRow]]:
+    """The film (TMDB id), offer and provider rows of one watch-provider answer; bad parts
+    reported. A film of None: the answer as a whole is unusable."""
     offers: list[tuple[object, ...]] = []
     providers: list[ProviderRow] = []
     film = doc.get("id") if isinstance(doc, dict) else None
     results = doc.get("results") if isinstance(doc, dict) else None
     if not isinstance(film, int) or isinstance(film, bool) or not 0 < film < 2**31:
         run.reject(Reject(path.name, "id", f"bad film id {film!r}"), "offer")
-        return [], []
+        return None, [], []
     if not isinstance(results, dict):
         run.reject(Reject(path.name, "results", "not an object of regions"), "offer")
-        return [], []
+        return None, [], []
     for region, block in results.items():
         where = f"results.{region}"
         if not isinstance(region, str) or not _REGION.match(region):
@@ -129,26 +132,34 @@ def _offers(path: Path, doc: Any, run: Run) -> tuple[list[tuple[object, ...]], l
                     continue
                 providers.append(row)
                 offers.append((path.name, film, region, kind, row[0], link))
-    return offers, providers
+    return film, offers, providers
 
 
 async def import_watch(run: Run, paths: list[Path]) -> None:
     conn = run.conn
     await conn.execute(db.sql("tmdb_provider_stage_create"))
     await conn.execute(db.sql("tmdb_offer_stage_create"))
+    await conn.execute(db.sql("tmdb_watch_film_stage_create"))
+    films: list[tuple[str, int]] = []
     for path in paths:
         doc = _load(path, run, "offer")
         if doc is None:
             continue
-        offers, providers = _offers(path, doc, run)
+        film, offers, providers = _offers(path, doc, run)
+        if film is not None:
+            films.append((path.name, film))
         await _stage_providers(run, providers)
         await conn.copy_records_to_table(
             "tmdb_offer_stage",
             records=offers,
             columns=["file", "film_tmdb_id", "region", "kind", "provider_tmdb_id", "link"],
         )
+    await conn.copy_records_to_table(
+        "tmdb_watch_film_stage", records=films, columns=["file", "film_tmdb_id"]
+    )
     for name, film in await conn.fetch(db.sql("tmdb_watch_unknown_films")):
         run.note(f"{name}: film with TMDB id {film} is not in the graph; skipped")
     await _merge_providers(run)
     inserted, updated, total = await conn.fetchrow(db.sql("tmdb_offers_merge"))
     run.merged("offer", inserted, updated, total)
+    run.tally("offer").deleted += await conn.fetchval(db.sql("tmdb_offers_prune"))

@@ -14,6 +14,12 @@ create temp table tmdb_offer_stage (
     provider_tmdb_id integer not null, link text
 ) on commit drop;
 
+-- name: tmdb_watch_film_stage_create
+-- The film each watch-provider answer is about: the answer lists all of its availability.
+create temp table tmdb_watch_film_stage (
+    file text not null, film_tmdb_id integer not null
+) on commit drop;
+
 -- name: tmdb_providers_merge
 -- Merge the staged providers by TMDB id. A provider the graph has without a TMDB id (the
 -- demo's) is adopted by slug; others get the slug of their name, or name-tmdbid when that is
@@ -57,13 +63,36 @@ select (select count(*) from added) as inserted,
        (select count(*) from wanted) as total;
 
 -- name: tmdb_watch_unknown_films
--- Files about films the graph does not have (by TMDB id): their offers are left out.
+-- Answers about films the graph does not have (by TMDB id): left out, with their offers.
 with gone as (
-    delete from tmdb_offer_stage s
+    delete from tmdb_watch_film_stage s
     where not exists (select 1 from film f where f.tmdb_id = s.film_tmdb_id)
     returning s.file, s.film_tmdb_id
+), offers_gone as (
+    delete from tmdb_offer_stage o using gone g where o.file = g.file
 )
-select distinct file, film_tmdb_id from gone order by file;
+select file, film_tmdb_id from gone order by file;
+
+-- name: tmdb_offers_prune
+-- Offers of the answers' films that the answers no longer list: gone from TMDB. Only offers
+-- without a quality are TMDB's (it gives none; other sources name one). Returns how many.
+with films as (
+    select distinct f.id
+    from tmdb_watch_film_stage s join film f on f.tmdb_id = s.film_tmdb_id
+), listed as (
+    select f.id as film_id, p.id as provider_id, s.region, s.kind
+    from tmdb_offer_stage s
+    join film f on f.tmdb_id = s.film_tmdb_id
+    join provider p on p.tmdb_id = s.provider_tmdb_id
+), gone as (
+    delete from offer o using films
+    where o.film_id = films.id and o.quality is null
+      and not exists (select 1 from listed l
+                      where l.film_id = o.film_id and l.provider_id = o.provider_id
+                        and l.region = o.region and l.kind = o.kind)
+    returning 1
+)
+select count(*) from gone;
 
 -- name: tmdb_offers_merge
 -- Merge the staged offers (no price or quality: TMDB gives neither); the region's link is the
