@@ -466,3 +466,31 @@ def test_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise(
     for name in ("title.basics.tsv", "name.basics.tsv.gz", "title.principals.tsv"):
         bar = re.search(rf"\r{re.escape(name)} +\[#+\] +100% +\d+ rows +[\d,]+ rows/s ETA", text)
         assert bar, text
+
+
+async def test_alternative_titles_are_served(empty_dsn: str, scratch_dir: Path) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    query = """{ film(imdbId: "tt0000002") {
+        all: alternativeTitles { title region language types attributes isOriginal }
+        us: alternativeTitles(region: "US") { title }
+    } }"""
+    with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+            response = await client.post("/graphql", json={"query": query})
+    assert response.json() == {
+        "data": {
+            "film": {
+                "all": [
+                    {"title": "Le Fabuleux Destin d'Amélie Poulain", "region": "FR",
+                     "language": "fr", "types": ["imdbDisplay"], "attributes": [],
+                     "isOriginal": False},
+                    {"title": "Amelie", "region": "US", "language": None, "types": [],
+                     "attributes": [], "isOriginal": False},
+                    {"title": "Le Fabuleux Destin d'Amélie Poulain", "region": None,
+                     "language": None, "types": ["original"], "attributes": [],
+                     "isOriginal": True},
+                ],
+                "us": [{"title": "Amelie"}],
+            }
+        }
+    }  # fmt: skip
