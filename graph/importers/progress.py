@@ -26,7 +26,8 @@ class FileProgress:
         self.rows = 0
         self.start = time.monotonic()
         self.shown = 0.0
-        log.info("reading file=%s bytes=%d", name, size)
+        if not out:
+            log.info("reading file=%s bytes=%d", name, size)
 
     def add(self, rows: int) -> None:
         self.rows += rows
@@ -39,12 +40,7 @@ class FileProgress:
         share = min(self.position() / self.size, 1.0)
         eta = elapsed * (1 - share) / share if share > 0 else 0.0
         if self.out:
-            filled = int(BAR * share)
-            self.out.write(
-                f"\r{self.name[:28]:<28} [{'#' * filled}{'.' * (BAR - filled)}] {share:4.0%} "
-                f"{self.rows:>12,} rows {rate:>10,.0f} rows/s ETA {eta:5.0f} s\x1b[K"
-            )
-            self.out.flush()
+            self._draw(share, rate, f"ETA {eta:5.0f} s")
         else:
             log.info(
                 "reading file=%s rows=%d rows_per_s=%.0f done=%.0f%% eta_s=%.0f",
@@ -55,11 +51,21 @@ class FileProgress:
                 eta,
             )
 
+    def _draw(self, share: float, rate: float, tail: str, end: str = "") -> None:
+        assert self.out is not None
+        filled = int(BAR * share)
+        self.out.write(
+            f"\r{self.name[:28]:<28} [{'#' * filled}{'.' * (BAR - filled)}] {share:4.0%} "
+            f"{self.rows:>12,} rows {rate:>10,.0f} rows/s {tail}\x1b[K{end}"
+        )
+        self.out.flush()
+
     def done(self) -> None:
+        """The file is read: its bar stays, complete, on a terminal; a log line otherwise."""
         elapsed = time.monotonic() - self.start
         if self.out:
-            self.out.write("\r\x1b[K")
-            self.out.flush()
+            self._draw(1.0, self.rows / max(elapsed, 1e-6), f"in {elapsed:5.1f} s", "\n")
+            return
         log.info(
             "read file=%s rows=%d seconds=%.1f rows_per_s=%.0f",
             self.name,

@@ -33,6 +33,18 @@ IMPORT_LOCK_ID = 0x494D5054  # "IMPT"
 WATCHDOG_EVERY_S = 2.0
 WATCHDOG_TIMEOUT_S = 5.0
 
+# The summary lists tables in this order: nodes before the links between them.
+TABLE_ORDER = (
+    "film",
+    "film_alternative_title",
+    "genre",
+    "film_genre",
+    "person",
+    "credit",
+    "provider",
+    "offer",
+)
+
 SESSION_SETTINGS = {
     "application_name": "filmgraph import",
     # Merges of millions of rows take longer than the API's statement limit.
@@ -85,7 +97,6 @@ class Run:
     out: TextIO | None = field(default_factory=terminal)
     rejected: int = 0
     tallies: dict[str, Tally] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
     lost: bool = False
 
     def tally(self, table: str) -> Tally:
@@ -115,8 +126,9 @@ class Run:
             )
 
     def note(self, message: str) -> None:
+        if self.out:
+            self.out.write("\r\x1b[K")
         print(f"filmgraph: {message}", file=sys.stderr, flush=True)
-        self.notes.append(message)
 
     def budget(self) -> int:
         """How many rejects a SQL check should list: one past the budget is enough to stop."""
@@ -179,7 +191,10 @@ class Run:
         width = max([len(t) for t in self.tallies] + [5])
         heads = ("inserted", "updated", "unchanged", "rejected", "deleted")
         lines = [f"{'table':<{width}} " + " ".join(f"{h:>10}" for h in heads)]
-        for table, t in self.tallies.items():
+        order = {table: i for i, table in enumerate(TABLE_ORDER)}
+        for table, t in sorted(self.tallies.items(), key=lambda kv: order.get(kv[0], 99)):
+            if t == Tally():
+                continue  # a table this import had nothing for
             lines.append(
                 f"{table:<{width}} {t.inserted:>10} {t.updated:>10} {t.unchanged:>10} "
                 f"{t.rejected:>10} {t.deleted:>10}"
