@@ -229,9 +229,10 @@ async def _watch(dsn: str, run: Run) -> None:
             timeout=WATCHDOG_TIMEOUT_S,
             server_settings={"application_name": "filmgraph import watchdog"},
         )
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        run.lost = True
-        run.conn.terminate()
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        # The import's own connection has just been made, so the server is there: perhaps out
+        # of connection slots. Carry on without a watchdog rather than fail the import.
+        log.warning("watchdog off error=%r", str(exc))
         return
     try:
         while True:
@@ -240,7 +241,7 @@ async def _watch(dsn: str, run: Run) -> None:
     except asyncio.CancelledError:
         raise
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        log.warning("database not answering: stopping the import")
+        log.warning("database not answering timeout_s=%.0f", WATCHDOG_TIMEOUT_S)
         run.lost = True
         run.conn.terminate()
     finally:
