@@ -82,7 +82,10 @@ class Importer:
 
     def finish(self, timeout: float = 120) -> tuple[int, str, str]:
         """Exit status, stdout and all of stderr."""
-        out, _ = self.proc.communicate(timeout=timeout)
+        # Not communicate(): that would read stderr too, racing the reader thread for lines.
+        self.proc.wait(timeout=timeout)
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
         while (line := self.lines.get(timeout=30)) is not None:
             self.seen.append(line)
         return self.proc.returncode, out, "".join(self.seen)
