@@ -494,3 +494,34 @@ async def test_alternative_titles_are_served(empty_dsn: str, scratch_dir: Path) 
             }
         }
     }  # fmt: skip
+
+
+async def test_title_types_a_byte_order_mark_and_nul_bytes(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    files = dataset(scratch_dir / "imdb", basics="\ufeff" + BASICS)
+    (files / "title.principals.tsv").unlink()
+    write(
+        files / "title.principals.tsv.gz",
+        PRINCIPALS + "tt0000001\t2\tnm00\x000001\tactor\t\\N\t\\N\n",
+    )
+    result = filmgraph_import(
+        empty_dsn, "imdb", files, "--title-types", "movie,tvEpisode", "--max-errors", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    # Episodes are imported on request; the episode's people are not in name.basics.
+    assert sorted(rejects(result.stderr)) == [
+        "title.crew.tsv:4: unknown person nm0000099",
+        "title.principals.tsv.gz:7: unknown person nm0000099",
+        "title.principals.tsv.gz:8: NUL byte in line",
+    ]
+    films = await _fetch(empty_dsn, "select imdb_id, title from film order by 1")
+    # tvMovie is not asked for this time.
+    assert [tuple(r) for r in films] == [
+        ("tt0000001", "Refusenik"),
+        ("tt0000002", "Amélie"),
+        ("tt0000003", "Pilot"),
+        ("tt0000004", 'Tab "Quoted"\tTitle'),
+    ]
+    akas = await _fetch(empty_dsn, "select title from film_alternative_title where region = 'FR'")
+    assert sorted(r[0] for r in akas) == ["Le Fabuleux Destin d'Amélie Poulain", "Pilote"]
