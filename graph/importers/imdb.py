@@ -178,6 +178,11 @@ async def import_imdb(run: Run, directory: Path, title_types: list[str]) -> None
     await _people(run)
     inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
     run.merged("credit", inserted, updated, total)
+    if "title.principals" in found and "title.crew" in found:
+        if run.tally("credit").rejected:
+            run.note("credits no longer listed are kept: some credit lines were rejected")
+        else:
+            run.tally("credit").deleted += await conn.fetchval(db.sql("imdb_credits_prune"))
     if "title.ratings" in found:
         skipped = await run.check("imdb_ratings_resolve", names["title.ratings"], "film")
         if skipped:

@@ -433,6 +433,28 @@ select count(*) filter (where inserted) as inserted,
        (select count(*) from wanted) as total
 from merged;
 
+-- name: imdb_credits_prune
+-- Credits of the films that title.principals and title.crew mention which neither file lists
+-- any more (IMDb has corrected them). Only run when both files came in whole, with no line
+-- rejected: together they are IMDb's full credits of each film they mention. Returns how many.
+with films as (
+    select distinct f.id
+    from imdb_credit_stage c join film f on f.imdb_id = c.tconst
+), listed as (
+    select f.id as film_id, c.role, p.id as person_id
+    from imdb_credit_stage c
+    join film f on f.imdb_id = c.tconst
+    join person p on p.imdb_id = c.nconst
+), gone as (
+    delete from credit k using films
+    where k.film_id = films.id
+      and not exists (select 1 from listed l
+                      where l.film_id = k.film_id and l.role = k.role
+                        and l.person_id = k.person_id)
+    returning 1
+)
+select count(*) from gone;
+
 -- name: imdb_ratings_resolve
 -- Ratings of films staged from title.basics are merged with them: drop those; skip ratings
 -- of titles of other types; reject those of titles neither in the graph nor in the files.
