@@ -1,4 +1,4 @@
-"""The `filmgraph` command: serve | migrate | load-demo."""
+"""The `filmgraph` command: serve | migrate | load-demo | schema | generate | import."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from graph.app import create_app
 from graph.demo.load import load_demo
 from graph.embedded import EmbeddedError, EmbeddedPostgres
 from graph.generate import GenerateError, generate
+from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import migrate
 from graph.schema import create_schema
 from graph.settings import Settings
@@ -138,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--films", type=int, required=True, help="number of films")
     gen.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    add_import_parser(sub)
     return p
 
 
@@ -161,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return cmd_generate(settings, args.films, args.seed)
+        if args.command == "import":
+            with database(settings) as (dsn, _):
+                return cmd_import(dsn, args)
         return commands[args.command](settings)
     except (KeyboardInterrupt, Terminated):
         print("filmgraph: interrupted", file=sys.stderr)

@@ -129,7 +129,22 @@ MODEL: Mapping[str, Entity] = {
             "providers": Relation(
                 "Provider", "providers_by_film_id", "list", arguments=("region",)
             ),
+            "alternative_titles": Relation(
+                "AlternativeTitle",
+                "alternative_titles_by_film_id",
+                "list",
+                arguments=("region",),
+            ),
         },
+    ),
+    "AlternativeTitle": Entity(
+        table="film_alternative_title",
+        # No id of its own: a title is known by its film and IMDb's ordering.
+        columns={
+            n: Column(n)
+            for n in ("film_id", "ordering", "title", "region", "language", "types", "attributes")
+        }
+        | {"is_original": Column("is_original")},
     ),
     "Person": Entity(
         table="person",

@@ -301,6 +301,36 @@ class Film(Node):
     async def providers(self, info: Info, region: RegionArg = None) -> list[Provider]:
         return await info.context.loaders.many(_rel("Film", "providers"), self, region_code(region))
 
+    @strawberry.field(
+        description="Other titles of the film: by country, language, or as first released "
+        "(IMDb's alternative titles), in IMDb's order."
+    )
+    async def alternative_titles(
+        self, info: Info, region: RegionArg = None
+    ) -> list[AlternativeTitle]:
+        return await info.context.loaders.many(
+            _rel("Film", "alternative_titles"), self, region_code(region)
+        )
+
+
+@strawberry.type(description="Another title a film is known by.")
+class AlternativeTitle:
+    film_id: strawberry.Private[int]
+    ordering: strawberry.Private[int]
+    title: str = strawberry.field(description="The title.")
+    region: str | None = strawberry.field(
+        description="Where it is used: an ISO 3166-1 alpha-2 code, or one of IMDb's own "
+        "(XWW for worldwide)."
+    )
+    language: str | None = strawberry.field(description="Language of the title (ISO 639).")
+    types: list[str] = strawberry.field(
+        description="IMDb's kinds of title, e.g. `imdbDisplay`, `original`, `working`."
+    )
+    attributes: list[str] = strawberry.field(
+        description="IMDb's notes on the title, e.g. `literal English title`."
+    )
+    is_original: bool = strawberry.field(description="Whether this is the original title.")
+
 
 def _limit(first: int | None) -> int | None:
     if first is not None and not 1 <= first <= 100:
@@ -346,7 +376,10 @@ class Offer:
     kind: OfferKind = strawberry.field(description="Subscription, free, ads, rent or buy.")
     region: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
     price: Decimal | None = strawberry.field(
-        description="Price for RENT and BUY offers, as a decimal string; null otherwise."
+        description=(
+            "Price for RENT and BUY offers, as a decimal string; null for other kinds, and when"
+            " unknown (offers imported from TMDB)."
+        )
     )
     currency: str | None = strawberry.field(description="ISO 4217 code of `price`, e.g. USD.")
     quality: VideoQuality | None = strawberry.field(description="Best quality offered.")
@@ -376,6 +409,7 @@ CLASSES: Mapping[str, type] = {
     "Provider": Provider,
     "Credit": Credit,
     "Offer": Offer,
+    "AlternativeTitle": AlternativeTitle,
 }
 
 

@@ -52,7 +52,9 @@ async def test_constraints_keep_bad_data_out(empty_dsn: str) -> None:
         film = await conn.fetchval("select id from film")
         provider = await conn.fetchval("select id from provider")
         for bad in (
-            f"insert into offer (film_id, provider_id, region, kind) values ({film}, {provider}, 'US', 'RENT')",
+            # Since 0004 a RENT or BUY offer may lack a price (TMDB does not say it), but a
+            # price always comes with its currency.
+            f"insert into offer (film_id, provider_id, region, kind, price) values ({film}, {provider}, 'US', 'RENT', 1)",
             f"insert into offer (film_id, provider_id, region, kind, price, currency) values ({film}, {provider}, 'US', 'SUBSCRIPTION', 1, 'USD')",
             f"insert into offer (film_id, provider_id, region, kind, price, currency) values ({film}, {provider}, 'US', 'BUY', 1, 'dollars')",
             "insert into film (slug, title, year) values ('Bad Slug', 'x', 2000)",

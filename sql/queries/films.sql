@@ -62,3 +62,12 @@ from (
       and ($6::text is null or o.region = $6::text)
 ) o
 join film f on f.id = o.film_id;
+
+-- name: alternative_titles_by_film_id
+-- Other titles of each film of a batch (IMDb's "akas"), optionally in one region ($2), in
+-- IMDb's order.
+select a.film_id as parent, a.*
+from film_alternative_title a
+where a.film_id = any($1::bigint[])
+  and ($2::text is null or a.region = $2::text)
+order by a.film_id, a.ordering;

@@ -1,0 +1,114 @@
+"""`filmgraph import …`: arguments, the run, the closing summary and the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+from graph.importers.imdb import DEFAULT_TITLE_TYPES, import_imdb, parse_title_types
+from graph.importers.movielens import import_movielens
+from graph.importers.reader import InputError
+from graph.importers.run import ImportFailed, Run, run_import
+from graph.importers.tmdb import import_providers, import_watch
+from graph.migrate import migrate
+
+# Exit statuses (README "Importing data"). 2 is also what argparse uses for bad usage.
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_DATABASE = 2
+EXIT_BUSY = 3
+EXIT_INPUT = 4
+
+
+def _max_errors(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    imp = sub.add_parser(
+        "import", help="import public film datasets (IMDb, MovieLens, TMDB) in one transaction"
+    )
+    sources = imp.add_subparsers(dest="source", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--max-errors",
+        type=_max_errors,
+        default=0,
+        help="bad rows to report and skip before the import aborts (default 0)",
+    )
+    imdb = sources.add_parser(
+        "imdb", parents=[common], help="IMDb dataset files (*.tsv or *.tsv.gz) in DIR"
+    )
+    imdb.add_argument("directory", type=Path, metavar="DIR")
+    imdb.add_argument(
+        "--title-types",
+        default=",".join(DEFAULT_TITLE_TYPES),
+        help="titleType values to import, comma-separated (default %(default)s)",
+    )
+
+    movielens = sources.add_parser(
+        "movielens", parents=[common], help="MovieLens movies.csv and links.csv in DIR"
+    )
+    movielens.add_argument("directory", type=Path, metavar="DIR")
+    providers = sources.add_parser(
+        "tmdb-providers", parents=[common], help="TMDB's watch-provider list (JSON)"
+    )
+    providers.add_argument("file", type=Path, metavar="FILE")
+    watch = sources.add_parser(
+        "tmdb-watch",
+        parents=[common],
+        help="TMDB /movie/{id}/watch/providers answers (JSON), one film per file",
+    )
+    watch.add_argument("files", type=Path, nargs="+", metavar="FILE")
+
+
+def _work(args: argparse.Namespace) -> Callable[[Run], Awaitable[None]]:
+    """What the chosen source imports, checked before any connection is made."""
+    if args.source == "imdb":
+        types = parse_title_types(args.title_types)
+        return lambda run: import_imdb(run, args.directory, types)
+    if args.source == "movielens":
+        return lambda run: import_movielens(run, args.directory)
+    if args.source == "tmdb-providers":
+        return lambda run: import_providers(run, args.file)
+    if args.source == "tmdb-watch":
+        return lambda run: import_watch(run, args.files)
+    raise InputError(f"unknown source {args.source}")
+
+
+async def _import(dsn: str, args: argparse.Namespace) -> Run:
+    work = _work(args)
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    run, seconds = await run_import(dsn, args.max_errors, work)
+    print(run.summary(seconds))
+    return run
+
+
+def cmd_import(dsn: str, args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(_import(dsn, args))
+    except InputError as exc:
+        print(f"filmgraph: {exc}; nothing was imported", file=sys.stderr)
+        return EXIT_INPUT
+    except ImportFailed as exc:
+        print(f"filmgraph: {exc}", file=sys.stderr)
+        return exc.code
+    except asyncpg.InterfaceError as exc:
+        print(f"filmgraph: database error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    return EXIT_OK

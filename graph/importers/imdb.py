@@ -1,0 +1,220 @@
+"""`filmgraph import imdb DIR`: the IMDb dataset files, as published.
+
+Each file is streamed into a staging table, then checked, resolved and merged set-based (see
+sql/queries/import_imdb.sql). Films come from title.basics (of the kept title types) with
+their ratings; people from name.basics (those credited here or already in the graph); credits
+from title.principals and title.crew; alternative titles from title.akas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph import db
+from graph.importers.genres import merge_genres
+from graph.importers.reader import InputError
+from graph.importers.run import Run
+
+# Feature-length kinds: cinema releases and films made for television. Shorts, series,
+# episodes, videos and games are left out unless --title-types asks for them.
+DEFAULT_TITLE_TYPES = ("movie", "tvMovie")
+TITLE_TYPES = (
+    "movie",
+    "tvMovie",
+    "video",
+    "short",
+    "tvShort",
+    "tvSpecial",
+    "tvSeries",
+    "tvMiniSeries",
+    "tvEpisode",
+    "videoGame",
+    "tvPilot",
+)
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    name: str
+    header: list[str]
+    stage: str
+    check: str
+    table: str
+
+
+FILES = [
+    DatasetFile(
+        "title.basics",
+        [
+            "tconst",
+            "titleType",
+            "primaryTitle",
+            "originalTitle",
+            "isAdult",
+            "startYear",
+            "endYear",
+            "runtimeMinutes",
+            "genres",
+        ],
+        "imdb_title_stage",
+        "imdb_titles_check",
+        "film",
+    ),
+    DatasetFile(
+        "title.ratings",
+        ["tconst", "averageRating", "numVotes"],
+        "imdb_rating_stage",
+        "imdb_ratings_check",
+        "film",
+    ),
+    DatasetFile(
+        "name.basics",
+        [
+            "nconst",
+            "primaryName",
+            "birthYear",
+            "deathYear",
+            "primaryProfession",
+            "knownForTitles",
+        ],
+        "imdb_name_stage",
+        "imdb_names_check",
+        "person",
+    ),
+    DatasetFile(
+        "title.principals",
+        ["tconst", "ordering", "nconst", "category", "job", "characters"],
+        "imdb_principal_stage",
+        "imdb_principals_check",
+        "credit",
+    ),
+    DatasetFile(
+        "title.crew",
+        ["tconst", "directors", "writers"],
+        "imdb_crew_stage",
+        "imdb_crew_check",
+        "credit",
+    ),
+    DatasetFile(
+        "title.akas",
+        [
+            "titleId",
+            "ordering",
+            "title",
+            "region",
+            "language",
+            "types",
+            "attributes",
+            "isOriginalTitle",
+        ],
+        "imdb_aka_stage",
+        "imdb_akas_check",
+        "film_alternative_title",
+    ),
+]
+DERIVED_STAGES = ("imdb_film_stage", "imdb_credit_stage", "imdb_person_stage")
+
+
+def find_files(directory: Path) -> dict[str, Path]:
+    """The dataset files present in directory: NAME.tsv.gz or NAME.tsv."""
+    if not directory.is_dir():
+        raise InputError(f"{directory}: not a directory")
+    found: dict[str, Path] = {}
+    for f in FILES:
+        for suffix in (".tsv.gz", ".tsv"):
+            path = directory / (f.name + suffix)
+            if path.is_file():
+                found[f.name] = path
+                break
+    if not found:
+        names = ", ".join(f.name + ".tsv[.gz]" for f in FILES)
+        raise InputError(f"{directory}: none of the IMDb dataset files ({names})")
+    return found
+
+
+def parse_title_types(text: str) -> list[str]:
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in types if t not in TITLE_TYPES]
+    if not types or unknown:
+        raise InputError(
+            f"--title-types: unknown type(s) {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(TITLE_TYPES)}"
+        )
+    return types
+
+
+def _count(status: str) -> int:
+    """Rows an INSERT/UPDATE/DELETE touched, from its command status."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def import_imdb(run: Run, directory: Path, title_types: list[str]) -> None:
+    found = find_files(directory)
+    conn = run.conn
+    for f in FILES:
+        await conn.execute(db.sql(f"{f.stage}_create"))
+    for stage in DERIVED_STAGES:
+        await conn.execute(db.sql(f"{stage}_create"))
+    await conn.execute(db.sql("import_genre_stage_create"))
+
+    names: dict[str, str] = {}
+    for f in FILES:
+        if f.name in found:
+            names[f.name], _ = await run.stage_tsv(f.stage, found[f.name], f.header, f.table)
+    for f in FILES:
+        if f.name in found:
+            await run.check(f.check, names[f.name], f.table)
+
+    await _films(run, title_types)
+    principals = names.get("title.principals", "title.principals")
+    crew = names.get("title.crew", "title.crew")
+    await conn.execute(db.sql("imdb_credits_stage"), principals, crew)
+    await conn.execute("analyze imdb_credit_stage")
+    skipped = await run.check("imdb_titles_resolve", "", "credit")
+    if skipped:
+        run.note(f"{skipped} credit line(s) of titles of other types left out")
+    await run.check("imdb_people_resolve", "", "credit")
+    await _people(run)
+    inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
+    run.merged("credit", inserted, updated, total)
+    if "title.principals" in found and "title.crew" in found:
+        if run.tally("credit").rejected:
+            run.note("credits no longer listed are kept: some credit lines were rejected")
+        else:
+            run.tally("credit").deleted += await conn.fetchval(db.sql("imdb_credits_prune"))
+    if "title.ratings" in found:
+        skipped = await run.check("imdb_ratings_resolve", names["title.ratings"], "film")
+        if skipped:
+            run.note(f"{skipped} rating(s) of titles of other types left out")
+        updated, total = await conn.fetchrow(db.sql("imdb_ratings_update"))
+        run.merged("film", 0, updated, total)
+    if "title.akas" in found:
+        akas = names["title.akas"]
+        skipped = await run.check("imdb_akas_resolve", akas, "film_alternative_title")
+        if skipped:
+            run.note(f"{skipped} alternative title(s) of titles of other types left out")
+        inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
+        run.merged("film_alternative_title", inserted, updated, total)
+
+
+async def _films(run: Run, title_types: list[str]) -> None:
+    conn = run.conn
+    total = _count(await conn.execute(db.sql("imdb_films_stage"), title_types))
+    await conn.execute("analyze imdb_film_stage")
+    updated = await conn.fetchval(db.sql("imdb_films_update"))
+    inserted = await conn.fetchval(db.sql("imdb_films_insert"))
+    run.merged("film", inserted, updated, total)
+    await conn.execute(db.sql("imdb_film_genres_stage"))
+    await merge_genres(run)
+
+
+async def _people(run: Run) -> None:
+    conn = run.conn
+    left_out, total = await conn.fetchrow(db.sql("imdb_people_stage"))
+    if left_out:
+        run.note(f"{left_out} name.basics row(s) of people not credited here left out")
+    await conn.execute("analyze imdb_person_stage")
+    updated = await conn.fetchval(db.sql("imdb_people_update"))
+    inserted = await conn.fetchval(db.sql("imdb_people_insert"))
+    run.merged("person", inserted, updated, total)

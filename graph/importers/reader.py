@@ -1,0 +1,237 @@
+"""Source files as published: plain or gzip, CRLF or LF, with or without a final newline.
+
+A delimited file becomes PostgreSQL COPY text: each accepted line prefixed with its line number,
+so that every later check, made set-based in SQL, can still name `file:line`. Per-line Python
+work is kept to a column count; escaping, UTF-8 and NUL checks run on whole blocks and fall back
+to line by line only for a block that fails them.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+BLOCK = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+class InputError(Exception):
+    """A file cannot be read at all: missing, corrupt or truncated compression, wrong header."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    file: str
+    line: int | str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+RejectSink = Callable[[Reject], None]
+
+
+class Source:
+    """A file opened for reading, gzip or not (by its magic bytes), with its read position."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+        try:
+            self.raw: BinaryIO = path.open("rb")
+        except OSError as exc:
+            raise InputError(f"{path}: {exc.strerror or exc}") from None
+        self.size = path.stat().st_size
+        self.stream: BinaryIO = self.raw
+        if self.raw.read(2) == b"\x1f\x8b":
+            self.stream = gzip.GzipFile(fileobj=self.raw)  # type: ignore[assignment]
+        self.raw.seek(0)
+
+    @property
+    def position(self) -> int:
+        """Bytes of the file read so far (compressed bytes for gzip)."""
+        return self.raw.tell()
+
+    def blocks(self) -> Iterator[bytes]:
+        try:
+            while block := self.stream.read(BLOCK):
+                yield block
+        except (EOFError, OSError, zlib.error) as exc:
+            raise InputError(f"{self.name}: corrupt or truncated file: {exc}") from None
+
+    def close(self) -> None:
+        self.stream.close()
+        self.raw.close()
+
+
+def _lines(source: Source) -> Iterator[tuple[int, list[bytes]]]:
+    """(number of the first line, lines without their line ends), a block at a time."""
+    rest = b""
+    number = 1
+    for block in source.blocks():
+        data = rest + block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        rest = data[cut + 1 :]
+        lines = data[: cut + 1].replace(b"\r\n", b"\n")[:-1].split(b"\n")
+        yield number, lines
+        number += len(lines)
+    if rest:
+        yield number, [rest.removesuffix(b"\r")]
+
+
+def _escape(line: bytes) -> bytes:
+    """One line's bytes as COPY text data (tabs still separate the fields)."""
+    return line.replace(b"\\", b"\\\\").replace(b"\r", b"\\r")
+
+
+def _field(text: str) -> bytes:
+    return _escape(text.encode()).replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+
+
+def _unquote(line: bytes, columns: int) -> bytes | None:
+    """A line whose fields are quoted CSV-style (a copy re-saved by a spreadsheet), if it then
+    has the right number of fields; None otherwise."""
+    try:
+        fields = next(csv.reader([line.decode()], delimiter="\t", quotechar='"', strict=True))
+    except (csv.Error, UnicodeDecodeError, StopIteration):
+        return None
+    if len(fields) != columns:
+        return None
+    return b"\t".join(_field(f) for f in fields)
+
+
+def check_header(source: Source, first: bytes, expected: list[str]) -> None:
+    header = first.removeprefix(_BOM).decode("utf-8", "replace").split("\t")
+    header = [h.strip('"') for h in header]
+    if header != expected:
+        raise InputError(
+            f"{source.name}:1: header is {'|'.join(header)!r}, expected {'|'.join(expected)!r}"
+        )
+
+
+def tsv_copy(
+    source: Source, header: list[str], reject: RejectSink, counted: Callable[[int], None]
+) -> Iterator[bytes]:
+    """COPY text blocks (`line<TAB>fields…`) of a tab-separated file with this header.
+
+    Bad lines go to `reject` and are left out; `counted` hears how many lines each block held.
+    Empty lines are skipped silently.
+    """
+    columns = len(header)
+    tabs = columns - 1
+    first = True
+    for number, lines in _lines(source):
+        if first:
+            check_header(source, lines[0], header)
+            lines[0] = b""
+            first = False
+        block = b"\n".join(lines)
+        clean = b"\x00" not in block
+        if clean:
+            try:
+                block.decode()
+            except UnicodeDecodeError:
+                clean = False
+        out: list[bytes] = []
+        append = out.append
+        if clean:
+            escaped = _escape(block).split(b"\n") if b"\\" in block or b"\r" in block else lines
+            for i, line in enumerate(escaped):
+                # No IMDb id starts with a quote: such a line was re-saved with quoted fields.
+                if line.count(b"\t") == tabs and not line.startswith(b'"'):
+                    append(b"%d\t%s" % (number + i, line))
+                elif line:
+                    fixed = _repair(source, number + i, lines[i], columns, reject)
+                    if fixed is not None:
+                        append(b"%d\t%s" % (number + i, fixed))
+        else:
+            for i, line in enumerate(lines):
+                if not line:
+                    continue
+                bad = _bad_bytes(line)
+                if bad:
+                    reject(Reject(source.name, number + i, bad))
+                elif line.count(b"\t") == tabs and not line.startswith(b'"'):
+                    append(b"%d\t%s" % (number + i, _escape(line)))
+                else:
+                    fixed = _repair(source, number + i, line, columns, reject)
+                    if fixed is not None:
+                        append(b"%d\t%s" % (number + i, fixed))
+        counted(len(lines))
+        if out:
+            out.append(b"")
+            yield b"\n".join(out)
+    if first:
+        raise InputError(f"{source.name}: empty file, expected a header line")
+
+
+def _repair(source: Source, n: int, line: bytes, columns: int, reject: RejectSink) -> bytes | None:
+    """A line with quoted fields or the wrong number of tabs: re-read as quoted (CSV-style)
+    fields if that gives the right number of them, else rejected."""
+    fixed = _unquote(line, columns) if b'"' in line else None
+    if fixed is None and line.count(b"\t") == columns - 1:
+        return _escape(line)
+    if fixed is None:
+        got = line.count(b"\t") + 1
+        reject(Reject(source.name, n, f"{got} columns, expected {columns}"))
+    return fixed
+
+
+def _bad_bytes(line: bytes) -> str | None:
+    if b"\x00" in line:
+        return "NUL byte in line"
+    try:
+        line.decode()
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start + 1}"
+    return None
+
+
+def csv_rows(
+    source: Source, header: list[str], reject: RejectSink, counted: Callable[[int], None]
+) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of a comma-separated file with quoting, as MovieLens writes it."""
+    numbers: list[int] = [0]
+
+    def text() -> Iterator[str]:
+        for number, block in _lines(source):
+            for n, line in enumerate(block, number):
+                bad = _bad_bytes(line)
+                if bad:
+                    reject(Reject(source.name, n, bad))
+                    continue
+                numbers[0] = n
+                yield line.decode() + "\n"
+            counted(len(block))
+
+    reader = csv.reader(text(), strict=True)
+    try:
+        got = next(reader, None)
+        if got is None:
+            raise InputError(f"{source.name}: empty file, expected a header line")
+        if got and got[0].startswith("\ufeff"):
+            got[0] = got[0][1:]
+        if got != header:
+            raise InputError(f"{source.name}:1: header is {got!r}, expected {header!r}")
+        for fields in reader:
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                reject(
+                    Reject(
+                        source.name, numbers[0], f"{len(fields)} columns, expected {len(header)}"
+                    )
+                )
+                continue
+            yield numbers[0], fields
+    except csv.Error as exc:
+        raise InputError(f"{source.name}:{numbers[0]}: {exc}") from None

@@ -1,0 +1,280 @@
+"""One import run: a connection, one transaction under an advisory lock, the error budget,
+the per-table tally, and a watchdog that notices a dead database within seconds.
+
+Everything an importer writes happens inside the transaction that `run_import` opens, so the
+graph changes all at once or not at all: an exception, a SIGKILL or a lost connection rolls
+it back (the server does that itself when the client vanishes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import asyncpg
+
+from graph import db
+from graph.importers.progress import FileProgress, terminal
+from graph.importers.reader import Reject, Source, csv_rows, tsv_copy
+
+log = logging.getLogger(__name__)
+
+# Any fixed number: only one import runs against a database at a time.
+IMPORT_LOCK_ID = 0x494D5054  # "IMPT"
+# The watchdog asks the server for a sign of life this often, and gives up after this long:
+# a connection that dies silently is noticed within about 7 s.
+WATCHDOG_EVERY_S = 2.0
+WATCHDOG_TIMEOUT_S = 5.0
+
+# The summary lists tables in this order: nodes before the links between them.
+TABLE_ORDER = (
+    "film",
+    "film_alternative_title",
+    "genre",
+    "film_genre",
+    "person",
+    "credit",
+    "provider",
+    "offer",
+)
+
+SESSION_SETTINGS = {
+    "application_name": "filmgraph import",
+    # Merges of millions of rows take longer than the API's statement limit.
+    "statement_timeout": "0",
+    # Should the client hang between statements, the server ends the transaction (and so
+    # releases its locks) rather than keep it open.
+    "idle_in_transaction_session_timeout": "60s",
+    # A client that dies during a long statement is noticed by the server within seconds,
+    # and a silent network loss by TCP keepalive, so no transaction outlives its importer.
+    "client_connection_check_interval": "2s",
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "2",
+}
+
+
+class ImportFailed(Exception):
+    """The import wrote nothing; `code` is the exit status of the command."""
+
+    code = 2
+
+
+class TooManyRejects(ImportFailed):
+    code = 1
+
+
+class ImportBusy(ImportFailed):
+    code = 3
+
+
+class ConnectionLost(ImportFailed):
+    code = 2
+
+
+@dataclass
+class Tally:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deleted: int = 0
+
+
+@dataclass
+class Run:
+    """What an importer works with: the connection (inside the transaction) and the books."""
+
+    conn: asyncpg.Connection
+    max_errors: int
+    out: TextIO | None = field(default_factory=terminal)
+    rejected: int = 0
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    lost: bool = False
+
+    def tally(self, table: str) -> Tally:
+        return self.tallies.setdefault(table, Tally())
+
+    def merged(self, table: str, inserted: int, updated: int, total: int) -> None:
+        """Count a merge of `total` rows into table, of which some were new or changed."""
+        t = self.tally(table)
+        t.inserted += inserted
+        t.updated += updated
+        t.unchanged += total - inserted - updated
+
+    def reject(self, item: Reject, table: str) -> None:
+        """Report a bad row; past the budget, abort the whole import."""
+        if self.out:
+            self.out.write("\r\x1b[K")
+        print(item, file=sys.stderr, flush=True)
+        self.count_rejects(1, table)
+
+    def count_rejects(self, n: int, table: str) -> None:
+        self.rejected += n
+        self.tally(table).rejected += n
+        if self.rejected > self.max_errors:
+            raise TooManyRejects(
+                f"{self.rejected} bad row(s), more than --max-errors {self.max_errors}; "
+                "nothing was imported"
+            )
+
+    def note(self, message: str) -> None:
+        if self.out:
+            self.out.write("\r\x1b[K")
+        print(f"filmgraph: {message}", file=sys.stderr, flush=True)
+
+    def budget(self) -> int:
+        """How many rejects a SQL check should list: one past the budget is enough to stop."""
+        return self.max_errors - self.rejected + 1
+
+    async def check(self, statement: str, file: str, table: str, *args: object) -> int:
+        """Run a set-based check (see sql/queries/import*.sql: it removes the rows it rejects
+        and returns rejected, skipped, lines, reasons); report its rejects, return skipped."""
+        row = await self.conn.fetchrow(db.sql(statement), self.budget(), file, *args)
+        listing = zip(row["files"] or [], row["lines"] or [], row["reasons"] or [], strict=True)
+        for name, line, reason in listing:
+            self.reject(Reject(name, line, reason), table)
+        listed = len(row["lines"] or [])
+        if row["rejected"] > listed:
+            self.count_rejects(row["rejected"] - listed, table)
+        skipped: int = row["skipped"]
+        return skipped
+
+    def progress(self, source: Source) -> FileProgress:
+        return FileProgress(source.name, source.size, lambda: source.position, self.out)
+
+    async def stage_tsv(
+        self, table: str, path: Path, header: list[str], target: str
+    ) -> tuple[str, int]:
+        """Stream a tab-separated file into a staging table (`line` + its columns as text).
+
+        Returns the file's name and how many of its lines were read."""
+        source = Source(path)
+        progress = self.progress(source)
+        try:
+            blocks = tsv_copy(source, header, lambda r: self.reject(r, target), progress.add)
+            await self.conn.copy_to_table(
+                table, source=_aiter(blocks), columns=["line", *_columns(header)], format="text"
+            )
+        finally:
+            source.close()
+        progress.done()
+        await self.conn.execute(f"analyze {table}")
+        return source.name, progress.rows
+
+    async def stage_csv(
+        self, table: str, path: Path, header: list[str], target: str
+    ) -> tuple[str, int]:
+        """Stream a comma-separated file into a staging table, like stage_tsv."""
+        source = Source(path)
+        progress = self.progress(source)
+        try:
+            rows = csv_rows(source, header, lambda r: self.reject(r, target), progress.add)
+            records = ((n, *fields) for n, fields in rows)
+            await self.conn.copy_records_to_table(
+                table, records=_aiter_records(records), columns=["line", *_columns(header)]
+            )
+        finally:
+            source.close()
+        progress.done()
+        await self.conn.execute(f"analyze {table}")
+        return source.name, progress.rows
+
+    def summary(self, seconds: float) -> str:
+        width = max([len(t) for t in self.tallies] + [5])
+        heads = ("inserted", "updated", "unchanged", "rejected", "deleted")
+        lines = [f"{'table':<{width}} " + " ".join(f"{h:>10}" for h in heads)]
+        order = {table: i for i, table in enumerate(TABLE_ORDER)}
+        for table, t in sorted(self.tallies.items(), key=lambda kv: order.get(kv[0], 99)):
+            if t == Tally():
+                continue  # a table this import had nothing for
+            lines.append(
+                f"{table:<{width}} {t.inserted:>10} {t.updated:>10} {t.unchanged:>10} "
+                f"{t.rejected:>10} {t.deleted:>10}"
+            )
+        lines.append(f"done in {seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def _columns(header: list[str]) -> list[str]:
+    """Staging columns are the file's own column names, lower-cased."""
+    return [h.lower() for h in header]
+
+
+async def _aiter(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for block in blocks:
+        yield block
+
+
+async def _aiter_records(
+    records: Iterator[tuple[object, ...]],
+) -> AsyncIterator[tuple[object, ...]]:
+    for record in records:
+        yield record
+
+
+async def _watch(dsn: str, run: Run) -> None:
+    """Ping the server on a second connection; if it stops answering, cut the import's own
+    connection so that the import fails now instead of hanging."""
+    try:
+        probe = await asyncpg.connect(
+            dsn,
+            timeout=WATCHDOG_TIMEOUT_S,
+            server_settings={"application_name": "filmgraph import watchdog"},
+        )
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        # The import's own connection has just been made, so the server is there: perhaps out
+        # of connection slots. Carry on without a watchdog rather than fail the import.
+        log.warning("watchdog off error=%r", str(exc))
+        return
+    try:
+        while True:
+            await asyncio.sleep(WATCHDOG_EVERY_S)
+            await asyncio.wait_for(probe.fetchval(db.sql("import_ping")), WATCHDOG_TIMEOUT_S)
+    except asyncio.CancelledError:
+        raise
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        log.warning("database not answering timeout_s=%.0f", WATCHDOG_TIMEOUT_S)
+        run.lost = True
+        run.conn.terminate()
+    finally:
+        probe.terminate()
+
+
+async def run_import(
+    dsn: str, max_errors: int, work: Callable[[Run], Awaitable[None]]
+) -> tuple[Run, float]:
+    """Run `work` in one transaction under the import lock; return the run and its seconds."""
+    start = time.monotonic()
+    conn = await asyncpg.connect(dsn, timeout=10, server_settings=SESSION_SETTINGS)
+    run = Run(conn, max_errors)
+    watchdog = asyncio.create_task(_watch(dsn, run))
+    try:
+        async with conn.transaction():
+            if not await conn.fetchval(db.sql("import_lock_try"), IMPORT_LOCK_ID):
+                holder = await conn.fetchval(db.sql("import_lock_holder"), IMPORT_LOCK_ID)
+                raise ImportBusy(
+                    f"another import is running (server pid {holder}); "
+                    "run this one when it has finished"
+                )
+            await work(run)
+    except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError) as exc:
+        if run.lost or conn.is_closed():
+            raise ConnectionLost(f"lost the database connection: {exc}") from None
+        raise
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+        if run.lost:
+            conn.terminate()
+        else:
+            await conn.close(timeout=WATCHDOG_TIMEOUT_S)
+    return run, time.monotonic() - start

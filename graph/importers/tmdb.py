@@ -1,0 +1,165 @@
+"""`filmgraph import tmdb-providers FILE` and `filmgraph import tmdb-watch FILE…`.
+
+TMDB answers are JSON documents of a few kilobytes, so each is read whole and checked in
+Python; bad entries are reported as `file:position: reason` (a JSON position such as
+`results[3]` or `results.US.rent[0]`, or the line of a JSON syntax error).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from graph import db
+from graph.importers.reader import InputError, Reject
+from graph.importers.run import Run
+
+# TMDB's names for the kinds of availability, and the graph's.
+KINDS = {
+    "flatrate": "SUBSCRIPTION",
+    "free": "FREE",
+    "ads": "ADS",
+    "rent": "RENT",
+    "buy": "BUY",
+}
+_REGION = re.compile(r"^[A-Z]{2}$")
+_URL = re.compile(r"^https?://\S+$")
+
+ProviderRow = tuple[int, str, str | None, int | None]
+
+
+def _load(path: Path, run: Run, table: str) -> Any:
+    """The file's JSON, or None (reported) when it is not JSON."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        run.reject(Reject(path.name, 1, f"invalid UTF-8 at byte {exc.start + 1}"), table)
+    except json.JSONDecodeError as exc:
+        run.reject(Reject(path.name, exc.lineno, f"not JSON: {exc.msg}"), table)
+    return None
+
+
+def _provider(entry: Any) -> ProviderRow | str:
+    """A provider entry as a staging row, or what is wrong with it."""
+    if not isinstance(entry, dict):
+        return "not an object"
+    pid, name = entry.get("provider_id"), entry.get("provider_name")
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
+        return f"bad provider_id {pid!r}"
+    if not isinstance(name, str) or not name.strip():
+        return f"bad provider_name {name!r}"
+    logo = entry.get("logo_path")
+    priority = entry.get("display_priority")
+    return (
+        pid,
+        name,
+        logo if isinstance(logo, str) else None,
+        priority if isinstance(priority, int) and abs(priority) < 2**31 else None,
+    )
+
+
+async def import_providers(run: Run, path: Path) -> None:
+    await run.conn.execute(db.sql("tmdb_provider_stage_create"))
+    doc = _load(path, run, "provider")
+    rows: list[ProviderRow] = []
+    if doc is not None:
+        results = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(results, list):
+            raise InputError(f'{path.name}: not a TMDB provider list (no "results" list)')
+        for i, entry in enumerate(results):
+            row = _provider(entry)
+            if isinstance(row, str):
+                run.reject(Reject(path.name, f"results[{i}]", row), "provider")
+            else:
+                rows.append(row)
+    await _stage_providers(run, rows)
+    await _merge_providers(run)
+
+
+async def _stage_providers(run: Run, rows: list[ProviderRow]) -> None:
+    await run.conn.copy_records_to_table(
+        "tmdb_provider_stage",
+        records=rows,
+        columns=["tmdb_id", "name", "logo_path", "display_priority"],
+    )
+
+
+async def _merge_providers(run: Run) -> None:
+    inserted, updated, total = await run.conn.fetchrow(db.sql("tmdb_providers_merge"))
+    run.merged("provider", inserted, updated, total)
+
+
+def _offers(
+    path: Path, doc: Any, run: Run
+) -> tuple[int | None, list[tuple[object, ...]], list[ProviderRow]]:
+    """The film (TMDB id), offer and provider rows of one watch-provider answer; bad parts
+    reported. A film of None: the answer as a whole is unusable."""
+    offers: list[tuple[object, ...]] = []
+    providers: list[ProviderRow] = []
+    film = doc.get("id") if isinstance(doc, dict) else None
+    results = doc.get("results") if isinstance(doc, dict) else None
+    if not isinstance(film, int) or isinstance(film, bool) or not 0 < film < 2**31:
+        run.reject(Reject(path.name, "id", f"bad film id {film!r}"), "offer")
+        return None, [], []
+    if not isinstance(results, dict):
+        run.reject(Reject(path.name, "results", "not an object of regions"), "offer")
+        return None, [], []
+    for region, block in results.items():
+        where = f"results.{region}"
+        if not isinstance(region, str) or not _REGION.match(region):
+            run.reject(Reject(path.name, where, f"bad region {region!r}"), "offer")
+            continue
+        if not isinstance(block, dict):
+            run.reject(Reject(path.name, where, "not an object"), "offer")
+            continue
+        link = block.get("link")
+        link = link if isinstance(link, str) and _URL.match(link) else None
+        for key, kind in KINDS.items():
+            entries = block.get(key, [])
+            if not isinstance(entries, list):
+                run.reject(Reject(path.name, f"{where}.{key}", "not a list"), "offer")
+                continue
+            for i, entry in enumerate(entries):
+                row = _provider(entry)
+                if isinstance(row, str):
+                    run.reject(Reject(path.name, f"{where}.{key}[{i}]", row), "offer")
+                    continue
+                providers.append(row)
+                offers.append((path.name, film, region, kind, row[0], link))
+    return film, offers, providers
+
+
+async def import_watch(run: Run, paths: list[Path]) -> None:
+    conn = run.conn
+    await conn.execute(db.sql("tmdb_provider_stage_create"))
+    await conn.execute(db.sql("tmdb_offer_stage_create"))
+    await conn.execute(db.sql("tmdb_watch_film_stage_create"))
+    films: list[tuple[str, int]] = []
+    for path in paths:
+        doc = _load(path, run, "offer")
+        if doc is None:
+            continue
+        film, offers, providers = _offers(path, doc, run)
+        if film is not None:
+            films.append((path.name, film))
+        await _stage_providers(run, providers)
+        await conn.copy_records_to_table(
+            "tmdb_offer_stage",
+            records=offers,
+            columns=["file", "film_tmdb_id", "region", "kind", "provider_tmdb_id", "link"],
+        )
+    await conn.copy_records_to_table(
+        "tmdb_watch_film_stage", records=films, columns=["file", "film_tmdb_id"]
+    )
+    for name, film in await conn.fetch(db.sql("tmdb_watch_unknown_films")):
+        run.note(f"{name}: film with TMDB id {film} is not in the graph; skipped")
+    await _merge_providers(run)
+    inserted, updated, total = await conn.fetchrow(db.sql("tmdb_offers_merge"))
+    run.merged("offer", inserted, updated, total)
+    run.tally("offer").deleted += await conn.fetchval(db.sql("tmdb_offers_prune"))

@@ -1,0 +1,542 @@
+-- `filmgraph import imdb`: the IMDb dataset files, staged as text (`\N` kept as written), then
+-- checked, resolved and merged set-based. See import.sql for the check statements' shape.
+
+-- name: imdb_title_stage_create
+-- title.basics as read.
+create temp table imdb_title_stage (
+    line bigint not null, tconst text, titletype text, primarytitle text, originaltitle text,
+    isadult text, startyear text, endyear text, runtimeminutes text, genres text
+) on commit drop;
+
+-- name: imdb_rating_stage_create
+-- title.ratings as read.
+create temp table imdb_rating_stage (
+    line bigint not null, tconst text, averagerating text, numvotes text
+) on commit drop;
+
+-- name: imdb_crew_stage_create
+-- title.crew as read.
+create temp table imdb_crew_stage (
+    line bigint not null, tconst text, directors text, writers text
+) on commit drop;
+
+-- name: imdb_principal_stage_create
+-- title.principals as read.
+create temp table imdb_principal_stage (
+    line bigint not null, tconst text, ordering text, nconst text, category text, job text,
+    characters text
+) on commit drop;
+
+-- name: imdb_name_stage_create
+-- name.basics as read.
+create temp table imdb_name_stage (
+    line bigint not null, nconst text, primaryname text, birthyear text, deathyear text,
+    primaryprofession text, knownfortitles text
+) on commit drop;
+
+-- name: imdb_aka_stage_create
+-- title.akas as read.
+create temp table imdb_aka_stage (
+    line bigint not null, titleid text, ordering text, title text, region text, language text,
+    types text, attributes text, isoriginaltitle text
+) on commit drop;
+
+-- name: imdb_film_stage_create
+-- The films of this import: kept title types, one row per title, values typed.
+create temp table imdb_film_stage (
+    imdb_id text primary key, line bigint not null, title text not null, original_title text,
+    year integer, runtime_minutes integer, genres text, imdb_rating numeric(3, 1),
+    imdb_votes integer
+) on commit drop;
+
+-- name: imdb_credit_stage_create
+-- Credits from title.principals and title.crew, typed, by IMDb ids.
+create temp table imdb_credit_stage (
+    file text not null, line bigint not null, tconst text not null, nconst text not null,
+    role text not null, character_name text, billing_order integer, source integer not null
+) on commit drop;
+
+-- name: imdb_person_stage_create
+-- The people of this import: credited here or already in the graph, typed.
+create temp table imdb_person_stage (
+    imdb_id text primary key, name text not null, birth_year integer, death_year integer
+) on commit drop;
+
+-- name: imdb_titles_check
+-- Reject title.basics rows with a malformed id, title or number.
+with checked as (
+    select line, case
+        when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+        when btrim(primarytitle) in ('', '\N') then 'empty primaryTitle'
+        when isadult not in ('0', '1', '\N') then 'bad isAdult ' || quote_literal(left(isadult, 20))
+        when startyear <> '\N' and startyear !~ '^[0-9]{1,4}$'
+            then 'bad startYear ' || quote_literal(left(startyear, 20))
+        when endyear <> '\N' and endyear !~ '^[0-9]{1,4}$'
+            then 'bad endYear ' || quote_literal(left(endyear, 20))
+        when runtimeminutes <> '\N' and runtimeminutes !~ '^[0-9]{1,9}$'
+            then 'bad runtimeMinutes ' || quote_literal(left(runtimeminutes, 20))
+    end as reason
+    from imdb_title_stage
+), gone as (
+    delete from imdb_title_stage s using checked c
+    where c.reason is not null and s.line = c.line
+    returning s.line, c.reason
+)
+select (select count(*) from gone) as rejected, 0::bigint as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg(reason order by line) as reasons
+from (select line, reason from gone order by line limit $1) listed;
+
+-- name: imdb_ratings_check
+-- Reject title.ratings rows with a malformed id or number.
+with checked as (
+    select line, case
+        when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+        when averagerating !~ '^[0-9]{1,2}(\.[0-9]+)?$'
+            then 'bad averageRating ' || quote_literal(left(averagerating, 20))
+        when averagerating::numeric > 10
+            then 'bad averageRating ' || quote_literal(averagerating)
+        when numvotes !~ '^[0-9]{1,9}$' then 'bad numVotes ' || quote_literal(left(numvotes, 20))
+    end as reason
+    from imdb_rating_stage
+), gone as (
+    delete from imdb_rating_stage s using checked c
+    where c.reason is not null and s.line = c.line
+    returning s.line, c.reason
+)
+select (select count(*) from gone) as rejected, 0::bigint as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg(reason order by line) as reasons
+from (select line, reason from gone order by line limit $1) listed;
+
+-- name: imdb_crew_check
+-- Reject title.crew rows with a malformed title or person id.
+with checked as (
+    select line, case
+        when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+        when directors <> '\N' and directors !~ '^nm[0-9]{7,10}(,nm[0-9]{7,10})*$'
+            then 'bad directors ' || quote_literal(left(directors, 40))
+        when writers <> '\N' and writers !~ '^nm[0-9]{7,10}(,nm[0-9]{7,10})*$'
+            then 'bad writers ' || quote_literal(left(writers, 40))
+    end as reason
+    from imdb_crew_stage
+), gone as (
+    delete from imdb_crew_stage s using checked c
+    where c.reason is not null and s.line = c.line
+    returning s.line, c.reason
+)
+select (select count(*) from gone) as rejected, 0::bigint as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg(reason order by line) as reasons
+from (select line, reason from gone order by line limit $1) listed;
+
+-- name: imdb_principals_check
+-- Reject title.principals rows with a malformed id, ordering or characters list.
+with checked as (
+    select line, case
+        when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+        when nconst !~ '^nm[0-9]{7,10}$' then 'bad nconst ' || quote_literal(left(nconst, 40))
+        when ordering !~ '^0*[1-9][0-9]{0,5}$'
+            then 'bad ordering ' || quote_literal(left(ordering, 20))
+        when btrim(category) in ('', '\N') then 'empty category'
+        when characters = '\N' then null
+        when not pg_input_is_valid(characters, 'jsonb') then 'characters is not JSON'
+        when jsonb_typeof(characters::jsonb) <> 'array' then 'characters is not a JSON array'
+    end as reason
+    from imdb_principal_stage
+), gone as (
+    delete from imdb_principal_stage s using checked c
+    where c.reason is not null and s.line = c.line
+    returning s.line, c.reason
+)
+select (select count(*) from gone) as rejected, 0::bigint as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg(reason order by line) as reasons
+from (select line, reason from gone order by line limit $1) listed;
+
+-- name: imdb_names_check
+-- Reject name.basics rows with a malformed id, name or year.
+with checked as (
+    select line, case
+        when nconst !~ '^nm[0-9]{7,10}$' then 'bad nconst ' || quote_literal(left(nconst, 40))
+        when btrim(primaryname) in ('', '\N') then 'empty primaryName'
+        when birthyear <> '\N' and birthyear !~ '^[0-9]{1,4}$'
+            then 'bad birthYear ' || quote_literal(left(birthyear, 20))
+        when deathyear <> '\N' and deathyear !~ '^[0-9]{1,4}$'
+            then 'bad deathYear ' || quote_literal(left(deathyear, 20))
+    end as reason
+    from imdb_name_stage
+), gone as (
+    delete from imdb_name_stage s using checked c
+    where c.reason is not null and s.line = c.line
+    returning s.line, c.reason
+)
+select (select count(*) from gone) as rejected, 0::bigint as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg(reason order by line) as reasons
+from (select line, reason from gone order by line limit $1) listed;
+
+-- name: imdb_akas_check
+-- Reject title.akas rows with a malformed id, ordering, title, region, language or flag.
+with checked as (
+    select line, case
+        when titleid !~ '^tt[0-9]{7,10}$' then 'bad titleId ' || quote_literal(left(titleid, 40))
+        when ordering !~ '^0*[1-9][0-9]{0,5}$'
+            then 'bad ordering ' || quote_literal(left(ordering, 20))
+        when btrim(title) in ('', '\N') then 'empty title'
+        when region <> '\N' and region !~ '^[A-Z]{2,4}$'
+            then 'bad region ' || quote_literal(left(region, 20))
+        when language <> '\N' and language !~ '^[a-z]{2,3}$'
+            then 'bad language ' || quote_literal(left(language, 20))
+        when isoriginaltitle not in ('0', '1', '\N')
+            then 'bad isOriginalTitle ' || quote_literal(left(isoriginaltitle, 20))
+    end as reason
+    from imdb_aka_stage
+), gone as (
+    delete from imdb_aka_stage s using checked c
+    where c.reason is not null and s.line = c.line
+    returning s.line, c.reason
+)
+select (select count(*) from gone) as rejected, 0::bigint as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg(reason order by line) as reasons
+from (select line, reason from gone order by line limit $1) listed;
+
+-- name: imdb_films_stage
+-- Typed films of the kept title types ($1), the last row of a duplicated id winning, with their
+-- rating; years and runtimes outside what the graph holds become unknown.
+insert into imdb_film_stage (
+    imdb_id, line, title, original_title, year, runtime_minutes, genres, imdb_rating, imdb_votes
+)
+select distinct on (t.tconst)
+    t.tconst, t.line, t.primarytitle,
+    nullif(nullif(btrim(t.originaltitle), ''), '\N'),
+    case when nullif(t.startyear, '\N')::integer between 1870 and 2100
+         then nullif(t.startyear, '\N')::integer end,
+    case when nullif(t.runtimeminutes, '\N')::bigint between 1 and 6000
+         then nullif(t.runtimeminutes, '\N')::integer end,
+    nullif(nullif(t.genres, '\N'), ''),
+    r.rating, r.votes
+from imdb_title_stage t
+left join (
+    select distinct on (tconst) tconst, averagerating::numeric(3, 1) as rating,
+           numvotes::integer as votes
+    from imdb_rating_stage
+    order by tconst, line desc
+) r on r.tconst = t.tconst
+where t.titletype = any($1::text[])
+order by t.tconst, t.line desc;
+
+-- name: imdb_films_update
+-- Bring films already in the graph up to date; return how many changed. A value the files
+-- leave unknown keeps what the graph has.
+with changed as (
+    update film f set
+        title = s.title,
+        original_title = coalesce(s.original_title, f.original_title),
+        year = coalesce(s.year, f.year),
+        runtime_minutes = coalesce(s.runtime_minutes, f.runtime_minutes),
+        imdb_rating = coalesce(s.imdb_rating, f.imdb_rating),
+        imdb_votes = case when s.imdb_rating is null then f.imdb_votes else s.imdb_votes end
+    from imdb_film_stage s
+    where f.imdb_id = s.imdb_id
+      and (f.title, f.original_title, f.year, f.runtime_minutes, f.imdb_rating, f.imdb_votes)
+          is distinct from (
+              s.title, coalesce(s.original_title, f.original_title), coalesce(s.year, f.year),
+              coalesce(s.runtime_minutes, f.runtime_minutes),
+              coalesce(s.imdb_rating, f.imdb_rating),
+              case when s.imdb_rating is null then f.imdb_votes else s.imdb_votes end)
+    returning 1
+)
+select count(*) from changed;
+
+-- name: imdb_films_insert
+-- Add the staged films the graph does not have, each with a unique slug: title-year for the
+-- most voted film of that name, title-year-imdbid for the others; return how many.
+with new as (
+    select s.*, coalesce(nullif(slugify(s.title || coalesce(' ' || s.year, '')), ''), 'film')
+                as base
+    from imdb_film_stage s
+    where not exists (select 1 from film f where f.imdb_id = s.imdb_id)
+), ranked as (
+    select new.*, row_number() over (
+        partition by base order by imdb_votes desc nulls last, imdb_id) as rn
+    from new
+), added as (
+    insert into film (
+        slug, title, original_title, year, runtime_minutes, imdb_rating, imdb_votes, imdb_id
+    )
+    select case when rn = 1 and not exists (select 1 from film f where f.slug = base)
+                then base else base || '-' || imdb_id end,
+           title, original_title, year, runtime_minutes, imdb_rating, imdb_votes, imdb_id
+    from ranked
+    returning 1
+)
+select count(*) from added;
+
+-- name: imdb_film_genres_stage
+-- The staged films' genres, for import_genres_insert and import_film_genres_insert.
+insert into import_genre_stage (imdb_id, name)
+select s.imdb_id, btrim(g)
+from imdb_film_stage s, unnest(string_to_array(s.genres, ',')) g
+where btrim(g) <> '';
+
+-- name: imdb_credits_stage
+-- Credits from principals (category to role, characters to one name, ordering to billing
+-- order) and from crew (directors, writers); $1 and $2 name the two files.
+insert into imdb_credit_stage (
+    file, line, tconst, nconst, role, character_name, billing_order, source
+)
+select $1::text, p.line, p.tconst, p.nconst, r.role,
+       case when r.role = 'ACTOR' and p.characters <> '\N' then (
+           select nullif(string_agg(btrim(c), ' / ' order by n), '')
+           from jsonb_array_elements_text(p.characters::jsonb) with ordinality as e(c, n)
+           where btrim(c) <> '') end,
+       p.ordering::integer, 1
+from imdb_principal_stage p
+cross join lateral (select case p.category
+    when 'actor' then 'ACTOR' when 'actress' then 'ACTOR' when 'self' then 'ACTOR'
+    when 'archive_footage' then 'ACTOR' when 'director' then 'DIRECTOR'
+    when 'writer' then 'WRITER' when 'producer' then 'PRODUCER'
+    when 'executive_producer' then 'PRODUCER' when 'composer' then 'COMPOSER'
+    when 'cinematographer' then 'CINEMATOGRAPHER' when 'editor' then 'EDITOR'
+    else 'OTHER' end as role) r
+union all
+select $2::text, c.line, c.tconst, d, 'DIRECTOR', null, null, 2
+from imdb_crew_stage c, unnest(string_to_array(nullif(c.directors, '\N'), ',')) d
+union all
+select $2::text, c.line, c.tconst, w, 'WRITER', null, null, 2
+from imdb_crew_stage c, unnest(string_to_array(nullif(c.writers, '\N'), ',')) w;
+
+-- name: imdb_titles_resolve
+-- Leave out credits of titles that are in title.basics under a title type not imported
+-- (skipped), and reject those of titles neither in the graph nor in the files. $2 is unused
+-- (each row names its file).
+with gone as (
+    delete from imdb_credit_stage c
+    where not exists (select 1 from film f where f.imdb_id = c.tconst)
+    returning c.file, c.line, c.tconst
+), lines as (
+    select g.file, g.line, min(g.tconst) as tconst, bool_and(t.tconst is not null) as known
+    from gone g
+    left join (select distinct tconst from imdb_title_stage) t on t.tconst = g.tconst
+    group by g.file, g.line
+)
+select (select count(*) from lines where not known) as rejected,
+       (select count(*) from lines where known) as skipped,
+       array_agg(file order by file, line) as files, array_agg(line order by file, line) as lines,
+       array_agg('unknown title ' || tconst order by file, line) as reasons
+from (select * from lines where not known and $2::text is not null
+      order by file, line limit $1) listed;
+
+-- name: imdb_people_resolve
+-- Reject the credit lines naming a person neither in the graph nor in name.basics (a crew line
+-- goes as a whole). $2 is unused (each row names its file).
+with unknown as (
+    select c.file, c.line, min(c.nconst) as nconst
+    from imdb_credit_stage c
+    where not exists (select 1 from person p where p.imdb_id = c.nconst)
+      and not exists (select 1 from imdb_name_stage n where n.nconst = c.nconst)
+    group by c.file, c.line
+), gone as (
+    delete from imdb_credit_stage c using unknown u
+    where c.file = u.file and c.line = u.line
+)
+select (select count(*) from unknown) as rejected, 0::bigint as skipped,
+       array_agg(file order by file, line) as files, array_agg(line order by file, line) as lines,
+       array_agg('unknown person ' || nconst order by file, line) as reasons
+from (select * from unknown where $2::text is not null order by file, line limit $1) listed;
+
+-- name: imdb_people_stage
+-- Typed people of name.basics who are credited in this import or already in the graph (the
+-- last row of a duplicated id winning); years the graph cannot hold become unknown. Returns
+-- how many rows of name.basics were left out and how many people were staged.
+with kept as (
+    insert into imdb_person_stage (imdb_id, name, birth_year, death_year)
+    select distinct on (n.nconst) n.nconst, btrim(n.primaryname), b.year, d.year
+    from imdb_name_stage n
+    cross join lateral (select nullif(n.birthyear, '\N')::integer as born,
+                               nullif(n.deathyear, '\N')::integer as died) y
+    cross join lateral (select case when y.born between 1800 and 2100 then y.born end as year) b
+    cross join lateral (select case when y.died between 1800 and 2100
+                                     and y.died >= coalesce(b.year, 0)
+                                    then y.died end as year) d
+    -- IN over a union, not two EXISTS joined by OR: that the planner can run as one hashed
+    -- semi-join instead of a scan of the credits per name.
+    where n.nconst in (select c.nconst from imdb_credit_stage c
+                       union all
+                       select p.imdb_id from person p where p.imdb_id is not null)
+    order by n.nconst, n.line desc
+    returning imdb_id
+)
+select (select count(*) from imdb_name_stage) - (select count(*) from kept) as left_out,
+       (select count(*) from kept) as kept;
+
+-- name: imdb_people_update
+-- Bring people already in the graph up to date; return how many changed.
+with changed as (
+    update person p set
+        name = s.name,
+        birth_year = coalesce(s.birth_year, p.birth_year),
+        death_year = coalesce(s.death_year, p.death_year)
+    from imdb_person_stage s
+    where p.imdb_id = s.imdb_id
+      and (p.name, p.birth_year, p.death_year) is distinct from
+          (s.name, coalesce(s.birth_year, p.birth_year), coalesce(s.death_year, p.death_year))
+    returning 1
+)
+select count(*) from changed;
+
+-- name: imdb_people_insert
+-- Add the staged people the graph does not have, each with a unique slug (the name, then
+-- name-imdbid for later namesakes); return how many.
+with new as (
+    select s.*, coalesce(nullif(slugify(s.name), ''), 'person') as base
+    from imdb_person_stage s
+    where not exists (select 1 from person p where p.imdb_id = s.imdb_id)
+), ranked as (
+    select new.*, row_number() over (partition by base order by imdb_id) as rn from new
+), added as (
+    insert into person (slug, name, birth_year, death_year, imdb_id)
+    select case when rn = 1 and not exists (select 1 from person p where p.slug = base)
+                then base else base || '-' || imdb_id end,
+           name, birth_year, death_year, imdb_id
+    from ranked
+    returning 1
+)
+select count(*) from added;
+
+-- name: imdb_credits_merge
+-- Merge the staged credits, one per film, role and person (principals before crew, then the
+-- first billing); return inserted, updated and the number merged.
+with wanted as (
+    select distinct on (c.tconst, c.role, c.nconst)
+           c.tconst, c.role, c.nconst, c.character_name, c.billing_order
+    from imdb_credit_stage c
+    order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
+), merged as (
+    insert into credit (film_id, person_id, role, character_name, billing_order)
+    select f.id, p.id, w.role, w.character_name, w.billing_order
+    from wanted w
+    join film f on f.imdb_id = w.tconst
+    join person p on p.imdb_id = w.nconst
+    on conflict (film_id, role, person_id) do update set
+        character_name = coalesce(excluded.character_name, credit.character_name),
+        billing_order = coalesce(excluded.billing_order, credit.billing_order)
+    where (credit.character_name, credit.billing_order) is distinct from
+          (coalesce(excluded.character_name, credit.character_name),
+           coalesce(excluded.billing_order, credit.billing_order))
+    returning (xmax = 0) as inserted
+)
+select count(*) filter (where inserted) as inserted,
+       count(*) filter (where not inserted) as updated,
+       (select count(*) from wanted) as total
+from merged;
+
+-- name: imdb_credits_prune
+-- Credits of the films that title.principals and title.crew mention which neither file lists
+-- any more (IMDb has corrected them). Only run when both files came in whole, with no line
+-- rejected: together they are IMDb's full credits of each film they mention. Returns how many.
+with films as (
+    select distinct f.id
+    from imdb_credit_stage c join film f on f.imdb_id = c.tconst
+), listed as (
+    select f.id as film_id, c.role, p.id as person_id
+    from imdb_credit_stage c
+    join film f on f.imdb_id = c.tconst
+    join person p on p.imdb_id = c.nconst
+), gone as (
+    delete from credit k using films
+    where k.film_id = films.id
+      and not exists (select 1 from listed l
+                      where l.film_id = k.film_id and l.role = k.role
+                        and l.person_id = k.person_id)
+    returning 1
+)
+select count(*) from gone;
+
+-- name: imdb_ratings_resolve
+-- Ratings of films staged from title.basics are merged with them: drop those; skip ratings
+-- of titles of other types; reject those of titles neither in the graph nor in the files.
+with gone as (
+    delete from imdb_rating_stage r
+    where exists (select 1 from imdb_film_stage s where s.imdb_id = r.tconst)
+       or not exists (select 1 from film f where f.imdb_id = r.tconst)
+    returning r.line, r.tconst
+), left_out as (
+    select g.line, g.tconst, t.tconst is not null as known
+    from gone g
+    left join (select distinct tconst from imdb_title_stage) t on t.tconst = g.tconst
+    where not exists (select 1 from imdb_film_stage s where s.imdb_id = g.tconst)
+)
+select (select count(*) from left_out where not known) as rejected,
+       (select count(*) from left_out where known) as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg('unknown title ' || tconst order by line) as reasons
+from (select * from left_out where not known order by line limit $1) listed;
+
+-- name: imdb_ratings_update
+-- Ratings of films in the graph that title.basics did not list; return changed and total.
+with wanted as (
+    select distinct on (tconst) tconst, averagerating::numeric(3, 1) as rating,
+           numvotes::integer as votes
+    from imdb_rating_stage
+    order by tconst, line desc
+), changed as (
+    update film f set imdb_rating = w.rating, imdb_votes = w.votes
+    from wanted w
+    where f.imdb_id = w.tconst
+      and (f.imdb_rating, f.imdb_votes) is distinct from (w.rating, w.votes)
+    returning 1
+)
+select (select count(*) from changed) as updated, (select count(*) from wanted) as total;
+
+-- name: imdb_akas_resolve
+-- Skip alternative titles of titles of other types; reject those of unknown titles.
+with gone as (
+    delete from imdb_aka_stage a
+    where not exists (select 1 from film f where f.imdb_id = a.titleid)
+    returning a.line, a.titleid
+), left_out as (
+    select g.line, g.titleid, t.tconst is not null as known
+    from gone g
+    left join (select distinct tconst from imdb_title_stage) t on t.tconst = g.titleid
+)
+select (select count(*) from left_out where not known) as rejected,
+       (select count(*) from left_out where known) as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg('unknown title ' || titleid order by line) as reasons
+from (select * from left_out where not known order by line limit $1) listed;
+
+-- name: imdb_akas_merge
+-- Merge alternative titles by film and IMDb ordering; return inserted, updated and total.
+with wanted as (
+    select distinct on (a.titleid, a.ordering::integer)
+           f.id as film_id, a.ordering::integer as ordering, btrim(a.title) as title,
+           nullif(a.region, '\N') as region, nullif(a.language, '\N') as language,
+           coalesce(string_to_array(nullif(a.types, '\N'), chr(2)), '{}') as types,
+           coalesce(string_to_array(nullif(a.attributes, '\N'), chr(2)), '{}') as attributes,
+           a.isoriginaltitle = '1' as is_original
+    from imdb_aka_stage a
+    join film f on f.imdb_id = a.titleid
+    order by a.titleid, a.ordering::integer, a.line desc
+), merged as (
+    insert into film_alternative_title (
+        film_id, ordering, title, region, language, types, attributes, is_original
+    )
+    select * from wanted
+    on conflict (film_id, ordering) do update set
+        title = excluded.title, region = excluded.region, language = excluded.language,
+        types = excluded.types, attributes = excluded.attributes,
+        is_original = excluded.is_original
+    where (film_alternative_title.title, film_alternative_title.region,
+           film_alternative_title.language, film_alternative_title.types,
+           film_alternative_title.attributes, film_alternative_title.is_original)
+          is distinct from (excluded.title, excluded.region, excluded.language, excluded.types,
+                            excluded.attributes, excluded.is_original)
+    returning (xmax = 0) as inserted
+)
+select count(*) filter (where inserted) as inserted,
+       count(*) filter (where not inserted) as updated,
+       (select count(*) from wanted) as total
+from merged;

@@ -1,0 +1,131 @@
+"""Helpers for the importer tests: run `filmgraph import` as a user does, fingerprint the
+graph, and wait on conditions (never on the clock alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+# Every table an import writes to, as one comparable value.
+FINGERPRINT = """
+select md5(string_agg(x, '|' order by x)) from (
+    select 'f' || row(f.*)::text as x from film f
+    union all select 'p' || row(p.*)::text from person p
+    union all select 'g' || row(g.*)::text from genre g
+    union all select 'fg' || row(fg.*)::text from film_genre fg
+    union all select 'c' || row(c.*)::text from credit c
+    union all select 'v' || row(v.*)::text from provider v
+    union all select 'o' || row(o.*)::text from offer o
+    union all select 'a' || row(a.*)::text from film_alternative_title a
+) t
+"""
+
+
+def env(dsn: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    out["DATABASE_URL"] = dsn
+    return out
+
+
+def filmgraph_import(dsn: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`filmgraph import ARGS…` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "graph.cli", "import", *map(str, args)],
+        env=env(dsn),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+class Importer:
+    """`filmgraph import ARGS…` running in the background; its stderr read line by line."""
+
+    def __init__(self, dsn: str, *args: str | Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "graph.cli", "import", *map(str, args)],
+            env=env(dsn),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            if line is None:
+                raise AssertionError(f"import exited before {text!r}:\n{''.join(self.seen)}")
+            self.seen.append(line)
+            if text in line:
+                return
+
+    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
+        """Exit status, stdout and all of stderr."""
+        # Not communicate(): that would read stderr too, racing the reader thread for lines.
+        self.proc.wait(timeout=timeout)
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        while (line := self.lines.get(timeout=30)) is not None:
+            self.seen.append(line)
+        return self.proc.returncode, out, "".join(self.seen)
+
+
+async def fingerprint(dsn: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        value: str | None = await conn.fetchval(FINGERPRINT)
+        return value or "empty"
+    finally:
+        await conn.close()
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, within_s: float = 30) -> None:
+    """Poll check() until it holds; fail after within_s seconds."""
+    deadline = time.monotonic() + within_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def import_backends(conn: asyncpg.Connection, *, waiting: bool = False) -> int:
+    """Server processes of filmgraph imports (only those waiting on a lock, if asked)."""
+    n: int = await conn.fetchval(
+        """select count(*) from pg_stat_activity
+           where datname = current_database() and application_name = 'filmgraph import'
+             and (not $1 or wait_event_type = 'Lock')""",
+        waiting,
+    )
+    return n
+
+
+def write(path: Path, text: str, *, crlf: bool = False, final_newline: bool = True) -> Path:
+    """A dataset file: `.gz` names are gzipped; CRLF line ends and a missing final newline on
+    request."""
+    data = text if final_newline else text.rstrip("\n")
+    if crlf:
+        data = data.replace("\n", "\r\n")
+    raw = data.encode()
+    path.write_bytes(gzip.compress(raw) if path.name.endswith(".gz") else raw)
+    return path

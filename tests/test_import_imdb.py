@@ -1,0 +1,533 @@
+"""`filmgraph import imdb`: the dataset files as published, quirks included, imported whole or
+not at all."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from graph.app import create_app
+from graph.settings import Settings
+from tests.conftest import LiveServer
+from tests.importing import (
+    Importer,
+    env,
+    filmgraph_import,
+    fingerprint,
+    import_backends,
+    wait_until,
+    write,
+)
+
+BASICS = """\
+tconst	titleType	primaryTitle	originalTitle	isAdult	startYear	endYear	runtimeMinutes	genres
+tt0000001	movie	Refusenik	Refusenik	0	2007	\\N	120	Documentary
+tt0000002	movie	Amélie	Le Fabuleux Destin d'Amélie Poulain	0	2001	\\N	122	Comedy,Romance
+tt0000003	tvEpisode	Pilot	Pilot	0	2010	\\N	45	Drama
+"tt0000004"	"movie"	"Tab ""Quoted""	Title"	"Tab Title"	"0"	"1999"	"\\N"	"\\N"	"\\N"
+tt0000002	movie	Amélie	Le Fabuleux Destin d'Amélie Poulain	0	2001	\\N	122	Comedy,Romance
+tt0000005	tvMovie	Amélie	Amélie	0	2001	\\N	90	Drama
+"""
+RATINGS = """\
+tconst	averageRating	numVotes
+tt0000001	7.7	1200
+tt0000002	8.3	800000
+tt0000003	9.0	10
+"""
+NAMES = """\
+nconst	primaryName	birthYear	deathYear	primaryProfession	knownForTitles
+nm0000001	Laura Bialis	1970	\\N	director,writer	tt0000001
+nm0000002	Audrey Tautou	1976	\\N	actress	tt0000002
+nm0000003	Jean-Pierre Jeunet	1953	\\N	director	tt0000002
+nm0000004	Wolfgang Amadeus Mozart	1756	1791	composer	\\N
+nm0000005	Never Credited	1900	1980	actor	\\N
+"""
+PRINCIPALS = """\
+tconst	ordering	nconst	category	job	characters
+tt0000001	1	nm0000001	director	\\N	\\N
+tt0000002	1	nm0000002	actress	\\N	["Amélie Poulain","Narrator"]
+tt0000002	2	nm0000003	director	\\N	\\N
+tt0000002	3	nm0000004	composer	\\N	\\N
+tt0000002	1	nm0000002	actress	\\N	["Amélie Poulain","Narrator"]
+tt0000003	1	nm0000099	actor	\\N	["Someone"]
+"""
+CREW = """\
+tconst	directors	writers
+tt0000001	nm0000001	nm0000001
+tt0000002	nm0000003	nm0000003,nm0000002
+tt0000003	nm0000099	\\N
+"""
+AKAS = """\
+titleId	ordering	title	region	language	types	attributes	isOriginalTitle
+tt0000002	1	Le Fabuleux Destin d'Amélie Poulain	FR	fr	imdbDisplay	\\N	0
+tt0000002	2	Amelie	US	\\N	\\N	\\N	0
+tt0000002	3	Le Fabuleux Destin d'Amélie Poulain	\\N	\\N	original	\\N	1
+tt0000003	1	Pilote	FR	\\N	\\N	\\N	0
+"""
+
+
+def dataset(directory: Path, **changes: str) -> Path:
+    """The six files, each with a quirk seen in real copies: CRLF line ends, gzip, a missing
+    final newline, quoted fields, duplicate rows, references to titles and people that are not
+    in the files (of a title type not imported)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.iterdir():
+        old.unlink()
+    files = {"basics": BASICS, "ratings": RATINGS, "names": NAMES} | {
+        "principals": PRINCIPALS,
+        "crew": CREW,
+        "akas": AKAS,
+    }
+    files.update(changes)
+    write(directory / "title.basics.tsv", files["basics"], crlf=True)
+    write(directory / "title.ratings.tsv.gz", files["ratings"])
+    write(directory / "name.basics.tsv.gz", files["names"], crlf=True)
+    write(directory / "title.principals.tsv", files["principals"], final_newline=False)
+    write(directory / "title.crew.tsv", files["crew"])
+    write(directory / "title.akas.tsv", files["akas"], final_newline=False)
+    return directory
+
+
+async def _fetch(dsn: str, query: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch(query)
+        return rows
+    finally:
+        await conn.close()
+
+
+def rejects(stderr: str) -> list[str]:
+    """The `file:line: reason` lines."""
+    return [line for line in stderr.splitlines() if re.match(r"^[\w.]+:[^ ]+: ", line)]
+
+
+def summary(stdout: str, *, deleted: bool = False) -> dict[str, list[int]]:
+    """The closing summary: table -> [inserted, updated, unchanged, rejected(, deleted)]."""
+    out = {}
+    for line in stdout.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) == 6:
+            out[parts[0]] = [int(p) for p in parts[1 : 6 if deleted else 5]]
+    return out
+
+
+async def test_import_maps_every_file_onto_the_graph(empty_dsn: str, scratch_dir: Path) -> None:
+    result = filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb"))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+    films = await _fetch(
+        empty_dsn,
+        """select imdb_id, slug, title, original_title, year, runtime_minutes,
+                  imdb_rating::text as rating, imdb_votes,
+                  (select string_agg(g.name, ',' order by g.name) from film_genre fg
+                   join genre g on g.id = fg.genre_id where fg.film_id = film.id) as genres
+           from film order by imdb_id""",
+    )
+    assert [tuple(r) for r in films] == [
+        ("tt0000001", "refusenik-2007", "Refusenik", "Refusenik", 2007, 120, "7.7", 1200,
+         "Documentary"),
+        ("tt0000002", "amelie-2001", "Amélie", "Le Fabuleux Destin d'Amélie Poulain", 2001, 122,
+         "8.3", 800000, "Comedy,Romance"),
+        ("tt0000004", "tab-quoted-title-1999", 'Tab "Quoted"\tTitle', "Tab Title", 1999, None,
+         None, None, None),
+        ("tt0000005", "amelie-2001-tt0000005", "Amélie", "Amélie", 2001, 90, None, None,
+         "Drama"),
+    ]  # fmt: skip
+    people = await _fetch(
+        empty_dsn, "select imdb_id, slug, name, birth_year, death_year from person order by 1"
+    )
+    assert [tuple(r) for r in people] == [
+        ("nm0000001", "laura-bialis", "Laura Bialis", 1970, None),
+        ("nm0000002", "audrey-tautou", "Audrey Tautou", 1976, None),
+        ("nm0000003", "jean-pierre-jeunet", "Jean-Pierre Jeunet", 1953, None),
+        # Years before 1800 are more than the graph holds: unknown, not wrong.
+        ("nm0000004", "wolfgang-amadeus-mozart", "Wolfgang Amadeus Mozart", None, None),
+    ]
+    credits = await _fetch(
+        empty_dsn,
+        """select f.imdb_id, c.role, p.imdb_id as person, c.character_name, c.billing_order
+           from credit c join film f on f.id = c.film_id join person p on p.id = c.person_id
+           order by 1, 2, 3""",
+    )
+    assert [tuple(r) for r in credits] == [
+        ("tt0000001", "DIRECTOR", "nm0000001", None, 1),
+        ("tt0000001", "WRITER", "nm0000001", None, None),
+        ("tt0000002", "ACTOR", "nm0000002", "Amélie Poulain / Narrator", 1),
+        ("tt0000002", "COMPOSER", "nm0000004", None, 3),
+        ("tt0000002", "DIRECTOR", "nm0000003", None, 2),
+        ("tt0000002", "WRITER", "nm0000002", None, None),
+        ("tt0000002", "WRITER", "nm0000003", None, None),
+    ]
+    akas = await _fetch(
+        empty_dsn,
+        """select ordering, title, region, language, types, is_original
+           from film_alternative_title order by ordering""",
+    )
+    assert [tuple(r) for r in akas] == [
+        (1, "Le Fabuleux Destin d'Amélie Poulain", "FR", "fr", ["imdbDisplay"], False),
+        (2, "Amelie", "US", None, [], False),
+        (3, "Le Fabuleux Destin d'Amélie Poulain", None, None, ["original"], True),
+    ]
+    counts = summary(result.stdout)
+    assert counts["film"] == [4, 0, 0, 0]
+    assert counts["person"] == [4, 0, 0, 0]
+    assert counts["credit"] == [7, 0, 0, 0]
+    assert counts["film_alternative_title"] == [3, 0, 0, 0]
+    assert "done in" in result.stdout
+
+
+async def test_importing_the_same_files_again_changes_nothing(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    files = dataset(scratch_dir / "imdb")
+    assert filmgraph_import(empty_dsn, "imdb", files).returncode == 0
+    before = await fingerprint(empty_dsn)
+    again = filmgraph_import(empty_dsn, "imdb", files)
+    assert again.returncode == 0, again.stderr
+    assert await fingerprint(empty_dsn) == before
+    counts = summary(again.stdout)
+    assert counts, again.stdout
+    for table, (inserted, updated, _, _) in counts.items():
+        assert (inserted, updated) == (0, 0), (table, again.stdout)
+    assert counts["film"][2] == 4
+    assert counts["credit"][2] == 7
+
+
+async def test_a_newer_file_changes_exactly_what_changed(empty_dsn: str, scratch_dir: Path) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    before = {r["imdb_id"]: tuple(r) for r in await _fetch(empty_dsn, "select * from film")}
+    newer = dataset(
+        scratch_dir / "imdb",
+        ratings=RATINGS.replace("8.3\t800000", "8.4\t800123"),
+        basics=BASICS.replace("Refusenik\tRefusenik", "Refusenik!\tRefusenik"),
+        # IMDb dropped the composer credit.
+        principals=PRINCIPALS.replace("tt0000002\t3\tnm0000004\tcomposer\t\\N\t\\N\n", ""),
+    )
+    result = filmgraph_import(empty_dsn, "imdb", newer)
+    assert result.returncode == 0, result.stderr
+    counts = summary(result.stdout, deleted=True)
+    assert counts["film"] == [0, 2, 2, 0, 0]
+    assert counts["credit"] == [0, 0, 6, 0, 1]
+    composer = await _fetch(empty_dsn, "select count(*) from credit where role = 'COMPOSER'")
+    assert composer[0][0] == 0
+    after = {r["imdb_id"]: tuple(r) for r in await _fetch(empty_dsn, "select * from film")}
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {"tt0000001", "tt0000002"}
+    rows = await _fetch(
+        empty_dsn, "select title, slug from film where imdb_id = 'tt0000001' union all "
+        "select imdb_rating::text || '/' || imdb_votes, '' from film where imdb_id = 'tt0000002'"
+    )  # fmt: skip
+    # A new title keeps the old slug: links to the film page stay valid.
+    assert [tuple(r) for r in rows] == [("Refusenik!", "refusenik-2007"), ("8.4/800123", "")]
+
+
+BAD_LINES = {
+    "basics": BASICS + "tt0000006\tmovie\tToo Few Columns\t0\t2000\t\\N\t90\tDrama\n",
+    "ratings": RATINGS + "tt0000001\tseven\t12\n",
+    "principals": PRINCIPALS + "\ntt0000001\t2\tnm0000777\tactor\t\\N\t\\N",
+}
+
+
+def _bad_dataset(directory: Path) -> Path:
+    dataset(directory, **BAD_LINES)
+    names = NAMES.replace("\n", "\r\n") + "nm0000008\tBad \xff Byte\t1950\t\\N\t\\N\t\\N\r\n"
+    raw = names.encode("utf-8").replace("\xff".encode(), b"\xff")
+    (directory / "name.basics.tsv.gz").write_bytes(gzip.compress(raw))
+    return directory
+
+
+EXPECTED_REJECTS = [
+    "title.basics.tsv:8: 8 columns, expected 9",
+    "title.ratings.tsv.gz:5: bad averageRating 'seven'",
+    "name.basics.tsv.gz:7: invalid UTF-8 at byte 15",
+    "title.principals.tsv:9: unknown person nm0000777",
+]
+
+
+async def test_bad_rows_are_reported_and_abort_the_import_by_default(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "v1")).returncode == 0
+    before = await fingerprint(empty_dsn)
+    bad = _bad_dataset(scratch_dir / "bad")
+
+    result = filmgraph_import(empty_dsn, "imdb", bad)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    # Streaming stops at the first bad row past the budget of 0.
+    assert result.stderr.splitlines()[-2:] == [
+        EXPECTED_REJECTS[0],
+        "filmgraph: 1 bad row(s), more than --max-errors 0; nothing was imported",
+    ]
+    assert await fingerprint(empty_dsn) == before
+
+    result = filmgraph_import(empty_dsn, "imdb", bad, "--max-errors", "3")
+    assert result.returncode == 1
+    # Lines are checked as they stream in, values and references once all files are in.
+    assert rejects(result.stderr) == [
+        EXPECTED_REJECTS[0],
+        EXPECTED_REJECTS[2],
+        EXPECTED_REJECTS[1],
+        EXPECTED_REJECTS[3],
+    ]
+    assert result.stderr.splitlines()[-1] == (
+        "filmgraph: 4 bad row(s), more than --max-errors 3; nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == before
+
+
+async def test_bad_rows_within_the_budget_are_skipped_and_counted(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    result = filmgraph_import(empty_dsn, "imdb", _bad_dataset(scratch_dir / "bad"),
+                              "--max-errors", "4")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(rejects(result.stderr)) == sorted(EXPECTED_REJECTS)
+    counts = summary(result.stdout)
+    assert counts["film"] == [4, 0, 0, 2]  # the short line and the bad rating
+    assert counts["person"][3] == 1
+    assert counts["credit"][3] == 1
+    films = await _fetch(empty_dsn, "select imdb_id from film order by 1")
+    assert [r[0] for r in films] == ["tt0000001", "tt0000002", "tt0000004", "tt0000005"]
+
+
+async def test_unreadable_input_is_a_one_line_error(empty_dsn: str, scratch_dir: Path) -> None:
+    files = dataset(scratch_dir / "imdb")
+    assert filmgraph_import(empty_dsn, "imdb", files).returncode == 0
+    before = await fingerprint(empty_dsn)
+    # A download cut short: the gzip stream ends early.
+    whole = (files / "name.basics.tsv.gz").read_bytes()
+    (files / "name.basics.tsv.gz").write_bytes(whole[: len(whole) // 2])
+    cases = [
+        ((files,), "name.basics.tsv.gz: corrupt or truncated file"),
+        ((scratch_dir / "missing",), "not a directory"),
+        ((scratch_dir,), "none of the IMDb dataset files"),
+        ((files, "--title-types", "movie,film"), "--title-types: unknown type(s) film"),
+    ]
+    for args, message in cases:
+        result = filmgraph_import(empty_dsn, "imdb", *args)
+        assert result.returncode == 4, result.stderr
+        last = result.stderr.splitlines()[-1]
+        assert last.startswith("filmgraph: "), result.stderr
+        assert message in last, result.stderr
+        assert "Traceback" not in result.stderr
+    (files / "name.basics.tsv.gz").unlink()
+    write(files / "title.crew.tsv", "tconst\tdirectors\n")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 4
+    assert "title.crew.tsv:1: header is 'tconst|directors'" in result.stderr
+    assert await fingerprint(empty_dsn) == before
+
+
+class RowLock:
+    """Holds a film row locked, so that an import updating it waits mid-transaction (after it
+    has staged every file and written other rows) until released."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    async def __aenter__(self) -> RowLock:
+        self.conn = await asyncpg.connect(self.dsn)
+        self.tx = self.conn.transaction()
+        await self.tx.start()
+        await self.conn.execute("select 1 from film where imdb_id = 'tt0000002' for update")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.tx.rollback()
+        await self.conn.close()
+
+
+async def _blocked_import(dsn: str, files: Path) -> Importer:
+    """An import of files that now waits on the row lock inside its transaction."""
+    importer = Importer(dsn, "imdb", files)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await wait_until(lambda: _waiting(conn), "the import to wait on the row lock")
+    finally:
+        await conn.close()
+    return importer
+
+
+async def _waiting(conn: asyncpg.Connection) -> bool:
+    return await import_backends(conn, waiting=True) == 1
+
+
+def _newer(directory: Path) -> Path:
+    return dataset(
+        directory,
+        basics=BASICS.replace("Amélie\tLe Fabuleux", "Amélie (2001)\tLe Fabuleux")
+        + "tt0000009\tmovie\tNew One\tNew One\t0\t2020\t\\N\t100\tDrama\n",
+    )
+
+
+async def test_killing_the_importer_midway_leaves_the_graph_unchanged(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "v1")).returncode == 0
+    before = await fingerprint(empty_dsn)
+    newer = _newer(scratch_dir / "v2")
+    async with RowLock(empty_dsn):
+        importer = await _blocked_import(empty_dsn, newer)
+        importer.proc.kill()
+        importer.proc.wait(timeout=30)
+    assert await fingerprint(empty_dsn) == before
+
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        # The server notices the vanished client and ends its transaction: no idle
+        # transaction, no lock left behind.
+        async def gone() -> bool:
+            return await import_backends(conn) == 0
+
+        await wait_until(gone, "the killed import's server process to end")
+        idle = await conn.fetchval(
+            "select count(*) from pg_stat_activity where state like 'idle in transaction%'"
+        )
+        assert idle == 0
+        assert await conn.fetchval("select count(*) from pg_locks where locktype = 'advisory'") == 0
+    finally:
+        await conn.close()
+    # The next import takes the lock and completes.
+    result = filmgraph_import(empty_dsn, "imdb", newer)
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout)["film"][:2] == [1, 1]
+
+
+async def test_a_second_import_fails_fast_while_one_runs(empty_dsn: str, scratch_dir: Path) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "v1")).returncode == 0
+    newer = _newer(scratch_dir / "v2")
+    async with RowLock(empty_dsn):
+        first = await _blocked_import(empty_dsn, newer)
+        second = await asyncio.to_thread(filmgraph_import, empty_dsn, "imdb", newer)
+        assert second.returncode == 3
+        assert second.stderr.splitlines()[-1].startswith(
+            "filmgraph: another import is running (server pid "
+        )
+    code, out, err = first.finish()
+    assert code == 0, err
+    assert summary(out)["film"][:2] == [1, 1]
+
+
+async def test_the_api_keeps_serving_reads_during_an_import(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "v1")).returncode == 0
+    query = '{ film(imdbId: "tt0000002") { title directors { name } } }'
+    expected = {"film": {"title": "Amélie", "directors": [{"name": "Jean-Pierre Jeunet"}]}}
+    with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+            async with RowLock(empty_dsn):
+                importer = await _blocked_import(empty_dsn, _newer(scratch_dir / "v2"))
+                # Mid-import (its transaction open, rows written): reads see the old graph.
+                response = await client.post("/graphql", json={"query": query})
+                assert response.json() == {"data": expected}
+            code, _, err = importer.finish()
+            assert code == 0, err
+            response = await client.post("/graphql", json={"query": query})
+            assert response.json()["data"]["film"]["title"] == "Amélie (2001)"
+
+
+def test_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    files = dataset(scratch_dir / "imdb")
+    plain = filmgraph_import(empty_dsn, "imdb", files)
+    assert plain.returncode == 0, plain.stderr
+    assert "read file=title.principals.tsv rows=" in plain.stderr
+    assert "\r" not in plain.stderr
+
+    # stderr on a pseudo-terminal: a bar per file, redrawn in place.
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graph.cli", "import", "imdb", str(files)],
+        env=env(empty_dsn),
+        stdout=subprocess.PIPE,
+        stderr=child,
+    )
+    os.close(child)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the terminal's other end closed: the import has exited
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    text = screen.decode()
+    for name in ("title.basics.tsv", "name.basics.tsv.gz", "title.principals.tsv"):
+        bar = re.search(rf"\r{re.escape(name)} +\[#+\] +100% +\d+ rows +[\d,]+ rows/s ETA", text)
+        assert bar, text
+
+
+async def test_alternative_titles_are_served(empty_dsn: str, scratch_dir: Path) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    query = """{ film(imdbId: "tt0000002") {
+        all: alternativeTitles { title region language types attributes isOriginal }
+        us: alternativeTitles(region: "US") { title }
+    } }"""
+    with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+            response = await client.post("/graphql", json={"query": query})
+    assert response.json() == {
+        "data": {
+            "film": {
+                "all": [
+                    {"title": "Le Fabuleux Destin d'Amélie Poulain", "region": "FR",
+                     "language": "fr", "types": ["imdbDisplay"], "attributes": [],
+                     "isOriginal": False},
+                    {"title": "Amelie", "region": "US", "language": None, "types": [],
+                     "attributes": [], "isOriginal": False},
+                    {"title": "Le Fabuleux Destin d'Amélie Poulain", "region": None,
+                     "language": None, "types": ["original"], "attributes": [],
+                     "isOriginal": True},
+                ],
+                "us": [{"title": "Amelie"}],
+            }
+        }
+    }  # fmt: skip
+
+
+async def test_title_types_a_byte_order_mark_and_nul_bytes(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    files = dataset(scratch_dir / "imdb", basics="\ufeff" + BASICS)
+    (files / "title.principals.tsv").unlink()
+    write(
+        files / "title.principals.tsv.gz",
+        PRINCIPALS + "tt0000001\t2\tnm00\x000001\tactor\t\\N\t\\N\n",
+    )
+    result = filmgraph_import(
+        empty_dsn, "imdb", files, "--title-types", "movie,tvEpisode", "--max-errors", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    # Episodes are imported on request; the episode's people are not in name.basics.
+    assert sorted(rejects(result.stderr)) == [
+        "title.crew.tsv:4: unknown person nm0000099",
+        "title.principals.tsv.gz:7: unknown person nm0000099",
+        "title.principals.tsv.gz:8: NUL byte in line",
+    ]
+    films = await _fetch(empty_dsn, "select imdb_id, title from film order by 1")
+    # tvMovie is not asked for this time.
+    assert [tuple(r) for r in films] == [
+        ("tt0000001", "Refusenik"),
+        ("tt0000002", "Amélie"),
+        ("tt0000003", "Pilot"),
+        ("tt0000004", 'Tab "Quoted"\tTitle'),
+    ]
+    akas = await _fetch(empty_dsn, "select title from film_alternative_title where region = 'FR'")
+    assert sorted(r[0] for r in akas) == ["Le Fabuleux Destin d'Amélie Poulain", "Pilote"]

@@ -1,0 +1,108 @@
+"""`filmgraph import movielens`: movies.csv and links.csv merged onto films by IMDb id, and
+IMDb, MovieLens and TMDB data about one film ending up on one node."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from tests.importing import filmgraph_import, fingerprint, write
+from tests.test_import_imdb import dataset, rejects, summary
+from tests.test_import_tmdb import FILM_WATCH
+
+MOVIES = """\
+\ufeffmovieId,title,genres
+1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy
+2,"American President, The (1995)",Comedy|Drama|Romance
+3,Refusenik (2007),Documentary
+4,Unlinked (2000),(no genres listed)
+2,"American President, The (1995)",Comedy|Drama|Romance
+"""
+LINKS = """\
+movieId,imdbId,tmdbId
+1,0114709,862
+2,0112346,9087
+3,0000001,100
+"""
+
+
+def movielens(directory: Path, movies: str = MOVIES, links: str = LINKS) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    write(directory / "movies.csv", movies, crlf=True)
+    write(directory / "links.csv", links, final_newline=False)
+    return directory
+
+
+async def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [tuple(r) for r in await conn.fetch(query)]
+    finally:
+        await conn.close()
+
+
+FILMS = """select imdb_id, tmdb_id, slug, title, year,
+                  (select string_agg(g.name, ',' order by g.name) from film_genre fg
+                   join genre g on g.id = fg.genre_id where fg.film_id = film.id)
+           from film order by imdb_id"""
+
+
+async def test_movielens_merges_onto_imdb_films_and_creates_the_rest(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    files = movielens(scratch_dir / "ml")
+    result = filmgraph_import(empty_dsn, "movielens", files)
+    assert result.returncode == 0, result.stderr
+    assert "filmgraph: 1 movie(s) without a row in links.csv left out" in result.stderr
+    films = [r for r in await _rows(empty_dsn, FILMS) if r[0] in ("tt0000001", "tt0112346",
+                                                                   "tt0114709")]  # fmt: skip
+    assert films == [
+        ("tt0000001", 100, "refusenik-2007", "Refusenik", 2007, "Documentary"),
+        ("tt0112346", 9087, "the-american-president-1995", "The American President", 1995,
+         "Comedy,Drama,Romance"),
+        ("tt0114709", 862, "toy-story-1995", "Toy Story", 1995,
+         "Adventure,Animation,Children,Comedy,Fantasy"),
+    ]  # fmt: skip
+    assert summary(result.stdout)["film"] == [2, 1, 0, 0]
+
+    before = await fingerprint(empty_dsn)
+    again = filmgraph_import(empty_dsn, "movielens", files)
+    assert again.returncode == 0, again.stderr
+    for table, (inserted, updated, _, _) in summary(again.stdout).items():
+        assert (inserted, updated) == (0, 0), (table, again.stdout)
+    assert await fingerprint(empty_dsn) == before
+
+    # TMDB availability lands on the same node as the IMDb and MovieLens data.
+    watch = scratch_dir / "100.json"
+    watch.write_text(json.dumps(FILM_WATCH), encoding="utf-8")
+    assert filmgraph_import(empty_dsn, "tmdb-watch", watch).returncode == 0
+    assert await _rows(
+        empty_dsn,
+        """select f.imdb_id, f.tmdb_id, count(o.*) from film f join offer o on o.film_id = f.id
+           group by 1, 2""",
+    ) == [("tt0000001", 100, 5)]
+
+
+async def test_movielens_bad_rows(empty_dsn: str, scratch_dir: Path) -> None:
+    files = movielens(
+        scratch_dir / "ml",
+        movies=MOVIES + "x5,Bad Id (2001),Drama\n",
+        links=LINKS + "\n9,123,77\n1,0114709,862,extra\n2,tt0112346,9087\n4,0000004,862",
+    )
+    result = filmgraph_import(empty_dsn, "movielens", files)
+    assert result.returncode == 1
+    assert await fingerprint(empty_dsn) == "empty"
+    result = filmgraph_import(empty_dsn, "movielens", files, "--max-errors", "5")
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == [
+        "links.csv:7: 4 columns, expected 3",
+        "movies.csv:7: bad movieId 'x5'",
+        "links.csv:6: unknown movieId 9",
+        "links.csv:8: bad imdbId 'tt0112346'",
+        "links.csv:9: tmdbId 862 already belongs to tt0114709",
+    ]
+    assert [r[0] for r in await _rows(empty_dsn, FILMS)] == ["tt0000001", "tt0112346", "tt0114709"]

@@ -1,0 +1,133 @@
+"""An import whose database goes away: restarted under it, or silent (every server process
+stopped). The importer notices within 10 s, exits non-zero, and the graph is as it was. These
+tests run a PostgreSQL of their own, since they stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from graph.embedded import EmbeddedPostgres
+from tests.importing import Importer, filmgraph_import, fingerprint, import_backends, wait_until
+from tests.test_import_imdb import BASICS, dataset
+
+NOTICE_WITHIN_S = 10
+
+
+@pytest.fixture
+def own_server(scratch_dir: Path) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(scratch_dir / "pgdata", settings={"fsync": "off"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _server_processes(server: EmbeddedPostgres) -> list[int]:
+    """The postmaster and its children."""
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(entry.name))
+    return [postmaster, *children]
+
+
+def _signal(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        # A backend that was just ending (a closed connection's) may be gone already.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+async def _blocked_import(dsn: str, files: Path) -> tuple[Importer, asyncpg.Connection]:
+    """An import waiting, inside its transaction, on a film row the returned connection holds."""
+    holder = await asyncpg.connect(dsn)
+    await holder.execute("begin; select 1 from film where imdb_id = 'tt0000002' for update")
+    importer = Importer(dsn, "imdb", files)
+
+    # Watched from a connection of its own: inside the holder's transaction pg_stat_activity
+    # would show the same snapshot every time.
+    watcher = await asyncpg.connect(dsn)
+
+    async def waiting() -> bool:
+        if importer.proc.poll() is not None:
+            _, _, err = importer.finish()
+            raise AssertionError(f"the import ended early:\n{err}")
+        return await import_backends(watcher, waiting=True) == 1
+
+    try:
+        await wait_until(waiting, "the import to wait on the row lock")
+    finally:
+        await watcher.close()
+    return importer, holder
+
+
+def _newer(scratch_dir: Path) -> Path:
+    return dataset(scratch_dir / "v2", basics=BASICS.replace("Amélie\tLe", "Amélie!\tLe"))
+
+
+async def test_a_database_restart_mid_import_fails_it_and_changes_nothing(
+    own_server: EmbeddedPostgres, scratch_dir: Path
+) -> None:
+    dsn = own_server.dsn
+    assert filmgraph_import(dsn, "imdb", dataset(scratch_dir / "v1")).returncode == 0
+    before = await fingerprint(dsn)
+    importer, holder = await _blocked_import(dsn, _newer(scratch_dir))
+    stopped = time.monotonic()
+    own_server.stop()
+    code, _, err = importer.finish(timeout=NOTICE_WITHIN_S * 3)
+    assert time.monotonic() - stopped < NOTICE_WITHIN_S
+    holder.terminate()
+    assert code == 2, err
+    last = err.splitlines()[-1]
+    assert last.startswith("filmgraph: "), err
+    assert "Traceback" not in err
+    own_server.start()
+    assert await fingerprint(dsn) == before
+
+
+async def test_a_silent_database_is_noticed_within_10_seconds(
+    own_server: EmbeddedPostgres, scratch_dir: Path
+) -> None:
+    dsn = own_server.dsn
+    assert filmgraph_import(dsn, "imdb", dataset(scratch_dir / "v1")).returncode == 0
+    before = await fingerprint(dsn)
+    importer, holder = await _blocked_import(dsn, _newer(scratch_dir))
+    processes = _server_processes(own_server)
+    _signal(processes, signal.SIGSTOP)
+    try:
+        stopped = time.monotonic()
+        code, _, err = importer.finish(timeout=NOTICE_WITHIN_S * 3)
+        noticed = time.monotonic() - stopped
+    finally:
+        _signal(processes, signal.SIGCONT)
+    assert noticed < NOTICE_WITHIN_S, err
+    assert code == 2, err
+    assert err.splitlines()[-1].startswith("filmgraph: lost the database connection"), err
+    await holder.execute("rollback")
+    await holder.close()
+
+    async def gone() -> bool:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await import_backends(conn) == 0
+        finally:
+            await conn.close()
+
+    # Once the server runs again it finds the client gone and rolls the import back.
+    await wait_until(gone, "the import's server process to end")
+    assert await fingerprint(dsn) == before

@@ -1,0 +1,183 @@
+"""`filmgraph import tmdb-providers` and `tmdb-watch`: TMDB's provider list and per-film
+watch-provider answers, merged by TMDB id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from graph.migrate import migrate
+from tests.importing import filmgraph_import, fingerprint
+from tests.test_import_imdb import rejects, summary
+
+PROVIDERS = {
+    "results": [
+        {"display_priority": 0, "logo_path": "/n.jpg", "provider_name": "Netflix",
+         "provider_id": 8},
+        {"display_priority": 1, "logo_path": "/a.jpg", "provider_name": "Amazon Prime Video",
+         "provider_id": 9},
+        {"display_priority": 1, "logo_path": "/a.jpg", "provider_name": "Amazon Prime Video",
+         "provider_id": 119},
+        {"display_priority": 2, "logo_path": None, "provider_name": "Kanopy",
+         "provider_id": 191},
+    ]
+}  # fmt: skip
+
+
+def _provider(pid: int, name: str) -> dict[str, Any]:
+    return {"provider_id": pid, "provider_name": name, "logo_path": f"/{pid}.jpg",
+            "display_priority": 5}  # fmt: skip
+
+
+def watch(film: int, **regions: dict[str, Any]) -> dict[str, Any]:
+    return {"id": film, "results": regions}
+
+
+FILM_WATCH = watch(
+    100,
+    US={
+        "link": "https://www.themoviedb.org/movie/100-refusenik/watch?locale=US",
+        "flatrate": [_provider(8, "Netflix")],
+        "rent": [_provider(2, "Apple TV")],
+        "buy": [_provider(2, "Apple TV")],
+        "ads": [_provider(73, "Tubi TV")],
+    },
+    GB={"link": "https://www.themoviedb.org/movie/100-refusenik/watch?locale=GB",
+        "free": [_provider(191, "Kanopy")]},
+)  # fmt: skip
+
+
+def _write(path: Path, doc: object) -> Path:
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return path
+
+
+async def _graph_with_a_film(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "insert into film (slug, title, year, tmdb_id) values ('refusenik-2007', 'Refusenik',"
+            " 2007, 100)"
+        )
+    finally:
+        await conn.close()
+
+
+async def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [tuple(r) for r in await conn.fetch(query)]
+    finally:
+        await conn.close()
+
+
+async def test_provider_list_merges_by_tmdb_id(empty_dsn: str, scratch_dir: Path) -> None:
+    path = _write(scratch_dir / "providers.json", PROVIDERS)
+    result = filmgraph_import(empty_dsn, "tmdb-providers", path)
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout)["provider"] == [4, 0, 0, 0]
+    assert await _rows(empty_dsn, "select tmdb_id, slug, name, logo_url from provider order by 1") == [
+        (8, "netflix", "Netflix", "https://image.tmdb.org/t/p/original/n.jpg"),
+        (9, "amazon-prime-video", "Amazon Prime Video", "https://image.tmdb.org/t/p/original/a.jpg"),
+        (119, "amazon-prime-video-119", "Amazon Prime Video",
+         "https://image.tmdb.org/t/p/original/a.jpg"),
+        (191, "kanopy", "Kanopy", None),
+    ]  # fmt: skip
+    before = await fingerprint(empty_dsn)
+    again = filmgraph_import(empty_dsn, "tmdb-providers", path)
+    assert summary(again.stdout)["provider"] == [0, 0, 4, 0]
+    assert await fingerprint(empty_dsn) == before
+
+    renamed = json.loads(json.dumps(PROVIDERS))
+    renamed["results"][0]["provider_name"] = "Netflix Standard"
+    renamed["results"].append({"provider_id": "x", "provider_name": "Bad"})
+    path = _write(scratch_dir / "providers.json", renamed)
+    result = filmgraph_import(empty_dsn, "tmdb-providers", path)
+    assert result.returncode == 1
+    assert rejects(result.stderr) == ["providers.json:results[4]: bad provider_id 'x'"]
+    assert await fingerprint(empty_dsn) == before
+    result = filmgraph_import(empty_dsn, "tmdb-providers", path, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout)["provider"] == [0, 1, 3, 1]
+    # The slug stays: it is the provider's address.
+    assert await _rows(empty_dsn, "select slug, name from provider where tmdb_id = 8") == [
+        ("netflix", "Netflix Standard")
+    ]
+
+
+async def test_watch_providers_become_offers(empty_dsn: str, scratch_dir: Path) -> None:
+    await _graph_with_a_film(empty_dsn)
+    film = _write(scratch_dir / "100.json", FILM_WATCH)
+    unknown = _write(scratch_dir / "999.json", watch(999, US={"flatrate": [_provider(8, "N")]}))
+    result = filmgraph_import(empty_dsn, "tmdb-watch", film, unknown)
+    assert result.returncode == 0, result.stderr
+    assert "filmgraph: 999.json: film with TMDB id 999 is not in the graph; skipped" in (
+        result.stderr.splitlines()
+    )
+    offers = await _rows(
+        empty_dsn,
+        """select o.region, o.kind, p.tmdb_id, o.price, o.currency, o.url
+           from offer o join provider p on p.id = o.provider_id order by 1, 2, 3""",
+    )
+    us = "https://www.themoviedb.org/movie/100-refusenik/watch?locale=US"
+    gb = "https://www.themoviedb.org/movie/100-refusenik/watch?locale=GB"
+    assert offers == [
+        ("GB", "FREE", 191, None, None, gb),
+        ("US", "ADS", 73, None, None, us),
+        ("US", "BUY", 2, None, None, us),
+        ("US", "RENT", 2, None, None, us),
+        ("US", "SUBSCRIPTION", 8, None, None, us),
+    ]
+    counts = summary(result.stdout)
+    assert counts["offer"] == [5, 0, 0, 0]
+    assert counts["provider"] == [4, 0, 0, 0]
+
+    # An offer from another source (it names a quality): TMDB answers never remove it.
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await conn.execute(
+            """insert into offer (film_id, provider_id, region, kind, quality, url)
+               select f.id, p.id, 'US', 'SUBSCRIPTION', 'HD', 'https://example.com/r'
+               from film f, provider p where f.tmdb_id = 100 and p.tmdb_id = 8"""
+        )
+    finally:
+        await conn.close()
+    before = await fingerprint(empty_dsn)
+    again = filmgraph_import(empty_dsn, "tmdb-watch", film, unknown)
+    assert summary(again.stdout)["offer"] == [0, 0, 5, 0]
+    assert await fingerprint(empty_dsn) == before
+
+    newer = json.loads(json.dumps(FILM_WATCH))
+    newer["results"]["GB"]["link"] = "https://www.themoviedb.org/movie/100/watch?locale=GB"
+    newer["results"]["USA"] = {"flatrate": []}
+    del newer["results"]["US"]["ads"]  # the film left Tubi
+    _write(film, newer)
+    broken = scratch_dir / "101.json"
+    broken.write_text('{"id": 101, "results": {', encoding="utf-8")
+    result = filmgraph_import(empty_dsn, "tmdb-watch", film, broken)
+    assert result.returncode == 1
+    assert rejects(result.stderr) == ["100.json:results.USA: bad region 'USA'"]
+    assert await fingerprint(empty_dsn) == before
+    result = filmgraph_import(empty_dsn, "tmdb-watch", film, broken, "--max-errors", "2")
+    assert result.returncode == 0, result.stderr
+    assert sorted(rejects(result.stderr)) == [
+        "100.json:results.USA: bad region 'USA'",
+        "101.json:1: not JSON: Expecting property name enclosed in double quotes",
+    ]
+    assert summary(result.stdout, deleted=True)["offer"] == [0, 1, 3, 2, 1]
+    offers = await _rows(
+        empty_dsn,
+        """select o.region, o.kind, p.tmdb_id, o.quality, o.url
+           from offer o join provider p on p.id = o.provider_id order by 1, 2, 3, 4""",
+    )
+    assert offers == [
+        ("GB", "FREE", 191, None, "https://www.themoviedb.org/movie/100/watch?locale=GB"),
+        ("US", "BUY", 2, None, us),
+        ("US", "RENT", 2, None, us),
+        ("US", "SUBSCRIPTION", 8, "HD", "https://example.com/r"),
+        ("US", "SUBSCRIPTION", 8, None, us),
+    ]
