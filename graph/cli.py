@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ from collections.abc import Iterator
 import asyncpg
 import uvicorn
 
-from graph import db
+from graph import db, stopping
 from graph.app import create_app
 from graph.demo.load import load_demo
 from graph.embedded import EmbeddedError, EmbeddedPostgres
@@ -61,39 +59,41 @@ async def _prepare(dsn: str, *, migrations: bool, demo: str) -> None:
 def cmd_serve(settings: Settings) -> int:
     with database(settings) as (dsn, _):
         if not settings.database_url:
-            asyncio.run(_prepare(dsn, migrations=True, demo="if-empty"))
+            stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
         app = create_app(settings, dsn)
         print(
             f"filmgraph: GraphiQL at http://{settings.host}:{settings.port}/graphql",
             file=sys.stderr,
         )
-        server = uvicorn.Server(
+        server = _Server(
             uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
         )
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
         # our handlers in place; once it has, stopping is the normal way out.
-        with contextlib.suppress(KeyboardInterrupt, Terminated):
+        with contextlib.suppress(KeyboardInterrupt):
             server.run()
     return 0
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so that cleanup (stopping PostgreSQL) runs."""
+class _Server(uvicorn.Server):
+    """uvicorn takes SIGTERM over only once it runs: one that came just before is still
+    honoured, at its next tick (every 0.1 s)."""
 
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+    async def on_tick(self, counter: int) -> bool:
+        if stopping.requested():
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 def cmd_migrate(settings: Settings) -> int:
     with database(settings) as (dsn, _):
-        asyncio.run(_prepare(dsn, migrations=True, demo="never"))
+        stopping.run(_prepare(dsn, migrations=True, demo="never"))
     return 0
 
 
 def cmd_load_demo(settings: Settings) -> int:
     with database(settings) as (dsn, _):
-        asyncio.run(_prepare(dsn, migrations=not settings.database_url, demo="always"))
+        stopping.run(_prepare(dsn, migrations=not settings.database_url, demo="always"))
     return 0
 
 
@@ -113,7 +113,7 @@ def cmd_generate(settings: Settings, films: int, seed: int) -> int:
             await conn.close()
 
     with database(settings) as (dsn, _):
-        asyncio.run(run(dsn))
+        stopping.run(run(dsn))
     return 0
 
 
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "load-demo": cmd_load_demo,
         "schema": cmd_schema,
     }
-    signal.signal(signal.SIGTERM, _terminate)
+    stopping.install()
     try:
         if args.command == "generate":
             return cmd_generate(settings, args.films, args.seed)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             with database(settings) as (dsn, _):
                 return cmd_import(dsn, args)
         return commands[args.command](settings)
-    except (KeyboardInterrupt, Terminated):
+    except (KeyboardInterrupt, stopping.Stopped):
         print("filmgraph: interrupted", file=sys.stderr)
         return 130
     except GenerateError as exc:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 
+from graph import stopping
 from graph.importers.imdb import DEFAULT_TITLE_TYPES, import_imdb, parse_title_types
 from graph.importers.movielens import import_movielens
 from graph.importers.reader import InputError
@@ -101,7 +101,7 @@ async def _import(dsn: str, args: argparse.Namespace) -> Run:
 
 def cmd_import(dsn: str, args: argparse.Namespace) -> int:
     try:
-        asyncio.run(_import(dsn, args))
+        stopping.run(_import(dsn, args))
     except InputError as exc:
         print(f"filmgraph: {exc}; nothing was imported", file=sys.stderr)
         return EXIT_INPUT
