@@ -21,8 +21,9 @@ from strawberry.types import ExecutionResult
 
 from graph.context import Context
 from graph.db import create_pool
+from graph.errors import classify
 from graph.loaders import Loaders
-from graph.schema import classify, create_schema
+from graph.schema import create_schema
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,14 @@ READY_TIMEOUT_S = 2.0
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view, with fresh loaders per request on the app's pool."""
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            create_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            allow_queries_via_get=True,
+        )
+        self.settings = settings
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
             loaders=Loaders(request.app.state.pool), cursor_key=request.app.state.cursor_key
@@ -42,7 +51,11 @@ class GraphQLView(GraphQL[Context, None]):
         # The one exit of every HTTP result: each error leaves with a stable code, and an
         # unexpected one without its internals.
         if result.errors:
-            result.errors = [classify(e) for e in result.errors]
+            request_id = secrets.token_hex(8)
+            result.errors = [
+                classify(e, request_id, suggestions=self.settings.suggestions)
+                for e in result.errors
+            ]
         return await super().process_result(request, result)
 
     async def parse_http_body(self, request: Any) -> Any:
@@ -85,7 +98,7 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         try:
             app.state.pool = await create_pool(settings, database)
         except (OSError, asyncpg.PostgresError) as exc:
-            # Start anyway: /readyz answers 503 and queries DATABASE_UNAVAILABLE until the
+            # Start anyway: /readyz answers 503 and queries SERVICE_UNAVAILABLE until the
             # database answers; the pool connects on demand from then on.
             log.warning("database unreachable at start-up error=%r", exc)
             app.state.pool = await create_pool(settings, database, min_size=0)
@@ -108,11 +121,7 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    graphql = GraphQLView(
-        create_schema(settings),
-        graphql_ide="graphiql" if settings.graphiql else None,
-        allow_queries_via_get=True,
-    )
+    graphql = GraphQLView(settings)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
