@@ -21,6 +21,7 @@ from strawberry.types import ExecutionResult
 
 from graph.context import Context
 from graph.db import create_pool
+from graph.envelope import BoundedRequest, check_variables_depth, decode_json
 from graph.errors import classify
 from graph.loaders import Loaders
 from graph.schema import create_schema
@@ -58,16 +59,24 @@ class GraphQLView(GraphQL[Context, None]):
             ]
         return await super().process_result(request, result)
 
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
+
     async def parse_http_body(self, request: Any) -> Any:
         # A body that is JSON but not a GraphQL request (null, a string, invalid UTF-8, nesting
         # deep enough to exhaust the parser) is the client's mistake: 400, not 500.
         try:
-            return await super().parse_http_body(request)
+            parsed = await super().parse_http_body(request)
         except (AttributeError, TypeError, ValueError, RecursionError) as exc:
             log.info("malformed request body error=%r", exc)
             raise HTTPException(
                 400, "Malformed request: expected a JSON object with a `query` string"
             ) from None
+        for data in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(data.operation_name, str | None):
+                raise HTTPException(400, "Malformed request: `operationName` must be a string")
+            check_variables_depth(data.variables, self.settings.max_variables_depth)
+        return parsed
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry
@@ -124,7 +133,7 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     graphql = GraphQLView(settings)
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", BoundedRequest(graphql, settings), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -33,15 +33,13 @@ RATE_LIMITED = "RATE_LIMITED"
 INTERNAL = "INTERNAL"
 
 # graphql-core appends its suggestions last: "... Did you mean 'title'?".
-_SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 # The parser's token limit is a syntax error like any other; only its text tells it apart.
 _TOKEN_LIMIT = re.compile(r"^Syntax Error: Document contains more than \d+ tokens\.")
 # Variable coercion runs at execution, so its errors come without a code of their own.
-_BAD_VARIABLE = re.compile(
-    r"^Variable '\$\w+' (got invalid value|of required type .* was not provided"
-    r"|of non-null type .* must not be null)",
-    re.DOTALL,
-)
+_BAD_VARIABLE = re.compile(r"^Variable ('\$\w+' has invalid (default )?value|values are nested)")
+
+MAX_MESSAGE = 300
 
 _DATABASE_ERRORS = (
     asyncpg.PostgresConnectionError,  # class 08
@@ -88,6 +86,9 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
     Returns a new error: the validation cache shares its error objects between requests.
     """
     original = error.original_error
+    if isinstance(original, ValueError) and error.path is None:
+        # A literal Python cannot convert (an Int of 5000 digits): the document is wrong.
+        original = None
     if original is None and error.path is not None and not (error.extensions or {}).get("code"):
         # A field error graphql-core raised itself (a null in a non-null field): our bug.
         original = RuntimeError(error.message)
@@ -98,6 +99,9 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
         if not extensions.get("code"):
             extensions["code"] = _request_error_code(error)
         message = error.message if suggestions else _SUGGESTION.sub("", error.message)
+        if len(message) > MAX_MESSAGE:
+            # graphql-core quotes the offending value, which can be a megabyte long.
+            message = message[:MAX_MESSAGE] + "…"
         return GraphQLError(
             message,
             nodes=error.nodes,
