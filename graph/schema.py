@@ -19,6 +19,7 @@ from strawberry.extensions import (
 )
 
 from graph.context import Info
+from graph.cost import CostLimit
 from graph.discovery import (
     FilmFilterArg,
     FilmOrderArg,
@@ -257,6 +258,8 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ParserCache(maxsize=1024),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=1024),
+        # After validation, per request: the cost depends on the variables.
+        lambda: CostLimit(settings.max_cost),
     ]
     return strawberry.Schema(
         query=Query, types=[Film, Person, Genre, Provider], extensions=extensions

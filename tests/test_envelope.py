@@ -9,7 +9,7 @@ import httpx
 
 from tests.conftest import gql, post
 
-OK = {"data": {"__typename": "Query"}}
+OK = {"data": {"__typename": "Query"}, "extensions": {"cost": 0}}
 
 
 async def send(client: httpx.AsyncClient, body: bytes) -> httpx.Response:

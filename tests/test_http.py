@@ -29,7 +29,7 @@ async def test_post_with_operation_name_and_variables(client: httpx.AsyncClient)
         },
     )
     assert response.status_code == 200
-    assert response.json() == {"data": {"film": {"year": 2007}}}
+    assert response.json() == {"data": {"film": {"year": 2007}}, "extensions": {"cost": 1}}
 
 
 async def test_get_query(client: httpx.AsyncClient) -> None:
@@ -42,7 +42,10 @@ async def test_get_query(client: httpx.AsyncClient) -> None:
         headers={"accept": "application/json"},
     )
     assert response.status_code == 200
-    assert response.json() == {"data": {"film": {"title": "Refusenik"}}}
+    assert response.json() == {
+        "data": {"film": {"title": "Refusenik"}},
+        "extensions": {"cost": 1},
+    }
 
 
 async def test_get_mutation_is_refused(client: httpx.AsyncClient) -> None:
@@ -153,7 +156,7 @@ async def test_bodies_that_are_not_graphql_requests_are_400(client: httpx.AsyncC
         assert response.status_code == 400, (body[:40], response.status_code, response.text)
         assert "Traceback" not in response.text
     still_fine = await client.post("/graphql", json={"query": "{ __typename }"})
-    assert still_fine.json() == {"data": {"__typename": "Query"}}
+    assert still_fine.json() == {"data": {"__typename": "Query"}, "extensions": {"cost": 0}}
 
 
 async def test_server_starts_while_the_database_is_down() -> None:

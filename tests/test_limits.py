@@ -23,7 +23,7 @@ def codes(body: dict[str, object]) -> set[str]:
 def nested(levels: int) -> str:
     return (
         '{ film(slug: "refusenik-2007") { '
-        + "directors { filmography { nodes { " * levels
+        + "directors { filmography(first: 1) { nodes { " * levels
         + "title"
         + " } } }" * levels
         + " } }"
