@@ -12,6 +12,7 @@ import re
 
 import asyncpg
 from graphql import GraphQLError, GraphQLSyntaxError
+from graphql.validation.validate import ValidationAbortedError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ INTERNAL = "INTERNAL"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 # The parser's token limit is a syntax error like any other; only its text tells it apart.
 _TOKEN_LIMIT = re.compile(r"^Syntax Error: Document contains more than \d+ tokens\.")
+_NESTED_TOO_DEEPLY = re.compile(r"^Syntax Error: Document is nested too deeply\.")
 # Variable coercion runs at execution, so its errors come without a code of their own.
 _BAD_VARIABLE = re.compile(r"^Variable ('\$\w+' has invalid (default )?value|values are nested)")
 
@@ -99,6 +101,8 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
         if not extensions.get("code"):
             extensions["code"] = _request_error_code(error)
         message = error.message if suggestions else _SUGGESTION.sub("", error.message)
+        if message == "Validation aborted.":
+            message = "Validation aborted: the document is too complex to check."
         if len(message) > MAX_MESSAGE:
             # graphql-core quotes the offending value, which can be a megabyte long.
             message = message[:MAX_MESSAGE] + "…"
@@ -137,6 +141,11 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
 
 
 def _request_error_code(error: GraphQLError) -> str:
+    if isinstance(error, ValidationAbortedError):
+        # graphql-core's own budget for comparing fields and walking fragments ran out.
+        return GRAPHQL_VALIDATION_FAILED
+    if _NESTED_TOO_DEEPLY.match(error.message):
+        return QUERY_TOO_DEEP
     if _BAD_VARIABLE.match(error.message):
         return BAD_USER_INPUT
     if error.message == "Maximum introspection depth exceeded":  # MaxIntrospectionDepthRule
