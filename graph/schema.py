@@ -9,6 +9,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import strawberry
+from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -17,6 +18,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.types import ExecutionContext
 
 from graph.context import Info
 from graph.cost import CostLimit
@@ -244,6 +246,17 @@ class Query:
         return await _root(info, "Provider", first, after, last, before)
 
 
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error at ERROR with the whole document, so any client could
+        # flood the log with megabyte documents. The HTTP view logs what the operator needs
+        # (graph.errors.classify: the unexpected ones, with traceback and request id).
+        for error in errors:
+            log.debug("graphql error message=%.200s", error.message)
+
+
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # The limit rules are made once per schema: the validation cache is keyed by the rule
@@ -261,6 +274,4 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         # After validation, per request: the cost depends on the variables.
         lambda: CostLimit(settings.max_cost),
     ]
-    return strawberry.Schema(
-        query=Query, types=[Film, Person, Genre, Provider], extensions=extensions
-    )
+    return Schema(query=Query, types=[Film, Person, Genre, Provider], extensions=extensions)

@@ -154,3 +154,13 @@ def test_unexpected_errors_are_masked_with_a_request_id(
     assert "request_id=abc123" in record.getMessage()
     assert record.exc_info is not None and "secret internals" in caplog.text
     assert "Traceback" in caplog.text
+
+
+async def test_client_mistakes_do_not_flood_the_log(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        body = await post(client, '{ film(slug: "' + "x" * 500_000 + '") { nope } }')
+    assert codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text[:500]
+    assert len(caplog.text) < 10_000
