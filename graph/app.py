@@ -30,6 +30,13 @@ from graph.settings import Settings
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
+class SubResponse(Response):
+    """What the view decides about one HTTP response while it processes the results."""
+
+    graphql_response_json = False
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -48,6 +55,19 @@ class GraphQLView(GraphQL[Context, None]):
             loaders=Loaders(request.app.state.pool), cursor_key=request.app.state.cursor_key
         )
 
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = SubResponse()
+        sub_response.status_code = None  # type: ignore[assignment]
+        del sub_response.headers["content-length"]
+        # GraphQL over HTTP: a client that accepts application/graphql-response+json gets it,
+        # with 4xx for a request that never reached execution; others get application/json
+        # and 200 for every GraphQL result.
+        sub_response.graphql_response_json = GRAPHQL_RESPONSE_JSON in request.headers.get(
+            "accept", ""
+        )
+        request.state.sub_response = sub_response
+        return sub_response
+
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         # The one exit of every HTTP result: each error leaves with a stable code, and an
         # unexpected one without its internals.
@@ -57,7 +77,28 @@ class GraphQLView(GraphQL[Context, None]):
                 classify(e, request_id, suggestions=self.settings.suggestions)
                 for e in result.errors
             ]
-        return await super().process_result(request, result)
+        processed = await super().process_result(request, result)
+        sub_response = getattr(request.state, "sub_response", None)
+        # Parse, validation, limits, variables: nothing was executed, so no `data`.
+        request_error = (
+            result.data is None
+            and bool(result.errors)
+            and all(e.path is None for e in result.errors or ())
+        )
+        if (
+            isinstance(sub_response, SubResponse)
+            and sub_response.graphql_response_json
+            and request_error
+        ):
+            sub_response.status_code = 400
+            processed.pop("data", None)
+        return processed
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if isinstance(sub_response, SubResponse) and sub_response.graphql_response_json:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)

@@ -168,3 +168,50 @@ async def test_server_starts_while_the_database_is_down() -> None:
             response = await client.post("/graphql", json={"query": QUERY})
             assert response.status_code == 200
             assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+SPEC = {"accept": "application/graphql-response+json, application/json;q=0.9"}
+
+
+async def test_graphql_response_json_when_accepted(client: httpx.AsyncClient) -> None:
+    ok = await client.post("/graphql", json={"query": QUERY}, headers=SPEC)
+    assert ok.status_code == 200
+    assert ok.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
+    assert ok.json()["data"] == {"film": {"title": "Refusenik", "year": 2007}}
+
+    # A request error never reaches execution: 400, and no `data` at all.
+    for query, code in (
+        ("{ film(slug: ", "GRAPHQL_PARSE_FAILED"),
+        ("{ film(slug: 1) { nope } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("query($n: Int!) { films(first: $n) { totalCount } }", "BAD_USER_INPUT"),
+        (
+            "{ films(first: 100) { nodes { genres { films(first: 100) { nodes { id } } } } } }",
+            "QUERY_TOO_COSTLY",
+        ),
+    ):
+        refused = await client.post("/graphql", json={"query": query}, headers=SPEC)
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"].startswith("application/graphql-response+json")
+        body = refused.json()
+        assert "data" not in body
+        assert body["errors"][0]["extensions"]["code"] == code
+
+    # A field error happens during execution: 200, with `data`.
+    field_error = await client.post(
+        "/graphql", json={"query": "{ films(first: 0) { totalCount } }"}, headers=SPEC
+    )
+    assert field_error.status_code == 200
+    assert field_error.json()["data"] is None
+    assert field_error.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_application_json_answers_200_for_every_graphql_result(
+    client: httpx.AsyncClient,
+) -> None:
+    for accept in ("application/json", "*/*"):
+        response = await client.post(
+            "/graphql", json={"query": "{ film(slug: 1) { nope } }"}, headers={"accept": accept}
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["data"] is None
