@@ -22,7 +22,7 @@ from strawberry.types import ExecutionResult
 from graph.context import Context
 from graph.db import create_pool
 from graph.envelope import BoundedRequest, check_variables_depth, decode_json
-from graph.errors import classify
+from graph.errors import SERVICE_UNAVAILABLE, classify
 from graph.loaders import Loaders
 from graph.schema import create_schema
 from graph.settings import Settings
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+RETRY_AFTER_S = 2
 
 
 class SubResponse(Response):
@@ -85,6 +86,17 @@ class GraphQLView(GraphQL[Context, None]):
             and bool(result.errors)
             and all(e.path is None for e in result.errors or ())
         )
+        unavailable = (
+            bool(result.errors)
+            and all(
+                (e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in result.errors or ()
+            )
+            and not any((result.data or {}).values())
+        )
+        if isinstance(sub_response, SubResponse) and unavailable:
+            # Nothing could be served: say so to proxies and clients, and when to come back.
+            sub_response.status_code = 503
+            sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
         if (
             isinstance(sub_response, SubResponse)
             and sub_response.graphql_response_json

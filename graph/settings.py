@@ -53,7 +53,8 @@ class Settings:
     data_dir: Path = Path()
     pool_min_size: int = 1
     pool_max_size: int = 10
-    statement_timeout_ms: int = 10_000
+    statement_timeout_ms: int = 3_000
+    pool_timeout_ms: int = 2_000
     environment: str = "development"
     # Limits, all checked before any SQL runs (README, "Limits").
     max_body_bytes: int = 1_000_000
@@ -84,7 +85,8 @@ class Settings:
             data_dir=Path(os.environ.get("FILMGRAPH_DATA_DIR") or _default_data_dir()),
             pool_min_size=_int("FILMGRAPH_POOL_MIN", 1),
             pool_max_size=_int("FILMGRAPH_POOL_MAX", 10),
-            statement_timeout_ms=_int("FILMGRAPH_STATEMENT_TIMEOUT_MS", 10_000),
+            statement_timeout_ms=_int("FILMGRAPH_STATEMENT_TIMEOUT_MS", 3_000),
+            pool_timeout_ms=_int("FILMGRAPH_POOL_TIMEOUT_MS", 2_000),
             environment=environment,
             max_body_bytes=_int("FILMGRAPH_MAX_BODY_BYTES", 1_000_000),
             max_url_bytes=_int("FILMGRAPH_MAX_URL_BYTES", 8_192),

@@ -131,7 +131,9 @@ async def test_database_gone(empty_dsn: str, server_dsn: str) -> None:
             assert (await client.get("/healthz")).status_code == 200
 
             response = await client.post("/graphql", json={"query": QUERY})
-            assert response.status_code == 200
+            # Nothing could be served: 503, and when to retry.
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "2"
             body = response.json()
             assert body["data"] == {"film": None}
             assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
@@ -166,7 +168,8 @@ async def test_server_starts_while_the_database_is_down() -> None:
             assert (await client.get("/healthz")).status_code == 200
             assert (await client.get("/readyz")).status_code == 503
             response = await client.post("/graphql", json={"query": QUERY})
-            assert response.status_code == 200
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "2"
             assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
 
 

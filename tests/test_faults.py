@@ -1,0 +1,92 @@
+"""Faults against the real PostgreSQL: a statement past its timeout, and a pool exhausted by
+slow requests. A lock held by the test makes a request slow, so nothing waits on a clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.settings import Settings
+from tests.conftest import LiveServer, gql
+
+QUERY = '{ film(slug: "refusenik-2007") { title } }'
+FILM = {"film": {"title": "Refusenik"}}
+
+
+@pytest.fixture
+async def locker(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
+    yield conn
+    await conn.close()
+
+
+async def lock_films(conn: asyncpg.Connection) -> asyncpg.transaction.Transaction:
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute("lock table film in access exclusive mode")
+    return tx
+
+
+async def wait_until_blocked(conn: asyncpg.Connection, backends: int) -> None:
+    """Until `backends` filmgraph statements wait on our lock (observed, not timed)."""
+    while True:
+        waiting = await conn.fetchval(
+            "select count(*) from pg_stat_activity where application_name = 'filmgraph'"
+            " and wait_event_type = 'Lock'"
+        )
+        if waiting >= backends:
+            return
+
+
+async def test_statement_timeout(dsn: str, locker: asyncpg.Connection) -> None:
+    settings = Settings(statement_timeout_ms=300, pool_min_size=1, pool_max_size=1)
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            tx = await lock_films(locker)
+            try:
+                response = await client.post("/graphql", json={"query": QUERY})
+            finally:
+                await tx.rollback()
+            assert response.status_code == 200
+            body = response.json()
+            assert body["data"] == {"film": None}
+            (error,) = body["errors"]
+            assert error["extensions"] == {"code": "TIMEOUT"}
+            assert error["message"].startswith("The query took too long")
+            # The pool's one connection came back healthy.
+            assert await gql(client, QUERY) == FILM
+
+
+async def test_pool_exhaustion_fails_fast_and_recovers(
+    dsn: str, locker: asyncpg.Connection
+) -> None:
+    settings = Settings(
+        statement_timeout_ms=20_000, pool_min_size=2, pool_max_size=2, pool_timeout_ms=300
+    )
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            tx = await lock_films(locker)
+            try:
+                slow = [
+                    asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
+                    for _ in range(2)
+                ]
+                await wait_until_blocked(locker, 2)
+                flood = await asyncio.gather(
+                    *(client.post("/graphql", json={"query": QUERY}) for _ in range(5))
+                )
+            finally:
+                await tx.rollback()
+            for response in flood:
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"] == "2"
+                assert response.json()["errors"][0]["extensions"]["code"] == ("SERVICE_UNAVAILABLE")
+            # The slow ones were served once the lock went, and so is the next request.
+            for response in await asyncio.gather(*slow):
+                assert response.json() == {"data": FILM, "extensions": {"cost": 1}}
+            assert await gql(client, QUERY) == FILM
