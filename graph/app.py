@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -10,6 +11,7 @@ from typing import Any
 
 import asyncpg
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,7 +24,7 @@ from strawberry.types import ExecutionResult
 from graph.context import Context
 from graph.db import create_pool
 from graph.envelope import BoundedRequest, check_variables_depth, decode_json
-from graph.errors import SERVICE_UNAVAILABLE, classify
+from graph.errors import DOMAIN_CODES, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.loaders import Loaders
 from graph.schema import create_schema
 from graph.settings import Settings
@@ -84,7 +86,10 @@ class GraphQLView(GraphQL[Context, None]):
         request_error = (
             result.data is None
             and bool(result.errors)
-            and all(e.path is None for e in result.errors or ())
+            and all(
+                e.path is None and (e.extensions or {}).get("code") not in DOMAIN_CODES
+                for e in result.errors or ()
+            )
         )
         unavailable = (
             bool(result.errors)
@@ -132,6 +137,22 @@ class GraphQLView(GraphQL[Context, None]):
         return parsed
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        # The whole operation runs under a wall-clock limit. Cancelling it cancels its loads
+        # (a DataLoader batch stops once no caller waits for it) and so their statements.
+        limit = self.settings.request_timeout_ms / 1000
+        try:
+            async with asyncio.timeout(limit) as deadline:
+                return await self._execute_single(*args, **kwargs)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning("request timed out limit_ms=%d", self.settings.request_timeout_ms)
+            message = "The request took too long; ask for less (smaller pages, fewer lists)."
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(message, extensions={"code": TIMEOUT})]
+            )
+
+    async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:
         # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry
         # answers 400).
         try:

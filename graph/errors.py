@@ -32,6 +32,7 @@ TIMEOUT = "TIMEOUT"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 RATE_LIMITED = "RATE_LIMITED"
 INTERNAL = "INTERNAL"
+DOMAIN_CODES = frozenset({NOT_FOUND, TIMEOUT, SERVICE_UNAVAILABLE, RATE_LIMITED, INTERNAL})
 
 # graphql-core appends its suggestions last: "... Did you mean 'title'?".
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")

@@ -32,14 +32,17 @@ async def lock_films(conn: asyncpg.Connection) -> asyncpg.transaction.Transactio
     return tx
 
 
-async def wait_until_blocked(conn: asyncpg.Connection, backends: int) -> None:
-    """Until `backends` filmgraph statements wait on our lock (observed, not timed)."""
+async def wait_until_blocked(
+    conn: asyncpg.Connection, backends: int, *, exactly: bool = False
+) -> None:
+    """Until `backends` (or, exactly, no more than that) filmgraph statements wait on a lock:
+    observed on the server, not timed."""
     while True:
         waiting = await conn.fetchval(
             "select count(*) from pg_stat_activity where application_name = 'filmgraph'"
             " and wait_event_type = 'Lock'"
         )
-        if waiting >= backends:
+        if waiting == backends if exactly else waiting >= backends:
             return
 
 
@@ -89,4 +92,25 @@ async def test_pool_exhaustion_fails_fast_and_recovers(
             # The slow ones were served once the lock went, and so is the next request.
             for response in await asyncio.gather(*slow):
                 assert response.json() == {"data": FILM, "extensions": {"cost": 1}}
+            assert await gql(client, QUERY) == FILM
+
+
+async def test_request_wall_clock_limit_cancels_its_statements(
+    dsn: str, locker: asyncpg.Connection
+) -> None:
+    settings = Settings(
+        request_timeout_ms=300, statement_timeout_ms=20_000, pool_min_size=1, pool_max_size=1
+    )
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            tx = await lock_films(locker)
+            try:
+                response = await client.post("/graphql", json={"query": QUERY})
+                assert response.status_code == 200
+                assert response.json()["errors"][0]["extensions"] == {"code": "TIMEOUT"}
+                # The lock is still held, yet no statement of ours waits on it any more.
+                async with asyncio.timeout(10):
+                    await wait_until_blocked(locker, 0, exactly=True)
+            finally:
+                await tx.rollback()
             assert await gql(client, QUERY) == FILM
