@@ -24,8 +24,9 @@ from strawberry.types import ExecutionResult
 from graph.context import Context
 from graph.db import create_pool
 from graph.envelope import BoundedRequest, check_variables_depth, decode_json
-from graph.errors import DOMAIN_CODES, SERVICE_UNAVAILABLE, TIMEOUT, classify
+from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.loaders import Loaders
+from graph.ratelimit import RateLimiter
 from graph.schema import create_schema
 from graph.settings import Settings
 
@@ -52,10 +53,16 @@ class GraphQLView(GraphQL[Context, None]):
             allow_queries_via_get=True,
         )
         self.settings = settings
+        self.rate_limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        api_key = request.headers.get("x-api-key")
+        address = request.client.host if request.client else "unknown"
         return Context(
-            loaders=Loaders(request.app.state.pool), cursor_key=request.app.state.cursor_key
+            loaders=Loaders(request.app.state.pool),
+            cursor_key=request.app.state.cursor_key,
+            client=f"key:{api_key}" if api_key else f"address:{address}",
+            rate_limiter=self.rate_limiter,
         )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
@@ -98,6 +105,14 @@ class GraphQLView(GraphQL[Context, None]):
             )
             and not any((result.data or {}).values())
         )
+        limited = [
+            (e.extensions or {}).get("retryAfter")
+            for e in result.errors or ()
+            if (e.extensions or {}).get("code") == RATE_LIMITED
+        ]
+        if isinstance(sub_response, SubResponse) and limited:
+            sub_response.status_code = 429
+            sub_response.headers["retry-after"] = str(limited[0])
         if isinstance(sub_response, SubResponse) and unavailable:
             # Nothing could be served: say so to proxies and clients, and when to come back.
             sub_response.status_code = 503

@@ -9,6 +9,7 @@ import strawberry
 
 if TYPE_CHECKING:
     from graph.loaders import Loaders
+    from graph.ratelimit import RateLimiter
 
 
 @dataclass
@@ -18,6 +19,9 @@ class Context:
 
     loaders: Loaders
     cursor_key: bytes
+    # Who is asking (API key or address) and the limiter to charge, when rate limiting is on.
+    client: str = ""
+    rate_limiter: RateLimiter | None = None
 
 
 Info = strawberry.Info[Context, None]

@@ -146,8 +146,9 @@ def document_cost(
 
 
 class CostLimit(SchemaExtension):
-    """Refuse an operation that can return more than max_cost nodes, before it runs; report
-    the cost of every operation that was costed in `extensions.cost`."""
+    """Refuse an operation that can return more than max_cost nodes, before it runs; charge
+    its cost (at least 1) to the client when rate limiting is on; report the cost of every
+    operation that was costed in `extensions.cost`."""
 
     def __init__(self, max_cost: int) -> None:
         self.max_cost = max_cost
@@ -165,6 +166,7 @@ class CostLimit(SchemaExtension):
             )
         except RecursionError:
             self.cost = self.max_cost + 1  # inline fragments nested past what Python can walk
+        limiter = getattr(context.context, "rate_limiter", None)
         if self.cost is not None and self.cost > self.max_cost:
             # A result set here is returned as is: execution, and so SQL, never starts.
             context.result = GraphQLExecutionResult(
@@ -179,6 +181,20 @@ class CostLimit(SchemaExtension):
                     )
                 ],
             )
+        elif limiter is not None:
+            wait = limiter.take(context.context.client, max(self.cost or 0, 1))
+            if wait is not None:
+                context.result = GraphQLExecutionResult(
+                    data=None,
+                    errors=[
+                        errors.limit_error(
+                            f"Rate limit reached: {limiter.capacity:.0f} cost points per "
+                            f"minute. Retry in {wait} s.",
+                            errors.RATE_LIMITED,
+                            retryAfter=wait,
+                        )
+                    ],
+                )
         yield
 
     def get_results(self) -> dict[str, Any]:

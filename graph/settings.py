@@ -68,6 +68,9 @@ class Settings:
     max_cost: int = 10_000
     max_variables_depth: int = 32
     # Development conveniences; FILMGRAPH_ENV=production turns each off unless set.
+    # Cost points per client per minute; off in development, on in production.
+    rate_limit: bool = False
+    rate_limit_points: int = 100_000
     graphiql: bool = True
     introspection: bool = True
     suggestions: bool = True
@@ -99,6 +102,8 @@ class Settings:
             max_directives=_int("FILMGRAPH_MAX_DIRECTIVES", 10),
             max_cost=_int("FILMGRAPH_MAX_COST", 10_000),
             max_variables_depth=_int("FILMGRAPH_MAX_VARIABLES_DEPTH", 32),
+            rate_limit=_bool("FILMGRAPH_RATE_LIMIT", not development),
+            rate_limit_points=_int("FILMGRAPH_RATE_LIMIT_POINTS", 100_000),
             graphiql=_bool("FILMGRAPH_GRAPHIQL", development),
             introspection=_bool("FILMGRAPH_INTROSPECTION", development),
             suggestions=_bool("FILMGRAPH_SUGGESTIONS", development),
