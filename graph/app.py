@@ -13,6 +13,8 @@ import asyncpg
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -227,4 +229,13 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             Route("/readyz", readyz, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["content-type", "accept", "x-api-key"],
+                max_age=600,
+            )
+        ],
     )

@@ -71,6 +71,8 @@ class Settings:
     # Cost points per client per minute; off in development, on in production.
     rate_limit: bool = False
     rate_limit_points: int = 100_000
+    # Origins allowed to call the API from a browser (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
     graphiql: bool = True
     introspection: bool = True
     suggestions: bool = True
@@ -104,6 +106,11 @@ class Settings:
             max_variables_depth=_int("FILMGRAPH_MAX_VARIABLES_DEPTH", 32),
             rate_limit=_bool("FILMGRAPH_RATE_LIMIT", not development),
             rate_limit_points=_int("FILMGRAPH_RATE_LIMIT_POINTS", 100_000),
+            cors_origins=tuple(
+                o.strip()
+                for o in os.environ.get("FILMGRAPH_CORS_ORIGINS", "").split(",")
+                if o.strip()
+            ),
             graphiql=_bool("FILMGRAPH_GRAPHIQL", development),
             introspection=_bool("FILMGRAPH_INTROSPECTION", development),
             suggestions=_bool("FILMGRAPH_SUGGESTIONS", development),

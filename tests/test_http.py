@@ -218,3 +218,43 @@ async def test_application_json_answers_200_for_every_graphql_result(
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
         assert response.json()["data"] is None
+
+
+async def test_no_cross_origin_access_by_default(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/graphql",
+        headers={
+            "origin": "https://evil.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    simple = await client.post(
+        "/graphql", json={"query": QUERY}, headers={"origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_configured_origins_may_call(dsn: str) -> None:
+    settings = Settings(cors_origins=("https://app.example",))
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            preflight = await client.options(
+                "/graphql",
+                headers={
+                    "origin": "https://app.example",
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "content-type, x-api-key",
+                },
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+            simple = await client.post(
+                "/graphql", json={"query": QUERY}, headers={"origin": "https://app.example"}
+            )
+            assert simple.headers["access-control-allow-origin"] == "https://app.example"
+            other = await client.post(
+                "/graphql", json={"query": QUERY}, headers={"origin": "https://evil.example"}
+            )
+            assert "access-control-allow-origin" not in other.headers
