@@ -4,13 +4,17 @@ slow requests. A lock held by the test makes a request slow, so nothing waits on
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
 from graph.app import create_app
+from graph.embedded import EmbeddedPostgres, free_port
+from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql
 
@@ -114,3 +118,51 @@ async def test_request_wall_clock_limit_cancels_its_statements(
             finally:
                 await tx.rollback()
             assert await gql(client, QUERY) == FILM
+
+
+async def test_database_down_at_start_up_and_restarted_mid_traffic(scratch_dir: Path) -> None:
+    pg = EmbeddedPostgres(scratch_dir / "pgdata", port=free_port())
+    await asyncio.to_thread(pg.init)
+    settings = Settings(pool_timeout_ms=1_000, pool_max_size=3)
+    try:
+        with LiveServer(create_app(settings, pg.dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                # Down at start-up: alive, not ready, and fast 503s.
+                assert (await client.get("/healthz")).status_code == 200
+                assert (await client.get("/readyz")).status_code == 503
+                down = await client.post("/graphql", json={"query": QUERY})
+                assert down.status_code == 503
+                assert down.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+                await asyncio.to_thread(pg.start)
+                conn = await asyncpg.connect(pg.dsn)
+                await migrate(conn)
+                assert (await client.get("/readyz")).status_code == 200
+                assert await gql(client, QUERY) == {"film": None}
+
+                # Stopped mid-request: the request in flight gets SERVICE_UNAVAILABLE.
+                await lock_films(conn)
+                in_flight = asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
+                await wait_until_blocked(conn, 1)
+                await asyncio.to_thread(pg.stop)
+                response = await in_flight
+                assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+                assert response.status_code == 503
+                assert (await client.get("/readyz")).status_code == 503
+                assert (await client.get("/healthz")).status_code == 200
+                conn.terminate()  # its server went with the stop
+
+                # Back within 2 s of the database accepting connections, without a restart.
+                await asyncio.to_thread(pg.start)
+                accepting = time.monotonic()
+                while True:
+                    body = (await client.post("/graphql", json={"query": QUERY})).json()
+                    if not body.get("errors"):
+                        break
+                    assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+                    assert time.monotonic() - accepting < 2, body
+                assert body["data"] == {"film": None}
+                assert time.monotonic() - accepting < 2
+                assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await asyncio.to_thread(pg.stop)
