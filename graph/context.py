@@ -22,6 +22,8 @@ class Context:
     # Who is asking (API key or address) and the limiter to charge, when rate limiting is on.
     client: str = ""
     rate_limiter: RateLimiter | None = None
+    # Cost already granted to this request: the operations of a batch share one limit.
+    cost_spent: int = 0
 
 
 Info = strawberry.Info[Context, None]

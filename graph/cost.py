@@ -166,36 +166,38 @@ class CostLimit(SchemaExtension):
             )
         except RecursionError:
             self.cost = self.max_cost + 1  # inline fragments nested past what Python can walk
-        limiter = getattr(context.context, "rate_limiter", None)
-        if self.cost is not None and self.cost > self.max_cost:
+        refusal = self._refusal(context.context)
+        if refusal is not None:
             # A result set here is returned as is: execution, and so SQL, never starts.
-            context.result = GraphQLExecutionResult(
-                data=None,
-                errors=[
-                    errors.limit_error(
-                        f"The query can return {self.cost} nodes; at most {self.max_cost} "
-                        "are allowed. Ask for smaller pages or fewer nested lists.",
-                        errors.QUERY_TOO_COSTLY,
-                        cost=self.cost,
-                        limit=self.max_cost,
-                    )
-                ],
-            )
-        elif limiter is not None:
-            wait = limiter.take(context.context.client, max(self.cost or 0, 1))
-            if wait is not None:
-                context.result = GraphQLExecutionResult(
-                    data=None,
-                    errors=[
-                        errors.limit_error(
-                            f"Rate limit reached: {limiter.capacity:.0f} cost points per "
-                            f"minute. Retry in {wait} s.",
-                            errors.RATE_LIMITED,
-                            retryAfter=wait,
-                        )
-                    ],
-                )
+            context.result = GraphQLExecutionResult(data=None, errors=[refusal])
         yield
+
+    def _refusal(self, request: Any) -> GraphQLError | None:
+        """Why this operation may not run, if it may not: past the cost limit (shared by the
+        operations of a batch), or past the client's rate limit."""
+        spent = getattr(request, "cost_spent", 0)
+        if self.cost is not None and spent + self.cost > self.max_cost:
+            what = f"With {spent} granted to this batch, the query" if spent else "The query"
+            return errors.limit_error(
+                f"{what} can return {self.cost} nodes; at most {self.max_cost} are allowed. "
+                "Ask for smaller pages or fewer nested lists.",
+                errors.QUERY_TOO_COSTLY,
+                cost=self.cost,
+                limit=self.max_cost,
+            )
+        limiter = getattr(request, "rate_limiter", None)
+        if limiter is not None:
+            wait = limiter.take(request.client, max(self.cost or 0, 1))
+            if wait is not None:
+                return errors.limit_error(
+                    f"Rate limit reached: {limiter.capacity:.0f} cost points per minute. "
+                    f"Retry in {wait} s.",
+                    errors.RATE_LIMITED,
+                    retryAfter=wait,
+                )
+        if self.cost is not None and hasattr(request, "cost_spent"):
+            request.cost_spent = spent + self.cost
+        return None
 
     def get_results(self) -> dict[str, Any]:
         return {} if self.cost is None else {"cost": self.cost}

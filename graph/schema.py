@@ -18,6 +18,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graph.context import Info
@@ -274,4 +275,14 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         # After validation, per request: the cost depends on the variables.
         lambda: CostLimit(settings.max_cost),
     ]
-    return Schema(query=Query, types=[Film, Person, Genre, Provider], extensions=extensions)
+    config = (
+        StrawberryConfig(batching_config={"max_operations": settings.max_batch})
+        if settings.batching
+        else None
+    )
+    return Schema(
+        query=Query,
+        types=[Film, Person, Genre, Provider],
+        extensions=extensions,
+        config=config,
+    )

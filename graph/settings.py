@@ -68,6 +68,9 @@ class Settings:
     max_cost: int = 10_000
     max_variables_depth: int = 32
     # Development conveniences; FILMGRAPH_ENV=production turns each off unless set.
+    # Batched requests (a JSON array of operations), costed together.
+    batching: bool = False
+    max_batch: int = 5
     # Cost points per client per minute; off in development, on in production.
     rate_limit: bool = False
     rate_limit_points: int = 100_000
@@ -104,6 +107,8 @@ class Settings:
             max_directives=_int("FILMGRAPH_MAX_DIRECTIVES", 10),
             max_cost=_int("FILMGRAPH_MAX_COST", 10_000),
             max_variables_depth=_int("FILMGRAPH_MAX_VARIABLES_DEPTH", 32),
+            batching=_bool("FILMGRAPH_BATCHING", False),
+            max_batch=_int("FILMGRAPH_MAX_BATCH", 5),
             rate_limit=_bool("FILMGRAPH_RATE_LIMIT", not development),
             rate_limit_points=_int("FILMGRAPH_RATE_LIMIT_POINTS", 100_000),
             cors_origins=tuple(
