@@ -3,7 +3,10 @@ envelope of sane shape. Each refusal is a 4xx with a one-line reason, never a 50
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from typing import Any
 
 from cross_web import HTTPException
@@ -11,6 +14,8 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # A body up to this many times the limit is read (and dropped) before the 413; past that the
 # connection is closed on the client.
@@ -61,21 +66,45 @@ class BoundedRequest:
             # sending, reads the 413 rather than a reset connection.
             await _refuse(413, self._too_large, scope, receive, send)
             return
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await _until_disconnect(self.app, scope, b"".join(chunks), receive, send)
 
     @property
     def _too_large(self) -> str:
         return f"Request body larger than {self.max_body} bytes"
+
+
+async def _until_disconnect(
+    app: ASGIApp, scope: Scope, body: bytes, receive: Receive, send: Send
+) -> None:
+    """Run the app on the body read already, and cancel it if the client goes away: the work
+    a request started (its statements too) stops with it."""
+    gone = asyncio.Event()
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    serving = asyncio.ensure_future(app(scope, replay, send))
+    watching = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait({serving, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watching.cancel()
+        if not serving.done():
+            log.info("client disconnected; request cancelled path=%s", scope["path"])
+            gone.set()
+            serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
 
 
 def _content_length(scope: Scope) -> int | None:

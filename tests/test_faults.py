@@ -4,6 +4,7 @@ slow requests. A lock held by the test makes a request slow, so nothing waits on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -166,3 +167,25 @@ async def test_database_down_at_start_up_and_restarted_mid_traffic(scratch_dir: 
                 assert (await client.get("/readyz")).status_code == 200
     finally:
         await asyncio.to_thread(pg.stop)
+
+
+async def test_a_client_that_disconnects_stops_its_work(
+    dsn: str, locker: asyncpg.Connection
+) -> None:
+    settings = Settings(request_timeout_ms=60_000, statement_timeout_ms=60_000)
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            assert await gql(client, QUERY) == FILM
+            tx = await lock_films(locker)
+            try:
+                request = asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
+                await wait_until_blocked(locker, 1)
+                request.cancel()  # the client gives up, and its connection closes
+                with contextlib.suppress(asyncio.CancelledError):
+                    await request
+                # The lock is still held, yet the statement no longer waits on it.
+                async with asyncio.timeout(10):
+                    await wait_until_blocked(locker, 0, exactly=True)
+            finally:
+                await tx.rollback()
+            assert await gql(client, QUERY) == FILM
