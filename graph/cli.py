@@ -9,7 +9,8 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import asyncpg
 import uvicorn
@@ -60,7 +61,7 @@ async def _prepare(dsn: str, *, migrations: bool, demo: str) -> None:
 def cmd_serve(settings: Settings) -> int:
     with database(settings) as (dsn, _):
         if not settings.database_url:
-            asyncio.run(_prepare(dsn, migrations=True, demo="if-empty"))
+            _run_interruptible(lambda: _prepare(dsn, migrations=True, demo="if-empty"))
         app = create_app(settings, dsn)
         print(
             f"filmgraph: GraphiQL at http://{settings.host}:{settings.port}/graphql",
@@ -82,6 +83,19 @@ class Terminated(BaseException):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
+
+
+def _run_interruptible(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """asyncio.run, but a SIGTERM that lands while the event loop is being built waits until
+    it is whole (a half-built loop prints a traceback when it is collected)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        runner = asyncio.Runner()
+        runner.get_loop()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    with runner:
+        runner.run(make())
 
 
 def cmd_migrate(settings: Settings) -> int:
