@@ -91,41 +91,8 @@ class GraphQLView(GraphQL[Context, None]):
             ]
         processed = await super().process_result(request, result)
         sub_response = getattr(request.state, "sub_response", None)
-        # Parse, validation, limits, variables: nothing was executed, so no `data`.
-        request_error = (
-            result.data is None
-            and bool(result.errors)
-            and all(
-                e.path is None and (e.extensions or {}).get("code") not in DOMAIN_CODES
-                for e in result.errors or ()
-            )
-        )
-        unavailable = (
-            bool(result.errors)
-            and all(
-                (e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in result.errors or ()
-            )
-            and not any((result.data or {}).values())
-        )
-        limited = [
-            (e.extensions or {}).get("retryAfter")
-            for e in result.errors or ()
-            if (e.extensions or {}).get("code") == RATE_LIMITED
-        ]
-        if isinstance(sub_response, SubResponse) and limited:
-            sub_response.status_code = 429
-            sub_response.headers["retry-after"] = str(limited[0])
-        if isinstance(sub_response, SubResponse) and unavailable:
-            # Nothing could be served: say so to proxies and clients, and when to come back.
-            sub_response.status_code = 503
-            sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
-        if (
-            isinstance(sub_response, SubResponse)
-            and sub_response.graphql_response_json
-            and request_error
-        ):
-            sub_response.status_code = 400
-            processed.pop("data", None)
+        if isinstance(sub_response, SubResponse):
+            _set_status(sub_response, result, processed)
         return processed
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
@@ -178,6 +145,30 @@ class GraphQLView(GraphQL[Context, None]):
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise HTTPException(405, exc.reason) from exc
             raise
+
+
+def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: Any) -> None:
+    """The HTTP status of a GraphQL result: 429 or 503 with Retry-After when it was refused
+    for the rate limit or when nothing could be served; with graphql-response+json, 400 and no
+    `data` for a request error (parse, validation, limits, variables: nothing was executed)."""
+    errors = result.errors or []
+    codes = [(e.extensions or {}).get("code") for e in errors]
+    if RATE_LIMITED in codes:
+        sub_response.status_code = 429
+        wait = (errors[codes.index(RATE_LIMITED)].extensions or {}).get("retryAfter")
+        sub_response.headers["retry-after"] = str(wait)
+    elif codes and set(codes) == {SERVICE_UNAVAILABLE} and not any((result.data or {}).values()):
+        sub_response.status_code = 503
+        sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
+    elif (
+        sub_response.graphql_response_json
+        and result.data is None
+        and codes
+        and all(e.path is None for e in errors)
+        and not DOMAIN_CODES.intersection(codes)
+    ):
+        sub_response.status_code = 400
+        processed.pop("data", None)
 
 
 def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
