@@ -28,7 +28,7 @@ from graph.db import create_pool
 from graph.envelope import BoundedRequest, check_variables_depth, decode_json
 from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.loaders import Loaders
-from graph.ratelimit import RateLimiter
+from graph.ratelimit import RateLimiter, rate_limited
 from graph.schema import create_schema
 from graph.settings import Settings
 
@@ -123,6 +123,13 @@ class GraphQLView(GraphQL[Context, None]):
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         # The whole operation runs under a wall-clock limit. Cancelling it cancels its loads
         # (a DataLoader batch stops once no caller waits for it) and so their statements.
+        context = kwargs.get("context")
+        if self.rate_limiter is not None and isinstance(context, Context):
+            # One point per operation up front, so that documents that never run (invalid,
+            # refused) still count; its cost is charged when it runs.
+            wait = self.rate_limiter.take(context.client, 1)
+            if wait is not None:
+                return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
         limit = self.settings.request_timeout_ms / 1000
         try:
             async with asyncio.timeout(limit) as deadline:

@@ -44,6 +44,7 @@ from strawberry.extensions import SchemaExtension
 
 from graph import errors
 from graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from graph.ratelimit import rate_limited
 
 UNPAGED_LIST_SIZE = 10
 
@@ -147,7 +148,7 @@ def document_cost(
 
 class CostLimit(SchemaExtension):
     """Refuse an operation that can return more than max_cost nodes, before it runs; charge
-    its cost (at least 1) to the client when rate limiting is on; report the cost of every
+    its cost to the client when rate limiting is on; report the cost of every
     operation that was costed in `extensions.cost`."""
 
     def __init__(self, max_cost: int) -> None:
@@ -186,15 +187,10 @@ class CostLimit(SchemaExtension):
                 limit=self.max_cost,
             )
         limiter = getattr(request, "rate_limiter", None)
-        if limiter is not None:
-            wait = limiter.take(request.client, max(self.cost or 0, 1))
+        if limiter is not None and self.cost:
+            wait = limiter.take(request.client, self.cost)
             if wait is not None:
-                return errors.limit_error(
-                    f"Rate limit reached: {limiter.capacity:.0f} cost points per minute. "
-                    f"Retry in {wait} s.",
-                    errors.RATE_LIMITED,
-                    retryAfter=wait,
-                )
+                return rate_limited(limiter, wait)
         if self.cost is not None and hasattr(request, "cost_spent"):
             request.cost_spent = spent + self.cost
         return None

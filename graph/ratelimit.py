@@ -12,6 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from graphql import GraphQLError
+
+from graph import errors
+
 # Past this many clients, buckets that have refilled completely are dropped: they hold nothing
 # a new bucket would not.
 PRUNE_AT = 10_000
@@ -55,3 +59,11 @@ class RateLimiter:
         ]
         for key in full:
             del self.buckets[key]
+
+
+def rate_limited(limiter: RateLimiter, wait: int) -> GraphQLError:
+    return errors.limit_error(
+        f"Rate limit reached: {limiter.capacity:.0f} cost points per minute. Retry in {wait} s.",
+        errors.RATE_LIMITED,
+        retryAfter=wait,
+    )

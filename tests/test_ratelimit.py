@@ -10,7 +10,7 @@ from graph.ratelimit import RateLimiter
 from graph.settings import Settings
 from tests.conftest import LiveServer
 
-QUERY = '{ film(slug: "refusenik-2007") { title directors { name } } }'  # cost 11
+QUERY = '{ film(slug: "refusenik-2007") { title directors { name } } }'  # 1 + cost 11
 
 
 async def test_a_client_past_its_points_gets_429(dsn: str) -> None:
@@ -36,12 +36,21 @@ async def test_a_client_past_its_points_gets_429(dsn: str) -> None:
                 )
                 assert keyed.status_code == 200, keyed.text
 
-            # A request costing 0 is charged 1 point, so the 3 points left run out too.
-            statuses = [
-                (await client.post("/graphql", json={"query": "{ __typename }"})).status_code
-                for _ in range(10)
-            ]
-            assert statuses[:3] == [200] * 3 and statuses[-1] == 429, statuses
+
+async def test_documents_that_never_run_are_charged_too(dsn: str) -> None:
+    settings = Settings(rate_limit=True, rate_limit_points=10)
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            statuses = []
+            for _ in range(15):
+                response = await client.post("/graphql", json={"query": "{ nope }"})
+                statuses.append(response.status_code)
+                code = response.json()["errors"][0]["extensions"]["code"]
+                assert code == (
+                    "RATE_LIMITED" if response.status_code == 429 else ("GRAPHQL_VALIDATION_FAILED")
+                )
+            # 10 points, one per operation (and a sixth of a point refilled each second).
+            assert statuses[:10] == [200] * 10 and statuses[-1] == 429, statuses
 
 
 async def test_rate_limiting_is_off_in_development(client: httpx.AsyncClient) -> None:
