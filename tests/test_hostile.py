@@ -1,12 +1,13 @@
-"""Hostile input, sent over HTTP to the running server: each is refused with a clear status or
-code (never a 500, never a traceback), and afterwards the server still answers a normal query
-and the database is exactly as it was."""
+"""Hostile input, sent over HTTP to the running server with the defaults of development and
+of production: each is refused with a clear status or code (never a 500, never a traceback),
+and afterwards the server still answers a normal query and the database is exactly as it was."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,9 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import gql
+from graph.app import create_app
+from graph.settings import Settings
+from tests.conftest import LiveServer, gql
 
 NORMAL = '{ film(slug: "refusenik-2007") { title directors { name } } }'
 NORMAL_DATA = {"film": {"title": "Refusenik", "directors": [{"name": "Laura Bialis"}]}}
@@ -53,6 +56,7 @@ class Case:
     status: int = 200
     codes: set[str] = field(default_factory=set)  # expected extensions.code of the errors
     message: str | None = None  # a substring of the first error (or of the 4xx body)
+    only_in_production: bool = False  # refused in production, answered in development
 
 
 def nest(levels: int) -> str:
@@ -294,7 +298,18 @@ CASES = [
         "introspection recursion",
         '{ __type(name: "Film") { fields { type { ofType { fields { type { ofType { fields '
         "{ type { ofType { fields { name } } } } } } } } } } } }",
-        codes={"QUERY_TOO_DEEP"},
+        codes={"QUERY_TOO_DEEP", "GRAPHQL_VALIDATION_FAILED"},  # production: no introspection
+    ),
+    Case(
+        "introspection",
+        "{ __schema { types { name } } }",
+        codes={"GRAPHQL_VALIDATION_FAILED"},
+        only_in_production=True,
+    ),
+    Case(
+        "suggestion probe",
+        '{ film(slug: "refusenik-2007") { titl } }',
+        codes={"GRAPHQL_VALIDATION_FAILED"},
     ),
     Case(
         "unknown operation name",
@@ -331,9 +346,35 @@ async def send(client: httpx.AsyncClient, case: Case) -> httpx.Response:
     )
 
 
+@pytest.fixture(scope="module", params=["development", "production"])
+def server(request: pytest.FixtureRequest, dsn: str) -> Iterator[tuple[str, LiveServer]]:
+    """The server with the defaults of each environment (production: rate limiting on,
+    introspection and suggestions off)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in list(os.environ):
+            if name.startswith("FILMGRAPH_"):
+                env.delenv(name)
+        env.setenv("FILMGRAPH_ENV", request.param)
+        settings = Settings.from_env()
+    with LiveServer(create_app(settings, dsn)) as live:
+        yield request.param, live
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 async def test_hostile_input(
     case: Case,
+    server: tuple[str, LiveServer],
+    database: asyncpg.Connection,
+    baseline: dict[str, tuple[int, str]],
+) -> None:
+    environment, live = server
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+        await check(case, environment, client, database, baseline)
+
+
+async def check(
+    case: Case,
+    environment: str,
     client: httpx.AsyncClient,
     database: asyncpg.Connection,
     baseline: dict[str, tuple[int, str]],
@@ -345,11 +386,13 @@ async def test_hostile_input(
         body = response.json()
         errors = body.get("errors") or []
         assert {e["extensions"]["code"] for e in errors} <= case.codes, errors
-        if case.codes:
+        if case.codes and (environment == "production" or not case.only_in_production):
             assert errors, body
         assert "INTERNAL" not in {e["extensions"]["code"] for e in errors}
         if case.message:
             assert case.message in errors[0]["message"], errors
+        if environment == "production":
+            assert not any("Did you mean" in e["message"] for e in errors), errors
     else:
         assert len(response.text) < 200, response.text
         if case.message:
