@@ -58,12 +58,14 @@ class GraphQLView(GraphQL[Context, None]):
         self.rate_limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        # A key not configured would let a client mint a fresh bucket per request.
         api_key = request.headers.get("x-api-key")
         address = request.client.host if request.client else "unknown"
+        known = api_key is not None and api_key in self.settings.api_keys
         return Context(
             loaders=Loaders(request.app.state.pool),
             cursor_key=request.app.state.cursor_key,
-            client=f"key:{api_key}" if api_key else f"address:{address}",
+            client=f"key:{api_key}" if known else f"address:{address}",
             rate_limiter=self.rate_limiter,
         )
 

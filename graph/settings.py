@@ -40,6 +40,10 @@ def _bool(name: str, default: bool) -> bool:
     raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
 
 
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 ENVIRONMENTS = ("development", "production")
 
 
@@ -74,6 +78,8 @@ class Settings:
     # Cost points per client per minute; off in development, on in production.
     rate_limit: bool = False
     rate_limit_points: int = 100_000
+    # API keys that name a client of their own; any other key counts as its address.
+    api_keys: frozenset[str] = frozenset()
     # Origins allowed to call the API from a browser (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
     graphiql: bool = True
@@ -111,11 +117,8 @@ class Settings:
             max_batch=_int("FILMGRAPH_MAX_BATCH", 5),
             rate_limit=_bool("FILMGRAPH_RATE_LIMIT", not development),
             rate_limit_points=_int("FILMGRAPH_RATE_LIMIT_POINTS", 100_000),
-            cors_origins=tuple(
-                o.strip()
-                for o in os.environ.get("FILMGRAPH_CORS_ORIGINS", "").split(",")
-                if o.strip()
-            ),
+            api_keys=frozenset(_list("FILMGRAPH_API_KEYS")),
+            cors_origins=_list("FILMGRAPH_CORS_ORIGINS"),
             graphiql=_bool("FILMGRAPH_GRAPHIQL", development),
             introspection=_bool("FILMGRAPH_INTROSPECTION", development),
             suggestions=_bool("FILMGRAPH_SUGGESTIONS", development),

@@ -14,7 +14,9 @@ QUERY = '{ film(slug: "refusenik-2007") { title directors { name } } }'  # 1 + c
 
 
 async def test_a_client_past_its_points_gets_429(dsn: str) -> None:
-    settings = Settings(rate_limit=True, rate_limit_points=25)
+    settings = Settings(
+        rate_limit=True, rate_limit_points=25, api_keys=frozenset({"alpha", "beta"})
+    )
     with LiveServer(create_app(settings, dsn)) as live:
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
             for _ in range(2):
@@ -29,12 +31,17 @@ async def test_a_client_past_its_points_gets_429(dsn: str) -> None:
             assert body["errors"][0]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": wait}
             assert "25 cost points per minute" in body["errors"][0]["message"]
 
-            # An API key is a client of its own; so is another key.
+            # A configured API key is a client of its own; so is another one.
             for key in ("alpha", "beta"):
                 keyed = await client.post(
                     "/graphql", json={"query": QUERY}, headers={"x-api-key": key}
                 )
                 assert keyed.status_code == 200, keyed.text
+            # A key made up on the spot buys no fresh bucket: it counts as the address.
+            forged = await client.post(
+                "/graphql", json={"query": QUERY}, headers={"x-api-key": "made-up"}
+            )
+            assert forged.status_code == 429
 
 
 async def test_documents_that_never_run_are_charged_too(dsn: str) -> None:
