@@ -8,12 +8,12 @@ else the default page of 20) multiplies everything selected under it, so
 costs 10 films + 10 x 10 directors + 10 x 10 x 5 films = 610. A list without a page size
 (`Film.genres`, `Film.directors`, `Film.offers`, ...) is a short list of one film's facts, and
 counts as 10 elements per parent (an estimate: a film has 1-3 directors, but some dozens of
-offers across regions); a list
-with one (`Film.cast(first:)`, `search(first:)`) as that many, `nodes(ids:)` as the ids given,
-and any other object as 1. Connection plumbing (the connection, its edges, `pageInfo`) and
-introspection are free. Fragments and inline fragments count wherever they are spread, with
-the operation's variables as coerced for execution. Page sizes outside 0-100 count as the
-nearest bound: the resolver refuses them anyway, with a more useful error.
+offers across regions); a list with one (`Film.cast(first:)`, `search(first:)`) as that many,
+`nodes(ids:)` as the ids given, and any other object as 1. Connection plumbing (the
+connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
+count wherever they are spread, with the operation's variables as coerced for execution. Page
+sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more
+useful error.
 
 Cost depends on the variables, so it is computed per request at execution, not cached with
 the validation result.
