@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -379,7 +380,11 @@ async def check(
     database: asyncpg.Connection,
     baseline: dict[str, tuple[int, str]],
 ) -> None:
+    started = time.monotonic()
     response = await send(client, case)
+    # Refused cheaply: a bound loose enough for a loaded 2-core machine, tight enough to catch
+    # work that grows with a bomb's fan-out (2^60 spreads would take hours).
+    assert time.monotonic() - started < 5
     assert response.status_code == case.status, response.text[:500]
     assert "Traceback" not in response.text and "asyncpg" not in response.text
     if case.status == 200:
