@@ -23,11 +23,14 @@ from typing import Any
 
 import asyncpg
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 
 from graph.context import Context
+from graph.cost import CostLimit
 from graph.demo.load import load_demo
 from graph.embedded import EmbeddedPostgres
+from graph.limits import limit_rules
 from graph.loaders import Loaders
 from graph.migrate import migrate
 from graph.schema import Query, create_schema
@@ -43,14 +46,17 @@ CASES = {
 
 
 def uncached_schema(settings: Settings) -> strawberry.Schema:
-    """The production schema less its two caches; the same limits."""
+    """The production schema less its two caches; the same limits and cost check."""
+    rules = limit_rules(settings)
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return strawberry.Schema(
         query=Query,
         types=[Film, Person, Genre, Provider],
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: AddValidationRules(rules),
+            lambda: CostLimit(settings.max_cost),
         ],
     )
 

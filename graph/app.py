@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -10,7 +11,10 @@ from typing import Any
 
 import asyncpg
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,42 +25,127 @@ from strawberry.types import ExecutionResult
 
 from graph.context import Context
 from graph.db import create_pool
+from graph.envelope import BoundedRequest, check_variables_depth, decode_json
+from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.loaders import Loaders
-from graph.schema import classify, create_schema
+from graph.ratelimit import RateLimiter, rate_limited
+from graph.schema import create_schema
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+RETRY_AFTER_S = 2
+
+
+class SubResponse(Response):
+    """What the view decides about one HTTP response while it processes the results."""
+
+    graphql_response_json = False
 
 
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view, with fresh loaders per request on the app's pool."""
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(
-            loaders=Loaders(request.app.state.pool), cursor_key=request.app.state.cursor_key
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            create_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            allow_queries_via_get=True,
         )
+        self.settings = settings
+        self.rate_limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        # A key not configured would let a client mint a fresh bucket per request.
+        api_key = request.headers.get("x-api-key")
+        address = request.client.host if request.client else "unknown"
+        known = api_key is not None and api_key in self.settings.api_keys
+        return Context(
+            loaders=Loaders(request.app.state.pool),
+            cursor_key=request.app.state.cursor_key,
+            client=f"key:{api_key}" if known else f"address:{address}",
+            rate_limiter=self.rate_limiter,
+        )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = SubResponse()
+        sub_response.status_code = None  # type: ignore[assignment]
+        del sub_response.headers["content-length"]
+        # GraphQL over HTTP: a client that accepts application/graphql-response+json gets it,
+        # with 4xx for a request that never reached execution; others get application/json
+        # and 200 for every GraphQL result.
+        sub_response.graphql_response_json = GRAPHQL_RESPONSE_JSON in request.headers.get(
+            "accept", ""
+        )
+        request.state.sub_response = sub_response
+        return sub_response
 
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         # The one exit of every HTTP result: each error leaves with a stable code, and an
         # unexpected one without its internals.
         if result.errors:
-            result.errors = [classify(e) for e in result.errors]
-        return await super().process_result(request, result)
+            request_id = secrets.token_hex(8)
+            result.errors = [
+                classify(e, request_id, suggestions=self.settings.suggestions)
+                for e in result.errors
+            ]
+        processed = await super().process_result(request, result)
+        sub_response = getattr(request.state, "sub_response", None)
+        if isinstance(sub_response, SubResponse):
+            _set_status(sub_response, result, processed)
+        return processed
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if isinstance(sub_response, SubResponse) and sub_response.graphql_response_json:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
 
     async def parse_http_body(self, request: Any) -> Any:
         # A body that is JSON but not a GraphQL request (null, a string, invalid UTF-8, nesting
         # deep enough to exhaust the parser) is the client's mistake: 400, not 500.
         try:
-            return await super().parse_http_body(request)
+            parsed = await super().parse_http_body(request)
         except (AttributeError, TypeError, ValueError, RecursionError) as exc:
             log.info("malformed request body error=%r", exc)
             raise HTTPException(
                 400, "Malformed request: expected a JSON object with a `query` string"
             ) from None
+        for data in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(data.operation_name, str | None):
+                raise HTTPException(400, "Malformed request: `operationName` must be a string")
+            check_variables_depth(data.variables, self.settings.max_variables_depth)
+        return parsed
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        # The whole operation runs under a wall-clock limit. Cancelling it cancels its loads
+        # (a DataLoader batch stops once no caller waits for it) and so their statements.
+        context = kwargs.get("context")
+        if self.rate_limiter is not None and isinstance(context, Context):
+            # One point per operation up front, so that documents that never run (invalid,
+            # refused) still count; its cost is charged when it runs.
+            wait = self.rate_limiter.take(context.client, 1)
+            if wait is not None:
+                return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
+        limit = self.settings.request_timeout_ms / 1000
+        try:
+            async with asyncio.timeout(limit) as deadline:
+                return await self._execute_single(*args, **kwargs)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning("request timed out limit_ms=%d", self.settings.request_timeout_ms)
+            message = "The request took too long; ask for less (smaller pages, fewer lists)."
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(message, extensions={"code": TIMEOUT})]
+            )
+
+    async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:
         # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry
         # answers 400).
         try:
@@ -65,6 +154,30 @@ class GraphQLView(GraphQL[Context, None]):
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise HTTPException(405, exc.reason) from exc
             raise
+
+
+def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: Any) -> None:
+    """The HTTP status of a GraphQL result: 429 or 503 with Retry-After when it was refused
+    for the rate limit or when nothing could be served; with graphql-response+json, 400 and no
+    `data` for a request error (parse, validation, limits, variables: nothing was executed)."""
+    errors = result.errors or []
+    codes = [(e.extensions or {}).get("code") for e in errors]
+    if RATE_LIMITED in codes:
+        sub_response.status_code = 429
+        wait = (errors[codes.index(RATE_LIMITED)].extensions or {}).get("retryAfter")
+        sub_response.headers["retry-after"] = str(wait)
+    elif codes and set(codes) == {SERVICE_UNAVAILABLE} and not any((result.data or {}).values()):
+        sub_response.status_code = 503
+        sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
+    elif (
+        sub_response.graphql_response_json
+        and result.data is None
+        and codes
+        and all(e.path is None for e in errors)
+        and not DOMAIN_CODES.intersection(codes)
+    ):
+        sub_response.status_code = 400
+        processed.pop("data", None)
 
 
 def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
@@ -85,7 +198,7 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         try:
             app.state.pool = await create_pool(settings, database)
         except (OSError, asyncpg.PostgresError) as exc:
-            # Start anyway: /readyz answers 503 and queries DATABASE_UNAVAILABLE until the
+            # Start anyway: /readyz answers 503 and queries SERVICE_UNAVAILABLE until the
             # database answers; the pool connects on demand from then on.
             log.warning("database unreachable at start-up error=%r", exc)
             app.state.pool = await create_pool(settings, database, min_size=0)
@@ -108,16 +221,21 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    graphql = GraphQLView(
-        create_schema(settings),
-        graphql_ide="graphiql" if settings.graphiql else None,
-        allow_queries_via_get=True,
-    )
+    graphql = GraphQLView(settings)
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", BoundedRequest(graphql, settings), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["content-type", "accept", "x-api-key"],
+                max_age=600,
+            )
+        ],
     )

@@ -9,6 +9,7 @@ import strawberry
 
 if TYPE_CHECKING:
     from graph.loaders import Loaders
+    from graph.ratelimit import RateLimiter
 
 
 @dataclass
@@ -18,6 +19,11 @@ class Context:
 
     loaders: Loaders
     cursor_key: bytes
+    # Who is asking (API key or address) and the limiter to charge, when rate limiting is on.
+    client: str = ""
+    rate_limiter: RateLimiter | None = None
+    # Cost already granted to this request: the operations of a batch share one limit.
+    cost_spent: int = 0
 
 
 Info = strawberry.Info[Context, None]

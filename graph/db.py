@@ -89,11 +89,28 @@ def sql(name: str) -> str:
 SESSION_SETTINGS = {"max_parallel_workers_per_gather": "0", "application_name": "filmgraph"}
 
 
+class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
+    """A pool whose every acquire waits at most `acquire_timeout` seconds, including the one
+    inside pool.fetch: under a flood of slow requests, the rest fail fast (TimeoutError, so
+    SERVICE_UNAVAILABLE) instead of queueing without end."""
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = None) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+    # asyncpg.create_pool takes no pool class; these are the arguments it passes on.
+    pool = BoundedPool(
         dsn,
         min_size=settings.pool_min_size if min_size is None else min_size,
         max_size=settings.pool_max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         server_settings={
             **SESSION_SETTINGS,
             "statement_timeout": str(settings.statement_timeout_ms),
@@ -101,5 +118,6 @@ async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = No
         timeout=10,
         command_timeout=settings.statement_timeout_ms / 1000 + 5,
     )
-    assert pool is not None
+    pool.acquire_timeout = settings.pool_timeout_ms / 1000
+    await pool
     return pool

@@ -1,13 +1,60 @@
-"""Errors a client can act on, each with a stable `extensions.code`."""
+"""Errors a client can act on, each with a stable `extensions.code`.
+
+Request errors (the document or its variables are wrong, or past a limit) keep their message;
+domain outcomes (timeout, database down) get a fixed message; anything else leaves as
+"Unexpected error." with a request id that the server log repeats beside the traceback.
+"""
 
 from __future__ import annotations
 
-from graphql import GraphQLError
+import logging
+import re
 
+import asyncpg
+from graphql import GraphQLError, GraphQLSyntaxError
+from graphql.validation.validate import ValidationAbortedError
+
+log = logging.getLogger(__name__)
+
+# Request errors.
 BAD_USER_INPUT = "BAD_USER_INPUT"
-DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
-QUERY_TIMEOUT = "QUERY_TIMEOUT"
-INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
+TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
+QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+# Domain outcomes.
+NOT_FOUND = "NOT_FOUND"
+TIMEOUT = "TIMEOUT"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+RATE_LIMITED = "RATE_LIMITED"
+INTERNAL = "INTERNAL"
+DOMAIN_CODES = frozenset({NOT_FOUND, TIMEOUT, SERVICE_UNAVAILABLE, RATE_LIMITED, INTERNAL})
+
+# graphql-core appends its suggestions last: "... Did you mean 'title'?".
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+# The parser's token limit is a syntax error like any other; only its text tells it apart.
+_TOKEN_LIMIT = re.compile(r"^Syntax Error: Document contains more than \d+ tokens\.")
+_NESTED_TOO_DEEPLY = re.compile(r"^Syntax Error: Document is nested too deeply\.")
+# Variable coercion runs at execution, so its errors come without a code of their own.
+_BAD_VARIABLE = re.compile(r"^Variable ('\$\w+' has invalid (default )?value|values are nested)")
+
+MAX_MESSAGE = 300
+
+_DATABASE_ERRORS = (
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.OperatorInterventionError,  # class 57: shutdown, cancelled, cannot connect now
+    asyncpg.InvalidCatalogNameError,  # the database was dropped
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
 
 
 def text_argument(value: str, argument: str) -> str:
@@ -29,3 +76,81 @@ class UserInputError(GraphQLError):
         if argument is not None:
             extensions["argument"] = argument
         super().__init__(message, extensions=extensions)
+
+
+def limit_error(message: str, code: str, **details: object) -> GraphQLError:
+    """A document refused for going past a limit: the message says which, and by how much."""
+    return GraphQLError(message, extensions={"code": code, **details})
+
+
+def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) -> GraphQLError:
+    """Give every error a stable code; hide internals of anything unexpected.
+
+    Returns a new error: the validation cache shares its error objects between requests.
+    """
+    original = error.original_error
+    if isinstance(original, ValueError) and error.path is None:
+        # A literal Python cannot convert (an Int of 5000 digits): the document is wrong.
+        original = None
+    if original is None and error.path is not None and not (error.extensions or {}).get("code"):
+        # A field error graphql-core raised itself (a null in a non-null field): our bug.
+        original = RuntimeError(error.message)
+    if original is None or isinstance(original, GraphQLError):
+        extensions = dict(error.extensions or {})
+        if isinstance(original, GraphQLError) and original.extensions:
+            extensions.update(original.extensions)
+        if not extensions.get("code"):
+            extensions["code"] = _request_error_code(error)
+        message = error.message if suggestions else _SUGGESTION.sub("", error.message)
+        if message == "Validation aborted.":
+            message = "Validation aborted: the document is too complex to check."
+        if len(message) > MAX_MESSAGE:
+            # graphql-core quotes the offending value, which can be a megabyte long.
+            message = message[:MAX_MESSAGE] + "…"
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=extensions,
+        )
+    extra: dict[str, object] = {}
+    if isinstance(original, asyncpg.QueryCanceledError):
+        log.warning("statement timed out path=%s request_id=%s", error.path, request_id)
+        message, code = (
+            "The query took too long; ask for less (smaller pages, fewer nested lists).",
+            TIMEOUT,
+        )
+    elif isinstance(original, _DATABASE_ERRORS):
+        log.warning("database unavailable error=%r request_id=%s", original, request_id)
+        message, code = "The database is unavailable; try again shortly.", SERVICE_UNAVAILABLE
+    else:
+        log.error(
+            "unexpected error path=%s request_id=%s", error.path, request_id, exc_info=original
+        )
+        message, code = "Unexpected error.", INTERNAL
+        extra["requestId"] = request_id
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": code, **extra},
+    )
+
+
+def _request_error_code(error: GraphQLError) -> str:
+    if isinstance(error, ValidationAbortedError):
+        # graphql-core's own budget for comparing fields and walking fragments ran out.
+        return GRAPHQL_VALIDATION_FAILED
+    if _NESTED_TOO_DEEPLY.match(error.message):
+        return QUERY_TOO_DEEP
+    if _BAD_VARIABLE.match(error.message):
+        return BAD_USER_INPUT
+    if error.message == "Maximum introspection depth exceeded":  # MaxIntrospectionDepthRule
+        return QUERY_TOO_DEEP
+    if isinstance(error, GraphQLSyntaxError) or not error.nodes:
+        return TOO_MANY_TOKENS if _TOKEN_LIMIT.match(error.message) else GRAPHQL_PARSE_FAILED
+    return GRAPHQL_VALIDATION_FAILED

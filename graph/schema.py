@@ -8,21 +8,21 @@ from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
-import asyncpg
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
-from graph import errors
 from graph.context import Info
+from graph.cost import CostLimit
 from graph.discovery import (
     FilmFilterArg,
     FilmOrderArg,
@@ -34,6 +34,7 @@ from graph.discovery import (
 )
 from graph.errors import UserInputError, text_argument
 from graph.ids import from_global_id, pk_of
+from graph.limits import limit_rules
 from graph.pagination import Connection, connection, window
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
@@ -246,62 +247,24 @@ class Query:
         return await _root(info, "Provider", first, after, last, before)
 
 
-_DATABASE_ERRORS = (
-    asyncpg.PostgresConnectionError,  # class 08
-    asyncpg.OperatorInterventionError,  # class 57: shutdown, cancelled, cannot connect now
-    asyncpg.InvalidCatalogNameError,  # the database was dropped
-    asyncpg.TooManyConnectionsError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
-)
-
-
-def classify(error: GraphQLError) -> GraphQLError:
-    """Give every error a stable code; hide internals of anything unexpected."""
-    original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
-        if isinstance(original, GraphQLError) and original.extensions:
-            error.extensions = {**(error.extensions or {}), **original.extensions}
-        if not (error.extensions or {}).get("code"):
-            code = "GRAPHQL_VALIDATION_FAILED" if error.nodes else "GRAPHQL_PARSE_FAILED"
-            error.extensions = {**(error.extensions or {}), "code": code}
-        return error
-    if isinstance(original, asyncpg.QueryCanceledError):
-        log.warning("statement timed out path=%s", error.path)
-        message, code = (
-            "The query took too long; ask for less (smaller pages, fewer nested lists).",
-            errors.QUERY_TIMEOUT,
-        )
-    elif isinstance(original, _DATABASE_ERRORS):
-        log.warning("database unavailable error=%r", original)
-        message, code = (
-            "The database is unavailable; try again shortly.",
-            errors.DATABASE_UNAVAILABLE,
-        )
-    else:
-        log.error("unexpected error path=%s", error.path, exc_info=original)
-        message, code = "Unexpected error.", errors.INTERNAL_SERVER_ERROR
-    return GraphQLError(
-        message,
-        nodes=error.nodes,
-        source=error.source,
-        positions=error.positions,
-        path=error.path,
-        extensions={"code": code},
-    )
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error at ERROR with the whole document, so any client could
+        # flood the log with megabyte documents. The HTTP view logs what the operator needs
+        # (graph.errors.classify: the unexpected ones, with traceback and request id).
+        for error in errors:
+            log.debug("graphql error message=%.200s", error.message)
 
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # The limit rules are made once per schema: the validation cache is keyed by the rule
-    # classes, and limiters constructed per request would make a new class each time.
-    rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    # classes, and rules constructed per request would make a new class each time.
+    rules = limit_rules(settings)
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Callable[[], SchemaExtension]] = [
         # Factories: a fresh extension per request; the parse and validation caches
         # themselves are shared across requests (Strawberry keeps one per maxsize).
@@ -309,7 +272,17 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ParserCache(maxsize=1024),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=1024),
+        # After validation, per request: the cost depends on the variables.
+        lambda: CostLimit(settings.max_cost),
     ]
-    return strawberry.Schema(
-        query=Query, types=[Film, Person, Genre, Provider], extensions=extensions
+    config = (
+        StrawberryConfig(batching_config={"max_operations": settings.max_batch})
+        if settings.batching
+        else None
+    )
+    return Schema(
+        query=Query,
+        types=[Film, Person, Genre, Provider],
+        extensions=extensions,
+        config=config,
     )

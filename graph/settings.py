@@ -29,6 +29,24 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
+ENVIRONMENTS = ("development", "production")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the app needs to know from outside."""
@@ -39,15 +57,42 @@ class Settings:
     data_dir: Path = Path()
     pool_min_size: int = 1
     pool_max_size: int = 10
-    statement_timeout_ms: int = 10_000
+    statement_timeout_ms: int = 3_000
+    pool_timeout_ms: int = 2_000
+    request_timeout_ms: int = 10_000
+    environment: str = "development"
+    # Limits, all checked before any SQL runs (README, "Limits").
+    max_body_bytes: int = 1_000_000
+    max_url_bytes: int = 8_192
+    max_tokens: int = 2_000
     max_query_depth: int = 12
-    max_tokens: int = 5_000
-    max_aliases: int = 30
+    max_aliases: int = 15
+    max_root_fields: int = 10
+    max_directives: int = 10
+    max_cost: int = 10_000
+    max_variables_depth: int = 32
+    # Development conveniences; FILMGRAPH_ENV=production turns each off unless set.
+    # Batched requests (a JSON array of operations), costed together.
+    batching: bool = False
+    max_batch: int = 5
+    # Cost points per client per minute; off in development, on in production.
+    rate_limit: bool = False
+    rate_limit_points: int = 100_000
+    # API keys that name a client of their own; any other key counts as its address.
+    api_keys: frozenset[str] = frozenset()
+    # Origins allowed to call the API from a browser (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
     graphiql: bool = True
+    introspection: bool = True
+    suggestions: bool = True
     cursor_secret: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
+        environment = os.environ.get("FILMGRAPH_ENV") or "development"
+        if environment not in ENVIRONMENTS:
+            raise SystemExit(f"FILMGRAPH_ENV must be one of {ENVIRONMENTS}, got {environment!r}")
+        development = environment == "development"
         return cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             host=os.environ.get("FILMGRAPH_HOST") or DEFAULT_HOST,
@@ -55,10 +100,27 @@ class Settings:
             data_dir=Path(os.environ.get("FILMGRAPH_DATA_DIR") or _default_data_dir()),
             pool_min_size=_int("FILMGRAPH_POOL_MIN", 1),
             pool_max_size=_int("FILMGRAPH_POOL_MAX", 10),
-            statement_timeout_ms=_int("FILMGRAPH_STATEMENT_TIMEOUT_MS", 10_000),
+            statement_timeout_ms=_int("FILMGRAPH_STATEMENT_TIMEOUT_MS", 3_000),
+            pool_timeout_ms=_int("FILMGRAPH_POOL_TIMEOUT_MS", 2_000),
+            request_timeout_ms=_int("FILMGRAPH_REQUEST_TIMEOUT_MS", 10_000),
+            environment=environment,
+            max_body_bytes=_int("FILMGRAPH_MAX_BODY_BYTES", 1_000_000),
+            max_url_bytes=_int("FILMGRAPH_MAX_URL_BYTES", 8_192),
+            max_tokens=_int("FILMGRAPH_MAX_TOKENS", 2_000),
             max_query_depth=_int("FILMGRAPH_MAX_DEPTH", 12),
-            max_tokens=_int("FILMGRAPH_MAX_TOKENS", 5_000),
-            max_aliases=_int("FILMGRAPH_MAX_ALIASES", 30),
-            graphiql=os.environ.get("FILMGRAPH_GRAPHIQL", "1") not in ("0", "false", "no"),
+            max_aliases=_int("FILMGRAPH_MAX_ALIASES", 15),
+            max_root_fields=_int("FILMGRAPH_MAX_ROOT_FIELDS", 10),
+            max_directives=_int("FILMGRAPH_MAX_DIRECTIVES", 10),
+            max_cost=_int("FILMGRAPH_MAX_COST", 10_000),
+            max_variables_depth=_int("FILMGRAPH_MAX_VARIABLES_DEPTH", 32),
+            batching=_bool("FILMGRAPH_BATCHING", False),
+            max_batch=_int("FILMGRAPH_MAX_BATCH", 5),
+            rate_limit=_bool("FILMGRAPH_RATE_LIMIT", not development),
+            rate_limit_points=_int("FILMGRAPH_RATE_LIMIT_POINTS", 100_000),
+            api_keys=frozenset(_list("FILMGRAPH_API_KEYS")),
+            cors_origins=_list("FILMGRAPH_CORS_ORIGINS"),
+            graphiql=_bool("FILMGRAPH_GRAPHIQL", development),
+            introspection=_bool("FILMGRAPH_INTROSPECTION", development),
+            suggestions=_bool("FILMGRAPH_SUGGESTIONS", development),
             cursor_secret=os.environ.get("FILMGRAPH_CURSOR_SECRET") or None,
         )

@@ -102,7 +102,8 @@ def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
         serve.wait_for(STARTED)
         body = serve.query('{ film(slug: "refusenik-2007") { title directors { name } } }')
         assert body == {
-            "data": {"film": {"title": "Refusenik", "directors": [{"name": "Laura Bialis"}]}}
+            "data": {"film": {"title": "Refusenik", "directors": [{"name": "Laura Bialis"}]}},
+            "extensions": {"cost": 11},
         }
         films = serve.query("{ films(first: 1) { totalCount } }")
     finally:

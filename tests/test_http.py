@@ -29,7 +29,7 @@ async def test_post_with_operation_name_and_variables(client: httpx.AsyncClient)
         },
     )
     assert response.status_code == 200
-    assert response.json() == {"data": {"film": {"year": 2007}}}
+    assert response.json() == {"data": {"film": {"year": 2007}}, "extensions": {"cost": 1}}
 
 
 async def test_get_query(client: httpx.AsyncClient) -> None:
@@ -42,7 +42,10 @@ async def test_get_query(client: httpx.AsyncClient) -> None:
         headers={"accept": "application/json"},
     )
     assert response.status_code == 200
-    assert response.json() == {"data": {"film": {"title": "Refusenik"}}}
+    assert response.json() == {
+        "data": {"film": {"title": "Refusenik"}},
+        "extensions": {"cost": 1},
+    }
 
 
 async def test_get_mutation_is_refused(client: httpx.AsyncClient) -> None:
@@ -95,17 +98,19 @@ async def test_hostile_documents_are_refused(client: httpx.AsyncClient) -> None:
         + " } }"
     )
     body = await post(client, deep)
-    assert body["errors"], body
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_DEEP"
     assert "depth" in body["errors"][0]["message"]
     assert body.get("data") is None
 
     aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(100)) + " }"
     body = await post(client, aliases)
-    assert body["errors"] and "aliases" in body["errors"][0]["message"].lower()
+    assert body["errors"][0]["extensions"]["code"] == "TOO_MANY_ALIASES"
+    assert "aliases" in body["errors"][0]["message"].lower()
 
     tokens = "{ " + "__typename " * 10_000 + "}"
     body = await post(client, tokens)
-    assert body["errors"] and "token" in body["errors"][0]["message"].lower()
+    assert body["errors"][0]["extensions"]["code"] == "TOO_MANY_TOKENS"
+    assert "token" in body["errors"][0]["message"].lower()
 
 
 async def test_database_gone(empty_dsn: str, server_dsn: str) -> None:
@@ -126,10 +131,12 @@ async def test_database_gone(empty_dsn: str, server_dsn: str) -> None:
             assert (await client.get("/healthz")).status_code == 200
 
             response = await client.post("/graphql", json={"query": QUERY})
-            assert response.status_code == 200
+            # Nothing could be served: 503, and when to retry.
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "2"
             body = response.json()
             assert body["data"] == {"film": None}
-            assert body["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+            assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
             assert "Traceback" not in response.text
 
 
@@ -151,7 +158,7 @@ async def test_bodies_that_are_not_graphql_requests_are_400(client: httpx.AsyncC
         assert response.status_code == 400, (body[:40], response.status_code, response.text)
         assert "Traceback" not in response.text
     still_fine = await client.post("/graphql", json={"query": "{ __typename }"})
-    assert still_fine.json() == {"data": {"__typename": "Query"}}
+    assert still_fine.json() == {"data": {"__typename": "Query"}, "extensions": {"cost": 0}}
 
 
 async def test_server_starts_while_the_database_is_down() -> None:
@@ -161,5 +168,93 @@ async def test_server_starts_while_the_database_is_down() -> None:
             assert (await client.get("/healthz")).status_code == 200
             assert (await client.get("/readyz")).status_code == 503
             response = await client.post("/graphql", json={"query": QUERY})
-            assert response.status_code == 200
-            assert response.json()["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "2"
+            assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+SPEC = {"accept": "application/graphql-response+json, application/json;q=0.9"}
+
+
+async def test_graphql_response_json_when_accepted(client: httpx.AsyncClient) -> None:
+    ok = await client.post("/graphql", json={"query": QUERY}, headers=SPEC)
+    assert ok.status_code == 200
+    assert ok.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
+    assert ok.json()["data"] == {"film": {"title": "Refusenik", "year": 2007}}
+
+    # A request error never reaches execution: 400, and no `data` at all.
+    for query, code in (
+        ("{ film(slug: ", "GRAPHQL_PARSE_FAILED"),
+        ("{ film(slug: 1) { nope } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("query($n: Int!) { films(first: $n) { totalCount } }", "BAD_USER_INPUT"),
+        (
+            "{ films(first: 100) { nodes { genres { films(first: 100) { nodes { id } } } } } }",
+            "QUERY_TOO_COSTLY",
+        ),
+    ):
+        refused = await client.post("/graphql", json={"query": query}, headers=SPEC)
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"].startswith("application/graphql-response+json")
+        body = refused.json()
+        assert "data" not in body
+        assert body["errors"][0]["extensions"]["code"] == code
+
+    # A field error happens during execution: 200, with `data`.
+    field_error = await client.post(
+        "/graphql", json={"query": "{ films(first: 0) { totalCount } }"}, headers=SPEC
+    )
+    assert field_error.status_code == 200
+    assert field_error.json()["data"] is None
+    assert field_error.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_application_json_answers_200_for_every_graphql_result(
+    client: httpx.AsyncClient,
+) -> None:
+    for accept in ("application/json", "*/*"):
+        response = await client.post(
+            "/graphql", json={"query": "{ film(slug: 1) { nope } }"}, headers={"accept": accept}
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["data"] is None
+
+
+async def test_no_cross_origin_access_by_default(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/graphql",
+        headers={
+            "origin": "https://evil.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    simple = await client.post(
+        "/graphql", json={"query": QUERY}, headers={"origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_configured_origins_may_call(dsn: str) -> None:
+    settings = Settings(cors_origins=("https://app.example",))
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            preflight = await client.options(
+                "/graphql",
+                headers={
+                    "origin": "https://app.example",
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "content-type, x-api-key",
+                },
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+            simple = await client.post(
+                "/graphql", json={"query": QUERY}, headers={"origin": "https://app.example"}
+            )
+            assert simple.headers["access-control-allow-origin"] == "https://app.example"
+            other = await client.post(
+                "/graphql", json={"query": QUERY}, headers={"origin": "https://evil.example"}
+            )
+            assert "access-control-allow-origin" not in other.headers

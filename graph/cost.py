@@ -1,0 +1,199 @@
+"""Query cost: how many nodes a document can return, known before any SQL runs.
+
+Counted the way GitHub counts its node limit: a connection's page size (`first` or `last`,
+else the default page of 20) multiplies everything selected under it, so
+
+    films(first: 10) { nodes { directors { filmography(first: 5) { nodes { title } } } } }
+
+costs 10 films + 10 x 10 directors + 10 x 10 x 5 films = 610. A list without a page size
+(`Film.genres`, `Film.directors`, `Film.offers`, ...) is a short list of one film's facts, and
+counts as 10 elements per parent (an estimate: a film has 1-3 directors, but some dozens of
+offers across regions); a list with one (`Film.cast(first:)`, `search(first:)`) as that many,
+`nodes(ids:)` as the ids given, and any other object as 1. Connection plumbing (the
+connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
+count wherever they are spread, with the operation's variables as coerced for execution. Page
+sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more
+useful error.
+
+Cost depends on the variables, so it is computed per request at execution, not cached with
+the validation result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    SelectionSetNode,
+    get_named_type,
+    get_nullable_type,
+    get_operation_ast,
+    is_list_type,
+)
+from graphql.execution import ExecutionResult as GraphQLExecutionResult
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from strawberry.extensions import SchemaExtension
+
+from graph import errors
+from graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from graph.ratelimit import rate_limited
+
+UNPAGED_LIST_SIZE = 10
+
+
+class _Costing:
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: VariableValues):
+        self.schema = schema
+        self.variables = variables
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        # Cost is linear in the multiplier above it, so a fragment is costed once per page size
+        # it can see, however many times it is spread.
+        self.done: dict[tuple[str, int], int] = {}
+
+    def selections(self, selection_set: SelectionSetNode | None, parent: Any, page: int) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent, page)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                on = self.schema.get_type(condition.name.value) if condition else parent
+                total += self.selections(selection.selection_set, on, page)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self.fragment(selection.name.value, page)
+        return total
+
+    def fragment(self, name: str, page: int) -> int:
+        key = (name, page)
+        if key not in self.done:
+            definition = self.fragments[name]
+            on = self.schema.get_type(definition.type_condition.name.value)
+            self.done[key] = self.selections(definition.selection_set, on, page)
+        return self.done[key]
+
+    def field(self, node: FieldNode, parent: Any, page: int) -> int:
+        name = node.name.value
+        fields = getattr(parent, "fields", None)
+        if name.startswith("__") or not fields or name not in fields or not node.selection_set:
+            return 0
+        definition = fields[name]
+        try:
+            args = get_argument_values(definition, node, self.variables)
+        except GraphQLError:
+            args = {}  # execution reports the bad argument
+        named = get_named_type(definition.type)
+        if _is_connection(named):
+            page = _size(args.get("first") or args.get("last"), DEFAULT_PAGE_SIZE)
+        if not is_list_type(get_nullable_type(definition.type)):
+            count = 1
+        elif "first" in definition.args:
+            count = _size(args.get("first") or args.get("last"), UNPAGED_LIST_SIZE)  # all: 10
+        elif "ids" in definition.args and isinstance(args.get("ids"), list):
+            count = len(args["ids"])
+        elif _is_connection(parent):
+            count = page  # edges, nodes
+        else:
+            count = UNPAGED_LIST_SIZE
+        own = 0 if _is_plumbing(named) else count
+        return own + count * self.selections(node.selection_set, named, page)
+
+
+def _size(value: Any, default: int) -> int:
+    if not isinstance(value, int):
+        return default
+    return min(max(value, 0), MAX_PAGE_SIZE)
+
+
+def _is_connection(type_: Any) -> bool:
+    fields = getattr(type_, "fields", None) or {}
+    return "edges" in fields and "pageInfo" in fields
+
+
+def _is_plumbing(type_: Any) -> bool:
+    fields = getattr(type_, "fields", None) or {}
+    return (
+        getattr(type_, "name", None) == "PageInfo"
+        or _is_connection(type_)
+        or ("cursor" in fields and "node" in fields)
+    )
+
+
+def document_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    inputs: dict[str, Any] | None,
+) -> int | None:
+    """Nodes the chosen operation can return; None when its variables do not coerce (execution
+    then reports them) or there is no such operation."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return None
+    variables = get_variable_values(schema, operation.variable_definitions or (), inputs or {})
+    if not isinstance(variables, VariableValues):
+        return None
+    root = schema.get_root_type(operation.operation)
+    return _Costing(schema, document, variables).selections(operation.selection_set, root, 0)
+
+
+class CostLimit(SchemaExtension):
+    """Refuse an operation that can return more than max_cost nodes, before it runs; charge
+    its cost to the client when rate limiting is on; report the cost of every
+    operation that was costed in `extensions.cost`."""
+
+    def __init__(self, max_cost: int) -> None:
+        self.max_cost = max_cost
+        self.cost: int | None = None
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        try:
+            self.cost = document_cost(
+                context.schema._schema,
+                context.graphql_document,
+                context.operation_name,
+                context.variables,
+            )
+        except RecursionError:
+            self.cost = self.max_cost + 1  # inline fragments nested past what Python can walk
+        refusal = self._refusal(context.context)
+        if refusal is not None:
+            # A result set here is returned as is: execution, and so SQL, never starts.
+            context.result = GraphQLExecutionResult(data=None, errors=[refusal])
+        yield
+
+    def _refusal(self, request: Any) -> GraphQLError | None:
+        """Why this operation may not run, if it may not: past the cost limit (shared by the
+        operations of a batch), or past the client's rate limit."""
+        spent = getattr(request, "cost_spent", 0)
+        if self.cost is not None and spent + self.cost > self.max_cost:
+            what = f"With {spent} granted to this batch, the query" if spent else "The query"
+            return errors.limit_error(
+                f"{what} can return {self.cost} nodes; at most {self.max_cost} are allowed. "
+                "Ask for smaller pages or fewer nested lists.",
+                errors.QUERY_TOO_COSTLY,
+                cost=self.cost,
+                limit=self.max_cost,
+            )
+        limiter = getattr(request, "rate_limiter", None)
+        if limiter is not None and self.cost:
+            wait = limiter.take(request.client, self.cost)
+            if wait is not None:
+                return rate_limited(limiter, wait)
+        if self.cost is not None and hasattr(request, "cost_spent"):
+            request.cost_spent = spent + self.cost
+        return None
+
+    def get_results(self) -> dict[str, Any]:
+        return {} if self.cost is None else {"cost": self.cost}

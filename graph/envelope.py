@@ -1,0 +1,156 @@
+"""What an HTTP request must be before GraphQL sees it: a bounded URL and body, and a JSON
+envelope of sane shape. Each refusal is a 4xx with a one-line reason, never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graph.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A body up to this many times the limit is read (and dropped) before the 413; past that the
+# connection is closed on the client.
+DRAIN_FACTOR = 4
+# No GraphQL scalar holds more: Int is 32-bit, Float a double.
+MAX_NUMBER_DIGITS = 100
+
+
+class BoundedRequest:
+    """Refuse a URL longer than max_url_bytes (414) or a body larger than max_body_bytes (413),
+    counting the bytes as they arrive: a chunked body has no Content-Length to trust."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.max_url = settings.max_url_bytes
+        self.max_body = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        url_bytes = len(scope.get("raw_path") or scope["path"].encode()) + len(
+            scope.get("query_string", b"")
+        )
+        if url_bytes > self.max_url:
+            await _refuse(414, f"URL longer than {self.max_url} bytes", scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > DRAIN_FACTOR * self.max_body:
+            await _refuse(413, self._too_large, scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= self.max_body:
+                chunks.append(chunk)
+            elif size > DRAIN_FACTOR * self.max_body:
+                break  # stop reading; the refusal closes the connection
+            if not message.get("more_body", False):
+                break
+        if size > self.max_body:
+            # A body somewhat over the limit is read to its end, so that the client, still
+            # sending, reads the 413 rather than a reset connection.
+            await _refuse(413, self._too_large, scope, receive, send)
+            return
+        await _until_disconnect(self.app, scope, b"".join(chunks), receive, send)
+
+    @property
+    def _too_large(self) -> str:
+        return f"Request body larger than {self.max_body} bytes"
+
+
+async def _until_disconnect(
+    app: ASGIApp, scope: Scope, body: bytes, receive: Receive, send: Send
+) -> None:
+    """Run the app on the body read already, and cancel it if the client goes away: the work
+    a request started (its statements too) stops with it."""
+    gone = asyncio.Event()
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    serving = asyncio.ensure_future(app(scope, replay, send))
+    watching = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait({serving, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watching.cancel()
+        if not serving.done():
+            log.info("client disconnected; request cancelled path=%s", scope["path"])
+            gone.set()
+            serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _refuse(status: int, reason: str, scope: Scope, receive: Receive, send: Send) -> None:
+    # Close the connection: the rest of an oversized body is not worth reading.
+    response = PlainTextResponse(reason, status_code=status, headers={"connection": "close"})
+    await response(scope, receive, send)
+
+
+def decode_json(data: str | bytes) -> Any:
+    """json.loads that refuses numbers with too many digits (Python would spend quadratic time
+    converting them, and refuses past 4300 digits anyway) and the non-JSON NaN and Infinity."""
+    return json.loads(data, parse_int=_bounded_int, parse_constant=_no_constant)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise HTTPException(
+            400, f"Malformed request: a number has more than {MAX_NUMBER_DIGITS} digits"
+        )
+    return int(text)
+
+
+def _no_constant(text: str) -> Any:
+    raise HTTPException(400, f"Malformed request: {text} is not JSON")
+
+
+def check_variables_depth(variables: Any, max_depth: int) -> None:
+    """400 for variables nested deeper than max_depth (no input type of ours goes past ~5)."""
+    stack = [(variables, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            raise HTTPException(
+                400, f"Malformed request: variables nested deeper than {max_depth} levels"
+            )
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)

@@ -1,0 +1,69 @@
+"""Rate limiting per client, in cost points per minute: a token bucket per client key.
+
+In-process, so each node counts on its own: behind a load balancer of N nodes a client gets up
+to N times the limit, and the client's address is the balancer's unless the proxy headers are
+trusted (uvicorn `--proxy-headers --forwarded-allow-ips`). A shared store would fix both.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from graphql import GraphQLError
+
+from graph import errors
+
+# Past this many clients, buckets that have refilled completely are dropped: they hold nothing
+# a new bucket would not.
+PRUNE_AT = 10_000
+
+
+@dataclass
+class _Bucket:
+    points: float
+    at: float
+
+
+class RateLimiter:
+    def __init__(self, points_per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = float(points_per_minute)
+        self.per_second = points_per_minute / 60
+        self.clock = clock
+        self.buckets: dict[str, _Bucket] = {}
+
+    def take(self, client: str, points: int) -> int | None:
+        """Charge `points` to `client`; None when it had them, else the seconds to wait."""
+        points = min(points, int(self.capacity))  # the most costly request still gets through
+        now = self.clock()
+        bucket = self.buckets.get(client)
+        if bucket is None:
+            if len(self.buckets) >= PRUNE_AT:
+                self._prune(now)
+            bucket = self.buckets[client] = _Bucket(self.capacity, now)
+        bucket.points = min(self.capacity, bucket.points + (now - bucket.at) * self.per_second)
+        bucket.at = now
+        if points <= bucket.points:
+            bucket.points -= points
+            return None
+        missing = points - bucket.points
+        return max(1, math.ceil(missing / self.per_second))
+
+    def _prune(self, now: float) -> None:
+        full = [
+            key
+            for key, b in self.buckets.items()
+            if b.points + (now - b.at) * self.per_second >= self.capacity
+        ]
+        for key in full:
+            del self.buckets[key]
+
+
+def rate_limited(limiter: RateLimiter, wait: int) -> GraphQLError:
+    return errors.limit_error(
+        f"Rate limit reached: {limiter.capacity:.0f} cost points per minute. Retry in {wait} s.",
+        errors.RATE_LIMITED,
+        retryAfter=wait,
+    )

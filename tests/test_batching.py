@@ -1,0 +1,64 @@
+"""Batched requests: off unless enabled; when on, at most 5 operations, costed together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.settings import Settings
+from tests.conftest import LiveServer
+
+FILM = '{ film(slug: "refusenik-2007") { title } }'
+# 100 + 100 x 10 + 100 x 10 x 5 = 6,100 each: one fits in 10,000, two do not.
+HEAVY = "{ films(first: 100) { nodes { directors { filmography(first: 5) { nodes { id } } } } } }"
+
+
+@pytest.fixture(scope="module")
+def batching(dsn: str) -> Iterator[LiveServer]:
+    with LiveServer(create_app(Settings(batching=True), dsn)) as server:
+        yield server
+
+
+async def test_off_by_default(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json=[{"query": FILM}])
+    assert response.status_code == 400
+    assert response.text == "Batching is not enabled"
+
+
+async def test_a_batch_answers_each_operation(batching: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=batching.url, timeout=30) as client:
+        response = await client.post(
+            "/graphql", json=[{"query": FILM}, {"query": "{ __typename }"}]
+        )
+    assert response.status_code == 200
+    assert response.json() == [
+        {"data": {"film": {"title": "Refusenik"}}, "extensions": {"cost": 1}},
+        {"data": {"__typename": "Query"}, "extensions": {"cost": 0}},
+    ]
+
+
+async def test_at_most_five_operations(batching: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=batching.url, timeout=30) as client:
+        five = await client.post("/graphql", json=[{"query": FILM}] * 5)
+        six = await client.post("/graphql", json=[{"query": FILM}] * 6)
+    assert five.status_code == 200 and len(five.json()) == 5
+    assert six.status_code == 400
+    assert six.text == "Too many operations"
+
+
+async def test_a_batch_shares_one_cost_limit(batching: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=batching.url, timeout=30) as client:
+        alone = await client.post("/graphql", json=[{"query": HEAVY}])
+        assert "errors" not in alone.json()[0]
+        together = await client.post("/graphql", json=[{"query": HEAVY}, {"query": HEAVY}])
+    results = together.json()
+    codes = [[e["extensions"]["code"] for e in r.get("errors", [])] for r in results]
+    assert sorted(codes) == [[], ["QUERY_TOO_COSTLY"]], codes
+    refused = next(r for r in results if r.get("errors"))
+    assert refused["data"] is None
+    assert refused["errors"][0]["message"].startswith(
+        "With 6100 granted to this batch, the query can return 6100 nodes; at most 10000"
+    )

@@ -1,0 +1,107 @@
+"""Query cost: nodes a document can return, from first/last, refused past 10,000 before SQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import post
+from tests.test_statement_count import COUNT
+
+FILM_PAGE = (Path(__file__).resolve().parent.parent / "examples" / "film-page.graphql").read_text()
+
+NESTED = """
+query($n: Int, $m: Int) {
+  films(first: $n) { nodes { title directors { filmography(first: $m) { nodes { title } } } } }
+}
+"""
+
+
+async def cost_of(client: httpx.AsyncClient, query: str, variables: dict[str, object]) -> int:
+    body = await post(client, query, variables)
+    assert not body.get("errors"), body["errors"]
+    cost: int = body["extensions"]["cost"]
+    return cost
+
+
+async def test_every_answer_carries_its_cost(client: httpx.AsyncClient) -> None:
+    # 1 film + 10 genres + 10 directors x (10 films) + 10 writers + 10 offers x (1 provider).
+    assert await cost_of(
+        client, FILM_PAGE, {"slug": "refusenik-2007", "region": "US"}
+    ) == 1 + 10 + (10 + 10 * 10) + 10 + (10 + 10)
+    assert await cost_of(client, "{ __typename }", {}) == 0
+
+
+async def test_connections_multiply_what_they_contain(client: httpx.AsyncClient) -> None:
+    # GitHub's formula: 10 films + 10 x 10 directors + 10 x 10 x 5 films.
+    assert await cost_of(client, NESTED, {"n": 10, "m": 5}) == 10 + 100 + 500
+    # Without first or last, a connection is a page of 20.
+    assert await cost_of(client, "{ films { nodes { title } } }", {}) == 20
+    assert await cost_of(client, "{ films(last: 7) { nodes { title } } }", {}) == 7
+    # Edges and nodes are both answered; pageInfo and totalCount are free.
+    both = "{ films(first: 3) { totalCount pageInfo { hasNextPage } edges { node { id } } nodes { id } } }"
+    assert await cost_of(client, both, {}) == 6
+
+
+async def test_fragments_and_inline_fragments_cost_where_they_are_spread(
+    client: httpx.AsyncClient,
+) -> None:
+    direct = await cost_of(client, NESTED, {"n": 4, "m": 3})
+    through = """
+    query($n: Int, $m: Int) { films(first: $n) { nodes { ...F } } }
+    fragment F on Film { title ... on Film { directors { ...P } } }
+    fragment P on Person { filmography(first: $m) { nodes { title } } }
+    """
+    assert await cost_of(client, through, {"n": 4, "m": 3}) == direct == 4 + 40 + 120
+    # A fragment spread twice in one place costs twice (its fields merge in the response, but
+    # an alias would not).
+    twice = "{ films(first: 2) { nodes { ...T ...T } } } fragment T on Film { genres { name } }"
+    assert await cost_of(client, twice, {}) == 2 + 2 * 2 * 10
+
+
+async def test_nodes_and_search_count_what_they_ask_for(client: httpx.AsyncClient) -> None:
+    ids = (await post(client, "{ films(first: 3) { nodes { id } } }"))["data"]["films"]["nodes"]
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    assert await cost_of(client, query, {"ids": [n["id"] for n in ids]}) == 3
+    search = '{ search(query: "refusenik", first: 4) { ... on Film { genres { name } } } }'
+    assert await cost_of(client, search, {}) == 4 + 4 * 10
+
+
+@pytest.fixture
+async def statements(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
+    yield conn
+    await conn.close()
+
+
+async def test_a_costly_query_is_refused_before_any_sql(
+    client: httpx.AsyncClient, statements: asyncpg.Connection
+) -> None:
+    database = await statements.fetchval("select current_database()")
+    await statements.execute("select pg_stat_statements_reset()")
+    body = await post(client, NESTED, {"n": 100, "m": 100})
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 101_100, "limit": 10_000}
+    assert error["message"].startswith("The query can return 101100 nodes; at most 10000")
+    assert body["extensions"] == {"cost": 101_100}
+    assert await statements.fetchval(COUNT, database) == 0
+
+
+async def test_cost_follows_the_variables_of_each_request(client: httpx.AsyncClient) -> None:
+    # The same document is validated once and cached; its cost is not.
+    for n, m, refused in ((5, 5, False), (100, 8, False), (100, 9, True), (5, 5, False)):
+        body = await post(client, NESTED, {"n": n, "m": m})
+        assert body["extensions"]["cost"] == n + 10 * n + 10 * n * m
+        codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+        assert codes == (["QUERY_TOO_COSTLY"] if refused else [])
+
+
+async def test_out_of_range_page_sizes_are_left_to_the_resolver(client: httpx.AsyncClient) -> None:
+    for first in (-1_000_000, 0, 1_000):
+        body = await post(client, NESTED, {"n": first, "m": 1})
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body

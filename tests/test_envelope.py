@@ -1,0 +1,119 @@
+"""The HTTP envelope: bounded URL and body, and JSON that is a GraphQL request, or a 4xx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+
+from tests.conftest import gql, post
+
+OK = {"data": {"__typename": "Query"}, "extensions": {"cost": 0}}
+
+
+async def send(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+    return await client.post("/graphql", content=body, headers={"content-type": "application/json"})
+
+
+async def test_body_size(client: httpx.AsyncClient) -> None:
+    head = b'{"query": "{ __typename }", "pad": "'
+    fits = head + b"x" * (1_000_000 - len(head) - 2) + b'"}'
+    assert len(fits) == 1_000_000
+    assert (await send(client, fits)).json() == OK
+
+    response = await send(client, fits + b" ")
+    assert response.status_code == 413
+    assert response.text == "Request body larger than 1000000 bytes"
+
+
+async def test_body_size_without_content_length(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ __typename }", "pad": "'
+        for _ in range(20):
+            yield b"x" * 100_000
+        yield b'"}'
+
+    response = await client.post(
+        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "content-length" not in response.request.headers  # sent chunked
+    assert response.text == "Request body larger than 1000000 bytes"
+    assert (await client.post("/graphql", json={"query": "{ __typename }"})).json() == OK
+
+
+async def test_url_length(client: httpx.AsyncClient) -> None:
+    query = "{ __typename }" + " " * 7_900
+    fits = await client.get(
+        "/graphql", params={"query": query}, headers={"accept": "application/json"}
+    )
+    assert fits.json() == OK
+    too_long = await client.get(
+        "/graphql", params={"query": query + " " * 300}, headers={"accept": "application/json"}
+    )
+    assert too_long.status_code == 414
+    assert too_long.text == "URL longer than 8192 bytes"
+
+
+async def test_envelopes_that_are_not_objects(client: httpx.AsyncClient) -> None:
+    for body in (b"null", b"42", b'"{ __typename }"', b"true", b"[]", b'[{"query": "{ a }"}]'):
+        response = await send(client, body)
+        assert response.status_code == 400, (body, response.text)
+        assert len(response.text) < 100
+
+
+async def test_query_and_operation_name_must_be_strings(client: httpx.AsyncClient) -> None:
+    for envelope in (
+        {"query": 42},
+        {"query": ["{ __typename }"]},
+        {"query": {"a": 1}},
+        {"query": "{ __typename }", "operationName": {"x": 1}},
+        {"query": "{ __typename }", "operationName": 7},
+        {"query": "{ __typename }", "variables": [1]},
+        {"query": "{ __typename }", "variables": "x"},
+    ):
+        response = await client.post("/graphql", json=envelope)
+        assert response.status_code == 400, (envelope, response.text)
+        assert "Traceback" not in response.text
+
+
+async def test_deeply_nested_variables(client: httpx.AsyncClient) -> None:
+    for depth in (33, 900, 100_000):
+        value = "[" * depth + "]" * depth
+        body = '{"query": "{ __typename }", "variables": {"a": ' + value + "}}"
+        response = await send(client, body.encode())
+        assert response.status_code == 400, (depth, response.text)
+        assert len(response.text) < 100
+    fine = {"query": "{ __typename }", "variables": {"a": json.loads("[" * 30 + "]" * 30)}}
+    assert (await client.post("/graphql", json=fine)).json() == OK
+
+
+async def test_numbers_with_thousands_of_digits(client: httpx.AsyncClient) -> None:
+    query = "query($n: Int) { films(first: $n) { totalCount } }"
+    for number in ("1" * 101, "1" * 4_000, "1" * 5_000, "-" + "9" * 200):
+        body = '{"query": "' + query + '", "variables": {"n": ' + number + "}}"
+        response = await send(client, body.encode())
+        assert response.status_code == 400, response.text
+        assert response.text == "Malformed request: a number has more than 100 digits"
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        body = '{"query": "' + query + '", "variables": {"n": ' + constant + "}}"
+        assert (await send(client, body.encode())).status_code == 400
+
+
+async def test_huge_literals_are_request_errors(client: httpx.AsyncClient) -> None:
+    for literal in ("1" * 5_000, "1" * 4_000, "1e99999", "-" + "1" * 20):
+        body = await post(client, f"{{ films(first: {literal}) {{ totalCount }} }}")
+        assert body["data"] is None
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", error
+        assert len(error["message"]) <= 301
+
+
+async def test_variables_of_the_wrong_type_are_bad_user_input(client: httpx.AsyncClient) -> None:
+    body = await post(client, "query($n: Int) { films(first: $n) { totalCount } }", {"n": 2**40})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert body["errors"][0]["message"].startswith("Variable '$n' has invalid value")
+    body = await post(client, "query($n: Int!) { films(first: $n) { totalCount } }")
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert await gql(client, "{ __typename }")

@@ -1,0 +1,191 @@
+"""Faults against the real PostgreSQL: a statement past its timeout, and a pool exhausted by
+slow requests. A lock held by the test makes a request slow, so nothing waits on a clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.embedded import EmbeddedPostgres, free_port
+from graph.migrate import migrate
+from graph.settings import Settings
+from tests.conftest import LiveServer, gql
+
+QUERY = '{ film(slug: "refusenik-2007") { title } }'
+FILM = {"film": {"title": "Refusenik"}}
+
+
+@pytest.fixture
+async def locker(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
+    yield conn
+    await conn.close()
+
+
+async def lock_films(conn: asyncpg.Connection) -> asyncpg.transaction.Transaction:
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute("lock table film in access exclusive mode")
+    return tx
+
+
+async def wait_until_blocked(
+    conn: asyncpg.Connection, backends: int, *, exactly: bool = False
+) -> None:
+    """Until `backends` (or, exactly, no more than that) filmgraph statements wait on a lock:
+    observed on the server, not timed."""
+    while True:
+        waiting = await conn.fetchval(
+            "select count(*) from pg_stat_activity where application_name = 'filmgraph'"
+            " and wait_event_type = 'Lock'"
+        )
+        if waiting == backends if exactly else waiting >= backends:
+            return
+
+
+async def test_statement_timeout(dsn: str, locker: asyncpg.Connection) -> None:
+    settings = Settings(statement_timeout_ms=300, pool_min_size=1, pool_max_size=1)
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            tx = await lock_films(locker)
+            try:
+                response = await client.post("/graphql", json={"query": QUERY})
+            finally:
+                await tx.rollback()
+            assert response.status_code == 200
+            body = response.json()
+            assert body["data"] == {"film": None}
+            (error,) = body["errors"]
+            assert error["extensions"] == {"code": "TIMEOUT"}
+            assert error["message"].startswith("The query took too long")
+            # The pool's one connection came back healthy.
+            assert await gql(client, QUERY) == FILM
+
+
+async def test_pool_exhaustion_fails_fast_and_recovers(
+    dsn: str, locker: asyncpg.Connection
+) -> None:
+    settings = Settings(
+        statement_timeout_ms=20_000, pool_min_size=2, pool_max_size=2, pool_timeout_ms=300
+    )
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            tx = await lock_films(locker)
+            try:
+                slow = [
+                    asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
+                    for _ in range(2)
+                ]
+                await wait_until_blocked(locker, 2)
+                flood = await asyncio.gather(
+                    *(client.post("/graphql", json={"query": QUERY}) for _ in range(5))
+                )
+            finally:
+                await tx.rollback()
+            for response in flood:
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"] == "2"
+                assert response.json()["errors"][0]["extensions"]["code"] == ("SERVICE_UNAVAILABLE")
+            # The slow ones were served once the lock went, and so is the next request.
+            for response in await asyncio.gather(*slow):
+                assert response.json() == {"data": FILM, "extensions": {"cost": 1}}
+            assert await gql(client, QUERY) == FILM
+
+
+async def test_request_wall_clock_limit_cancels_its_statements(
+    dsn: str, locker: asyncpg.Connection
+) -> None:
+    settings = Settings(
+        request_timeout_ms=300, statement_timeout_ms=20_000, pool_min_size=1, pool_max_size=1
+    )
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            tx = await lock_films(locker)
+            try:
+                response = await client.post("/graphql", json={"query": QUERY})
+                assert response.status_code == 200
+                assert response.json()["errors"][0]["extensions"] == {"code": "TIMEOUT"}
+                # The lock is still held, yet no statement of ours waits on it any more.
+                async with asyncio.timeout(10):
+                    await wait_until_blocked(locker, 0, exactly=True)
+            finally:
+                await tx.rollback()
+            assert await gql(client, QUERY) == FILM
+
+
+async def test_database_down_at_start_up_and_restarted_mid_traffic(scratch_dir: Path) -> None:
+    pg = EmbeddedPostgres(scratch_dir / "pgdata", port=free_port())
+    await asyncio.to_thread(pg.init)
+    settings = Settings(pool_timeout_ms=1_000, pool_max_size=3)
+    try:
+        with LiveServer(create_app(settings, pg.dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                # Down at start-up: alive, not ready, and fast 503s.
+                assert (await client.get("/healthz")).status_code == 200
+                assert (await client.get("/readyz")).status_code == 503
+                down = await client.post("/graphql", json={"query": QUERY})
+                assert down.status_code == 503
+                assert down.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+                await asyncio.to_thread(pg.start)
+                conn = await asyncpg.connect(pg.dsn)
+                await migrate(conn)
+                assert (await client.get("/readyz")).status_code == 200
+                assert await gql(client, QUERY) == {"film": None}
+
+                # Stopped mid-request: the request in flight gets SERVICE_UNAVAILABLE.
+                await lock_films(conn)
+                in_flight = asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
+                await wait_until_blocked(conn, 1)
+                await asyncio.to_thread(pg.stop)
+                response = await in_flight
+                assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+                assert response.status_code == 503
+                assert (await client.get("/readyz")).status_code == 503
+                assert (await client.get("/healthz")).status_code == 200
+                conn.terminate()  # its server went with the stop
+
+                # Back within 2 s of the database accepting connections, without a restart.
+                await asyncio.to_thread(pg.start)
+                accepting = time.monotonic()
+                while True:
+                    body = (await client.post("/graphql", json={"query": QUERY})).json()
+                    if not body.get("errors"):
+                        break
+                    assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+                    assert time.monotonic() - accepting < 2, body
+                assert body["data"] == {"film": None}
+                assert time.monotonic() - accepting < 2
+                assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await asyncio.to_thread(pg.stop)
+
+
+async def test_a_client_that_disconnects_stops_its_work(
+    dsn: str, locker: asyncpg.Connection
+) -> None:
+    settings = Settings(request_timeout_ms=60_000, statement_timeout_ms=60_000)
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            assert await gql(client, QUERY) == FILM
+            tx = await lock_films(locker)
+            try:
+                request = asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
+                await wait_until_blocked(locker, 1)
+                request.cancel()  # the client gives up, and its connection closes
+                with contextlib.suppress(asyncio.CancelledError):
+                    await request
+                # The lock is still held, yet the statement no longer waits on it.
+                async with asyncio.timeout(10):
+                    await wait_until_blocked(locker, 0, exactly=True)
+            finally:
+                await tx.rollback()
+            assert await gql(client, QUERY) == FILM

@@ -1,0 +1,407 @@
+"""Hostile input, sent over HTTP to the running server with the defaults of development and
+of production: each is refused with a clear status or code (never a 500, never a traceback),
+and afterwards the server still answers a normal query and the database is exactly as it was."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.settings import Settings
+from tests.conftest import LiveServer, gql
+
+NORMAL = '{ film(slug: "refusenik-2007") { title directors { name } } }'
+NORMAL_DATA = {"film": {"title": "Refusenik", "directors": [{"name": "Laura Bialis"}]}}
+
+TABLES = """
+select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = 'public' and c.relkind = 'r' order by c.relname
+"""
+
+
+async def fingerprint(conn: asyncpg.Connection) -> dict[str, tuple[int, str]]:
+    """Every table's row count and a digest of all its rows."""
+    out = {}
+    for (table,) in await conn.fetch(TABLES):
+        row = await conn.fetchrow(
+            f"select count(*) as n, coalesce(md5(string_agg(t::text, ',' order by t::text)), '')"
+            f' as digest from "{table}" t'
+        )
+        out[table] = (row["n"], row["digest"])
+    return out
+
+
+def gid(raw: str) -> str:
+    return base64.b64encode(raw.encode()).decode()
+
+
+@dataclass
+class Case:
+    """One hostile request and what a client must see in return."""
+
+    id: str
+    query: str | None = None
+    variables: dict[str, Any] | None = None
+    raw: bytes | None = None  # a body sent as is, instead of a query
+    get: dict[str, str] | None = None  # query parameters of a GET, instead of a POST
+    status: int = 200
+    codes: set[str] = field(default_factory=set)  # expected extensions.code of the errors
+    message: str | None = None  # a substring of the first error (or of the 4xx body)
+    only_in_production: bool = False  # refused in production, answered in development
+
+
+def nest(levels: int) -> str:
+    return (
+        "{ films(first: 1) { nodes { "
+        + "genres { films(first: 1) { nodes { " * levels
+        + ("title" + " } } }" * levels + " } } }")
+    )
+
+
+CASES = [
+    # Shape bombs.
+    Case("depth", nest(5), codes={"QUERY_TOO_DEEP"}, message="depth"),
+    Case(
+        "aliases",
+        "{ " + " ".join(f'a{i}: film(slug: "x") {{ title }}' for i in range(16)) + " }",
+        codes={"TOO_MANY_ALIASES", "TOO_MANY_ROOT_FIELDS"},
+    ),
+    Case(
+        "duplicated fields",
+        '{ film(slug: "refusenik-2007") { ' + "title " * 1_900 + "} }",
+        codes={"GRAPHQL_VALIDATION_FAILED"},
+        message="Validation aborted: the document is too complex to check.",
+    ),
+    Case(
+        "duplicated nested fields",
+        '{ film(slug: "refusenik-2007") { ' + "directors { name } " * 400 + "} }",
+        status=200,
+    ),
+    Case(
+        "directives",
+        '{ film(slug: "refusenik-2007") { ' + "title @skip(if: false) " * 11 + "} }",
+        codes={"TOO_MANY_DIRECTIVES", "GRAPHQL_VALIDATION_FAILED"},
+    ),
+    Case(
+        "fragment fan-out",
+        "{ ...F0 } "
+        + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(60))
+        + " fragment F60 on Query { films(first: 100) { nodes { title } } }",
+        codes={"TOO_MANY_ROOT_FIELDS"},
+    ),
+    Case(
+        "fragment fan-out of aliases",
+        "{ ...F0 } "
+        + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(60))
+        + " fragment F60 on Query { a: __typename }",
+        codes={"TOO_MANY_ALIASES"},
+    ),
+    Case(
+        "fragment cycle",
+        "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+        codes={"GRAPHQL_VALIDATION_FAILED"},
+        message="Cannot spread fragment",
+    ),
+    Case(
+        "undefined fragment",
+        '{ film(slug: "x") { ...Missing directors { filmography { nodes { title } } } } }',
+        codes={"GRAPHQL_VALIDATION_FAILED"},
+        message="Unknown fragment",
+    ),
+    Case(
+        "inline fragments nested deep",
+        "{ " + "... on Query { " * 600 + "__typename" + " }" * 600 + " }",
+        codes={"QUERY_TOO_DEEP"},
+        message="nested too deeply",
+    ),
+    Case(
+        "parser nesting",
+        "{ " + "a { " * 400 + "b" + " }" * 400 + " }",
+        codes={"QUERY_TOO_DEEP", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED"},
+    ),
+    Case(
+        "costly nesting",
+        "{ films(first: 100) { nodes { genres { films(first: 100) { nodes { title } } } } } }",
+        codes={"QUERY_TOO_COSTLY"},
+    ),
+    Case(
+        "huge int literal",
+        "{ films(first: " + "9" * 5_000 + ") { totalCount } }",
+        codes={"GRAPHQL_VALIDATION_FAILED"},
+    ),
+    Case(
+        "huge float literal",
+        "{ films(filter: {minRating: 1e999999}) { totalCount } }",
+        codes={"GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"},
+    ),
+    Case(
+        "huge string literal",
+        '{ search(query: "' + "a" * 900_000 + '") { __typename } }',
+        codes={"BAD_USER_INPUT"},
+        message="200 characters",
+    ),
+    Case("comment bomb", "{ __typename }" + "#\n" * 3_000, codes={"TOO_MANY_TOKENS"}),
+    # Envelope junk.
+    Case("JSON scalar", raw=b"42", status=400),
+    Case("JSON string", raw=b'"{ __typename }"', status=400),
+    Case("JSON array (batching off)", raw=b'[{"query": "{ __typename }"}]', status=400),
+    Case("query not a string", raw=b'{"query": {"$ne": null}}', status=400),
+    Case(
+        "variables nested deep",
+        raw=b'{"query": "{ __typename }", "variables": {"v": '
+        + b"[" * 5_000
+        + b"]" * 5_000
+        + b"}}",
+        status=400,
+    ),
+    Case(
+        "number of thousands of digits",
+        raw=b'{"query": "{ __typename }", "variables": {"v": ' + b"1" * 4_000 + b"}}",
+        status=400,
+    ),
+    Case(
+        "body over 1 MB",
+        raw=b'{"query": "{ __typename }", "x": "' + b"x" * 1_000_001 + b'"}',
+        status=413,
+    ),
+    Case("URL over 8 KB", get={"query": "{ __typename }" + " " * 9_000}, status=414),
+    Case("mutation over GET", get={"query": "mutation { __typename }"}, status=405),
+    Case("not JSON", raw=b"{'query': '{ __typename }'}", status=400),
+    Case("invalid UTF-8", raw=b'{"query": "{ __typename }\xff\xfe"}', status=400),
+    # Out-of-range and forged arguments and ids.
+    Case("first 0", "{ films(first: 0) { totalCount } }", codes={"BAD_USER_INPUT"}),
+    Case("first -1", "{ films(first: -1) { totalCount } }", codes={"BAD_USER_INPUT"}),
+    Case("first 101", "{ films(first: 101) { totalCount } }", codes={"BAD_USER_INPUT"}),
+    Case(
+        "first 2^31",
+        "{ films(first: 2147483648) { totalCount } }",
+        codes={"GRAPHQL_VALIDATION_FAILED"},
+    ),
+    Case("first and last", "{ films(first: 1, last: 1) { totalCount } }", codes={"BAD_USER_INPUT"}),
+    Case(
+        "cast first 0",
+        '{ film(slug: "refusenik-2007") { cast(first: 0) { character } } }',
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case(
+        "search first 1000",
+        '{ search(query: "a", first: 1000) { __typename } }',
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case(
+        "forged cursor",
+        '{ films(after: "' + gid("c1:000000000000:1") + '") { totalCount } }',
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case("garbage cursor", '{ genres(after: "!!!") { totalCount } }', codes={"BAD_USER_INPUT"}),
+    Case(
+        "id of unknown type",
+        '{ node(id: "' + gid("User:1") + '") { id } }',
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case("id not base64", '{ node(id: "not an id") { id } }', codes={"BAD_USER_INPUT"}),
+    Case(
+        "id past bigint",
+        '{ node(id: "' + gid("Film:9223372036854775808") + '") { id } }',
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case("id negative", '{ film(id: "' + gid("Film:-1") + '") { id } }', codes={"BAD_USER_INPUT"}),
+    Case(
+        "id of another type",
+        '{ film(id: "' + gid("Person:1") + '") { id } }',
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case(
+        "id with padding games",
+        '{ node(id: "' + gid("Film:01") + '") { id } }',
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case(
+        "101 ids",
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+        {"ids": [gid("Film:1")] * 101},
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case(
+        "region USA",
+        '{ film(slug: "refusenik-2007") { offers(region: "USA") { kind } } }',
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case(
+        "two lookup keys", '{ film(slug: "a", imdbId: "tt1") { title } }', codes={"BAD_USER_INPUT"}
+    ),
+    Case(
+        "wrong variable type",
+        "query($n: Int) { films(first: $n) { totalCount } }",
+        {"n": "ten"},
+        codes={"BAD_USER_INPUT"},
+    ),
+    # Injection strings and NUL bytes.
+    Case("SQL in a slug", '{ film(slug: "x\' or 1=1; drop table film; --") { title } }'),
+    Case(
+        "SQL in a search",
+        "query($q: String!) { search(query: $q) { __typename } }",
+        {"q": "'; delete from film where ''='"},
+    ),
+    Case("LIKE wildcards", '{ suggest(prefix: "%_%") { __typename } }'),
+    Case(
+        "SQL in a filter",
+        "query($g: [String!]) { films(filter: {genresAny: $g}) { totalCount } }",
+        {"g": ["drama') or ('1'='1"]},
+    ),
+    Case(
+        "NUL in a slug",
+        "query($s: String!) { film(slug: $s) { title } }",
+        {"s": "refusenik\x002007"},
+        codes={"BAD_USER_INPUT"},
+        message="NUL",
+    ),
+    Case(
+        "NUL in a search",
+        "query($q: String!) { search(query: $q) { __typename } }",
+        {"q": "a\x00b"},
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case("NUL in the document", '{ film(slug: "a\\u0000b") { title } }', codes={"BAD_USER_INPUT"}),
+    Case(
+        "lone surrogate in the document",
+        raw=b'{"query": "{ film(slug: \\"\\ud800\\") { title } }"}',
+        codes={"GRAPHQL_PARSE_FAILED"},
+    ),
+    Case(
+        "lone surrogate in a variable",
+        raw=b'{"query": "query($s: String!) { film(slug: $s) { title } }",'
+        b' "variables": {"s": "\\ud800"}}',
+        codes={"BAD_USER_INPUT"},
+        message="not valid Unicode",
+    ),
+    Case(
+        "raw NUL byte in the document",
+        '{ film(slug: "a") { title } }\x00',
+        codes={"GRAPHQL_PARSE_FAILED"},
+    ),
+    # Probes.
+    Case("mutation", "mutation { deleteFilm(id: 1) }", codes={"GRAPHQL_VALIDATION_FAILED"}),
+    Case(
+        "subscription", "subscription { films { totalCount } }", codes={"GRAPHQL_VALIDATION_FAILED"}
+    ),
+    Case(
+        "introspection recursion",
+        '{ __type(name: "Film") { fields { type { ofType { fields { type { ofType { fields '
+        "{ type { ofType { fields { name } } } } } } } } } } } }",
+        codes={"QUERY_TOO_DEEP", "GRAPHQL_VALIDATION_FAILED"},  # production: no introspection
+    ),
+    Case(
+        "introspection",
+        "{ __schema { types { name } } }",
+        codes={"GRAPHQL_VALIDATION_FAILED"},
+        only_in_production=True,
+    ),
+    Case(
+        "suggestion probe",
+        '{ film(slug: "refusenik-2007") { titl } }',
+        codes={"GRAPHQL_VALIDATION_FAILED"},
+    ),
+    Case(
+        "unknown operation name",
+        raw=b'{"query": "query A { __typename }", "operationName": "B"}',
+        status=400,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+async def database(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def baseline(database: asyncpg.Connection) -> dict[str, tuple[int, str]]:
+    tables = await fingerprint(database)
+    assert tables["film"][0] == 51 and tables["offer"][0] == 466, tables
+    return tables
+
+
+async def send(client: httpx.AsyncClient, case: Case) -> httpx.Response:
+    if case.get is not None:
+        return await client.get("/graphql", params=case.get, headers={"accept": "application/json"})
+    if case.raw is not None:
+        content = case.raw
+    else:
+        envelope = {"query": case.query, "variables": case.variables or {}}
+        content = json.dumps(envelope).encode()
+    return await client.post(
+        "/graphql", content=content, headers={"content-type": "application/json"}
+    )
+
+
+@pytest.fixture(scope="module", params=["development", "production"])
+def server(request: pytest.FixtureRequest, dsn: str) -> Iterator[tuple[str, LiveServer]]:
+    """The server with the defaults of each environment (production: rate limiting on,
+    introspection and suggestions off)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in list(os.environ):
+            if name.startswith("FILMGRAPH_"):
+                env.delenv(name)
+        env.setenv("FILMGRAPH_ENV", request.param)
+        settings = Settings.from_env()
+    with LiveServer(create_app(settings, dsn)) as live:
+        yield request.param, live
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+async def test_hostile_input(
+    case: Case,
+    server: tuple[str, LiveServer],
+    database: asyncpg.Connection,
+    baseline: dict[str, tuple[int, str]],
+) -> None:
+    environment, live = server
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+        await check(case, environment, client, database, baseline)
+
+
+async def check(
+    case: Case,
+    environment: str,
+    client: httpx.AsyncClient,
+    database: asyncpg.Connection,
+    baseline: dict[str, tuple[int, str]],
+) -> None:
+    started = time.monotonic()
+    response = await send(client, case)
+    # Refused cheaply: a bound loose enough for a loaded 2-core machine, tight enough to catch
+    # work that grows with a bomb's fan-out (2^60 spreads would take hours).
+    assert time.monotonic() - started < 5
+    assert response.status_code == case.status, response.text[:500]
+    assert "Traceback" not in response.text and "asyncpg" not in response.text
+    if case.status == 200:
+        body = response.json()
+        errors = body.get("errors") or []
+        assert {e["extensions"]["code"] for e in errors} <= case.codes, errors
+        if case.codes and (environment == "production" or not case.only_in_production):
+            assert errors, body
+        assert "INTERNAL" not in {e["extensions"]["code"] for e in errors}
+        if case.message:
+            assert case.message in errors[0]["message"], errors
+        if environment == "production":
+            assert not any("Did you mean" in e["message"] for e in errors), errors
+    else:
+        assert len(response.text) < 200, response.text
+        if case.message:
+            assert case.message in response.text
+
+    assert await gql(client, NORMAL) == NORMAL_DATA
+    assert await fingerprint(database) == baseline

@@ -1,0 +1,166 @@
+"""Shape limits: each refused before any SQL runs, with its own code and an unmasked message."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from graphql import GraphQLError
+
+from graph.errors import classify
+from tests.conftest import gql, post
+
+FILM = '{ film(slug: "refusenik-2007") { title } }'
+
+
+def codes(body: dict[str, object]) -> set[str]:
+    errors = body["errors"]
+    assert isinstance(errors, list)
+    return {e["extensions"]["code"] for e in errors}
+
+
+def nested(levels: int) -> str:
+    return (
+        '{ film(slug: "refusenik-2007") { '
+        + "directors { filmography(first: 1) { nodes { " * levels
+        + "title"
+        + " } } }" * levels
+        + " } }"
+    )
+
+
+async def test_depth(client: httpx.AsyncClient) -> None:
+    await gql(client, nested(3))  # depth 1 + 3 * 3 = 10
+    body = await post(client, nested(4))  # 13
+    assert codes(body) == {"QUERY_TOO_DEEP"}
+    assert body["errors"][0]["message"] == "The query's depth is 13; at most 12 is allowed."
+    assert body["errors"][0]["extensions"]["limit"] == 12
+    assert body.get("data") is None
+
+
+async def test_depth_through_fragments(client: httpx.AsyncClient) -> None:
+    document = (
+        '{ film(slug: "refusenik-2007") { ...F } } '
+        "fragment F on Film { directors { filmography { nodes { ...G } } } } "
+        "fragment G on Film { directors { filmography { nodes { ...H } } } } "
+        "fragment H on Film { directors { filmography { nodes { ...I } } } } "
+        "fragment I on Film { directors { filmography { nodes { title } } } }"
+    )
+    assert codes(await post(client, document)) == {"QUERY_TOO_DEEP"}
+
+
+async def test_aliases(client: httpx.AsyncClient) -> None:
+    fifteen = "{ " + " ".join(f"a{i}: __typename" for i in range(15)) + " }"
+    assert (await gql(client, fifteen))["a14"] == "Query"
+    body = await post(client, "{ " + " ".join(f"a{i}: __typename" for i in range(16)) + " }")
+    assert codes(body) == {"TOO_MANY_ALIASES"}
+    assert "16 aliases" in body["errors"][0]["message"]
+
+
+async def test_aliases_counted_through_every_spread(client: httpx.AsyncClient) -> None:
+    # 4 aliases, spread 4 times: 16 aliases in the response.
+    document = (
+        "{ ...A ...B } fragment A on Query { ...F } fragment B on Query { ...F ...F ...F } "
+        "fragment F on Query { a: __typename b: __typename c: __typename d: __typename }"
+    )
+    body = await post(client, document)
+    assert codes(body) == {"TOO_MANY_ALIASES"}
+
+
+async def test_tokens(client: httpx.AsyncClient) -> None:
+    body = await post(client, "{ " + "__typename " * 2_000 + "}")
+    assert codes(body) == {"TOO_MANY_TOKENS"}
+    assert "2000 tokens" in body["errors"][0]["message"]
+    # Comments count too: a document of comments is no cheaper to lex.
+    body = await post(client, "{ __typename }" + "\n#" * 3_000)
+    assert codes(body) == {"TOO_MANY_TOKENS"}
+
+
+async def test_directives(client: httpx.AsyncClient) -> None:
+    both = "@include(if: true) @skip(if: false)"
+    fields = ["title", "year", "certification", "runtimeMinutes", "synopsis"]
+    ten = '{ film(slug: "refusenik-2007") { ' + " ".join(f"{f} {both}" for f in fields)
+    assert (await gql(client, ten + " } }"))["film"]["year"] == 2007
+    body = await post(client, ten + " imdbRating @include(if: true) } }")
+    assert codes(body) == {"TOO_MANY_DIRECTIVES"}
+    assert "11 directives" in body["errors"][0]["message"]
+
+
+async def test_root_fields(client: httpx.AsyncClient) -> None:
+    ten = "{ " + " ".join(f'f{i}: genre(slug: "drama") {{ name }}' for i in range(10)) + " }"
+    assert len(await gql(client, ten)) == 10
+    spread = (
+        '{ ...F g10: genre(slug: "drama") { name } } fragment F on Query { '
+        + " ".join(f'g{i}: genre(slug: "drama") {{ name }}' for i in range(10))
+        + " }"
+    )
+    body = await post(client, spread)
+    assert codes(body) == {"TOO_MANY_ROOT_FIELDS"}
+    assert body["errors"][0]["message"] == (
+        "An operation selects 11 root fields; at most 10 are allowed."
+    )
+
+
+async def test_undefined_fragment_is_a_validation_error(client: httpx.AsyncClient) -> None:
+    body = await post(client, '{ film(slug: "x") { ...Nope directors { name } } }')
+    assert codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert "Unknown fragment 'Nope'" in body["errors"][0]["message"]
+
+
+async def test_fragment_cycle_is_a_validation_error(client: httpx.AsyncClient) -> None:
+    body = await post(client, "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }")
+    assert codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_fragment_fan_out_is_measured_once_per_fragment(client: httpx.AsyncClient) -> None:
+    # Each fragment spreads the next twice: 2^40 aliased fields if expanded naively.
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40))
+    document = "{ ...F0 } " + chain + " fragment F40 on Query { a: __typename }"
+    body = await post(client, document)
+    assert codes(body) == {"TOO_MANY_ALIASES"}
+    assert "more than 10^9 aliases" in body["errors"][0]["message"]
+    assert await gql(client, FILM)
+
+
+async def test_introspection_cannot_recurse(client: httpx.AsyncClient) -> None:
+    body = await post(
+        client,
+        '{ __type(name: "Film") { fields { type { ofType { fields { type { ofType { '
+        "fields { type { ofType { fields { name } } } } } } } } } } } }",
+    )
+    assert codes(body) == {"QUERY_TOO_DEEP"}
+
+
+async def test_standard_introspection_is_within_limits(client: httpx.AsyncClient) -> None:
+    from graphql import get_introspection_query
+
+    data = await gql(client, get_introspection_query(descriptions=True))
+    assert data["__schema"]["queryType"]["name"] == "Query"
+
+
+def test_unexpected_errors_are_masked_with_a_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    try:
+        raise KeyError("secret internals")
+    except KeyError as exc:
+        error = GraphQLError("secret internals", original_error=exc, path=["film"])
+    with caplog.at_level(logging.ERROR, logger="graph.errors"):
+        masked = classify(error, "abc123")
+    assert masked.message == "Unexpected error."
+    assert masked.extensions == {"code": "INTERNAL", "requestId": "abc123"}
+    (record,) = caplog.records
+    assert "request_id=abc123" in record.getMessage()
+    assert record.exc_info is not None and "secret internals" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+async def test_client_mistakes_do_not_flood_the_log(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        body = await post(client, '{ film(slug: "' + "x" * 500_000 + '") { nope } }')
+    assert codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text[:500]
+    assert len(caplog.text) < 10_000

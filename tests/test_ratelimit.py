@@ -1,0 +1,89 @@
+"""Rate limiting per client in cost points per minute: 429 with Retry-After when exhausted."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.ratelimit import RateLimiter
+from graph.settings import Settings
+from tests.conftest import LiveServer
+
+QUERY = '{ film(slug: "refusenik-2007") { title directors { name } } }'  # 1 + cost 11
+
+
+async def test_a_client_past_its_points_gets_429(dsn: str) -> None:
+    settings = Settings(
+        rate_limit=True, rate_limit_points=25, api_keys=frozenset({"alpha", "beta"})
+    )
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            for _ in range(2):
+                ok = await client.post("/graphql", json={"query": QUERY})
+                assert ok.status_code == 200 and ok.json()["extensions"] == {"cost": 11}
+            refused = await client.post("/graphql", json={"query": QUERY})
+            assert refused.status_code == 429
+            wait = int(refused.headers["retry-after"])
+            assert 1 <= wait <= 60
+            body = refused.json()
+            assert body["data"] is None
+            assert body["errors"][0]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": wait}
+            assert "25 cost points per minute" in body["errors"][0]["message"]
+
+            # A configured API key is a client of its own; so is another one.
+            for key in ("alpha", "beta"):
+                keyed = await client.post(
+                    "/graphql", json={"query": QUERY}, headers={"x-api-key": key}
+                )
+                assert keyed.status_code == 200, keyed.text
+            # A key made up on the spot buys no fresh bucket: it counts as the address.
+            forged = await client.post(
+                "/graphql", json={"query": QUERY}, headers={"x-api-key": "made-up"}
+            )
+            assert forged.status_code == 429
+
+
+async def test_documents_that_never_run_are_charged_too(dsn: str) -> None:
+    settings = Settings(rate_limit=True, rate_limit_points=10)
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            statuses = []
+            for _ in range(15):
+                response = await client.post("/graphql", json={"query": "{ nope }"})
+                statuses.append(response.status_code)
+                code = response.json()["errors"][0]["extensions"]["code"]
+                assert code == (
+                    "RATE_LIMITED" if response.status_code == 429 else ("GRAPHQL_VALIDATION_FAILED")
+                )
+            # 10 points, one per operation (and a sixth of a point refilled each second).
+            assert statuses[:10] == [200] * 10 and statuses[-1] == 429, statuses
+
+
+async def test_rate_limiting_is_off_in_development(client: httpx.AsyncClient) -> None:
+    for _ in range(20):
+        response = await client.post("/graphql", json={"query": QUERY})
+        assert response.status_code == 200
+
+
+def test_on_by_default_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FILMGRAPH_RATE_LIMIT", raising=False)
+    monkeypatch.setenv("FILMGRAPH_ENV", "production")
+    assert Settings.from_env().rate_limit is True
+    monkeypatch.setenv("FILMGRAPH_ENV", "development")
+    assert Settings.from_env().rate_limit is False
+
+
+def test_bucket_refills_with_time() -> None:
+    now = [0.0]
+    limiter = RateLimiter(600, clock=lambda: now[0])  # 10 points a second
+    assert limiter.take("a", 600) is None
+    assert limiter.take("a", 10) == 1
+    now[0] = 1.0
+    assert limiter.take("a", 10) is None
+    assert limiter.take("a", 50) == 5
+    assert limiter.take("b", 50) is None
+    # A request costlier than a whole minute is charged the whole minute, not refused forever.
+    now[0] = 100.0
+    assert limiter.take("a", 10_000) is None
+    assert limiter.take("a", 1) == 1
