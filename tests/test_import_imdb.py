@@ -230,6 +230,17 @@ async def test_a_newer_file_changes_exactly_what_changed(empty_dsn: str, scratch
     )  # fmt: skip
     # A new title keeps the old slug: links to the film page stay valid.
     assert [tuple(r) for r in rows] == [("Refusenik!", "refusenik-2007"), ("8.4/800123", "")]
+    # The import folded the facet tallies it appended to: one row per value, and exact.
+    folded = await _fetch(
+        empty_dsn, "select count(*) = count(distinct (facet, value)) from film_tally"
+    )
+    assert folded[0][0]
+    rated = await _fetch(
+        empty_dsn,
+        "select (select sum(films) from film_tally where facet = 'rating' and value = 8.4),"
+        " (select count(*) from film where imdb_rating = 8.4)",
+    )
+    assert tuple(rated[0]) == (1, 1)
 
 
 BAD_LINES = {

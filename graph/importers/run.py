@@ -265,6 +265,9 @@ async def run_import(
                     "run this one when it has finished"
                 )
             await work(run)
+            # Fold the facet tallies the import appended to (migration 0003), in the same
+            # transaction: imports run one at a time, and readers see either ledger whole.
+            await conn.fetchval(db.sql("compact_film_tally"))
     except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError) as exc:
         if run.lost or conn.is_closed():
             raise ConnectionLost(f"lost the database connection: {exc}") from None
