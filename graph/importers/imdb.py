@@ -164,7 +164,7 @@ async def import_imdb(run: Run, directory: Path, title_types: list[str]) -> None
             names[f.name], _ = await run.stage_tsv(f.stage, found[f.name], f.header, f.table)
     for f in FILES:
         if f.name in found:
-            await run.check(f.check, names[f.name], f.table)
+            await run.reject_rows(f.check, f.stage, names[f.name], f.table)
 
     await _films(run, title_types)
     principals = names.get("title.principals", "title.principals")

@@ -32,8 +32,8 @@ async def import_movielens(run: Run, directory: Path) -> None:
     await conn.execute(db.sql("import_genre_stage_create"))
     movies_name, _ = await run.stage_csv("movielens_movie_stage", movies, MOVIES, "film")
     links_name, _ = await run.stage_csv("movielens_link_stage", links, LINKS, "film")
-    await run.check("movielens_movies_check", movies_name, "film")
-    await run.check("movielens_links_check", links_name, "film")
+    await run.reject_rows("movielens_movies_check", "movielens_movie_stage", movies_name, "film")
+    await run.reject_rows("movielens_links_check", "movielens_link_stage", links_name, "film")
     unlinked, total = await conn.fetchrow(db.sql("movielens_films_stage"))
     if unlinked:
         run.note(f"{unlinked} movie(s) without a row in {links_name} left out")

@@ -137,7 +137,15 @@ class Run:
     async def check(self, statement: str, file: str, table: str, *args: object) -> int:
         """Run a set-based check (see sql/queries/import*.sql: it removes the rows it rejects
         and returns rejected, skipped, lines, reasons); report its rejects, return skipped."""
-        row = await self.conn.fetchrow(db.sql(statement), self.budget(), file, *args)
+        return await self._listed(db.sql(statement), file, table, *args)
+
+    async def reject_rows(self, statement: str, stage: str, file: str, table: str) -> None:
+        """Remove from `stage` the rows `statement` gives a reason for (it selects line and
+        reason, null for a good row), and report them."""
+        await self._listed(_REJECT.format(reasons=db.sql(statement), stage=stage), file, table)
+
+    async def _listed(self, sql: str, file: str, table: str, *args: object) -> int:
+        row = await self.conn.fetchrow(sql, self.budget(), file, *args)
         listing = zip(row["files"] or [], row["lines"] or [], row["reasons"] or [], strict=True)
         for name, line, reason in listing:
             self.reject(Reject(name, line, reason), table)
@@ -201,6 +209,19 @@ class Run:
             )
         lines.append(f"done in {seconds:.1f} s")
         return "\n".join(lines)
+
+
+# The shared half of every row check: drop the rows that have a reason from the stage table,
+# count them and list the first $1 of them, in line order, for file $2.
+_REJECT = """with checked as ({reasons}), gone as (
+    delete from {stage} s using checked c
+    where c.reason is not null and s.line = c.line
+    returning s.line, c.reason
+)
+select (select count(*) from gone) as rejected, 0::bigint as skipped,
+       array_agg($2::text) as files, array_agg(line order by line) as lines,
+       array_agg(reason order by line) as reasons
+from (select line, reason from gone order by line limit $1) listed"""
 
 
 def _columns(header: list[str]) -> list[str]:

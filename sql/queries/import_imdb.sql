@@ -63,144 +63,86 @@ create temp table imdb_person_stage (
 ) on commit drop;
 
 -- name: imdb_titles_check
--- Reject title.basics rows with a malformed id, title or number.
-with checked as (
-    select line, case
-        when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
-        when btrim(primarytitle) in ('', '\N') then 'empty primaryTitle'
-        when isadult not in ('0', '1', '\N') then 'bad isAdult ' || quote_literal(left(isadult, 20))
-        when startyear <> '\N' and startyear !~ '^[0-9]{1,4}$'
-            then 'bad startYear ' || quote_literal(left(startyear, 20))
-        when endyear <> '\N' and endyear !~ '^[0-9]{1,4}$'
-            then 'bad endYear ' || quote_literal(left(endyear, 20))
-        when runtimeminutes <> '\N' and runtimeminutes !~ '^[0-9]{1,9}$'
-            then 'bad runtimeMinutes ' || quote_literal(left(runtimeminutes, 20))
-    end as reason
-    from imdb_title_stage
-), gone as (
-    delete from imdb_title_stage s using checked c
-    where c.reason is not null and s.line = c.line
-    returning s.line, c.reason
-)
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+-- Why a title.basics row is rejected, or null to keep it: a malformed id, title or number.
+select line, case
+    when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+    when btrim(primarytitle) in ('', '\N') then 'empty primaryTitle'
+    when isadult not in ('0', '1', '\N') then 'bad isAdult ' || quote_literal(left(isadult, 20))
+    when startyear <> '\N' and startyear !~ '^[0-9]{1,4}$'
+        then 'bad startYear ' || quote_literal(left(startyear, 20))
+    when endyear <> '\N' and endyear !~ '^[0-9]{1,4}$'
+        then 'bad endYear ' || quote_literal(left(endyear, 20))
+    when runtimeminutes <> '\N' and runtimeminutes !~ '^[0-9]{1,9}$'
+        then 'bad runtimeMinutes ' || quote_literal(left(runtimeminutes, 20))
+end as reason
+from imdb_title_stage;
 
 -- name: imdb_ratings_check
--- Reject title.ratings rows with a malformed id or number.
-with checked as (
-    select line, case
-        when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
-        when averagerating !~ '^[0-9]{1,2}(\.[0-9]+)?$'
-            then 'bad averageRating ' || quote_literal(left(averagerating, 20))
-        when averagerating::numeric > 10
-            then 'bad averageRating ' || quote_literal(averagerating)
-        when numvotes !~ '^[0-9]{1,9}$' then 'bad numVotes ' || quote_literal(left(numvotes, 20))
-    end as reason
-    from imdb_rating_stage
-), gone as (
-    delete from imdb_rating_stage s using checked c
-    where c.reason is not null and s.line = c.line
-    returning s.line, c.reason
-)
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+-- Why a title.ratings row is rejected, or null to keep it: a malformed id or number.
+select line, case
+    when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+    when averagerating !~ '^[0-9]{1,2}(\.[0-9]+)?$'
+        then 'bad averageRating ' || quote_literal(left(averagerating, 20))
+    when averagerating::numeric > 10
+        then 'bad averageRating ' || quote_literal(averagerating)
+    when numvotes !~ '^[0-9]{1,9}$' then 'bad numVotes ' || quote_literal(left(numvotes, 20))
+end as reason
+from imdb_rating_stage;
 
 -- name: imdb_crew_check
--- Reject title.crew rows with a malformed title or person id.
-with checked as (
-    select line, case
-        when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
-        when directors <> '\N' and directors !~ '^nm[0-9]{7,10}(,nm[0-9]{7,10})*$'
-            then 'bad directors ' || quote_literal(left(directors, 40))
-        when writers <> '\N' and writers !~ '^nm[0-9]{7,10}(,nm[0-9]{7,10})*$'
-            then 'bad writers ' || quote_literal(left(writers, 40))
-    end as reason
-    from imdb_crew_stage
-), gone as (
-    delete from imdb_crew_stage s using checked c
-    where c.reason is not null and s.line = c.line
-    returning s.line, c.reason
-)
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+-- Why a title.crew row is rejected, or null to keep it: a malformed title or person id.
+select line, case
+    when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+    when directors <> '\N' and directors !~ '^nm[0-9]{7,10}(,nm[0-9]{7,10})*$'
+        then 'bad directors ' || quote_literal(left(directors, 40))
+    when writers <> '\N' and writers !~ '^nm[0-9]{7,10}(,nm[0-9]{7,10})*$'
+        then 'bad writers ' || quote_literal(left(writers, 40))
+end as reason
+from imdb_crew_stage;
 
 -- name: imdb_principals_check
--- Reject title.principals rows with a malformed id, ordering or characters list.
-with checked as (
-    select line, case
-        when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
-        when nconst !~ '^nm[0-9]{7,10}$' then 'bad nconst ' || quote_literal(left(nconst, 40))
-        when ordering !~ '^0*[1-9][0-9]{0,5}$'
-            then 'bad ordering ' || quote_literal(left(ordering, 20))
-        when btrim(category) in ('', '\N') then 'empty category'
-        when characters = '\N' then null
-        when not pg_input_is_valid(characters, 'jsonb') then 'characters is not JSON'
-        when jsonb_typeof(characters::jsonb) <> 'array' then 'characters is not a JSON array'
-    end as reason
-    from imdb_principal_stage
-), gone as (
-    delete from imdb_principal_stage s using checked c
-    where c.reason is not null and s.line = c.line
-    returning s.line, c.reason
-)
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+-- Why a title.principals row is rejected, or null to keep it: a malformed id, ordering or
+-- characters list.
+select line, case
+    when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+    when nconst !~ '^nm[0-9]{7,10}$' then 'bad nconst ' || quote_literal(left(nconst, 40))
+    when ordering !~ '^0*[1-9][0-9]{0,5}$'
+        then 'bad ordering ' || quote_literal(left(ordering, 20))
+    when btrim(category) in ('', '\N') then 'empty category'
+    when characters = '\N' then null
+    when not pg_input_is_valid(characters, 'jsonb') then 'characters is not JSON'
+    when jsonb_typeof(characters::jsonb) <> 'array' then 'characters is not a JSON array'
+end as reason
+from imdb_principal_stage;
 
 -- name: imdb_names_check
--- Reject name.basics rows with a malformed id, name or year.
-with checked as (
-    select line, case
-        when nconst !~ '^nm[0-9]{7,10}$' then 'bad nconst ' || quote_literal(left(nconst, 40))
-        when btrim(primaryname) in ('', '\N') then 'empty primaryName'
-        when birthyear <> '\N' and birthyear !~ '^[0-9]{1,4}$'
-            then 'bad birthYear ' || quote_literal(left(birthyear, 20))
-        when deathyear <> '\N' and deathyear !~ '^[0-9]{1,4}$'
-            then 'bad deathYear ' || quote_literal(left(deathyear, 20))
-    end as reason
-    from imdb_name_stage
-), gone as (
-    delete from imdb_name_stage s using checked c
-    where c.reason is not null and s.line = c.line
-    returning s.line, c.reason
-)
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+-- Why a name.basics row is rejected, or null to keep it: a malformed id, name or year.
+select line, case
+    when nconst !~ '^nm[0-9]{7,10}$' then 'bad nconst ' || quote_literal(left(nconst, 40))
+    when btrim(primaryname) in ('', '\N') then 'empty primaryName'
+    when birthyear <> '\N' and birthyear !~ '^[0-9]{1,4}$'
+        then 'bad birthYear ' || quote_literal(left(birthyear, 20))
+    when deathyear <> '\N' and deathyear !~ '^[0-9]{1,4}$'
+        then 'bad deathYear ' || quote_literal(left(deathyear, 20))
+end as reason
+from imdb_name_stage;
 
 -- name: imdb_akas_check
--- Reject title.akas rows with a malformed id, ordering, title, region, language or flag.
-with checked as (
-    select line, case
-        when titleid !~ '^tt[0-9]{7,10}$' then 'bad titleId ' || quote_literal(left(titleid, 40))
-        when ordering !~ '^0*[1-9][0-9]{0,5}$'
-            then 'bad ordering ' || quote_literal(left(ordering, 20))
-        when btrim(title) in ('', '\N') then 'empty title'
-        when region <> '\N' and region !~ '^[A-Z]{2,4}$'
-            then 'bad region ' || quote_literal(left(region, 20))
-        when language <> '\N' and language !~ '^[a-z]{2,3}$'
-            then 'bad language ' || quote_literal(left(language, 20))
-        when isoriginaltitle not in ('0', '1', '\N')
-            then 'bad isOriginalTitle ' || quote_literal(left(isoriginaltitle, 20))
-    end as reason
-    from imdb_aka_stage
-), gone as (
-    delete from imdb_aka_stage s using checked c
-    where c.reason is not null and s.line = c.line
-    returning s.line, c.reason
-)
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+-- Why a title.akas row is rejected, or null to keep it: a malformed id, ordering, title, region,
+-- language or flag.
+select line, case
+    when titleid !~ '^tt[0-9]{7,10}$' then 'bad titleId ' || quote_literal(left(titleid, 40))
+    when ordering !~ '^0*[1-9][0-9]{0,5}$'
+        then 'bad ordering ' || quote_literal(left(ordering, 20))
+    when btrim(title) in ('', '\N') then 'empty title'
+    when region <> '\N' and region !~ '^[A-Z]{2,4}$'
+        then 'bad region ' || quote_literal(left(region, 20))
+    when language <> '\N' and language !~ '^[a-z]{2,3}$'
+        then 'bad language ' || quote_literal(left(language, 20))
+    when isoriginaltitle not in ('0', '1', '\N')
+        then 'bad isOriginalTitle ' || quote_literal(left(isoriginaltitle, 20))
+end as reason
+from imdb_aka_stage;
 
 -- name: imdb_films_stage
 -- Typed films of the kept title types ($1), the last row of a duplicated id winning, with their

@@ -21,44 +21,25 @@ create temp table movielens_film_stage (
 ) on commit drop;
 
 -- name: movielens_movies_check
--- Reject movies.csv rows with a malformed id or an empty title.
-with checked as (
-    select line, case
-        when movieid !~ '^[0-9]{1,9}$' then 'bad movieId ' || quote_literal(left(movieid, 20))
-        when btrim(title) = '' then 'empty title'
-    end as reason
-    from movielens_movie_stage
-), gone as (
-    delete from movielens_movie_stage s using checked c
-    where c.reason is not null and s.line = c.line
-    returning s.line, c.reason
-)
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+-- Why a movies.csv row is rejected, or null to keep it: a malformed id or an empty title.
+select line, case
+    when movieid !~ '^[0-9]{1,9}$' then 'bad movieId ' || quote_literal(left(movieid, 20))
+    when btrim(title) = '' then 'empty title'
+end as reason
+from movielens_movie_stage;
 
 -- name: movielens_links_check
--- Reject links.csv rows with a malformed id, or a movieId that movies.csv does not have.
-with checked as (
-    select l.line, case
-        when l.movieid !~ '^[0-9]{1,9}$' then 'bad movieId ' || quote_literal(left(l.movieid, 20))
-        when l.imdbid !~ '^[0-9]{1,10}$' then 'bad imdbId ' || quote_literal(left(l.imdbid, 20))
-        when l.tmdbid <> '' and l.tmdbid !~ '^0*[1-9][0-9]{0,8}$'
-            then 'bad tmdbId ' || quote_literal(left(l.tmdbid, 20))
-        when m.movieid is null then 'unknown movieId ' || l.movieid
-    end as reason
-    from movielens_link_stage l
-    left join (select distinct movieid from movielens_movie_stage) m on m.movieid = l.movieid
-), gone as (
-    delete from movielens_link_stage s using checked c
-    where c.reason is not null and s.line = c.line
-    returning s.line, c.reason
-)
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+-- Why a links.csv row is rejected, or null to keep it: a malformed id, or a movieId that movies.csv
+-- does not have.
+select l.line, case
+    when l.movieid !~ '^[0-9]{1,9}$' then 'bad movieId ' || quote_literal(left(l.movieid, 20))
+    when l.imdbid !~ '^[0-9]{1,10}$' then 'bad imdbId ' || quote_literal(left(l.imdbid, 20))
+    when l.tmdbid <> '' and l.tmdbid !~ '^0*[1-9][0-9]{0,8}$'
+        then 'bad tmdbId ' || quote_literal(left(l.tmdbid, 20))
+    when m.movieid is null then 'unknown movieId ' || l.movieid
+end as reason
+from movielens_link_stage l
+left join (select distinct movieid from movielens_movie_stage) m on m.movieid = l.movieid;
 
 -- name: movielens_films_stage
 -- Films of linked movies (the last row of a duplicated id winning): "Title, The (1995)"
