@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
-import queue
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
+
+from tests.child import Child
 
 # Every table an import writes to, as one comparable value.
 FINGERPRINT = """
@@ -49,36 +49,14 @@ def filmgraph_import(dsn: str, *args: str | Path) -> subprocess.CompletedProcess
     )
 
 
-class Importer:
+class Importer(Child):
     """`filmgraph import ARGS…` running in the background; its stderr read line by line."""
 
     def __init__(self, dsn: str, *args: str | Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "graph.cli", "import", *map(str, args)],
-            env=env(dsn),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line)
-        self.lines.put(None)
+        super().__init__(["import", *map(str, args)], env(dsn), stdout=True)
 
     def wait_for(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            if line is None:
-                raise AssertionError(f"import exited before {text!r}:\n{''.join(self.seen)}")
-            self.seen.append(line)
-            if text in line:
-                return
+        super().wait_for(text, timeout)
 
     def finish(self, timeout: float = 120) -> tuple[int, str, str]:
         """Exit status, stdout and all of stderr."""
@@ -86,8 +64,7 @@ class Importer:
         self.proc.wait(timeout=timeout)
         assert self.proc.stdout is not None
         out = self.proc.stdout.read()
-        while (line := self.lines.get(timeout=30)) is not None:
-            self.seen.append(line)
+        self.drain()
         return self.proc.returncode, out, "".join(self.seen)
 
 

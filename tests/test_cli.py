@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 
 from graph.embedded import free_port
 from graph.migrate import available
+from tests.child import Child
 
 # uvicorn logs this once it is listening (after the app's startup has completed).
 STARTED = "Uvicorn running on"
@@ -42,35 +41,14 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-class Serve:
+class Serve(Child):
     """`filmgraph serve` in a child process; its stderr read line by line."""
 
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "graph.cli", "serve", "--port", str(self.port)],
-            env=_env(FILMGRAPH_DATA_DIR=str(data_dir)),
-            stderr=subprocess.PIPE,
-            text=True,
+        super().__init__(
+            ["serve", "--port", str(self.port)], _env(FILMGRAPH_DATA_DIR=str(data_dir))
         )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_for(self, text: str, timeout: float = 120) -> None:
-        while True:
-            line = self.lines.get(timeout=timeout)
-            if line is None:
-                raise AssertionError(f"serve exited before {text!r}:\n{''.join(self.seen)}")
-            self.seen.append(line)
-            if text in line:
-                return
 
     def query(self, document: str) -> dict[str, object]:
         request = urllib.request.Request(
@@ -85,8 +63,7 @@ class Serve:
     def stop(self, signum: int = signal.SIGINT) -> int:
         self.proc.send_signal(signum)
         code = self.proc.wait(timeout=60)
-        while (line := self.lines.get(timeout=30)) is not None:
-            self.seen.append(line)
+        self.drain()
         return code
 
 
