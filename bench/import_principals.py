@@ -11,10 +11,19 @@ embedded PostgreSQL (or DATABASE_URL), alternating rounds of:
   resolve, merge people and credits, commit. The rate counts title.principals rows only;
   the name.basics rows (a quarter as many) come on top;
 - re-import: the same import again, which finds nothing to change (0 inserted, 0 updated);
-- raw COPY: the same file, as it is, into an unindexed six-column text table, timed.
+- raw COPY: the same file, as it is, into an unindexed six-column text table, timed;
+- floors: what any importer that ends with these credits in the graph must at least pay,
+  measured on the credits the import just wrote, already resolved to film and person ids
+  (each in a transaction that is rolled back):
+  - online: one INSERT ... SELECT of them, sorted, into the emptied credit table with its
+    indexes and foreign keys, as a merge that keeps the API serving must do;
+  - online without foreign keys: the same with the two foreign keys dropped first;
+  - offline: into a new unindexed table, then its three indexes built and its two foreign
+    keys added (validated in one pass each), as a loader that may take the table offline
+    and swap it in would do.
 
-Reports rows/s of each and their ratio (medians over the rounds), and the importer's peak
-RSS for the --rows file and for one --rss-scale times larger.
+Reports rows/s of each and their ratio to the raw COPY (medians over the rounds), and the
+importer's peak RSS for the --rows file and for one --rss-scale times larger.
 
     .venv/bin/python bench/import_principals.py [--rows 1000000] [--rounds 3] [--rss-scale 10]
 """
@@ -161,6 +170,62 @@ async def raw_copy(dsn: str, path: Path) -> float:
         await conn.close()
 
 
+# The floors, on a database the import has just filled. Each runs in a transaction that is
+# rolled back; `resolved` holds the imported credits by id, sorted as the unique index is.
+FLOOR_SETUP = [
+    "set local maintenance_work_mem = '256MB'",
+    """create temp table resolved on commit drop as
+       select film_id, person_id, role, character_name, billing_order from credit
+       order by film_id, role, person_id""",
+    "truncate credit",
+]
+FLOOR_INSERT = """insert into credit (film_id, person_id, role, character_name, billing_order)
+    select * from resolved"""
+DROP_FOREIGN_KEYS = """alter table credit drop constraint credit_film_id_fkey,
+    drop constraint credit_person_id_fkey"""
+OFFLINE = [
+    """create table credit_swap (like credit including defaults including identity
+       including constraints)""",
+    """insert into credit_swap (film_id, person_id, role, character_name, billing_order)
+       select * from resolved""",
+    "alter table credit_swap add primary key (id)",
+    "alter table credit_swap add unique (film_id, role, person_id)",
+    "create index on credit_swap (person_id, role, film_id)",
+    """alter table credit_swap
+       add foreign key (film_id) references film (id) on delete cascade,
+       add foreign key (person_id) references person (id) on delete cascade""",
+]
+
+
+FLOORS = ("online", "online without foreign keys", "offline, indexes built after")
+
+
+async def floors(dsn: str) -> tuple[float, float, float]:
+    """Seconds of the online, online-without-foreign-keys and offline floors."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        times = []
+        for before, timed in (
+            ([], [FLOOR_INSERT]),
+            ([DROP_FOREIGN_KEYS], [FLOOR_INSERT]),
+            ([], OFFLINE),
+        ):
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                for statement in [*FLOOR_SETUP, *before]:
+                    await conn.execute(statement)
+                start = time.perf_counter()
+                for statement in timed:
+                    await conn.execute(statement)
+                times.append(time.perf_counter() - start)
+            finally:
+                await transaction.rollback()
+        return times[0], times[1], times[2]
+    finally:
+        await conn.close()
+
+
 def count_rows(path: Path) -> int:
     with path.open("rb") as f:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) - 1
@@ -174,6 +239,7 @@ async def bench(server_dsn: str, root: Path, rows: int, rounds: int, scale: int)
     imports: list[float] = []
     again: list[float] = []
     copies: list[float] = []
+    floor_rates: dict[str, list[float]] = {kind: [] for kind in FLOORS}
     rss_1x = 0
     for r in range(rounds):
         dsn = await fresh_database(server_dsn, files)
@@ -182,14 +248,18 @@ async def bench(server_dsn: str, root: Path, rows: int, rounds: int, scale: int)
             rss_1x = max(rss_1x, rss)
             again_s, _ = await asyncio.to_thread(run_import, dsn, files / "principals")
             copy_s = await raw_copy(dsn, principals)
+            floor_s = await floors(dsn)
         finally:
             await drop(server_dsn, dsn)
         imports.append(n / seconds)
         again.append(n / again_s)
         copies.append(n / copy_s)
+        for kind, floor in zip(FLOORS, floor_s, strict=True):
+            floor_rates[kind].append(n / floor)
         print(
             f"round {r + 1}: import {n / seconds:,.0f} rows/s, re-import {n / again_s:,.0f} "
-            f"rows/s, raw COPY {n / copy_s:,.0f} rows/s",
+            f"rows/s, raw COPY {n / copy_s:,.0f} rows/s, floors "
+            + ", ".join(f"{k} {n / f:,.0f}" for k, f in zip(FLOORS, floor_s, strict=True)),
             file=sys.stderr,
         )
     imp, raw = statistics.median(imports), statistics.median(copies)
@@ -200,6 +270,11 @@ async def bench(server_dsn: str, root: Path, rows: int, rounds: int, scale: int)
     )
     print(f"raw COPY (median of {rounds}): {raw:,.0f} rows/s")
     print(f"ratio import / raw COPY: {imp / raw:.2f}")
+    for kind, rates in floor_rates.items():
+        rate = statistics.median(rates)
+        print(
+            f"floor, {kind} (median of {rounds}): {rate:,.0f} rows/s, {rate / raw:.2f} of raw COPY"
+        )
     print(f"importer peak RSS at {n:,} rows: {rss_1x / 1024:.0f} MiB")
     if scale > 1:
         big = root / f"rows-{rows * scale}"
