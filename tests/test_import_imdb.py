@@ -243,6 +243,98 @@ async def test_a_newer_file_changes_exactly_what_changed(empty_dsn: str, scratch
     assert tuple(rated[0]) == (1, 1)
 
 
+def _newer_dataset(directory: Path) -> Path:
+    """IMDb's next release: the tvMovie and the composer are gone (and with him his credit),
+    Refusenik lost its rating, and one alternative title of Amélie was withdrawn."""
+    return dataset(
+        directory,
+        basics=BASICS.replace("tt0000005\ttvMovie\tAmélie\tAmélie\t0\t2001\t\\N\t90\tDrama\n", ""),
+        names=NAMES.replace("nm0000004\tWolfgang Amadeus Mozart\t1756\t1791\tcomposer\t\\N\n", ""),
+        ratings=RATINGS.replace("tt0000001\t7.7\t1200\n", ""),
+        principals=PRINCIPALS.replace("tt0000002\t3\tnm0000004\tcomposer\t\\N\t\\N\n", ""),
+        akas=AKAS.replace("tt0000002\t2\tAmelie\tUS\t\\N\t\\N\t\\N\t0\n", ""),
+    )
+
+
+STATE = """select (select string_agg(imdb_id, ',' order by imdb_id) from film) as films,
+    (select string_agg(imdb_id, ',' order by imdb_id) from person) as people,
+    (select count(*) from credit) as credits,
+    (select string_agg(ordering::text, ',' order by ordering) from film_alternative_title) as akas,
+    (select imdb_rating::text || '/' || imdb_votes from film where imdb_id = 'tt0000001') as rating
+"""
+
+
+async def test_prune_removes_what_a_newer_dataset_no_longer_lists(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    first = tuple((await _fetch(empty_dsn, STATE))[0])
+    assert first == (
+        "tt0000001,tt0000002,tt0000004,tt0000005",
+        "nm0000001,nm0000002,nm0000003,nm0000004",
+        7,
+        "1,2,3",
+        "7.7/1200",
+    )
+    newer = _newer_dataset(scratch_dir / "imdb")
+
+    # By default files may be extracts: films, people and ratings they leave out stay; a film's
+    # credits and alternative titles, which the files list whole per film, are brought in line.
+    result = filmgraph_import(empty_dsn, "imdb", newer)
+    assert result.returncode == 0, result.stderr
+    counts = summary(result.stdout, deleted=True)
+    assert counts["credit"][4] == 1
+    assert counts["film_alternative_title"][4] == 1
+    assert "film" not in counts or counts["film"][4] == 0
+    assert tuple((await _fetch(empty_dsn, STATE))[0]) == (
+        "tt0000001,tt0000002,tt0000004,tt0000005",
+        "nm0000001,nm0000002,nm0000003,nm0000004",
+        6,
+        "1,3",
+        "7.7/1200",
+    )
+
+    # --prune: the files are the whole dataset, so what they no longer list goes.
+    result = filmgraph_import(empty_dsn, "imdb", newer, "--prune")
+    assert result.returncode == 0, result.stderr
+    counts = summary(result.stdout, deleted=True)
+    assert counts["film"][4] == 1
+    assert counts["film"][:2] == [0, 1]  # Refusenik, its rating forgotten
+    assert counts["film"][2] == 2  # Amélie and the quoted title, merged unchanged
+    assert counts["person"][4] == 1
+    assert tuple((await _fetch(empty_dsn, STATE))[0]) == (
+        "tt0000001,tt0000002,tt0000004",
+        "nm0000001,nm0000002,nm0000003",
+        6,
+        "1,3",
+        None,
+    )
+    # And the same files once more change nothing, pruned or not.
+    before = await fingerprint(empty_dsn)
+    again = filmgraph_import(empty_dsn, "imdb", newer, "--prune")
+    assert again.returncode == 0, again.stderr
+    assert await fingerprint(empty_dsn) == before
+    for table, row in summary(again.stdout, deleted=True).items():
+        assert (row[0], row[1], row[4]) == (0, 0, 0), (table, again.stdout)
+
+
+async def test_prune_removes_nothing_when_a_line_was_rejected(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    before = await fingerprint(empty_dsn)
+    # The tvMovie's line is damaged rather than gone: pruning would wrongly remove it.
+    damaged = dataset(
+        scratch_dir / "imdb",
+        basics=BASICS.replace("tt0000005\ttvMovie", "tt000000X\ttvMovie"),
+    )
+    result = filmgraph_import(empty_dsn, "imdb", damaged, "--prune", "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    assert "--prune: nothing removed" in result.stderr
+    assert rejects(result.stderr) == ["title.basics.tsv:7: bad tconst 'tt000000X'"]
+    assert await fingerprint(empty_dsn) == before
+
+
 BAD_LINES = {
     "basics": BASICS + "tt0000006\tmovie\tToo Few Columns\t0\t2000\t\\N\t90\tDrama\n",
     "ratings": RATINGS + "tt0000001\tseven\t12\n",

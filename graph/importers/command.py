@@ -56,6 +56,12 @@ def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=",".join(DEFAULT_TITLE_TYPES),
         help="titleType values to import, comma-separated (default %(default)s)",
     )
+    imdb.add_argument(
+        "--prune",
+        action="store_true",
+        help="the files are IMDb's whole dataset: remove the IMDb films, people, credits, "
+        "ratings and alternative titles they no longer list",
+    )
 
     movielens = sources.add_parser(
         "movielens", parents=[common], help="MovieLens movies.csv and links.csv in DIR"
@@ -77,7 +83,7 @@ def _work(args: argparse.Namespace) -> Callable[[Run], Awaitable[None]]:
     """What the chosen source imports, checked before any connection is made."""
     if args.source == "imdb":
         types = parse_title_types(args.title_types)
-        return lambda run: import_imdb(run, args.directory, types)
+        return lambda run: import_imdb(run, args.directory, types, prune=args.prune)
     if args.source == "movielens":
         return lambda run: import_movielens(run, args.directory)
     if args.source == "tmdb-providers":

@@ -149,7 +149,11 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def import_imdb(run: Run, directory: Path, title_types: list[str]) -> None:
+async def import_imdb(
+    run: Run, directory: Path, title_types: list[str], *, prune: bool = False
+) -> None:
+    """Import the dataset files in directory. With prune, the files are taken as IMDb's whole
+    dataset: what they no longer list is removed (see _prune)."""
     found = find_files(directory)
     conn = run.conn
     for f in FILES:
@@ -167,6 +171,10 @@ async def import_imdb(run: Run, directory: Path, title_types: list[str]) -> None
             await run.reject_rows(f.check, f.stage, names[f.name], f.table)
 
     await _films(run, title_types)
+    if prune:
+        prune = _can_prune(run)
+    if prune:
+        await _prune(run, found)
     principals = names.get("title.principals", "title.principals")
     crew = names.get("title.crew", "title.crew")
     await conn.execute(db.sql("imdb_credits_stage"), principals, crew)
@@ -182,8 +190,12 @@ async def import_imdb(run: Run, directory: Path, title_types: list[str]) -> None
         if run.tally("credit").rejected:
             run.note("credits no longer listed are kept: some credit lines were rejected")
         else:
-            run.tally("credit").deleted += await conn.fetchval(db.sql("imdb_credits_prune"))
+            statement = "imdb_credits_prune_all" if prune else "imdb_credits_prune"
+            run.tally("credit").deleted += await conn.fetchval(db.sql(statement))
     if "title.ratings" in found:
+        if prune:
+            changed, staged = await conn.fetchrow(db.sql("imdb_ratings_prune"))
+            run.merged("film", 0, changed, changed - staged)
         skipped = await run.check("imdb_ratings_resolve", names["title.ratings"], "film")
         if skipped:
             run.note(f"{skipped} rating(s) of titles of other types left out")
@@ -196,6 +208,36 @@ async def import_imdb(run: Run, directory: Path, title_types: list[str]) -> None
             run.note(f"{skipped} alternative title(s) of titles of other types left out")
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
         run.merged("film_alternative_title", inserted, updated, total)
+        if run.tally("film_alternative_title").rejected:
+            run.note("alternative titles no longer listed are kept: some lines were rejected")
+        else:
+            run.tally("film_alternative_title").deleted += await conn.fetchval(
+                db.sql("imdb_akas_prune"), prune
+            )
+
+
+def _can_prune(run: Run) -> bool:
+    """Removing what the files do not list is only safe when every line of them was read:
+    a rejected line would make its film or person look gone."""
+    if run.rejected:
+        run.note("--prune: nothing removed, because some lines were rejected")
+        return False
+    return True
+
+
+async def _prune(run: Run, found: dict[str, Path]) -> None:
+    """Remove the films and people from IMDb that title.basics and name.basics no longer list,
+    before credits are resolved: credit lines naming them are then unknown references."""
+    conn = run.conn
+    if "title.basics" in found:
+        films, credits, titles = await conn.fetchrow(db.sql("imdb_films_prune"))
+        run.tally("film").deleted += films
+        run.tally("credit").deleted += credits
+        run.tally("film_alternative_title").deleted += titles
+    if "name.basics" in found:
+        people, credits = await conn.fetchrow(db.sql("imdb_people_prune"))
+        run.tally("person").deleted += people
+        run.tally("credit").deleted += credits
 
 
 async def _films(run: Run, title_types: list[str]) -> None:

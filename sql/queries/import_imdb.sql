@@ -397,6 +397,70 @@ with films as (
 )
 select count(*) from gone;
 
+-- name: imdb_credits_prune_all
+-- With --prune: the credits of every film from IMDb (one with an IMDb id) that neither
+-- title.principals nor title.crew lists, mentioned in them or not: the two files are then
+-- IMDb's full credits. Returns how many.
+with listed as (
+    select f.id as film_id, c.role, p.id as person_id
+    from imdb_credit_stage c
+    join film f on f.imdb_id = c.tconst
+    join person p on p.imdb_id = c.nconst
+), gone as (
+    delete from credit k using film f
+    where f.id = k.film_id and f.imdb_id is not null
+      and not exists (select 1 from listed l
+                      where l.film_id = k.film_id and l.role = k.role
+                        and l.person_id = k.person_id)
+    returning 1
+)
+select count(*) from gone;
+
+-- name: imdb_films_prune
+-- With --prune: remove the films from IMDb (those with an IMDb id) that title.basics no longer
+-- lists under the kept title types. Their credits, alternative titles, genre links and offers
+-- go with them; returns the films and, counted before the cascade, those credits and
+-- alternative titles.
+with gone as (
+    delete from film f
+    where f.imdb_id is not null
+      and not exists (select 1 from imdb_film_stage s where s.imdb_id = f.imdb_id)
+    returning f.id
+)
+select (select count(*) from gone) as films,
+       (select count(*) from credit c where c.film_id in (select id from gone)) as credits,
+       (select count(*) from film_alternative_title a
+        where a.film_id in (select id from gone)) as alternative_titles;
+
+-- name: imdb_people_prune
+-- With --prune: remove the people from IMDb (those with an IMDb id) that name.basics no longer
+-- lists, and so their credits; returns the people and, counted before the cascade, the
+-- credits.
+with gone as (
+    delete from person p
+    where p.imdb_id is not null
+      and not exists (select 1 from imdb_name_stage s where s.nconst = p.imdb_id)
+    returning p.id
+)
+select (select count(*) from gone) as people,
+       (select count(*) from credit c where c.person_id in (select id from gone)) as credits;
+
+-- name: imdb_ratings_prune
+-- With --prune, before the staged ratings are resolved: forget the rating of every film from
+-- IMDb that title.ratings no longer lists. Returns how many films changed, and how many of
+-- them title.basics staged (the film merge counted those as unchanged).
+with changed as (
+    update film f set imdb_rating = null, imdb_votes = null
+    where f.imdb_id is not null
+      and (f.imdb_rating is not null or f.imdb_votes is not null)
+      and not exists (select 1 from imdb_rating_stage r where r.tconst = f.imdb_id)
+    returning f.imdb_id
+)
+select count(*) as changed,
+       count(*) filter (where exists (select 1 from imdb_film_stage s
+                                      where s.imdb_id = changed.imdb_id)) as staged
+from changed;
+
 -- name: imdb_ratings_resolve
 -- Ratings of films staged from title.basics are merged with them: drop those; skip ratings
 -- of titles of other types; reject those of titles neither in the graph nor in the files.
@@ -449,6 +513,24 @@ select (select count(*) from left_out where not known) as rejected,
        array_agg($2::text) as files, array_agg(line order by line) as lines,
        array_agg('unknown title ' || titleid order by line) as reasons
 from (select * from left_out where not known order by line limit $1) listed;
+
+-- name: imdb_akas_prune
+-- Alternative titles title.akas no longer lists: of the films it mentions (it lists all of a
+-- film's titles together), and with --prune ($1) of every film from IMDb. Only run when no
+-- line was rejected. Returns how many.
+with listed as (
+    select distinct f.id as film_id, a.ordering::integer as ordering
+    from imdb_aka_stage a join film f on f.imdb_id = a.titleid
+), gone as (
+    delete from film_alternative_title t
+    where (t.film_id in (select film_id from listed)
+           or ($1::boolean and exists (select 1 from film f
+                                       where f.id = t.film_id and f.imdb_id is not null)))
+      and not exists (select 1 from listed l
+                      where l.film_id = t.film_id and l.ordering = t.ordering)
+    returning 1
+)
+select count(*) from gone;
 
 -- name: imdb_akas_merge
 -- Merge alternative titles by film and IMDb ordering; return inserted, updated and total.
