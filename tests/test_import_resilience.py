@@ -1,6 +1,7 @@
 """An import whose database goes away: restarted under it, or silent (every server process
-stopped). The importer notices within 10 s, exits non-zero, and the graph is as it was. These
-tests run a PostgreSQL of their own, since they stop it."""
+stopped), mid-import or while the import waits its turn (--wait). The importer notices within
+10 s, exits non-zero, and the graph is as it was. These tests run a PostgreSQL of their own,
+since they stop it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import asyncpg
 import pytest
 
 from graph.embedded import EmbeddedPostgres
+from graph.importers.run import IMPORT_LOCK_ID
+from graph.migrate import migrate
 from tests.importing import Importer, filmgraph_import, fingerprint, import_backends, wait_until
 from tests.test_import_imdb import BASICS, dataset
 
@@ -130,4 +133,36 @@ async def test_a_silent_database_is_noticed_within_10_seconds(
 
     # Once the server runs again it finds the client gone and rolls the import back.
     await wait_until(gone, "the import's server process to end")
+    assert await fingerprint(dsn) == before
+
+
+async def test_a_database_that_stops_answering_while_an_import_waits_its_turn_is_noticed(
+    own_server: EmbeddedPostgres, scratch_dir: Path
+) -> None:
+    dsn = own_server.dsn
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    before = await fingerprint(dsn)
+    # The running import, played by a transaction holding the import lock.
+    holder = await asyncpg.connect(dsn)
+    await holder.execute("begin")
+    await holder.execute("select pg_advisory_xact_lock($1)", IMPORT_LOCK_ID)
+    importer = Importer(dsn, "imdb", dataset(scratch_dir / "v1"), "--wait", "600")
+    importer.wait_for("waiting up to 600 s")
+    processes = _server_processes(own_server)
+    _signal(processes, signal.SIGSTOP)
+    try:
+        stopped = time.monotonic()
+        code, _, err = importer.finish(timeout=NOTICE_WITHIN_S * 3)
+        noticed = time.monotonic() - stopped
+    finally:
+        _signal(processes, signal.SIGCONT)
+    assert noticed < NOTICE_WITHIN_S, err
+    assert code == 2, err
+    assert err.splitlines()[-1].startswith("filmgraph: lost the database connection"), err
+    await holder.execute("rollback")
+    await holder.close()
     assert await fingerprint(dsn) == before

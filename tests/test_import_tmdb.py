@@ -98,7 +98,8 @@ async def test_provider_list_merges_by_tmdb_id(empty_dsn: str, scratch_dir: Path
     path = _write(scratch_dir / "providers.json", renamed)
     result = filmgraph_import(empty_dsn, "tmdb-providers", path)
     assert result.returncode == 1
-    assert rejects(result.stderr) == ["providers.json:results[4]: bad provider_id 'x'"]
+    # json.dumps(indent=2) gives each provider six lines: the fifth starts on line 27.
+    assert rejects(result.stderr) == ["providers.json:27: bad provider_id 'x' (at results[4])"]
     assert await fingerprint(empty_dsn) == before
     result = filmgraph_import(empty_dsn, "tmdb-providers", path, "--max-errors", "1")
     assert result.returncode == 0, result.stderr
@@ -160,12 +161,12 @@ async def test_watch_providers_become_offers(empty_dsn: str, scratch_dir: Path) 
     broken.write_text('{"id": 101, "results": {', encoding="utf-8")
     result = filmgraph_import(empty_dsn, "tmdb-watch", film, broken)
     assert result.returncode == 1
-    assert rejects(result.stderr) == ["100.json:results.USA: bad region 'USA'"]
+    assert rejects(result.stderr) == ["100.json:42: bad region 'USA' (at results.USA)"]
     assert await fingerprint(empty_dsn) == before
     result = filmgraph_import(empty_dsn, "tmdb-watch", film, broken, "--max-errors", "2")
     assert result.returncode == 0, result.stderr
     assert sorted(rejects(result.stderr)) == [
-        "100.json:results.USA: bad region 'USA'",
+        "100.json:42: bad region 'USA' (at results.USA)",
         "101.json:1: not JSON: Expecting property name enclosed in double quotes",
     ]
     assert summary(result.stdout, deleted=True)["offer"] == [0, 1, 3, 2, 1]
@@ -181,3 +182,64 @@ async def test_watch_providers_become_offers(empty_dsn: str, scratch_dir: Path) 
         ("US", "SUBSCRIPTION", 8, "HD", "https://example.com/r"),
         ("US", "SUBSCRIPTION", 8, None, us),
     ]
+
+
+# A watch-provider answer as a pretty-printer lays it out, with a bad entry of each kind; the
+# line each is reported on is the line its value starts on here.
+WATCH_WITH_BAD_ENTRIES = """{
+  "id": 100,
+  "results": {
+    "US": {
+      "link": "https://www.themoviedb.org/movie/100-refusenik/watch?locale=US",
+      "flatrate": [
+        {"provider_id": 8, "provider_name": "Netflix", "logo_path": "/8.jpg"},
+        {
+          "provider_id": -3,
+          "provider_name": "Minus"
+        },
+        {"provider_id": 9, "provider_name": "Amazon Prime Video"}
+      ],
+      "rent": {"provider_id": 2},
+      "buy": [
+        {"provider_id": 2, "provider_name": "  "}
+      ]
+    },
+    "u\\u0073": {"flatrate": []},
+    "GB": [],
+    "FR": {
+      "free": [
+        {"provider_id": 191, "provider_name": "Kanopy"}, {"provider_id": true, "provider_name": "B"}
+      ]
+    }
+  }
+}
+"""
+
+
+async def test_bad_entries_are_reported_by_the_line_their_value_starts_on(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    await _graph_with_a_film(empty_dsn)
+    # As a Windows editor saves it: a byte-order mark and CRLF line ends.
+    answer = scratch_dir / "100.json"
+    answer.write_bytes(b"\xef\xbb\xbf" + WATCH_WITH_BAD_ENTRIES.replace("\n", "\r\n").encode())
+    garbled = scratch_dir / "101.json"
+    garbled.write_bytes(b'{\n  "id": 101,\n  "results": {"US": {"link": "\xff"}}\n}\n')
+    result = filmgraph_import(empty_dsn, "tmdb-watch", answer, garbled, "--max-errors", "7")
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == [
+        "100.json:8: bad provider_id -3 (at results.US.flatrate[1])",
+        "100.json:14: not a list (at results.US.rent)",
+        "100.json:16: bad provider_name '  ' (at results.US.buy[0])",
+        "100.json:19: bad region 'us' (at results.us)",
+        "100.json:20: not an object (at results.GB)",
+        "100.json:23: bad provider_id True (at results.FR.free[1])",
+        "101.json:3: invalid UTF-8 at byte 31",
+    ]
+    assert summary(result.stdout)["offer"] == [3, 0, 0, 7]
+    offers = await _rows(
+        empty_dsn,
+        """select o.region, o.kind, p.tmdb_id
+           from offer o join provider p on p.id = o.provider_id order by 1, 2, 3""",
+    )
+    assert offers == [("FR", "FREE", 191), ("US", "SUBSCRIPTION", 8), ("US", "SUBSCRIPTION", 9)]

@@ -35,6 +35,20 @@ def _max_errors(text: str) -> int:
     return value
 
 
+# lock_timeout is a 32-bit count of milliseconds.
+MAX_WAIT_S = (2**31 - 1) // 1000
+
+
+def _wait(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= MAX_WAIT_S:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_WAIT_S} seconds")
+    return value
+
+
 def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp = sub.add_parser(
         "import", help="import public film datasets (IMDb, MovieLens, TMDB) in one transaction"
@@ -46,6 +60,14 @@ def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=_max_errors,
         default=0,
         help="bad rows to report and skip before the import aborts (default 0)",
+    )
+    common.add_argument(
+        "--wait",
+        type=_wait,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another import is running, wait up to SECONDS for it to finish "
+        "(default 0: fail at once with exit status 3)",
     )
     imdb = sources.add_parser(
         "imdb", parents=[common], help="IMDb dataset files (*.tsv or *.tsv.gz) in DIR"
@@ -100,7 +122,7 @@ async def _import(dsn: str, args: argparse.Namespace) -> Run:
         await migrate(conn)
     finally:
         await conn.close()
-    run, seconds = await run_import(dsn, args.max_errors, work)
+    run, seconds = await run_import(dsn, args.max_errors, work, args.wait)
     print(run.summary(seconds))
     return run
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 BLOCK = 1 << 20
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, as Windows tools write
 
 
 class InputError(Exception):
@@ -27,7 +27,7 @@ class InputError(Exception):
 @dataclass(frozen=True)
 class Reject:
     file: str
-    line: int | str
+    line: int
     reason: str
 
     def __str__(self) -> str:
@@ -110,7 +110,7 @@ def _unquote(line: bytes, columns: int) -> bytes | None:
 
 
 def check_header(source: Source, first: bytes, expected: list[str]) -> None:
-    header = first.removeprefix(_BOM).decode("utf-8", "replace").split("\t")
+    header = first.removeprefix(BOM).decode("utf-8", "replace").split("\t")
     header = [h.strip('"') for h in header]
     if header != expected:
         raise InputError(

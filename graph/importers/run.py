@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -49,6 +50,9 @@ SESSION_SETTINGS = {
     "application_name": "filmgraph import",
     # Merges of millions of rows take longer than the API's statement limit.
     "statement_timeout": "0",
+    # An import waits on row locks as long as it must; only the wait for the import lock is
+    # bounded (--wait), and this is the value it returns to after that wait.
+    "lock_timeout": "0",
     # Should the client hang between statements, the server ends the transaction (and so
     # releases its locks) rather than keep it open.
     "idle_in_transaction_session_timeout": "60s",
@@ -269,22 +273,58 @@ async def _watch(dsn: str, run: Run) -> None:
         probe.terminate()
 
 
+async def _take_lock(run: Run, wait_s: float) -> None:
+    """Take the import lock for the run's transaction. If another import holds it, fail at
+    once (wait_s 0) or say so and wait up to wait_s seconds for it to finish."""
+    conn = run.conn
+    if await conn.fetchval(db.sql("import_lock_try"), IMPORT_LOCK_ID):
+        return
+    running = await _running(conn)
+    if wait_s <= 0:
+        raise ImportBusy(f"{running}; run this one when it has finished, or pass --wait SECONDS")
+    run.note(f"{running}; waiting up to {wait_s:g} s for it to finish")
+    limit_ms = max(math.ceil(wait_s * 1000), 1)
+    try:
+        # A savepoint, so that a timeout leaves the transaction usable to name the holder.
+        async with conn.transaction():
+            # The server's lock queue wakes us the moment the holder ends, without polling.
+            # Until then this transaction holds nothing, so its wait blocks no one; the
+            # watchdog and a cancellation end it like any other statement.
+            await conn.fetchval(db.sql("import_lock_wait_limit"), str(limit_ms))
+            await conn.fetchval(db.sql("import_lock_wait"), IMPORT_LOCK_ID)
+            await conn.fetchval(db.sql("import_lock_wait_limit"), SESSION_SETTINGS["lock_timeout"])
+    except asyncpg.LockNotAvailableError:
+        running = await _running(conn)
+        raise ImportBusy(
+            f"gave up after waiting {wait_s:g} s: {running}; nothing was imported"
+        ) from None
+
+
+async def _running(conn: asyncpg.Connection) -> str:
+    """Who holds the import lock, asked in a savepoint that is then rolled back: that releases
+    the catalog locks of the question, so that a waiting import holds no lock at all."""
+    question = conn.transaction()
+    await question.start()
+    try:
+        holder = await conn.fetchval(db.sql("import_lock_holder"), IMPORT_LOCK_ID)
+    finally:
+        await question.rollback()
+    # None: it has just finished, or it is a prepared transaction (no server process).
+    return "another import is running" + (f" (server pid {holder})" if holder else "")
+
+
 async def run_import(
-    dsn: str, max_errors: int, work: Callable[[Run], Awaitable[None]]
+    dsn: str, max_errors: int, work: Callable[[Run], Awaitable[None]], wait_s: float = 0
 ) -> tuple[Run, float]:
-    """Run `work` in one transaction under the import lock; return the run and its seconds."""
+    """Run `work` in one transaction under the import lock, waiting up to wait_s seconds for
+    another import to finish; return the run and its seconds."""
     start = time.monotonic()
     conn = await asyncpg.connect(dsn, timeout=10, server_settings=SESSION_SETTINGS)
     run = Run(conn, max_errors)
     watchdog = asyncio.create_task(_watch(dsn, run))
     try:
         async with conn.transaction():
-            if not await conn.fetchval(db.sql("import_lock_try"), IMPORT_LOCK_ID):
-                holder = await conn.fetchval(db.sql("import_lock_holder"), IMPORT_LOCK_ID)
-                raise ImportBusy(
-                    f"another import is running (server pid {holder}); "
-                    "run this one when it has finished"
-                )
+            await _take_lock(run, wait_s)
             await work(run)
             # Fold the facet tallies the import appended to (migration 0003), in the same
             # transaction: imports run one at a time, and readers see either ledger whole.

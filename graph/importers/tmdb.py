@@ -1,19 +1,21 @@
 """`filmgraph import tmdb-providers FILE` and `filmgraph import tmdb-watch FILE…`.
 
 TMDB answers are JSON documents of a few kilobytes, so each is read whole and checked in
-Python; bad entries are reported as `file:position: reason` (a JSON position such as
-`results[3]` or `results.US.rent[0]`, or the line of a JSON syntax error).
+Python. A bad entry is reported as `file:line: reason (at path)`: the line its value starts
+on, and its JSON path such as `results[3]` or `results.US.rent[0]`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from graph import db
-from graph.importers.reader import InputError, Reject
+from graph.importers.json_path import JsonPath, describe, line_of
+from graph.importers.reader import BOM, InputError, Reject
 from graph.importers.run import Run
 
 # TMDB's names for the kinds of availability, and the graph's.
@@ -30,16 +32,34 @@ _URL = re.compile(r"^https?://\S+$")
 ProviderRow = tuple[int, str, str | None, int | None]
 
 
-def _load(path: Path, run: Run, table: str) -> Any:
+@dataclass(frozen=True)
+class Document:
+    """A JSON file: its name, its text (for the lines of rejects) and the value it holds."""
+
+    name: str
+    text: str
+    value: Any
+
+    def reject(self, run: Run, where: JsonPath, reason: str, table: str) -> None:
+        line = line_of(self.text, where)
+        run.reject(Reject(self.name, line, f"{reason} (at {describe(where)})"), table)
+
+
+def _load(path: Path, run: Run, table: str) -> Document | None:
     """The file's JSON, or None (reported) when it is not JSON."""
     try:
-        raw = path.read_bytes()
+        raw = path.read_bytes().removeprefix(BOM)
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
     try:
-        return json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        run.reject(Reject(path.name, 1, f"invalid UTF-8 at byte {exc.start + 1}"), table)
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = exc.start - raw.rfind(b"\n", 0, exc.start)
+        run.reject(Reject(path.name, line, f"invalid UTF-8 at byte {byte}"), table)
+        return None
+    try:
+        return Document(path.name, text, json.loads(text))
     except json.JSONDecodeError as exc:
         run.reject(Reject(path.name, exc.lineno, f"not JSON: {exc.msg}"), table)
     return None
@@ -69,13 +89,13 @@ async def import_providers(run: Run, path: Path) -> None:
     doc = _load(path, run, "provider")
     rows: list[ProviderRow] = []
     if doc is not None:
-        results = doc.get("results") if isinstance(doc, dict) else None
+        results = doc.value.get("results") if isinstance(doc.value, dict) else None
         if not isinstance(results, list):
             raise InputError(f'{path.name}: not a TMDB provider list (no "results" list)')
         for i, entry in enumerate(results):
             row = _provider(entry)
             if isinstance(row, str):
-                run.reject(Reject(path.name, f"results[{i}]", row), "provider")
+                doc.reject(run, ("results", i), row, "provider")
             else:
                 rows.append(row)
     await _stage_providers(run, rows)
@@ -96,42 +116,43 @@ async def _merge_providers(run: Run) -> None:
 
 
 def _offers(
-    path: Path, doc: Any, run: Run
+    doc: Document, run: Run
 ) -> tuple[int | None, list[tuple[object, ...]], list[ProviderRow]]:
     """The film (TMDB id), offer and provider rows of one watch-provider answer; bad parts
     reported. A film of None: the answer as a whole is unusable."""
     offers: list[tuple[object, ...]] = []
     providers: list[ProviderRow] = []
-    film = doc.get("id") if isinstance(doc, dict) else None
-    results = doc.get("results") if isinstance(doc, dict) else None
+    value = doc.value
+    film = value.get("id") if isinstance(value, dict) else None
+    results = value.get("results") if isinstance(value, dict) else None
     if not isinstance(film, int) or isinstance(film, bool) or not 0 < film < 2**31:
-        run.reject(Reject(path.name, "id", f"bad film id {film!r}"), "offer")
+        doc.reject(run, ("id",), f"bad film id {film!r}", "offer")
         return None, [], []
     if not isinstance(results, dict):
-        run.reject(Reject(path.name, "results", "not an object of regions"), "offer")
+        doc.reject(run, ("results",), "not an object of regions", "offer")
         return None, [], []
     for region, block in results.items():
-        where = f"results.{region}"
+        where: JsonPath = ("results", region)
         if not isinstance(region, str) or not _REGION.match(region):
-            run.reject(Reject(path.name, where, f"bad region {region!r}"), "offer")
+            doc.reject(run, where, f"bad region {region!r}", "offer")
             continue
         if not isinstance(block, dict):
-            run.reject(Reject(path.name, where, "not an object"), "offer")
+            doc.reject(run, where, "not an object", "offer")
             continue
         link = block.get("link")
         link = link if isinstance(link, str) and _URL.match(link) else None
         for key, kind in KINDS.items():
             entries = block.get(key, [])
             if not isinstance(entries, list):
-                run.reject(Reject(path.name, f"{where}.{key}", "not a list"), "offer")
+                doc.reject(run, (*where, key), "not a list", "offer")
                 continue
             for i, entry in enumerate(entries):
                 row = _provider(entry)
                 if isinstance(row, str):
-                    run.reject(Reject(path.name, f"{where}.{key}[{i}]", row), "offer")
+                    doc.reject(run, (*where, key, i), row, "offer")
                     continue
                 providers.append(row)
-                offers.append((path.name, film, region, kind, row[0], link))
+                offers.append((doc.name, film, region, kind, row[0], link))
     return film, offers, providers
 
 
@@ -145,9 +166,9 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
         doc = _load(path, run, "offer")
         if doc is None:
             continue
-        film, offers, providers = _offers(path, doc, run)
+        film, offers, providers = _offers(doc, run)
         if film is not None:
-            films.append((path.name, film))
+            films.append((doc.name, film))
         await _stage_providers(run, providers)
         await conn.copy_records_to_table(
             "tmdb_offer_stage",

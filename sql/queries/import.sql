@@ -1,4 +1,5 @@
--- What every importer shares: the import lock, the watchdog's ping, and genres.
+-- What every importer shares: the import lock (tried, or waited for), the watchdog's ping,
+-- and genres.
 -- Importers stream files into temporary staging tables (dropped at commit), then check and
 -- merge them set-based. A check statement takes the number of rejects to list ($1) and the
 -- file name ($2); it deletes the rows it rejects and returns one row: rejected (rows), skipped
@@ -8,10 +9,19 @@
 -- Take the import lock for this transaction, or learn at once that another import holds it.
 select pg_try_advisory_xact_lock($1::bigint);
 
+-- name: import_lock_wait_limit
+-- Bound the wait of the next lock request in this transaction (lock_timeout, in ms as text).
+select set_config('lock_timeout', $1::text, true);
+
+-- name: import_lock_wait
+-- Take the import lock for this transaction, waiting in the server's lock queue for it.
+select pg_advisory_xact_lock($1::bigint);
+
 -- name: import_lock_holder
--- The server process of the import holding the lock, for the "busy" message.
+-- The server process of the import holding the lock, for the "busy" and "waiting" messages.
 select pid from pg_locks
 where locktype = 'advisory' and granted
+  and database = (select oid from pg_database where datname = current_database())
   and ((classid::bigint << 32) | objid::bigint) = $1::bigint;
 
 -- name: import_ping
