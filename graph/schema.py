@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from graph.discovery import (
 )
 from graph.errors import UserInputError, text_argument
 from graph.ids import from_global_id, pk_of
-from graph.limits import limit_rules
+from graph.limits import limit_rules, repeated_fields_error
 from graph.pagination import Connection, connection, window
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
@@ -258,6 +258,27 @@ class Schema(strawberry.Schema):
             log.debug("graphql error message=%.200s", error.message)
 
 
+class CheckedValidation(ValidationCache):
+    """Validation, cached, behind a check of the cost of validating: graphql-core's
+    OverlappingFieldsCanBeMerged is quadratic in fields repeated in one selection set, so
+    such a document is refused before the rules run (a rule of our own would run beside them,
+    not before). Strawberry skips its own validation once pre_execution_errors is set."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(maxsize=1024)
+        self.settings = settings
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        refusal = repeated_fields_error(context.graphql_document, self.settings)
+        if refusal is None:
+            yield from super().on_validate()
+        else:
+            context.pre_execution_errors = [refusal]
+            yield
+
+
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # The limit rules are made once per schema: the validation cache is keyed by the rule
@@ -271,7 +292,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=1024),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=1024),
+        lambda: CheckedValidation(settings),
         # After validation, per request: the cost depends on the variables.
         lambda: CostLimit(settings.max_cost),
     ]

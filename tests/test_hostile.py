@@ -79,13 +79,41 @@ CASES = [
     Case(
         "duplicated fields",
         '{ film(slug: "refusenik-2007") { ' + "title " * 1_900 + "} }",
-        codes={"GRAPHQL_VALIDATION_FAILED"},
-        message="Validation aborted: the document is too complex to check.",
+        codes={"TOO_MANY_FIELDS"},
+        message="selects 'title' 1900 times",
     ),
     Case(
         "duplicated nested fields",
         '{ film(slug: "refusenik-2007") { ' + "directors { name } " * 400 + "} }",
-        status=200,
+        codes={"TOO_MANY_FIELDS"},
+        message="selects 'directors' 400 times",
+    ),
+    Case(
+        "duplicated fields below duplicated fields",
+        '{ film(slug: "refusenik-2007") { '
+        + ("directors { " + "name " * 10 + "} ") * 10
+        + "} }",
+        codes={"TOO_MANY_FIELDS"},
+        message="selects 'name' 100 times",
+    ),
+    Case(
+        "duplicated fields in distinct fragments",
+        '{ film(slug: "refusenik-2007") { '
+        + " ".join(f"...F{i}" for i in range(150))
+        + " } } "
+        + " ".join(f"fragment F{i} on Film {{ directors {{ name }} }}" for i in range(150)),
+        codes={"TOO_MANY_FIELDS"},
+        message="selects 'directors' 150 times",
+    ),
+    Case(
+        "duplicated fields in inline fragments",
+        '{ film(slug: "refusenik-2007") { ' + "... on Film { directors { name } } " * 210 + "} }",
+        codes={"TOO_MANY_FIELDS"},
+    ),
+    Case(
+        "duplicated arguments",
+        '{ film(slug: "refusenik-2007") { ' + 'offers(region: "US") { kind } ' * 220 + "} }",
+        codes={"TOO_MANY_FIELDS"},
     ),
     Case(
         "directives",
