@@ -204,10 +204,7 @@ def repeated_fields_error(document: DocumentNode, settings: Settings) -> GraphQL
     fragment once per set; the rule does not compare a fragment with itself) and the
     sub-selections of same-key fields merged into one set below them."""
     limit = settings.max_field_repeats
-    try:
-        worst, visited = _worst_repeat(document, limit)
-    except RecursionError:
-        return None  # the shape limits report a document too deep to walk
+    worst, visited = _worst_repeat(document, limit)
     if visited > MAX_SELECTIONS_VISITED:
         return errors.limit_error(
             "The document expands to too many fields to check.",
@@ -227,46 +224,49 @@ def repeated_fields_error(document: DocumentNode, settings: Settings) -> GraphQL
 
 def _worst_repeat(document: DocumentNode, limit: int) -> tuple[tuple[str, int] | None, int]:
     """The first (response key, count) past `limit`, and the selections visited to find it."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    walk = _MergedSets(document)
     pending: list[tuple[SelectionSetNode, ...]] = [
         (d.selection_set,) for d in document.definitions if isinstance(d, OperationDefinitionNode)
     ]
     done: set[frozenset[int]] = set()
-    visited = 0
-    while pending:
+    while pending and walk.visited <= MAX_SELECTIONS_VISITED:
         members = pending.pop()
         key = frozenset(map(id, members))
         if key in done:
-            continue
+            continue  # reached again through a fragment spread elsewhere
         done.add(key)
+        for name, fields in walk.fields_by_key(members).items():
+            if len(fields) > limit:
+                return (name, len(fields)), walk.visited
+            below = tuple(f.selection_set for f in fields if f.selection_set is not None)
+            if below:
+                pending.append(below)
+    return None, walk.visited
+
+
+class _MergedSets:
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.visited = 0
+
+    def fields_by_key(self, members: tuple[SelectionSetNode, ...]) -> dict[str, list[FieldNode]]:
+        """The fields of selection sets that merge into one, by response key."""
         by_key: dict[str, list[FieldNode]] = {}
         spread: set[str] = set()
-
-        def collect(selection_set: SelectionSetNode) -> None:
-            nonlocal visited
-            for selection in selection_set.selections:
-                visited += 1
+        stack = list(members)
+        while stack and self.visited <= MAX_SELECTIONS_VISITED:
+            for selection in stack.pop().selections:
+                self.visited += 1
                 if isinstance(selection, FieldNode):
                     name = (selection.alias or selection.name).value
                     by_key.setdefault(name, []).append(selection)
                 elif isinstance(selection, InlineFragmentNode):
-                    collect(selection.selection_set)
+                    stack.append(selection.selection_set)
                 elif isinstance(selection, FragmentSpreadNode):
                     name = selection.name.value
-                    if name not in spread and name in fragments:
+                    if name not in spread and name in self.fragments:
                         spread.add(name)
-                        collect(fragments[name].selection_set)
-
-        for member in members:
-            collect(member)
-            if visited > MAX_SELECTIONS_VISITED:
-                return None, visited
-        for name, fields in by_key.items():
-            if len(fields) > limit:
-                return (name, len(fields)), visited
-            below = tuple(f.selection_set for f in fields if f.selection_set is not None)
-            if below:
-                pending.append(below)
-    return None, visited
+                        stack.append(self.fragments[name].selection_set)
+        return by_key

@@ -90,9 +90,7 @@ CASES = [
     ),
     Case(
         "duplicated fields below duplicated fields",
-        '{ film(slug: "refusenik-2007") { '
-        + ("directors { " + "name " * 10 + "} ") * 10
-        + "} }",
+        '{ film(slug: "refusenik-2007") { ' + ("directors { " + "name " * 10 + "} ") * 10 + "} }",
         codes={"TOO_MANY_FIELDS"},
         message="selects 'name' 100 times",
     ),

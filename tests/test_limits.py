@@ -8,6 +8,7 @@ import httpx
 import pytest
 from graphql import GraphQLError
 
+from graph import limits
 from graph.app import create_app
 from graph.errors import classify
 from graph.settings import Settings
@@ -134,8 +135,7 @@ async def test_a_fragment_spread_twice_in_one_selection_set_counts_once(
     client: httpx.AsyncClient,
 ) -> None:
     document = (
-        '{ film(slug: "refusenik-2007") { ' + "...F " * 100 + "} } "
-        "fragment F on Film { title }"
+        '{ film(slug: "refusenik-2007") { ' + "...F " * 100 + "} } fragment F on Film { title }"
     )
     assert (await gql(client, document))["film"] == {"title": "Refusenik"}
 
@@ -147,6 +147,16 @@ async def test_repeated_fields_limit_is_a_setting(dsn: str) -> None:
             body = await post(client, "{ a: __typename a: __typename a: __typename }")
             assert codes(body) == {"TOO_MANY_FIELDS"}
             assert body["errors"][0]["extensions"]["limit"] == 2
+
+
+async def test_a_document_too_large_to_check_for_repeats_is_refused(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "MAX_SELECTIONS_VISITED", 10)
+    assert await gql(client, "{ " + "__typename " * 10 + "}")
+    body = await post(client, "{ " + "__typename " * 11 + "}")
+    assert codes(body) == {"TOO_MANY_FIELDS"}
+    assert body["errors"][0]["message"] == "The document expands to too many fields to check."
 
 
 async def test_undefined_fragment_is_a_validation_error(client: httpx.AsyncClient) -> None:
