@@ -196,6 +196,10 @@ async def test_graphql_response_json_when_accepted(client: httpx.AsyncClient) ->
         body = refused.json()
         assert "data" not in body
         assert body["errors"][0]["extensions"]["code"] == code
+        # Only a document that was costed says what it costs; the others are not valid
+        # documents with valid variables, and have no cost.
+        costed = code == "QUERY_TOO_COSTLY"
+        assert body.get("extensions") == ({"cost": 101_100} if costed else None), body
 
     # A field error happens during execution: 200, with `data`.
     field_error = await client.post(
