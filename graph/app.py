@@ -191,6 +191,12 @@ def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: A
     elif codes and set(codes) == {SERVICE_UNAVAILABLE} and not any((result.data or {}).values()):
         sub_response.status_code = 503
         sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
+    elif sub_response.graphql_response_json and _timed_out(errors):
+        # GraphQL over HTTP: a response without `data` takes a 4xx or 5xx. The request was
+        # ended, not answered in part, so it has none; 504, as a gateway whose upstream (the
+        # database) did not answer in time.
+        sub_response.status_code = 504
+        processed.pop("data", None)
     elif (
         sub_response.graphql_response_json
         and result.data is None
@@ -200,6 +206,12 @@ def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: A
     ):
         sub_response.status_code = 400
         processed.pop("data", None)
+
+
+def _timed_out(errors: list[GraphQLError]) -> bool:
+    """The whole request ran past its wall-clock limit (a statement timeout is a field error,
+    with a path, and the rest of the answer stands)."""
+    return any(e.path is None and (e.extensions or {}).get("code") == TIMEOUT for e in errors)
 
 
 def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
