@@ -25,7 +25,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from graph.context import Context
-from graph.db import create_pool
+from graph.db import BoundedPool, create_pool
 from graph.envelope import (
     GRAPHQL_RESPONSE_JSON,
     BoundedRequest,
@@ -245,9 +245,10 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        pool: asyncpg.Pool = request.app.state.pool
+        pool: BoundedPool = request.app.state.pool
         try:
-            await pool.fetchval("select 1", timeout=READY_TIMEOUT_S)
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await pool.fetchval("select 1")
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("readiness check failed error=%r", exc)
             return JSONResponse(

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import asyncpg
 import strawberry
 
+from graph.db import BoundedPool
 from graph.errors import UserInputError, text_argument
 from graph.ids import pk_of
 from graph.mapping import CreditRole, OfferKind
@@ -626,7 +627,7 @@ async def fetch(
 
 
 async def keyset_page(
-    pool: asyncpg.Pool,
+    pool: BoundedPool,
     query: KeysetQuery,
     p: Params,
     build: Callable[[asyncpg.Record], Any],

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from graph.app import create_app
+from graph.db import create_pool
 from graph.demo.load import load_demo
 from graph.discovery import FilmFilter, film_query, keyset_page
 from graph.migrate import migrate
@@ -433,8 +434,7 @@ async def test_filtered_pages_leave_pooled_connections_as_they_found_them(dsn: s
     """Filtered statements are planned per execution (see discovery.fetch); the setting must
     not outlive the request on the pooled connection, or every later statement would pay for
     planning too."""
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    assert pool is not None
+    pool = await create_pool(Settings(pool_min_size=1, pool_max_size=1), dsn)
     try:
         query, p = film_query(FilmFilter(genres_any=["documentary"]), None, b"k")
         page = await keyset_page(pool, query, p, lambda r: r["slug"], 5, None, None, None)
