@@ -84,6 +84,15 @@ class UserInputError(GraphQLError):
         super().__init__(message, extensions=extensions)
 
 
+class NotFoundError(GraphQLError):
+    """An argument names something that must exist (a filter's genre, person or provider) and
+    nothing has that key: the answer would otherwise be silently empty. A lookup by key
+    (`film(slug:)`, `node(id:)`) answers null instead, as GraphQL clients expect."""
+
+    def __init__(self, message: str, *, argument: str) -> None:
+        super().__init__(message, extensions={"code": NOT_FOUND, "argument": argument})
+
+
 def limit_error(message: str, code: str, **details: object) -> GraphQLError:
     """A document refused for going past a limit: the message says which, and by how much."""
     return GraphQLError(message, extensions={"code": code, **details})

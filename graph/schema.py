@@ -28,11 +28,14 @@ from graph.discovery import (
     FilmOrderArg,
     PersonFilterArg,
     PersonOrderArg,
+    Reference,
     film_query,
+    film_references,
     keyset_page,
     person_query,
+    person_references,
 )
-from graph.errors import UserInputError, text_argument
+from graph.errors import NotFoundError, UserInputError, text_argument
 from graph.ids import from_global_id, pk_of
 from graph.limits import limit_rules, repeated_fields_error
 from graph.pagination import Connection, connection, window
@@ -74,6 +77,22 @@ async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
         return await info.context.loaders.lookup(entity, "id", pk_of(value, entity))
     by = "imdb_id" if argument == "imdbId" else argument
     return await info.context.loaders.lookup(entity, by, value)
+
+
+async def _must_exist(info: Info, references: list[Reference]) -> None:
+    """NOT_FOUND for the first genre, person or provider a filter names that does not exist:
+    a typo in a slug or a stale id would otherwise read as "no such films". Batched through
+    the loaders, so one statement per kind."""
+    found = await asyncio.gather(
+        *(info.context.loaders.lookup(r.entity, r.by, r.value) for r in references)
+    )
+    for ref, node in zip(references, found, strict=True):
+        if node is None:
+            key = "slug" if ref.by == "slug" else "id"
+            raise NotFoundError(
+                f"{ref.argument}: no {ref.entity.lower()} has the {key} {ref.given!r}",
+                argument=ref.argument,
+            )
 
 
 async def _root(
@@ -176,6 +195,7 @@ class Query:
         before: BeforeArg = None,
     ) -> Connection[Film]:
         query, params = film_query(filter, order_by, info.context.cursor_key)
+        await _must_exist(info, film_references(filter))
         return await keyset_page(
             info.context.loaders.pool,
             query,
@@ -201,6 +221,7 @@ class Query:
         before: BeforeArg = None,
     ) -> Connection[Person]:
         query, params = person_query(filter, order_by, info.context.cursor_key)
+        await _must_exist(info, person_references(filter))
         return await keyset_page(
             info.context.loaders.pool,
             query,

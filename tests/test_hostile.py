@@ -291,6 +291,8 @@ CASES = [
         "SQL in a filter",
         "query($g: [String!]) { films(filter: {genresAny: $g}) { totalCount } }",
         {"g": ["drama') or ('1'='1"]},
+        codes={"NOT_FOUND"},
+        message="no genre has the slug",
     ),
     Case(
         "NUL in a slug",
