@@ -16,16 +16,23 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from graph.context import Context
-from graph.db import create_pool
-from graph.envelope import BoundedRequest, check_variables_depth, decode_json
+from graph.db import BoundedPool, create_pool
+from graph.envelope import (
+    GRAPHQL_RESPONSE_JSON,
+    BoundedRequest,
+    check_variables_depth,
+    decode_json,
+    refusal,
+)
 from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.loaders import Loaders
 from graph.ratelimit import RateLimiter, rate_limited
@@ -35,7 +42,6 @@ from graph.settings import Settings
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 RETRY_AFTER_S = 2
 
 
@@ -56,6 +62,22 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.rate_limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            # Strawberry answers these in plain text; a GraphQL client reads them as any other
+            # answer. A browser asking for a GraphiQL that is switched off gets a plain 404.
+            if exc.status_code == 404:
+                response = PlainTextResponse(exc.reason, status_code=404)
+            else:
+                response = refusal(exc.status_code, exc.reason, request.headers.get("accept", ""))
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         # A key not configured would let a client mint a fresh bucket per request.
@@ -169,6 +191,12 @@ def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: A
     elif codes and set(codes) == {SERVICE_UNAVAILABLE} and not any((result.data or {}).values()):
         sub_response.status_code = 503
         sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
+    elif sub_response.graphql_response_json and _timed_out(errors):
+        # GraphQL over HTTP: a response without `data` takes a 4xx or 5xx. The request was
+        # ended, not answered in part, so it has none; 504, as a gateway whose upstream (the
+        # database) did not answer in time.
+        sub_response.status_code = 504
+        processed.pop("data", None)
     elif (
         sub_response.graphql_response_json
         and result.data is None
@@ -178,6 +206,12 @@ def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: A
     ):
         sub_response.status_code = 400
         processed.pop("data", None)
+
+
+def _timed_out(errors: list[GraphQLError]) -> bool:
+    """The whole request ran past its wall-clock limit (a statement timeout is a field error,
+    with a path, and the rest of the answer stands)."""
+    return any(e.path is None and (e.extensions or {}).get("code") == TIMEOUT for e in errors)
 
 
 def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
@@ -211,9 +245,10 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        pool: asyncpg.Pool = request.app.state.pool
+        pool: BoundedPool = request.app.state.pool
         try:
-            await pool.fetchval("select 1", timeout=READY_TIMEOUT_S)
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await pool.fetchval("select 1")
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("readiness check failed error=%r", exc)
             return JSONResponse(

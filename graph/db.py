@@ -89,28 +89,40 @@ def sql(name: str) -> str:
 SESSION_SETTINGS = {"max_parallel_workers_per_gather": "0", "application_name": "filmgraph"}
 
 
-class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
-    """A pool whose every acquire waits at most `acquire_timeout` seconds, including the one
-    inside pool.fetch: under a flood of slow requests, the rest fail fast (TimeoutError, so
-    SERVICE_UNAVAILABLE) instead of queueing without end."""
+class BoundedPool:
+    """The API's connection pool, whose every acquire waits at most `acquire_timeout` seconds
+    (opening a new connection included): under a flood of slow requests the rest fail fast
+    (TimeoutError, so SERVICE_UNAVAILABLE) instead of queueing without end. Built on
+    asyncpg's public pool API; the API reaches the database only through it."""
 
-    acquire_timeout: float | None = None
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
+        self.pool = pool
+        self.acquire_timeout = acquire_timeout
 
-    def acquire(self, *, timeout: float | None = None) -> Any:
-        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+    def acquire(self) -> Any:
+        """`async with pool.acquire() as conn`, as asyncpg's, with the bounded wait."""
+        return self.pool.acquire(timeout=self.acquire_timeout)
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.acquire() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+            return rows
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.acquire() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
-async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = None) -> asyncpg.Pool:
-    # asyncpg.create_pool takes no pool class; these are the arguments it passes on.
-    pool = BoundedPool(
+async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = None) -> BoundedPool:
+    pool = await asyncpg.create_pool(
         dsn,
         min_size=settings.pool_min_size if min_size is None else min_size,
         max_size=settings.pool_max_size,
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
-        loop=None,
-        connection_class=asyncpg.Connection,
-        record_class=asyncpg.Record,
         server_settings={
             **SESSION_SETTINGS,
             "statement_timeout": str(settings.statement_timeout_ms),
@@ -118,6 +130,4 @@ async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = No
         timeout=10,
         command_timeout=settings.statement_timeout_ms / 1000 + 5,
     )
-    pool.acquire_timeout = settings.pool_timeout_ms / 1000
-    await pool
-    return pool
+    return BoundedPool(pool, settings.pool_timeout_ms / 1000)

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import asyncpg
 import strawberry
 
+from graph.db import BoundedPool
 from graph.errors import UserInputError, text_argument
 from graph.ids import pk_of
 from graph.mapping import CreditRole, OfferKind
@@ -355,6 +356,44 @@ def film_conditions(flt: FilmFilter | None, p: Params) -> FilmConditions:
     return c
 
 
+@dataclass(frozen=True)
+class Reference:
+    """Something a filter names by key, which must exist (NOT_FOUND otherwise)."""
+
+    entity: str
+    by: str
+    value: Any
+    argument: str
+    given: str
+
+
+def film_references(flt: FilmFilter | None) -> list[Reference]:
+    """The genres, people and providers `flt` names; call after film_query checked it."""
+    if flt is None:
+        return []
+    refs = []
+    for name, slugs in (("genresAny", flt.genres_any), ("genresAll", flt.genres_all)):
+        for i, slug in enumerate(slugs or ()):
+            refs.append(Reference("Genre", "slug", slug, f"filter.{name}[{i}]", slug))
+    for i, credit in enumerate(flt.people or ()):
+        argument = f"filter.people[{i}].person"
+        pk = pk_of(credit.person, "Person", argument)
+        refs.append(Reference("Person", "id", pk, argument, credit.person))
+    for i, provider in enumerate((flt.availability and flt.availability.providers) or ()):
+        argument = f"filter.availability.providers[{i}]"
+        pk = pk_of(provider, "Provider", argument)
+        refs.append(Reference("Provider", "id", pk, argument, provider))
+    return refs
+
+
+def person_references(flt: PersonFilter | None) -> list[Reference]:
+    """The people `flt` names; call after person_query checked it."""
+    if flt is None or flt.worked_with is None:
+        return []
+    pk = pk_of(flt.worked_with, "Person", "filter.workedWith")
+    return [Reference("Person", "id", pk, "filter.workedWith", flt.worked_with)]
+
+
 def film_count_sql(links: list[FilmIds]) -> str:
     """Count the films in every one of the sets: from the link tables' indexes alone."""
     if len(links) == 1:
@@ -626,7 +665,7 @@ async def fetch(
 
 
 async def keyset_page(
-    pool: asyncpg.Pool,
+    pool: BoundedPool,
     query: KeysetQuery,
     p: Params,
     build: Callable[[asyncpg.Record], Any],

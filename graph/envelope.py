@@ -1,5 +1,6 @@
 """What an HTTP request must be before GraphQL sees it: a bounded URL and body, and a JSON
-envelope of sane shape. Each refusal is a 4xx with a one-line reason, never a 500."""
+envelope of sane shape. Each refusal is a 4xx whose body is a GraphQL response with one error:
+a one-line reason and a stable code, never a 500."""
 
 from __future__ import annotations
 
@@ -10,13 +11,23 @@ import logging
 from typing import Any
 
 from cross_web import HTTPException
-from starlette.responses import PlainTextResponse
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graph import errors
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
 
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+# The code of each refusal, by HTTP status.
+CODES = {
+    400: errors.BAD_REQUEST,
+    405: errors.METHOD_NOT_ALLOWED,
+    413: errors.REQUEST_TOO_LARGE,
+    414: errors.URI_TOO_LONG,
+}
 # A body up to this many times the limit is read (and dropped) before the 413; past that the
 # connection is closed on the client.
 DRAIN_FACTOR = 4
@@ -118,9 +129,22 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(status: int, reason: str, scope: Scope, receive: Receive, send: Send) -> None:
+    response = refusal(status, reason, Headers(scope=scope).get("accept", ""))
     # Close the connection: the rest of an oversized body is not worth reading.
-    response = PlainTextResponse(reason, status_code=status, headers={"connection": "close"})
+    response.headers["connection"] = "close"
     await response(scope, receive, send)
+
+
+def refusal(status: int, reason: str, accept: str) -> JSONResponse:
+    """A request refused before GraphQL saw it, as a GraphQL response (no `data`: nothing was
+    executed) in the media type the client accepts, as any other answer of /graphql."""
+    media_type = GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
+    body = {
+        "errors": [
+            {"message": reason, "extensions": {"code": CODES.get(status, errors.BAD_REQUEST)}}
+        ]
+    }
+    return JSONResponse(body, status_code=status, media_type=media_type)
 
 
 def decode_json(data: str | bytes) -> Any:

@@ -26,6 +26,12 @@ TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
 TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
 TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
+# Requests refused before GraphQL sees them (graph/envelope.py), each with its HTTP status.
+BAD_REQUEST = "BAD_REQUEST"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+URI_TOO_LONG = "URI_TOO_LONG"
 # Domain outcomes.
 NOT_FOUND = "NOT_FOUND"
 TIMEOUT = "TIMEOUT"
@@ -76,6 +82,15 @@ class UserInputError(GraphQLError):
         if argument is not None:
             extensions["argument"] = argument
         super().__init__(message, extensions=extensions)
+
+
+class NotFoundError(GraphQLError):
+    """An argument names something that must exist (a filter's genre, person or provider) and
+    nothing has that key: the answer would otherwise be silently empty. A lookup by key
+    (`film(slug:)`, `node(id:)`) answers null instead, as GraphQL clients expect."""
+
+    def __init__(self, message: str, *, argument: str) -> None:
+        super().__init__(message, extensions={"code": NOT_FOUND, "argument": argument})
 
 
 def limit_error(message: str, code: str, **details: object) -> GraphQLError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Annotated, Any
 
@@ -28,13 +28,16 @@ from graph.discovery import (
     FilmOrderArg,
     PersonFilterArg,
     PersonOrderArg,
+    Reference,
     film_query,
+    film_references,
     keyset_page,
     person_query,
+    person_references,
 )
-from graph.errors import UserInputError, text_argument
+from graph.errors import NotFoundError, UserInputError, text_argument
 from graph.ids import from_global_id, pk_of
-from graph.limits import limit_rules
+from graph.limits import limit_rules, repeated_fields_error
 from graph.pagination import Connection, connection, window
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
@@ -74,6 +77,22 @@ async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
         return await info.context.loaders.lookup(entity, "id", pk_of(value, entity))
     by = "imdb_id" if argument == "imdbId" else argument
     return await info.context.loaders.lookup(entity, by, value)
+
+
+async def _must_exist(info: Info, references: list[Reference]) -> None:
+    """NOT_FOUND for the first genre, person or provider a filter names that does not exist:
+    a typo in a slug or a stale id would otherwise read as "no such films". Batched through
+    the loaders, so one statement per kind."""
+    found = await asyncio.gather(
+        *(info.context.loaders.lookup(r.entity, r.by, r.value) for r in references)
+    )
+    for ref, node in zip(references, found, strict=True):
+        if node is None:
+            key = "slug" if ref.by == "slug" else "id"
+            raise NotFoundError(
+                f"{ref.argument}: no {ref.entity.lower()} has the {key} {ref.given!r}",
+                argument=ref.argument,
+            )
 
 
 async def _root(
@@ -176,6 +195,7 @@ class Query:
         before: BeforeArg = None,
     ) -> Connection[Film]:
         query, params = film_query(filter, order_by, info.context.cursor_key)
+        await _must_exist(info, film_references(filter))
         return await keyset_page(
             info.context.loaders.pool,
             query,
@@ -201,6 +221,7 @@ class Query:
         before: BeforeArg = None,
     ) -> Connection[Person]:
         query, params = person_query(filter, order_by, info.context.cursor_key)
+        await _must_exist(info, person_references(filter))
         return await keyset_page(
             info.context.loaders.pool,
             query,
@@ -258,6 +279,27 @@ class Schema(strawberry.Schema):
             log.debug("graphql error message=%.200s", error.message)
 
 
+class CheckedValidation(ValidationCache):
+    """Validation, cached, behind a check of the cost of validating: graphql-core's
+    OverlappingFieldsCanBeMerged is quadratic in fields repeated in one selection set, so
+    such a document is refused before the rules run (a rule of our own would run beside them,
+    not before). Strawberry skips its own validation once pre_execution_errors is set."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(maxsize=1024)
+        self.settings = settings
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        refusal = repeated_fields_error(context.graphql_document, self.settings)
+        if refusal is None:
+            yield from super().on_validate()
+        else:
+            context.pre_execution_errors = [refusal]
+            yield
+
+
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # The limit rules are made once per schema: the validation cache is keyed by the rule
@@ -271,7 +313,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=1024),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=1024),
+        lambda: CheckedValidation(settings),
         # After validation, per request: the cost depends on the variables.
         lambda: CostLimit(settings.max_cost),
     ]

@@ -69,6 +69,7 @@ class Settings:
     max_aliases: int = 15
     max_root_fields: int = 10
     max_directives: int = 10
+    max_field_repeats: int = 20
     max_cost: int = 10_000
     max_variables_depth: int = 32
     # Development conveniences; FILMGRAPH_ENV=production turns each off unless set.
@@ -111,6 +112,7 @@ class Settings:
             max_aliases=_int("FILMGRAPH_MAX_ALIASES", 15),
             max_root_fields=_int("FILMGRAPH_MAX_ROOT_FIELDS", 10),
             max_directives=_int("FILMGRAPH_MAX_DIRECTIVES", 10),
+            max_field_repeats=_int("FILMGRAPH_MAX_FIELD_REPEATS", 20),
             max_cost=_int("FILMGRAPH_MAX_COST", 10_000),
             max_variables_depth=_int("FILMGRAPH_MAX_VARIABLES_DEPTH", 32),
             batching=_bool("FILMGRAPH_BATCHING", False),

@@ -185,3 +185,16 @@ async def gql_error(
     assert len(body["errors"]) == 1, body["errors"]
     error: dict[str, Any] = body["errors"][0]
     return error
+
+
+def refused(response: httpx.Response, status: int, code: str) -> str:
+    """Check a request refused before GraphQL saw it: the status, a GraphQL response with one
+    error of `code` and no data; return the error's message."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"errors"}, body
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": code}, error
+    message: str = error["message"]
+    return message

@@ -3,6 +3,7 @@ paging, and bad values, checked against the database itself."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from graph.app import create_app
+from graph.db import create_pool
 from graph.demo.load import load_demo
 from graph.discovery import FilmFilter, film_query, keyset_page
 from graph.migrate import migrate
@@ -433,8 +435,7 @@ async def test_filtered_pages_leave_pooled_connections_as_they_found_them(dsn: s
     """Filtered statements are planned per execution (see discovery.fetch); the setting must
     not outlive the request on the pooled connection, or every later statement would pay for
     planning too."""
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    assert pool is not None
+    pool = await create_pool(Settings(pool_min_size=1, pool_max_size=1), dsn)
     try:
         query, p = film_query(FilmFilter(genres_any=["documentary"]), None, b"k")
         page = await keyset_page(pool, query, p, lambda r: r["slug"], 5, None, None, None)
@@ -560,3 +561,50 @@ async def test_concurrent_film_writers_neither_wait_for_each_other_nor_deadlock(
         ) == await setup.fetchval("select count(*) from film where year = 1931")
     finally:
         await setup.close()
+
+
+async def test_a_filter_naming_nothing_is_not_found(client: httpx.AsyncClient) -> None:
+    """A filter's genre, person or provider must exist: a typo or a stale id is NOT_FOUND,
+    not an empty page that reads as "no such films"."""
+    person = base64.b64encode(b"Person:999999").decode()
+    provider = base64.b64encode(b"Provider:999999").decode()
+    for query, argument, given in (
+        (
+            '{ films(filter: {genresAny: ["documentary", "dokumentary"]}) { totalCount } }',
+            "filter.genresAny[1]",
+            "'dokumentary'",
+        ),
+        ('{ films(filter: {genresAll: ["nope"]}) { totalCount } }', "filter.genresAll[0]", None),
+        (
+            f'{{ films(filter: {{people: [{{person: "{person}"}}]}}) {{ totalCount }} }}',
+            "filter.people[0].person",
+            repr(person),
+        ),
+        (
+            f'{{ films(filter: {{availability: {{providers: ["{provider}"]}}}}) '
+            "{ totalCount } }",
+            "filter.availability.providers[0]",
+            None,
+        ),
+        (
+            f'{{ people(filter: {{workedWith: "{person}"}}) {{ totalCount }} }}',
+            "filter.workedWith",
+            None,
+        ),
+    ):
+        error = await gql_error(client, query)
+        assert error["extensions"] == {"code": "NOT_FOUND", "argument": argument}, error
+        if given:
+            assert error["message"].endswith(given), error
+    # Known keys that match nothing together are an empty page, not an error.
+    data = await gql(
+        client, '{ films(filter: {genresAll: ["documentary", "horror"]}) { totalCount } }'
+    )
+    assert data["films"]["totalCount"] == 0
+    # A lookup by key still answers null for an unknown key.
+    assert await gql(
+        client, '{ film(slug: "no-such-film") { title } genre(slug: "nope") { name } }'
+    ) == {
+        "film": None,
+        "genre": None,
+    }

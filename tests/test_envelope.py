@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from tests.conftest import gql, post
+from tests.conftest import gql, post, refused
 
 OK = {"data": {"__typename": "Query"}, "extensions": {"cost": 0}}
 
@@ -23,8 +23,8 @@ async def test_body_size(client: httpx.AsyncClient) -> None:
     assert (await send(client, fits)).json() == OK
 
     response = await send(client, fits + b" ")
-    assert response.status_code == 413
-    assert response.text == "Request body larger than 1000000 bytes"
+    message = refused(response, 413, "REQUEST_TOO_LARGE")
+    assert message == "Request body larger than 1000000 bytes"
 
 
 async def test_body_size_without_content_length(client: httpx.AsyncClient) -> None:
@@ -37,9 +37,9 @@ async def test_body_size_without_content_length(client: httpx.AsyncClient) -> No
     response = await client.post(
         "/graphql", content=chunks(), headers={"content-type": "application/json"}
     )
-    assert response.status_code == 413
     assert "content-length" not in response.request.headers  # sent chunked
-    assert response.text == "Request body larger than 1000000 bytes"
+    message = refused(response, 413, "REQUEST_TOO_LARGE")
+    assert message == "Request body larger than 1000000 bytes"
     assert (await client.post("/graphql", json={"query": "{ __typename }"})).json() == OK
 
 
@@ -52,15 +52,13 @@ async def test_url_length(client: httpx.AsyncClient) -> None:
     too_long = await client.get(
         "/graphql", params={"query": query + " " * 300}, headers={"accept": "application/json"}
     )
-    assert too_long.status_code == 414
-    assert too_long.text == "URL longer than 8192 bytes"
+    assert refused(too_long, 414, "URI_TOO_LONG") == "URL longer than 8192 bytes"
 
 
 async def test_envelopes_that_are_not_objects(client: httpx.AsyncClient) -> None:
     for body in (b"null", b"42", b'"{ __typename }"', b"true", b"[]", b'[{"query": "{ a }"}]'):
-        response = await send(client, body)
-        assert response.status_code == 400, (body, response.text)
-        assert len(response.text) < 100
+        message = refused(await send(client, body), 400, "BAD_REQUEST")
+        assert len(message) < 100
 
 
 async def test_query_and_operation_name_must_be_strings(client: httpx.AsyncClient) -> None:
@@ -74,17 +72,16 @@ async def test_query_and_operation_name_must_be_strings(client: httpx.AsyncClien
         {"query": "{ __typename }", "variables": "x"},
     ):
         response = await client.post("/graphql", json=envelope)
-        assert response.status_code == 400, (envelope, response.text)
-        assert "Traceback" not in response.text
+        assert "Traceback" not in refused(response, 400, "BAD_REQUEST"), envelope
 
 
 async def test_deeply_nested_variables(client: httpx.AsyncClient) -> None:
     for depth in (33, 900, 100_000):
         value = "[" * depth + "]" * depth
         body = '{"query": "{ __typename }", "variables": {"a": ' + value + "}}"
-        response = await send(client, body.encode())
-        assert response.status_code == 400, (depth, response.text)
-        assert len(response.text) < 100
+        message = refused(await send(client, body.encode()), 400, "BAD_REQUEST")
+        # Past what json can parse (100,000), the body is refused as not JSON at all.
+        assert message.startswith("Malformed request: "), depth
     fine = {"query": "{ __typename }", "variables": {"a": json.loads("[" * 30 + "]" * 30)}}
     assert (await client.post("/graphql", json=fine)).json() == OK
 
@@ -93,12 +90,11 @@ async def test_numbers_with_thousands_of_digits(client: httpx.AsyncClient) -> No
     query = "query($n: Int) { films(first: $n) { totalCount } }"
     for number in ("1" * 101, "1" * 4_000, "1" * 5_000, "-" + "9" * 200):
         body = '{"query": "' + query + '", "variables": {"n": ' + number + "}}"
-        response = await send(client, body.encode())
-        assert response.status_code == 400, response.text
-        assert response.text == "Malformed request: a number has more than 100 digits"
+        message = refused(await send(client, body.encode()), 400, "BAD_REQUEST")
+        assert message == "Malformed request: a number has more than 100 digits"
     for constant in ("NaN", "Infinity", "-Infinity"):
         body = '{"query": "' + query + '", "variables": {"n": ' + constant + "}}"
-        assert (await send(client, body.encode())).status_code == 400
+        refused(await send(client, body.encode()), 400, "BAD_REQUEST")
 
 
 async def test_huge_literals_are_request_errors(client: httpx.AsyncClient) -> None:
@@ -117,3 +113,29 @@ async def test_variables_of_the_wrong_type_are_bad_user_input(client: httpx.Asyn
     body = await post(client, "query($n: Int!) { films(first: $n) { totalCount } }")
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert await gql(client, "{ __typename }")
+
+
+async def test_refusals_honour_graphql_response_json(client: httpx.AsyncClient) -> None:
+    accept = {"content-type": "application/json", "accept": "application/graphql-response+json"}
+    for response, status, code in (
+        (await client.post("/graphql", content=b"42", headers=accept), 400, "BAD_REQUEST"),
+        (
+            await client.post("/graphql", content=b" " * 1_000_001, headers=accept),
+            413,
+            "REQUEST_TOO_LARGE",
+        ),
+        (
+            await client.get("/graphql", params={"query": " " * 9_000}, headers=accept),
+            414,
+            "URI_TOO_LONG",
+        ),
+        (
+            await client.get("/graphql", params={"query": "mutation { a }"}, headers=accept),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+    ):
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/graphql-response+json")
+        assert response.json()["errors"][0]["extensions"] == {"code": code}
+        assert "data" not in response.json()

@@ -8,8 +8,11 @@ import httpx
 import pytest
 from graphql import GraphQLError
 
+from graph import limits
+from graph.app import create_app
 from graph.errors import classify
-from tests.conftest import gql, post
+from graph.settings import Settings
+from tests.conftest import LiveServer, gql, post
 
 FILM = '{ film(slug: "refusenik-2007") { title } }'
 
@@ -100,6 +103,60 @@ async def test_root_fields(client: httpx.AsyncClient) -> None:
     assert body["errors"][0]["message"] == (
         "An operation selects 11 root fields; at most 10 are allowed."
     )
+
+
+async def test_repeated_fields(client: httpx.AsyncClient) -> None:
+    twenty = '{ film(slug: "refusenik-2007") { ' + "directors { name } " * 20 + "} }"
+    assert (await gql(client, twenty))["film"]["directors"] == [{"name": "Laura Bialis"}]
+    body = await post(client, twenty.replace("{ directors", "{ directors { name } directors"))
+    assert codes(body) == {"TOO_MANY_FIELDS"}
+    assert body["errors"][0]["message"] == (
+        "A selection set selects 'directors' 21 times (counting fragments and merged fields); "
+        "at most 20 are allowed."
+    )
+    assert body["errors"][0]["extensions"]["limit"] == 20
+    assert body.get("data") is None
+
+
+async def test_repeated_fields_are_counted_where_they_merge(client: httpx.AsyncClient) -> None:
+    # No selection set repeats a field more than 7 times, but the 7 `directors` merge into one
+    # whose selection holds 21 `name`s, and graphql-core would compare every pair of them.
+    body = await post(
+        client,
+        '{ film(slug: "refusenik-2007") { '
+        + "directors { name name name } ... on Film { directors { name name name } } " * 3
+        + "directors { name ...N } } } fragment N on Person { name name }",
+    )
+    assert codes(body) == {"TOO_MANY_FIELDS"}
+    assert "'name' 21 times" in body["errors"][0]["message"]
+
+
+async def test_a_fragment_spread_twice_in_one_selection_set_counts_once(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (
+        '{ film(slug: "refusenik-2007") { ' + "...F " * 100 + "} } fragment F on Film { title }"
+    )
+    assert (await gql(client, document))["film"] == {"title": "Refusenik"}
+
+
+async def test_repeated_fields_limit_is_a_setting(dsn: str) -> None:
+    with LiveServer(create_app(Settings(max_field_repeats=2), dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            assert await gql(client, "{ a: __typename a: __typename }")
+            body = await post(client, "{ a: __typename a: __typename a: __typename }")
+            assert codes(body) == {"TOO_MANY_FIELDS"}
+            assert body["errors"][0]["extensions"]["limit"] == 2
+
+
+async def test_a_document_too_large_to_check_for_repeats_is_refused(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "MAX_SELECTIONS_VISITED", 10)
+    assert await gql(client, "{ " + "__typename " * 10 + "}")
+    body = await post(client, "{ " + "__typename " * 11 + "}")
+    assert codes(body) == {"TOO_MANY_FIELDS"}
+    assert body["errors"][0]["message"] == "The document expands to too many fields to check."
 
 
 async def test_undefined_fragment_is_a_validation_error(client: httpx.AsyncClient) -> None:

@@ -29,6 +29,7 @@ async def test_a_client_past_its_points_gets_429(dsn: str) -> None:
             body = refused.json()
             assert body["data"] is None
             assert body["errors"][0]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": wait}
+            assert body["extensions"] == {"cost": 11}  # costed, then refused for its cost
             assert "25 cost points per minute" in body["errors"][0]["message"]
 
             # A configured API key is a client of its own; so is another one.
