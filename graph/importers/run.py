@@ -245,20 +245,28 @@ async def _aiter_records(
         yield record
 
 
-async def _watch(dsn: str, run: Run) -> None:
-    """Ping the server on a second connection; if it stops answering, cut the import's own
-    connection so that the import fails now instead of hanging."""
+async def _probe(dsn: str) -> asyncpg.Connection | None:
+    """The watchdog's own connection, made before the import starts, so that a server that
+    stops answering at any point after is noticed (None: no watchdog)."""
     try:
-        probe = await asyncpg.connect(
+        probe: asyncpg.Connection = await asyncpg.connect(
             dsn,
             timeout=WATCHDOG_TIMEOUT_S,
             server_settings={"application_name": "filmgraph import watchdog"},
         )
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+    except asyncpg.PostgresError as exc:
         # The import's own connection has just been made, so the server is there: perhaps out
         # of connection slots. Carry on without a watchdog rather than fail the import.
         log.warning("watchdog off error=%r", str(exc))
-        return
+        return None
+    except (TimeoutError, OSError) as exc:
+        raise ConnectionLost(f"lost the database connection: {exc or 'no answer'}") from None
+    return probe
+
+
+async def _watch(probe: asyncpg.Connection, run: Run) -> None:
+    """Ping the server on the probe connection; if it stops answering, cut the import's own
+    connection so that the import fails now instead of hanging."""
     try:
         while True:
             await asyncio.sleep(WATCHDOG_EVERY_S)
@@ -321,7 +329,12 @@ async def run_import(
     start = time.monotonic()
     conn = await asyncpg.connect(dsn, timeout=10, server_settings=SESSION_SETTINGS)
     run = Run(conn, max_errors)
-    watchdog = asyncio.create_task(_watch(dsn, run))
+    try:
+        probe = await _probe(dsn)
+    except ConnectionLost:
+        conn.terminate()
+        raise
+    watchdog = asyncio.create_task(_watch(probe, run)) if probe else None
     try:
         async with conn.transaction():
             await _take_lock(run, wait_s)
@@ -334,9 +347,10 @@ async def run_import(
             raise ConnectionLost(f"lost the database connection: {exc}") from None
         raise
     finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
+        if watchdog:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
         if run.lost:
             conn.terminate()
         else:
