@@ -39,3 +39,25 @@ select 0::bigint as parent, 1::bigint as rn;
     assert not statements["a_by_id"].paged
     assert statements["b_page"].paged
     assert "page_total" in statements["b_page"].sql
+
+
+TRICKY_IDS = [
+    "tt1234567", "tt12345678", "tt1234567890", "tt123456", "tt12345678901", "nm0000001",
+    "TT1234567", "tt 123456", "tt123456 ", " tt1234567", "tt\u0661\u0662\u0663\u0664\u0665\u0666\u0667", "tt12345x7", "tt",
+    "", "ttt1234567", "tt-1234567", "tt+1234567", "tt1234567\n", "nmtt1234567",
+]  # fmt: skip
+
+
+async def test_imdb_id_ok_agrees_with_the_pattern_it_replaces(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """select id, prefix, imdb_id_ok(id, prefix) as fast,
+                      id ~ ('^' || prefix || '[0-9]{7,10}$') as pattern
+               from unnest($1::text[]) id, unnest(array['tt', 'nm']) prefix""",
+            TRICKY_IDS,
+        )
+    finally:
+        await conn.close()
+    assert [(r["id"], r["prefix"]) for r in rows if r["fast"] != r["pattern"]] == []
+    assert sum(r["fast"] for r in rows) == 4  # the three good tt ids, and nm0000001

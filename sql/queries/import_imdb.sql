@@ -65,7 +65,7 @@ create temp table imdb_person_stage (
 -- name: imdb_titles_check
 -- Why a title.basics row is rejected, or null to keep it: a malformed id, title or number.
 select line, case
-    when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+    when not imdb_id_ok(tconst, 'tt') then 'bad tconst ' || quote_literal(left(tconst, 40))
     when btrim(primarytitle) in ('', '\N') then 'empty primaryTitle'
     when isadult not in ('0', '1', '\N') then 'bad isAdult ' || quote_literal(left(isadult, 20))
     when startyear <> '\N' and startyear !~ '^[0-9]{1,4}$'
@@ -80,7 +80,7 @@ from imdb_title_stage;
 -- name: imdb_ratings_check
 -- Why a title.ratings row is rejected, or null to keep it: a malformed id or number.
 select line, case
-    when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+    when not imdb_id_ok(tconst, 'tt') then 'bad tconst ' || quote_literal(left(tconst, 40))
     when averagerating !~ '^[0-9]{1,2}(\.[0-9]+)?$'
         then 'bad averageRating ' || quote_literal(left(averagerating, 20))
     when averagerating::numeric > 10
@@ -92,7 +92,7 @@ from imdb_rating_stage;
 -- name: imdb_crew_check
 -- Why a title.crew row is rejected, or null to keep it: a malformed title or person id.
 select line, case
-    when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
+    when not imdb_id_ok(tconst, 'tt') then 'bad tconst ' || quote_literal(left(tconst, 40))
     when directors <> '\N' and directors !~ '^nm[0-9]{7,10}(,nm[0-9]{7,10})*$'
         then 'bad directors ' || quote_literal(left(directors, 40))
     when writers <> '\N' and writers !~ '^nm[0-9]{7,10}(,nm[0-9]{7,10})*$'
@@ -104,8 +104,8 @@ from imdb_crew_stage;
 -- Why a title.principals row is rejected, or null to keep it: a malformed id, ordering or
 -- characters list.
 select line, case
-    when tconst !~ '^tt[0-9]{7,10}$' then 'bad tconst ' || quote_literal(left(tconst, 40))
-    when nconst !~ '^nm[0-9]{7,10}$' then 'bad nconst ' || quote_literal(left(nconst, 40))
+    when not imdb_id_ok(tconst, 'tt') then 'bad tconst ' || quote_literal(left(tconst, 40))
+    when not imdb_id_ok(nconst, 'nm') then 'bad nconst ' || quote_literal(left(nconst, 40))
     when ordering !~ '^0*[1-9][0-9]{0,5}$'
         then 'bad ordering ' || quote_literal(left(ordering, 20))
     when btrim(category) in ('', '\N') then 'empty category'
@@ -118,7 +118,7 @@ from imdb_principal_stage;
 -- name: imdb_names_check
 -- Why a name.basics row is rejected, or null to keep it: a malformed id, name or year.
 select line, case
-    when nconst !~ '^nm[0-9]{7,10}$' then 'bad nconst ' || quote_literal(left(nconst, 40))
+    when not imdb_id_ok(nconst, 'nm') then 'bad nconst ' || quote_literal(left(nconst, 40))
     when btrim(primaryname) in ('', '\N') then 'empty primaryName'
     when birthyear <> '\N' and birthyear !~ '^[0-9]{1,4}$'
         then 'bad birthYear ' || quote_literal(left(birthyear, 20))
@@ -131,7 +131,7 @@ from imdb_name_stage;
 -- Why a title.akas row is rejected, or null to keep it: a malformed id, ordering, title, region,
 -- language or flag.
 select line, case
-    when titleid !~ '^tt[0-9]{7,10}$' then 'bad titleId ' || quote_literal(left(titleid, 40))
+    when not imdb_id_ok(titleid, 'tt') then 'bad titleId ' || quote_literal(left(titleid, 40))
     when ordering !~ '^0*[1-9][0-9]{0,5}$'
         then 'bad ordering ' || quote_literal(left(ordering, 20))
     when btrim(title) in ('', '\N') then 'empty title'
