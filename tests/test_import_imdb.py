@@ -211,16 +211,20 @@ async def test_a_newer_file_changes_exactly_what_changed(empty_dsn: str, scratch
         scratch_dir / "imdb",
         ratings=RATINGS.replace("8.3\t800000", "8.4\t800123"),
         basics=BASICS.replace("Refusenik\tRefusenik", "Refusenik!\tRefusenik"),
-        # IMDb dropped the composer credit.
-        principals=PRINCIPALS.replace("tt0000002\t3\tnm0000004\tcomposer\t\\N\t\\N\n", ""),
+        # IMDb dropped the composer credit, and the narrator from Audrey Tautou's characters.
+        principals=PRINCIPALS.replace("tt0000002\t3\tnm0000004\tcomposer\t\\N\t\\N\n", "").replace(
+            '["Amélie Poulain","Narrator"]', '["Amélie Poulain"]'
+        ),
     )
     result = filmgraph_import(empty_dsn, "imdb", newer)
     assert result.returncode == 0, result.stderr
     counts = summary(result.stdout, deleted=True)
     assert counts["film"] == [0, 2, 2, 0, 0]
-    assert counts["credit"] == [0, 0, 6, 0, 1]
+    assert counts["credit"] == [0, 1, 5, 0, 1]
     composer = await _fetch(empty_dsn, "select count(*) from credit where role = 'COMPOSER'")
     assert composer[0][0] == 0
+    actor = await _fetch(empty_dsn, "select character_name from credit where role = 'ACTOR'")
+    assert [r[0] for r in actor] == ["Amélie Poulain"]
     after = {r["imdb_id"]: tuple(r) for r in await _fetch(empty_dsn, "select * from film")}
     changed = {k for k in after if after[k] != before[k]}
     assert changed == {"tt0000001", "tt0000002"}
