@@ -112,6 +112,12 @@ async def test_variables_of_the_wrong_type_are_bad_user_input(client: httpx.Asyn
     assert body["errors"][0]["message"].startswith("Variable '$n' has invalid value")
     body = await post(client, "query($n: Int!) { films(first: $n) { totalCount } }")
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # Past 50 errors graphql-core stops coercing with one more error, without a location.
+    query = 'query($r: [CreditRole!]) { film(slug: "x") { credits(roles: $r) { role } } }'
+    body = await post(client, query, {"r": ["nope"] * 60})
+    assert len(body["errors"]) == 51
+    assert body["errors"][-1]["message"].startswith("Too many errors processing variables")
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
     assert await gql(client, "{ __typename }")
 
 
