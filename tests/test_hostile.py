@@ -279,6 +279,15 @@ CASES = [
         {"n": "ten"},
         codes={"BAD_USER_INPUT"},
     ),
+    Case(
+        # Each unknown field's error quotes the whole object: uncapped, coercing this took
+        # graphql-core over a minute of CPU, with the server answering nothing meanwhile.
+        "variable object of 20,000 unknown fields",
+        "query($f: FilmFilter) { films(filter: $f) { totalCount } }",
+        {"f": {f"k{i}": 1 for i in range(20_000)}},
+        codes={"BAD_USER_INPUT"},
+        message="unknown field 'k0'",
+    ),
     # Injection strings and NUL bytes.
     Case("SQL in a slug", '{ film(slug: "x\' or 1=1; drop table film; --") { title } }'),
     Case(
