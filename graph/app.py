@@ -139,8 +139,16 @@ class GraphQLView(GraphQL[Context, None]):
                 400, "Malformed request: expected a JSON object with a `query` string"
             ) from None
         for data in parsed if isinstance(parsed, list) else [parsed]:
+            # Strawberry checks the types of a single request's members, not those of each
+            # request of a batch: a `query` list there reached the parser, a 500.
+            if not isinstance(data.query, str | None):
+                raise HTTPException(400, "Malformed request: `query` must be a string")
             if not isinstance(data.operation_name, str | None):
                 raise HTTPException(400, "Malformed request: `operationName` must be a string")
+            if not isinstance(data.variables, dict | None):
+                raise HTTPException(400, "Malformed request: `variables` must be an object")
+            if not isinstance(data.extensions, dict | None):
+                raise HTTPException(400, "Malformed request: `extensions` must be an object")
             check_variables_depth(data.variables, self.settings.max_variables_depth)
         return parsed
 
