@@ -25,6 +25,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from graph.context import Context
+from graph.cost import OPERATION_COST
 from graph.db import BoundedPool, create_pool
 from graph.envelope import (
     GRAPHQL_RESPONSE_JSON,
@@ -163,6 +164,7 @@ class GraphQLView(GraphQL[Context, None]):
             if wait is not None:
                 return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
         limit = self.settings.request_timeout_ms / 1000
+        OPERATION_COST.set(None)
         try:
             async with asyncio.timeout(limit) as deadline:
                 return await self._execute_single(*args, **kwargs)
@@ -171,8 +173,13 @@ class GraphQLView(GraphQL[Context, None]):
                 raise
             log.warning("request timed out limit_ms=%d", self.settings.request_timeout_ms)
             message = "The request took too long; ask for less (smaller pages, fewer lists)."
+            # The operation was costed before it ran, but the extension that reports the cost
+            # was cancelled with it.
+            cost = OPERATION_COST.get()
             return ExecutionResult(
-                data=None, errors=[GraphQLError(message, extensions={"code": TIMEOUT})]
+                data=None,
+                errors=[GraphQLError(message, extensions={"code": TIMEOUT})],
+                extensions=None if cost is None else {"cost": cost},
             )
 
     async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:

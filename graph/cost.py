@@ -22,6 +22,7 @@ the validation result.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from graphql import (
@@ -47,6 +48,10 @@ from graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from graph.ratelimit import rate_limited
 
 UNPAGED_LIST_SIZE = 10
+
+# The cost of the operation running in this task (each operation of a batch runs in a task of
+# its own), for an answer made without the extension: one ended by the request's time limit.
+OPERATION_COST: ContextVar[int | None] = ContextVar("operation_cost", default=None)
 
 
 class _Costing:
@@ -176,6 +181,7 @@ class CostLimit(SchemaExtension):
             )
         except RecursionError:
             self.cost = self.max_cost + 1  # inline fragments nested past what Python can walk
+        OPERATION_COST.set(self.cost)
         refusal = self._refusal(context.context)
         if refusal is not None:
             # A result set here is returned as is: execution, and so SQL, never starts.
