@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import uvicorn
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
 RETRY_AFTER_S = 2
+# Headers a request may send besides its URL; nginx's default buffers hold as much.
+MAX_HEADER_BYTES = 32_768
 
 
 class SubResponse(Response):
@@ -288,4 +291,17 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
                 max_age=600,
             )
         ],
+    )
+
+
+def server_config(app: Starlette, settings: Settings, **options: Any) -> uvicorn.Config:
+    """uvicorn serving `app`, with a bound on the request line and headers. uvicorn reads them
+    whole before the app sees the request, and its default parser (httptools) bounds neither:
+    one client could send a gigabyte of headers. h11 stops reading past its limit (a plain 400,
+    and the connection closed); past the URL limit but within it, the app answers 414."""
+    return uvicorn.Config(
+        app,
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_url_bytes + MAX_HEADER_BYTES,
+        **options,
     )

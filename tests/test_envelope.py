@@ -55,6 +55,18 @@ async def test_url_length(client: httpx.AsyncClient) -> None:
     assert refused(too_long, 414, "URI_TOO_LONG") == "URL longer than 8192 bytes"
 
 
+async def test_header_size(client: httpx.AsyncClient) -> None:
+    query = {"query": "{ __typename }"}
+    fits = await client.post("/graphql", json=query, headers={"x-pad": "x" * 30_000})
+    assert fits.json() == OK
+    # Past the URL limit and 32 KB more, the server stops reading: it would otherwise hold
+    # whatever a client sends before the app could refuse it.
+    response = await client.post("/graphql", json=query, headers={"x-pad": "x" * 100_000})
+    assert response.status_code == 400
+    assert response.headers["connection"] == "close"
+    assert (await client.post("/graphql", json=query)).json() == OK
+
+
 async def test_envelopes_that_are_not_objects(client: httpx.AsyncClient) -> None:
     for body in (b"null", b"42", b'"{ __typename }"', b"true", b"[]", b'[{"query": "{ a }"}]'):
         message = refused(await send(client, body), 400, "BAD_REQUEST")
