@@ -38,7 +38,7 @@ from graph.envelope import (
 from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.loaders import Loaders
 from graph.ratelimit import RateLimiter, rate_limited
-from graph.schema import create_schema
+from graph.schema import OPERATION_NAME_GIVEN, create_schema
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,8 @@ class GraphQLView(GraphQL[Context, None]):
         # The whole operation runs under a wall-clock limit. Cancelling it cancels its loads
         # (a DataLoader batch stops once no caller waits for it) and so their statements.
         context = kwargs.get("context")
+        request_data = kwargs.get("request_data")
+        OPERATION_NAME_GIVEN.set(getattr(request_data, "operation_name", None) is not None)
         if self.rate_limiter is not None and isinstance(context, Context):
             # One point per operation up front, so that documents that never run (invalid,
             # refused) still count; its cost is charged when it runs.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -19,6 +20,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 
 from graph.context import Info
@@ -302,6 +304,33 @@ class BoundedParserCache(ParserCache):
             yield  # Strawberry parses the document itself
 
 
+# Whether the request being served (each request of a batch runs in a task of its own) named
+# its operation; the HTTP view sets it.
+OPERATION_NAME_GIVEN: ContextVar[bool] = ContextVar("operation_name_given", default=True)
+
+
+class OperationNameRequired(CannotGetOperationTypeError):
+    """Several operations and no operationName: a request error in GraphQL (GetOperation),
+    which Strawberry, running the first operation, does not make. Its view answers 400."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def as_http_error_reason(self) -> str:
+        return "The document has several operations; name the one to run in `operationName`"
+
+
+class OperationChoice(SchemaExtension):
+    def on_parse(self) -> Iterator[None]:
+        yield
+        document = self.execution_context.graphql_document
+        if document is None or OPERATION_NAME_GIVEN.get():
+            return
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) > 1:
+            raise OperationNameRequired
+
+
 class CheckedValidation(ValidationCache):
     """Validation, cached, behind a check of the cost of validating: graphql-core's
     OverlappingFieldsCanBeMerged is quadratic in fields repeated in one selection set, so
@@ -337,6 +366,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         # themselves are shared across requests (Strawberry keeps one per maxsize).
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         BoundedParserCache,
+        OperationChoice,
         lambda: AddValidationRules(rules),
         lambda: CheckedValidation(settings),
         # After validation, per request: the cost depends on the variables.

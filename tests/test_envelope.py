@@ -163,3 +163,18 @@ async def test_refusals_honour_graphql_response_json(client: httpx.AsyncClient) 
         assert response.headers["content-type"].startswith("application/graphql-response+json")
         assert response.json()["errors"][0]["extensions"] == {"code": code}
         assert "data" not in response.json()
+
+
+async def test_several_operations_need_an_operation_name(client: httpx.AsyncClient) -> None:
+    # GraphQL's GetOperation: without operationName, a document must hold one operation.
+    document = "query A { a: __typename } query B { b: __typename }"
+    response = await client.post("/graphql", json={"query": document})
+    assert "operationName" in refused(response, 400, "BAD_REQUEST")
+    response = await client.get(
+        "/graphql", params={"query": document}, headers={"accept": "application/json"}
+    )
+    assert "operationName" in refused(response, 400, "BAD_REQUEST")
+    named = await client.post("/graphql", json={"query": document, "operationName": "B"})
+    assert named.json() == {"data": {"b": "Query"}, "extensions": {"cost": 0}}
+    one = await client.post("/graphql", json={"query": "query A { a: __typename }"})
+    assert one.json() == {"data": {"a": "Query"}, "extensions": {"cost": 0}}
