@@ -84,6 +84,12 @@ CASES = [
         codes={"TOO_MANY_ALIASES", "TOO_MANY_ROOT_FIELDS"},
     ),
     Case(
+        # Long documents skip the parse and validation caches; the limits hold all the same.
+        "aliases in a long document",
+        "{ " + " ".join(f"a{i}: __typename" for i in range(16)) + " }" + " " * 30_000,
+        codes={"TOO_MANY_ALIASES"},
+    ),
+    Case(
         "duplicated fields",
         '{ film(slug: "refusenik-2007") { ' + "title " * 1_900 + "} }",
         codes={"TOO_MANY_FIELDS"},
