@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import uvicorn
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
@@ -25,6 +26,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from graph.context import Context
+from graph.cost import OPERATION_COST
 from graph.db import BoundedPool, create_pool
 from graph.envelope import (
     GRAPHQL_RESPONSE_JSON,
@@ -36,13 +38,15 @@ from graph.envelope import (
 from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.loaders import Loaders
 from graph.ratelimit import RateLimiter, rate_limited
-from graph.schema import create_schema
+from graph.schema import OPERATION_NAME_GIVEN, create_schema
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
 RETRY_AFTER_S = 2
+# Headers a request may send besides its URL; nginx's default buffers hold as much.
+MAX_HEADER_BYTES = 32_768
 
 
 class SubResponse(Response):
@@ -139,8 +143,16 @@ class GraphQLView(GraphQL[Context, None]):
                 400, "Malformed request: expected a JSON object with a `query` string"
             ) from None
         for data in parsed if isinstance(parsed, list) else [parsed]:
+            # Strawberry checks the types of a single request's members, not those of each
+            # request of a batch: a `query` list there reached the parser, a 500.
+            if not isinstance(data.query, str | None):
+                raise HTTPException(400, "Malformed request: `query` must be a string")
             if not isinstance(data.operation_name, str | None):
                 raise HTTPException(400, "Malformed request: `operationName` must be a string")
+            if not isinstance(data.variables, dict | None):
+                raise HTTPException(400, "Malformed request: `variables` must be an object")
+            if not isinstance(data.extensions, dict | None):
+                raise HTTPException(400, "Malformed request: `extensions` must be an object")
             check_variables_depth(data.variables, self.settings.max_variables_depth)
         return parsed
 
@@ -148,6 +160,8 @@ class GraphQLView(GraphQL[Context, None]):
         # The whole operation runs under a wall-clock limit. Cancelling it cancels its loads
         # (a DataLoader batch stops once no caller waits for it) and so their statements.
         context = kwargs.get("context")
+        request_data = kwargs.get("request_data")
+        OPERATION_NAME_GIVEN.set(getattr(request_data, "operation_name", None) is not None)
         if self.rate_limiter is not None and isinstance(context, Context):
             # One point per operation up front, so that documents that never run (invalid,
             # refused) still count; its cost is charged when it runs.
@@ -155,6 +169,7 @@ class GraphQLView(GraphQL[Context, None]):
             if wait is not None:
                 return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
         limit = self.settings.request_timeout_ms / 1000
+        OPERATION_COST.set(None)
         try:
             async with asyncio.timeout(limit) as deadline:
                 return await self._execute_single(*args, **kwargs)
@@ -163,8 +178,13 @@ class GraphQLView(GraphQL[Context, None]):
                 raise
             log.warning("request timed out limit_ms=%d", self.settings.request_timeout_ms)
             message = "The request took too long; ask for less (smaller pages, fewer lists)."
+            # The operation was costed before it ran, but the extension that reports the cost
+            # was cancelled with it.
+            cost = OPERATION_COST.get()
             return ExecutionResult(
-                data=None, errors=[GraphQLError(message, extensions={"code": TIMEOUT})]
+                data=None,
+                errors=[GraphQLError(message, extensions={"code": TIMEOUT})],
+                extensions=None if cost is None else {"cost": cost},
             )
 
     async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:
@@ -273,4 +293,17 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
                 max_age=600,
             )
         ],
+    )
+
+
+def server_config(app: Starlette, settings: Settings, **options: Any) -> uvicorn.Config:
+    """uvicorn serving `app`, with a bound on the request line and headers. uvicorn reads them
+    whole before the app sees the request, and its default parser (httptools) bounds neither:
+    one client could send a gigabyte of headers. h11 stops reading past its limit (a plain 400,
+    and the connection closed); past the URL limit but within it, the app answers 414."""
+    return uvicorn.Config(
+        app,
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_url_bytes + MAX_HEADER_BYTES,
+        **options,
     )

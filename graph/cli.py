@@ -13,7 +13,7 @@ import asyncpg
 import uvicorn
 
 from graph import db, stopping
-from graph.app import create_app
+from graph.app import create_app, server_config
 from graph.demo.load import load_demo
 from graph.embedded import EmbeddedError, EmbeddedPostgres
 from graph.generate import GenerateError, generate
@@ -66,7 +66,7 @@ def cmd_serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         server = _Server(
-            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+            server_config(app, settings, host=settings.host, port=settings.port, log_level="info")
         )
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
         # our handlers in place; once it has, stopping is the normal way out.

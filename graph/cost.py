@@ -22,6 +22,7 @@ the validation result.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from graphql import (
@@ -47,6 +48,10 @@ from graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from graph.ratelimit import rate_limited
 
 UNPAGED_LIST_SIZE = 10
+
+# The cost of the operation running in this task (each operation of a batch runs in a task of
+# its own), for an answer made without the extension: one ended by the request's time limit.
+OPERATION_COST: ContextVar[int | None] = ContextVar("operation_cost", default=None)
 
 
 class _Costing:
@@ -139,7 +144,16 @@ def document_cost(
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
-    variables = get_variable_values(schema, operation.variable_definitions or (), inputs or {})
+    # One error is enough to know they do not coerce; execution reports them all (up to its
+    # own cap of 50). Uncapped, graphql-core quotes the whole input object in the error of each
+    # unknown field, so 80,000 made-up keys in 1 MB took minutes of CPU here.
+    variables = get_variable_values(
+        schema,
+        operation.variable_definitions or (),
+        inputs or {},
+        max_errors=1,
+        hide_suggestions=True,
+    )
     if not isinstance(variables, VariableValues):
         return None
     root = schema.get_root_type(operation.operation)
@@ -167,6 +181,7 @@ class CostLimit(SchemaExtension):
             )
         except RecursionError:
             self.cost = self.max_cost + 1  # inline fragments nested past what Python can walk
+        OPERATION_COST.set(self.cost)
         refusal = self._refusal(context.context)
         if refusal is not None:
             # A result set here is returned as is: execution, and so SQL, never starts.

@@ -45,8 +45,12 @@ _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 # The parser's token limit is a syntax error like any other; only its text tells it apart.
 _TOKEN_LIMIT = re.compile(r"^Syntax Error: Document contains more than \d+ tokens\.")
 _NESTED_TOO_DEEPLY = re.compile(r"^Syntax Error: Document is nested too deeply\.")
-# Variable coercion runs at execution, so its errors come without a code of their own.
-_BAD_VARIABLE = re.compile(r"^Variable ('\$\w+' has invalid (default )?value|values are nested)")
+# Variable coercion runs at execution, so its errors come without a code of their own; past
+# 50 of them graphql-core stops with one more, which has no location either.
+_BAD_VARIABLE = re.compile(
+    r"^(Variable ('\$\w+' has invalid (default )?value|values are nested)"
+    r"|Too many errors processing variables)"
+)
 
 MAX_MESSAGE = 300
 

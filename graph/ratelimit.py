@@ -2,7 +2,8 @@
 
 In-process, so each node counts on its own: behind a load balancer of N nodes a client gets up
 to N times the limit, and the client's address is the balancer's unless the proxy headers are
-trusted (uvicorn `--proxy-headers --forwarded-allow-ips`). A shared store would fix both.
+trusted (uvicorn's FORWARDED_ALLOW_IPS, loopback only by default). A shared store would fix
+the first.
 """
 
 from __future__ import annotations

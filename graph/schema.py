@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -19,6 +20,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 
 from graph.context import Info
@@ -279,6 +281,56 @@ class Schema(strawberry.Schema):
             log.debug("graphql error message=%.200s", error.message)
 
 
+# Parsed and validated documents are cached, CACHE_SIZE of each, shared by all requests. An
+# entry holds the document's text and its tree, so a document longer than this is parsed and
+# validated afresh each time: 1,024 documents of 1 MB (each a long string literal) held 1.8 GB
+# until evicted. Documents that clients send again and again are a few KB.
+CACHE_SIZE = 1024
+MAX_CACHED_DOCUMENT_CHARS = 20_000
+
+
+def _cacheable(context: ExecutionContext) -> bool:
+    return len(context.query or "") <= MAX_CACHED_DOCUMENT_CHARS
+
+
+class BoundedParserCache(ParserCache):
+    def __init__(self) -> None:
+        super().__init__(maxsize=CACHE_SIZE)
+
+    def on_parse(self) -> Iterator[None]:
+        if _cacheable(self.execution_context):
+            yield from super().on_parse()
+        else:
+            yield  # Strawberry parses the document itself
+
+
+# Whether the request being served (each request of a batch runs in a task of its own) named
+# its operation; the HTTP view sets it.
+OPERATION_NAME_GIVEN: ContextVar[bool] = ContextVar("operation_name_given", default=True)
+
+
+class OperationNameRequired(CannotGetOperationTypeError):
+    """Several operations and no operationName: a request error in GraphQL (GetOperation),
+    which Strawberry, running the first operation, does not make. Its view answers 400."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def as_http_error_reason(self) -> str:
+        return "The document has several operations; name the one to run in `operationName`"
+
+
+class OperationChoice(SchemaExtension):
+    def on_parse(self) -> Iterator[None]:
+        yield
+        document = self.execution_context.graphql_document
+        if document is None or OPERATION_NAME_GIVEN.get():
+            return
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) > 1:
+            raise OperationNameRequired
+
+
 class CheckedValidation(ValidationCache):
     """Validation, cached, behind a check of the cost of validating: graphql-core's
     OverlappingFieldsCanBeMerged is quadratic in fields repeated in one selection set, so
@@ -286,15 +338,17 @@ class CheckedValidation(ValidationCache):
     not before). Strawberry skips its own validation once pre_execution_errors is set."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(maxsize=1024)
+        super().__init__(maxsize=CACHE_SIZE)
         self.settings = settings
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
         refusal = repeated_fields_error(context.graphql_document, self.settings)
-        if refusal is None:
+        if refusal is None and _cacheable(context):
             yield from super().on_validate()
+        elif refusal is None:
+            yield  # Strawberry validates the document itself
         else:
             context.pre_execution_errors = [refusal]
             yield
@@ -311,7 +365,8 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         # Factories: a fresh extension per request; the parse and validation caches
         # themselves are shared across requests (Strawberry keeps one per maxsize).
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=1024),
+        BoundedParserCache,
+        OperationChoice,
         lambda: AddValidationRules(rules),
         lambda: CheckedValidation(settings),
         # After validation, per request: the cost depends on the variables.

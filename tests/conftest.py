@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
-from graph.app import create_app
+from graph.app import create_app, server_config
 from graph.demo.load import load_demo
 from graph.embedded import EmbeddedPostgres
 from graph.migrate import migrate
@@ -113,7 +113,7 @@ def scratch_dir() -> Iterator[Path]:
 class LiveServer:
     """uvicorn serving the app on a loopback port, in a thread with its own event loop."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, settings: Settings | None = None) -> None:
         # Bind before starting: the kernel queues connections on the listening socket, so
         # requests made before uvicorn's loop runs wait instead of being refused.
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -121,7 +121,9 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(128)
         self.port: int = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        # As `filmgraph serve` runs it (settings: those of the app, for the header limit).
+        config = server_config(app, settings or Settings(), log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
 
     @property

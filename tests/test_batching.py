@@ -60,3 +60,19 @@ async def test_a_batch_shares_one_cost_limit(batching: LiveServer) -> None:
     assert refused["errors"][0]["message"].startswith(
         "With 6100 granted to this batch, the query can return 6100 nodes; at most 10000"
     )
+
+
+async def test_each_request_of_a_batch_is_checked_as_a_single_one(batching: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=batching.url, timeout=30) as client:
+        for member in (
+            {"query": ["{ __typename }"]},
+            {"query": 5},
+            {"query": "{ __typename }", "variables": "x"},
+            {"query": "{ __typename }", "variables": [1]},
+            {"query": "{ __typename }", "extensions": 5},
+            {"query": "{ __typename }", "operationName": 5},
+        ):
+            response = await client.post("/graphql", json=[{"query": FILM}, member])
+            assert refused(response, 400, "BAD_REQUEST").startswith("Malformed request"), member
+        ok = await client.post("/graphql", json=[{"query": FILM}])
+        assert ok.json() == [{"data": {"film": {"title": "Refusenik"}}, "extensions": {"cost": 1}}]

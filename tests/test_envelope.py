@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import httpx
 
-from tests.conftest import gql, post, refused
+from tests.conftest import LiveServer, gql, post, refused
 
 OK = {"data": {"__typename": "Query"}, "extensions": {"cost": 0}}
 
@@ -53,6 +54,23 @@ async def test_url_length(client: httpx.AsyncClient) -> None:
         "/graphql", params={"query": query + " " * 300}, headers={"accept": "application/json"}
     )
     assert refused(too_long, 414, "URI_TOO_LONG") == "URL longer than 8192 bytes"
+
+
+async def test_header_size(live: LiveServer, client: httpx.AsyncClient) -> None:
+    query = {"query": "{ __typename }"}
+    fits = await client.post("/graphql", json=query, headers={"x-pad": "x" * 30_000})
+    assert fits.json() == OK
+    # Headers past the URL limit and 32 KB more, still unfinished: the server stops reading
+    # and answers, where it would otherwise hold whatever a client sends before the app runs.
+    reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+    writer.write(b"GET /graphql HTTP/1.1\r\nhost: x\r\nx-pad: " + b"x" * 100_000)
+    await writer.drain()
+    async with asyncio.timeout(10):
+        head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"connection: close" in head.lower()
+    assert (await client.post("/graphql", json=query)).json() == OK
 
 
 async def test_envelopes_that_are_not_objects(client: httpx.AsyncClient) -> None:
@@ -112,6 +130,12 @@ async def test_variables_of_the_wrong_type_are_bad_user_input(client: httpx.Asyn
     assert body["errors"][0]["message"].startswith("Variable '$n' has invalid value")
     body = await post(client, "query($n: Int!) { films(first: $n) { totalCount } }")
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # Past 50 errors graphql-core stops coercing with one more error, without a location.
+    query = 'query($r: [CreditRole!]) { film(slug: "x") { credits(roles: $r) { role } } }'
+    body = await post(client, query, {"r": ["nope"] * 60})
+    assert len(body["errors"]) == 51
+    assert body["errors"][-1]["message"].startswith("Too many errors processing variables")
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
     assert await gql(client, "{ __typename }")
 
 
@@ -139,3 +163,18 @@ async def test_refusals_honour_graphql_response_json(client: httpx.AsyncClient) 
         assert response.headers["content-type"].startswith("application/graphql-response+json")
         assert response.json()["errors"][0]["extensions"] == {"code": code}
         assert "data" not in response.json()
+
+
+async def test_several_operations_need_an_operation_name(client: httpx.AsyncClient) -> None:
+    # GraphQL's GetOperation: without operationName, a document must hold one operation.
+    document = "query A { a: __typename } query B { b: __typename }"
+    response = await client.post("/graphql", json={"query": document})
+    assert "operationName" in refused(response, 400, "BAD_REQUEST")
+    response = await client.get(
+        "/graphql", params={"query": document}, headers={"accept": "application/json"}
+    )
+    assert "operationName" in refused(response, 400, "BAD_REQUEST")
+    named = await client.post("/graphql", json={"query": document, "operationName": "B"})
+    assert named.json() == {"data": {"b": "Query"}, "extensions": {"cost": 0}}
+    one = await client.post("/graphql", json={"query": "query A { a: __typename }"})
+    assert one.json() == {"data": {"a": "Query"}, "extensions": {"cost": 0}}

@@ -114,6 +114,7 @@ async def test_request_wall_clock_limit_cancels_its_statements(
                 assert response.status_code == 200
                 assert response.json()["data"] is None
                 assert response.json()["errors"][0]["extensions"] == {"code": "TIMEOUT"}
+                assert response.json()["extensions"] == {"cost": 1}  # costed before it ran
                 # A client that speaks graphql-response+json learns it from the status too: the
                 # request was ended, so there is no `data`, and no data takes a 4xx or 5xx.
                 spec = await client.post(
@@ -125,6 +126,7 @@ async def test_request_wall_clock_limit_cancels_its_statements(
                 assert spec.headers["content-type"].startswith("application/graphql-response+json")
                 assert "data" not in spec.json()
                 assert spec.json()["errors"][0]["extensions"] == {"code": "TIMEOUT"}
+                assert spec.json()["extensions"] == {"cost": 1}
                 # The lock is still held, yet no statement of ours waits on it any more.
                 async with asyncio.timeout(10):
                     await wait_until_blocked(locker, 0, exactly=True)

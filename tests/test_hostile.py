@@ -84,6 +84,12 @@ CASES = [
         codes={"TOO_MANY_ALIASES", "TOO_MANY_ROOT_FIELDS"},
     ),
     Case(
+        # Long documents skip the parse and validation caches; the limits hold all the same.
+        "aliases in a long document",
+        "{ " + " ".join(f"a{i}: __typename" for i in range(16)) + " }" + " " * 30_000,
+        codes={"TOO_MANY_ALIASES"},
+    ),
+    Case(
         "duplicated fields",
         '{ film(slug: "refusenik-2007") { ' + "title " * 1_900 + "} }",
         codes={"TOO_MANY_FIELDS"},
@@ -278,6 +284,15 @@ CASES = [
         "query($n: Int) { films(first: $n) { totalCount } }",
         {"n": "ten"},
         codes={"BAD_USER_INPUT"},
+    ),
+    Case(
+        # Each unknown field's error quotes the whole object: uncapped, coercing this took
+        # graphql-core over a minute of CPU, with the server answering nothing meanwhile.
+        "variable object of 20,000 unknown fields",
+        "query($f: FilmFilter) { films(filter: $f) { totalCount } }",
+        {"f": {f"k{i}": 1 for i in range(20_000)}},
+        codes={"BAD_USER_INPUT"},
+        message="unknown field 'k0'",
     ),
     # Injection strings and NUL bytes.
     Case("SQL in a slug", '{ film(slug: "x\' or 1=1; drop table film; --") { title } }'),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import secrets
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +13,7 @@ from graphql import GraphQLError
 from graph import limits
 from graph.app import create_app
 from graph.errors import classify
+from graph.schema import BoundedParserCache
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql, post
 
@@ -221,3 +224,21 @@ async def test_client_mistakes_do_not_flood_the_log(
     assert codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text[:500]
     assert len(caplog.text) < 10_000
+
+
+async def test_long_documents_are_not_cached(client: httpx.AsyncClient) -> None:
+    # A cache entry holds the document's text and tree: 1,024 entries of 1 MB documents
+    # would hold gigabytes. Long documents are parsed afresh instead.
+    # Strawberry types it as a plain callable; it is functools.lru_cache's wrapper.
+    cache: Any = BoundedParserCache().cached_parse_document
+    long = '{ search(query: "' + secrets.token_hex(8) + "a" * 100_000 + '") { __typename } }'
+    before = cache.cache_info()
+    for _ in range(2):
+        body = await post(client, long)
+        assert codes(body) == {"BAD_USER_INPUT"}  # parsed, validated and run all the same
+    assert cache.cache_info()[:2] == before[:2]  # neither a hit nor a miss: not cached
+    short = '{ search(query: "' + secrets.token_hex(8) + '") { __typename } }'
+    for _ in range(2):
+        await gql(client, short)
+    after = cache.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses + 1)
