@@ -350,39 +350,30 @@ select count(*) from added;
 
 -- name: imdb_credits_merge
 -- Merge the staged credits, one per film, role and person (principals before crew, then the
--- first billing); return inserted, updated and the number merged. An update of the credits
--- the graph has and an insert of the others, rather than INSERT ... ON CONFLICT: its
--- speculative insertion cost a fifth more on a first import of 1M credits, and no other
--- writer adds credits while the import holds its lock (one that did would fail the import on
--- the unique key, not duplicate a credit).
+-- first billing); return inserted, updated and the number merged.
 with wanted as (
     select distinct on (c.tconst, c.role, c.nconst)
-           f.id as film_id, p.id as person_id, c.role, c.character_name, c.billing_order
+           c.tconst, c.role, c.nconst, c.character_name, c.billing_order
     from imdb_credit_stage c
-    join film f on f.imdb_id = c.tconst
-    join person p on p.imdb_id = c.nconst
     order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
-), changed as (
-    update credit k set
-        character_name = coalesce(w.character_name, k.character_name),
-        billing_order = coalesce(w.billing_order, k.billing_order)
-    from wanted w
-    where k.film_id = w.film_id and k.role = w.role and k.person_id = w.person_id
-      and (k.character_name, k.billing_order) is distinct from
-          (coalesce(w.character_name, k.character_name),
-           coalesce(w.billing_order, k.billing_order))
-    returning 1
-), added as (
+), merged as (
     insert into credit (film_id, person_id, role, character_name, billing_order)
-    select w.film_id, w.person_id, w.role, w.character_name, w.billing_order
+    select f.id, p.id, w.role, w.character_name, w.billing_order
     from wanted w
-    where not exists (select 1 from credit k
-                      where k.film_id = w.film_id and k.role = w.role
-                        and k.person_id = w.person_id)
-    returning 1
+    join film f on f.imdb_id = w.tconst
+    join person p on p.imdb_id = w.nconst
+    on conflict (film_id, role, person_id) do update set
+        character_name = coalesce(excluded.character_name, credit.character_name),
+        billing_order = coalesce(excluded.billing_order, credit.billing_order)
+    where (credit.character_name, credit.billing_order) is distinct from
+          (coalesce(excluded.character_name, credit.character_name),
+           coalesce(excluded.billing_order, credit.billing_order))
+    returning (xmax = 0) as inserted
 )
-select (select count(*) from added) as inserted, (select count(*) from changed) as updated,
-       (select count(*) from wanted) as total;
+select count(*) filter (where inserted) as inserted,
+       count(*) filter (where not inserted) as updated,
+       (select count(*) from wanted) as total
+from merged;
 
 -- name: imdb_credits_prune
 -- Credits of the films that title.principals and title.crew mention which neither file lists
