@@ -270,9 +270,14 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             async with asyncio.timeout(READY_TIMEOUT_S):
                 await pool.fetchval("select 1")
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("readiness check failed error=%r", exc)
+            # Every connection in use and none came free: the database answered a moment ago,
+            # this node just cannot take more work now. Say which, for whoever reads the probe.
+            state = "busy" if pool.saturated() else "unreachable"
+            log.warning("readiness check failed database=%s error=%r", state, exc)
             return JSONResponse(
-                {"status": "unavailable", "database": "unreachable"}, status_code=503
+                {"status": "unavailable", "database": state},
+                status_code=503,
+                headers={"retry-after": "1"},
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 

@@ -61,10 +61,10 @@ def cmd_serve(settings: Settings) -> int:
         if not settings.database_url:
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
         app = create_app(settings, dsn)
-        print(
-            f"filmgraph: GraphiQL at http://{settings.host}:{settings.port}/graphql",
-            file=sys.stderr,
-        )
+        url = f"http://{settings.host}:{settings.port}/graphql"
+        # Production turns GraphiQL off: then the endpoint is all there is to point at.
+        what = "GraphiQL at" if settings.graphiql else "GraphQL endpoint at"
+        print(f"filmgraph: {what} {url}", file=sys.stderr)
         server = _Server(
             server_config(app, settings, host=settings.host, port=settings.port, log_level="info")
         )

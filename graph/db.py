@@ -112,6 +112,12 @@ class BoundedPool:
         async with self.acquire() as conn:
             return await conn.fetchval(query, *args)
 
+    def saturated(self) -> bool:
+        """Whether every connection the pool may open is open and in use."""
+        idle: int = self.pool.get_idle_size()
+        size: int = self.pool.get_size()
+        return idle == 0 and size >= self.pool.get_max_size()
+
     async def close(self) -> None:
         await self.pool.close()
 

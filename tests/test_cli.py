@@ -44,10 +44,10 @@ def _env(**extra: str) -> dict[str, str]:
 class Serve(Child):
     """`filmgraph serve` in a child process; its stderr read line by line."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = free_port()
         super().__init__(
-            ["serve", "--port", str(self.port)], _env(FILMGRAPH_DATA_DIR=str(data_dir))
+            ["serve", "--port", str(self.port)], _env(FILMGRAPH_DATA_DIR=str(data_dir), **env)
         )
 
     def query(self, document: str) -> dict[str, object]:
@@ -90,9 +90,11 @@ def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
     assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "embedded server left running"
 
-    # Second start: same data directory, nothing to migrate, demo data not loaded again.
-    again = Serve(data_dir)
+    # Second start: same data directory, nothing to migrate, demo data not loaded again. With
+    # GraphiQL off, the start-up line does not offer it.
+    again = Serve(data_dir, FILMGRAPH_GRAPHIQL="0")
     try:
+        again.wait_for(f"GraphQL endpoint at http://127.0.0.1:{again.port}/graphql")
         again.wait_for(STARTED)
         assert again.query("{ films(first: 1) { totalCount } }") == films
     finally:

@@ -88,6 +88,10 @@ async def test_pool_exhaustion_fails_fast_and_recovers(
                 flood = await asyncio.gather(
                     *(client.post("/graphql", json={"query": QUERY}) for _ in range(5))
                 )
+                # Not ready meanwhile, and saying why: busy, not a database gone away.
+                ready = await client.get("/readyz")
+                assert ready.status_code == 503
+                assert ready.json() == {"status": "unavailable", "database": "busy"}
             finally:
                 await tx.rollback()
             for response in flood:
@@ -144,7 +148,9 @@ async def test_database_down_at_start_up_and_restarted_mid_traffic(scratch_dir: 
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 # Down at start-up: alive, not ready, and fast 503s.
                 assert (await client.get("/healthz")).status_code == 200
-                assert (await client.get("/readyz")).status_code == 503
+                not_ready = await client.get("/readyz")
+                assert not_ready.status_code == 503
+                assert not_ready.json()["database"] == "unreachable"
                 down = await client.post("/graphql", json={"query": QUERY})
                 assert down.status_code == 503
                 assert down.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
@@ -163,7 +169,9 @@ async def test_database_down_at_start_up_and_restarted_mid_traffic(scratch_dir: 
                 response = await in_flight
                 assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
                 assert response.status_code == 503
-                assert (await client.get("/readyz")).status_code == 503
+                not_ready = await client.get("/readyz")
+                assert not_ready.status_code == 503
+                assert not_ready.json()["database"] == "unreachable"
                 assert (await client.get("/healthz")).status_code == 200
                 conn.terminate()  # its server went with the stop
 
