@@ -26,7 +26,7 @@ from graphql import DocumentNode, GraphQLError, parse, specified_rules, validate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graph.limits import limit_rules, repeated_fields_error
+from graph.limits import LEAF_REPEATS_FACTOR, limit_rules, repeated_fields_error
 from graph.schema import create_schema
 from graph.settings import Settings
 
@@ -67,8 +67,13 @@ def _tokens(text: str) -> int:
     return 0
 
 
+# Leaf fields of Film, for documents at the leaf cap.
+FILM_LEAVES = ["id", "title", "year", "slug", "synopsis", "runtimeMinutes"]
+
+
 def shapes() -> list[tuple[str, str]]:
     n = SETTINGS.max_field_repeats
+    leaves = n * LEAF_REPEATS_FACTOR
     fragments = " ".join(f"fragment F{i} on Film {{ directors {{ name }} }}" for i in range(150))
     return [
         ("film page (examples/film-page.graphql)", Path("examples/film-page.graphql").read_text()),
@@ -106,6 +111,21 @@ def shapes() -> list[tuple[str, str]]:
             ),
         ),
         (f"at the cap: each list of Film x{n}", at_cap("name")),
+        (f"at the leaf cap: title x{leaves}", FILM % ("title " * leaves)),
+        (
+            f"at the leaf cap: every leaf of Film x{leaves} (to the token limit)",
+            FILM % " ".join(f"{leaf} " * leaves for leaf in FILM_LEAVES[:4]),
+        ),
+        (
+            f"at the leaf cap: {leaves} fragments of id and title",
+            FILM % " ".join(f"...L{i}" for i in range(leaves))
+            + " "
+            + " ".join(f"fragment L{i} on Film {{ id title }}" for i in range(leaves)),
+        ),
+        (
+            f"at both caps: directors {{ name x5 }} x{n}",
+            FILM % (("directors { " + "name " * 5 + "} ") * n),
+        ),
         (
             f"at the cap: each person list x{n} with filmography",
             at_cap("name filmography { nodes { title } }", [*LISTS[:2], *LISTS[3:5]]),

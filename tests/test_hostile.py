@@ -103,9 +103,9 @@ CASES = [
     ),
     Case(
         "duplicated fields below duplicated fields",
-        '{ film(slug: "refusenik-2007") { ' + ("directors { " + "name " * 10 + "} ") * 10 + "} }",
+        '{ film(slug: "refusenik-2007") { ' + ("directors { " + "name " * 20 + "} ") * 10 + "} }",
         codes={"TOO_MANY_FIELDS"},
-        message="selects 'name' 100 times",
+        message="selects 'name' 200 times",
     ),
     Case(
         "duplicated fields in distinct fragments",

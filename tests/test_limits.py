@@ -123,15 +123,32 @@ async def test_repeated_fields(client: httpx.AsyncClient) -> None:
 
 async def test_repeated_fields_are_counted_where_they_merge(client: httpx.AsyncClient) -> None:
     # No selection set repeats a field more than 7 times, but the 7 `directors` merge into one
-    # whose selection holds 21 `name`s, and graphql-core would compare every pair of them.
+    # whose selection holds 21 `credits`, and graphql-core would compare every pair of them
+    # and of what they select.
+    c = "credits(first: 1) { totalCount }"
     body = await post(
         client,
         '{ film(slug: "refusenik-2007") { '
-        + "directors { name name name } ... on Film { directors { name name name } } " * 3
-        + "directors { name ...N } } } fragment N on Person { name name }",
+        + f"directors {{ {c} {c} {c} }} ... on Film {{ directors {{ {c} {c} {c} }} }} " * 3
+        + f"directors {{ {c} ...C }} }} }} fragment C on Person {{ {c} {c} }}",
     )
     assert codes(body) == {"TOO_MANY_FIELDS"}
-    assert "'name' 21 times" in body["errors"][0]["message"]
+    assert "'credits' 21 times" in body["errors"][0]["message"]
+
+
+async def test_leaf_fields_may_repeat_five_times_as_often(client: httpx.AsyncClient) -> None:
+    # Cheap to compare, and repeated by fragment-heavy clients: each fragment selects `id`.
+    fragments = " ".join(f"fragment F{i} on Film {{ id title }}" for i in range(100))
+    spreads = " ".join(f"...F{i}" for i in range(100))
+    document = '{ film(slug: "refusenik-2007") { ' + spreads + " } } " + fragments
+    assert (await gql(client, document))["film"]["title"] == "Refusenik"
+    body = await post(client, document.replace("{ ...F0", "{ id ...F0"))
+    assert codes(body) == {"TOO_MANY_FIELDS"}
+    assert body["errors"][0]["message"] == (
+        "A selection set selects 'id' 101 times (counting fragments and merged fields); "
+        "at most 100 are allowed."
+    )
+    assert body["errors"][0]["extensions"]["limit"] == 100
 
 
 async def test_a_fragment_spread_twice_in_one_selection_set_counts_once(
@@ -146,8 +163,9 @@ async def test_a_fragment_spread_twice_in_one_selection_set_counts_once(
 async def test_repeated_fields_limit_is_a_setting(dsn: str) -> None:
     with LiveServer(create_app(Settings(max_field_repeats=2), dsn)) as live:
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-            assert await gql(client, "{ a: __typename a: __typename }")
-            body = await post(client, "{ a: __typename a: __typename a: __typename }")
+            f = 'f: film(slug: "x") { title } '
+            assert await gql(client, "{ " + f * 2 + "}") == {"f": None}
+            body = await post(client, "{ " + f * 3 + "}")
             assert codes(body) == {"TOO_MANY_FIELDS"}
             assert body["errors"][0]["extensions"]["limit"] == 2
 
