@@ -280,6 +280,13 @@ async def test_prune_removes_what_a_newer_dataset_no_longer_lists(
         "1,2,3",
         "7.7/1200",
     )
+    # A credit on an IMDb film that the credit files do not mention at all.
+    await _fetch(
+        empty_dsn,
+        """insert into credit (film_id, person_id, role)
+           select f.id, p.id, 'WRITER' from film f, person p
+           where f.imdb_id = 'tt0000004' and p.imdb_id = 'nm0000001' returning 1""",
+    )
     newer = _newer_dataset(scratch_dir / "imdb")
 
     # By default files may be extracts: films, people and ratings they leave out stay; a film's
@@ -293,7 +300,7 @@ async def test_prune_removes_what_a_newer_dataset_no_longer_lists(
     assert tuple((await _fetch(empty_dsn, STATE))[0]) == (
         "tt0000001,tt0000002,tt0000004,tt0000005",
         "nm0000001,nm0000002,nm0000003,nm0000004",
-        6,
+        7,
         "1,3",
         "7.7/1200",
     )
@@ -302,6 +309,7 @@ async def test_prune_removes_what_a_newer_dataset_no_longer_lists(
     result = filmgraph_import(empty_dsn, "imdb", newer, "--prune")
     assert result.returncode == 0, result.stderr
     counts = summary(result.stdout, deleted=True)
+    assert counts["credit"][4] == 1  # the one on the film the credit files do not mention
     assert counts["film"][4] == 1
     assert counts["film"][:2] == [0, 1]  # Refusenik, its rating forgotten
     assert counts["film"][2] == 2  # Amélie and the quoted title, merged unchanged

@@ -190,8 +190,7 @@ async def import_imdb(
         if run.tally("credit").rejected:
             run.note("credits no longer listed are kept: some credit lines were rejected")
         else:
-            statement = "imdb_credits_prune_all" if prune else "imdb_credits_prune"
-            run.tally("credit").deleted += await conn.fetchval(db.sql(statement))
+            run.tally("credit").deleted += await conn.fetchval(db.sql("imdb_credits_prune"), prune)
     if "title.ratings" in found:
         if prune:
             changed, staged = await conn.fetchrow(db.sql("imdb_ratings_prune"))

@@ -376,10 +376,12 @@ select count(*) filter (where inserted) as inserted,
 from merged;
 
 -- name: imdb_credits_prune
--- Credits of the films that title.principals and title.crew mention which neither file lists
--- any more (IMDb has corrected them). Only run when both files came in whole, with no line
--- rejected: together they are IMDb's full credits of each film they mention. Returns how many.
-with films as (
+-- Credits which neither title.principals nor title.crew lists any more. Only run when both
+-- files came in whole, with no line rejected: together they are IMDb's full credits of each
+-- film they mention, so by default the credits of those films are brought in line (IMDb has
+-- corrected them). With --prune ($1) the files are IMDb's whole dataset, so the credits of
+-- every film from IMDb (one with an IMDb id) are, mentioned or not. Returns how many.
+with mentioned as (
     select distinct f.id
     from imdb_credit_stage c join film f on f.imdb_id = c.tconst
 ), listed as (
@@ -388,27 +390,10 @@ with films as (
     join film f on f.imdb_id = c.tconst
     join person p on p.imdb_id = c.nconst
 ), gone as (
-    delete from credit k using films
-    where k.film_id = films.id
-      and not exists (select 1 from listed l
-                      where l.film_id = k.film_id and l.role = k.role
-                        and l.person_id = k.person_id)
-    returning 1
-)
-select count(*) from gone;
-
--- name: imdb_credits_prune_all
--- With --prune: the credits of every film from IMDb (one with an IMDb id) that neither
--- title.principals nor title.crew lists, mentioned in them or not: the two files are then
--- IMDb's full credits. Returns how many.
-with listed as (
-    select f.id as film_id, c.role, p.id as person_id
-    from imdb_credit_stage c
-    join film f on f.imdb_id = c.tconst
-    join person p on p.imdb_id = c.nconst
-), gone as (
-    delete from credit k using film f
-    where f.id = k.film_id and f.imdb_id is not null
+    delete from credit k
+    where (k.film_id in (select id from mentioned)
+           or ($1::boolean and exists (select 1 from film f
+                                       where f.id = k.film_id and f.imdb_id is not null)))
       and not exists (select 1 from listed l
                       where l.film_id = k.film_id and l.role = k.role
                         and l.person_id = k.person_id)
