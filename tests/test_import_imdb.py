@@ -330,6 +330,30 @@ async def test_prune_removes_what_a_newer_dataset_no_longer_lists(
         assert (row[0], row[1], row[4]) == (0, 0, 0), (table, again.stdout)
 
 
+async def test_prune_counts_the_genre_links_and_offers_that_go_with_a_film(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    # The tvMovie that the newer dataset drops has a genre link (Drama) and, from TMDB, an offer.
+    await _fetch(
+        empty_dsn,
+        """with p as (insert into provider (slug, name, tmdb_id) values ('kanopy', 'Kanopy', 191)
+                     returning id)
+           insert into offer (film_id, provider_id, region, kind)
+           select f.id, p.id, 'US', 'FREE' from film f, p where f.imdb_id = 'tt0000005'
+           returning 1""",
+    )
+    result = filmgraph_import(empty_dsn, "imdb", _newer_dataset(scratch_dir / "imdb"), "--prune")
+    assert result.returncode == 0, result.stderr
+    counts = summary(result.stdout, deleted=True)
+    assert counts["film"][4] == 1
+    assert counts["film_genre"][4] == 1
+    assert counts["offer"][4] == 1
+    left = await _fetch(empty_dsn, "select (select count(*) from offer), (select count(*) from "
+                        "film_genre fg join film f on f.id = fg.film_id where f.imdb_id = 'tt0000005')")  # fmt: skip
+    assert tuple(left[0]) == (0, 0)
+
+
 async def test_prune_removes_nothing_when_a_line_was_rejected(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

@@ -229,10 +229,14 @@ async def _prune(run: Run, found: dict[str, Path]) -> None:
     before credits are resolved: credit lines naming them are then unknown references."""
     conn = run.conn
     if "title.basics" in found:
-        films, credits, titles = await conn.fetchrow(db.sql("imdb_films_prune"))
+        films, credits, titles, genre_links, offers = await conn.fetchrow(
+            db.sql("imdb_films_prune")
+        )
         run.tally("film").deleted += films
         run.tally("credit").deleted += credits
         run.tally("film_alternative_title").deleted += titles
+        run.tally("film_genre").deleted += genre_links
+        run.tally("offer").deleted += offers
     if "name.basics" in found:
         people, credits = await conn.fetchrow(db.sql("imdb_people_prune"))
         run.tally("person").deleted += people

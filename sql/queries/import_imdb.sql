@@ -404,8 +404,8 @@ select count(*) from gone;
 -- name: imdb_films_prune
 -- With --prune: remove the films from IMDb (those with an IMDb id) that title.basics no longer
 -- lists under the kept title types. Their credits, alternative titles, genre links and offers
--- go with them; returns the films and, counted before the cascade, those credits and
--- alternative titles.
+-- go with them; returns the films and, counted before the cascade (the summary counts what
+-- went, cascades included), those credits, alternative titles, genre links and offers.
 with gone as (
     delete from film f
     where f.imdb_id is not null
@@ -415,7 +415,9 @@ with gone as (
 select (select count(*) from gone) as films,
        (select count(*) from credit c where c.film_id in (select id from gone)) as credits,
        (select count(*) from film_alternative_title a
-        where a.film_id in (select id from gone)) as alternative_titles;
+        where a.film_id in (select id from gone)) as alternative_titles,
+       (select count(*) from film_genre g where g.film_id in (select id from gone)) as genre_links,
+       (select count(*) from offer o where o.film_id in (select id from gone)) as offers;
 
 -- name: imdb_people_prune
 -- With --prune: remove the people from IMDb (those with an IMDb id) that name.basics no longer
