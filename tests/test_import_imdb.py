@@ -354,6 +354,24 @@ async def test_prune_counts_the_genre_links_and_offers_that_go_with_a_film(
     assert tuple(left[0]) == (0, 0)
 
 
+async def test_prune_counts_a_film_whose_title_and_rating_changed_once(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    newer = dataset(
+        scratch_dir / "imdb",
+        basics=BASICS.replace("Refusenik\tRefusenik", "Refusenik!\tRefusenik"),
+        ratings=RATINGS.replace("tt0000001\t7.7\t1200\n", ""),
+    )
+    result = filmgraph_import(empty_dsn, "imdb", newer, "--prune")
+    assert result.returncode == 0, result.stderr
+    # Refusenik changed (a new title, its rating gone); the three other films did not.
+    assert summary(result.stdout, deleted=True)["film"] == [0, 1, 3, 0, 0]
+    rows = await _fetch(empty_dsn, "select title, imdb_rating, imdb_votes from film "
+                        "where imdb_id = 'tt0000001'")  # fmt: skip
+    assert tuple(rows[0]) == ("Refusenik!", None, None)
+
+
 async def test_prune_removes_nothing_when_a_line_was_rejected(
     empty_dsn: str, scratch_dir: Path
 ) -> None:
