@@ -372,6 +372,30 @@ async def test_prune_counts_a_film_whose_title_and_rating_changed_once(
     assert tuple(rows[0]) == ("Refusenik!", None, None)
 
 
+async def test_prune_keeps_a_film_that_title_basics_lists_under_another_type(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    # MovieLens created the film (with its TMDB id) from its IMDb id, which IMDb files under a
+    # title type this import leaves out: IMDb still lists it, so it is not gone.
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    await _fetch(
+        empty_dsn,
+        "insert into film (slug, title, year, imdb_id, tmdb_id) "
+        "values ('pilot-2010', 'Pilot', 2010, 'tt0000003', 550) returning 1",
+    )
+    files = dataset(
+        scratch_dir / "imdb",
+        principals=PRINCIPALS.replace('tt0000003\t1\tnm0000099\tactor\t\\N\t["Someone"]\n', ""),
+        crew=CREW.replace("tt0000003\tnm0000099\t\\N\n", ""),
+    )
+    result = filmgraph_import(empty_dsn, "imdb", files, "--prune")
+    assert result.returncode == 0, result.stderr
+    counts = summary(result.stdout, deleted=True)
+    assert counts["film"][4] == 0
+    left = await _fetch(empty_dsn, "select tmdb_id from film where imdb_id = 'tt0000003'")
+    assert [r[0] for r in left] == [550]
+
+
 async def test_prune_removes_nothing_when_a_line_was_rejected(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

@@ -406,13 +406,14 @@ select count(*) from gone;
 
 -- name: imdb_films_prune
 -- With --prune: remove the films from IMDb (those with an IMDb id) that title.basics no longer
--- lists under the kept title types. Their credits, alternative titles, genre links and offers
--- go with them; returns the films and, counted before the cascade (the summary counts what
+-- lists. One it lists under a title type this import leaves out is not gone from IMDb, and may
+-- have come from elsewhere (MovieLens creates films by IMDb id, whatever their type), so it
+-- stays. Their credits, alternative titles, genre links and offers go with them; returns the films and, counted before the cascade (the summary counts what
 -- went, cascades included), those credits, alternative titles, genre links and offers.
 with gone as (
     delete from film f
     where f.imdb_id is not null
-      and not exists (select 1 from imdb_film_stage s where s.imdb_id = f.imdb_id)
+      and not exists (select 1 from imdb_title_stage s where s.tconst = f.imdb_id)
     returning f.id
 )
 select (select count(*) from gone) as films,
