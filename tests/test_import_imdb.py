@@ -330,6 +330,72 @@ async def test_prune_removes_what_a_newer_dataset_no_longer_lists(
         assert (row[0], row[1], row[4]) == (0, 0, 0), (table, again.stdout)
 
 
+async def test_prune_counts_the_genre_links_and_offers_that_go_with_a_film(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    # The tvMovie that the newer dataset drops has a genre link (Drama) and, from TMDB, an offer.
+    await _fetch(
+        empty_dsn,
+        """with p as (insert into provider (slug, name, tmdb_id) values ('kanopy', 'Kanopy', 191)
+                     returning id)
+           insert into offer (film_id, provider_id, region, kind)
+           select f.id, p.id, 'US', 'FREE' from film f, p where f.imdb_id = 'tt0000005'
+           returning 1""",
+    )
+    result = filmgraph_import(empty_dsn, "imdb", _newer_dataset(scratch_dir / "imdb"), "--prune")
+    assert result.returncode == 0, result.stderr
+    counts = summary(result.stdout, deleted=True)
+    assert counts["film"][4] == 1
+    assert counts["film_genre"][4] == 1
+    assert counts["offer"][4] == 1
+    left = await _fetch(empty_dsn, "select (select count(*) from offer), (select count(*) from "
+                        "film_genre fg join film f on f.id = fg.film_id where f.imdb_id = 'tt0000005')")  # fmt: skip
+    assert tuple(left[0]) == (0, 0)
+
+
+async def test_prune_counts_a_film_whose_title_and_rating_changed_once(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    newer = dataset(
+        scratch_dir / "imdb",
+        basics=BASICS.replace("Refusenik\tRefusenik", "Refusenik!\tRefusenik"),
+        ratings=RATINGS.replace("tt0000001\t7.7\t1200\n", ""),
+    )
+    result = filmgraph_import(empty_dsn, "imdb", newer, "--prune")
+    assert result.returncode == 0, result.stderr
+    # Refusenik changed (a new title, its rating gone); the three other films did not.
+    assert summary(result.stdout, deleted=True)["film"] == [0, 1, 3, 0, 0]
+    rows = await _fetch(empty_dsn, "select title, imdb_rating, imdb_votes from film "
+                        "where imdb_id = 'tt0000001'")  # fmt: skip
+    assert tuple(rows[0]) == ("Refusenik!", None, None)
+
+
+async def test_prune_keeps_a_film_that_title_basics_lists_under_another_type(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    # MovieLens created the film (with its TMDB id) from its IMDb id, which IMDb files under a
+    # title type this import leaves out: IMDb still lists it, so it is not gone.
+    assert filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb")).returncode == 0
+    await _fetch(
+        empty_dsn,
+        "insert into film (slug, title, year, imdb_id, tmdb_id) "
+        "values ('pilot-2010', 'Pilot', 2010, 'tt0000003', 550) returning 1",
+    )
+    files = dataset(
+        scratch_dir / "imdb",
+        principals=PRINCIPALS.replace('tt0000003\t1\tnm0000099\tactor\t\\N\t["Someone"]\n', ""),
+        crew=CREW.replace("tt0000003\tnm0000099\t\\N\n", ""),
+    )
+    result = filmgraph_import(empty_dsn, "imdb", files, "--prune")
+    assert result.returncode == 0, result.stderr
+    counts = summary(result.stdout, deleted=True)
+    assert counts["film"][4] == 0
+    left = await _fetch(empty_dsn, "select tmdb_id from film where imdb_id = 'tt0000003'")
+    assert [r[0] for r in left] == [550]
+
+
 async def test_prune_removes_nothing_when_a_line_was_rejected(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

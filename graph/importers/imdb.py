@@ -170,9 +170,9 @@ async def import_imdb(
         if f.name in found:
             await run.reject_rows(f.check, f.stage, names[f.name], f.table)
 
-    await _films(run, title_types)
     if prune:
         prune = _can_prune(run)
+    await _films(run, title_types, forget_ratings=prune and "title.ratings" in found)
     if prune:
         await _prune(run, found)
     principals = names.get("title.principals", "title.principals")
@@ -193,8 +193,8 @@ async def import_imdb(
             run.tally("credit").deleted += await conn.fetchval(db.sql("imdb_credits_prune"), prune)
     if "title.ratings" in found:
         if prune:
-            changed, staged = await conn.fetchrow(db.sql("imdb_ratings_prune"))
-            run.merged("film", 0, changed, changed - staged)
+            changed = await conn.fetchval(db.sql("imdb_ratings_prune"))
+            run.merged("film", 0, changed, changed)
         skipped = await run.check("imdb_ratings_resolve", names["title.ratings"], "film")
         if skipped:
             run.note(f"{skipped} rating(s) of titles of other types left out")
@@ -229,21 +229,27 @@ async def _prune(run: Run, found: dict[str, Path]) -> None:
     before credits are resolved: credit lines naming them are then unknown references."""
     conn = run.conn
     if "title.basics" in found:
-        films, credits, titles = await conn.fetchrow(db.sql("imdb_films_prune"))
+        films, credits, titles, genre_links, offers = await conn.fetchrow(
+            db.sql("imdb_films_prune")
+        )
         run.tally("film").deleted += films
         run.tally("credit").deleted += credits
         run.tally("film_alternative_title").deleted += titles
+        run.tally("film_genre").deleted += genre_links
+        run.tally("offer").deleted += offers
     if "name.basics" in found:
         people, credits = await conn.fetchrow(db.sql("imdb_people_prune"))
         run.tally("person").deleted += people
         run.tally("credit").deleted += credits
 
 
-async def _films(run: Run, title_types: list[str]) -> None:
+async def _films(run: Run, title_types: list[str], *, forget_ratings: bool) -> None:
+    """Merge the films of title.basics; with forget_ratings, a rating that title.ratings does
+    not list is removed from the film (--prune)."""
     conn = run.conn
     total = _count(await conn.execute(db.sql("imdb_films_stage"), title_types))
     await conn.execute("analyze imdb_film_stage")
-    updated = await conn.fetchval(db.sql("imdb_films_update"))
+    updated = await conn.fetchval(db.sql("imdb_films_update"), forget_ratings)
     inserted = await conn.fetchval(db.sql("imdb_films_insert"))
     run.merged("film", inserted, updated, total)
     await conn.execute(db.sql("imdb_film_genres_stage"))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from graph import db
-from graph.importers.json_path import JsonPath, describe, line_of
+from graph.importers.json_path import JsonPath, Lines, describe
 from graph.importers.reader import BOM, InputError, Reject
 from graph.importers.run import Run
 
@@ -34,14 +34,14 @@ ProviderRow = tuple[int, str, str | None, int | None]
 
 @dataclass(frozen=True)
 class Document:
-    """A JSON file: its name, its text (for the lines of rejects) and the value it holds."""
+    """A JSON file: its name, the lines of its values (for rejects) and the value it holds."""
 
     name: str
-    text: str
+    lines: Lines
     value: Any
 
     def reject(self, run: Run, where: JsonPath, reason: str, table: str) -> None:
-        line = line_of(self.text, where)
+        line = self.lines.line(where)
         run.reject(Reject(self.name, line, f"{reason} (at {describe(where)})"), table)
 
 
@@ -59,7 +59,7 @@ def _load(path: Path, run: Run, table: str) -> Document | None:
         run.reject(Reject(path.name, line, f"invalid UTF-8 at byte {byte}"), table)
         return None
     try:
-        return Document(path.name, text, json.loads(text))
+        return Document(path.name, Lines(text), json.loads(text))
     except json.JSONDecodeError as exc:
         run.reject(Reject(path.name, exc.lineno, f"not JSON: {exc.msg}"), table)
     return None

@@ -171,23 +171,26 @@ order by t.tconst, t.line desc;
 
 -- name: imdb_films_update
 -- Bring films already in the graph up to date; return how many changed. A value the files
--- leave unknown keeps what the graph has.
+-- leave unknown keeps what the graph has, except with --prune and title.ratings read ($1):
+-- then a rating title.ratings no longer lists is forgotten here, so that a film whose title
+-- and rating both changed counts as one film updated.
 with changed as (
     update film f set
         title = s.title,
         original_title = coalesce(s.original_title, f.original_title),
         year = coalesce(s.year, f.year),
         runtime_minutes = coalesce(s.runtime_minutes, f.runtime_minutes),
-        imdb_rating = coalesce(s.imdb_rating, f.imdb_rating),
-        imdb_votes = case when s.imdb_rating is null then f.imdb_votes else s.imdb_votes end
+        imdb_rating = case when k.keep then f.imdb_rating else s.imdb_rating end,
+        imdb_votes = case when k.keep then f.imdb_votes else s.imdb_votes end
     from imdb_film_stage s
+    cross join lateral (select s.imdb_rating is null and not $1::boolean as keep) k
     where f.imdb_id = s.imdb_id
       and (f.title, f.original_title, f.year, f.runtime_minutes, f.imdb_rating, f.imdb_votes)
           is distinct from (
               s.title, coalesce(s.original_title, f.original_title), coalesce(s.year, f.year),
               coalesce(s.runtime_minutes, f.runtime_minutes),
-              coalesce(s.imdb_rating, f.imdb_rating),
-              case when s.imdb_rating is null then f.imdb_votes else s.imdb_votes end)
+              case when k.keep then f.imdb_rating else s.imdb_rating end,
+              case when k.keep then f.imdb_votes else s.imdb_votes end)
     returning 1
 )
 select count(*) from changed;
@@ -403,19 +406,22 @@ select count(*) from gone;
 
 -- name: imdb_films_prune
 -- With --prune: remove the films from IMDb (those with an IMDb id) that title.basics no longer
--- lists under the kept title types. Their credits, alternative titles, genre links and offers
--- go with them; returns the films and, counted before the cascade, those credits and
--- alternative titles.
+-- lists. One it lists under a title type this import leaves out is not gone from IMDb, and may
+-- have come from elsewhere (MovieLens creates films by IMDb id, whatever their type), so it
+-- stays. Their credits, alternative titles, genre links and offers go with them; returns the films and, counted before the cascade (the summary counts what
+-- went, cascades included), those credits, alternative titles, genre links and offers.
 with gone as (
     delete from film f
     where f.imdb_id is not null
-      and not exists (select 1 from imdb_film_stage s where s.imdb_id = f.imdb_id)
+      and not exists (select 1 from imdb_title_stage s where s.tconst = f.imdb_id)
     returning f.id
 )
 select (select count(*) from gone) as films,
        (select count(*) from credit c where c.film_id in (select id from gone)) as credits,
        (select count(*) from film_alternative_title a
-        where a.film_id in (select id from gone)) as alternative_titles;
+        where a.film_id in (select id from gone)) as alternative_titles,
+       (select count(*) from film_genre g where g.film_id in (select id from gone)) as genre_links,
+       (select count(*) from offer o where o.film_id in (select id from gone)) as offers;
 
 -- name: imdb_people_prune
 -- With --prune: remove the people from IMDb (those with an IMDb id) that name.basics no longer
@@ -431,20 +437,17 @@ select (select count(*) from gone) as people,
        (select count(*) from credit c where c.person_id in (select id from gone)) as credits;
 
 -- name: imdb_ratings_prune
--- With --prune, before the staged ratings are resolved: forget the rating of every film from
--- IMDb that title.ratings no longer lists. Returns how many films changed, and how many of
--- them title.basics staged (the film merge counted those as unchanged).
+-- With --prune: forget the rating of every film from IMDb that title.ratings no longer lists,
+-- of those title.basics did not stage (imdb_films_update saw to those). Returns how many.
 with changed as (
     update film f set imdb_rating = null, imdb_votes = null
     where f.imdb_id is not null
       and (f.imdb_rating is not null or f.imdb_votes is not null)
       and not exists (select 1 from imdb_rating_stage r where r.tconst = f.imdb_id)
-    returning f.imdb_id
+      and not exists (select 1 from imdb_film_stage s where s.imdb_id = f.imdb_id)
+    returning 1
 )
-select count(*) as changed,
-       count(*) filter (where exists (select 1 from imdb_film_stage s
-                                      where s.imdb_id = changed.imdb_id)) as staged
-from changed;
+select count(*) from changed;
 
 -- name: imdb_ratings_resolve
 -- Ratings of films staged from title.basics are merged with them: drop those; skip ratings
