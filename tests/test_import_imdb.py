@@ -413,6 +413,21 @@ async def test_prune_removes_nothing_when_a_line_was_rejected(
     assert await fingerprint(empty_dsn) == before
 
 
+async def test_the_last_row_of_a_duplicated_title_wins_even_over_its_type(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    # IMDb re-typed the title: the later row says it is an episode, so it is not a film.
+    retyped = (
+        BASICS + "tt0000001\ttvEpisode\tRefusenik\tRefusenik\t0\t2007\t\\N\t120\tDocumentary\n"
+    )
+    result = filmgraph_import(empty_dsn, "imdb", dataset(scratch_dir / "imdb", basics=retyped))
+    assert result.returncode == 0, result.stderr
+    films = await _fetch(empty_dsn, "select imdb_id from film order by imdb_id")
+    assert [r[0] for r in films] == ["tt0000002", "tt0000004", "tt0000005"]
+    # Its credits and rating are those of a title of another type: left out, not rejected.
+    assert rejects(result.stderr) == []
+
+
 BAD_LINES = {
     "basics": BASICS + "tt0000006\tmovie\tToo Few Columns\t0\t2000\t\\N\t90\tDrama\n",
     "ratings": RATINGS + "tt0000001\tseven\t12\n",

@@ -145,12 +145,13 @@ end as reason
 from imdb_aka_stage;
 
 -- name: imdb_films_stage
--- Typed films of the kept title types ($1), the last row of a duplicated id winning, with their
--- rating; years and runtimes outside what the graph holds become unknown.
+-- Typed films of the kept title types ($1), with their rating: the last row of a duplicated
+-- id wins, and is kept if its type is; years and runtimes outside what the graph holds become
+-- unknown.
 insert into imdb_film_stage (
     imdb_id, line, title, original_title, year, runtime_minutes, genres, imdb_rating, imdb_votes
 )
-select distinct on (t.tconst)
+select
     t.tconst, t.line, t.primarytitle,
     nullif(nullif(btrim(t.originaltitle), ''), '\N'),
     case when nullif(t.startyear, '\N')::integer between 1870 and 2100
@@ -159,15 +160,16 @@ select distinct on (t.tconst)
          then nullif(t.runtimeminutes, '\N')::integer end,
     nullif(nullif(t.genres, '\N'), ''),
     r.rating, r.votes
-from imdb_title_stage t
+from (
+    select distinct on (tconst) * from imdb_title_stage order by tconst, line desc
+) t
 left join (
     select distinct on (tconst) tconst, averagerating::numeric(3, 1) as rating,
            numvotes::integer as votes
     from imdb_rating_stage
     order by tconst, line desc
 ) r on r.tconst = t.tconst
-where t.titletype = any($1::text[])
-order by t.tconst, t.line desc;
+where t.titletype = any($1::text[]);
 
 -- name: imdb_films_update
 -- Bring films already in the graph up to date; return how many changed. A value the files
