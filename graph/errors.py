@@ -126,14 +126,7 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
         if len(message) > MAX_MESSAGE:
             # graphql-core quotes the offending value, which can be a megabyte long.
             message = message[:MAX_MESSAGE] + "…"
-        return GraphQLError(
-            message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions=extensions,
-        )
+        return _reworded(error, message, extensions)
     extra: dict[str, object] = {}
     if isinstance(original, asyncpg.QueryCanceledError):
         log.warning("statement timed out path=%s request_id=%s", error.path, request_id)
@@ -150,13 +143,19 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
         )
         message, code = "Unexpected error.", INTERNAL
         extra["requestId"] = request_id
+    return _reworded(error, message, {"code": code, **extra})
+
+
+def _reworded(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    """The error with this message and these extensions, at the same place in the document
+    and the response."""
     return GraphQLError(
         message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={"code": code, **extra},
+        extensions=extensions,
     )
 
 

@@ -203,10 +203,8 @@ def repeated_fields_error(document: DocumentNode, settings: Settings) -> GraphQL
     over each merged selection set, with inline fragments and fragment spreads flattened (a
     fragment once per set; the rule does not compare a fragment with itself) and the
     sub-selections of same-key fields merged into one set below them."""
-    limit = settings.max_field_repeats
-    worst, visited = _worst_repeat(document, limit)
-    if worst is not None:
-        limit = worst[2]
+    worst, visited = _worst_repeat(document, settings.max_field_repeats)
+    limit = worst[2] if worst else settings.max_field_repeats  # the cap that applied
     if visited > MAX_SELECTIONS_VISITED:
         return errors.limit_error(
             "The document expands to too many fields to check.",

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from graph.importers.json_path import JsonPath, describe, line_of
+from graph.importers.json_path import JsonPath, Lines, describe
 
 WATCH = """{
   "id": 550,
@@ -52,20 +52,20 @@ WATCH = """{
     ],
 )
 def test_pretty_printed_text(path: JsonPath, line: int) -> None:
-    assert line_of(WATCH, path) == line
+    assert Lines(WATCH).line(path) == line
 
 
 def test_crlf_line_ends_and_a_byte_order_mark() -> None:
     text = "\ufeff" + WATCH.replace("\n", "\r\n")
-    assert line_of(text, ("results", "US", "flatrate", 2)) == 16
-    assert line_of(text, ()) == 1
+    assert Lines(text).line(("results", "US", "flatrate", 2)) == 16
+    assert Lines(text).line(()) == 1
 
 
 def test_the_value_not_the_key_and_values_spanning_lines() -> None:
     text = '{"a":\n\n  [1,\n 2],\n"b"\n:\n\t"x"}'
-    assert line_of(text, ("a",)) == 3
-    assert line_of(text, ("a", 1)) == 4
-    assert line_of(text, ("b",)) == 7
+    assert Lines(text).line(("a",)) == 3
+    assert Lines(text).line(("a", 1)) == 4
+    assert Lines(text).line(("b",)) == 7
 
 
 def test_siblings_holding_brackets_braces_quotes_and_newlines_in_strings() -> None:
@@ -79,35 +79,35 @@ def test_siblings_holding_brackets_braces_quotes_and_newlines_in_strings() -> No
         },
         indent=1,
     )
-    assert line_of(text, ("c",)) == text.splitlines().index(' "c": 1') + 1
-    assert line_of(text, ("b", 'x"y', 1)) == text.splitlines().index("   {}") + 1
+    assert Lines(text).line(("c",)) == text.splitlines().index(' "c": 1') + 1
+    assert Lines(text).line(("b", 'x"y', 1)) == text.splitlines().index("   {}") + 1
 
 
 def test_keys_written_with_escapes_and_non_ascii() -> None:
     text = '{\n"\\u0055S": 1,\n"Fran\\u00e7ais": 2,\n"Français": 3\n}'
-    assert line_of(text, ("US",)) == 2
+    assert Lines(text).line(("US",)) == 2
     # Two spellings of one key: json.loads keeps the last, and so does the line.
-    assert line_of(text, ("Français",)) == 4
+    assert Lines(text).line(("Français",)) == 4
 
 
 def test_duplicate_keys_name_the_value_json_loads_kept() -> None:
     text = '{"id": 1,\n "id": "x"}'
     assert json.loads(text)["id"] == "x"
-    assert line_of(text, ("id",)) == 2
+    assert Lines(text).line(("id",)) == 2
 
 
 def test_compact_text_is_all_line_1() -> None:
     text = json.dumps(json.loads(WATCH))
-    assert line_of(text, ("results", "US", "flatrate", 2, "provider_id")) == 1
+    assert Lines(text).line(("results", "US", "flatrate", 2, "provider_id")) == 1
 
 
 def test_a_path_that_leads_nowhere_gives_the_deepest_value_reached() -> None:
-    assert line_of(WATCH, ("results", "FR", "rent", 0)) == 3
-    assert line_of(WATCH, ("results", "US", "flatrate", 7)) == 10
-    assert line_of(WATCH, ("id", 0)) == 2  # a number has no members
-    assert line_of(WATCH, ("results", 0)) == 3  # an object has no indexes
-    assert line_of('{"a": []}', ("a", 0)) == 1
-    assert line_of('{"a": {}}', ("a", "b")) == 1
+    assert Lines(WATCH).line(("results", "FR", "rent", 0)) == 3
+    assert Lines(WATCH).line(("results", "US", "flatrate", 7)) == 10
+    assert Lines(WATCH).line(("id", 0)) == 2  # a number has no members
+    assert Lines(WATCH).line(("results", 0)) == 3  # an object has no indexes
+    assert Lines('{"a": []}').line(("a", 0)) == 1
+    assert Lines('{"a": {}}').line(("a", "b")) == 1
 
 
 def test_describe_quotes_keys_that_are_not_plain_names() -> None:

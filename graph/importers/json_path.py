@@ -33,11 +33,6 @@ def describe(path: JsonPath) -> str:
     return text or "the document"
 
 
-def line_of(text: str, path: JsonPath) -> int:
-    """The 1-based line of `text` (a JSON document) on which the value at `path` starts."""
-    return Lines(text).line(path)
-
-
 class Lines:
     """The lines on which the values of one JSON text start, found on demand.
 
@@ -55,6 +50,7 @@ class Lines:
         self._line_ends: list[int] | None = None
 
     def line(self, path: JsonPath) -> int:
+        """The 1-based line on which the value at `path` starts."""
         text = self._text
         pos = _skip_space(text, 1 if text.startswith(_BOM) else 0)
         for step in path:
