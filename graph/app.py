@@ -36,6 +36,8 @@ from graph.envelope import (
     refusal,
 )
 from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
+from graph.graphiql import page as graphiql_page
+from graph.graphiql import routes as graphiql_routes
 from graph.loaders import Loaders
 from graph.ratelimit import RateLimiter, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, create_schema
@@ -82,6 +84,11 @@ class GraphQLView(GraphQL[Context, None]):
             else:
                 response = refusal(exc.status_code, exc.reason, request.headers.get("accept", ""))
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads GraphiQL from a CDN: blank without internet. Ours loads the
+        # copy vendored in the package.
+        return graphiql_page()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         # A key not configured would let a client mint a fresh bucket per request.
@@ -287,6 +294,7 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             Route("/graphql", BoundedRequest(graphql, settings), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *(graphiql_routes() if settings.graphiql else []),
         ],
         lifespan=lifespan,
         middleware=[

@@ -75,6 +75,9 @@ async def test_no_graphiql_in_production(production: httpx.AsyncClient) -> None:
     response = await production.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 404
     assert "graphiql" not in response.text.lower()
+    # Nor its assets, which the development page loads.
+    assets = await production.get("/graphiql/static/graphiql-4.1.2/graphiql.min.js")
+    assert assets.status_code == 404
 
 
 def test_each_switch_overrides_production(monkeypatch: pytest.MonkeyPatch) -> None:
