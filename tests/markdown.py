@@ -87,7 +87,9 @@ def compact_json(value: object, indent: str = "", width: int = 92) -> str:
         return flat
     inner = indent + "  "
     if isinstance(value, dict):
-        items = [f"{inner}{json.dumps(k)}: {compact_json(v, inner, width)}" for k, v in value.items()]
+        items = [
+            f"{inner}{json.dumps(k)}: {compact_json(v, inner, width)}" for k, v in value.items()
+        ]
         return "{\n" + ",\n".join(items) + f"\n{indent}}}"
     items = [inner + compact_json(v, inner, width) for v in value]
     return "[\n" + ",\n".join(items) + f"\n{indent}]"
