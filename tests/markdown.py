@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-_FENCE = re.compile(r"^```(\S*)[ \t]*(.*)$")
+_FENCE = re.compile(r"^```(?!`)(\S*)[ \t]*(.*)$")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def blocks(page: Path) -> list[Block]:
             body.append(lines[i])
             i += 1
         if i == len(lines):
-            raise AssertionError(f"{page.name}:{start + 1}: fenced block never closed")
+            raise AssertionError(f"{page.relative_to(ROOT)}:{start + 1}: fenced block never closed")
         found.append(Block(page, start + 1, match[1], match[2].strip(), "\n".join(body)))
         i += 1
     return found
