@@ -21,7 +21,7 @@ from graph import cli, errors
 from graph.app import server_config
 from graph.importers import command
 from graph.settings import Settings
-from tests.markdown import PAGES, ROOT, code_spans, tables_headed
+from tests.markdown import PAGES, ROOT, blocks, code_spans, tables_headed
 
 HOME = "/home/docs-reader"
 _VARIABLE = re.compile(r"FILMGRAPH_[A-Z0-9_]+|DATABASE_URL")
@@ -348,3 +348,16 @@ def test_every_link_and_path_the_docs_give_exists() -> None:
             if not list(ROOT.glob(span)):
                 problems.append(f"{page.name}: `{span}` is not in the repository")
     assert problems == []
+
+
+def test_shell_examples_run_the_command_scripts_serve_installs() -> None:
+    """After `scripts/serve` the command is .venv/bin/filmgraph; a bare `filmgraph` is not found."""
+    bare = [
+        f"{block.where}: {line}"
+        for page in PAGES
+        for block in blocks(page)
+        if block.lang == "sh"
+        for line in block.text.splitlines()
+        if re.match(r"\s*filmgraph\b", line)
+    ]
+    assert bare == []
