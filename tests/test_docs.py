@@ -15,11 +15,13 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from graphql import GraphQLEnumType, GraphQLInputObjectType
 from starlette.applications import Starlette
 
 from graph import cli, errors
 from graph.app import server_config
 from graph.importers import command
+from graph.schema import create_schema
 from graph.settings import Settings
 from tests.markdown import PAGES, ROOT, blocks, code_spans, tables_headed
 
@@ -361,3 +363,22 @@ def test_shell_examples_run_the_command_scripts_serve_installs() -> None:
         if re.match(r"\s*filmgraph\b", line)
     ]
     assert bare == []
+
+
+def test_the_queries_page_lists_every_filter_field_and_order() -> None:
+    schema = create_schema()._schema
+    text = " ".join((ROOT / "docs" / "queries.md").read_text().split())
+    listed: dict[str, list[str]] = {}
+    for name, fields in re.findall(r"\*\*`(\w+)`\.\*\* The fields are (.*?)\.(?: -|$)", text):
+        listed[name] = [span.split(":")[0] for span in code_spans(fields)]
+    for name, values in re.findall(r"`(\w+)` is one of (.*?)\.", text):
+        listed[name] = code_spans(values)
+    assert set(listed) == {"FilmFilter", "PersonFilter", "FilmOrderField", "PersonOrderField"}
+    for name, shown in listed.items():
+        gtype = schema.type_map[name]
+        if isinstance(gtype, GraphQLEnumType):
+            actual = list(gtype.values)
+        else:
+            assert isinstance(gtype, GraphQLInputObjectType)
+            actual = list(gtype.fields)
+        assert sorted(shown) == sorted(actual), name
