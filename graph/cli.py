@@ -123,19 +123,55 @@ def cmd_schema(settings: Settings) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="filmgraph", description="The film graph GraphQL API.")
+    # Each command's --help says which database it works on: without DATABASE_URL, the embedded
+    # server a user may not know exists, in a directory they may want to find or reset.
+    database = (
+        "Database: the PostgreSQL at DATABASE_URL or, when DATABASE_URL is unset, the embedded "
+        "PostgreSQL in the per-user data directory (FILMGRAPH_DATA_DIR; by default "
+        "~/.local/share/filmgraph, or /var/lib/filmgraph for root), which one filmgraph process "
+        "at a time may use."
+    )
+    p = argparse.ArgumentParser(
+        prog="filmgraph",
+        description="The film graph GraphQL API: serve it, migrate its database, load data. "
+        + database,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(
         "serve",
         help="run the API (on an embedded PostgreSQL with demo data when DATABASE_URL is unset)",
+        description="Run the GraphQL API on http://HOST:PORT/graphql. On the embedded "
+        "PostgreSQL it first applies pending migrations and loads the demo data into an empty "
+        "graph, and it stops that server on exit. " + database,
     )
-    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    sub.add_parser("migrate", help="apply pending database migrations")
-    sub.add_parser("load-demo", help="load the demo films, people and offers")
-    sub.add_parser("schema", help="print the GraphQL schema (SDL), as committed in schema.graphql")
+    serve.add_argument(
+        "--host", help="interface to listen on (default FILMGRAPH_HOST or 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, help="port to listen on (default FILMGRAPH_PORT or 8000)"
+    )
+    sub.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply pending migrations, each once, under an advisory lock. " + database,
+    )
+    sub.add_parser(
+        "load-demo",
+        help="load the demo films, people and offers",
+        description="Load the demo films, people and offers; loading them twice changes "
+        "nothing. On the embedded PostgreSQL it applies pending migrations first. " + database,
+    )
+    sub.add_parser(
+        "schema",
+        help="print the GraphQL schema (SDL), as committed in schema.graphql",
+        description="Print the GraphQL schema (SDL), as committed in schema.graphql. Uses no "
+        "database: neither DATABASE_URL nor the embedded PostgreSQL.",
+    )
     gen = sub.add_parser(
-        "generate", help="fill an empty graph with a deterministic synthetic catalogue"
+        "generate",
+        help="fill an empty graph with a deterministic synthetic catalogue",
+        description="Fill an empty graph with a deterministic synthetic catalogue, for scale "
+        "tests, after applying pending migrations. " + database,
     )
     gen.add_argument("--films", type=int, required=True, help="number of films")
     gen.add_argument("--seed", type=int, default=1, help="random seed (default 1)")

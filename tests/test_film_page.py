@@ -1,4 +1,5 @@
-"""The reference page (shared/reference/where-to-watch-refusenik.txt) in one request."""
+"""A "Where to Watch" film page (examples/film-page.graphql) in one request: every fact that
+Refusenik's reference page shows."""
 
 from __future__ import annotations
 

@@ -50,8 +50,16 @@ def _wait(text: str) -> float:
 
 
 def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    database = (
+        "Imports into the PostgreSQL at DATABASE_URL or, when DATABASE_URL is unset, the "
+        "embedded PostgreSQL in the per-user data directory (FILMGRAPH_DATA_DIR; by default "
+        "~/.local/share/filmgraph, or /var/lib/filmgraph for root), after applying pending "
+        "migrations, in one transaction."
+    )
     imp = sub.add_parser(
-        "import", help="import public film datasets (IMDb, MovieLens, TMDB) in one transaction"
+        "import",
+        help="import public film datasets (IMDb, MovieLens, TMDB) in one transaction",
+        description="Import public film datasets as they are published. " + database,
     )
     sources = imp.add_subparsers(dest="source", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -70,9 +78,18 @@ def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(default 0: fail at once with exit status 3)",
     )
     imdb = sources.add_parser(
-        "imdb", parents=[common], help="IMDb dataset files (*.tsv or *.tsv.gz) in DIR"
+        "imdb",
+        parents=[common],
+        help="IMDb dataset files (*.tsv or *.tsv.gz) in DIR",
+        description="Import the IMDb dataset files present in DIR. " + database,
     )
-    imdb.add_argument("directory", type=Path, metavar="DIR")
+    imdb.add_argument(
+        "directory",
+        type=Path,
+        metavar="DIR",
+        help="directory holding any of title.basics, title.ratings, name.basics, "
+        "title.principals, title.crew and title.akas (.tsv.gz or .tsv)",
+    )
     imdb.add_argument(
         "--title-types",
         default=",".join(DEFAULT_TITLE_TYPES),
@@ -86,19 +103,39 @@ def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
 
     movielens = sources.add_parser(
-        "movielens", parents=[common], help="MovieLens movies.csv and links.csv in DIR"
+        "movielens",
+        parents=[common],
+        help="MovieLens movies.csv and links.csv in DIR",
+        description="Import MovieLens movies.csv and links.csv. " + database,
     )
-    movielens.add_argument("directory", type=Path, metavar="DIR")
+    movielens.add_argument(
+        "directory",
+        type=Path,
+        metavar="DIR",
+        help='directory holding movies.csv and links.csv ("latest-small" layout)',
+    )
     providers = sources.add_parser(
-        "tmdb-providers", parents=[common], help="TMDB's watch-provider list (JSON)"
+        "tmdb-providers",
+        parents=[common],
+        help="TMDB's watch-provider list (JSON)",
+        description="Import TMDB's watch-provider list. " + database,
     )
-    providers.add_argument("file", type=Path, metavar="FILE")
+    providers.add_argument(
+        "file", type=Path, metavar="FILE", help="TMDB's watch-provider list, as JSON"
+    )
     watch = sources.add_parser(
         "tmdb-watch",
         parents=[common],
         help="TMDB /movie/{id}/watch/providers answers (JSON), one film per file",
+        description="Import TMDB /movie/{id}/watch/providers answers as offers. " + database,
     )
-    watch.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    watch.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="a TMDB /movie/{id}/watch/providers answer (JSON) about one film",
+    )
 
 
 def _work(args: argparse.Namespace) -> Callable[[Run], Awaitable[None]]:
