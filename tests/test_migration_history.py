@@ -1,0 +1,239 @@
+"""Databases migrated at any earlier commit of main upgrade to today's schema.
+
+Landed migrations were edited after they had landed (see migration 0006). For each state that
+sql/migrations had on main's first-parent history, tests/fixtures/migrations holds the files
+that commit added or changed; the state at a commit is the overlay of its folder on those of
+the commits before it (HISTORY lists them in order). A database is migrated there as the code
+of the time did it, given the demo data, then migrated by today's code: its schema must equal
+a fresh database's, and search and the one-facet counts must answer as on a fresh one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.demo.load import load_demo
+from graph.migrate import available, migrate
+from graph.settings import Settings
+from tests.conftest import LiveServer, create_database, drop_database, gql
+from tests.schema_dump import dump_schema
+
+FIXTURES = Path(__file__).parent / "fixtures" / "migrations"
+HISTORY = [
+    line.split()[0]
+    for line in (FIXTURES / "HISTORY").read_text().splitlines()
+    if line and not line.startswith("#")
+]
+
+# schema_migration as graph/migrate.py created it before it recorded checksums.
+OLD_TABLE = """create table if not exists schema_migration (
+    version    integer primary key,
+    name       text not null,
+    applied_at timestamptz not null default now()
+)"""
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def files_at(commit: str) -> dict[int, tuple[str, str]]:
+    """sql/migrations at `commit`: version -> (name, text)."""
+    files: dict[int, tuple[str, str]] = {}
+    for step in HISTORY[: HISTORY.index(commit) + 1]:
+        for path in sorted((FIXTURES / step).iterdir()):
+            m = _FILE.match(path.name)
+            assert m, path
+            files[int(m.group(1))] = (m.group(2), path.read_text(encoding="utf-8"))
+    return files
+
+
+async def migrate_as_of(conn: asyncpg.Connection, commit: str) -> None:
+    """What `filmgraph migrate` did at `commit`: apply each version not yet recorded."""
+    await conn.execute(OLD_TABLE)
+    done = {r["version"] for r in await conn.fetch("select version from schema_migration")}
+    for version, (name, text) in sorted(files_at(commit).items()):
+        if version in done:
+            continue
+        async with conn.transaction():
+            await conn.execute(text)
+            await conn.execute(
+                "insert into schema_migration (version, name) values ($1, $2)", version, name
+            )
+
+
+# What a user sees of search and of the one-facet counts (tallies), typos included.
+QUERIES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "query($q: String!) { search(query: $q, types: [FILM]) { ... on Film { slug } } }",
+        {"q": "godfater"},
+    ),
+    (
+        "query($q: String!) { search(query: $q, types: [PERSON]) { ... on Person { slug } } }",
+        {"q": "tarantnio"},
+    ),
+    (
+        "query($q: String!) { films(filter: {query: $q}) { totalCount nodes { slug } } }",
+        {"q": "teh dark knight"},
+    ),
+    ("{ films(filter: {year: {min: 1990, max: 1999}}) { totalCount } }", {}),
+    ('{ films(filter: {genresAny: ["drama"]}) { totalCount } }', {}),
+    ("{ films(filter: {minRating: 8}) { totalCount } }", {}),
+    ("{ films(filter: {runtimeMinutes: {max: 120}}) { totalCount } }", {}),
+]
+
+
+# The tables every state has, parents first; search_vector is generated.
+BASE_TABLES = ["genre", "person", "film", "provider", "film_genre", "credit", "offer"]
+
+
+async def copy_base_data(source: str, conn: asyncpg.Connection) -> None:
+    """The fresh database's rows, written as a COPY (so that each state's own triggers keep
+    whatever it derives from them): today's demo loader needs today's schema."""
+    src = await asyncpg.connect(source)
+    try:
+        for table in BASE_TABLES:
+            columns = [
+                r["attname"]
+                for r in await src.fetch(
+                    """select attname from pg_attribute
+                       where attrelid = $1::regclass and attnum > 0 and not attisdropped
+                         and attgenerated = '' order by attnum""",
+                    table,
+                )
+            ]
+            rows = await src.fetch(f"select {', '.join(columns)} from {table}")
+            await conn.copy_records_to_table(table, records=rows, columns=columns)
+    finally:
+        await src.close()
+
+
+async def answers(url: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        return [await gql(client, query, variables) for query, variables in QUERIES]
+
+
+@pytest.fixture(scope="module")
+async def fresh(server_dsn: str) -> AsyncIterator[tuple[str, str, list[dict[str, Any]]]]:
+    """A database migrated by today's code with the demo data: its URL, schema and answers."""
+    name = f"filmgraph_fresh_{secrets.token_hex(4)}"
+    url = await create_database(server_dsn, name)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        await load_demo(conn)
+    finally:
+        await conn.close()
+    with LiveServer(create_app(Settings(), url)) as server:
+        seen = await answers(server.url)
+    yield url, dump_schema(url), seen
+    await drop_database(server_dsn, name)
+
+
+def test_fixtures_end_with_the_landed_files() -> None:
+    """The last state is main's before 0006: its files are today's, byte for byte (a landed
+    migration is never edited)."""
+    last = files_at(HISTORY[-1])
+    today = {m.version: (m.name, m.sql) for m in available() if m.version in last}
+    assert last == today
+
+
+async def upgrade(url: str, steps: list[str], data_from: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate_as_of(conn, steps[0])
+        await copy_base_data(data_from, conn)
+        for commit in steps[1:]:
+            await migrate_as_of(conn, commit)
+        applied = await migrate(conn)
+        assert 6 in [m.version for m in applied]
+        rows = await conn.fetch("select version, checksum from schema_migration order by 1")
+        # The checksums of databases migrated before they were recorded are now recorded.
+        assert [(r["version"], r["checksum"]) for r in rows] == [
+            (m.version, m.checksum) for m in available()
+        ]
+        assert await migrate(conn) == []
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [[commit] for commit in HISTORY] + [HISTORY],
+    ids=[*HISTORY, "every-commit-in-turn"],
+)
+async def test_upgrade_from_an_earlier_commit(
+    server_dsn: str, fresh: tuple[str, str, list[dict[str, Any]]], steps: list[str]
+) -> None:
+    source, schema, seen = fresh
+    name = f"filmgraph_old_{secrets.token_hex(4)}"
+    url = await create_database(server_dsn, name)
+    try:
+        await upgrade(url, steps, source)
+        assert dump_schema(url) == schema
+        with LiveServer(create_app(Settings(), url)) as server:
+            assert await answers(server.url) == seen
+    finally:
+        await drop_database(server_dsn, name)
+
+
+async def test_search_and_counts_fail_on_an_old_database_without_0006(
+    server_dsn: str, fresh: tuple[str, str, list[dict[str, Any]]]
+) -> None:
+    """What 0006 repairs: a database from before search_word and film_tally, migrated by the
+    code just before 0006, answers search and the one-facet counts with errors."""
+    name = f"filmgraph_old_{secrets.token_hex(4)}"
+    url = await create_database(server_dsn, name)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate_as_of(conn, "8f9f30c")
+            await copy_base_data(fresh[0], conn)
+            await migrate_as_of(conn, HISTORY[-1])
+        finally:
+            await conn.close()
+        with LiveServer(create_app(Settings(), url)) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                query, variables = QUERIES[0]
+                body = (
+                    await client.post("/graphql", json={"query": query, "variables": variables})
+                ).json()
+        assert body["errors"][0]["extensions"]["code"] == "INTERNAL", body
+    finally:
+        await drop_database(server_dsn, name)
+
+
+async def test_0006_changes_nothing_on_a_database_migrated_from_the_final_files(
+    fresh: tuple[str, str, list[dict[str, Any]]],
+) -> None:
+    """On today's schema, 0006 again rebuilds no index and refills nothing (on a database
+    migrated at the last commit before it, with a million films, it runs in no time)."""
+    source, schema, _ = fresh
+    (converge,) = [m for m in available() if m.version == 6]
+    snapshot = """select c.relname, c.relfilenode from pg_class c
+                  join pg_namespace n on n.oid = c.relnamespace
+                  where n.nspname = 'public' and c.relkind in ('r', 'i') order by 1"""
+    tallies = "select facet, value, films from film_tally order by 1, 2, 3"
+    words = "select word, in_titles, in_names from search_word order by 1"
+    conn = await asyncpg.connect(source)
+    try:
+        before = [await conn.fetch(q) for q in (snapshot, tallies, words)]
+        # In a transaction rolled back: the module's other tests share this database.
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.execute(converge.sql)
+            after = [await conn.fetch(q) for q in (snapshot, tallies, words)]
+        finally:
+            await transaction.rollback()
+    finally:
+        await conn.close()
+    assert after == before
+    assert len(before[0]) > 20 and before[1] and before[2]
+    assert dump_schema(source) == schema
