@@ -183,11 +183,12 @@ async def test_upgrade_from_an_earlier_commit(
         await drop_database(server_dsn, name)
 
 
-async def test_search_and_counts_fail_on_an_old_database_without_0006(
+async def test_an_old_database_lacks_what_search_and_counts_need_until_0006(
     server_dsn: str, fresh: tuple[str, str, list[dict[str, Any]]]
 ) -> None:
     """What 0006 repairs: a database from before search_word and film_tally, migrated by the
-    code just before 0006, answers search and the one-facet counts with errors."""
+    code just before 0006, had "nothing to migrate" and lacked them (search and the one-facet
+    counts answered INTERNAL). Today's server says it is not migrated instead."""
     name = f"filmgraph_old_{secrets.token_hex(4)}"
     url = await create_database(server_dsn, name)
     try:
@@ -196,15 +197,24 @@ async def test_search_and_counts_fail_on_an_old_database_without_0006(
             await migrate_as_of(conn, "8f9f30c")
             await copy_base_data(fresh[0], conn)
             await migrate_as_of(conn, HISTORY[-1])
+            missing = await conn.fetchrow(
+                """select to_regclass('search_word') as search_word,
+                          to_regprocedure('typo_query(text, boolean)') as typo_query,
+                          to_regclass('film_tally') as film_tally"""
+            )
         finally:
             await conn.close()
+        assert dict(missing) == {"search_word": None, "typo_query": None, "film_tally": None}
         with LiveServer(create_app(Settings(), url)) as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
                 query, variables = QUERIES[0]
-                body = (
-                    await client.post("/graphql", json={"query": query, "variables": variables})
-                ).json()
-        assert body["errors"][0]["extensions"]["code"] == "INTERNAL", body
+                response = await client.post(
+                    "/graphql", json={"query": query, "variables": variables}
+                )
+        assert response.status_code == 503
+        (error,) = response.json()["errors"]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "not migrated" in error["message"]
     finally:
         await drop_database(server_dsn, name)
 
