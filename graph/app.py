@@ -253,6 +253,8 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32)
     )
 
+    schema_gate = SchemaGate()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.cursor_key = cursor_key
@@ -263,6 +265,10 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             # database answers; the pool connects on demand from then on.
             log.warning("database unreachable at start-up error=%r", exc)
             app.state.pool = await create_pool(settings, database, min_size=0)
+        else:
+            # Checked now, so that operations on a current schema run unchecked from the first.
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await schema_gate.check(app.state.pool)
         try:
             yield
         finally:
@@ -270,8 +276,6 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
-
-    schema_gate = SchemaGate()
 
     async def readyz(request: Request) -> Response:
         pool: BoundedPool = request.app.state.pool
