@@ -3,21 +3,23 @@ to run and stays unready (503, SERVICE_UNAVAILABLE) until someone does, without 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from graph.embedded import free_port
+from graph.embedded import EmbeddedPostgres, free_port
 from graph.migrate import available
 from tests.child import Child
-from tests.test_migration_history import HISTORY, migrate_as_of
+from tests.migration_history import HISTORY, migrate_as_of
 
 STARTED = "Uvicorn running on"
 FILMS = "{ films(first: 1) { totalCount } }"
@@ -57,15 +59,19 @@ def serving() -> Iterator[list[Serve]]:
         assert "Traceback" not in "".join(serve.seen)
 
 
-def _migrate(dsn: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "graph.cli", "migrate"],
-        env={**os.environ, "DATABASE_URL": dsn},
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "graph.cli", *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def _migrate(dsn: str) -> None:
+    result = _cli(["migrate"], {**os.environ, "DATABASE_URL": dsn})
     assert result.returncode == 0, result.stderr
 
 
@@ -169,3 +175,30 @@ def test_serve_on_an_unreachable_database_starts_and_says_so(serving: list[Serve
     ready: Any = serve.ready()
     assert ready.status_code == 503
     assert ready.json()["database"] == "unreachable"
+
+
+async def test_embedded_serve_refuses_an_edited_migration_and_stops_its_server(
+    scratch_dir: Path,
+) -> None:
+    data_dir = scratch_dir / "filmgraph"
+    env = {**os.environ, "FILMGRAPH_DATA_DIR": str(data_dir)}
+    env.pop("DATABASE_URL", None)
+    first = await asyncio.to_thread(_cli, ["migrate"], env)
+    assert first.returncode == 0, first.stderr
+    # As if 0001 had been edited after this database applied it.
+    server = EmbeddedPostgres(data_dir / "pgdata")
+    try:
+        conn = await asyncpg.connect(server.start())
+        try:
+            await conn.execute("update schema_migration set checksum = 'x' where version = 1")
+        finally:
+            await conn.close()
+    finally:
+        server.stop()
+    serve = await asyncio.to_thread(_cli, ["serve", "--port", str(free_port())], env)
+    assert serve.returncode == 2, serve.stderr
+    assert "filmgraph: migration 0001_initial was applied to this database from a different " in (
+        serve.stderr
+    )
+    assert "Traceback" not in serve.stderr
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "embedded server left running"
