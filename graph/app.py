@@ -41,6 +41,7 @@ from graph.graphiql import routes as graphiql_routes
 from graph.loaders import Loaders
 from graph.ratelimit import RateLimiter, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, create_schema
+from graph.schema_gate import SchemaGate
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,14 @@ class SubResponse(Response):
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view, with fresh loaders per request on the app's pool."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, schema_gate: SchemaGate | None = None) -> None:
         super().__init__(
             create_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
         )
         self.settings = settings
+        self.schema_gate = schema_gate or SchemaGate()
         self.rate_limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,6 +177,11 @@ class GraphQLView(GraphQL[Context, None]):
             wait = self.rate_limiter.take(context.client, 1)
             if wait is not None:
                 return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
+        if isinstance(context, Context):
+            refusal = await self.schema_gate.refusal(context.loaders.pool)
+            if refusal is not None:
+                error = GraphQLError(refusal, extensions={"code": SERVICE_UNAVAILABLE})
+                return ExecutionResult(data=None, errors=[error])
         limit = self.settings.request_timeout_ms / 1000
         OPERATION_COST.set(None)
         try:
@@ -253,6 +260,8 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32)
     )
 
+    schema_gate = SchemaGate()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.cursor_key = cursor_key
@@ -263,6 +272,10 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             # database answers; the pool connects on demand from then on.
             log.warning("database unreachable at start-up error=%r", exc)
             app.state.pool = await create_pool(settings, database, min_size=0)
+        else:
+            # Checked now, so that operations on a current schema run unchecked from the first.
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await schema_gate.check(app.state.pool)
         try:
             yield
         finally:
@@ -275,7 +288,7 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         pool: BoundedPool = request.app.state.pool
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
-                await pool.fetchval("select 1")
+                schema = await schema_gate.check(pool)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # Every connection in use and none came free: the database answered a moment ago,
             # this node just cannot take more work now. Say which, for whoever reads the probe.
@@ -286,9 +299,23 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
                 status_code=503,
                 headers={"retry-after": "1"},
             )
+        problem = schema.problem()
+        if problem is not None:
+            # Not migrated, or migrated by another version: `filmgraph migrate` (or the right
+            # filmgraph) fixes it, and this probe recovers without a restart.
+            log.warning(
+                "readiness check failed database=%r migrations=%s",
+                problem,
+                ",".join(*schema.detail().values()),
+            )
+            return JSONResponse(
+                {"status": "unavailable", "database": problem, **schema.detail()},
+                status_code=503,
+                headers={"retry-after": "1"},
+            )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    graphql = GraphQLView(settings)
+    graphql = GraphQLView(settings, schema_gate)
     return Starlette(
         routes=[
             Route("/graphql", BoundedRequest(graphql, settings), methods=["GET", "POST"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 import time
@@ -18,7 +19,7 @@ from graph.demo.load import load_demo
 from graph.embedded import EmbeddedError, EmbeddedPostgres
 from graph.generate import GenerateError, generate
 from graph.importers.command import add_import_parser, cmd_import
-from graph.migrate import migrate
+from graph.migrate import MigrationError, ensure_current, migrate, schema_state
 from graph.schema import create_schema
 from graph.settings import Settings
 
@@ -47,6 +48,8 @@ async def _prepare(dsn: str, *, migrations: bool, demo: str) -> None:
         if migrations:
             applied = await migrate(conn)
             print(f"filmgraph: {len(applied)} migration(s) applied", file=sys.stderr)
+        else:
+            await ensure_current(conn)
         if demo == "always" or (
             demo == "if-empty" and await conn.fetchval(db.sql("film_count")) == 0
         ):
@@ -56,10 +59,40 @@ async def _prepare(dsn: str, *, migrations: bool, demo: str) -> None:
         await conn.close()
 
 
+async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
+    """serve on DATABASE_URL: apply pending migrations (migrate_now) or say what to run; refuse
+    (MigrationError) a database whose applied migrations were edited."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        # Start anyway, as the app does: /readyz tells what is wrong, the schema included,
+        # once the database answers.
+        log.warning("schema not checked at start-up error=%r", exc)
+        return
+    try:
+        state = await schema_state(conn)
+        if state.changed:
+            raise MigrationError(state.explain())
+        if state.pending and not state.unknown and migrate_now:
+            applied = await migrate(conn)
+            print(f"filmgraph: {len(applied)} migration(s) applied", file=sys.stderr)
+        elif state.problem() is not None:
+            print(
+                f"filmgraph: {state.explain()}; until then /readyz answers 503 and queries "
+                "SERVICE_UNAVAILABLE",
+                file=sys.stderr,
+            )
+    finally:
+        await conn.close()
+
+
 def cmd_serve(settings: Settings) -> int:
     with database(settings) as (dsn, _):
         if not settings.database_url:
+            # The embedded database is filmgraph's own: nothing else would migrate it.
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
+        else:
+            stopping.run(_serve_schema(dsn, migrate_now=settings.migrate_on_start))
         app = create_app(settings, dsn)
         url = f"http://{settings.host}:{settings.port}/graphql"
         # Production turns GraphiQL off: then the endpoint is all there is to point at.
@@ -150,6 +183,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, help="port to listen on (default FILMGRAPH_PORT or 8000)"
     )
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="with DATABASE_URL, do not apply pending migrations on start (for deployments "
+        "that run `filmgraph migrate` separately; FILMGRAPH_MIGRATE_ON_START=0 does the same)",
+    )
     sub.add_parser(
         "migrate",
         help="apply pending database migrations",
@@ -189,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(
             settings, host=args.host or settings.host, port=args.port or settings.port
         )
+    if getattr(args, "no_migrate", False):
+        settings = dataclasses.replace(settings, migrate_on_start=False)
     commands = {
         "serve": cmd_serve,
         "migrate": cmd_migrate,
@@ -206,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, stopping.Stopped):
         print("filmgraph: interrupted", file=sys.stderr)
         return 130
+    except MigrationError as exc:
+        print(f"filmgraph: {exc}", file=sys.stderr)
+        return 2
     except GenerateError as exc:
         print(f"filmgraph: {exc}", file=sys.stderr)
         return 2

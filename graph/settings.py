@@ -87,6 +87,11 @@ class Settings:
     introspection: bool = True
     suggestions: bool = True
     cursor_secret: str | None = None
+    # serve on DATABASE_URL applies pending migrations on start; production migrates as a step
+    # of its own (`filmgraph migrate`), so that replicas starting together do not race to
+    # change the schema and the API's role needs no DDL rights. The embedded database is
+    # always migrated.
+    migrate_on_start: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -125,4 +130,5 @@ class Settings:
             introspection=_bool("FILMGRAPH_INTROSPECTION", development),
             suggestions=_bool("FILMGRAPH_SUGGESTIONS", development),
             cursor_secret=os.environ.get("FILMGRAPH_CURSOR_SECRET") or None,
+            migrate_on_start=_bool("FILMGRAPH_MIGRATE_ON_START", development),
         )

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import asyncpg
 
+from graph.embedded import free_port
 from graph.migrate import available, migrate
 
 
@@ -70,3 +76,85 @@ async def test_constraints_keep_bad_data_out(empty_dsn: str) -> None:
             raise AssertionError(f"accepted: {bad}")
     finally:
         await conn.close()
+
+
+async def test_each_migration_is_recorded_with_the_sha256_of_its_file(empty_dsn: str) -> None:
+    files = sorted((Path(__file__).parent.parent / "sql" / "migrations").glob("*.sql"))
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        rows = await conn.fetch("select version, name, checksum from schema_migration")
+    finally:
+        await conn.close()
+    assert sorted((f"{r['version']:04d}_{r['name']}.sql", r["checksum"]) for r in rows) == [
+        (f.name, hashlib.sha256(f.read_bytes()).hexdigest()) for f in files
+    ]
+
+
+def _cli(*args: str, dsn: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": dsn}
+    return subprocess.run(
+        [sys.executable, "-m", "graph.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _edit_record(dsn: str, statement: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_every_command_refuses_a_database_migrated_from_an_edited_file(
+    empty_dsn: str, tmp_path: Path
+) -> None:
+    """As if sql/migrations/0003 had been edited after this database applied it: the recorded
+    checksum no longer matches the file."""
+    await _edit_record(
+        empty_dsn, "update schema_migration set checksum = repeat('0', 64) where version = 3"
+    )
+    providers = tmp_path / "providers.json"
+    providers.write_text('{"results": []}')
+    for args in (
+        ["migrate"],
+        ["serve", "--port", str(free_port())],
+        ["serve", "--no-migrate", "--port", str(free_port())],
+        ["load-demo"],
+        ["generate", "--films", "1"],
+        ["import", "tmdb-providers", str(providers)],
+    ):
+        result = await asyncio.to_thread(_cli, *args, dsn=empty_dsn)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith(
+            "filmgraph: migration 0003_discovery_scale was applied to this database from a "
+            "different file than sql/migrations has now"
+        ), (args, result.stderr)
+        assert "Traceback" not in result.stderr, args
+        assert "Uvicorn running" not in result.stderr, args
+
+
+async def test_a_schema_ahead_of_this_filmgraph_is_refused(empty_dsn: str) -> None:
+    await _edit_record(
+        empty_dsn, "insert into schema_migration (version, name) values (9999, 'from_the_future')"
+    )
+    for args in (["migrate"], ["load-demo"]):
+        result = await asyncio.to_thread(_cli, *args, dsn=empty_dsn)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith(
+            "filmgraph: the database has migration 9999_from_the_future applied, which this "
+            "filmgraph does not know"
+        ), (args, result.stderr)
+
+
+async def test_load_demo_refuses_an_unmigrated_database(empty_dsn: str) -> None:
+    result = await asyncio.to_thread(_cli, "load-demo", dsn=empty_dsn)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("filmgraph: the database is not migrated (pending: 0001_")
+    assert "run `filmgraph migrate`" in result.stderr
