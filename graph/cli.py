@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from importlib import metadata
 
 import asyncpg
 import uvicorn
@@ -124,6 +125,9 @@ def cmd_schema(settings: Settings) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="filmgraph", description="The film graph GraphQL API.")
+    p.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('filmgraph')}"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(
         "serve",
