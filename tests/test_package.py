@@ -38,6 +38,8 @@ FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 STEP_TIMEOUT_S = 600
 START_TIMEOUT_S = 120
+# Not sources: caches and build output.
+SKIP = {"__pycache__", "build", "dist"}
 
 
 def _run(
@@ -57,7 +59,15 @@ def _run(
 
 
 def _source_files() -> list[str]:
-    """The files a commit of this checkout would hold (tracked or new, not ignored)."""
+    """The files a commit of this checkout would hold (tracked or new, not ignored); in an
+    unpacked sdist, which has no git, every file but caches and build output."""
+    if not (ROOT / ".git").exists():
+        files = (path.relative_to(ROOT) for path in ROOT.rglob("*") if path.is_file())
+        return sorted(
+            str(f)
+            for f in files
+            if not any(p.startswith(".") or p in SKIP or p.endswith(".egg-info") for p in f.parts)
+        )
     out = _run(
         "git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT
     ).stdout
