@@ -103,7 +103,9 @@ def test_sdist_holds_the_sources_license_and_changelog(built: Built) -> None:
         top = f"filmgraph-{VERSION}/"
         names = {m.name.removeprefix(top) for m in tar.getmembers() if m.isfile()}
     wanted = {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "schema.graphql"}
-    wanted |= {f for f in built.sources if f.startswith(("graph/", "sql/", "tests/", "examples/"))}
+    wanted |= {
+        f for f in built.sources if f.startswith(("graph/", "sql/", "tests/", "examples/", "docs/"))
+    }
     assert wanted - names == set()
 
 
