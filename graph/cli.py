@@ -20,6 +20,7 @@ from graph.generate import GenerateError, generate
 from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import migrate
 from graph.schema import create_schema
+from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
 
 log = logging.getLogger("graph.cli")
@@ -56,10 +57,25 @@ async def _prepare(dsn: str, *, migrations: bool, demo: str) -> None:
         await conn.close()
 
 
+async def _refuse_unsupported(dsn: str) -> None:
+    """UnsupportedServer for a server older than filmgraph supports. One that cannot be
+    reached now is left to the running server, which answers 503 until it can."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return
+    try:
+        await check_server_version(conn)
+    finally:
+        await conn.close()
+
+
 def cmd_serve(settings: Settings) -> int:
     with database(settings) as (dsn, _):
         if not settings.database_url:
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
+        else:
+            stopping.run(_refuse_unsupported(dsn))
         app = create_app(settings, dsn)
         url = f"http://{settings.host}:{settings.port}/graphql"
         # Production turns GraphiQL off: then the endpoint is all there is to point at.
@@ -170,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, stopping.Stopped):
         print("filmgraph: interrupted", file=sys.stderr)
         return 130
-    except GenerateError as exc:
+    except (GenerateError, UnsupportedServer) as exc:
         print(f"filmgraph: {exc}", file=sys.stderr)
         return 2
     except EmbeddedError as exc:

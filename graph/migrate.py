@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from graph.db import sql_dir
+from graph.server_version import check_server_version
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,10 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
     """Apply pending migrations, each in its own transaction; return those applied.
 
     A session-level advisory lock serialises concurrent runs: the second waits, then finds
-    nothing left to do.
+    nothing left to do. A server older than filmgraph supports is refused before anything is
+    applied (UnsupportedServer).
     """
+    await check_server_version(conn)
     await conn.execute("select pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
         await conn.execute(_CREATE_TABLE)

