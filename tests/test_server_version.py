@@ -11,9 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from graph.embedded import bin_dir
+from graph.embedded import bin_dir, free_port
 from graph.server_version import OLDEST_SUPPORTED, UnsupportedServer, check_server_version
 from tests.conftest import binaries_major
+from tests.test_cli import STARTED, Serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,3 +109,24 @@ def test_scripts_test_without_postgresql_15_fails_saying_what_to_install(
         "install Debian's postgresql-15 (sudo apt-get install postgresql-15), "
         "or set FILMGRAPH_TEST_PG15_BIN to the folder holding its pg_ctl"
     ]
+
+
+def test_serve_on_database_url_checks_the_version_and_starts(dsn: str, scratch_dir: Path) -> None:
+    serve = Serve(scratch_dir, DATABASE_URL=dsn)
+    try:
+        serve.wait_for(STARTED)
+        body = serve.query('{ film(slug: "refusenik-2007") { title } }')
+    finally:
+        assert serve.stop() == 0
+    assert body["data"] == {"film": {"title": "Refusenik"}}
+    assert not any("not supported" in line for line in serve.seen)
+
+
+def test_serve_on_a_database_url_it_cannot_reach_yet_still_starts(scratch_dir: Path) -> None:
+    # The version is checked when the server can be reached; one that is down at start is left
+    # to /readyz (503 until it answers), as before.
+    serve = Serve(scratch_dir, DATABASE_URL=f"postgresql://nobody@127.0.0.1:{free_port()}/x")
+    try:
+        serve.wait_for(STARTED)
+    finally:
+        assert serve.stop() == 0
