@@ -26,6 +26,7 @@ Reports rows/s of each and their ratio to the raw COPY (medians over the rounds)
 importer's peak RSS for the --rows file and for one --rss-scale times larger.
 
     .venv/bin/python bench/import_principals.py [--rows 1000000] [--rounds 3] [--rss-scale 10]
+        [--pg-bin /usr/lib/postgresql/15/bin]
 """
 
 from __future__ import annotations
@@ -296,6 +297,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rss-scale", type=int, default=10)
+    parser.add_argument(
+        "--pg-bin",
+        type=Path,
+        default=None,
+        help="another PostgreSQL's binaries (default: embedded)",
+    )
     args = parser.parse_args()
     root = Path(os.environ.get("FILMGRAPH_IMPORT_BENCH_DIR", "/tmp/filmgraph-import-bench"))
     root.mkdir(parents=True, exist_ok=True)
@@ -303,7 +310,9 @@ def main() -> None:
     if external:
         asyncio.run(bench(external, root, args.rows, args.rounds, args.rss_scale))
         return
-    server = EmbeddedPostgres(root / "pgdata")
+    # A cluster per set of binaries: one version cannot start another's data directory.
+    data = root / ("pgdata" if args.pg_bin is None else f"pgdata-{args.pg_bin.parent.name}")
+    server = EmbeddedPostgres(data, binaries=args.pg_bin)
     try:
         dsn = server.start()
         asyncio.run(bench(dsn, root, args.rows, args.rounds, args.rss_scale))

@@ -22,6 +22,7 @@ from graph.generate import GenerateError, generate
 from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
 from graph.schema import create_schema
+from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
 
 log = logging.getLogger("graph.cli")
@@ -62,15 +63,18 @@ async def _prepare(dsn: str, *, migrations: bool, demo: str) -> None:
 
 async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
     """serve on DATABASE_URL: apply pending migrations (migrate_now) or say what to run; refuse
-    (MigrationError) a database whose applied migrations were edited."""
+    a server that is too old (UnsupportedServer) or a database whose applied migrations were
+    edited (MigrationError)."""
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # Start anyway, as the app does: /readyz tells what is wrong, the schema included,
         # once the database answers.
         log.warning("schema not checked at start-up error=%r", exc)
         return
     try:
+        # A server older than filmgraph supports is refused (UnsupportedServer).
+        await check_server_version(conn)
         state = await schema_state(conn)
         if state.changed:
             raise MigrationError(state.explain())
@@ -251,10 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, stopping.Stopped):
         print("filmgraph: interrupted", file=sys.stderr)
         return 130
-    except MigrationError as exc:
-        print(f"filmgraph: {exc}", file=sys.stderr)
-        return 2
-    except GenerateError as exc:
+    except (GenerateError, MigrationError, UnsupportedServer) as exc:
         print(f"filmgraph: {exc}", file=sys.stderr)
         return 2
     except EmbeddedError as exc:

@@ -109,12 +109,15 @@ class EmbeddedPostgres:
     data_dir: Path
     port: int = 0
     settings: dict[str, str] = field(default_factory=dict)
+    # Where initdb, pg_ctl and postgres live; None: bin_dir()'s choice. The tests pass another
+    # PostgreSQL's binaries here to run the suite on every supported version.
+    binaries: Path | None = None
     _account: pwd.struct_passwd | None = None
     _lock_fd: int | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
-        self._bin = bin_dir()
+        self._bin = self.binaries or bin_dir()
         if os.geteuid() == 0:
             try:
                 self._account = pwd.getpwnam(UNPRIVILEGED_USER)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from graph.db import sql, sql_dir
+from graph.server_version import check_server_version
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,9 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
     Raises MigrationError, before changing anything, when an applied migration's file has
     changed or the database has migrations this filmgraph does not know. A session-level
     advisory lock serialises concurrent runs: the second waits, then finds nothing left to do.
+    A server older than filmgraph supports is refused first (UnsupportedServer).
     """
+    await check_server_version(conn)
     await conn.execute("select pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
         await conn.execute(sql("migration_table_create"))

@@ -65,6 +65,22 @@ CREATE FUNCTION public.imdb_id_ok(id text, prefix text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN (starts_with(id, prefix) AND (((length(id) - length(prefix)) >= 7) AND ((length(id) - length(prefix)) <= 10)) AND (ltrim(substr(id, (length(prefix) + 1)), '0123456789'::text) = ''::text));
 
+CREATE FUNCTION public.jsonb_parses(value text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+begin
+    perform value::jsonb;
+    return true;
+exception
+    when invalid_text_representation or untranslatable_character or program_limit_exceeded then
+        return false;
+end
+$$;
+
+CREATE FUNCTION public.jsonb_ok(value text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN (value ~ '^\[("[^"\\\x01-\x1f]*"(,"[^"\\\x01-\x1f]*")*)?\]$'::text) THEN true ELSE public.jsonb_parses(value) END;
+
 CREATE FUNCTION public.name_match(name text, q text) RETURNS double precision
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN GREATEST(public.similarity(public.fold(name), q), public.word_similarity(q, public.fold(name)));

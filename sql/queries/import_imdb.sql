@@ -110,7 +110,7 @@ select line, case
         then 'bad ordering ' || quote_literal(left(ordering, 20))
     when btrim(category) in ('', '\N') then 'empty category'
     when characters = '\N' then null
-    when not pg_input_is_valid(characters, 'jsonb') then 'characters is not JSON'
+    when not jsonb_ok(characters) then 'characters is not JSON'
     when jsonb_typeof(characters::jsonb) <> 'array' then 'characters is not a JSON array'
 end as reason
 from imdb_principal_stage;
