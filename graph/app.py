@@ -25,6 +25,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from graph.admission import Admission
 from graph.context import Context
 from graph.cost import OPERATION_COST
 from graph.db import BoundedPool, create_pool
@@ -89,7 +90,7 @@ class GraphQLView(GraphQL[Context, None]):
         address = request.client.host if request.client else "unknown"
         known = api_key is not None and api_key in self.settings.api_keys
         return Context(
-            loaders=Loaders(request.app.state.pool),
+            loaders=Loaders(request.app.state.pool.for_request()),
             cursor_key=request.app.state.cursor_key,
             client=f"key:{api_key}" if known else f"address:{address}",
             rate_limiter=self.rate_limiter,
@@ -284,7 +285,11 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     graphql = GraphQLView(settings)
     return Starlette(
         routes=[
-            Route("/graphql", BoundedRequest(graphql, settings), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                Admission(BoundedRequest(graphql, settings), settings.pool_queue, RETRY_AFTER_S),
+                methods=["GET", "POST"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
