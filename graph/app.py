@@ -25,6 +25,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from graph import receive
 from graph.admission import Admission
 from graph.context import Context
 from graph.cost import OPERATION_COST
@@ -307,13 +308,14 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
 
 
 def server_config(app: Starlette, settings: Settings, **options: Any) -> uvicorn.Config:
-    """uvicorn serving `app`, with a bound on the request line and headers. uvicorn reads them
-    whole before the app sees the request, and its default parser (httptools) bounds neither:
-    one client could send a gigabyte of headers. h11 stops reading past its limit (a plain 400,
-    and the connection closed); past the URL limit but within it, the app answers 414."""
+    """uvicorn serving `app`, with a bound on the request line and headers, and on the time to
+    receive them and the body. uvicorn reads the head whole before the app sees the request,
+    and its default parser (httptools) bounds neither: one client could send a gigabyte of
+    headers. h11 stops reading past its limit (a plain 400, and the connection closed); past
+    the URL limit but within it, the app answers 414. The deadlines: graph/receive.py."""
     return uvicorn.Config(
         app,
-        http="h11",
+        http=receive.protocol(settings.header_timeout_ms / 1000, settings.body_timeout_ms / 1000),
         h11_max_incomplete_event_size=settings.max_url_bytes + MAX_HEADER_BYTES,
         **options,
     )
