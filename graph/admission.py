@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -22,6 +23,8 @@ from graph.envelope import GRAPHQL_RESPONSE_JSON
 log = logging.getLogger(__name__)
 
 BUSY_MESSAGE = "The server is busy; try again shortly."
+# A storm refuses hundreds of requests a second: one log line per this many seconds, at most.
+LOG_EVERY_S = 10.0
 _BODY = json.dumps(
     {"errors": [{"message": BUSY_MESSAGE, "extensions": {"code": errors.SERVICE_UNAVAILABLE}}]}
 ).encode()
@@ -36,6 +39,8 @@ class Admission:
         self.queue = queue
         self.retry_after = str(retry_after_s).encode()
         self.in_progress = 0
+        self.refused = 0
+        self.logged_at = -LOG_EVERY_S
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,8 +57,16 @@ class Admission:
             self.in_progress -= 1
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        # Logged at debug only: a storm would log a line per refused request.
-        log.debug("request refused in_progress=%d", self.in_progress)
+        self.refused += 1
+        now = time.monotonic()
+        if now - self.logged_at >= LOG_EVERY_S:
+            log.warning(
+                "pool busy; requests refused refused=%d in_progress=%d",
+                self.refused,
+                self.in_progress,
+            )
+            self.logged_at = now
+            self.refused = 0
         accept = b""
         for name, value in scope.get("headers", ()):
             if name == b"accept":
