@@ -174,3 +174,16 @@ async def test_a_connection_serves_requests_past_the_deadline_each_in_time(
         answer = await reader.readuntil(b'{"status":"ok"}')
         writer.close()
     assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+async def test_keep_alive_connections_are_closed_when_idle(live: LiveServer) -> None:
+    # As `filmgraph serve` runs: uvicorn's keep-alive timeout (5 s) closes a connection idle
+    # after its answer, before the head deadline (10 s) would.
+    async with asyncio.timeout(30):
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        await reader.readuntil(b'{"status":"ok"}')
+        idle = time.monotonic()
+        assert await reader.read() == b""
+        writer.close()
+    assert 4.5 < time.monotonic() - idle < 9, time.monotonic() - idle
