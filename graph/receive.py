@@ -120,8 +120,12 @@ class ReceiveDeadlines(H11Protocol):
         if not began or (cycle is not None and cycle.response_started):
             self.transport.close()
             return
-        log.info("request not received in time phase=%s client=%s", phase, self.client)
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "unknown"
+        log.info("request not received in time phase=%s client=%s", phase, client)
         self.transport.write(REQUEST_TIMEOUT_RESPONSE)
+        if not self.transport.can_write_eof():  # TLS: no half-close
+            self.transport.close()
+            return
         self._lingering = True
         self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)
