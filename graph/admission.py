@@ -1,5 +1,5 @@
-"""Admission control for /graphql: while every pool connection is in use and enough requests
-are in progress already, a new request is refused at once, before it is read or parsed.
+"""Admission control for /graphql: once enough requests are in progress that `queue` of them
+must wait for a connection, a new request is refused at once, before it is read or parsed.
 
 Under a storm of slow requests (the pool held, hundreds of requests arriving together) the
 server's one event loop, not the pool, is what runs out first: parsing, validating and
@@ -32,11 +32,15 @@ _BODY = json.dumps(
 
 class Admission:
     """Counts the requests in progress; refuses one (503, SERVICE_UNAVAILABLE, Retry-After)
-    when `queue` are in progress already and the pool has no connection free."""
+    when `queue` are in progress already and the pool has no connection free, or when
+    `queue` more than the pool has connections are in progress: each needs one, so that many
+    wait, or soon will. (A burst arrives faster than its requests reach the pool: until the
+    first of them has asked for a connection, the pool looks free to all the others.)"""
 
-    def __init__(self, app: ASGIApp, queue: int, retry_after_s: int) -> None:
+    def __init__(self, app: ASGIApp, queue: int, connections: int, retry_after_s: int) -> None:
         self.app = app
         self.queue = queue
+        self.limit = queue + connections
         self.retry_after = str(retry_after_s).encode()
         self.in_progress = 0
         self.refused = 0
@@ -47,7 +51,7 @@ class Admission:
             await self.app(scope, receive, send)
             return
         pool: BoundedPool = scope["app"].state.pool
-        if self.in_progress >= self.queue and pool.saturated():
+        if self.in_progress >= self.limit or (self.in_progress >= self.queue and pool.saturated()):
             await self._refuse(scope, send)
             return
         self.in_progress += 1

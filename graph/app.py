@@ -288,7 +288,12 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         routes=[
             Route(
                 "/graphql",
-                Admission(BoundedRequest(graphql, settings), settings.pool_queue, RETRY_AFTER_S),
+                Admission(
+                    BoundedRequest(graphql, settings),
+                    settings.pool_queue,
+                    settings.pool_max_size,
+                    RETRY_AFTER_S,
+                ),
                 methods=["GET", "POST"],
             ),
             Route("/healthz", healthz, methods=["GET"]),
