@@ -25,6 +25,8 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from graph import receive
+from graph.admission import Admission
 from graph.context import Context
 from graph.cost import OPERATION_COST
 from graph.db import BoundedPool, create_pool
@@ -98,7 +100,7 @@ class GraphQLView(GraphQL[Context, None]):
         address = request.client.host if request.client else "unknown"
         known = api_key is not None and api_key in self.settings.api_keys
         return Context(
-            loaders=Loaders(request.app.state.pool),
+            loaders=Loaders(request.app.state.pool.for_request()),
             cursor_key=request.app.state.cursor_key,
             client=f"key:{api_key}" if known else f"address:{address}",
             rate_limiter=self.rate_limiter,
@@ -318,7 +320,16 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     graphql = GraphQLView(settings, schema_gate)
     return Starlette(
         routes=[
-            Route("/graphql", BoundedRequest(graphql, settings), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                Admission(
+                    BoundedRequest(graphql, settings),
+                    settings.pool_queue,
+                    settings.pool_max_size,
+                    RETRY_AFTER_S,
+                ),
+                methods=["GET", "POST"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql_routes() if settings.graphiql else []),
@@ -337,13 +348,14 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
 
 
 def server_config(app: Starlette, settings: Settings, **options: Any) -> uvicorn.Config:
-    """uvicorn serving `app`, with a bound on the request line and headers. uvicorn reads them
-    whole before the app sees the request, and its default parser (httptools) bounds neither:
-    one client could send a gigabyte of headers. h11 stops reading past its limit (a plain 400,
-    and the connection closed); past the URL limit but within it, the app answers 414."""
+    """uvicorn serving `app`, with a bound on the request line and headers, and on the time to
+    receive them and the body. uvicorn reads the head whole before the app sees the request,
+    and its default parser (httptools) bounds neither: one client could send a gigabyte of
+    headers. h11 stops reading past its limit (a plain 400, and the connection closed); past
+    the URL limit but within it, the app answers 414. The deadlines: graph/receive.py."""
     return uvicorn.Config(
         app,
-        http="h11",
+        http=receive.protocol(settings.header_timeout_ms / 1000, settings.body_timeout_ms / 1000),
         h11_max_incomplete_event_size=settings.max_url_bytes + MAX_HEADER_BYTES,
         **options,
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -87,21 +90,81 @@ def sql(name: str) -> str:
 #   statement takes is a core the others lose. On the 2-core benchmark machine, a parallel
 #   walk of the title index for a four-filter page took 100 ms where a plain one took 20.
 SESSION_SETTINGS = {"max_parallel_workers_per_gather": "0", "application_name": "filmgraph"}
+# The shortest wait an acquire is given, even once its request's budget is spent: time to
+# take a free connection, or to open one.
+MIN_ACQUIRE_S = 0.1
+
+
+class WaitBudget:
+    """How long one request may still wait for connections, all its acquires together. The
+    clock runs while at least one of them waits: a request whose loads wait side by side pays
+    that wait once, and one that waits at each level of its query (the film, then its
+    directors, then their films) pays each wait from what is left, not the whole pool wait
+    again at every level."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+        self.waiting = 0
+        self.since = 0.0
+
+    def remaining(self) -> float:
+        if self.waiting:
+            return self.left - (time.monotonic() - self.since)
+        return self.left
+
+    def start(self) -> None:
+        if self.waiting == 0:
+            self.since = time.monotonic()
+        self.waiting += 1
+
+    def stop(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.left -= time.monotonic() - self.since
 
 
 class BoundedPool:
     """The API's connection pool, whose every acquire waits at most `acquire_timeout` seconds
     (opening a new connection included): under a flood of slow requests the rest fail fast
-    (TimeoutError, so SERVICE_UNAVAILABLE) instead of queueing without end. Built on
-    asyncpg's public pool API; the API reaches the database only through it."""
+    (TimeoutError, so SERVICE_UNAVAILABLE) instead of queueing without end. A request's view
+    (`for_request()`) bounds the waits of all its acquires together: its refusal comes within
+    `acquire_timeout` however many levels its query has (the film, then its directors, then
+    their films), not after a full wait at each. Built on asyncpg's public pool API; the API
+    reaches the database only through it."""
 
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, acquire_timeout: float, budget: WaitBudget | None = None
+    ) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
+        self.budget = budget
 
-    def acquire(self) -> Any:
+    def for_request(self) -> BoundedPool:
+        """A view of this pool for one request, with a wait budget of its own."""
+        return BoundedPool(self.pool, self.acquire_timeout, WaitBudget(self.acquire_timeout))
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
         """`async with pool.acquire() as conn`, as asyncpg's, with the bounded wait."""
-        return self.pool.acquire(timeout=self.acquire_timeout)
+        conn = await self._acquire()
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
+
+    async def _acquire(self) -> Any:
+        budget = self.budget
+        if budget is None:
+            return await self.pool.acquire(timeout=self.acquire_timeout)
+        wait = budget.remaining()
+        if wait <= 0 and self.saturated():
+            raise TimeoutError("the request has waited for connections as long as it may")
+        budget.start()
+        try:
+            # A free connection (or one to open) is still taken once the budget is spent.
+            return await self.pool.acquire(timeout=max(wait, MIN_ACQUIRE_S))
+        finally:
+            budget.stop()
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.acquire() as conn:

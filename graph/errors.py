@@ -32,6 +32,8 @@ BAD_REQUEST = "BAD_REQUEST"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
 URI_TOO_LONG = "URI_TOO_LONG"
+# A request whose head or body did not arrive in time (graph/receive.py), with 408.
+REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
 # Domain outcomes.
 NOT_FOUND = "NOT_FOUND"
 TIMEOUT = "TIMEOUT"

@@ -59,7 +59,11 @@ class Settings:
     pool_max_size: int = 10
     statement_timeout_ms: int = 3_000
     pool_timeout_ms: int = 2_000
+    pool_queue: int = 20
     request_timeout_ms: int = 10_000
+    # How long a client may take to send a request's head, and then its body.
+    header_timeout_ms: int = 10_000
+    body_timeout_ms: int = 10_000
     environment: str = "development"
     # Limits, all checked before any SQL runs (README, "Limits").
     max_body_bytes: int = 1_000_000
@@ -108,7 +112,10 @@ class Settings:
             pool_max_size=_int("FILMGRAPH_POOL_MAX", 10),
             statement_timeout_ms=_int("FILMGRAPH_STATEMENT_TIMEOUT_MS", 3_000),
             pool_timeout_ms=_int("FILMGRAPH_POOL_TIMEOUT_MS", 2_000),
+            pool_queue=_int("FILMGRAPH_POOL_QUEUE", 20),
             request_timeout_ms=_int("FILMGRAPH_REQUEST_TIMEOUT_MS", 10_000),
+            header_timeout_ms=_int("FILMGRAPH_HEADER_TIMEOUT_MS", 10_000),
+            body_timeout_ms=_int("FILMGRAPH_BODY_TIMEOUT_MS", 10_000),
             environment=environment,
             max_body_bytes=_int("FILMGRAPH_MAX_BODY_BYTES", 1_000_000),
             max_url_bytes=_int("FILMGRAPH_MAX_URL_BYTES", 8_192),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import statistics
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -210,4 +212,127 @@ async def test_a_client_that_disconnects_stops_its_work(
                     await wait_until_blocked(locker, 0, exactly=True)
             finally:
                 await tx.rollback()
+            assert await gql(client, QUERY) == FILM
+
+
+FILM_PAGE = json.dumps(
+    {
+        "query": (Path(__file__).resolve().parent.parent / "examples" / "film-page.graphql")
+        .read_text()
+        .strip(),
+        "variables": {"slug": "refusenik-2007", "region": "US"},
+    }
+).encode()
+
+
+async def roundtrip(port: int, raw: bytes) -> tuple[int, dict[str, str], float]:
+    """(status, headers, seconds from sending the request to the end of the answer) of one
+    request on a connection of its own: raw HTTP, so that a hundred at once cost the test
+    little beside the server."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    start = time.monotonic()
+    try:
+        writer.write(raw)
+        answer = await reader.read()  # `connection: close`: the answer ends at EOF
+    finally:
+        writer.close()
+    head = answer.partition(b"\r\n\r\n")[0].decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in head[1:])
+    return int(head[0].split()[1]), headers, time.monotonic() - start
+
+
+def raw_request(path: str, body: bytes | None = None) -> bytes:
+    method = "GET" if body is None else "POST"
+    head = f"{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n"
+    if body is not None:
+        head += f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + (body or b"")
+
+
+@pytest.mark.parametrize(
+    ("queue", "requests"),
+    # Fewer than LiveServer's listen backlog (128): past it, the kernel drops connections
+    # until the client tries again, a second later.
+    [(Settings().pool_queue, 100), (1_000, 40)],
+    ids=["default-queue", "every-request-admitted"],
+)
+async def test_pool_storm_refusals_come_within_the_pool_wait(
+    dsn: str, locker: asyncpg.Connection, queue: int, requests: int
+) -> None:
+    # Statements end (statement timeout) before the pool wait does, so connections come free
+    # mid-storm: a film page that got one for the film then waits again for its directors'.
+    # Each refusal must still come within one pool wait of the request, however many levels
+    # it waited at (the second case admits every request, so no refusal comes from the
+    # queue), and /healthz keep answering at once.
+    settings = Settings(
+        pool_min_size=2,
+        pool_max_size=2,
+        pool_timeout_ms=1_000,
+        statement_timeout_ms=400,
+        pool_queue=queue,
+    )
+    wait = settings.pool_timeout_ms / 1000
+    with LiveServer(create_app(settings, dsn)) as live:
+        tx = locker.transaction()
+        await tx.start()
+        await locker.execute("lock table credit in access exclusive mode")
+        try:
+            async with asyncio.timeout(60):
+                storm = [
+                    asyncio.ensure_future(roundtrip(live.port, raw_request("/graphql", FILM_PAGE)))
+                    for _ in range(requests)
+                ]
+                health = []
+                while not all(request.done() for request in storm):
+                    health.append(await roundtrip(live.port, raw_request("/healthz")))
+                answers = [request.result() for request in storm]
+        finally:
+            await tx.rollback()
+    refusals = [(headers, seconds) for status, headers, seconds in answers if status == 503]
+    assert len(refusals) >= requests / 2, [status for status, _, _ in answers]
+    for headers, seconds in refusals:
+        assert headers["retry-after"] == "2"
+        assert seconds < wait + 0.5, sorted(s for _, s in refusals)[-10:]
+    assert {status for status, _, _ in health} == {200}
+    assert statistics.median(seconds for _, _, seconds in health) < 0.1, health
+
+
+async def test_a_request_is_refused_at_once_past_the_pool_queue(
+    dsn: str, locker: asyncpg.Connection
+) -> None:
+    # A pool wait far longer than the test's deadline: only a refusal made at once answers.
+    settings = Settings(pool_min_size=1, pool_max_size=1, pool_timeout_ms=60_000, pool_queue=2)
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=120) as client:
+            tx = await lock_films(locker)
+            try:
+                # One request holds the only connection, one waits for it: the queue is full.
+                queued = [
+                    asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
+                    for _ in range(2)
+                ]
+                await wait_until_blocked(locker, 1)
+                async with asyncio.timeout(10):
+                    refused = await client.post(
+                        "/graphql",
+                        json={"query": QUERY},
+                        headers={"accept": "application/graphql-response+json"},
+                    )
+                    assert (await client.get("/healthz")).status_code == 200
+            finally:
+                await tx.rollback()
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "2"
+            assert refused.headers["content-type"].startswith("application/graphql-response+json")
+            assert refused.json() == {
+                "errors": [
+                    {
+                        "message": "The server is busy; try again shortly.",
+                        "extensions": {"code": "SERVICE_UNAVAILABLE"},
+                    }
+                ]
+            }
+            # The two in the queue are served once the lock goes, and so is the next request.
+            for response in await asyncio.gather(*queued):
+                assert response.json() == {"data": FILM, "extensions": {"cost": 1}}
             assert await gql(client, QUERY) == FILM

@@ -1,0 +1,140 @@
+"""Deadlines for receiving a request: its head within FILMGRAPH_HEADER_TIMEOUT_MS of the wait
+for it starting, its body within FILMGRAPH_BODY_TIMEOUT_MS of the head.
+
+uvicorn bounds neither: its keep-alive timer stops at the first byte of the next request, so a
+client sending a byte a second holds a connection (and its buffers) forever, and a few hundred
+of them hold as many. Its h11 protocol is subclassed here as little as possible: a timer per
+phase, set and cleared from h11's own view of the client's side of the exchange, checked after
+every event uvicorn handles. Written against uvicorn 0.55's h11_impl.H11Protocol, whose
+`data_received`, `on_response_complete`, `connection_made` and `connection_lost` it extends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from graph import errors
+
+log = logging.getLogger(__name__)
+
+_BODY = json.dumps(
+    {
+        "errors": [
+            {
+                "message": "The request was not received in time.",
+                "extensions": {"code": errors.REQUEST_TIMEOUT},
+            }
+        ]
+    }
+).encode()
+# Written as bytes, not through h11: before a request's head h11 will not send a response, and
+# the connection is closed right after, so its state no longer matters.
+REQUEST_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: application/json\r\n"
+    b"content-length: " + str(len(_BODY)).encode() + b"\r\n"
+    b"connection: close\r\n"
+    b"\r\n" + _BODY
+)
+
+HEAD = "head"
+BODY = "body"
+# After a 408, how long the client's further bytes are read and dropped before the connection
+# is closed: closing a socket with unread bytes resets it, and a reset can reach the client
+# before the 408 does (a "lingering close", as nginx's).
+LINGER_S = 2.0
+
+
+class ReceiveDeadlines(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose request's head or body does not
+    arrive in time: 408 when a request had begun, silently when the connection was idle (as
+    uvicorn's keep-alive timeout does)."""
+
+    head_timeout: float = 10.0
+    body_timeout: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._phase: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._lingering = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._follow()
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
+        super().data_received(data)
+        self._follow()
+
+    def on_response_complete(self) -> None:
+        # The next request's wait starts here (or a pipelined one was read on).
+        super().on_response_complete()
+        self._follow()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._set(None)
+        super().connection_lost(exc)
+
+    def _follow(self) -> None:
+        """Time the phase the client's side is in: its head while h11 waits for one (both
+        sides idle), its body while h11 reads one; nothing while the app works."""
+        if self.transport.is_closing():
+            phase = None
+        elif self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE:
+            phase = HEAD
+        elif self.conn.their_state is h11.SEND_BODY:
+            phase = BODY
+        else:
+            phase = None
+        if phase != self._phase:
+            self._set(phase)
+
+    def _set(self, phase: str | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._phase = phase
+        if phase is not None:
+            timeout = self.head_timeout if phase == HEAD else self.body_timeout
+            self._timer = self.loop.call_later(timeout, self._expire, phase)
+
+    def _expire(self, phase: str) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        began = phase == BODY or bool(self.conn.trailing_data[0])
+        cycle = self.cycle if phase == BODY else None
+        if cycle is not None:
+            # The app, still reading the body, reads a disconnect; what it sends is dropped.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if not began or (cycle is not None and cycle.response_started):
+            self.transport.close()
+            return
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "unknown"
+        log.info("request not received in time phase=%s client=%s", phase, client)
+        self.transport.write(REQUEST_TIMEOUT_RESPONSE)
+        if not self.transport.can_write_eof():  # TLS: no half-close
+            self.transport.close()
+            return
+        self._lingering = True
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
+
+
+def protocol(head_timeout_s: float, body_timeout_s: float) -> type[ReceiveDeadlines]:
+    """The protocol class for uvicorn's `http` setting, with these deadlines."""
+    return type(
+        "ReceiveDeadlines",
+        (ReceiveDeadlines,),
+        {"head_timeout": head_timeout_s, "body_timeout": body_timeout_s},
+    )
