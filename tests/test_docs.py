@@ -97,11 +97,28 @@ def conftest_reads_test_database_url() -> str:
     return "unset"
 
 
+def read_by(path: str, literal: str, default: str) -> Callable[[], str]:
+    """A check that a file of the test tooling still reads a variable (by its literal)."""
+
+    def check() -> str:
+        assert literal in (ROOT / path).read_text(), f"{path} no longer reads {literal}"
+        return default
+
+    return check
+
+
 # Variables read by others than graph/, and how to find out that they still are (and with
 # what default).
 EXTERNAL: dict[str, Callable[[], str]] = {
     "FORWARDED_ALLOW_IPS": lambda: uvicorn_default("FORWARDED_ALLOW_IPS"),
     "TEST_DATABASE_URL": conftest_reads_test_database_url,
+    "FILMGRAPH_TEST_PG": read_by("tests/conftest.py", '"FILMGRAPH_TEST_PG"', "unset"),
+    "FILMGRAPH_TEST_PG_BIN": read_by("tests/conftest.py", '"FILMGRAPH_TEST_PG_BIN"', "unset"),
+    "FILMGRAPH_TEST_PG15_BIN": read_by(
+        "scripts/test",
+        "${FILMGRAPH_TEST_PG15_BIN:-/usr/lib/postgresql/15/bin}",
+        "/usr/lib/postgresql/15/bin",
+    ),
 }
 
 
