@@ -46,8 +46,10 @@ class Slow:
 
     async def run(self) -> tuple[bytes, float]:
         """(what the server sent until it closed, seconds from connecting to the close)."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        # Timed from before the connection: the server's clock starts once it accepts, which
+        # can be well before this coroutine resumes on a busy loop.
         start = time.monotonic()
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         writer.write(self.prefix)
         try:
             for byte in self.data:
