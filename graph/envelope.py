@@ -12,7 +12,7 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph import errors
@@ -31,6 +31,8 @@ CODES = {
 # A body up to this many times the limit is read (and dropped) before the 413; past that the
 # connection is closed on the client.
 DRAIN_FACTOR = 4
+# A reason quoting the client (an unknown operation name) is cut to this many characters.
+MAX_REASON = 150
 # No GraphQL scalar holds more: Int is 32-bit, Float a double.
 MAX_NUMBER_DIGITS = 100
 
@@ -135,16 +137,24 @@ async def _refuse(status: int, reason: str, scope: Scope, receive: Receive, send
     await response(scope, receive, send)
 
 
-def refusal(status: int, reason: str, accept: str) -> JSONResponse:
+def refusal(status: int, reason: str, accept: str) -> Response:
     """A request refused before GraphQL saw it, as a GraphQL response (no `data`: nothing was
-    executed) in the media type the client accepts, as any other answer of /graphql."""
+    executed) in the media type the client accepts, as any other answer of /graphql.
+
+    The reason may quote the client (an unknown operation's name), and JSON may carry a lone
+    surrogate, which has no UTF-8 encoding: ASCII-only JSON, as Strawberry writes its answers,
+    escapes it instead of failing on it."""
     media_type = GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
+    if len(reason) > MAX_REASON:
+        reason = reason[:MAX_REASON] + "…"
     body = {
         "errors": [
             {"message": reason, "extensions": {"code": CODES.get(status, errors.BAD_REQUEST)}}
         ]
     }
-    return JSONResponse(body, status_code=status, media_type=media_type)
+    return Response(
+        json.dumps(body, separators=(",", ":")), status_code=status, media_type=media_type
+    )
 
 
 def decode_json(data: str | bytes) -> Any:

@@ -37,12 +37,13 @@ from graph.discovery import (
     person_query,
     person_references,
 )
-from graph.errors import NotFoundError, UserInputError, text_argument
+from graph.errors import NotFoundError, UserInputError
 from graph.ids import from_global_id, pk_of
 from graph.limits import limit_rules, repeated_fields_error
 from graph.pagination import Connection, connection, window
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
+from graph.textinput import TextArguments
 from graph.types import (
     AfterArg,
     BeforeArg,
@@ -65,13 +66,14 @@ SlugArg = Annotated[str | None, strawberry.argument(description="URL-safe name."
 
 
 def _one_of(**given: Any) -> tuple[str, Any]:
-    """The single lookup argument given; BAD_USER_INPUT for none or several."""
+    """The single lookup argument given; BAD_USER_INPUT for none or several. (A NUL or a lone
+    surrogate in it was refused before the resolver ran: graph.textinput.)"""
     present = [(k, v) for k, v in given.items() if v is not None]
     if len(present) != 1:
         names = ", ".join(given)
         raise UserInputError(f"pass exactly one of: {names}")
     argument, value = present[0]
-    return argument, text_argument(value, argument)
+    return argument, value
 
 
 async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
@@ -369,6 +371,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         OperationChoice,
         lambda: AddValidationRules(rules),
         lambda: CheckedValidation(settings),
+        TextArguments,
         # After validation, per request: the cost depends on the variables.
         lambda: CostLimit(settings.max_cost),
     ]
