@@ -37,7 +37,7 @@ from graph.envelope import (
 )
 from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.loaders import Loaders
-from graph.ratelimit import RateLimiter, rate_limited
+from graph.ratelimit import RateLimiter, client_key, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, create_schema
 from graph.settings import Settings
 
@@ -58,19 +58,23 @@ class SubResponse(Response):
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view, with fresh loaders per request on the app's pool."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, rate_limiter: RateLimiter | None) -> None:
         super().__init__(
             create_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
         )
         self.settings = settings
-        self.rate_limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+        self.rate_limiter = rate_limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        if scope["method"] == "HEAD":
+            # The route allows HEAD with GET (Starlette adds it), and Strawberry refuses it:
+            # answered as GET, and uvicorn, which knows the request was HEAD, drops the body.
+            scope = {**scope, "method": "GET"}
         request = Request(scope=scope, receive=receive)
         try:
             response = await self.run(request)
@@ -81,17 +85,18 @@ class GraphQLView(GraphQL[Context, None]):
                 response = PlainTextResponse(exc.reason, status_code=404)
             else:
                 response = refusal(exc.status_code, exc.reason, request.headers.get("accept", ""))
+            if exc.status_code == 405:
+                # Only a mutation sent with GET is refused here (the route refuses other
+                # methods, with an Allow of its own): it may be sent with POST.
+                response.headers["allow"] = "POST"
         await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        # A key not configured would let a client mint a fresh bucket per request.
-        api_key = request.headers.get("x-api-key")
-        address = request.client.host if request.client else "unknown"
-        known = api_key is not None and api_key in self.settings.api_keys
+        address = request.client.host if request.client else None
         return Context(
             loaders=Loaders(request.app.state.pool),
             cursor_key=request.app.state.cursor_key,
-            client=f"key:{api_key}" if known else f"address:{address}",
+            client=client_key(request.headers.get("x-api-key"), address, self.settings.api_keys),
             rate_limiter=self.rate_limiter,
         )
 
@@ -147,6 +152,12 @@ class GraphQLView(GraphQL[Context, None]):
             # request of a batch: a `query` list there reached the parser, a 500.
             if not isinstance(data.query, str | None):
                 raise HTTPException(400, "Malformed request: `query` must be a string")
+            if data.query is not None and len(data.query) > self.settings.max_document_chars:
+                # The lexer reads a document character by character, before the token limit
+                # can stop it: 1 MB of comment, string or whitespace took 0.1-0.5 s.
+                raise HTTPException(
+                    413, f"Document longer than {self.settings.max_document_chars} characters"
+                )
             if not isinstance(data.operation_name, str | None):
                 raise HTTPException(400, "Malformed request: `operationName` must be a string")
             if not isinstance(data.variables, dict | None):
@@ -281,10 +292,13 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    graphql = GraphQLView(settings)
+    # One bucket per client for both charges: the size of what it sends, as it arrives, and
+    # the cost of what it asks for.
+    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+    graphql = GraphQLView(settings, limiter)
     return Starlette(
         routes=[
-            Route("/graphql", BoundedRequest(graphql, settings), methods=["GET", "POST"]),
+            Route("/graphql", BoundedRequest(graphql, settings, limiter), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -202,9 +202,22 @@ CASES = [
     ),
     Case(
         "huge string literal",
-        '{ search(query: "' + "a" * 900_000 + '") { __typename } }',
+        '{ search(query: "' + "a" * 49_000 + '") { __typename } }',
         codes={"BAD_USER_INPUT"},
         message="200 characters",
+    ),
+    Case(
+        # Lexed character by character before the token limit applies: refused unread.
+        "document of 900 KB",
+        '{ search(query: "' + "a" * 900_000 + '") { __typename } }',
+        status=413,
+        message="Document longer than 50000 characters",
+    ),
+    Case(
+        "comment of 900 KB",
+        "{ __typename #" + "x" * 900_000 + "\n}",
+        status=413,
+        message="Document longer than 50000 characters",
     ),
     Case("comment bomb", "{ __typename }" + "#\n" * 3_000, codes={"TOO_MANY_TOKENS"}),
     # Envelope junk.
