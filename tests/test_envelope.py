@@ -180,7 +180,7 @@ async def test_several_operations_need_an_operation_name(client: httpx.AsyncClie
     assert one.json() == {"data": {"a": "Query"}, "extensions": {"cost": 0}}
 
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 async def test_every_405_says_which_methods_are_allowed(client: httpx.AsyncClient) -> None:
