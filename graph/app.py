@@ -41,7 +41,7 @@ from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOU
 from graph.graphiql import page as graphiql_page
 from graph.graphiql import routes as graphiql_routes
 from graph.loaders import Loaders
-from graph.ratelimit import RateLimiter, rate_limited
+from graph.ratelimit import RateLimiter, client_key, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, create_schema
 from graph.schema_gate import SchemaGate
 from graph.settings import Settings
@@ -63,7 +63,12 @@ class SubResponse(Response):
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view, with fresh loaders per request on the app's pool."""
 
-    def __init__(self, settings: Settings, schema_gate: SchemaGate | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rate_limiter: RateLimiter | None,
+        schema_gate: SchemaGate | None = None,
+    ) -> None:
         super().__init__(
             create_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -71,12 +76,16 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.schema_gate = schema_gate or SchemaGate()
-        self.rate_limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+        self.rate_limiter = rate_limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        if scope["method"] == "HEAD":
+            # The route allows HEAD with GET (Starlette adds it), and Strawberry refuses it:
+            # answered as GET, and uvicorn, which knows the request was HEAD, drops the body.
+            scope = {**scope, "method": "GET"}
         request = Request(scope=scope, receive=receive)
         try:
             response = await self.run(request)
@@ -87,6 +96,10 @@ class GraphQLView(GraphQL[Context, None]):
                 response = PlainTextResponse(exc.reason, status_code=404)
             else:
                 response = refusal(exc.status_code, exc.reason, request.headers.get("accept", ""))
+            if exc.status_code == 405:
+                # Only a mutation sent with GET is refused here (the route refuses other
+                # methods, with an Allow of its own): it may be sent with POST.
+                response.headers["allow"] = "POST"
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -95,14 +108,11 @@ class GraphQLView(GraphQL[Context, None]):
         return graphiql_page()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        # A key not configured would let a client mint a fresh bucket per request.
-        api_key = request.headers.get("x-api-key")
-        address = request.client.host if request.client else "unknown"
-        known = api_key is not None and api_key in self.settings.api_keys
+        address = request.client.host if request.client else None
         return Context(
             loaders=Loaders(request.app.state.pool.for_request()),
             cursor_key=request.app.state.cursor_key,
-            client=f"key:{api_key}" if known else f"address:{address}",
+            client=client_key(request.headers.get("x-api-key"), address, self.settings.api_keys),
             rate_limiter=self.rate_limiter,
         )
 
@@ -158,6 +168,12 @@ class GraphQLView(GraphQL[Context, None]):
             # request of a batch: a `query` list there reached the parser, a 500.
             if not isinstance(data.query, str | None):
                 raise HTTPException(400, "Malformed request: `query` must be a string")
+            if data.query is not None and len(data.query) > self.settings.max_document_chars:
+                # The lexer reads a document character by character, before the token limit
+                # can stop it: 1 MB of comment, string or whitespace took 0.1-0.5 s.
+                raise HTTPException(
+                    413, f"Document longer than {self.settings.max_document_chars} characters"
+                )
             if not isinstance(data.operation_name, str | None):
                 raise HTTPException(400, "Malformed request: `operationName` must be a string")
             if not isinstance(data.variables, dict | None):
@@ -317,13 +333,16 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    graphql = GraphQLView(settings, schema_gate)
+    # One bucket per client for both charges: the size of what it sends, as it arrives, and
+    # the cost of what it asks for.
+    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+    graphql = GraphQLView(settings, limiter, schema_gate)
     return Starlette(
         routes=[
             Route(
                 "/graphql",
                 Admission(
-                    BoundedRequest(graphql, settings),
+                    BoundedRequest(graphql, settings, limiter),
                     settings.pool_queue,
                     settings.pool_max_size,
                     RETRY_AFTER_S,

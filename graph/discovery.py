@@ -25,7 +25,7 @@ import asyncpg
 import strawberry
 
 from graph.db import BoundedPool
-from graph.errors import UserInputError, text_argument
+from graph.errors import UserInputError
 from graph.ids import pk_of
 from graph.mapping import CreditRole, OfferKind
 from graph.pagination import DEFAULT_PAGE_SIZE, Connection, Edge, PageInfo, page_size
@@ -171,7 +171,8 @@ class Params:
 
 
 def search_text(value: str, argument: str) -> str:
-    text = text_argument(value, argument).strip()
+    # NUL and lone surrogates were refused before any resolver ran (graph.textinput).
+    text = value.strip()
     if not text:
         raise UserInputError(f"{argument}: must not be blank", argument=argument)
     if len(text) > MAX_QUERY_LENGTH:

@@ -17,6 +17,12 @@ from graphql import GraphQLError
 
 from graph import errors
 
+# What a request costs the server before its cost is known (reading, decoding and parsing it)
+# grows with its size: one point per this many bytes of URL and body, charged as it arrives.
+# A film-page request (1.4 KB) pays 14; a body of 1 MB, 10,000 (10 a minute at the default
+# 100,000 points).
+BYTES_PER_POINT = 100
+
 # Past this many clients, buckets that have refilled completely are dropped: they hold nothing
 # a new bucket would not.
 PRUNE_AT = 10_000
@@ -60,6 +66,14 @@ class RateLimiter:
         ]
         for key in full:
             del self.buckets[key]
+
+
+def client_key(api_key: str | None, address: str | None, api_keys: frozenset[str]) -> str:
+    """The bucket a request draws from: its API key when that key is configured, else its
+    address (a key not configured would let a client mint a fresh bucket per request)."""
+    if api_key is not None and api_key in api_keys:
+        return f"key:{api_key}"
+    return f"address:{address or 'unknown'}"
 
 
 def rate_limited(limiter: RateLimiter, wait: int) -> GraphQLError:

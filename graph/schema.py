@@ -10,17 +10,13 @@ from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import GraphQLError, OperationDefinitionNode, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from graph.context import Info
@@ -37,12 +33,14 @@ from graph.discovery import (
     person_query,
     person_references,
 )
-from graph.errors import NotFoundError, UserInputError, text_argument
+from graph.doccache import DocumentCache
+from graph.errors import NotFoundError, UserInputError
 from graph.ids import from_global_id, pk_of
 from graph.limits import limit_rules, repeated_fields_error
 from graph.pagination import Connection, connection, window
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
+from graph.textinput import TextArguments
 from graph.types import (
     AfterArg,
     BeforeArg,
@@ -65,13 +63,14 @@ SlugArg = Annotated[str | None, strawberry.argument(description="URL-safe name."
 
 
 def _one_of(**given: Any) -> tuple[str, Any]:
-    """The single lookup argument given; BAD_USER_INPUT for none or several."""
+    """The single lookup argument given; BAD_USER_INPUT for none or several. (A NUL or a lone
+    surrogate in it was refused before the resolver ran: graph.textinput.)"""
     present = [(k, v) for k, v in given.items() if v is not None]
     if len(present) != 1:
         names = ", ".join(given)
         raise UserInputError(f"pass exactly one of: {names}")
     argument, value = present[0]
-    return argument, text_argument(value, argument)
+    return argument, value
 
 
 async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
@@ -271,6 +270,8 @@ class Query:
 
 
 class Schema(strawberry.Schema):
+    document_cache: DocumentCache
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -281,27 +282,20 @@ class Schema(strawberry.Schema):
             log.debug("graphql error message=%.200s", error.message)
 
 
-# Parsed and validated documents are cached, CACHE_SIZE of each, shared by all requests. An
-# entry holds the document's text and its tree, so a document longer than this is parsed and
-# validated afresh each time: 1,024 documents of 1 MB (each a long string literal) held 1.8 GB
-# until evicted. Documents that clients send again and again are a few KB.
-CACHE_SIZE = 1024
-MAX_CACHED_DOCUMENT_CHARS = 20_000
+class CachedParse(SchemaExtension):
+    """The parsed document from the cache, or the one Strawberry parses, kept for next time."""
 
-
-def _cacheable(context: ExecutionContext) -> bool:
-    return len(context.query or "") <= MAX_CACHED_DOCUMENT_CHARS
-
-
-class BoundedParserCache(ParserCache):
-    def __init__(self) -> None:
-        super().__init__(maxsize=CACHE_SIZE)
+    def __init__(self, cache: DocumentCache) -> None:
+        self.cache = cache
 
     def on_parse(self) -> Iterator[None]:
-        if _cacheable(self.execution_context):
-            yield from super().on_parse()
-        else:
-            yield  # Strawberry parses the document itself
+        context = self.execution_context
+        entry = self.cache.get(context.query) if context.query else None
+        if entry is not None:
+            context.graphql_document = entry.document
+        yield
+        if entry is None and context.query and context.graphql_document is not None:
+            self.cache.put(context.query, context.graphql_document)
 
 
 # Whether the request being served (each request of a batch runs in a task of its own) named
@@ -331,44 +325,69 @@ class OperationChoice(SchemaExtension):
             raise OperationNameRequired
 
 
-class CheckedValidation(ValidationCache):
-    """Validation, cached, behind a check of the cost of validating: graphql-core's
-    OverlappingFieldsCanBeMerged is quadratic in fields repeated in one selection set, so
-    such a document is refused before the rules run (a rule of our own would run beside them,
-    not before). Strawberry skips its own validation once pre_execution_errors is set."""
+# Validation stops at this many errors, adding one that says so: ten unknown directives gave
+# ten errors, each quoting its place in the document. The first few say what to fix.
+MAX_VALIDATION_ERRORS = 4
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(maxsize=CACHE_SIZE)
+
+class CheckedValidation(SchemaExtension):
+    """Validation, cached with the parsed document, behind a check of the cost of validating:
+    graphql-core's OverlappingFieldsCanBeMerged is quadratic in fields repeated in one
+    selection set, so such a document is refused before the rules run (a rule of our own
+    would run beside them, not before). Strawberry skips its own validation once
+    pre_execution_errors is set."""
+
+    def __init__(self, settings: Settings, cache: DocumentCache) -> None:
         self.settings = settings
+        self.cache = cache
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        refusal = repeated_fields_error(context.graphql_document, self.settings)
-        if refusal is None and _cacheable(context):
-            yield from super().on_validate()
-        elif refusal is None:
-            yield  # Strawberry validates the document itself
-        else:
-            context.pre_execution_errors = [refusal]
+        entry = self.cache.get(context.query) if context.query else None
+        if entry is not None and entry.errors is not None:
+            context.pre_execution_errors = entry.errors
             yield
+            return
+        refusal = repeated_fields_error(context.graphql_document, self.settings)
+        if refusal is not None:
+            errors = [refusal]
+        else:
+            # The rules Strawberry's own validation adds to those of the schema.
+            rules = (
+                *context.validation_rules,
+                MaybeNullValidationRule,
+                OneOfInputValidationRule,
+            )
+            errors = validate(
+                context.schema._schema,
+                context.graphql_document,
+                rules,
+                max_errors=MAX_VALIDATION_ERRORS,
+            )
+        if context.query:
+            self.cache.validated(context.query, errors)
+        context.pre_execution_errors = errors
+        yield
 
 
-def create_schema(settings: Settings | None = None) -> strawberry.Schema:
+def create_schema(settings: Settings | None = None) -> Schema:
     settings = settings or Settings()
     # The limit rules are made once per schema: the validation cache is keyed by the rule
     # classes, and rules constructed per request would make a new class each time.
     rules = limit_rules(settings)
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
+    # One cache per schema, so per parse options and rules; shared by its requests.
+    cache = DocumentCache(settings.document_cache_bytes)
     extensions: list[Callable[[], SchemaExtension]] = [
-        # Factories: a fresh extension per request; the parse and validation caches
-        # themselves are shared across requests (Strawberry keeps one per maxsize).
+        # Factories: a fresh extension per request.
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        BoundedParserCache,
+        lambda: CachedParse(cache),
         OperationChoice,
         lambda: AddValidationRules(rules),
-        lambda: CheckedValidation(settings),
+        lambda: CheckedValidation(settings, cache),
+        TextArguments,
         # After validation, per request: the cost depends on the variables.
         lambda: CostLimit(settings.max_cost),
     ]
@@ -377,9 +396,11 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         if settings.batching
         else None
     )
-    return Schema(
+    schema = Schema(
         query=Query,
         types=[Film, Person, Genre, Provider],
         extensions=extensions,
         config=config,
     )
+    schema.document_cache = cache
+    return schema

@@ -69,6 +69,9 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_url_bytes: int = 8_192
     max_tokens: int = 2_000
+    max_document_chars: int = 50_000
+    # The memory parsed and validated documents may hold for reuse (an estimate, in bytes).
+    document_cache_bytes: int = 64_000_000
     max_query_depth: int = 12
     max_aliases: int = 15
     max_root_fields: int = 10
@@ -120,6 +123,8 @@ class Settings:
             max_body_bytes=_int("FILMGRAPH_MAX_BODY_BYTES", 1_000_000),
             max_url_bytes=_int("FILMGRAPH_MAX_URL_BYTES", 8_192),
             max_tokens=_int("FILMGRAPH_MAX_TOKENS", 2_000),
+            max_document_chars=_int("FILMGRAPH_MAX_DOCUMENT_CHARS", 50_000),
+            document_cache_bytes=_int("FILMGRAPH_DOCUMENT_CACHE_BYTES", 64_000_000),
             max_query_depth=_int("FILMGRAPH_MAX_DEPTH", 12),
             max_aliases=_int("FILMGRAPH_MAX_ALIASES", 15),
             max_root_fields=_int("FILMGRAPH_MAX_ROOT_FIELDS", 10),

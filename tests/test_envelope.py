@@ -178,3 +178,31 @@ async def test_several_operations_need_an_operation_name(client: httpx.AsyncClie
     assert named.json() == {"data": {"b": "Query"}, "extensions": {"cost": 0}}
     one = await client.post("/graphql", json={"query": "query A { a: __typename }"})
     assert one.json() == {"data": {"a": "Query"}, "extensions": {"cost": 0}}
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def test_every_405_says_which_methods_are_allowed(client: httpx.AsyncClient) -> None:
+    # RFC 9110: a 405 carries Allow. Every route, with every method it refuses; and each
+    # method Allow lists is in fact accepted.
+    for path in ("/graphql", "/healthz", "/readyz"):
+        refused_with = {}
+        for method in METHODS:
+            response = await client.request(method, path, params={"query": "{ __typename }"})
+            if response.status_code == 405:
+                refused_with[method] = response.headers.get("allow")
+        assert refused_with, path
+        for method, allow in refused_with.items():
+            assert allow, (path, method)
+            listed = {m.strip() for m in allow.split(",")}
+            assert method not in listed, (path, method, allow)
+            for other in listed:
+                accepted = await client.request(other, path, params={"query": "{ __typename }"})
+                assert accepted.status_code != 405, (path, other)
+    # A mutation sent with GET: GraphQL over HTTP answers 405; POST is the method for it.
+    response = await client.get(
+        "/graphql", params={"query": "mutation { a }"}, headers={"accept": "application/json"}
+    )
+    refused(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == "POST"

@@ -6,15 +6,31 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    ast_from_value,
+    build_schema,
+    get_named_type,
+    get_nullable_type,
+    is_composite_type,
+    is_required_argument,
+    print_ast,
+)
 
 from graph.app import create_app
 from graph.settings import Settings
@@ -61,6 +77,7 @@ class Case:
     variables: dict[str, Any] | None = None
     raw: bytes | None = None  # a body sent as is, instead of a query
     get: dict[str, str] | None = None  # query parameters of a GET, instead of a POST
+    get_raw: str | None = None  # a GET's query string, sent as is (it may be invalid UTF-8)
     status: int = 200
     codes: set[str] = field(default_factory=set)  # expected extensions.code of the errors
     message: str | None = None  # a substring of the first error (or of the 4xx body)
@@ -185,9 +202,22 @@ CASES = [
     ),
     Case(
         "huge string literal",
-        '{ search(query: "' + "a" * 900_000 + '") { __typename } }',
+        '{ search(query: "' + "a" * 49_000 + '") { __typename } }',
         codes={"BAD_USER_INPUT"},
         message="200 characters",
+    ),
+    Case(
+        # Lexed character by character before the token limit applies: refused unread.
+        "document of 900 KB",
+        '{ search(query: "' + "a" * 900_000 + '") { __typename } }',
+        status=413,
+        message="Document longer than 50000 characters",
+    ),
+    Case(
+        "comment of 900 KB",
+        "{ __typename #" + "x" * 900_000 + "\n}",
+        status=413,
+        message="Document longer than 50000 characters",
     ),
     Case("comment bomb", "{ __typename }" + "#\n" * 3_000, codes={"TOO_MANY_TOKENS"}),
     # Envelope junk.
@@ -367,6 +397,84 @@ CASES = [
         raw=b'{"query": "query A { __typename }", "operationName": "B"}',
         status=400,
     ),
+    # Lone surrogates (JSON may escape one; UTF-8 cannot hold it) and NULs in every member of
+    # the envelope. The refusal quoting an operation name failed to encode it: a 500.
+    Case(
+        "lone surrogate in operationName",
+        raw=b'{"query": "query A { __typename }", "operationName": "\\ud800"}',
+        status=400,
+        message="Unknown operation named",
+    ),
+    Case(
+        "NUL in operationName",
+        raw=b'{"query": "query A { __typename }", "operationName": "\\u0000"}',
+        status=400,
+        message="Unknown operation named",
+    ),
+    Case(
+        "lone surrogate in operationName of several operations",
+        raw=b'{"query": "query A { __typename } query B { __typename }",'
+        b' "operationName": "\\udfff"}',
+        status=400,
+    ),
+    Case(
+        "operationName of 100,000 characters",
+        raw=b'{"query": "query A { __typename }", "operationName": "' + b"B" * 100_000 + b'"}',
+        status=400,
+    ),
+    Case("NUL in the query", raw=b'{"query": "\\u0000"}', codes={"GRAPHQL_PARSE_FAILED"}),
+    Case(
+        "lone surrogate as the query", raw=b'{"query": "\\ud800"}', codes={"GRAPHQL_PARSE_FAILED"}
+    ),
+    Case(
+        "lone surrogates and NULs in variable names and values",
+        raw=b'{"query": "query($s: String) { film(slug: $s) { title } }",'
+        b' "variables": {"\\ud800": "\\ud800", "\\u0000": "\\u0000", "s": "x"}}',
+    ),
+    Case(
+        "lone surrogates and NULs in extensions",
+        raw=b'{"query": "{ __typename }", "extensions": {"\\ud800": "\\ud800",'
+        b' "\\u0000": ["\\u0000"], "persistedQuery": {"sha256Hash": "\\ud800", "version": 1}}}',
+    ),
+    Case(
+        "GET: invalid UTF-8 and NUL in operationName",
+        get_raw="query=query%20A%7B__typename%7D&operationName=%ED%A0%80%00",
+        status=400,
+    ),
+    Case(
+        "GET: lone surrogates and NULs in variables and extensions",
+        get={
+            "query": "query($s: String) { film(slug: $s) { title } }",
+            "variables": '{"\\ud800": "\\u0000", "s": "x"}',
+            "extensions": '{"\\ud800": "\\ud800"}',
+        },
+    ),
+    Case(
+        "GET: lone surrogate in a variable",
+        get={
+            "query": "query($s: String!) { film(slug: $s) { title } }",
+            "variables": '{"s": "\\ud800"}',
+        },
+        codes={"BAD_USER_INPUT"},
+    ),
+    Case(
+        "GET: invalid UTF-8 in the query and in a parameter's name",
+        get_raw="query=%7B__typename%7D%ED%A0%80&%ED%A0%80=1",
+        codes={"GRAPHQL_PARSE_FAILED"},
+    ),
+    Case(
+        "lone surrogate in a list of a filter",
+        "query($f: FilmFilter) { films(filter: $f) { totalCount } }",
+        {"f": {"genresAny": ["drama", "\ud800"]}},
+        codes={"BAD_USER_INPUT"},
+        message="not valid Unicode",
+    ),
+    Case(
+        "NUL in a list of a filter, as a literal",
+        '{ films(filter: {certifications: ["G", "a\\u0000b"]}) { totalCount } }',
+        codes={"BAD_USER_INPUT"},
+        message="filter.certifications[1]: must not contain NUL",
+    ),
 ]
 
 
@@ -387,6 +495,9 @@ async def baseline(database: asyncpg.Connection) -> dict[str, tuple[int, str]]:
 async def send(client: httpx.AsyncClient, case: Case) -> httpx.Response:
     if case.get is not None:
         return await client.get("/graphql", params=case.get, headers={"accept": "application/json"})
+    if case.get_raw is not None:
+        url = httpx.URL(f"/graphql?{case.get_raw}")
+        return await client.get(url, headers={"accept": "application/json"})
     if case.raw is not None:
         content = case.raw
     else:
@@ -456,3 +567,124 @@ async def check(
 
     assert await gql(client, NORMAL) == NORMAL_DATA
     assert await fingerprint(database) == baseline
+
+
+# Every argument of every field, walked from the committed schema (test_schema keeps it
+# current): each string a client can pass, at any depth of lists and input objects, must be
+# refused as BAD_USER_INPUT when PostgreSQL could not take it.
+SCHEMA = build_schema((Path(__file__).parent.parent / "schema.graphql").read_text())
+# How to reach an object of each type that has fields with arguments: a field of it is
+# selected inside (an unknown type fails the walk below, so a new one is not left out).
+ENTRY = {
+    "Query": ("", ""),
+    "Film": ('film(slug: "refusenik-2007") { ', " }"),
+    "Person": ('person(slug: "laura-bialis") { ', " }"),
+    "Genre": ('genre(slug: "documentary") { ', " }"),
+    "Provider": ("providers(first: 1) { nodes { ", " } }"),
+}
+BAD_TEXT = {"NUL": "a\x00b", "lone surrogate": "a\ud800b"}
+
+
+@dataclass
+class Slot:
+    """A place a string goes: `field(argument: value)` with the string at `path`."""
+
+    type_name: str
+    field: str
+    argument: str
+    path: str  # e.g. filter.genresAny[0]
+    value: Callable[[str], Any]  # the argument's value with a given string at the path
+
+
+def string_slots() -> list[Slot]:
+    slots = []
+    for type_ in SCHEMA.type_map.values():
+        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        for field_name, field_ in type_.fields.items():
+            for arg_name, arg in field_.args.items():
+                for path, value in _paths(arg.type, arg_name):
+                    slots.append(Slot(type_.name, field_name, arg_name, path, value))
+    return slots
+
+
+def _paths(type_: Any, path: str) -> Iterator[tuple[str, Callable[[str], Any]]]:
+    named = get_nullable_type(type_)
+    if isinstance(named, GraphQLList):
+        for inner, value in _paths(named.of_type, f"{path}[0]"):
+            yield inner, partial(_in_list, value)
+    elif isinstance(named, GraphQLInputObjectType):
+        for name, field_ in named.fields.items():
+            for inner, value in _paths(field_.type, f"{path}.{name}"):
+                yield inner, partial(_in_object, name, value)
+    elif isinstance(named, GraphQLScalarType) and named.name in {"String", "ID"}:
+        yield path, str
+
+
+def _in_list(value: Callable[[str], Any], text: str) -> list[Any]:
+    return [value(text)]
+
+
+def _in_object(name: str, value: Callable[[str], Any], text: str) -> dict[str, Any]:
+    return {name: value(text)}
+
+
+def slot_document(slot: Slot, as_literal: str | None) -> str:
+    """A document that passes the slot's argument (as a variable, or as a literal of the
+    given bad string), with any other required argument of the field set to "a"."""
+    assert slot.type_name in ENTRY, f"no entry point for {slot.type_name}; add it to ENTRY"
+    field_ = SCHEMA.get_type(slot.type_name).fields[slot.field]  # type: ignore[union-attr]
+    arguments = []
+    for name, arg in field_.args.items():
+        if name == slot.argument:
+            if as_literal is None:
+                arguments.append(f"{name}: $v")
+            else:
+                node = ast_from_value(slot.value(as_literal), arg.type)
+                assert node is not None
+                arguments.append(f"{name}: {print_ast(node)}")
+        elif is_required_argument(arg):
+            assert get_named_type(arg.type).name == "String", (slot, name)
+            arguments.append(f'{name}: "a"')
+    selection = " { __typename }" if is_composite_type(get_named_type(field_.type)) else ""
+    before, after = ENTRY[slot.type_name]
+    inner = f"{slot.field}({', '.join(arguments)}){selection}"
+    if as_literal is not None:
+        return "{ " + before + inner + after + " }"
+    arg_type = field_.args[slot.argument].type
+    return f"query($v: {arg_type}) {{ {before}{inner}{after} }}"
+
+
+SLOTS = string_slots()
+
+
+def test_the_walk_finds_the_list_arguments() -> None:
+    paths = {(s.type_name, s.field, s.path) for s in SLOTS}
+    for name in ("genresAny", "genresAll", "certifications"):
+        assert ("Query", "films", f"filter.{name}[0]") in paths
+    assert ("Query", "films", "filter.availability.providers[0]") in paths
+    assert ("Film", "offers", "region") in paths
+
+
+@pytest.mark.parametrize("slot", SLOTS, ids=[f"{s.type_name}.{s.field}:{s.path}" for s in SLOTS])
+async def test_every_string_argument_refuses_text_postgresql_cannot_take(
+    slot: Slot, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = []
+    for label, text in BAD_TEXT.items():
+        sent.append((label, slot_document(slot, None), {"v": slot.value(text)}))
+    # A literal can hold a NUL (the escape \u0000); a lone surrogate in one is a syntax error.
+    sent.append(("NUL literal", slot_document(slot, BAD_TEXT["NUL"]), {}))
+    for label, query, variables in sent:
+        # json.dumps escapes the lone surrogate as JSON allows (\ud800); UTF-8 cannot hold it.
+        content = json.dumps({"query": query, "variables": variables}).encode()
+        with caplog.at_level(logging.ERROR, logger="graph.errors"):
+            response = await client.post(
+                "/graphql", content=content, headers={"content-type": "application/json"}
+            )
+        assert response.status_code == 200, (label, response.text)
+        errors = response.json().get("errors")
+        assert errors, (label, query, response.json())
+        assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"], (label, errors)
+        assert errors[0]["extensions"]["argument"] == slot.path, (label, errors)
+        assert not caplog.records, caplog.text[:500]

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
-from typing import Any
+import tracemalloc
+from pathlib import Path
 
 import httpx
 import pytest
-from graphql import GraphQLError
+from graphql import GraphQLError, parse, specified_rules, validate
+from starlette.applications import Starlette
 
 from graph import limits
 from graph.app import create_app
+from graph.doccache import DocumentCache
 from graph.errors import classify
-from graph.schema import BoundedParserCache
+from graph.schema import MAX_VALIDATION_ERRORS, Schema, create_schema
 from graph.settings import Settings
-from tests.conftest import LiveServer, gql, post
+from tests.conftest import LiveServer, gql, post, refused
 
 FILM = '{ film(slug: "refusenik-2007") { title } }'
+
+
+def schema_of(app: Starlette) -> Schema:
+    """The schema the app's /graphql serves (its document cache is what a test looks at)."""
+    (route,) = [r for r in app.routes if getattr(r, "path", None) == "/graphql"]
+    schema: Schema = route.app.app.schema  # type: ignore[attr-defined]
+    return schema
 
 
 def codes(body: dict[str, object]) -> set[str]:
@@ -238,25 +249,110 @@ async def test_client_mistakes_do_not_flood_the_log(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO):
-        body = await post(client, '{ film(slug: "' + "x" * 500_000 + '") { nope } }')
+        body = await post(client, '{ film(slug: "' + "x" * 49_000 + '") { nope } }')
     assert codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text[:500]
     assert len(caplog.text) < 10_000
 
 
-async def test_long_documents_are_not_cached(client: httpx.AsyncClient) -> None:
-    # A cache entry holds the document's text and tree: 1,024 entries of 1 MB documents
-    # would hold gigabytes. Long documents are parsed afresh instead.
-    # Strawberry types it as a plain callable; it is functools.lru_cache's wrapper.
-    cache: Any = BoundedParserCache().cached_parse_document
-    long = '{ search(query: "' + secrets.token_hex(8) + "a" * 100_000 + '") { __typename } }'
-    before = cache.cache_info()
-    for _ in range(2):
-        body = await post(client, long)
-        assert codes(body) == {"BAD_USER_INPUT"}  # parsed, validated and run all the same
-    assert cache.cache_info()[:2] == before[:2]  # neither a hit nor a miss: not cached
-    short = '{ search(query: "' + secrets.token_hex(8) + '") { __typename } }'
-    for _ in range(2):
-        await gql(client, short)
-    after = cache.cache_info()
-    assert (after.hits, after.misses) == (before.hits + 1, before.misses + 1)
+async def test_documents_past_the_length_limit_are_refused_unparsed(dsn: str) -> None:
+    # The lexer reads every character before the token limit can stop it: 1 MB of one
+    # comment or string cost 0.1-0.5 s of CPU. A document over the limit is refused first.
+    settings = Settings(max_document_chars=1_000)
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            fits = '{ search(query: "' + "a" * (1_000 - 36) + '") { __typename } }'
+            assert len(fits) == 1_000
+            body = await post(client, fits)
+            assert codes(body) == {"BAD_USER_INPUT"}  # parsed and run: the query is too long
+            response = await client.post("/graphql", json={"query": fits + " "})
+            message = refused(response, 413, "REQUEST_TOO_LARGE")
+            assert message == "Document longer than 1000 characters"
+
+
+async def test_the_default_document_limit_is_far_below_the_body_limit(
+    client: httpx.AsyncClient,
+) -> None:
+    comment = "{ __typename #" + "x" * 50_000 + "\n}"
+    response = await client.post("/graphql", json={"query": comment})
+    assert "Document longer than 50000 characters" in refused(response, 413, "REQUEST_TOO_LARGE")
+    assert Settings().max_document_chars * 20 == Settings().max_body_bytes
+
+
+def dense(tag: str, fields: int) -> str:
+    """A token-dense document: `fields` aliased lookups, 11 tokens each."""
+    return "{ " + " ".join(f'a{tag}{i}: film(slug: "s{i}") {{ id }}' for i in range(fields)) + " }"
+
+
+async def test_the_document_cache_is_bounded_by_its_estimate_of_bytes(dsn: str) -> None:
+    budget = 2_000_000
+    app = create_app(Settings(document_cache_bytes=budget), dsn)
+    cache = schema_of(app).document_cache
+    with LiveServer(app) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            for _ in range(60):
+                # 180 tokens each, about 115 KB estimated: 17 fit the budget.
+                body = await post(client, dense(secrets.token_hex(4), 16))
+                assert codes(body) == {"TOO_MANY_ALIASES", "TOO_MANY_ROOT_FIELDS"}
+                assert cache.size <= budget
+                assert cache.size == sum(e.size for e in cache.entries.values())
+            assert 10 <= len(cache.entries) < 20, len(cache.entries)
+            # The most recent stay; a document sent again is answered from the cache.
+            recent = next(reversed(cache.entries))
+            entry = cache.entries[recent]
+            assert codes(await post(client, recent)) == {"TOO_MANY_ALIASES", "TOO_MANY_ROOT_FIELDS"}
+            assert cache.entries[recent] is entry
+            # A document that alone would take more than a sixteenth of the budget is not kept.
+            large = dense(secrets.token_hex(4), 180)  # about 2,000 tokens, 1.3 MB estimated
+            await post(client, large)
+            assert large not in cache.entries
+
+
+def test_the_estimate_covers_what_an_entry_holds() -> None:
+    """The estimate is an upper bound of the memory cached documents and their validation
+    errors hold, for the densest documents the token limit lets through and for long ones.
+    Measured over 20 copies of each, as validating leaves tens of KB of free lists behind."""
+    settings = Settings()
+    schema = create_schema(settings)._schema
+    rules = [*specified_rules, *limits.limit_rules(settings)]
+    documents = {
+        "film page": (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text(),
+        "token-dense, 16 KB": dense("x", 180),
+        "2,000 names": "{ " + "__typename " * 1_997 + "}",
+        "a 45 KB string": '{ search(query: "' + "a" * 45_000 + '") { __typename } }',
+        "a 45 KB comment": "{ __typename #" + "x" * 45_000 + "\n}",
+    }
+    for label, text in documents.items():
+        cache = DocumentCache(10**10)
+        # Validating fills caches of the schema once, for every document to come.
+        validate(schema, parse(text, max_tokens=settings.max_tokens), rules)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for copy in range(20):
+                key = text + " " * (copy + 1)  # made here, so that the kept key is counted
+                document = parse(key, max_tokens=settings.max_tokens)
+                errors = validate(schema, document, rules, max_errors=MAX_VALIDATION_ERRORS)
+                cache.put(key, document)
+                cache.validated(key, errors)
+            del key, document, errors
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(cache.entries) == 20, label
+        assert cache.size >= held, (label, cache.size, held)
+        assert cache.size < 3 * held, (label, cache.size, held)  # and not far above
+
+
+async def test_validation_stops_after_a_few_errors(client: httpx.AsyncClient) -> None:
+    # One error per unknown directive, each with its place in the document: ten directives
+    # gave ten. Validation stops after MAX_VALIDATION_ERRORS, with one error more saying so.
+    directives = " ".join(f"@d{i}" for i in range(10))
+    body = await post(client, "{ __typename " + directives + " }")
+    errors = body["errors"]
+    assert len(errors) == MAX_VALIDATION_ERRORS + 1 == 5, errors
+    assert codes(body) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert [e["message"] for e in errors[:-1]] == [f"Unknown directive '@d{i}'." for i in range(4)]
+    assert errors[-1]["message"].startswith("Too many validation errors")

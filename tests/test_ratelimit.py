@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -88,3 +90,48 @@ def test_bucket_refills_with_time() -> None:
     now[0] = 100.0
     assert limiter.take("a", 10_000) is None
     assert limiter.take("a", 1) == 1
+
+
+async def test_a_request_is_charged_for_its_size_before_it_is_read(dsn: str) -> None:
+    # Reading, decoding and parsing a request costs the server in proportion to its size
+    # before its cost is known: one point per 100 bytes, charged on arrival.
+    settings = Settings(rate_limit=True, rate_limit_points=1_000, api_keys=frozenset({"other"}))
+    body = b'{"query": "{ __typename }", "pad": "' + b"x" * 39_962 + b'"}'
+    assert len(body) == 40_000  # 400 points
+    with LiveServer(create_app(settings, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            headers = {"content-type": "application/json"}
+            for _ in range(2):
+                ok = await client.post("/graphql", content=body, headers=headers)
+                assert ok.status_code == 200, ok.text
+            # 1 + 400 points each: 198 left, not enough for another 400 ...
+            refused = await client.post("/graphql", content=body, headers=headers)
+            assert refused.status_code == 429, refused.text
+            wait = int(refused.headers["retry-after"])
+            assert 1 <= wait <= 60
+            (error,) = refused.json()["errors"]
+            assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": wait}
+            assert "1000 cost points per minute" in error["message"]
+            # ... while a short request still gets through, and another client is untouched.
+            small = await client.post("/graphql", json={"query": "{ __typename }"})
+            assert small.status_code == 200, small.text
+            other = await client.post(
+                "/graphql", content=body, headers={**headers, "x-api-key": "other"}
+            )
+            assert other.status_code == 200, other.text
+
+        # Refused before the body is read: a client that declares 40,000 bytes and sends none
+        # is answered all the same (within the second the refusal is held), then disconnected.
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+        try:
+            writer.write(
+                b"POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b"content-length: 40000\r\n\r\n"
+            )
+            await writer.drain()
+            async with asyncio.timeout(10):
+                answer = await reader.read()  # to the end: the server closes the connection
+        finally:
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 429 "), answer[:200]
+        assert b"RATE_LIMITED" in answer
