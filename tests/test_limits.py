@@ -29,7 +29,7 @@ def schema_of(app: Starlette) -> Schema:
     (route,) = [r for r in app.routes if getattr(r, "path", None) == "/graphql"]
     # Through the ASGI wrappers around the view (admission, request bounds), whatever their
     # number.
-    inner: object = route.app
+    inner: object = route.app  # type: ignore[attr-defined]
     while not hasattr(inner, "schema"):
         inner = inner.app  # type: ignore[attr-defined]
     schema: Schema = inner.schema
