@@ -17,9 +17,11 @@ import pytest
 from graph.embedded import free_port
 from graph.migrate import available
 from tests.child import Child
+from tests.test_import_imdb import dataset
 
 # uvicorn logs this once it is listening (after the app's startup has completed).
 STARTED = "Uvicorn running on"
+FILM_PAGE = (Path(__file__).resolve().parent.parent / "examples" / "film-page.graphql").read_text()
 # Loopback only: never through a proxy from the environment.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -50,10 +52,10 @@ class Serve(Child):
             ["serve", "--port", str(self.port)], _env(FILMGRAPH_DATA_DIR=str(data_dir), **env)
         )
 
-    def query(self, document: str) -> dict[str, object]:
+    def query(self, document: str, variables: dict[str, str] | None = None) -> dict[str, object]:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/graphql",
-            data=json.dumps({"query": document}).encode(),
+            data=json.dumps({"query": document, "variables": variables or {}}).encode(),
             headers={"content-type": "application/json"},
         )
         with OPENER.open(request, timeout=30) as response:
@@ -154,3 +156,32 @@ def test_sigterm_during_start_up_stops_the_embedded_server(data_dir: Path) -> No
     assert code in (0, 130), "".join(serve.seen)
     assert "Traceback" not in "".join(serve.seen)
     assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "".join(serve.seen)
+
+
+def test_a_second_process_on_the_data_directory_is_refused_and_harms_nothing(
+    data_dir: Path, scratch_dir: Path
+) -> None:
+    files = dataset(scratch_dir / "imdb")
+    refusal = (
+        "filmgraph: embedded PostgreSQL: another filmgraph process is using "
+        f"{(data_dir / 'pgdata').resolve()}; stop it first, or point FILMGRAPH_DATA_DIR elsewhere"
+    )
+    serve = Serve(data_dir)
+    try:
+        serve.wait_for(STARTED)
+        for args in (
+            ["serve", "--port", str(free_port())],
+            ["migrate"],
+            ["load-demo"],
+            ["import", "imdb", str(files)],
+        ):
+            second = _cli(*args, env=_env(FILMGRAPH_DATA_DIR=str(data_dir)))
+            assert second.returncode == 2, (args, second.stderr)
+            assert second.stderr.strip().splitlines()[-1] == refusal, (args, second.stderr)
+            assert "Traceback" not in second.stderr
+            # The first server's PostgreSQL is still there: the film page is served, no 503.
+            page = serve.query(FILM_PAGE, {"slug": "refusenik-2007", "region": "US"})
+            assert "errors" not in page, (args, page)
+            assert page["data"]["film"]["title"] == "Refusenik"  # type: ignore[index]
+    finally:
+        assert serve.stop() == 0, "".join(serve.seen)
