@@ -27,7 +27,7 @@ from strawberry.types import ExecutionResult
 
 from graph.context import Context
 from graph.cost import OPERATION_COST
-from graph.db import BoundedPool, create_pool
+from graph.db import UNREACHABLE, BoundedPool, DatabaseUnavailable, create_pool
 from graph.envelope import (
     GRAPHQL_RESPONSE_JSON,
     BoundedRequest,
@@ -251,10 +251,10 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         app.state.cursor_key = cursor_key
         try:
             app.state.pool = await create_pool(settings, database)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DatabaseUnavailable as exc:
             # Start anyway: /readyz answers 503 and queries SERVICE_UNAVAILABLE until the
             # database answers; the pool connects on demand from then on.
-            log.warning("database unreachable at start-up error=%r", exc)
+            log.warning("database unavailable at start-up %s", exc)
             app.state.pool = await create_pool(settings, database, min_size=0)
         try:
             yield
@@ -269,11 +269,22 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
                 await pool.fetchval("select 1")
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            DatabaseUnavailable,
+            OSError,
+            TimeoutError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
             # Every connection in use and none came free: the database answered a moment ago,
             # this node just cannot take more work now. Say which, for whoever reads the probe.
-            state = "busy" if pool.saturated() else "unreachable"
-            log.warning("readiness check failed database=%s error=%r", state, exc)
+            if isinstance(exc, DatabaseUnavailable):
+                state = exc.reason
+                log.warning("readiness check failed %s", exc)
+            else:
+                state = "busy" if pool.saturated() else UNREACHABLE
+                log.warning("readiness check failed reason=%r error=%r", state, exc)
             return JSONResponse(
                 {"status": "unavailable", "database": state},
                 status_code=503,

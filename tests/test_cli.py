@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -78,8 +79,9 @@ def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
     serve = Serve(data_dir)
     try:
         serve.wait_for(f"GraphiQL at http://127.0.0.1:{serve.port}/graphql")
-        serve.wait_for(STARTED)
+        # Announced only once it serves there.
         body = serve.query('{ film(slug: "refusenik-2007") { title directors { name } } }')
+        serve.wait_for(STARTED)
         assert body == {
             "data": {"film": {"title": "Refusenik", "directors": [{"name": "Laura Bialis"}]}},
             "extensions": {"cost": 11},
@@ -185,3 +187,49 @@ def test_a_second_process_on_the_data_directory_is_refused_and_harms_nothing(
             assert page["data"]["film"]["title"] == "Refusenik"  # type: ignore[index]
     finally:
         assert serve.stop() == 0, "".join(serve.seen)
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts(data_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _cli("serve", "--port", str(port), env=_env(FILMGRAPH_DATA_DIR=str(data_dir)))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"filmgraph: cannot listen on 127.0.0.1:{port}: address already in use; "
+        "stop what uses it, or pass --port"
+    ]
+    # Refused before the embedded server was set up, and GraphiQL was never announced.
+    assert not (data_dir / "pgdata").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "nonsense",
+            "DATABASE_URL must be a URL like postgresql://user:password@host:5432/database, "
+            "got one that starts with no scheme",
+        ),
+        (
+            "mysql://user@127.0.0.1/films",
+            "DATABASE_URL must be a URL like postgresql://user:password@host:5432/database, "
+            "got one that starts with mysql://",
+        ),
+        (
+            "postgresql://user@127.0.0.1:port/films",
+            "DATABASE_URL: the port must be a number from 1 to 65535, got 'port'",
+        ),
+        (
+            "postgres://user@127.0.0.1:99999/films",
+            "DATABASE_URL: the port must be a number from 1 to 65535, got '99999'",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_a_malformed_database_url_is_one_line(url: str, message: str, command: str) -> None:
+    args = ["serve", "--port", str(free_port())] if command == "serve" else [command]
+    result = _cli(*args, env=_env(DATABASE_URL=url))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [f"filmgraph: {message}"]
