@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -240,11 +241,17 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     if database is None:
         raise ValueError("no database: pass a DSN or set DATABASE_URL")
 
-    # Without a configured secret, cursors are sealed with a key of this process: they stop
-    # working on restart and differ between instances (set FILMGRAPH_CURSOR_SECRET for both).
-    cursor_key = (
-        settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32)
-    )
+    # Without a secret (see graph/cursor_secret.py), cursors are sealed with a key of this
+    # process: they stop working on restart and differ between instances.
+    if settings.cursor_secret:
+        # blake2s takes keys of up to 32 bytes; a secret of any length is hashed to that.
+        cursor_key = hashlib.sha256(settings.cursor_secret.encode()).digest()
+    else:
+        cursor_key = secrets.token_bytes(32)
+        log.warning(
+            "cursor secret not set: films and people cursors will not work after a restart "
+            "or on another instance; set FILMGRAPH_CURSOR_SECRET"
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -9,11 +9,12 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import asyncpg
 import uvicorn
 
-from graph import db, stopping
+from graph import cursor_secret, db, stopping
 from graph.app import create_app, server_config
 from graph.demo.load import load_demo
 from graph.dsn import DsnError
@@ -93,6 +94,8 @@ def cmd_serve(settings: Settings) -> int:
     with sock, database(settings) as (dsn, _):
         if not settings.database_url:
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
+            if not settings.cursor_secret:
+                settings = replace(settings, cursor_secret=cursor_secret.kept_in(settings.data_dir))
         app = create_app(settings, dsn)
         url = f"http://{settings.host}:{settings.port}/graphql"
         # Production turns GraphiQL off: then the endpoint is all there is to point at.
@@ -194,8 +197,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
     if getattr(args, "host", None) or getattr(args, "port", None):
-        from dataclasses import replace
-
         settings = replace(
             settings, host=args.host or settings.host, port=args.port or settings.port
         )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -53,14 +54,14 @@ class Serve(Child):
             ["serve", "--port", str(self.port)], _env(FILMGRAPH_DATA_DIR=str(data_dir), **env)
         )
 
-    def query(self, document: str, variables: dict[str, str] | None = None) -> dict[str, object]:
+    def query(self, document: str, variables: dict[str, str] | None = None) -> dict[str, Any]:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/graphql",
             data=json.dumps({"query": document, "variables": variables or {}}).encode(),
             headers={"content-type": "application/json"},
         )
         with OPENER.open(request, timeout=30) as response:
-            body: dict[str, object] = json.load(response)
+            body: dict[str, Any] = json.load(response)
             return body
 
     def stop(self, signum: int = signal.SIGINT) -> int:
@@ -87,12 +88,16 @@ def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
             "extensions": {"cost": 11},
         }
         films = serve.query("{ films(first: 1) { totalCount } }")
+        first = serve.query("{ films(first: 2) { nodes { slug } pageInfo { endCursor } } }")
+        assert "errors" not in first, first
+        cursor = first["data"]["films"]["pageInfo"]["endCursor"]
     finally:
         code = serve.stop()
     assert code == 0, "".join(serve.seen)
     assert any("demo data loaded" in line for line in serve.seen)
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
     assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "embedded server left running"
+    assert (data_dir / "cursor.secret").stat().st_mode & 0o777 == 0o600
 
     # Second start: same data directory, nothing to migrate, demo data not loaded again. With
     # GraphiQL off, the start-up line does not offer it.
@@ -101,6 +106,14 @@ def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
         again.wait_for(f"GraphQL endpoint at http://127.0.0.1:{again.port}/graphql")
         again.wait_for(STARTED)
         assert again.query("{ films(first: 1) { totalCount } }") == films
+        # A cursor from before the restart still works: the key is kept with the data.
+        both = again.query("{ films(first: 4) { nodes { slug } } }")
+        after = again.query(
+            "query($after: String) { films(first: 2, after: $after) { nodes { slug } } }",
+            {"after": cursor},
+        )
+        assert "errors" not in after, after
+        assert after["data"]["films"]["nodes"] == both["data"]["films"]["nodes"][2:]
     finally:
         assert again.stop(signal.SIGTERM) == 0
     assert not any("demo data loaded" in line for line in again.seen)
@@ -184,7 +197,7 @@ def test_a_second_process_on_the_data_directory_is_refused_and_harms_nothing(
             # The first server's PostgreSQL is still there: the film page is served, no 503.
             page = serve.query(FILM_PAGE, {"slug": "refusenik-2007", "region": "US"})
             assert "errors" not in page, (args, page)
-            assert page["data"]["film"]["title"] == "Refusenik"  # type: ignore[index]
+            assert page["data"]["film"]["title"] == "Refusenik"
     finally:
         assert serve.stop() == 0, "".join(serve.seen)
 
