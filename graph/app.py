@@ -258,10 +258,11 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         app.state.cursor_key = cursor_key
         try:
             app.state.pool = await create_pool(settings, database)
-        except DatabaseUnavailable as exc:
+        except (OSError, asyncpg.PostgresError) as exc:
             # Start anyway: /readyz answers 503 and queries SERVICE_UNAVAILABLE until the
             # database answers; the pool connects on demand from then on.
-            log.warning("database unavailable at start-up %s", exc)
+            described = exc if isinstance(exc, DatabaseUnavailable) else f"error={exc!r}"
+            log.warning("database unavailable at start-up %s", described)
             app.state.pool = await create_pool(settings, database, min_size=0)
         try:
             yield
@@ -277,12 +278,11 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             async with asyncio.timeout(READY_TIMEOUT_S):
                 await pool.fetchval("select 1")
         except (
-            DatabaseUnavailable,
             OSError,
             TimeoutError,
             asyncpg.PostgresError,
             asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
+            asyncpg.InternalClientError,  # a connection the server dropped while in use
         ) as exc:
             # Every connection in use and none came free: the database answered a moment ago,
             # this node just cannot take more work now. Say which, for whoever reads the probe.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import socket
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
 import asyncpg
 import uvicorn
@@ -61,41 +61,14 @@ async def _prepare(dsn: str, *, migrations: bool, demo: str) -> None:
         await conn.close()
 
 
-class ListenError(Exception):
-    """The API's address cannot be listened on."""
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """The API's listening socket, bound before anything is announced or started."""
-    if not 1 <= port <= 65535:  # the kernel would take the port modulo 65536
-        raise ListenError(f"cannot listen on port {port}: the port must be from 1 to 65535")
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except (OSError, OverflowError) as exc:
-        raise ListenError(f"cannot listen on {host}:{port}: {exc}") from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)  # uvicorn's default backlog
-    except (OSError, OverflowError) as exc:
-        sock.close()
-        reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else exc
-        raise ListenError(
-            f"cannot listen on {host}:{port}: {reason}; stop what uses it, or pass --port"
-        ) from None
-    return sock
-
-
 def cmd_serve(settings: Settings) -> int:
+    if not settings.database_url and not settings.cursor_secret:
+        secret = cursor_secret.kept_in(settings.data_dir)
+        settings = dataclasses.replace(settings, cursor_secret=secret)
     sock = _listen(settings.host, settings.port)
     with sock, database(settings) as (dsn, _):
         if not settings.database_url:
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
-            if not settings.cursor_secret:
-                settings = replace(settings, cursor_secret=cursor_secret.kept_in(settings.data_dir))
         app = create_app(settings, dsn)
         url = f"http://{settings.host}:{settings.port}/graphql"
         # Production turns GraphiQL off: then the endpoint is all there is to point at.
@@ -132,6 +105,34 @@ class _Server(uvicorn.Server):
         if stopping.requested():
             self.should_exit = True
         return await super().on_tick(counter)
+
+
+class ListenError(Exception):
+    """The API's address cannot be listened on."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound before anything is announced or started."""
+    if not 1 <= port <= 65535:  # the kernel would take the port modulo 65536
+        raise ListenError(f"cannot listen on port {port}: the port must be from 1 to 65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, OverflowError) as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # uvicorn's default backlog
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else exc
+        raise ListenError(
+            f"cannot listen on {host}:{port}: {reason}; stop what uses it, or pass --port"
+        ) from None
+    return sock
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
     if getattr(args, "host", None) or getattr(args, "port", None):
+        from dataclasses import replace
+
         settings = replace(
             settings, host=args.host or settings.host, port=args.port or settings.port
         )
@@ -217,14 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, stopping.Stopped):
         print("filmgraph: interrupted", file=sys.stderr)
         return 130
-    except (DsnError, ListenError) as exc:
-        print(f"filmgraph: {exc}", file=sys.stderr)
-        return 2
     except GenerateError as exc:
         print(f"filmgraph: {exc}", file=sys.stderr)
         return 2
     except EmbeddedError as exc:
         print(f"filmgraph: embedded PostgreSQL: {exc}", file=sys.stderr)
+        return 2
+    except (DsnError, ListenError) as exc:
+        print(f"filmgraph: {exc}", file=sys.stderr)
         return 2
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"filmgraph: database error: {exc}", file=sys.stderr)

@@ -23,19 +23,25 @@ FILE = "cursor.secret"
 
 
 def kept_in(data_dir: Path) -> str:
-    """The secret kept in data_dir, made there on first use."""
+    """The secret kept in data_dir, made there on first use (by one process only, when two
+    start at once)."""
     path = data_dir / FILE
     with contextlib.suppress(FileNotFoundError):
         if kept := path.read_text().strip():
             return kept
-    secret = secrets.token_urlsafe(32)
+        path.unlink()  # empty: its maker died while writing it
     data_dir.mkdir(parents=True, exist_ok=True)
-    # Created unreadable to others before the secret goes in; replaced whole, so that an empty
-    # file (a crash while writing) is mended on the next start.
-    partial = path.with_name(FILE + ".new")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Written whole, unreadable to others, under a name of this process's own; then linked
+    # into place, which fails if another process got there first: then its secret is the one.
+    secret = secrets.token_urlsafe(32)
+    partial = data_dir / f"{FILE}.{os.getpid()}"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(secret + "\n")
-    partial.replace(path)
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        partial.unlink()
     return secret

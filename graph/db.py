@@ -124,18 +124,14 @@ class BoundedPool:
         await self.pool.close()
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(ConnectionError):
     """No connection to the database could be made. `reason` says why in words that stay the
-    same from release to release (/readyz reports it): one of REASONS."""
+    same from release to release (/readyz reports it): one of REASONS. Its text names the
+    server (host and port) and the driver's error, for a log line."""
 
     def __init__(self, reason: str, where: str, error: BaseException) -> None:
-        super().__init__(reason, where, error)
+        super().__init__(f"reason={reason!r} {where} error={str(error) or repr(error)!r}")
         self.reason = reason
-        self.where = where
-        self.error = error
-
-    def __str__(self) -> str:
-        return f"reason={self.reason!r} {self.where} error={str(self.error) or repr(self.error)!r}"
 
 
 UNREACHABLE = "unreachable"

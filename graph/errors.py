@@ -57,7 +57,6 @@ _BAD_VARIABLE = re.compile(
 MAX_MESSAGE = 300
 
 _DATABASE_ERRORS = (
-    DatabaseUnavailable,  # no connection could be made: unreachable, or the login refused
     asyncpg.PostgresConnectionError,  # class 08
     asyncpg.OperatorInterventionError,  # class 57: shutdown, cancelled, cannot connect now
     asyncpg.InvalidCatalogNameError,  # the database was dropped
@@ -70,7 +69,7 @@ _DATABASE_ERRORS = (
     asyncpg.InternalClientError,
     # The role lost a privilege it needs (a deployment fault, as a refused login is).
     asyncpg.InsufficientPrivilegeError,
-    ConnectionError,
+    ConnectionError,  # and DatabaseUnavailable: unreachable, or the login refused
     OSError,
     TimeoutError,
 )
