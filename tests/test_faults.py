@@ -291,7 +291,9 @@ async def test_a_database_that_goes_away_is_logged_one_line_per_retry(
     """asyncpg keeps pool_min_size connections open and, once they are lost, retries them
     with a growing delay: each retry is one line naming the server, not a traceback."""
     pg = EmbeddedPostgres(scratch_dir / "pgdata", port=free_port())
-    await asyncio.to_thread(pg.start)
+    conn = await asyncpg.connect(await asyncio.to_thread(pg.start))
+    await migrate(conn)
+    await conn.close()
     caplog.set_level(logging.INFO)
     try:
         with LiveServer(create_app(Settings(pool_min_size=2), pg.dsn)) as live:
