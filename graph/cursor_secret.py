@@ -29,7 +29,7 @@ def kept_in(data_dir: Path) -> str:
     with contextlib.suppress(FileNotFoundError):
         if kept := path.read_text().strip():
             return kept
-        path.unlink()  # empty: its maker died while writing it
+        path.unlink()  # emptied by hand: make a new one
     data_dir.mkdir(parents=True, exist_ok=True)
     # Written whole, unreadable to others, under a name of this process's own; then linked
     # into place, which fails if another process got there first: then its secret is the one.
