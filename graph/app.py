@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -29,7 +30,7 @@ from graph import receive
 from graph.admission import Admission
 from graph.context import Context
 from graph.cost import OPERATION_COST
-from graph.db import BoundedPool, create_pool
+from graph.db import UNREACHABLE, BoundedPool, DatabaseUnavailable, create_pool
 from graph.envelope import (
     GRAPHQL_RESPONSE_JSON,
     BoundedRequest,
@@ -272,11 +273,17 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     if database is None:
         raise ValueError("no database: pass a DSN or set DATABASE_URL")
 
-    # Without a configured secret, cursors are sealed with a key of this process: they stop
-    # working on restart and differ between instances (set FILMGRAPH_CURSOR_SECRET for both).
-    cursor_key = (
-        settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32)
-    )
+    # Without a secret (see graph/cursor_secret.py), cursors are sealed with a key of this
+    # process: they stop working on restart and differ between instances.
+    if settings.cursor_secret:
+        # blake2s takes keys of up to 32 bytes; a secret of any length is hashed to that.
+        cursor_key = hashlib.sha256(settings.cursor_secret.encode()).digest()
+    else:
+        cursor_key = secrets.token_bytes(32)
+        log.warning(
+            "cursor secret not set: films and people cursors will not work after a restart "
+            "or on another instance; set FILMGRAPH_CURSOR_SECRET"
+        )
 
     schema_gate = SchemaGate()
 
@@ -288,7 +295,8 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         except (OSError, asyncpg.PostgresError) as exc:
             # Start anyway: /readyz answers 503 and queries SERVICE_UNAVAILABLE until the
             # database answers; the pool connects on demand from then on.
-            log.warning("database unreachable at start-up error=%r", exc)
+            described = exc if isinstance(exc, DatabaseUnavailable) else f"error={exc!r}"
+            log.warning("database unavailable at start-up %s", described)
             app.state.pool = await create_pool(settings, database, min_size=0)
         else:
             # Checked now, so that operations on a current schema run unchecked from the first.
@@ -307,11 +315,21 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
                 schema = await schema_gate.check(pool)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            TimeoutError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # a connection the server dropped while in use
+        ) as exc:
             # Every connection in use and none came free: the database answered a moment ago,
             # this node just cannot take more work now. Say which, for whoever reads the probe.
-            state = "busy" if pool.saturated() else "unreachable"
-            log.warning("readiness check failed database=%s error=%r", state, exc)
+            if isinstance(exc, DatabaseUnavailable):
+                state = exc.reason
+                log.warning("readiness check failed %s", exc)
+            else:
+                state = "busy" if pool.saturated() else UNREACHABLE
+                log.warning("readiness check failed reason=%r error=%r", state, exc)
             return JSONResponse(
                 {"status": "unavailable", "database": state},
                 status_code=503,

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -14,9 +15,11 @@ from importlib import metadata
 import asyncpg
 import uvicorn
 
-from graph import db, stopping
+from graph import cursor_secret, db, stopping
 from graph.app import create_app, server_config
 from graph.demo.load import load_demo
+from graph.dsn import DsnError
+from graph.dsn import check as check_dsn
 from graph.embedded import EmbeddedError, EmbeddedPostgres
 from graph.generate import GenerateError, generate
 from graph.importers.command import add_import_parser, cmd_import
@@ -32,6 +35,7 @@ log = logging.getLogger("graph.cli")
 def database(settings: Settings) -> Iterator[tuple[str, bool]]:
     """(DSN, embedded?): DATABASE_URL when set, else the embedded server, stopped on exit."""
     if settings.database_url:
+        check_dsn(settings.database_url)
         yield settings.database_url, False
         return
     server = EmbeddedPostgres(settings.data_dir / "pgdata")
@@ -92,7 +96,11 @@ async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
 
 
 def cmd_serve(settings: Settings) -> int:
-    with database(settings) as (dsn, _):
+    if not settings.database_url and not settings.cursor_secret:
+        secret = cursor_secret.kept_in(settings.data_dir)
+        settings = dataclasses.replace(settings, cursor_secret=secret)
+    sock = _listen(settings.host, settings.port)
+    with sock, database(settings) as (dsn, _):
         if not settings.database_url:
             # The embedded database is filmgraph's own: nothing else would migrate it.
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
@@ -102,25 +110,66 @@ def cmd_serve(settings: Settings) -> int:
         url = f"http://{settings.host}:{settings.port}/graphql"
         # Production turns GraphiQL off: then the endpoint is all there is to point at.
         what = "GraphiQL at" if settings.graphiql else "GraphQL endpoint at"
-        print(f"filmgraph: {what} {url}", file=sys.stderr)
         server = _Server(
-            server_config(app, settings, host=settings.host, port=settings.port, log_level="info")
+            server_config(app, settings, host=settings.host, port=settings.port, log_level="info"),
+            announce=f"filmgraph: {what} {url}",
         )
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
         # our handlers in place; once it has, stopping is the normal way out.
         with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+            server.run(sockets=[sock])
     return 0
 
 
 class _Server(uvicorn.Server):
-    """uvicorn takes SIGTERM over only once it runs: one that came just before is still
+    """uvicorn on a socket bound beforehand, announcing the address once it serves there.
+
+    uvicorn takes SIGTERM over only once it runs: one that came just before is still
     honoured, at its next tick (every 0.1 s)."""
+
+    def __init__(self, config: uvicorn.Config, *, announce: str) -> None:
+        super().__init__(config)
+        self.announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.announce, file=sys.stderr, flush=True)
+            # uvicorn says where it listens only on sockets it bound itself.
+            self._log_started_message(sockets or [])
 
     async def on_tick(self, counter: int) -> bool:
         if stopping.requested():
             self.should_exit = True
         return await super().on_tick(counter)
+
+
+class ListenError(Exception):
+    """The API's address cannot be listened on."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound before anything is announced or started."""
+    if not 1 <= port <= 65535:  # the kernel would take the port modulo 65536
+        raise ListenError(f"cannot listen on port {port}: the port must be from 1 to 65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, OverflowError) as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # uvicorn's default backlog
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else exc
+        raise ListenError(
+            f"cannot listen on {host}:{port}: {reason}; stop what uses it, or pass --port"
+        ) from None
+    return sock
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -260,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except EmbeddedError as exc:
         print(f"filmgraph: embedded PostgreSQL: {exc}", file=sys.stderr)
+        return 2
+    except (DsnError, ListenError) as exc:
+        print(f"filmgraph: {exc}", file=sys.stderr)
         return 2
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"filmgraph: database error: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from graph.dsn import address
 from graph.settings import Settings
 
 _NAME = re.compile(r"^-- name: (\w+)( \(paged\))?\s*$", re.MULTILINE)
@@ -185,9 +187,72 @@ class BoundedPool:
         await self.pool.close()
 
 
+class DatabaseUnavailable(ConnectionError):
+    """No connection to the database could be made. `reason` says why in words that stay the
+    same from release to release (/readyz reports it): one of REASONS. Its text names the
+    server (host and port) and the driver's error, for a log line."""
+
+    def __init__(self, reason: str, where: str, error: BaseException) -> None:
+        super().__init__(f"reason={reason!r} {where} error={str(error) or repr(error)!r}")
+        self.reason = reason
+
+
+UNREACHABLE = "unreachable"
+REASONS = (
+    UNREACHABLE,
+    "authentication failed",
+    "permission denied",
+    "database does not exist",
+    "too many connections",
+)
+
+
+def unavailable_reason(error: BaseException) -> str:
+    """Why a connection attempt failed, as one of REASONS."""
+    # Class 28 covers a wrong password, an unknown user and a pg_hba.conf rule that rejects
+    # the connection: PostgreSQL tells them apart only in the message, on purpose.
+    if isinstance(
+        error, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError
+    ):
+        return "authentication failed"
+    if isinstance(error, asyncpg.InsufficientPrivilegeError):  # no CONNECT on the database
+        return "permission denied"
+    if isinstance(error, asyncpg.InvalidCatalogNameError):
+        return "database does not exist"
+    if isinstance(error, asyncpg.TooManyConnectionsError):
+        return "too many connections"
+    return UNREACHABLE
+
+
+async def _connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    """asyncpg.connect for the pool, whose every failure is a DatabaseUnavailable that says
+    why and where: the pool logs it and the API answers it with SERVICE_UNAVAILABLE."""
+    try:
+        conn: asyncpg.Connection = await asyncpg.connect(dsn, **kwargs)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(unavailable_reason(exc), address(dsn), exc) from exc
+    return conn
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """While the database is down, asyncpg's pool retries the connections it keeps open
+    (pool_min_size) with a growing delay and logs each failure with a traceback: one line
+    that says why and where is enough."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, DatabaseUnavailable):
+        record.msg = "database unavailable, reconnecting the pool %s"
+        record.args = (error,)
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = None) -> BoundedPool:
+    # Idempotent: a filter added twice is kept once.
+    logging.getLogger("asyncpg.pool").addFilter(_one_line)
     pool = await asyncpg.create_pool(
         dsn,
+        connect=_connect,
         min_size=settings.pool_min_size if min_size is None else min_size,
         max_size=settings.pool_max_size,
         max_queries=50_000,

@@ -511,7 +511,8 @@ class KeysetQuery:
         if not hmac.compare_digest(mac, self.seal(values, pk)):
             raise UserInputError(
                 f"{argument}: this cursor belongs to another connection, order or filter, "
-                "or was altered",
+                "or was altered, or comes from before a server restart or from another "
+                "deployment; start from the first page again",
                 argument=argument,
             )
         return typed, pk

@@ -288,6 +288,10 @@ class EmbeddedPostgres:
         return self.dsn
 
     def stop(self) -> None:
+        """Stop the server this object started. Without the lock it is another process's (or
+        nobody's, and the next start() takes it over): leave it alone."""
+        if self._lock_fd is None:
+            return
         try:
             if self._running():
                 self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))

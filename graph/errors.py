@@ -14,6 +14,8 @@ import asyncpg
 from graphql import GraphQLError, GraphQLSyntaxError
 from graphql.validation.validate import ValidationAbortedError
 
+from graph.db import DatabaseUnavailable
+
 log = logging.getLogger(__name__)
 
 # Request errors.
@@ -63,7 +65,13 @@ _DATABASE_ERRORS = (
     asyncpg.TooManyConnectionsError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
-    ConnectionError,
+    # The server went away under a connection in use: asyncpg then finds its protocol in a
+    # state it did not expect ("cannot switch to state 12; another operation is in
+    # progress"), as during a PostgreSQL restart under load.
+    asyncpg.InternalClientError,
+    # The role lost a privilege it needs (a deployment fault, as a refused login is).
+    asyncpg.InsufficientPrivilegeError,
+    ConnectionError,  # and DatabaseUnavailable: unreachable, or the login refused
     OSError,
     TimeoutError,
 )
@@ -137,7 +145,8 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
             TIMEOUT,
         )
     elif isinstance(original, _DATABASE_ERRORS):
-        log.warning("database unavailable error=%r request_id=%s", original, request_id)
+        described = original if isinstance(original, DatabaseUnavailable) else f"error={original!r}"
+        log.warning("database unavailable %s request_id=%s", described, request_id)
         message, code = "The database is unavailable; try again shortly.", SERVICE_UNAVAILABLE
     else:
         log.error(

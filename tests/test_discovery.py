@@ -18,7 +18,7 @@ from graph.demo.load import load_demo
 from graph.discovery import FilmFilter, film_query, keyset_page
 from graph.migrate import migrate
 from graph.settings import Settings
-from tests.conftest import LiveServer, gql, gql_error
+from tests.conftest import GraphQLErrors, LiveServer, gql, gql_error
 
 FILMS = """
 query($filter: FilmFilter, $orderBy: [FilmOrder!], $first: Int, $after: String,
@@ -424,11 +424,16 @@ async def test_cursors_travel_between_instances_that_share_the_secret(dsn: str) 
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 return await gql(client, FILMS, {"first": 2, "after": cursor})
 
-    shared = Settings(cursor_secret="s3cret")
-    cursor = await first_cursor(shared)
-    assert (await next_page(Settings(cursor_secret="s3cret"), cursor))["films"]["nodes"]
-    with pytest.raises(AssertionError, match="BAD_USER_INPUT"):
+    # Longer than blake2s's 32-byte key, as `openssl rand -hex 32` makes them.
+    secret = "5ec7e7" * 11
+    cursor = await first_cursor(Settings(cursor_secret=secret))
+    assert (await next_page(Settings(cursor_secret=secret), cursor))["films"]["nodes"]
+    with pytest.raises(GraphQLErrors) as refused:
         await next_page(Settings(cursor_secret="other"), cursor)
+    (error,) = refused.value.errors
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "after"}
+    # What a client that kept a cursor across a deployment needs to hear.
+    assert "from before a server restart or from another deployment" in error["message"]
 
 
 async def test_filtered_pages_leave_pooled_connections_as_they_found_them(dsn: str) -> None:

@@ -4,18 +4,23 @@ slow requests. A lock held by the test makes a request slow, so nothing waits on
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
+import logging
+import secrets
 import statistics
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
 
 from graph.app import create_app
+from graph.demo.load import load_demo
 from graph.embedded import EmbeddedPostgres, free_port
 from graph.migrate import migrate
 from graph.settings import Settings
@@ -336,3 +341,151 @@ async def test_a_request_is_refused_at_once_past_the_pool_queue(
             for response in await asyncio.gather(*queued):
                 assert response.json() == {"data": FILM, "extensions": {"cost": 1}}
             assert await gql(client, QUERY) == FILM
+
+
+def _login(dsn: str, user: str, password: str, database: str | None = None) -> str:
+    """dsn with another user, password and (optionally) database."""
+    parts = urlsplit(dsn)
+    netloc = f"{user}:{password}@{parts.netloc.rpartition('@')[2]}"
+    path = f"/{database}" if database is not None else parts.path
+    return urlunsplit(parts._replace(netloc=netloc, path=path))
+
+
+def _no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    for record in caplog.records:
+        assert record.exc_info is None, (record.name, record.getMessage())
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("refusal", "reason"),
+    [
+        ("wrong password", "authentication failed"),
+        ("unknown user", "authentication failed"),
+        ("missing database", "database does not exist"),
+        ("no CONNECT privilege", "permission denied"),
+    ],
+)
+async def test_a_refused_login_is_service_unavailable_and_says_why(
+    empty_dsn: str, caplog: pytest.LogCaptureFixture, refusal: str, reason: str
+) -> None:
+    role = f"filmgraph_login_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(empty_dsn)
+    try:
+        database = await admin.fetchval("select current_database()")
+        await admin.execute(f"create role {role} login password 'right'")
+        await admin.execute(f'revoke connect on database "{database}" from public')
+        if refusal != "no CONNECT privilege":
+            await admin.execute(f'grant connect on database "{database}" to {role}')
+        dsn = {
+            "wrong password": _login(empty_dsn, role, "wrong"),
+            "unknown user": _login(empty_dsn, f"{role}_unknown", "right"),
+            "missing database": _login(empty_dsn, role, "right", f"{database}_missing"),
+            "no CONNECT privilege": _login(empty_dsn, role, "right"),
+        }[refusal]
+        caplog.set_level(logging.INFO)
+        with LiveServer(create_app(Settings(), dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                response = await client.post("/graphql", json={"query": QUERY})
+                ready = await client.get("/readyz")
+    finally:
+        await admin.execute(f'grant connect on database "{database}" to public')
+        await admin.execute(f'revoke connect on database "{database}" from {role}')
+        await admin.execute(f"drop role {role}")
+        await admin.close()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "2"
+    (error,) = response.json()["errors"]
+    assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
+    assert error["message"] == "The database is unavailable; try again shortly."
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "database": reason}
+    host, port = urlsplit(empty_dsn).hostname, urlsplit(empty_dsn).port
+    start_up = [r.getMessage() for r in caplog.records if "at start-up" in r.getMessage()]
+    assert start_up == [
+        f"database unavailable at start-up reason={reason!r} host={host} port={port} "
+        + start_up[0].partition(f"port={port} ")[2]
+    ]
+    assert "error=" in start_up[0]
+    _no_tracebacks(caplog)
+
+
+async def test_a_database_that_goes_away_is_logged_one_line_per_retry(
+    scratch_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asyncpg keeps pool_min_size connections open and, once they are lost, retries them
+    with a growing delay: each retry is one line naming the server, not a traceback."""
+    pg = EmbeddedPostgres(scratch_dir / "pgdata", port=free_port())
+    conn = await asyncpg.connect(await asyncio.to_thread(pg.start))
+    await migrate(conn)
+    await conn.close()
+    caplog.set_level(logging.INFO)
+    try:
+        with LiveServer(create_app(Settings(pool_min_size=2), pg.dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                assert (await client.get("/readyz")).status_code == 200
+                await asyncio.to_thread(pg.stop)
+                # The pool notices its connections are gone, and retries at 1 s, 2 s, 4 s...
+                deadline = time.monotonic() + 30
+                while len([r for r in caplog.records if r.name == "asyncpg.pool"]) < 2:
+                    assert time.monotonic() < deadline, caplog.text
+                    await asyncio.sleep(0.1)
+                ready = await client.get("/readyz")
+                assert ready.json() == {"status": "unavailable", "database": "unreachable"}
+    finally:
+        await asyncio.to_thread(pg.stop)
+    retries = [r.getMessage() for r in caplog.records if r.name == "asyncpg.pool"]
+    for line in retries:
+        assert line.startswith(
+            "database unavailable, reconnecting the pool reason='unreachable' "
+            f"host=127.0.0.1 port={pg.port} error="
+        ), line
+    readiness = [r.getMessage() for r in caplog.records if "readiness check" in r.getMessage()]
+    assert readiness and f"host=127.0.0.1 port={pg.port}" in readiness[-1], readiness
+    _no_tracebacks(caplog)
+
+
+async def test_restarts_under_load_answer_service_unavailable_never_internal(
+    scratch_dir: Path,
+) -> None:
+    """Connections the server drops while requests use them: asyncpg then reports protocol
+    states it did not expect (InternalClientError) as well as lost connections. All of it
+    is the database going away for a moment."""
+    pg = EmbeddedPostgres(scratch_dir / "pgdata", port=free_port(), settings={"fsync": "off"})
+    dsn = await asyncio.to_thread(pg.start)
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn)
+    await load_demo(conn)
+    await conn.close()
+    document = '{ film(slug: "refusenik-2007") { title directors { name } genres { name } } }'
+    codes: collections.Counter[str] = collections.Counter()
+    restarted = asyncio.Event()
+    try:
+        settings = Settings(pool_max_size=10, pool_timeout_ms=1_000)
+        with LiveServer(create_app(settings, dsn)) as live:
+            async with httpx.AsyncClient(
+                base_url=live.url, timeout=30, limits=httpx.Limits(max_connections=40)
+            ) as client:
+
+                async def load() -> None:
+                    while not restarted.is_set():
+                        body = (await client.post("/graphql", json={"query": document})).json()
+                        errors = body.get("errors") or []
+                        codes.update(e["extensions"]["code"] for e in errors)
+                        codes["ok"] += not errors
+
+                clients = [asyncio.ensure_future(load()) for _ in range(20)]
+                for _ in range(6):
+                    served = codes["ok"]
+                    while codes["ok"] < served + 20:  # under load again before each restart
+                        assert not any(c.done() for c in clients), codes
+                        await asyncio.sleep(0.01)
+                    await asyncio.to_thread(pg.stop)
+                    await asyncio.to_thread(pg.start)
+                restarted.set()
+                await asyncio.gather(*clients)
+                assert await gql(client, document)
+    finally:
+        await asyncio.to_thread(pg.stop)
+    assert codes["SERVICE_UNAVAILABLE"] > 0, codes  # the restarts were felt
+    assert set(codes) == {"ok", "SERVICE_UNAVAILABLE"}, codes

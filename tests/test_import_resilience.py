@@ -17,7 +17,7 @@ import pytest
 
 from graph.embedded import EmbeddedPostgres
 from graph.importers.run import IMPORT_LOCK_ID
-from graph.migrate import migrate
+from graph.migrate import MIGRATION_LOCK_ID, migrate
 from tests.importing import Importer, filmgraph_import, fingerprint, import_backends, wait_until
 from tests.test_import_imdb import BASICS, dataset
 
@@ -109,14 +109,26 @@ async def _stop_answering(server: EmbeddedPostgres, importer: Importer) -> None:
     processes = _server_processes(server)
     _signal(processes, signal.SIGSTOP)
     try:
-        stopped = time.monotonic()
-        code, _, err = importer.finish(timeout=NOTICE_WITHIN_S * 3)
-        noticed = time.monotonic() - stopped
+        await _noticed(importer)
     finally:
         _signal(processes, signal.SIGCONT)
+
+
+async def _noticed(importer: Importer) -> None:
+    """The importer, facing a server that stopped answering, exits 2 within NOTICE_WITHIN_S
+    with a one-line reason."""
+    stopped = time.monotonic()
+    try:
+        code, _, err = importer.finish(timeout=NOTICE_WITHIN_S * 3)
+    finally:
+        if importer.proc.poll() is None:  # hung: not left behind
+            importer.proc.kill()
+            importer.proc.wait()
+    noticed = time.monotonic() - stopped
     assert noticed < NOTICE_WITHIN_S, err
     assert code == 2, err
     assert err.splitlines()[-1].startswith("filmgraph: lost the database connection"), err
+    assert "Traceback" not in err
 
 
 async def test_a_silent_database_is_noticed_within_10_seconds(
@@ -162,3 +174,69 @@ async def test_a_database_that_stops_answering_while_an_import_waits_its_turn_is
     await holder.execute("rollback")
     await holder.close()
     assert await fingerprint(dsn) == before
+
+
+def _big_basics(directory: Path, rows: int) -> Path:
+    """A title.basics long enough that its COPY is still streaming when the server freezes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    header = BASICS.splitlines()[0]
+    line = "tt{n:08d}\tmovie\tFilm {n}\tFilm {n}\t0\t2000\t\\N\t90\tDrama\n"
+    with (directory / "title.basics.tsv").open("w") as out:
+        out.write(header + "\n")
+        out.writelines(line.format(n=n) for n in range(1, rows + 1))
+    return directory
+
+
+# How the test sees, on the server, that the import is at a step: the number of server
+# processes there (other than the asker's).
+AT_STEP = {
+    # Its COPY has taken rows, and more are on their way.
+    "copy": """select count(*) from pg_stat_progress_copy p join pg_stat_activity a using (pid)
+               where a.application_name = 'filmgraph import' and p.tuples_processed > 0""",
+    # Waiting for the migration lock, which the test holds (a migration running elsewhere).
+    "migrate": """select count(*) from pg_stat_activity
+                  where wait_event = 'advisory' and pid <> pg_backend_pid()""",
+}
+
+
+@pytest.mark.parametrize("step", ["connect", "migrate", "copy"])
+async def test_a_database_that_stops_answering_at_any_step_is_noticed(
+    own_server: EmbeddedPostgres, scratch_dir: Path, step: str
+) -> None:
+    """Each step of an import that talks to the server, frozen while the import is in it.
+    (Waiting for the import lock and merging: the tests above.)"""
+    dsn = own_server.dsn
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        before = await fingerprint(dsn)
+        if step == "migrate":
+            await conn.execute("select pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        files = _big_basics(scratch_dir / "big", 1_000_000 if step == "copy" else 10)
+        if step == "connect":
+            processes = _server_processes(own_server)
+            _signal(processes, signal.SIGSTOP)
+            try:
+                importer = Importer(dsn, "imdb", files)
+                await _noticed(importer)
+            finally:
+                _signal(processes, signal.SIGCONT)
+        else:
+            importer = Importer(dsn, "imdb", files)
+            await wait_until(lambda: _at(dsn, importer, AT_STEP[step]), f"the import's {step}")
+            await _stop_answering(own_server, importer)
+    finally:
+        await conn.close()
+    assert await fingerprint(dsn) == before
+
+
+async def _at(dsn: str, importer: Importer, question: str) -> bool:
+    if importer.proc.poll() is not None:
+        _, _, err = importer.finish()
+        raise AssertionError(f"the import ended early:\n{err}")
+    conn = await asyncpg.connect(dsn)
+    try:
+        n: int = await conn.fetchval(question)
+        return n > 0
+    finally:
+        await conn.close()

@@ -13,7 +13,14 @@ from graph import stopping
 from graph.importers.imdb import DEFAULT_TITLE_TYPES, import_imdb, parse_title_types
 from graph.importers.movielens import import_movielens
 from graph.importers.reader import InputError
-from graph.importers.run import ImportFailed, Run, run_import
+from graph.importers.run import (
+    WATCHDOG_TIMEOUT_S,
+    ImportFailed,
+    Run,
+    connect,
+    run_import,
+    watched,
+)
 from graph.importers.tmdb import import_providers, import_watch
 from graph.migrate import migrate
 
@@ -154,11 +161,11 @@ def _work(args: argparse.Namespace) -> Callable[[Run], Awaitable[None]]:
 
 async def _import(dsn: str, args: argparse.Namespace) -> Run:
     work = _work(args)
-    conn = await asyncpg.connect(dsn, timeout=10)
+    conn = await connect(dsn)
     try:
-        await migrate(conn)
+        await watched(dsn, conn, migrate(conn))
     finally:
-        await conn.close()
+        await conn.close(timeout=WATCHDOG_TIMEOUT_S)
     run, seconds = await run_import(dsn, args.max_errors, work, args.wait)
     print(run.summary(seconds))
     return run

@@ -14,18 +14,21 @@ import logging
 import math
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
 
 import asyncpg
 
 from graph import db
+from graph.dsn import address
 from graph.importers.progress import FileProgress, terminal
 from graph.importers.reader import Reject, Source, csv_rows, tsv_copy
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Any fixed number: only one import runs against a database at a time.
 IMPORT_LOCK_ID = 0x494D5054  # "IMPT"
@@ -101,7 +104,6 @@ class Run:
     out: TextIO | None = field(default_factory=terminal)
     rejected: int = 0
     tallies: dict[str, Tally] = field(default_factory=dict)
-    lost: bool = False
 
     def tally(self, table: str) -> Tally:
         return self.tallies.setdefault(table, Tally())
@@ -245,40 +247,89 @@ async def _aiter_records(
         yield record
 
 
+async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    """A connection for an import step, given up on if the server does not answer within
+    WATCHDOG_TIMEOUT_S (it may accept the TCP connection and then say nothing)."""
+    try:
+        conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=WATCHDOG_TIMEOUT_S, **kwargs)
+    except TimeoutError:
+        raise ConnectionLost(
+            f"lost the database connection: no answer within {WATCHDOG_TIMEOUT_S:g} s "
+            f"({address(dsn)})"
+        ) from None
+    return conn
+
+
 async def _probe(dsn: str) -> asyncpg.Connection | None:
-    """The watchdog's own connection, made before the import starts, so that a server that
+    """The watchdog's own connection, made before the step starts, so that a server that
     stops answering at any point after is noticed (None: no watchdog)."""
     try:
-        probe: asyncpg.Connection = await asyncpg.connect(
-            dsn,
-            timeout=WATCHDOG_TIMEOUT_S,
-            server_settings={"application_name": "filmgraph import watchdog"},
+        probe: asyncpg.Connection = await connect(
+            dsn, server_settings={"application_name": "filmgraph import watchdog"}
         )
     except asyncpg.PostgresError as exc:
-        # The import's own connection has just been made, so the server is there: perhaps out
+        # The step's own connection has just been made, so the server is there: perhaps out
         # of connection slots. Carry on without a watchdog rather than fail the import.
         log.warning("watchdog off error=%r", str(exc))
         return None
-    except (TimeoutError, OSError) as exc:
-        raise ConnectionLost(f"lost the database connection: {exc or 'no answer'}") from None
+    except OSError as exc:
+        raise ConnectionLost(f"lost the database connection: {exc}") from None
     return probe
 
 
-async def _watch(probe: asyncpg.Connection, run: Run) -> None:
-    """Ping the server on the probe connection; if it stops answering, cut the import's own
-    connection so that the import fails now instead of hanging."""
+async def _silence(probe: asyncpg.Connection) -> None:
+    """Ping the server on the probe connection; return once it stops answering."""
     try:
         while True:
             await asyncio.sleep(WATCHDOG_EVERY_S)
             await asyncio.wait_for(probe.fetchval(db.sql("import_ping")), WATCHDOG_TIMEOUT_S)
-    except asyncio.CancelledError:
-        raise
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         log.warning("database not answering timeout_s=%.0f", WATCHDOG_TIMEOUT_S)
-        run.lost = True
-        run.conn.terminate()
     finally:
         probe.terminate()
+
+
+async def watched(dsn: str, conn: asyncpg.Connection, step: Coroutine[Any, Any, T]) -> T:
+    """Run one step of an import on conn while a watchdog pings the server; if the server
+    stops answering, cut conn and end the step with ConnectionLost.
+
+    Cutting the connection is not enough on its own: a statement waiting for its answer ends
+    with it, but a COPY waiting for the server to take more data waits on the socket's
+    buffer, which nothing drains any more. So the step runs as a task of its own, and is
+    cancelled."""
+    try:
+        probe = await _probe(dsn)
+    except BaseException:
+        step.close()
+        raise
+    task = asyncio.ensure_future(step)
+    if probe is None:
+        return await task
+    silence = asyncio.create_task(_silence(probe))
+    try:
+        await asyncio.wait({task, silence}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            conn.terminate()
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            raise ConnectionLost(
+                f"lost the database connection: no answer within {WATCHDOG_TIMEOUT_S:g} s"
+            )
+        try:
+            return task.result()
+        except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError) as exc:
+            if conn.is_closed():
+                raise ConnectionLost(f"lost the database connection: {exc}") from None
+            raise
+    finally:
+        # Also when this coroutine is cancelled itself (SIGTERM): the step goes with it, and
+        # rolls back.
+        for t in (silence, task):
+            t.cancel()
+        for t in (silence, task):
+            with contextlib.suppress(BaseException):
+                await t
 
 
 async def _take_lock(run: Run, wait_s: float) -> None:
@@ -327,32 +378,21 @@ async def run_import(
     """Run `work` in one transaction under the import lock, waiting up to wait_s seconds for
     another import to finish; return the run and its seconds."""
     start = time.monotonic()
-    conn = await asyncpg.connect(dsn, timeout=10, server_settings=SESSION_SETTINGS)
+    conn = await connect(dsn, server_settings=SESSION_SETTINGS)
     run = Run(conn, max_errors)
     try:
-        probe = await _probe(dsn)
-    except ConnectionLost:
-        conn.terminate()
-        raise
-    watchdog = asyncio.create_task(_watch(probe, run)) if probe else None
-    try:
-        async with conn.transaction():
-            await _take_lock(run, wait_s)
-            await work(run)
-            # Fold the facet tallies the import appended to (migration 0003), in the same
-            # transaction: imports run one at a time, and readers see either ledger whole.
-            await conn.fetchval(db.sql("compact_film_tally"))
-    except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError) as exc:
-        if run.lost or conn.is_closed():
-            raise ConnectionLost(f"lost the database connection: {exc}") from None
-        raise
+        await watched(dsn, conn, _in_transaction(run, work, wait_s))
     finally:
-        if watchdog:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
-        if run.lost:
-            conn.terminate()
-        else:
-            await conn.close(timeout=WATCHDOG_TIMEOUT_S)
+        # Closed already when the watchdog cut it; a server that stops answering now is
+        # given up on after the timeout.
+        await conn.close(timeout=WATCHDOG_TIMEOUT_S)
     return run, time.monotonic() - start
+
+
+async def _in_transaction(run: Run, work: Callable[[Run], Awaitable[None]], wait_s: float) -> None:
+    async with run.conn.transaction():
+        await _take_lock(run, wait_s)
+        await work(run)
+        # Fold the facet tallies the import appended to (migration 0003), in the same
+        # transaction: imports run one at a time, and readers see either ledger whole.
+        await run.conn.fetchval(db.sql("compact_film_tally"))
