@@ -96,12 +96,14 @@ async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
 
 
 def cmd_serve(settings: Settings) -> int:
-    if not settings.database_url and not settings.cursor_secret:
-        secret = cursor_secret.kept_in(settings.data_dir)
-        settings = dataclasses.replace(settings, cursor_secret=secret)
     sock = _listen(settings.host, settings.port)
     with sock, database(settings) as (dsn, _):
         if not settings.database_url:
+            # Kept beside the embedded data, once that is known to start: a serve that fails
+            # (no PostgreSQL, a data directory in use) leaves nothing behind.
+            if not settings.cursor_secret:
+                secret = cursor_secret.kept_in(settings.data_dir)
+                settings = dataclasses.replace(settings, cursor_secret=secret)
             # The embedded database is filmgraph's own: nothing else would migrate it.
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
         else:
