@@ -49,8 +49,14 @@ class Statement:
 
 
 def sql_dir() -> Any:
-    """The sql/ folder: beside the package in a checkout, packaged as graph.sql in a wheel."""
-    checkout = Path(__file__).resolve().parent.parent / "sql"
+    """The sql/ folder: packaged as graph.sql in a wheel, beside the package in a checkout.
+
+    The wheel's copy is looked for first: in site-packages, the folder beside the package is
+    site-packages/sql, which any other distribution could own."""
+    installed = Path(__file__).resolve().parent / "sql"
+    if installed.is_dir():
+        return installed
+    checkout = installed.parent.parent / "sql"
     if checkout.is_dir():
         return checkout
     return resources.files("graph.sql")

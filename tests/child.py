@@ -1,4 +1,5 @@
-"""A `filmgraph` command running in a child process, its stderr read line by line."""
+"""A `filmgraph` command in a child process: run to its end (`run`), or running, its stderr
+read line by line (`Child`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import subprocess
 import sys
 import threading
 import time
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`filmgraph ARGS` run to its end (at most two minutes), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "graph.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 class Child:

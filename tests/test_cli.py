@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import pytest
 
 from graph.embedded import free_port
 from graph.migrate import available
-from tests.child import Child
+from tests.child import Child, run
 from tests.test_import_imdb import dataset
 
 # uvicorn logs this once it is listening (after the app's startup has completed).
@@ -28,15 +26,7 @@ FILM_PAGE = (Path(__file__).resolve().parent.parent / "examples" / "film-page.gr
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "graph.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+_cli = run
 
 
 def _env(**extra: str) -> dict[str, str]:

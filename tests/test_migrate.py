@@ -6,13 +6,13 @@ import asyncio
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 
 from graph.embedded import free_port
 from graph.migrate import available, migrate
+from tests.child import run
 
 
 async def test_migrate_twice_is_a_no_op(empty_dsn: str) -> None:
@@ -92,15 +92,7 @@ async def test_each_migration_is_recorded_with_the_sha256_of_its_file(empty_dsn:
 
 
 def _cli(*args: str, dsn: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": dsn}
-    return subprocess.run(
-        [sys.executable, "-m", "graph.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run(*args, env={**os.environ, "DATABASE_URL": dsn})
 
 
 async def _edit_record(dsn: str, statement: str) -> None:

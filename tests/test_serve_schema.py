@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import pytest
 
 from graph.embedded import EmbeddedPostgres, free_port
 from graph.migrate import available
-from tests.child import Child
+from tests.child import Child, run
 from tests.migration_history import HISTORY, migrate_as_of
 
 STARTED = "Uvicorn running on"
@@ -59,19 +57,8 @@ def serving() -> Iterator[list[Serve]]:
         assert "Traceback" not in "".join(serve.seen)
 
 
-def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "graph.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def _migrate(dsn: str) -> None:
-    result = _cli(["migrate"], {**os.environ, "DATABASE_URL": dsn})
+    result = run("migrate", env={**os.environ, "DATABASE_URL": dsn})
     assert result.returncode == 0, result.stderr
 
 
@@ -186,7 +173,7 @@ async def test_embedded_serve_refuses_an_edited_migration_and_stops_its_server(
     data_dir = scratch_dir / "filmgraph"
     env = {**os.environ, "FILMGRAPH_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
-    first = await asyncio.to_thread(_cli, ["migrate"], env)
+    first = await asyncio.to_thread(run, "migrate", env=env)
     assert first.returncode == 0, first.stderr
     # As if 0001 had been edited after this database applied it.
     server = EmbeddedPostgres(data_dir / "pgdata")
@@ -198,7 +185,7 @@ async def test_embedded_serve_refuses_an_edited_migration_and_stops_its_server(
             await conn.close()
     finally:
         server.stop()
-    serve = await asyncio.to_thread(_cli, ["serve", "--port", str(free_port())], env)
+    serve = await asyncio.to_thread(run, "serve", "--port", str(free_port()), env=env)
     assert serve.returncode == 2, serve.stderr
     assert "filmgraph: migration 0001_initial was applied to this database from a different " in (
         serve.stderr
