@@ -117,7 +117,7 @@ class Settings:
         settings = cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             host=os.environ.get("FILMGRAPH_HOST") or DEFAULT_HOST,
-            port=_int("FILMGRAPH_PORT", DEFAULT_PORT, 0, 65_535),
+            port=_int("FILMGRAPH_PORT", DEFAULT_PORT, 1, 65_535),
             data_dir=Path(os.environ.get("FILMGRAPH_DATA_DIR") or _default_data_dir()),
             pool_min_size=_int("FILMGRAPH_POOL_MIN", 1, 0),
             pool_max_size=_int("FILMGRAPH_POOL_MAX", 10),

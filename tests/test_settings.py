@@ -34,7 +34,7 @@ def _schema(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
             "FILMGRAPH_POOL_MIN (20) must not exceed FILMGRAPH_POOL_MAX (5)",
         ),
         ({"FILMGRAPH_PORT": "70000"}, "FILMGRAPH_PORT must be at most 65535, got 70000"),
-        ({"FILMGRAPH_PORT": "-1"}, "FILMGRAPH_PORT must be at least 0, got -1"),
+        ({"FILMGRAPH_PORT": "0"}, "FILMGRAPH_PORT must be at least 1, got 0"),
         (
             {"FILMGRAPH_HEADER_TIMEOUT_MS": "0"},
             "FILMGRAPH_HEADER_TIMEOUT_MS must be at least 1, got 0",
@@ -75,7 +75,7 @@ def test_a_setting_out_of_range_is_one_line_and_a_failing_exit(
         {},
         {"FILMGRAPH_POOL_MIN": "0", "FILMGRAPH_POOL_MAX": "1"},
         {"FILMGRAPH_POOL_MIN": "5", "FILMGRAPH_POOL_MAX": "5"},
-        {"FILMGRAPH_PORT": "0", "FILMGRAPH_POOL_QUEUE": "0"},
+        {"FILMGRAPH_PORT": "65535", "FILMGRAPH_POOL_QUEUE": "0"},
         {"FILMGRAPH_DOCUMENT_CACHE_BYTES": "0"},
     ],
 )
