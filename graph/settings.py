@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def _list(name: str) -> tuple[str, ...]:
 
 
 ENVIRONMENTS = ("development", "production")
+# What /bin/sh still interprets inside double quotes, and the quote itself.
+_SHELL_SPECIAL = re.compile(r'["$`\\\n]')
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,14 @@ class Settings:
             cursor_secret=os.environ.get("FILMGRAPH_CURSOR_SECRET") or None,
             migrate_on_start=_bool("FILMGRAPH_MIGRATE_ON_START", development),
         )
+        if settings.database_url is None and _SHELL_SPECIAL.search(str(settings.data_dir)):
+            # pg_ctl starts the server through /bin/sh with its paths in double quotes: a path
+            # with one of these characters fails there with a misleading "Directory nonexistent".
+            raise SystemExit(
+                f'FILMGRAPH_DATA_DIR must not contain any of " $ ` \\ or a line break '
+                f"(pg_ctl passes it to /bin/sh), got {str(settings.data_dir)!r}; "
+                "set FILMGRAPH_DATA_DIR to another folder"
+            )
         if settings.pool_min_size > settings.pool_max_size:
             raise SystemExit(
                 f"FILMGRAPH_POOL_MIN ({settings.pool_min_size}) must not exceed "

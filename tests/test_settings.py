@@ -7,13 +7,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 
 def _schema(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # `filmgraph schema` needs no database: what fails here is the setting alone.
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FILMGRAPH_")}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FILMGRAPH_") and k != "DATABASE_URL"
+    }
     return subprocess.run(
         [sys.executable, "-m", "graph.cli", "schema"],
         env={**environ, **env},
@@ -83,3 +88,25 @@ def test_the_edges_of_each_range_are_accepted(env: dict[str, str]) -> None:
     done = _schema(env)
     assert done.returncode == 0, done.stderr
     assert "type Query" in done.stdout
+
+
+@pytest.mark.parametrize("folder", ['data "dev"', "price$HOME", "a`b`", "back\\slash"])
+def test_a_data_directory_pg_ctl_cannot_quote_is_refused(tmp_path: Path, folder: str) -> None:
+    """pg_ctl starts PostgreSQL through /bin/sh with the data directory in double quotes: such a
+    folder made the embedded server fail to start with "Directory nonexistent"."""
+    done = _schema({"FILMGRAPH_DATA_DIR": str(tmp_path / folder)})
+    assert done.returncode != 0
+    assert "FILMGRAPH_DATA_DIR must not contain" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_data_directory_with_spaces_and_apostrophes_is_fine(tmp_path: Path) -> None:
+    done = _schema({"FILMGRAPH_DATA_DIR": str(tmp_path / "my data's dir")})
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_data_directory_is_not_checked_with_a_database_url(tmp_path: Path) -> None:
+    done = _schema(
+        {"FILMGRAPH_DATA_DIR": str(tmp_path / 'x"y'), "DATABASE_URL": "postgresql://h/db"}
+    )
+    assert done.returncode == 0, done.stderr
