@@ -54,8 +54,9 @@ def _list(name: str) -> tuple[str, ...]:
 
 
 ENVIRONMENTS = ("development", "production")
-# What /bin/sh still interprets inside double quotes, and the quote itself.
-_SHELL_SPECIAL = re.compile(r'["$`\\\n]')
+# What /bin/sh still interprets inside double quotes: the quote itself, $, `, a line break,
+# and a backslash before a backslash (a lone one elsewhere stays as it is).
+_SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,8 @@ class Settings:
             # pg_ctl starts the server through /bin/sh with its paths in double quotes: a path
             # with one of these characters fails there with a misleading "Directory nonexistent".
             raise SystemExit(
-                f'FILMGRAPH_DATA_DIR must not contain any of " $ ` \\ or a line break '
-                f"(pg_ctl passes it to /bin/sh), got {str(settings.data_dir)!r}; "
+                'FILMGRAPH_DATA_DIR must not contain ", $, `, two backslashes in a row or a '
+                f"line break (pg_ctl passes it to /bin/sh), got {str(settings.data_dir)!r}; "
                 "set FILMGRAPH_DATA_DIR to another folder"
             )
         if settings.pool_min_size > settings.pool_max_size:

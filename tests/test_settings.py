@@ -90,18 +90,19 @@ def test_the_edges_of_each_range_are_accepted(env: dict[str, str]) -> None:
     assert "type Query" in done.stdout
 
 
-@pytest.mark.parametrize("folder", ['data "dev"', "price$HOME", "a`b`", "back\\slash"])
+@pytest.mark.parametrize("folder", ['data "dev"', "price$HOME", "a`b`", "two\\\\backslashes"])
 def test_a_data_directory_pg_ctl_cannot_quote_is_refused(tmp_path: Path, folder: str) -> None:
     """pg_ctl starts PostgreSQL through /bin/sh with the data directory in double quotes: such a
     folder made the embedded server fail to start with "Directory nonexistent"."""
     done = _schema({"FILMGRAPH_DATA_DIR": str(tmp_path / folder)})
     assert done.returncode != 0
-    assert "FILMGRAPH_DATA_DIR must not contain" in done.stderr
+    assert 'FILMGRAPH_DATA_DIR must not contain ", $, `, two backslashes' in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_a_data_directory_with_spaces_and_apostrophes_is_fine(tmp_path: Path) -> None:
-    done = _schema({"FILMGRAPH_DATA_DIR": str(tmp_path / "my data's dir")})
+@pytest.mark.parametrize("folder", ["my data's dir", "one\\backslash"])
+def test_a_data_directory_sh_keeps_as_it_is_is_fine(tmp_path: Path, folder: str) -> None:
+    done = _schema({"FILMGRAPH_DATA_DIR": str(tmp_path / folder)})
     assert done.returncode == 0, done.stderr
 
 
