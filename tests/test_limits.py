@@ -7,6 +7,7 @@ import logging
 import secrets
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,11 @@ FILM = '{ film(slug: "refusenik-2007") { title } }'
 def schema_of(app: Starlette) -> Schema:
     """The schema the app's /graphql serves (its document cache is what a test looks at)."""
     (route,) = [r for r in app.routes if getattr(r, "path", None) == "/graphql"]
-    schema: Schema = route.app.app.schema  # type: ignore[attr-defined]
+    # The view sits under however many layers wrap /graphql (admission, request bounds).
+    layer: Any = route.app  # type: ignore[attr-defined]
+    while not hasattr(layer, "schema"):
+        layer = layer.app
+    schema: Schema = layer.schema
     return schema
 
 
