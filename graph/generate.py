@@ -255,6 +255,9 @@ def offers(
 
 async def generate(conn: asyncpg.Connection, n_films: int, seed: int) -> dict[str, int]:
     """Fill an empty graph with n_films synthetic films and everything around them."""
+    if n_films < 1:
+        # Checked first: a catalogue of people and no films would leave the graph non-empty.
+        raise GenerateError(f"--films must be at least 1, got {n_films}")
     if await conn.fetchval(db.sql("graph_row_count")):
         raise GenerateError("generate fills an empty graph; this one already has data")
     rng = random.Random(seed)  # noqa: S311 (reproducible test data, not secrets)

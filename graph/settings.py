@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,14 +20,22 @@ def _default_data_dir() -> Path:
     return Path(base) / "filmgraph"
 
 
-def _int(name: str, default: int) -> int:
+def _int(name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer setting within its range: by default a count or a duration, so at least 1
+    (a pool of no connections, or a head timeout of 0 ms, would start a server that answers
+    nothing, or fail at start-up with a traceback)."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SystemExit(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SystemExit(f"{name} must be at most {maximum}, got {value}")
+    return value
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -45,6 +54,9 @@ def _list(name: str) -> tuple[str, ...]:
 
 
 ENVIRONMENTS = ("development", "production")
+# What /bin/sh still interprets inside double quotes: the quote itself, $, `, a line break,
+# and a backslash before a backslash (a lone one elsewhere stays as it is).
+_SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
 
 
 @dataclass(frozen=True)
@@ -106,16 +118,16 @@ class Settings:
         if environment not in ENVIRONMENTS:
             raise SystemExit(f"FILMGRAPH_ENV must be one of {ENVIRONMENTS}, got {environment!r}")
         development = environment == "development"
-        return cls(
+        settings = cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             host=os.environ.get("FILMGRAPH_HOST") or DEFAULT_HOST,
-            port=_int("FILMGRAPH_PORT", DEFAULT_PORT),
+            port=_int("FILMGRAPH_PORT", DEFAULT_PORT, 1, 65_535),
             data_dir=Path(os.environ.get("FILMGRAPH_DATA_DIR") or _default_data_dir()),
-            pool_min_size=_int("FILMGRAPH_POOL_MIN", 1),
+            pool_min_size=_int("FILMGRAPH_POOL_MIN", 1, 0),
             pool_max_size=_int("FILMGRAPH_POOL_MAX", 10),
             statement_timeout_ms=_int("FILMGRAPH_STATEMENT_TIMEOUT_MS", 3_000),
             pool_timeout_ms=_int("FILMGRAPH_POOL_TIMEOUT_MS", 2_000),
-            pool_queue=_int("FILMGRAPH_POOL_QUEUE", 20),
+            pool_queue=_int("FILMGRAPH_POOL_QUEUE", 20, 0),
             request_timeout_ms=_int("FILMGRAPH_REQUEST_TIMEOUT_MS", 10_000),
             header_timeout_ms=_int("FILMGRAPH_HEADER_TIMEOUT_MS", 10_000),
             body_timeout_ms=_int("FILMGRAPH_BODY_TIMEOUT_MS", 10_000),
@@ -124,7 +136,7 @@ class Settings:
             max_url_bytes=_int("FILMGRAPH_MAX_URL_BYTES", 8_192),
             max_tokens=_int("FILMGRAPH_MAX_TOKENS", 2_000),
             max_document_chars=_int("FILMGRAPH_MAX_DOCUMENT_CHARS", 50_000),
-            document_cache_bytes=_int("FILMGRAPH_DOCUMENT_CACHE_BYTES", 64_000_000),
+            document_cache_bytes=_int("FILMGRAPH_DOCUMENT_CACHE_BYTES", 64_000_000, 0),
             max_query_depth=_int("FILMGRAPH_MAX_DEPTH", 12),
             max_aliases=_int("FILMGRAPH_MAX_ALIASES", 15),
             max_root_fields=_int("FILMGRAPH_MAX_ROOT_FIELDS", 10),
@@ -144,3 +156,17 @@ class Settings:
             cursor_secret=os.environ.get("FILMGRAPH_CURSOR_SECRET") or None,
             migrate_on_start=_bool("FILMGRAPH_MIGRATE_ON_START", development),
         )
+        if settings.database_url is None and _SHELL_SPECIAL.search(str(settings.data_dir)):
+            # pg_ctl starts the server through /bin/sh with its paths in double quotes: a path
+            # with one of these characters fails there with a misleading "Directory nonexistent".
+            raise SystemExit(
+                'FILMGRAPH_DATA_DIR must not contain ", $, `, two backslashes in a row or a '
+                f"line break (pg_ctl passes it to /bin/sh), got {str(settings.data_dir)!r}; "
+                "set FILMGRAPH_DATA_DIR to another folder"
+            )
+        if settings.pool_min_size > settings.pool_max_size:
+            raise SystemExit(
+                f"FILMGRAPH_POOL_MIN ({settings.pool_min_size}) must not exceed "
+                f"FILMGRAPH_POOL_MAX ({settings.pool_max_size})"
+            )
+        return settings

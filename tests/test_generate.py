@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+
 import asyncpg
 import pytest
 
@@ -81,5 +85,26 @@ async def test_refuses_a_graph_with_data(empty_dsn: str) -> None:
         await conn.execute("insert into genre (slug, name) values ('x', 'X')")
         with pytest.raises(GenerateError):
             await generate(conn, 10, 1)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("films", ["0", "-1"])
+async def test_no_films_is_refused_and_leaves_the_graph_empty(empty_dsn: str, films: str) -> None:
+    """`generate --films 0` (or less) once made a catalogue of ten people and no films, after
+    which the graph was no longer empty and generate refused every later run."""
+    conn = await _fresh(empty_dsn)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "graph.cli", "generate", "--films", films],
+            env={**os.environ, "DATABASE_URL": empty_dsn},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        stderr = err.decode()
+        assert proc.returncode == 2, stderr
+        assert f"filmgraph: --films must be at least 1, got {films}" in stderr
+        assert await conn.fetchval("select count(*) from person") == 0
     finally:
         await conn.close()

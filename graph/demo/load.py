@@ -94,6 +94,15 @@ async def load_demo(conn: asyncpg.Connection) -> int:
             ],
         )
         ids = {(r["kind"], r["slug"]): r["id"] for r in await conn.fetch(db.sql("ids_by_slug"))}
+        # A demo provider with a TMDB id is whichever provider holds that id, slug or not.
+        tmdb_ids = [p["tmdbId"] for p in data["providers"] if p.get("tmdbId") is not None]
+        by_tmdb_id = {
+            r["tmdb_id"]: r["id"]
+            for r in await conn.fetch(db.sql("provider_ids_by_tmdb_id"), tmdb_ids)
+        }
+        for p in data["providers"]:
+            if p.get("tmdbId") in by_tmdb_id:
+                ids["provider", provider_slugs[p["key"]]] = by_tmdb_id[p["tmdbId"]]
         film_genres, credits = [], []
         for f in data["films"]:
             film_id = ids["film", film_slug(f["title"], f["year"])]

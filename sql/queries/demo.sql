@@ -23,10 +23,15 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 on conflict (slug) do nothing;
 
 -- name: insert_provider
--- Add a provider unless the slug exists.
+-- Add a provider unless its slug or its TMDB id exists (a TMDB provider list imported first
+-- may hold the demo's TMDB id under another name: 2 is "Apple iTunes" there).
 insert into provider (slug, name, logo_url, homepage, tmdb_id)
 values ($1, $2, $3, $4, $5)
-on conflict (slug) do nothing;
+on conflict do nothing;
+
+-- name: provider_ids_by_tmdb_id
+-- The providers holding these TMDB ids, which the demo's providers of those ids stand for.
+select tmdb_id, id from provider where tmdb_id = any($1::integer[]);
 
 -- name: ids_by_slug
 -- Slug to id for every film, person, genre and provider, to link the demo rows.
