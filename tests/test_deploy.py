@@ -4,6 +4,7 @@ break on a real deployment."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 import tomllib
@@ -80,7 +81,14 @@ def test_api_runs_with_production_settings() -> None:
     assert "production" in ENVIRONMENTS
     # Taken from the environment or .env, and required: never a secret in the repository.
     assert re.fullmatch(r"\$\{FILMGRAPH_CURSOR_SECRET:\?[^}]+\}", env["FILMGRAPH_CURSOR_SECRET"])
-    assert env["FORWARDED_ALLOW_IPS"]
+    # Trusted forwarders: the compose network's gateway, never `*` (under which uvicorn takes
+    # the leftmost X-Forwarded-For entry, one the client wrote itself).
+    trusted = re.fullmatch(r"\$\{FORWARDED_ALLOW_IPS:-([^}]+)\}", env["FORWARDED_ALLOW_IPS"])
+    assert trusted, env["FORWARDED_ALLOW_IPS"]
+    assert "*" not in trusted[1]
+    (network,) = COMPOSE["networks"]["default"]["ipam"]["config"]
+    assert ipaddress.ip_address(trusted[1]) == ipaddress.ip_address(network["gateway"])
+    assert ipaddress.ip_address(network["gateway"]) in ipaddress.ip_network(network["subnet"])
     # The API's DSN names the db service and the credentials it was created with.
     dsn = urlsplit(env["DATABASE_URL"])
     db_env = DB["environment"]
