@@ -27,6 +27,7 @@ import collections
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -160,23 +161,25 @@ async def storm(
                 < pool
             ):
                 pass
-        health: list[float] = []
-        done = asyncio.Event()
-
-        async def probe() -> None:
-            while not done.is_set():
-                status, seconds = await roundtrip(port, request("/healthz"))
-                assert status == 200, status
-                health.append(seconds)
-                await asyncio.sleep(0.05)
-
-        prober = asyncio.ensure_future(probe())
+        # The probe is a process of its own, as a health checker is: in this one, its answers
+        # would wait behind the storm's 500 connections on the load generator's event loop.
+        prober = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--probe", str(port), stdout=asyncio.subprocess.PIPE
+        )
+        assert prober.stdout is not None
+        async with asyncio.timeout(STARTUP_S):
+            health = [float(await prober.stdout.readline())]  # probing when the storm starts
         async with asyncio.timeout(STORM_DEADLINE_S):
             answers = await asyncio.gather(
                 *(roundtrip(port, request("/graphql", query)) for _ in range(requests))
             )
-        done.set()
-        await prober
+        with contextlib.suppress(ProcessLookupError):  # it failed: said below
+            prober.terminate()
+        out, _ = await prober.communicate()
+        if prober.returncode != -signal.SIGTERM:
+            raise SystemExit(f"the /healthz probe failed: exit status {prober.returncode}")
+        # The last piece is empty, or a line cut short when the probe was terminated.
+        health += [float(line) for line in out.split(b"\n")[:-1]]
     finally:
         await tx.rollback()
         await locker.close()
@@ -213,7 +216,19 @@ async def main(requests: int, pool: int, rounds: int, query: str, table: str) ->
         print(summary("/healthz", health))
 
 
+async def probe(port: int) -> None:
+    """Ask /healthz every 50 ms, one answer's seconds a line, until terminated."""
+    while True:
+        status, seconds = await roundtrip(port, request("/healthz"))
+        assert status == 200, status
+        print(seconds, flush=True)
+        await asyncio.sleep(0.05)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--probe"]:
+        asyncio.run(probe(int(sys.argv[2])))
+        sys.exit()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--pool", type=int, default=10)

@@ -355,18 +355,16 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     # the cost of what it asks for.
     limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
     graphql = GraphQLView(settings, limiter, schema_gate)
-    return Starlette(
+    admission = Admission(
+        BoundedRequest(graphql, settings, limiter),
+        settings.pool_queue,
+        settings.pool_max_size,
+        RETRY_AFTER_S,
+        pool=lambda: app.state.pool,  # set by the lifespan, before the first request
+    )
+    app = Starlette(
         routes=[
-            Route(
-                "/graphql",
-                Admission(
-                    BoundedRequest(graphql, settings, limiter),
-                    settings.pool_queue,
-                    settings.pool_max_size,
-                    RETRY_AFTER_S,
-                ),
-                methods=["GET", "POST"],
-            ),
+            Route("/graphql", admission, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql_routes() if settings.graphiql else []),
@@ -382,6 +380,9 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             )
         ],
     )
+    # For the HTTP protocol, which refuses a request before the app (see server_config).
+    app.state.admission = admission
+    return app
 
 
 def server_config(app: Starlette, settings: Settings, **options: Any) -> uvicorn.Config:
@@ -389,10 +390,15 @@ def server_config(app: Starlette, settings: Settings, **options: Any) -> uvicorn
     receive them and the body. uvicorn reads the head whole before the app sees the request,
     and its default parser (httptools) bounds neither: one client could send a gigabyte of
     headers. h11 stops reading past its limit (a plain 400, and the connection closed); past
-    the URL limit but within it, the app answers 414. The deadlines: graph/receive.py."""
+    the URL limit but within it, the app answers 414. The deadlines, and the refusals made
+    there for /graphql's admission (an app of create_app's): graph/receive.py."""
     return uvicorn.Config(
         app,
-        http=receive.protocol(settings.header_timeout_ms / 1000, settings.body_timeout_ms / 1000),
+        http=receive.protocol(
+            settings.header_timeout_ms / 1000,
+            settings.body_timeout_ms / 1000,
+            getattr(app.state, "admission", None),
+        ),
         h11_max_incomplete_event_size=settings.max_url_bytes + MAX_HEADER_BYTES,
         **options,
     )

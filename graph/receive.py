@@ -7,6 +7,15 @@ of them hold as many. Its h11 protocol is subclassed here as little as possible:
 phase, set and cleared from h11's own view of the client's side of the exchange, checked after
 every event uvicorn handles. Written against uvicorn 0.55's h11_impl.H11Protocol, whose
 `data_received`, `on_response_complete`, `connection_made` and `connection_lost` it extends.
+
+It also refuses a /graphql request that admission refuses (graph/admission.py) as soon as the
+request's head is read, rather than in the app. A storm of 500 connections brings 500 heads
+to the event loop at once; uvicorn hands each to the app as a task, and the loop runs every
+task made ready before it looks for new connections again, so a /healthz probe arriving then
+waited for a whole batch of app refusals (100-270 ms, bench/pool_storm.py). Refused here, in
+the callback that reads the head, a request costs no task, no app and no h11 response, and
+the probe waits for less (see bench/README.md). Written against `handle_events`, which it
+extends too.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from graph import errors
+from graph.admission import BODY as BUSY_BODY
+from graph.admission import Admission
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +69,7 @@ class ReceiveDeadlines(H11Protocol):
 
     head_timeout: float = 10.0
     body_timeout: float = 10.0
+    admission: Admission | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -74,6 +86,62 @@ class ReceiveDeadlines(H11Protocol):
             return
         super().data_received(data)
         self._follow()
+
+    def handle_events(self) -> None:
+        if not self._refuse_early():
+            super().handle_events()
+
+    def _refuse_early(self) -> bool:
+        """Refuse a GET or POST to /graphql here, with admission's 503, when admission would.
+
+        Decided on the head still in h11's buffer, unparsed: a request h11 has parsed cannot
+        be handed back to uvicorn. One with an Origin (CORS headers to add) or an Upgrade goes
+        through the app, which refuses it there."""
+        admission = self.admission
+        if admission is None or self.conn.their_state is not h11.IDLE:
+            return False
+        buffered = self.conn.trailing_data[0]
+        if not buffered.startswith((b"POST /graphql", b"GET /graphql")):
+            return False
+        end = buffered.find(b"\r\n\r\n")
+        if end < 0:
+            return False  # the head is not whole yet: back here with the next bytes
+        head = buffered[:end]
+        target = head.split(b" ", 2)[1]
+        head = head.lower()
+        if target != b"/graphql" and not target.startswith(b"/graphql?"):
+            return False
+        if b"\norigin:" in head or b"\nupgrade:" in head or not admission.busy():
+            return False
+        try:
+            event = self.conn.next_event()
+        except h11.RemoteProtocolError:
+            return False  # uvicorn answers 400: h11 raises again
+        assert isinstance(event, h11.Request), event  # a whole head, checked above
+        self._unset_keepalive_if_required()
+        headers = [(name.lower(), value) for name, value in event.headers]
+        if self.access_log:  # the line uvicorn writes for a response of the app
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                f"{self.client[0]}:{self.client[1]}" if self.client else "",
+                event.method.decode("ascii"),
+                event.target.decode("latin1"),
+                event.http_version.decode("ascii"),
+                503,
+            )
+        answer = self.server_state.default_headers + admission.refuse(headers)
+        # Written as bytes, not through h11 (as the 408 is): the connection is closed right after
+        # (`connection: close`, as the app's refusal; a body is left unread), so h11's state no
+        # longer matters, and its checks of every header cost as much as the rest.
+        self.transport.write(
+            b"HTTP/1.1 503 Service Unavailable\r\n"
+            + b"".join(name + b": " + value + b"\r\n" for name, value in answer)
+            + b"\r\n"
+            + BUSY_BODY
+        )
+        self.transport.close()
+        self.on_response_complete()
+        return True
 
     def on_response_complete(self) -> None:
         # The next request's wait starts here (or a pipelined one was read on).
@@ -131,10 +199,13 @@ class ReceiveDeadlines(H11Protocol):
         self.loop.call_later(LINGER_S, self.transport.close)
 
 
-def protocol(head_timeout_s: float, body_timeout_s: float) -> type[ReceiveDeadlines]:
-    """The protocol class for uvicorn's `http` setting, with these deadlines."""
+def protocol(
+    head_timeout_s: float, body_timeout_s: float, admission: Admission | None = None
+) -> type[ReceiveDeadlines]:
+    """The protocol class for uvicorn's `http` setting, with these deadlines, refusing early
+    what `admission` refuses."""
     return type(
         "ReceiveDeadlines",
         (ReceiveDeadlines,),
-        {"head_timeout": head_timeout_s, "body_timeout": body_timeout_s},
+        {"head_timeout": head_timeout_s, "body_timeout": body_timeout_s, "admission": admission},
     )

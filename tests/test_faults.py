@@ -306,7 +306,14 @@ async def test_a_request_is_refused_at_once_past_the_pool_queue(
     dsn: str, locker: asyncpg.Connection
 ) -> None:
     # A pool wait far longer than the test's deadline: only a refusal made at once answers.
-    settings = Settings(pool_min_size=1, pool_max_size=1, pool_timeout_ms=60_000, pool_queue=2)
+    origin = "https://films.example"
+    settings = Settings(
+        pool_min_size=1,
+        pool_max_size=1,
+        pool_timeout_ms=60_000,
+        pool_queue=2,
+        cors_origins=(origin,),
+    )
     with LiveServer(create_app(settings, dsn)) as live:
         async with httpx.AsyncClient(base_url=live.url, timeout=120) as client:
             tx = await lock_films(locker)
@@ -323,9 +330,25 @@ async def test_a_request_is_refused_at_once_past_the_pool_queue(
                         json={"query": QUERY},
                         headers={"accept": "application/graphql-response+json"},
                     )
+                    # Refused by the HTTP protocol (graph/receive.py), except one from a
+                    # browser, which the app refuses, adding the CORS headers it needs.
+                    by_get = await client.get("/graphql", params={"query": QUERY})
+                    from_browser = await client.post(
+                        "/graphql", json={"query": QUERY}, headers={"origin": origin}
+                    )
                     assert (await client.get("/healthz")).status_code == 200
             finally:
                 await tx.rollback()
+            for other in (by_get, from_browser):
+                assert other.status_code == 503
+                assert other.headers["content-type"] == "application/json; charset=utf-8"
+                assert other.content == refused.content
+            assert from_browser.headers["access-control-allow-origin"] == origin
+            assert "access-control-allow-origin" not in refused.headers
+            # The same answer either way: the same headers, the CORS ones aside.
+            cors = {"access-control-allow-origin", "access-control-allow-credentials", "vary"}
+            assert set(refused.headers) == set(by_get.headers) == set(from_browser.headers) - cors
+            assert refused.headers["connection"] == "close"
             assert refused.status_code == 503
             assert refused.headers["retry-after"] == "2"
             assert refused.headers["content-type"].startswith("application/graphql-response+json")
