@@ -30,7 +30,13 @@ from graph import receive
 from graph.admission import Admission
 from graph.context import Context
 from graph.cost import OPERATION_COST
-from graph.db import UNREACHABLE, BoundedPool, DatabaseUnavailable, create_pool
+from graph.db import (
+    CONNECTION_ERRORS,
+    UNREACHABLE,
+    BoundedPool,
+    DatabaseUnavailable,
+    create_pool,
+)
 from graph.envelope import (
     GRAPHQL_RESPONSE_JSON,
     BoundedRequest,
@@ -315,13 +321,8 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
                 schema = await schema_gate.check(pool)
-        except (
-            OSError,
-            TimeoutError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,  # a connection the server dropped while in use
-        ) as exc:
+        # InternalClientError: a connection the server dropped while in use.
+        except (*CONNECTION_ERRORS, asyncpg.InternalClientError) as exc:
             # Every connection in use and none came free: the database answered a moment ago,
             # this node just cannot take more work now. Say which, for whoever reads the probe.
             if isinstance(exc, DatabaseUnavailable):

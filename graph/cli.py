@@ -71,7 +71,7 @@ async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
     edited (MigrationError)."""
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except db.CONNECTION_ERRORS as exc:
         # Start anyway, as the app does: /readyz tells what is wrong, the schema included,
         # once the database answers.
         log.warning("schema not checked at start-up error=%r", exc)

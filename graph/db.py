@@ -230,12 +230,22 @@ def unavailable_reason(error: BaseException) -> str:
     return UNREACHABLE
 
 
+# What talking to the database raises when it cannot be reached or refuses: OSError (TimeoutError
+# and DatabaseUnavailable among them), PostgresError, and InterfaceError for a connection the
+# client found broken.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
 async def _connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
     """asyncpg.connect for the pool, whose every failure is a DatabaseUnavailable that says
     why and where: the pool logs it and the API answers it with SERVICE_UNAVAILABLE."""
     try:
         conn: asyncpg.Connection = await asyncpg.connect(dsn, **kwargs)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except CONNECTION_ERRORS as exc:
         raise DatabaseUnavailable(unavailable_reason(exc), address(dsn), exc) from exc
     return conn
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
-
-from graph.db import BoundedPool
+from graph.db import CONNECTION_ERRORS, BoundedPool
 from graph.migrate import SchemaState, available, schema_state
 
 log = logging.getLogger(__name__)
@@ -39,7 +37,7 @@ class SchemaGate:
             return None
         try:
             state = await self.check(pool)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except CONNECTION_ERRORS:
             # The database is not answering: the operation's own statements report that.
             return None
         problem = state.problem()
