@@ -1,4 +1,5 @@
-"""The Starlette application: /graphql, /healthz, /readyz."""
+"""App assembly: the Starlette application with /graphql, /healthz, /readyz and its lifespan
+(the pool). The /graphql view is graph/view.py; the server process, graph/server.py."""
 
 from __future__ import annotations
 
@@ -8,28 +9,16 @@ import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
-import uvicorn
-from cross_web import HTTPException
-from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.types import ExecutionResult
 
-from graph import receive
 from graph.admission import Admission
-from graph.context import Context
-from graph.cost import OPERATION_COST
 from graph.db import (
     CONNECTION_ERRORS,
     UNREACHABLE,
@@ -37,240 +26,19 @@ from graph.db import (
     DatabaseUnavailable,
     create_pool,
 )
-from graph.envelope import (
-    GRAPHQL_RESPONSE_JSON,
-    BoundedRequest,
-    check_variables_depth,
-    decode_json,
-    refusal,
-)
-from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
-from graph.graphiql import page as graphiql_page
+from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
-from graph.loaders import Loaders
-from graph.ratelimit import RateLimiter, client_key, rate_limited
-from graph.schema import OPERATION_NAME_GIVEN, create_schema
+from graph.ratelimit import RateLimiter
 from graph.schema_gate import SchemaGate
+from graph.server import server_config
 from graph.settings import Settings
+from graph.view import RETRY_AFTER_S, GraphQLView
+
+__all__ = ["create_app", "server_config"]
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
-RETRY_AFTER_S = 2
-# Headers a request may send besides its URL; nginx's default buffers hold as much.
-MAX_HEADER_BYTES = 32_768
-
-
-class SubResponse(Response):
-    """What the view decides about one HTTP response while it processes the results."""
-
-    graphql_response_json = False
-
-
-class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view, with fresh loaders per request on the app's pool."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        rate_limiter: RateLimiter | None,
-        schema_gate: SchemaGate | None = None,
-    ) -> None:
-        super().__init__(
-            create_schema(settings),
-            graphql_ide="graphiql" if settings.graphiql else None,
-            allow_queries_via_get=True,
-        )
-        self.settings = settings
-        self.schema_gate = schema_gate or SchemaGate()
-        self.rate_limiter = rate_limiter
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        if scope["method"] == "HEAD":
-            # The route allows HEAD with GET (Starlette adds it), and Strawberry refuses it:
-            # answered as GET, and uvicorn, which knows the request was HEAD, drops the body.
-            scope = {**scope, "method": "GET"}
-        request = Request(scope=scope, receive=receive)
-        try:
-            response = await self.run(request)
-        except HTTPException as exc:
-            # Strawberry answers these in plain text; a GraphQL client reads them as any other
-            # answer. A browser asking for a GraphiQL that is switched off gets a plain 404.
-            if exc.status_code == 404:
-                response = PlainTextResponse(exc.reason, status_code=404)
-            else:
-                response = refusal(exc.status_code, exc.reason, request.headers.get("accept", ""))
-            if exc.status_code == 405:
-                # Only a mutation sent with GET is refused here (the route refuses other
-                # methods, with an Allow of its own): it may be sent with POST.
-                response.headers["allow"] = "POST"
-        await response(scope, receive, send)
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        # Strawberry's page loads GraphiQL from a CDN: blank without internet. Ours loads the
-        # copy vendored in the package.
-        return graphiql_page()
-
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        address = request.client.host if request.client else None
-        return Context(
-            loaders=Loaders(request.app.state.pool.for_request()),
-            cursor_key=request.app.state.cursor_key,
-            client=client_key(request.headers.get("x-api-key"), address, self.settings.api_keys),
-            rate_limiter=self.rate_limiter,
-        )
-
-    async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        sub_response = SubResponse()
-        sub_response.status_code = None  # type: ignore[assignment]
-        del sub_response.headers["content-length"]
-        # GraphQL over HTTP: a client that accepts application/graphql-response+json gets it,
-        # with 4xx for a request that never reached execution; others get application/json
-        # and 200 for every GraphQL result.
-        sub_response.graphql_response_json = GRAPHQL_RESPONSE_JSON in request.headers.get(
-            "accept", ""
-        )
-        request.state.sub_response = sub_response
-        return sub_response
-
-    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
-        # The one exit of every HTTP result: each error leaves with a stable code, and an
-        # unexpected one without its internals.
-        if result.errors:
-            request_id = secrets.token_hex(8)
-            result.errors = [
-                classify(e, request_id, suggestions=self.settings.suggestions)
-                for e in result.errors
-            ]
-        processed = await super().process_result(request, result)
-        sub_response = getattr(request.state, "sub_response", None)
-        if isinstance(sub_response, SubResponse):
-            _set_status(sub_response, result, processed)
-        return processed
-
-    def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        response = super().create_response(response_data, sub_response)
-        if isinstance(sub_response, SubResponse) and sub_response.graphql_response_json:
-            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
-        return response
-
-    def decode_json(self, data: str | bytes) -> object:
-        return decode_json(data)
-
-    async def parse_http_body(self, request: Any) -> Any:
-        # A body that is JSON but not a GraphQL request (null, a string, invalid UTF-8, nesting
-        # deep enough to exhaust the parser) is the client's mistake: 400, not 500.
-        try:
-            parsed = await super().parse_http_body(request)
-        except (AttributeError, TypeError, ValueError, RecursionError) as exc:
-            log.info("malformed request body error=%r", exc)
-            raise HTTPException(
-                400, "Malformed request: expected a JSON object with a `query` string"
-            ) from None
-        for data in parsed if isinstance(parsed, list) else [parsed]:
-            # Strawberry checks the types of a single request's members, not those of each
-            # request of a batch: a `query` list there reached the parser, a 500.
-            if not isinstance(data.query, str | None):
-                raise HTTPException(400, "Malformed request: `query` must be a string")
-            if data.query is not None and len(data.query) > self.settings.max_document_chars:
-                # The lexer reads a document character by character, before the token limit
-                # can stop it: 1 MB of comment, string or whitespace took 0.1-0.5 s.
-                raise HTTPException(
-                    413, f"Document longer than {self.settings.max_document_chars} characters"
-                )
-            if not isinstance(data.operation_name, str | None):
-                raise HTTPException(400, "Malformed request: `operationName` must be a string")
-            if not isinstance(data.variables, dict | None):
-                raise HTTPException(400, "Malformed request: `variables` must be an object")
-            if not isinstance(data.extensions, dict | None):
-                raise HTTPException(400, "Malformed request: `extensions` must be an object")
-            check_variables_depth(data.variables, self.settings.max_variables_depth)
-        return parsed
-
-    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
-        # The whole operation runs under a wall-clock limit. Cancelling it cancels its loads
-        # (a DataLoader batch stops once no caller waits for it) and so their statements.
-        context = kwargs.get("context")
-        request_data = kwargs.get("request_data")
-        OPERATION_NAME_GIVEN.set(getattr(request_data, "operation_name", None) is not None)
-        if self.rate_limiter is not None and isinstance(context, Context):
-            # One point per operation up front, so that documents that never run (invalid,
-            # refused) still count; its cost is charged when it runs.
-            wait = self.rate_limiter.take(context.client, 1)
-            if wait is not None:
-                return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
-        if isinstance(context, Context):
-            refusal = await self.schema_gate.refusal(context.loaders.pool)
-            if refusal is not None:
-                error = GraphQLError(refusal, extensions={"code": SERVICE_UNAVAILABLE})
-                return ExecutionResult(data=None, errors=[error])
-        limit = self.settings.request_timeout_ms / 1000
-        OPERATION_COST.set(None)
-        try:
-            async with asyncio.timeout(limit) as deadline:
-                return await self._execute_single(*args, **kwargs)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            log.warning("request timed out limit_ms=%d", self.settings.request_timeout_ms)
-            message = "The request took too long; ask for less (smaller pages, fewer lists)."
-            # The operation was costed before it ran, but the extension that reports the cost
-            # was cancelled with it.
-            cost = OPERATION_COST.get()
-            return ExecutionResult(
-                data=None,
-                errors=[GraphQLError(message, extensions={"code": TIMEOUT})],
-                extensions=None if cost is None else {"cost": cost},
-            )
-
-    async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:
-        # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry
-        # answers 400).
-        try:
-            return await super().execute_single(*args, **kwargs)
-        except HTTPException as exc:
-            if isinstance(exc.__cause__, InvalidOperationTypeError):
-                raise HTTPException(405, exc.reason) from exc
-            raise
-
-
-def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: Any) -> None:
-    """The HTTP status of a GraphQL result: 429 or 503 with Retry-After when it was refused
-    for the rate limit or when nothing could be served; with graphql-response+json, 400 and no
-    `data` for a request error (parse, validation, limits, variables: nothing was executed)."""
-    errors = result.errors or []
-    codes = [(e.extensions or {}).get("code") for e in errors]
-    if RATE_LIMITED in codes:
-        sub_response.status_code = 429
-        wait = (errors[codes.index(RATE_LIMITED)].extensions or {}).get("retryAfter")
-        sub_response.headers["retry-after"] = str(wait)
-    elif codes and set(codes) == {SERVICE_UNAVAILABLE} and not any((result.data or {}).values()):
-        sub_response.status_code = 503
-        sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
-    elif sub_response.graphql_response_json and _timed_out(errors):
-        # GraphQL over HTTP: a response without `data` takes a 4xx or 5xx. The request was
-        # ended, not answered in part, so it has none; 504, as a gateway whose upstream (the
-        # database) did not answer in time.
-        sub_response.status_code = 504
-        processed.pop("data", None)
-    elif (
-        sub_response.graphql_response_json
-        and result.data is None
-        and codes
-        and all(e.path is None for e in errors)
-        and not DOMAIN_CODES.intersection(codes)
-    ):
-        sub_response.status_code = 400
-        processed.pop("data", None)
-
-
-def _timed_out(errors: list[GraphQLError]) -> bool:
-    """The whole request ran past its wall-clock limit (a statement timeout is a field error,
-    with a path, and the rest of the answer stands)."""
-    return any(e.path is None and (e.extensions or {}).get("code") == TIMEOUT for e in errors)
 
 
 def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
@@ -384,22 +152,3 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission
     return app
-
-
-def server_config(app: Starlette, settings: Settings, **options: Any) -> uvicorn.Config:
-    """uvicorn serving `app`, with a bound on the request line and headers, and on the time to
-    receive them and the body. uvicorn reads the head whole before the app sees the request,
-    and its default parser (httptools) bounds neither: one client could send a gigabyte of
-    headers. h11 stops reading past its limit (a plain 400, and the connection closed); past
-    the URL limit but within it, the app answers 414. The deadlines, and the refusals made
-    there for /graphql's admission (an app of create_app's): graph/receive.py."""
-    return uvicorn.Config(
-        app,
-        http=receive.protocol(
-            settings.header_timeout_ms / 1000,
-            settings.body_timeout_ms / 1000,
-            getattr(app.state, "admission", None),
-        ),
-        h11_max_incomplete_event_size=settings.max_url_bytes + MAX_HEADER_BYTES,
-        **options,
-    )
