@@ -54,6 +54,7 @@ def _list(name: str) -> tuple[str, ...]:
 
 
 ENVIRONMENTS = ("development", "production")
+EXECUTIONS = ("compiled", "resolvers")
 # What /bin/sh still interprets inside double quotes: the quote itself, $, `, a line break,
 # and a backslash before a backslash (a lone one elsewhere stays as it is).
 _SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
@@ -111,6 +112,12 @@ class Settings:
     # change the schema and the API's role needs no DDL rights. The embedded database is
     # always migrated.
     migrate_on_start: bool = True
+    # How operations run: "compiled" runs each operation the compiler can take as one SQL
+    # statement and the rest through the resolvers; "resolvers" runs every one through the
+    # resolvers (the reference semantics, for comparison and as a fallback).
+    execution: str = "compiled"
+    # Say in `extensions.execution` which path served a response; off in production.
+    explain_execution: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -155,7 +162,13 @@ class Settings:
             suggestions=_bool("FILMGRAPH_SUGGESTIONS", development),
             cursor_secret=os.environ.get("FILMGRAPH_CURSOR_SECRET") or None,
             migrate_on_start=_bool("FILMGRAPH_MIGRATE_ON_START", development),
+            execution=os.environ.get("FILMGRAPH_EXECUTION") or "compiled",
+            explain_execution=_bool("FILMGRAPH_EXPLAIN_EXECUTION", development),
         )
+        if settings.execution not in EXECUTIONS:
+            raise SystemExit(
+                f"FILMGRAPH_EXECUTION must be one of {EXECUTIONS}, got {settings.execution!r}"
+            )
         if settings.database_url is None and _SHELL_SPECIAL.search(str(settings.data_dir)):
             # pg_ctl starts the server through /bin/sh with its paths in double quotes: a path
             # with one of these characters fails there with a misleading "Directory nonexistent".
