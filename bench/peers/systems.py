@@ -100,6 +100,11 @@ def serve_help() -> str:
     ).stdout
 
 
+# Extra settings for every filmgraph server (run.py --filmgraph-env), e.g. one a feature needs
+# to be switched on.
+EXTRA_ENV: dict[str, str] = {}
+
+
 def filmgraph(
     db: Database, logs: Path, execution: str, workers: int | None = None, explain: bool = False
 ) -> Server:
@@ -118,6 +123,7 @@ def filmgraph(
         "FILMGRAPH_CURSOR_SECRET": "bench-peers-cursor-secret-0123456789",
         "FILMGRAPH_EXECUTION": execution,
         "FILMGRAPH_EXPLAIN_EXECUTION": "1" if explain else "0",
+        **EXTRA_ENV,
     }
     server = Server(name, command, env, FILMGRAPH.parent, logs / f"{name}.log", "/readyz")
     server.command += ["--port", str(server.port)]
@@ -208,8 +214,9 @@ def install_postgraphile(cache: Path) -> Path:
         if not (folder / "package.json").exists():
             (folder / "package.json").write_text('{"private": true}\n')
         print(f"peers: npm install {NODE} {POSTGRAPHILE} in {folder}", file=sys.stderr)
+        quiet = ["--no-audit", "--no-fund", "--loglevel=error"]
         subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", NODE, POSTGRAPHILE],
+            [npm, "install", "--save-exact", *quiet, NODE, POSTGRAPHILE],
             cwd=folder,
             check=True,
             timeout=900,
