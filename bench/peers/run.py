@@ -218,7 +218,7 @@ async def prepare_targets(
     floor = Target(FLOOR + label, "floor", db=db)
     for page in pages:
         floor.scripts[page] = load.pgbench_script(
-            PAGES[page].floor_sql, keys[page], work, page + label
+            PAGES[page].floor_sql, keys[page], work, page + label.replace(" @", "-")
         )
 
     pgl_server = systems.postgraphile(db, logs, pgl_folder)
@@ -265,7 +265,7 @@ async def setup_requests(
         for page in pages:
             if page in t.na:
                 continue
-            name = t.name.replace(" ", "_").replace("/", "")
+            name = "".join(c if c.isalnum() or c in "-." else "_" for c in t.name)
             stem = work / f"requests-{name}-{page}.txt"
             if t.kind == "postgraphile":
                 t.lines[page] = write_lines(stem, post_lines(page, keys[page], True))
