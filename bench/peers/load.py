@@ -17,7 +17,7 @@ from typing import Any
 import machine
 
 HERE = Path(__file__).resolve().parent
-CONNECTIONS = 32
+CONNECTIONS = 32  # run.py --connections
 THREADS = 2
 
 
@@ -116,7 +116,7 @@ def wrk(
 ) -> Round:
     command = [
         "wrk",
-        f"-t{THREADS}",
+        f"-t{min(THREADS, CONNECTIONS)}",
         f"-c{CONNECTIONS}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
@@ -183,7 +183,7 @@ def pgbench(
         "-c",
         str(CONNECTIONS),
         "-j",
-        str(THREADS),
+        str(min(THREADS, CONNECTIONS)),
         "-T",
         str(max(1, round(seconds))),
         "-f",

@@ -584,6 +584,7 @@ async def main_scale(args: argparse.Namespace) -> dict[str, Any]:
         print(text)
         return {
             "mode": "scale",
+            "connections": load.CONNECTIONS,
             "databases": {"small": small.built, "large": large.built},
             "detected": detected,
             "summary": {f"{s} | {p}": v for (s, p), v in summary.items()},
@@ -618,6 +619,12 @@ def main() -> None:
         "--large", type=int, default=1_000_000, help="--scale's large size (default 1000000)"
     )
     ap.add_argument("--pages", nargs="+", default=list(PAGES), choices=list(PAGES))
+    ap.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="connections of wrk and pgbench (default 32; 1 measures latency without queueing)",
+    )
     ap.add_argument("--out", type=Path, help="write the JSON results here too")
     ap.add_argument(
         "--filmgraph-env",
@@ -627,6 +634,7 @@ def main() -> None:
         help="a setting for every filmgraph server (repeatable), e.g. one a feature needs",
     )
     args = ap.parse_args()
+    load.CONNECTIONS = args.connections
     for item in args.filmgraph_env:
         name, _, value = item.partition("=")
         systems.EXTRA_ENV[name] = value
