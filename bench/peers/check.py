@@ -14,8 +14,10 @@ pg_stat_statements (a DATABASE_URL server without it preloaded) the count is n/a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -126,21 +128,44 @@ async def has_statements(monitor: asyncpg.Connection) -> bool:
     return True
 
 
-async def count_statements(
-    monitor: asyncpg.Connection, database: str, run: Callable[[], Awaitable[None]], requests: int
-) -> tuple[float, list[dict[str, Any]]]:
-    """(statements per request, the most called statements) while run() sends `requests`."""
-    await monitor.execute("select pg_stat_statements_reset()")
-    await run()
-    rows = await monitor.fetch(
-        "select calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 120) as query "
-        "from pg_stat_statements s join pg_database d on d.oid = s.dbid "
-        "where d.datname = $1 order by calls desc",
-        database,
+async def _calls(monitor: asyncpg.Connection, database: str) -> list[asyncpg.Record]:
+    return list(
+        await monitor.fetch(
+            "select calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 120) as query "
+            "from pg_stat_statements s join pg_database d on d.oid = s.dbid "
+            "where d.datname = $1 order by calls desc",
+            database,
+        )
     )
+
+
+async def background_rate(monitor: asyncpg.Connection, database: str, seconds: float) -> float:
+    """Statements per second the idle servers run on their own (a data-version poll, say),
+    counted over `seconds` with no request in flight; count_statements subtracts them."""
+    await monitor.execute("select pg_stat_statements_reset()")
+    start = time.monotonic()
+    await asyncio.sleep(seconds)  # a measuring window, not a wait for anything
+    calls: int = sum(r["calls"] for r in await _calls(monitor, database))
+    return calls / (time.monotonic() - start)
+
+
+async def count_statements(
+    monitor: asyncpg.Connection,
+    database: str,
+    run: Callable[[], Awaitable[None]],
+    requests: int,
+    background: float,
+) -> tuple[float, list[dict[str, Any]]]:
+    """(statements per request, the most called statements) while run() sends `requests`,
+    less the idle servers' own statements over that time (`background` per second)."""
+    await monitor.execute("select pg_stat_statements_reset()")
+    start = time.monotonic()
+    await run()
+    rows = await _calls(monitor, database)
+    own = background * (time.monotonic() - start)
     total = sum(r["calls"] for r in rows)
     top = [{"calls": r["calls"], "query": r["query"]} for r in rows[:8]]
-    return total / requests, top
+    return max(total - own, 0.0) / requests, top
 
 
 def pgbench_once(pgbench_bin: str, dsn: str, script: str, transactions: int) -> None:

@@ -366,6 +366,10 @@ async def verify(
                     )
             if not await check.has_statements(monitor):
                 return identity, {}
+            # a longer idle window in a full run: a poll every few seconds is then seen
+            idle_s = 3.0 if count_requests < 20 else 10.0
+            background = await check.background_rate(monitor, database, idle_s)
+            identity["background_statements_per_s"] = round(background, 2)
             for page in pages:
                 key = keys[page][0]
                 for t in targets:
@@ -374,7 +378,9 @@ async def verify(
                     run = _requests(
                         t, page, key, count_requests, pgbench_bin, db.dsn, client, floor_conn
                     )
-                    per, top = await check.count_statements(monitor, database, run, count_requests)
+                    per, top = await check.count_statements(
+                        monitor, database, run, count_requests, background
+                    )
                     statements[(t.name, page)] = round(per, 2)
                     tops[f"{t.name} | {page}"] = top
     finally:
