@@ -73,6 +73,10 @@ class GraphQLView(GraphQL[Context, None]):
             # answered as GET, and uvicorn, which knows the request was HEAD, drops the body.
             scope = {**scope, "method": "GET"}
         request = Request(scope=scope, receive=receive)
+        # The request's one connection (see get_context), given back before the answer is
+        # sent, and whatever ended the request: an answer, an error, a cancellation.
+        database = request.app.state.pool.for_request()
+        request.state.database = database
         try:
             response = await self.run(request)
         except HTTPException as exc:
@@ -86,6 +90,8 @@ class GraphQLView(GraphQL[Context, None]):
                 # Only a mutation sent with GET is refused here (the route refuses other
                 # methods, with an Allow of its own): it may be sent with POST.
                 response.headers["allow"] = "POST"
+        finally:
+            await database.release()
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -96,7 +102,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         address = request.client.host if request.client else None
         return Context(
-            loaders=Loaders(request.app.state.pool.for_request()),
+            loaders=Loaders(request.state.database),
             cursor_key=request.app.state.cursor_key,
             client=client_key(request.headers.get("x-api-key"), address, self.settings.api_keys),
             rate_limiter=self.rate_limiter,
