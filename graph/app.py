@@ -131,7 +131,6 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     admission = Admission(
         BoundedRequest(graphql, settings, limiter),
         settings.pool_queue,
-        settings.pool_max_size,
         RETRY_AFTER_S,
         pool=lambda: app.state.pool,  # set by the lifespan, before the first request
     )

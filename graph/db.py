@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
@@ -120,6 +121,12 @@ class BoundedPool:
         # size, taken before asking, serves waiters in order: one holding a turn always finds
         # a connection free, or one to open.
         self._turns = asyncio.Semaphore(pool.get_max_size())
+        # For admission (graph/admission.py): connections given out; when the line last moved
+        # (a give-back, or a take that found a connection free); and how often it moves (a
+        # moving average of the time between two moves ending in a give-back).
+        self.holding = 0
+        self._moved_at = time.monotonic()
+        self._back_every = 0.0
 
     def for_request(self) -> RequestConnection:
         """One request's view of this pool: see RequestConnection."""
@@ -136,15 +143,19 @@ class BoundedPool:
 
     async def take(self) -> Any:
         """A connection, after waiting at most acquire_timeout; give it back with give_back."""
+        if self.holding < self.pool.get_max_size():
+            self._moved_at = time.monotonic()
         async with asyncio.timeout(self.acquire_timeout):
             await self._turns.acquire()
         try:
             # A turn held means a connection is free or may be opened; opening one is bounded
             # by the pool's connect timeout.
-            return await self.pool.acquire()
+            conn = await self.pool.acquire()
         except BaseException:
             self._turns.release()
             raise
+        self.holding += 1
+        return conn
 
     async def give_back(self, conn: Any) -> None:
         try:
@@ -157,6 +168,23 @@ class BoundedPool:
             log.info("connection lost before it was released error=%r", exc)
         finally:
             self._turns.release()
+            self.holding -= 1
+            now = time.monotonic()
+            gap = now - self._moved_at
+            self._back_every = gap if not self._back_every else 0.8 * self._back_every + 0.2 * gap
+            self._moved_at = now
+
+    def expected_wait(self, ahead: int) -> float:
+        """How long a request with `ahead` others before it in the line would wait for a
+        connection: the pool's free connections serve the first of them at once, and the rest
+        one per give-back, at the recent rate, or slower if the line has not moved for longer
+        (a pool held by stuck statements)."""
+        free: int = self.pool.get_max_size() - self.holding
+        turns = ahead + 1 - free
+        if turns <= 0:
+            return 0.0
+        every = max(self._back_every, time.monotonic() - self._moved_at)
+        return turns * every
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.acquire() as conn:

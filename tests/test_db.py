@@ -15,6 +15,8 @@ import pytest
 from starlette.applications import Starlette
 
 from graph.app import create_app
+from graph.demo.load import load_demo
+from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql
 
@@ -55,12 +57,16 @@ async def test_custom_plans_do_not_outlive_their_statement(
 
 
 async def test_a_client_hanging_up_mid_request_leaves_no_trace(
-    dsn: str, caplog: pytest.LogCaptureFixture
+    empty_dsn: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A client that hangs up while its request waits on the database: no warning is logged
     (it logged "coroutine ... was never awaited"), and the connection comes back to the pool,
     idle, for the next request."""
+    # A database of its own: the only API connections to it are this server's.
+    dsn = empty_dsn
     admin = await asyncpg.connect(dsn)
+    await migrate(admin)
+    await load_demo(admin)
     settings = Settings(pool_min_size=1, pool_max_size=1)
     try:
         with (
