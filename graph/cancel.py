@@ -15,9 +15,10 @@ import inspect
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-# How deep to look into what an unstarted coroutine holds: graphql-core nests a field's
-# completion, its resolver and, for a selection set, the dict of its fields' coroutines.
-DEPTH = 4
+# How deep to look into what an unstarted coroutine holds: graphql-core nests, for a list of
+# objects, the list's items, each item's selection set (a dict of its fields' coroutines), each
+# field's completion and its resolver, and so on down the query.
+DEPTH = 12
 
 
 def unstarted() -> dict[asyncio.Task[Any], list[Coroutine[Any, Any, Any]]]:
@@ -37,7 +38,9 @@ def close_orphans(before: dict[asyncio.Task[Any], list[Coroutine[Any, Any, Any]]
     """Close what the tasks of `before` held, for each that was cancelled without starting."""
     for task, held in before.items():
         if task.cancelled():
-            for coro in held:
+            # The innermost first: closing a coroutine lets go of those it holds, and Python
+            # would warn about any of them not closed yet.
+            for coro in reversed(held):
                 if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
                     coro.close()
 
