@@ -17,9 +17,11 @@ and how many "never awaited" warnings and tracebacks each server logged.
         [--systems h11+json,httptools+json,h11+orjson,httptools+orjson,workers2]
         [--before /tmp/filmgraph-main]
 
-The h11+json system is `filmgraph serve` itself; the others change one thing each, in a
-launcher in this file (`--serve`). httptools bounds neither the request line nor the headers
-(see graph/server.py), so a win for it only counts once those bounds are ported.
+workersN is `filmgraph serve --workers N` itself (h11, orjson); the others are its app and
+server config with the parser and encoder named, from a launcher in this file (`--serve`):
+h11+orjson is what one `filmgraph serve` process runs. httptools bounds neither the request line
+nor the headers (see graph/server.py), so a win for it only counts once those bounds are
+ported.
 """
 
 from __future__ import annotations
@@ -123,8 +125,6 @@ def command(system: str, before: Path | None) -> tuple[list[str], dict[str, str]
         assert before is not None
         # The other checkout's package, first on the path, with its own sql/.
         return [sys.executable, "-m", "graph.cli", "serve"], {"PYTHONPATH": str(before)}
-    if system == "h11+json":
-        return [sys.executable, "-m", "graph.cli", "serve"], {}
     if system.startswith("workers"):
         workers = system.removeprefix("workers")
         return [sys.executable, "-m", "graph.cli", "serve", "--workers", workers], {}
@@ -329,11 +329,10 @@ def serve(variant: str) -> None:
     from graph.view import GraphQLView
 
     http, encoder = variant.split("+")
-    if encoder == "orjson":
-        import orjson
+    if encoder == "json":  # strawberry's default, as served before orjson
 
-        def encode_json(self: GraphQLView, data: object) -> bytes:
-            return orjson.dumps(data)
+        def encode_json(self: GraphQLView, data: object) -> str:
+            return json.dumps(data, separators=(",", ":"))
 
         GraphQLView.encode_json = encode_json  # type: ignore[assignment,method-assign]
     settings = Settings.from_env()

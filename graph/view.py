@@ -8,6 +8,7 @@ import logging
 import secrets
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -141,6 +142,10 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(sub_response, SubResponse) and sub_response.graphql_response_json:
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
+
+    def encode_json(self, data: object) -> bytes:
+        # orjson writes UTF-8 as is, where json.dumps escapes non-ASCII: the same JSON, shorter.
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
