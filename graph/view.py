@@ -92,7 +92,8 @@ class GraphQLView(GraphQL[Context, None]):
                 # methods, with an Allow of its own): it may be sent with POST.
                 response.headers["allow"] = "POST"
         finally:
-            await database.release()
+            # Shielded: a second cancellation must not leave the connection taken.
+            await asyncio.shield(database.release())
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -86,19 +86,15 @@ async def test_a_client_hanging_up_mid_request_leaves_no_trace(
                         b"content-length: %d\r\n\r\n%s" % (len(body), body)
                     )
                     await writer.drain()
-                    await _until(admin, "select count(*) from pg_locks where not granted", 1)
+                    await _until(admin, WAITING_ON_A_LOCK, 1)
                     writer.close()
                     await writer.wait_closed()
-                    await _until(
-                        admin,
-                        "select count(*) from pg_stat_activity "
-                        "where application_name = 'filmgraph' and wait_event_type = 'Lock'",
-                        0,
-                    )
+                    await _until(admin, WAITING_ON_A_LOCK, 0)
             # The connection is back in the pool, out of any transaction: the next request
             # gets it (a pool of one, waited for at most 2 s).
             states = await admin.fetch(
                 "select state from pg_stat_activity where application_name = 'filmgraph'"
+                " and datname = current_database()"
             )
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 data = await gql(client, FILM_PAGE, FILM)
@@ -109,6 +105,14 @@ async def test_a_client_hanging_up_mid_request_leaves_no_trace(
     messages = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     assert not [m for m in messages if "never awaited" in m], messages
     assert [s["state"] for s in states] == ["idle"]
+
+
+# Statements of this database waiting for a lock (other tests' servers use other databases).
+# pg_locks, not pg_stat_activity, which a transaction sees as it was at its first look.
+WAITING_ON_A_LOCK = """
+select count(*) from pg_locks
+where not granted and database = (select oid from pg_database where datname = current_database())
+"""
 
 
 async def _until(conn: asyncpg.Connection, query: str, value: int) -> None:
