@@ -112,7 +112,7 @@ class Loaders:
 
     async def root_page(self, entity: str, win: Window) -> Page[Any]:
         """A page of every `entity`: the root connections (no parent, so nothing to batch)."""
-        rows = await self.pool.fetch(db.sql(ROOT_PAGES[entity]), *win.params)
+        rows = await self.pool.fetch(db.sql(ROOT_PAGES[entity].statement), *win.params)
         total = rows[0]["page_total"] if rows else 0
         items = [(row["rn"], build(entity, row)) for row in rows if row["rn"] is not None]
         return Page(items=items, total=total)

@@ -4,6 +4,7 @@ codes and HTTP statuses (GraphQL over HTTP)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from typing import Any
@@ -18,6 +19,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from graph.compiled.run import RawJson
 from graph.context import Context
 from graph.cost import OPERATION_COST
 from graph.envelope import (
@@ -136,6 +138,16 @@ class GraphQLView(GraphQL[Context, None]):
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
 
+    def encode_json(self, data: object) -> str | bytes:
+        # A compiled operation's data is JSON text from PostgreSQL: written as is.
+        if isinstance(data, dict) and isinstance(data.get("data"), RawJson):
+            return _with_raw_data(data)
+        if isinstance(data, list) and any(
+            isinstance(d, dict) and isinstance(d.get("data"), RawJson) for d in data
+        ):
+            return "[" + ",".join(str(self.encode_json(d)) for d in data) + "]"
+        return super().encode_json(data)
+
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
 
@@ -244,6 +256,16 @@ def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: A
     ):
         sub_response.status_code = 400
         processed.pop("data", None)
+
+
+def _with_raw_data(response: dict[str, Any]) -> str:
+    parts = [
+        f'"data":{value}'
+        if key == "data"
+        else f"{json.dumps(key)}:{json.dumps(value, separators=(',', ':'))}"
+        for key, value in response.items()
+    ]
+    return "{" + ",".join(parts) + "}"
 
 
 def _timed_out(errors: list[GraphQLError]) -> bool:

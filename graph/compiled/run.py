@@ -1,0 +1,143 @@
+"""Running a compiled operation: the schema extension that serves an operation with one SQL
+statement when it can, and steps aside for the resolvers when it cannot.
+
+It runs after parsing, validation and the cost check (graph/cost.py), so limits, cost and
+`extensions.cost` are those of every operation, and inside the view's request timeout. It
+serves the operation only when it is sure the resolvers would give the same answer without
+errors: every argument passes the resolvers' own checks, and everything a filter names exists.
+Otherwise the resolvers run it, and give the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from graphql import GraphQLError
+from graphql.execution import ExecutionResult as GraphQLExecutionResult
+from graphql.execution.values import get_variable_values
+from strawberry.extensions import SchemaExtension
+
+from graph.compiled.arguments import Arguments
+from graph.compiled.cache import NOT_COMPILABLE, StatementCache, signature
+from graph.compiled.plan import NotCompilable, operation_of, plan
+from graph.compiled.sql import Builder, Statement
+from graph.db import CONNECTION_ERRORS
+from graph.discovery import fetch
+from graph.pagination import encode_cursor
+from graph.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_MARKER = re.compile(r'"\\u0000(\d+):(\d+):(\d+)"')
+
+
+class RawJson(str):
+    """The `data` of a response as JSON text from PostgreSQL: written into the response as is
+    (graph/view.py), never decoded."""
+
+
+class CompiledExecution(SchemaExtension):
+    def __init__(self, settings: Settings, cache: StatementCache) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.served: str | None = None
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.result is None:  # not refused (cost, rate limit)
+            try:
+                data = await self.compiled()
+            except Exception:
+                # A compiler bug must not cost the client its answer: the resolvers give it.
+                log.exception("compiled execution failed; the resolvers serve the operation")
+                data = None
+            if data is not None:
+                context.result = GraphQLExecutionResult(data=data)  # type: ignore[arg-type]
+                self.served = "compiled"
+            else:
+                self.served = "resolvers"
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        if self.served is None or not self.settings.explain_execution:
+            return {}
+        return {"execution": self.served}
+
+    async def compiled(self) -> RawJson | None:
+        context = self.execution_context
+        if self.settings.execution != "compiled" or not context.query:
+            return None
+        document = context.graphql_document
+        schema = context.schema._schema
+        try:
+            operation = operation_of(document, context.operation_name)
+        except NotCompilable:
+            return None
+        coerced = get_variable_values(
+            schema, operation.variable_definitions or (), context.variables or {}
+        )
+        if isinstance(coerced, list):
+            return None  # the resolvers report the variables' errors
+        request = context.context
+        args = Arguments(schema, coerced)
+        args.memo["cursor_key"] = request.cursor_key
+        info = self.cache.document(context.query, document)
+        key = (
+            hashlib.sha256(context.query.encode()).digest(),
+            context.operation_name,
+            signature(coerced.coerced, info.steering),
+        )
+        statement = self.cache.get(key)
+        try:
+            if statement is None:
+                statement = self._compile(key, document, coerced, args, context)
+            if statement is NOT_COMPILABLE:
+                return None
+            assert isinstance(statement, Statement)
+            for selected in statement.checked:
+                args.of(selected)
+            params = [source(args) for source in statement.sources]
+        except GraphQLError:
+            return None  # an argument the resolvers refuse: they say why
+        try:
+            async with request.loaders.pool.acquire() as conn:
+                rows = await fetch(conn, statement.sql, params, statement.custom_plan)
+        except (TimeoutError, asyncpg.PostgresError, *CONNECTION_ERRORS) as exc:
+            # The resolvers meet the same condition and report it as they always do.
+            log.info("compiled statement failed error=%r", exc)
+            return None
+        row = rows[0]
+        if not row["ok"]:
+            return None  # a filter names something that does not exist: NOT_FOUND
+        text: str = row["data"]
+        if statement.cursors:
+            text = _cursors(text, statement, args)
+        return RawJson(text)
+
+    def _compile(
+        self, key: Any, document: Any, variables: Any, args: Arguments, context: Any
+    ) -> Statement | object:
+        schema = context.schema._schema
+        try:
+            fields = plan(schema, document, context.operation_name, variables)
+            statement: Statement | object = Builder(schema, context.schema, args).operation(fields)
+        except NotCompilable as exc:
+            log.debug("not compiled reason=%s", exc)
+            statement = NOT_COMPILABLE
+        self.cache.put(key, statement)
+        return statement
+
+
+def _cursors(text: str, statement: Statement, args: Arguments) -> str:
+    def cursor(match: re.Match[str]) -> str:
+        slot = statement.cursors[int(match.group(1))]
+        scope = slot.scope(args, match.group(2))
+        return json.dumps(encode_cursor(scope, int(match.group(3))))
+
+    return _MARKER.sub(cursor, text)
