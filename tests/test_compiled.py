@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from graph.app import create_app
 from graph.settings import Settings
 from tests.conftest import LiveServer
+from tests.golden_sql import GOLDEN, PAGES, golden
 
 ROOT = Path(__file__).parent.parent
 FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
@@ -26,11 +28,28 @@ TOP_RATED = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}
   totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
 
 
+# Both servers seal keyset cursors with the same key, so that their cursors compare.
+SECRET = "compiled-test"
+
+
 @pytest.fixture(scope="session")
-def resolvers_live(dsn: str) -> Iterator[LiveServer]:
-    settings = dataclasses.replace(Settings(), execution="resolvers")
+def compiled_live(dsn: str) -> Iterator[LiveServer]:
+    settings = dataclasses.replace(Settings(), cursor_secret=SECRET)
     with LiveServer(create_app(settings, dsn), settings) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def resolvers_live(dsn: str) -> Iterator[LiveServer]:
+    settings = dataclasses.replace(Settings(), execution="resolvers", cursor_secret=SECRET)
+    with LiveServer(create_app(settings, dsn), settings) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(compiled_live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=compiled_live.url, timeout=30) as c:
+        yield c
 
 
 @pytest.fixture
@@ -75,3 +94,128 @@ async def test_filmography_and_list_pages_compiled_as_resolved(
     same(compiled, resolved)
     compiled, resolved = await both(client, reference, TOP_RATED)
     same(compiled, resolved)
+
+
+def test_golden_sql_is_current() -> None:
+    """tests/sql/*.sql are what the compiler makes today: run scripts/golden-sql after a change
+    and read the difference."""
+    for name in PAGES:
+        assert (GOLDEN / f"{name}.sql").read_text() == golden(name), f"tests/sql/{name}.sql"
+
+
+async def test_ratings_print_as_python_floats(dsn: str) -> None:
+    """imdbRating is numeric(3,1) in the table and a Float in GraphQL: the compiled path writes
+    numeric's JSON text, which must be the text json.dumps gives the float the resolvers
+    return, for every value the column can hold."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "select v, to_json(v)::text as t from (select (i / 10.0)::numeric(3,1) as v "
+            "from generate_series(0, 100) i) s"
+        )
+    finally:
+        await conn.close()
+    assert len(rows) == 101
+    for row in rows:
+        assert row["t"] == json.dumps(float(row["v"]))
+
+
+FALLBACKS: list[tuple[str, dict[str, Any]]] = [
+    # Arguments the resolvers refuse: the compiled path steps aside, their error stands.
+    (FILM_PAGE, {"slug": "refusenik-2007", "region": "USA"}),
+    (FILM_PAGE.replace("first: 10", "first: 500"), {"slug": "refusenik-2007", "region": "US"}),
+    ('{ film(id: "bm9wZQ==") { title } }', {}),
+    ('{ film(id: "UGVyc29uOjE=") { title } }', {}),
+    ('{ film(slug: "refusenik-2007", imdbId: "tt1") { title } }', {}),
+    ('{ film(slug: "refusenik-2007") { credits(first: 0) { role } } }', {}),
+    ('{ film(slug: "refusenik-2007") { offers(kinds: []) { kind } } }', {}),
+    ('{ film(slug: "a\\u0000b") { title } }', {}),
+    ('{ films(filter: {genresAny: ["no-such-genre"]}) { nodes { title } } }', {}),
+    ("{ films(filter: {year: {min: 3000}}) { nodes { title } } }", {}),
+    ("{ films(orderBy: []) { nodes { title } } }", {}),
+    ('{ films(after: "nope") { nodes { title } } }', {}),
+    ('{ nodes(ids: ["RmlsbTox", "x"]) { id } }', {}),
+    # Fields the compiler leaves to the resolvers.
+    ('{ search(query: "refusenik") { __typename } }', {}),
+    ("{ films(first: 2) { edges { cursor } } }", {}),
+    ("{ films(last: 2) { nodes { title } } }", {}),
+]
+
+
+@pytest.mark.parametrize(("query", "variables"), FALLBACKS)
+async def test_what_the_compiler_leaves_to_the_resolvers(
+    client: httpx.AsyncClient,
+    reference: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any],
+) -> None:
+    compiled, resolved = await both(client, reference, query, variables)
+    for error in compiled.get("errors", []) + resolved.get("errors", []):
+        error["extensions"].pop("requestId", None)
+    same(compiled, resolved, path="resolvers")
+
+
+COMPILED: list[tuple[str, dict[str, Any]]] = [
+    (FILM_PAGE, {"slug": "refusenik-2007", "region": "us"}),
+    ('{ film(imdbId: "tt1") { title } }', {}),
+    ("query($id: ID) { film(id: $id) { id __typename slug releaseDate } }", {"id": "RmlsbTox"}),
+    (
+        """{ a: film(slug: "refusenik-2007") { ...F b: cast(first: 3) { character billingOrder
+           person { name } } credits { role film { title } } alternativeTitles { title types
+           isOriginal } providers(region: "US") { name } } }
+           fragment F on Film { t: title ... on Node { id } }""",
+        {},
+    ),
+    (
+        """query($skip: Boolean!) { node(id: "RmlsbTox") { __typename ... on Film { title
+           genres @skip(if: $skip) { name } } ... on Person { name } } }""",
+        {"skip": True},
+    ),
+    ('{ nodes(ids: ["RmlsbTox", "UGVyc29uOjE=", "R2VucmU6MQ==", "RmlsbTo5OTk5OTk="]) { id } }', {}),
+    (
+        """{ genres(first: 3) { totalCount edges { cursor node { name films(first: 2) {
+           totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+           edges { cursor node { title } } } } } pageInfo { endCursor } } }""",
+        {},
+    ),
+    (
+        """{ person(slug: "laura-bialis") { credits(roles: [DIRECTOR, WRITER], first: 3) {
+           totalCount edges { cursor node { role film { title } } } } } }""",
+        {},
+    ),
+    (
+        """{ providers(first: 2) { nodes { name offers(region: "US", first: 2) { totalCount
+           nodes { kind price availableFrom availableUntil film { title } } } films(first: 2) {
+           pageInfo { endCursor } nodes { title } } } } }""",
+        {},
+    ),
+    (
+        """{ films(filter: {query: "refusenik"}, first: 3) { totalCount nodes { title } }
+           people(filter: {roles: [DIRECTOR]}, orderBy: [{field: NAME, direction: DESC}],
+           first: 3) { totalCount pageInfo { hasNextPage hasPreviousPage } nodes { name } } }""",
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "variables"), COMPILED)
+async def test_compiled_as_resolved(
+    client: httpx.AsyncClient,
+    reference: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any],
+) -> None:
+    compiled, resolved = await both(client, reference, query, variables)
+    same(compiled, resolved)
+
+
+async def test_switched_off(dsn: str) -> None:
+    """FILMGRAPH_EXECUTION=resolvers: every operation runs through the resolvers, and
+    production does not say which path served it."""
+    settings = dataclasses.replace(Settings(), execution="resolvers", explain_execution=False)
+    with LiveServer(create_app(settings, dsn), settings) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as c:
+            body = {"query": FILM_PAGE, "variables": {"slug": "refusenik-2007", "region": "US"}}
+            response = (await c.post("/graphql", json=body)).json()
+    assert "execution" not in response["extensions"]
+    assert response["data"]["film"]["title"] == "Refusenik"

@@ -5,7 +5,9 @@ Counted where it happens: pg_stat_statements on the server, for the test's own d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -74,15 +76,18 @@ class Counted:
         return data, count
 
 
-@pytest.fixture
-async def counted(empty_dsn: str) -> AsyncIterator[Counted]:
+@pytest.fixture(params=["resolvers"])
+async def counted(empty_dsn: str, request: pytest.FixtureRequest) -> AsyncIterator[Counted]:
+    """The API on the seeded database, on the execution path the test asks for (the loaders'
+    batching by default)."""
+    settings = dataclasses.replace(Settings(), execution=request.param)
     admin = await asyncpg.connect(empty_dsn)
     try:
         await migrate(admin)
         await admin.execute(SEED)
         await admin.execute("create extension if not exists pg_stat_statements")
         database = await admin.fetchval("select current_database()")
-        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        with LiveServer(create_app(settings, empty_dsn), settings) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 yield Counted(client, admin, database)
     finally:
@@ -111,3 +116,29 @@ async def test_nodes_are_fetched_in_one_statement_per_type(counted: Counted) -> 
     data, count = await counted.run("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
     assert [n["id"] for n in data["nodes"]] == ids
     assert count == 2, f"60 nodes of two types took {count} statements"
+
+
+FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
+FILMOGRAPHY = """query Filmography($slug: String!) { person(slug: $slug) { id name
+  filmography(role: DIRECTOR, first: 50) { totalCount nodes { id title year
+    genres { name } offers(region: "US") { kind price currency provider { name } } } } } }"""
+TOP_RATED = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
+  totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
+FILTERED = """{ films(filter: {year: {min: 1990}, runtimeMinutes: {max: 200}}, first: 5) {
+  totalCount nodes { title } } }"""
+
+
+@pytest.mark.parametrize("counted", ["compiled"], indirect=True)
+async def test_a_compiled_request_is_one_statement(counted: Counted) -> None:
+    pages: list[tuple[str, dict[str, Any]]] = [
+        (FILM_PAGE, {"slug": "film-7", "region": "US"}),
+        (FILMOGRAPHY, {"slug": "director-7"}),
+        (TOP_RATED, {}),
+        (FILMS_WITH_DIRECTORS, {"n": 50}),
+    ]
+    for query, variables in pages:
+        _, count = await counted.run(query, variables)
+        assert count == 1, f"{query[:30]!r} took {count} statements"
+    # A filter is planned for its values: the setting that says so, then the statement.
+    _, count = await counted.run(FILTERED, {})
+    assert count <= 2, f"a filtered page took {count} statements"

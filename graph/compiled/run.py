@@ -18,15 +18,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-from graphql import GraphQLError
+from graphql import GraphQLError, is_non_null_type
 from graphql.execution import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 
 from graph.compiled.arguments import Arguments
 from graph.compiled.cache import NOT_COMPILABLE, StatementCache, signature
-from graph.compiled.plan import NotCompilable, operation_of, plan
-from graph.compiled.sql import Builder, Statement
+from graph.compiled.plan import NotCompilable, operation_of
+from graph.compiled.sql import Statement, compile_operation
 from graph.db import CONNECTION_ERRORS
 from graph.discovery import fetch
 from graph.pagination import encode_cursor
@@ -52,13 +52,13 @@ class CompiledExecution(SchemaExtension):
         context = self.execution_context
         if context.result is None:  # not refused (cost, rate limit)
             try:
-                data = await self.compiled()
+                result = await self.compiled()
             except Exception:
                 # A compiler bug must not cost the client its answer: the resolvers give it.
                 log.exception("compiled execution failed; the resolvers serve the operation")
-                data = None
-            if data is not None:
-                context.result = GraphQLExecutionResult(data=data)  # type: ignore[arg-type]
+                result = None
+            if result is not None:
+                context.result = result
                 self.served = "compiled"
             else:
                 self.served = "resolvers"
@@ -69,7 +69,7 @@ class CompiledExecution(SchemaExtension):
             return {}
         return {"execution": self.served}
 
-    async def compiled(self) -> RawJson | None:
+    async def compiled(self) -> GraphQLExecutionResult | None:
         context = self.execution_context
         if self.settings.execution != "compiled" or not context.query:
             return None
@@ -96,7 +96,7 @@ class CompiledExecution(SchemaExtension):
         statement = self.cache.get(key)
         try:
             if statement is None:
-                statement = self._compile(key, document, coerced, args, context)
+                statement = self._compile(key, document, args, context)
             if statement is NOT_COMPILABLE:
                 return None
             assert isinstance(statement, Statement)
@@ -109,29 +109,38 @@ class CompiledExecution(SchemaExtension):
             async with request.loaders.pool.acquire() as conn:
                 rows = await fetch(conn, statement.sql, params, statement.custom_plan)
         except (TimeoutError, asyncpg.PostgresError, *CONNECTION_ERRORS) as exc:
-            # The resolvers meet the same condition and report it as they always do.
-            log.info("compiled statement failed error=%r", exc)
-            return None
+            # No pool connection in time, a statement timeout, the database gone: reported on
+            # the root fields, as the resolvers report it on theirs (graph.errors.classify
+            # gives the code). Running the resolvers after would wait a second time.
+            return _failed(statement, exc)
         row = rows[0]
         if not row["ok"]:
             return None  # a filter names something that does not exist: NOT_FOUND
         text: str = row["data"]
         if statement.cursors:
             text = _cursors(text, statement, args)
-        return RawJson(text)
+        return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
 
-    def _compile(
-        self, key: Any, document: Any, variables: Any, args: Arguments, context: Any
-    ) -> Statement | object:
-        schema = context.schema._schema
+    def _compile(self, key: Any, document: Any, args: Arguments, context: Any) -> Any:
         try:
-            fields = plan(schema, document, context.operation_name, variables)
-            statement: Statement | object = Builder(schema, context.schema, args).operation(fields)
+            statement: Statement | object = compile_operation(
+                context.schema, document, context.operation_name, args
+            )
         except NotCompilable as exc:
             log.debug("not compiled reason=%s", exc)
             statement = NOT_COMPILABLE
         self.cache.put(key, statement)
         return statement
+
+
+def _failed(statement: Statement, exc: Exception) -> GraphQLExecutionResult:
+    errors = [
+        GraphQLError(str(exc), nodes=[root.node], path=[root.key], original_error=exc)
+        for root in statement.roots
+    ]
+    nullable = all(not is_non_null_type(root.definition.type) for root in statement.roots)
+    data = {root.key: None for root in statement.roots} if nullable else None
+    return GraphQLExecutionResult(data=data, errors=errors)
 
 
 def _cursors(text: str, statement: Statement, args: Arguments) -> str:

@@ -33,7 +33,7 @@ from graphql import GraphQLSchema, get_named_type, is_enum_type, is_scalar_type
 from strawberry.types.arguments import convert_arguments
 
 from graph.compiled.arguments import Arguments, Source, argument, constant
-from graph.compiled.plan import NotCompilable, Selected
+from graph.compiled.plan import NotCompilable, Selected, plan
 from graph.discovery import (
     Reference,
     film_query,
@@ -112,6 +112,7 @@ class Statement:
     custom_plan: bool
     cursors: list[CursorSlot]
     checked: list[Selected]
+    roots: tuple[Selected, ...]
 
 
 @dataclass
@@ -145,7 +146,9 @@ class Builder:
         data = self.object(fields, lambda s: self.root_field(s))
         ok = " and ".join(self.checks) or "true"
         sql = f"select {data}::text as data, {ok} as ok"
-        return Statement(sql, self.sources, self.custom_plan, self.cursors, self.checked)
+        return Statement(
+            sql, self.sources, self.custom_plan, self.cursors, self.checked, tuple(fields)
+        )
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:
         if not fields or len(fields) > MAX_KEYS:
@@ -316,16 +319,14 @@ class Builder:
         else:
             slot = CursorSlot(scope, partial(_scope_arguments, s, nested))
         self.cursors.append(slot)
+        slot_index = len(self.cursors) - 1
         slot_parent = "0" if parent is None else parent
         target = relation.target
         fields = s.children[f"{target}Connection"]
         counted = any(f.name in ("totalCount", "pageInfo") for f in fields)
 
         def marker(position: str) -> str:
-            return (
-                f"('\"\\u0000{len(self.cursors) - 1}:' || {slot_parent} || ':' || "
-                f"{position} || '\"')::json"
-            )
+            return f"('\"\\u0000{slot_index}:' || {slot_parent} || ':' || {position} || '\"')::json"
 
         def items(make: Callable[[str], str], numbered: bool) -> str:
             # Positions (for cursors) only when asked for: numbering keeps the whole order.
@@ -524,3 +525,14 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 def _shift(sql: str, offset: int) -> str:
     """Renumber a statement's placeholders to follow `offset` parameters already bound."""
     return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+
+
+def compile_operation(
+    strawberry_schema: Any, document: Any, operation_name: str | None, args: Arguments
+) -> Statement:
+    """The statement for an operation and this request's arguments; NotCompilable when the
+    compiler does not translate one of its fields, a GraphQLError when an argument is one the
+    resolvers refuse."""
+    schema = strawberry_schema._schema
+    fields = plan(schema, document, operation_name, args.variables)
+    return Builder(schema, strawberry_schema, args).operation(fields)
