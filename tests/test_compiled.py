@@ -18,6 +18,8 @@ from graph.app import create_app
 from graph.settings import Settings
 from tests.conftest import LiveServer
 from tests.golden_sql import GOLDEN, PAGES, golden
+from tests.markdown import Block
+from tests.test_doc_examples import EXAMPLES
 
 ROOT = Path(__file__).parent.parent
 FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
@@ -219,3 +221,23 @@ async def test_switched_off(dsn: str) -> None:
             response = (await c.post("/graphql", json=body)).json()
     assert "execution" not in response["extensions"]
     assert response["data"]["film"]["title"] == "Refusenik"
+
+
+@pytest.mark.parametrize(
+    ("block", "variables"),
+    [(block, variables) for block, variables, _ in EXAMPLES],
+    ids=[block.where for block, _, _ in EXAMPLES],
+)
+async def test_doc_examples_compiled_as_resolved(
+    client: httpx.AsyncClient,
+    reference: httpx.AsyncClient,
+    block: Block,
+    variables: dict[str, Any] | None,
+) -> None:
+    """Every example of the docs gives the same answer on both paths, errors included."""
+    compiled, resolved = await both(client, reference, block.text, variables)
+    for error in compiled.get("errors", []) + resolved.get("errors", []):
+        error.get("extensions", {}).pop("requestId", None)
+    path = compiled.get("extensions", {}).pop("execution", None)
+    resolved.get("extensions", {}).pop("execution", None)
+    assert json.dumps(compiled) == json.dumps(resolved), path

@@ -27,7 +27,6 @@ from graph.compiled.arguments import Arguments
 from graph.compiled.cache import NOT_COMPILABLE, StatementCache, signature
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
-from graph.db import CONNECTION_ERRORS
 from graph.discovery import fetch
 from graph.pagination import encode_cursor
 from graph.settings import Settings
@@ -35,6 +34,21 @@ from graph.settings import Settings
 log = logging.getLogger(__name__)
 
 _MARKER = re.compile(r'"\\u0000(\d+):(\d+):(\d+)"')
+
+
+# What the resolvers report as TIMEOUT or SERVICE_UNAVAILABLE (graph.errors.classify); any
+# other error of the statement is a compiler bug, and the resolvers serve the operation.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.QueryCanceledError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InsufficientPrivilegeError,
+    asyncpg.InternalClientError,
+    OSError,  # ConnectionError and TimeoutError (no pool connection in time) among them
+)
 
 
 class RawJson(str):
@@ -108,7 +122,7 @@ class CompiledExecution(SchemaExtension):
         try:
             async with request.loaders.pool.acquire() as conn:
                 rows = await fetch(conn, statement.sql, params, statement.custom_plan)
-        except (TimeoutError, asyncpg.PostgresError, *CONNECTION_ERRORS) as exc:
+        except UNAVAILABLE as exc:
             # No pool connection in time, a statement timeout, the database gone: reported on
             # the root fields, as the resolvers report it on theirs (graph.errors.classify
             # gives the code). Running the resolvers after would wait a second time.
@@ -133,9 +147,14 @@ class CompiledExecution(SchemaExtension):
         return statement
 
 
-def _failed(statement: Statement, exc: Exception) -> GraphQLExecutionResult:
+def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:
     errors = [
-        GraphQLError(str(exc), nodes=[root.node], path=[root.key], original_error=exc)
+        GraphQLError(
+            str(exc),
+            nodes=[root.node],
+            path=[root.key],
+            original_error=exc if isinstance(exc, Exception) else None,
+        )
         for root in statement.roots
     ]
     nullable = all(not is_non_null_type(root.definition.type) for root in statement.roots)

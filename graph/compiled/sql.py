@@ -131,6 +131,17 @@ class Builder:
         self.sources.append(source)
         return f"${len(self.sources)}::{cast}"
 
+    def lazy_param(self, source: Source, cast: str) -> Callable[[], str]:
+        """A parameter bound on first use: one that no selected field uses is not sent."""
+        placeholder: list[str] = []
+
+        def get() -> str:
+            if not placeholder:
+                placeholder.append(self.param(source, cast))
+            return placeholder[0]
+
+        return get
+
     def alias(self, base: str) -> str:
         self.aliases += 1
         return f"{base}{self.aliases}"
@@ -145,10 +156,8 @@ class Builder:
     def operation(self, fields: Sequence[Selected]) -> Statement:
         data = self.object(fields, lambda s: self.root_field(s))
         ok = " and ".join(self.checks) or "true"
-        sql = f"select {data}::text as data, {ok} as ok"
-        return Statement(
-            sql, self.sources, self.custom_plan, self.cursors, self.checked, tuple(fields)
-        )
+        sql, sources = _compact(f"select {data}::text as data, {ok} as ok", self.sources)
+        return Statement(sql, sources, self.custom_plan, self.cursors, self.checked, tuple(fields))
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:
         if not fields or len(fields) > MAX_KEYS:
@@ -312,7 +321,7 @@ class Builder:
         values = self.arguments(s)
         if any(values.get(a) is not None for a in ("after", "before", "last")):
             raise NotCompilable("only first pages are compiled")
-        size = self.param(argument(s, "first", _first), "int")
+        size = self.lazy_param(argument(s, "first", _first), "int")
         rows, order, t = self.filtered_rows(relation, parent, s)
         if nested is None:
             slot = CursorSlot(scope, None)
@@ -333,7 +342,7 @@ class Builder:
             pos = f", row_number() over (order by {order}) as pos" if numbered else ""
             return (
                 f"coalesce((select json_agg(s.j) from (select {make(t)} as j from "
-                f"(select {t}.*{pos} from {rows} order by {order} limit {size}) {t}) s), "
+                f"(select {t}.*{pos} from {rows} order by {order} limit {size()}) {t}) s), "
                 "'[]'::json)"
             )
 
@@ -354,13 +363,15 @@ class Builder:
 
         def page_info(p: Selected) -> str:
             def value(f: Selected) -> str:
-                return {
-                    "__typename": "'PageInfo'",
-                    "hasNextPage": f"c.n > {size}",
-                    "hasPreviousPage": "false",
-                    "startCursor": f"case when c.n > 0 then {marker('1')} end",
-                    "endCursor": f"case when c.n > 0 then {marker(f'least(c.n, {size})')} end",
-                }[f.name]
+                if f.name == "__typename":
+                    return "'PageInfo'"
+                if f.name == "hasNextPage":
+                    return f"c.n > {size()}"
+                if f.name == "hasPreviousPage":
+                    return "false"
+                if f.name == "startCursor":
+                    return f"case when c.n > 0 then {marker('1')} end"
+                return f"case when c.n > 0 then {marker(f'least(c.n, {size()})')} end"
 
             return self.object(p.children["PageInfo"], value)
 
@@ -398,17 +409,19 @@ class Builder:
         self.custom_plan = self.custom_plan or page.custom_plan
         sql = _shift(page.sql, offset)
         count_sql = _shift(page.count_sql, offset)
-        size = self.param(partial(_keyset_size, plan), "int")
+        size = self.lazy_param(partial(_keyset_size, plan), "int")
         fields = s.children[f"{entity}Connection"]
         t = self.alias("t")
         has_previous = "true" if values.get("after") is not None else "false"
+        aggregated: list[bool] = []  # whether the page's rows are read at all
 
         def page_info(p: Selected) -> str:
             def value(f: Selected) -> str:
                 if f.name == "__typename":
                     return "'PageInfo'"
                 if f.name == "hasNextPage":
-                    return f"count(*) > {size}"
+                    aggregated.append(True)
+                    return f"count(*) > {size()}"
                 if f.name == "hasPreviousPage":
                     return has_previous
                 raise NotCompilable("keyset cursors are sealed by the resolvers")
@@ -421,9 +434,10 @@ class Builder:
             if f.name == "totalCount":
                 return f"({count_sql})"
             if f.name == "nodes":
+                aggregated.append(True)
                 obj = self.entity(entity, t, f.children[entity])
                 return (
-                    f"coalesce(json_agg({obj} order by {t}.n) filter (where {t}.n <= {size}), "
+                    f"coalesce(json_agg({obj} order by {t}.n) filter (where {t}.n <= {size()}), "
                     "'[]'::json)"
                 )
             if f.name == "pageInfo":
@@ -431,6 +445,8 @@ class Builder:
             raise NotCompilable(f"{entity}Connection.{f.name}")
 
         obj = self.object(fields, value)
+        if not aggregated:
+            return f"(select {obj})"
         # The page's rows (one more than the page, to see whether more follow) numbered in
         # the order the page statement returns them.
         return f"(select {obj} from (select row_number() over () as n, {t}.* from ({sql}) {t}) {t})"
@@ -520,6 +536,18 @@ def _reference(plan: Callable[[Arguments], Any], index: int, args: Arguments) ->
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _compact(sql: str, sources: list[Source]) -> tuple[str, list[Source]]:
+    """Number the placeholders the statement uses 1..n, and drop the parameters it does not
+    use (a page statement's size when only its count is selected): PostgreSQL refuses a
+    parameter it cannot place."""
+    used = sorted({int(n) for n in _PLACEHOLDER.findall(sql)})
+    number = {old: new for new, old in enumerate(used, start=1)}
+    return (
+        _PLACEHOLDER.sub(lambda m: f"${number[int(m.group(1))]}", sql),
+        [sources[old - 1] for old in used],
+    )
 
 
 def _shift(sql: str, offset: int) -> str:

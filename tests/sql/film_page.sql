@@ -20,9 +20,9 @@ select json_build_object('film', (
                           where exists (
                             select
                             from credit l7
-                            where l7.film_id = t6.id and l7.person_id = t4.id and l7.role = $4::text)
+                            where l7.film_id = t6.id and l7.person_id = t4.id and l7.role = $3::text)
                           order by t6.year desc nulls last, t6.release_date desc nulls last, t6.title, t6.id
-                          limit $3::int) t6) s), '[]'::json))
+                          limit $4::int) t6) s), '[]'::json))
                 from (
                   select count(*)::int as n
                   from film t8

@@ -18,7 +18,7 @@ select json_build_object('person', (
                             from provider t8
                             where t8.id = t6.provider_id)) as j
                         from offer t6
-                        where t6.film_id = t2.id and t6.region = $4::text
+                        where t6.film_id = t2.id and t6.region = $3::text
                         order by t6.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], t6.kind), t6.price nulls first, t6.provider_id, t6.quality, t6.id) s), '[]'::json)) as j
                 from (
                   select t2.*
@@ -26,9 +26,9 @@ select json_build_object('person', (
                   where exists (
                     select
                     from credit l3
-                    where l3.film_id = t2.id and l3.person_id = t1.id and l3.role = $3::text)
+                    where l3.film_id = t2.id and l3.person_id = t1.id and l3.role = $2::text)
                   order by t2.year desc nulls last, t2.release_date desc nulls last, t2.title, t2.id
-                  limit $2::int) t2) s), '[]'::json))
+                  limit $4::int) t2) s), '[]'::json))
         from (
           select count(*)::int as n
           from film t9
