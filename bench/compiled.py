@@ -12,25 +12,48 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
-import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.cache_throughput import database
 from graph.context import Context
 from graph.demo.load import load_demo
+from graph.embedded import EmbeddedPostgres
 from graph.loaders import Loaders
 from graph.migrate import migrate
 from graph.schema import Schema, create_schema
 from graph.settings import Settings
-from tests.golden_sql import PAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
+FILMOGRAPHY = """query Filmography($slug: String!) { person(slug: $slug) { id name
+  filmography(role: DIRECTOR, first: 50) { totalCount nodes { id title year
+    genres { name } offers(region: "US") { kind price currency provider { name } } } } } }"""
+TOP_RATED = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
+  totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
+
+
+@contextlib.contextmanager
+def database() -> Iterator[tuple[str, bool]]:
+    """DATABASE_URL, or a fresh embedded PostgreSQL (True: to be loaded)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url, False
+        return
+    with tempfile.TemporaryDirectory(prefix="filmgraph-bench-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "pgdata")
+        try:
+            yield server.start(), True
+        finally:
+            server.stop()
 
 
 async def run_round(
@@ -43,7 +66,7 @@ async def run_round(
         result = await schema.execute(
             query,
             variable_values=variables[i % len(variables)],
-            context_value=Context(Loaders(pool), b"bench"),  # type: ignore[arg-type]
+            context_value=Context(Loaders(pool), b"bench"),
         )
         assert result.errors is None, result.errors
         served = (result.extensions or {}).get("execution", "")
@@ -71,10 +94,10 @@ async def main(rounds: int, requests: int) -> None:
                 "where c.role = 'DIRECTOR'"
             )
         ]
-        cases = {
-            "film page": (PAGES["film_page"][0], films),
-            "filmography": (PAGES["filmography"][0], directors),
-            "top rated (list)": (PAGES["top_rated"][0], [{}]),
+        cases: dict[str, tuple[str, list[dict[str, Any]]]] = {
+            "film page": (FILM_PAGE, films),
+            "filmography": (FILMOGRAPHY, directors),
+            "top rated (list)": (TOP_RATED, [{}]),
         }
         compiled = create_schema(replace(settings, execution="compiled"))
         resolvers = create_schema(replace(settings, execution="resolvers"))
