@@ -1,8 +1,11 @@
 """How the GraphQL types map onto tables, columns and relations: the one place that says so.
 
-The loaders read this to know which named statement fetches a field and with which parameters;
-the types read it to build objects from rows. A later step that compiles whole documents into
-single SQL statements reads it too, so it stays data, not code.
+For every field: the column it reads, or the relation it follows (the rows of one parent, their
+order, the predicate of each argument, as SQL fragments), or, on Query, how the root reaches
+its rows. Both paths read it: the loaders build their batch statements from the relations
+(graph/batches.py) and the types build objects from rows with the columns; the compiler
+(graph/compiled/) correlates the same fragments to a parent row. tests/test_mapping.py checks
+that it covers every field of schema.graphql.
 """
 
 from __future__ import annotations
@@ -107,6 +110,15 @@ def _columns(*names: str, **special: Column) -> dict[str, Column]:
     return {"db_id": Column("id"), **{n: Column(n) for n in names}, **special}
 
 
+# The SQL type of each argument's parameter ("first" is a LIMIT).
+ARGUMENT_TYPES: Mapping[str, str] = {
+    "region": "text",
+    "roles": "text[]",
+    "role": "text",
+    "kinds": "text[]",
+    "first": "int",
+}
+
 # Crew first (director, writer, ...), then the cast in billing order.
 CREDITS_ON_FILM = (
     "array_position(array['DIRECTOR', 'WRITER', 'PRODUCER', 'ACTOR', 'COMPOSER', "
@@ -173,7 +185,7 @@ MODEL: Mapping[str, Entity] = {
             ),
             "cast": Relation(
                 "Credit",
-                "credits_by_film_id",
+                "cast_by_film_id",
                 "list",
                 rows="credit {t} where {t}.film_id = {parent}",
                 order=CREDITS_ON_FILM,
@@ -346,6 +358,32 @@ ROOT_PAGES: Mapping[str, Relation] = {
     "Provider": Relation(
         "Provider", "providers_page", "page", rows="provider {t}", order="{t}.name, {t}.id"
     ),
+}
+
+
+@dataclass(frozen=True)
+class Root:
+    """How a field of Query reaches its rows: `lookup` by a key (the entity's `lookups`),
+    `node` by global id (graph/ids.py), `page` over every row (ROOT_PAGES), `keyset` by a
+    filter and order built in graph/discovery.py, `search` in graph/search.py."""
+
+    kind: Literal["lookup", "node", "page", "keyset", "search"]
+    entity: str | None = None
+
+
+QUERY: Mapping[str, Root] = {
+    "film": Root("lookup", "Film"),
+    "person": Root("lookup", "Person"),
+    "genre": Root("lookup", "Genre"),
+    "provider": Root("lookup", "Provider"),
+    "node": Root("node"),
+    "nodes": Root("node"),
+    "films": Root("keyset", "Film"),
+    "people": Root("keyset", "Person"),
+    "genres": Root("page", "Genre"),
+    "providers": Root("page", "Provider"),
+    "search": Root("search"),
+    "suggest": Root("search"),
 }
 
 

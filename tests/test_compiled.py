@@ -17,7 +17,7 @@ import pytest
 from graph.app import create_app
 from graph.settings import Settings
 from tests.conftest import LiveServer
-from tests.golden_sql import GOLDEN, PAGES, golden
+from tests.golden_sql import GOLDEN, PAGES, batches, golden
 from tests.markdown import Block
 from tests.test_doc_examples import EXAMPLES
 
@@ -103,6 +103,7 @@ def test_golden_sql_is_current() -> None:
     and read the difference."""
     for name in PAGES:
         assert (GOLDEN / f"{name}.sql").read_text() == golden(name), f"tests/sql/{name}.sql"
+    assert (GOLDEN / "batches.sql").read_text() == batches(), "tests/sql/batches.sql"
 
 
 async def test_ratings_print_as_python_floats(dsn: str) -> None:

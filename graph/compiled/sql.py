@@ -43,7 +43,7 @@ from graph.discovery import (
     person_references,
 )
 from graph.ids import from_global_id, pk_of
-from graph.mapping import MODEL, ROOT_PAGES, Relation
+from graph.mapping import MODEL, QUERY, ROOT_PAGES, Relation
 from graph.pagination import window
 from graph.types import _kinds, _limit, _roles, region_code
 
@@ -169,8 +169,16 @@ class Builder:
         name = s.name
         if name == "__typename":
             return "'Query'"
-        if name in ("film", "person", "genre", "provider"):
-            return self.lookup(s, name.capitalize())
+        root = QUERY[name]
+        if root.kind == "lookup":
+            assert root.entity is not None
+            return self.lookup(s, root.entity)
+        if root.kind == "keyset":
+            assert root.entity is not None
+            return self.keyset(s, root.entity)
+        if root.kind == "page":
+            assert root.entity is not None
+            return self.page(s, ROOT_PAGES[root.entity], None, f"Query.{root.entity}", None)
         if name == "node":
             return self.node(s, self.arguments(s)["id"], "id")
         if name == "nodes":
@@ -181,13 +189,6 @@ class Builder:
                 return "'[]'::json"
             items = ", ".join(self.node(s, i, "ids", index) for index, i in enumerate(ids))
             return f"json_build_array({items})"
-        if name == "films":
-            return self.keyset(s, "Film")
-        if name == "people":
-            return self.keyset(s, "Person")
-        if name in ("genres", "providers"):
-            entity = name[:-1].capitalize()
-            return self.page(s, ROOT_PAGES[entity], None, f"Query.{entity}", None)
         raise NotCompilable(f"Query.{name}")
 
     # -- single objects --------------------------------------------------------------
