@@ -352,7 +352,7 @@ MODEL: Mapping[str, Entity] = {
 }
 
 # Root connections paged by position: every row of a small node type, in its natural order.
-# (films and people are keyset connections with filters: graph/discovery.py.)
+# (films and people are keyset connections with filters: graph/discovery/.)
 ROOT_PAGES: Mapping[str, Relation] = {
     "Genre": Relation("Genre", "genres_page", "page", rows="genre {t}", order="{t}.name, {t}.id"),
     "Provider": Relation(
@@ -365,7 +365,7 @@ ROOT_PAGES: Mapping[str, Relation] = {
 class Root:
     """How a field of Query reaches its rows: `lookup` by a key (the entity's `lookups`),
     `node` by global id (graph/ids.py), `page` over every row (ROOT_PAGES), `keyset` by a
-    filter and order built in graph/discovery.py, `search` in graph/search.py."""
+    filter and order built in graph/discovery/, `search` in graph/search.py."""
 
     kind: Literal["lookup", "node", "page", "keyset", "search"]
     entity: str | None = None

@@ -27,7 +27,7 @@ from graph.compiled.arguments import Arguments
 from graph.compiled.cache import NOT_COMPILABLE, StatementCache, signature
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
-from graph.discovery import fetch
+from graph.discovery.pages import fetch
 from graph.pagination import encode_cursor
 from graph.settings import Settings
 

@@ -34,14 +34,8 @@ from strawberry.types.arguments import convert_arguments
 
 from graph.compiled.arguments import Arguments, Source, argument, constant
 from graph.compiled.plan import NotCompilable, Selected, plan
-from graph.discovery import (
-    Reference,
-    film_query,
-    film_references,
-    page_sql,
-    person_query,
-    person_references,
-)
+from graph.discovery.filters import Reference, film_references, person_references
+from graph.discovery.keyset import film_query, page_sql, person_query
 from graph.ids import from_global_id, pk_of
 from graph.mapping import MODEL, QUERY, ROOT_PAGES, Relation
 from graph.pagination import window
@@ -396,7 +390,7 @@ class Builder:
         return obj
 
     def keyset(self, s: Selected, entity: str) -> str:
-        """`films`/`people`: the page statement graph/discovery.py builds, inside this one."""
+        """`films`/`people`: the page statement graph/discovery/ builds, inside this one."""
         values = self.arguments(s)
         if values.get("last") is not None:
             raise NotCompilable("backward keyset pages go to the resolvers")
