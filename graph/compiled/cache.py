@@ -3,7 +3,7 @@
 Most variables only fill parameters, so only whether each one is null is part of the key: one
 statement serves every film page. A few steer the SQL itself: those in `@include`/`@skip`,
 the ids of `node`/`nodes` (their type picks the table) and the arguments of fields built by
-graph/discovery.py (`films`, `people`: a filter's fields pick the conditions); for those the
+graph/discovery/ (`films`, `people`: a filter's fields pick the conditions); for those the
 key holds the whole value.
 """
 
