@@ -36,6 +36,12 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
   totalCount nodes { id title year imdbRating directors { name } genres { name } } } }""",
         {},
     ),
+    "search": (
+        """query Search($q: String!) { films(filter: {query: $q}, first: 20) { nodes { id title
+    year imdbRating } } search(query: $q, first: 10) { __typename ... on Film { id title }
+    ... on Person { id name } } }""",
+        {"q": "refusenik"},
+    ),
     "filtered_films": (
         """query Filtered($genre: String!) { films(filter: {genresAny: [$genre],
   year: {min: 1990}}, first: 10) { totalCount pageInfo { hasNextPage } nodes { title } } }""",

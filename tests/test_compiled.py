@@ -138,8 +138,10 @@ FALLBACKS: list[tuple[str, dict[str, Any]]] = [
     ("{ films(orderBy: []) { nodes { title } } }", {}),
     ('{ films(after: "nope") { nodes { title } } }', {}),
     ('{ nodes(ids: ["RmlsbTox", "x"]) { id } }', {}),
+    ('{ search(query: "  ") { __typename } }', {}),
+    ('{ search(query: "refusenik", types: []) { __typename } }', {}),
+    ('{ suggest(prefix: "re", first: 51) { __typename } }', {}),
     # Fields the compiler leaves to the resolvers.
-    ('{ search(query: "refusenik") { __typename } }', {}),
     ("{ films(first: 2) { edges { cursor } } }", {}),
     ("{ films(last: 2) { nodes { title } } }", {}),
 ]
@@ -159,6 +161,14 @@ async def test_what_the_compiler_leaves_to_the_resolvers(
 
 
 COMPILED: list[tuple[str, dict[str, Any]]] = [
+    (PAGES["search"][0], {"q": "refusenik"}),
+    (PAGES["search"][0], {"q": "the"}),
+    (
+        """query($types: [SearchType!]) { search(query: "laura", first: 5, types: $types) {
+           __typename ... on Node { id } ... on Person { name } ... on Genre { slug } } }""",
+        {"types": ["PERSON", "GENRE"]},
+    ),
+    ('{ suggest(prefix: "r", first: 7) { ... on Film { title } ... on Person { name } } }', {}),
     (FILM_PAGE, {"slug": "refusenik-2007", "region": "us"}),
     ('{ film(imdbId: "tt1") { title } }', {}),
     ("query($id: ID) { film(id: $id) { id __typename slug releaseDate } }", {"id": "RmlsbTox"}),

@@ -32,13 +32,16 @@ from typing import Any
 from graphql import GraphQLSchema, get_named_type, is_enum_type, is_scalar_type
 from strawberry.types.arguments import convert_arguments
 
+from graph import db
 from graph.compiled.arguments import Arguments, Source, argument, constant
 from graph.compiled.plan import NotCompilable, Selected, plan
-from graph.discovery.filters import Reference, film_references, person_references
+from graph.discovery.filters import Reference, film_references, person_references, search_text
 from graph.discovery.keyset import film_query, page_sql, person_query
+from graph.errors import UserInputError
 from graph.ids import from_global_id, pk_of
 from graph.mapping import MODEL, QUERY, ROOT_PAGES, Relation
 from graph.pagination import window
+from graph.search import SEARCHES, SUGGESTIONS, _hits
 from graph.types import _kinds, _limit, _roles, region_code
 
 # json_build_object takes at most 100 arguments.
@@ -173,6 +176,8 @@ class Builder:
         if root.kind == "page":
             assert root.entity is not None
             return self.page(s, ROOT_PAGES[root.entity], None, f"Query.{root.entity}", None)
+        if root.kind == "search":
+            return self.search(s)
         if name == "node":
             return self.node(s, self.arguments(s)["id"], "id")
         if name == "nodes":
@@ -446,11 +451,70 @@ class Builder:
         # the order the page statement returns them.
         return f"(select {obj} from (select row_number() over () as n, {t}.* from ({sql}) {t}) {t})"
 
+    def search(self, s: Selected) -> str:
+        """`search`/`suggest`: each type's named statement (sql/queries/search.sql) for the
+        hits, merged in the order graph/search.py merges them, and the objects read by id."""
+        values = self.arguments(s)
+        hits = self.param(argument(s, "first", _search_hits), "int")
+        if s.name == "search":
+            text = self.param(argument(s, "query", partial(search_text, argument="query")), "text")
+            types = self.param(argument(s, "types", _search_types), "text[]")
+            branches = [
+                f"select h.id, h.score, {rank} as rank from ({_named(statement, text, hits)}) h "
+                f"where {types} is null or '{kind.name}' = any({types})"
+                for rank, (kind, (statement, _)) in enumerate(SEARCHES.items())
+            ]
+            order = "u.score desc, u.rank, u.id"
+            entities = [entity for _, entity in SEARCHES.values()]
+        else:
+            if values.get("types") is not None:
+                raise NotCompilable("suggest has no types")
+            text = self.param(
+                argument(s, "prefix", partial(search_text, argument="prefix")), "text"
+            )
+            # Films and people alternate: by position in their own list, films first.
+            branches = [
+                f"select h.id, row_number() over () as score, {rank} as rank "
+                f"from ({_named(statement, text, hits)}) h"
+                for rank, (statement, _) in enumerate(SUGGESTIONS)
+            ]
+            order = "u.score, u.rank"
+            entities = [entity for _, entity in SUGGESTIONS]
+        by_id = "{table} {{t}} where {{t}}.id = h.id"
+        cases = " ".join(
+            f"when {rank} then {self.row(entity, s, by_id.format(table=MODEL[entity].table))}"
+            for rank, entity in enumerate(entities)
+        )
+        union = " union all ".join(f"({b})" for b in branches)
+        return (
+            f"coalesce((select json_agg(case h.rank {cases} end order by h.n) from "
+            f"(select u.*, row_number() over (order by {order}) as n from ({union}) u "
+            f"order by {order} limit {hits}) h), '[]'::json)"
+        )
+
     def _exists(self, ref: Reference, source: Source) -> str:
         cast = "text" if ref.by == "slug" else "bigint"
         value = self.param(source, cast)
         column = "slug" if ref.by == "slug" else "id"
         return f"exists (select from {MODEL[ref.entity].table} where {column} = {value})"
+
+
+def _named(statement: str, text: str, hits: str) -> str:
+    """A search statement of sql/queries with its $1 (the text) and $2 (the limit) bound to
+    this statement's parameters."""
+    return re.sub(r"\$([12])\b", lambda m: text if m.group(1) == "1" else hits, db.sql(statement))
+
+
+def _search_hits(first: int) -> int:
+    return _hits(first)
+
+
+def _search_types(types: list[Any] | None) -> list[str] | None:
+    if types is None:
+        return None
+    if not types:
+        raise UserInputError("types must not be empty; omit it for every type", argument="types")
+    return [t.name for t in types]
 
 
 def _same(value: Any) -> Any:
