@@ -142,7 +142,6 @@ FALLBACKS: list[tuple[str, dict[str, Any]]] = [
     ('{ search(query: "refusenik", types: []) { __typename } }', {}),
     ('{ suggest(prefix: "re", first: 51) { __typename } }', {}),
     # Fields the compiler leaves to the resolvers.
-    ("{ films(first: 2) { edges { cursor } } }", {}),
     ("{ films(last: 2) { nodes { title } } }", {}),
 ]
 
@@ -161,6 +160,13 @@ async def test_what_the_compiler_leaves_to_the_resolvers(
 
 
 COMPILED: list[tuple[str, dict[str, Any]]] = [
+    ("{ films(first: 60) { edges { cursor node { title } } pageInfo { endCursor } } }", {}),
+    (
+        """{ films(orderBy: [{field: RATING, direction: DESC}, {field: YEAR, direction: ASC}],
+           filter: {minRating: 7}, first: 3) { pageInfo { startCursor endCursor hasNextPage }
+           edges { cursor } } people(filter: {query: "laura"}, first: 2) { edges { cursor } } }""",
+        {},
+    ),
     (PAGES["search"][0], {"q": "refusenik"}),
     (PAGES["search"][0], {"q": "the"}),
     (
@@ -252,3 +258,18 @@ async def test_doc_examples_compiled_as_resolved(
     path = compiled.get("extensions", {}).pop("execution", None)
     resolved.get("extensions", {}).pop("execution", None)
     assert json.dumps(compiled) == json.dumps(resolved), path
+
+
+async def test_keyset_pages_follow_on_both_paths(
+    client: httpx.AsyncClient, reference: httpx.AsyncClient
+) -> None:
+    """A cursor from the compiled path pages on the resolvers and back: they are the same."""
+    query = """query($after: String) { films(orderBy: [{field: RATING, direction: DESC}],
+      first: 5, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+      nodes { title imdbRating } } }"""
+    after = None
+    for _ in range(3):
+        compiled, resolved = await both(client, reference, query, {"after": after})
+        same(compiled, resolved)
+        after = compiled["data"]["films"]["pageInfo"]["endCursor"]
+        assert after

@@ -28,12 +28,12 @@ from graph.compiled.cache import NOT_COMPILABLE, StatementCache, signature
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
 from graph.discovery.pages import fetch
-from graph.pagination import encode_cursor
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_MARKER = re.compile(r'"\\u0000(\d+):(\d+):(\d+)"')
+# A cursor's marker in the statement's JSON (graph/compiled/sql.py): its slot and payload.
+_MARKER = re.compile(r'"\\u0000(\d+):([^"]*)"')
 
 
 # What the resolvers report as TIMEOUT or SERVICE_UNAVAILABLE (graph.errors.classify); any
@@ -165,7 +165,6 @@ def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:
 def _cursors(text: str, statement: Statement, args: Arguments) -> str:
     def cursor(match: re.Match[str]) -> str:
         slot = statement.cursors[int(match.group(1))]
-        scope = slot.scope(args, match.group(2))
-        return json.dumps(encode_cursor(scope, int(match.group(3))))
+        return json.dumps(slot.cursor(args, match.group(2)))
 
     return _MARKER.sub(cursor, text)

@@ -23,6 +23,8 @@ can produce (text cannot hold NUL), and graph/compiled/run.py puts the cursor th
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ from graph.discovery.keyset import film_query, page_sql, person_query
 from graph.errors import UserInputError
 from graph.ids import from_global_id, pk_of
 from graph.mapping import MODEL, QUERY, ROOT_PAGES, Relation
-from graph.pagination import window
+from graph.pagination import encode_cursor, window
 from graph.search import SEARCHES, SUGGESTIONS, _hits
 from graph.types import _kinds, _limit, _roles, region_code
 
@@ -98,6 +100,29 @@ class CursorSlot:
             return self.prefix
         return f"{self.prefix}:{parent}:{self.arguments(args)!r}"
 
+    def cursor(self, args: Arguments, payload: str) -> str:
+        """The cursor of a marker's `<parent>:<position>`."""
+        parent, _, position = payload.partition(":")
+        return encode_cursor(self.scope(args, parent), int(position))
+
+
+@dataclass(frozen=True)
+class KeysetSlot:
+    """A `films`/`people` cursor: the marker carries the row's id and sort values (base64 of
+    their JSON), sealed here as graph/discovery/keyset.py seals them."""
+
+    plan: Callable[[Arguments], Any]
+
+    def cursor(self, args: Arguments, payload: str) -> str:
+        query, _, _ = self.plan(args)
+        pk, *values = json.loads(base64.b64decode(payload))
+        # JSON writes a float8 of 1.0 as 1; asyncpg would have given the resolvers a float.
+        row = {
+            f"sort_{i}": float(v) if key.cast == "float8" else v
+            for i, (v, (key, _)) in enumerate(zip(values, query.keys, strict=True))
+        }
+        return str(query.encode({"id": pk, **row}))
+
 
 @dataclass
 class Statement:
@@ -107,7 +132,7 @@ class Statement:
     sql: str
     sources: list[Source]
     custom_plan: bool
-    cursors: list[CursorSlot]
+    cursors: list[CursorSlot | KeysetSlot]
     checked: list[Selected]
     roots: tuple[Selected, ...]
 
@@ -118,7 +143,7 @@ class Builder:
     strawberry_schema: Any
     args: Arguments  # this request's values: only their shape may steer the SQL
     sources: list[Source] = field(default_factory=list)
-    cursors: list[CursorSlot] = field(default_factory=list)
+    cursors: list[CursorSlot | KeysetSlot] = field(default_factory=list)
     checked: list[Selected] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
     custom_plan: bool = False
@@ -400,7 +425,7 @@ class Builder:
         if values.get("last") is not None:
             raise NotCompilable("backward keyset pages go to the resolvers")
         plan = partial(_keyset_plan, self.strawberry_schema, s, entity)
-        page, references = plan(self.args)
+        query, page, references = plan(self.args)
         offset = len(self.sources)
         for i in range(len(page.params)):
             self.sources.append(partial(_keyset_param, plan, i))
@@ -415,6 +440,31 @@ class Builder:
         has_previous = "true" if values.get("after") is not None else "false"
         aggregated: list[bool] = []  # whether the page's rows are read at all
 
+        slot: list[int] = []
+
+        def marker() -> str:
+            # The row's id and sort values (numeric as text, as str(Decimal) gives them).
+            if not slot:
+                slot.append(len(self.cursors))
+                self.cursors.append(KeysetSlot(plan))
+            keys = ", ".join(
+                f"{t}.sort_{i}::text" if key.cast == "numeric" else f"{t}.sort_{i}"
+                for i, (key, _) in enumerate(query.keys)
+            )
+            payload = (
+                f"translate(encode(convert_to(json_build_array({t}.id, {keys})::text, 'UTF8'), "
+                "'base64'), E'\\n', '')"
+            )
+            return f"('\"\\u0000{slot[0]}:' || {payload} || '\"')::json"
+
+        def ends(first: bool) -> str:
+            aggregated.append(True)
+            direction = "" if first else " desc"
+            return (
+                f"(array_agg({marker()} order by {t}.n{direction}) "
+                f"filter (where {t}.n <= {size()}))[1]"
+            )
+
         def page_info(p: Selected) -> str:
             def value(f: Selected) -> str:
                 if f.name == "__typename":
@@ -424,9 +474,19 @@ class Builder:
                     return f"count(*) > {size()}"
                 if f.name == "hasPreviousPage":
                     return has_previous
-                raise NotCompilable("keyset cursors are sealed by the resolvers")
+                return ends(f.name == "startCursor")
 
             return self.object(p.children["PageInfo"], value)
+
+        def edge(e: Selected) -> str:
+            def value(f: Selected) -> str:
+                if f.name == "__typename":
+                    return f"'{entity}Edge'"
+                if f.name == "cursor":
+                    return marker()
+                return self.entity(entity, t, f.children[entity])
+
+            return self.object(e.children[f"{entity}Edge"], value)
 
         def value(f: Selected) -> str:
             if f.name == "__typename":
@@ -438,6 +498,13 @@ class Builder:
                 obj = self.entity(entity, t, f.children[entity])
                 return (
                     f"coalesce(json_agg({obj} order by {t}.n) filter (where {t}.n <= {size()}), "
+                    "'[]'::json)"
+                )
+            if f.name == "edges":
+                aggregated.append(True)
+                edges = edge(f)
+                return (
+                    f"coalesce(json_agg({edges} order by {t}.n) filter (where {t}.n <= {size()}), "
                     "'[]'::json)"
                 )
             if f.name == "pageInfo":
@@ -574,23 +641,23 @@ def _keyset_plan(strawberry_schema: Any, s: Selected, entity: str, args: Argumen
         page = page_sql(
             query, p, values.get("first"), values.get("after"), None, values.get("before")
         )
-        return page, references
+        return query, page, references
 
     return args.once(("keyset", id(s.node)), compute)
 
 
 def _keyset_param(plan: Callable[[Arguments], Any], index: int, args: Arguments) -> Any:
-    page, _ = plan(args)
+    _, page, _ = plan(args)
     return page.params[index]
 
 
 def _keyset_size(plan: Callable[[Arguments], Any], args: Arguments) -> Any:
-    page, _ = plan(args)
+    _, page, _ = plan(args)
     return page.size
 
 
 def _reference(plan: Callable[[Arguments], Any], index: int, args: Arguments) -> Any:
-    _, references = plan(args)
+    _, _, references = plan(args)
     return references[index].value
 
 
