@@ -142,7 +142,8 @@ FALLBACKS: list[tuple[str, dict[str, Any]]] = [
     ('{ search(query: "refusenik", types: []) { __typename } }', {}),
     ('{ suggest(prefix: "re", first: 51) { __typename } }', {}),
     # Fields the compiler leaves to the resolvers.
-    ("{ films(last: 2) { nodes { title } } }", {}),
+    ("{ films(last: 2, first: 2) { nodes { title } } }", {}),
+    ('{ genres(first: 2, after: "x") { nodes { name } } }', {}),
 ]
 
 
@@ -160,6 +161,12 @@ async def test_what_the_compiler_leaves_to_the_resolvers(
 
 
 COMPILED: list[tuple[str, dict[str, Any]]] = [
+    (
+        """{ films(last: 3, orderBy: [{field: YEAR, direction: DESC}]) { totalCount
+           pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+           edges { cursor node { title year } } } }""",
+        {},
+    ),
     ("{ films(first: 60) { edges { cursor node { title } } pageInfo { endCursor } } }", {}),
     (
         """{ films(orderBy: [{field: RATING, direction: DESC}, {field: YEAR, direction: ASC}],
@@ -273,3 +280,7 @@ async def test_keyset_pages_follow_on_both_paths(
         same(compiled, resolved)
         after = compiled["data"]["films"]["pageInfo"]["endCursor"]
         assert after
+    back = query.replace("first: 5, after: $after", "last: 4, before: $after")
+    compiled, resolved = await both(client, reference, back, {"after": after})
+    same(compiled, resolved)
+    assert compiled["data"]["films"]["pageInfo"]["hasPreviousPage"] is True

@@ -422,8 +422,6 @@ class Builder:
     def keyset(self, s: Selected, entity: str) -> str:
         """`films`/`people`: the page statement graph/discovery/ builds, inside this one."""
         values = self.arguments(s)
-        if values.get("last") is not None:
-            raise NotCompilable("backward keyset pages go to the resolvers")
         plan = partial(_keyset_plan, self.strawberry_schema, s, entity)
         query, page, references = plan(self.args)
         offset = len(self.sources)
@@ -437,7 +435,11 @@ class Builder:
         size = self.lazy_param(partial(_keyset_size, plan), "int")
         fields = s.children[f"{entity}Connection"]
         t = self.alias("t")
-        has_previous = "true" if values.get("after") is not None else "false"
+        # A backward page (`last`) walks the order in reverse: its rows come last first.
+        backward = values.get("last") is not None
+        shown = " desc" if backward else ""
+        before_given = "true" if values.get("before") is not None else "false"
+        after_given = "true" if values.get("after") is not None else "false"
         aggregated: list[bool] = []  # whether the page's rows are read at all
 
         slot: list[int] = []
@@ -459,21 +461,30 @@ class Builder:
 
         def ends(first: bool) -> str:
             aggregated.append(True)
-            direction = "" if first else " desc"
+            direction = shown if first else ("" if backward else " desc")
             return (
                 f"(array_agg({marker()} order by {t}.n{direction}) "
                 f"filter (where {t}.n <= {size()}))[1]"
+            )
+
+        def rows(item: str) -> str:
+            """The page's rows in the order shown, without the one past it."""
+            return (
+                f"coalesce(json_agg({item} order by {t}.n{shown}) "
+                f"filter (where {t}.n <= {size()}), '[]'::json)"
             )
 
         def page_info(p: Selected) -> str:
             def value(f: Selected) -> str:
                 if f.name == "__typename":
                     return "'PageInfo'"
+                more = f"count(*) > {size()}"
                 if f.name == "hasNextPage":
-                    aggregated.append(True)
-                    return f"count(*) > {size()}"
+                    aggregated.append(not backward)
+                    return before_given if backward else more
                 if f.name == "hasPreviousPage":
-                    return has_previous
+                    aggregated.append(backward)
+                    return more if backward else after_given
                 return ends(f.name == "startCursor")
 
             return self.object(p.children["PageInfo"], value)
@@ -495,24 +506,16 @@ class Builder:
                 return f"({count_sql})"
             if f.name == "nodes":
                 aggregated.append(True)
-                obj = self.entity(entity, t, f.children[entity])
-                return (
-                    f"coalesce(json_agg({obj} order by {t}.n) filter (where {t}.n <= {size()}), "
-                    "'[]'::json)"
-                )
+                return rows(self.entity(entity, t, f.children[entity]))
             if f.name == "edges":
                 aggregated.append(True)
-                edges = edge(f)
-                return (
-                    f"coalesce(json_agg({edges} order by {t}.n) filter (where {t}.n <= {size()}), "
-                    "'[]'::json)"
-                )
+                return rows(edge(f))
             if f.name == "pageInfo":
                 return page_info(f)
             raise NotCompilable(f"{entity}Connection.{f.name}")
 
         obj = self.object(fields, value)
-        if not aggregated:
+        if not any(aggregated):
             return f"(select {obj})"
         # The page's rows (one more than the page, to see whether more follow) numbered in
         # the order the page statement returns them.
@@ -639,7 +642,12 @@ def _keyset_plan(strawberry_schema: Any, s: Selected, entity: str, args: Argumen
             query, p = person_query(flt, order_by, key)
             references = person_references(flt)
         page = page_sql(
-            query, p, values.get("first"), values.get("after"), None, values.get("before")
+            query,
+            p,
+            values.get("first"),
+            values.get("after"),
+            values.get("last"),
+            values.get("before"),
         )
         return query, page, references
 
