@@ -8,6 +8,7 @@ resolvers run the operation, so the error a client sees is the reference path's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from graphql.execution.values import VariableValues, get_argument_values
 
 from graph.compiled.plan import Selected
 from graph.textinput import check_text
+from graph.types import _kinds, _roles, region_code
 
 
 class Arguments:
@@ -45,6 +47,9 @@ class Arguments:
         return self.memo[key]
 
 
+# A parameter's placeholder in a statement.
+PLACEHOLDER = re.compile(r"\$(\d+)")
+
 # A bound parameter: its value for one request, or a UserInputError/NotFoundError.
 Source = Callable[[Arguments], Any]
 
@@ -55,3 +60,30 @@ def constant(value: Any) -> Source:
 
 def argument(selected: Selected, name: str, check: Callable[[Any], Any]) -> Source:
     return lambda args: check(args.of(selected).get(name))
+
+
+# Connection arguments: the window, not a filter.
+WINDOW = ("first", "after", "last", "before")
+
+
+def _role(value: Any) -> str | None:
+    return None if value is None else str(value.name)
+
+
+def _roles_param(value: Any) -> list[str] | None:
+    roles = _roles(value)
+    return None if roles is None else list(roles)
+
+
+def _kinds_param(value: Any) -> list[str] | None:
+    kinds = _kinds(value)
+    return None if kinds is None else list(kinds)
+
+
+# How each filtering argument is checked and cast: the resolvers' own checks (graph/types.py).
+CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "region": (region_code, "text"),
+    "roles": (_roles_param, "text[]"),
+    "role": (_role, "text"),
+    "kinds": (_kinds_param, "text[]"),
+}

@@ -9,6 +9,7 @@ SQL can pick them by the row's type.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,10 @@ from graphql import (
     is_abstract_type,
 )
 from graphql.execution.values import VariableValues, get_directive_values
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class NotCompilable(Exception):
