@@ -93,8 +93,13 @@ class CompiledExecution(SchemaExtension):
             operation = operation_of(document, context.operation_name)
         except NotCompilable:
             return None
+        # Capped as graph/cost.py caps it: each error of a hostile variable quotes it whole.
         coerced = get_variable_values(
-            schema, operation.variable_definitions or (), context.variables or {}
+            schema,
+            operation.variable_definitions or (),
+            context.variables or {},
+            max_errors=1,
+            hide_suggestions=True,
         )
         if isinstance(coerced, list):
             return None  # the resolvers report the variables' errors
