@@ -74,12 +74,12 @@ class CompiledExecution(SchemaExtension):
             if result is not None:
                 context.result = result
                 self.served = "compiled"
-            else:
+            elif self.served is None:
                 self.served = "resolvers"
         yield
 
     def get_results(self) -> dict[str, Any]:
-        if self.served is None or not self.settings.explain_execution:
+        if self.served in (None, "none") or not self.settings.explain_execution:
             return {}
         return {"execution": self.served}
 
@@ -102,7 +102,9 @@ class CompiledExecution(SchemaExtension):
             hide_suggestions=True,
         )
         if isinstance(coerced, list):
-            return None  # the resolvers report the variables' errors
+            # A request error, with no execution to speak of: graphql-core reports it.
+            self.served = "none"
+            return None
         request = context.context
         args = Arguments(schema, coerced)
         args.memo["cursor_key"] = request.cursor_key
