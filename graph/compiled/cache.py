@@ -94,17 +94,17 @@ class StatementCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.documents: OrderedDict[str, Document] = OrderedDict()
+        self.documents: OrderedDict[bytes, Document] = OrderedDict()
         self.statements: OrderedDict[Any, Statement | object] = OrderedDict()
 
-    def document(self, query: str, document: Any) -> Document:
-        info = self.documents.get(query)
+    def document(self, digest: bytes, document: Any) -> Document:
+        info = self.documents.get(digest)
         if info is None:
-            info = self.documents[query] = document_info(document)
+            info = self.documents[digest] = document_info(document)
             if len(self.documents) > self.size:
                 self.documents.popitem(last=False)
         else:
-            self.documents.move_to_end(query)
+            self.documents.move_to_end(digest)
         return info
 
     def get(self, key: Any) -> Statement | object | None:

@@ -108,12 +108,11 @@ class CompiledExecution(SchemaExtension):
         request = context.context
         args = Arguments(schema, coerced)
         args.memo["cursor_key"] = request.cursor_key
-        info = self.cache.document(context.query, document)
-        key = (
-            hashlib.sha256(context.query.encode()).digest(),
-            context.operation_name,
-            signature(coerced.coerced, info.steering),
-        )
+        # Keyed by the document's digest, not the document: entries stay small however long
+        # the documents a client sends.
+        digest = hashlib.sha256(context.query.encode()).digest()
+        info = self.cache.document(digest, document)
+        key = (digest, context.operation_name, signature(coerced.coerced, info.steering))
         statement = self.cache.get(key)
         try:
             if statement is None:
