@@ -18,7 +18,6 @@ from typing import Any
 from graphql import (
     DirectiveNode,
     FieldNode,
-    OperationDefinitionNode,
     VariableNode,
     Visitor,
     visit,
@@ -70,19 +69,13 @@ def signature(variables: Mapping[str, Any], steering: frozenset[str]) -> tuple[A
 
 @dataclass(frozen=True)
 class Document:
-    """What the compiler keeps of one document: its operations and steering variables."""
+    """What the compiler keeps of one document: the variables that steer its SQL."""
 
-    operations: frozenset[str | None]
     steering: frozenset[str]
 
 
 def document_info(document: Any) -> Document:
-    names = {
-        d.name.value if d.name else None
-        for d in document.definitions
-        if isinstance(d, OperationDefinitionNode)
-    }
-    return Document(frozenset(names), steering_variables(document))
+    return Document(steering_variables(document))
 
 
 # A key whose operation the compiler does not take (a field it does not translate).
