@@ -13,8 +13,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from graphql import parse
 
 from graph.app import create_app
+from graph.compiled.cache import signature, steering_variables
 from graph.settings import Settings
 from tests.conftest import LiveServer
 from tests.golden_sql import GOLDEN, PAGES, batches, golden
@@ -284,3 +286,21 @@ async def test_keyset_pages_follow_on_both_paths(
     compiled, resolved = await both(client, reference, back, {"after": after})
     same(compiled, resolved)
     assert compiled["data"]["films"]["pageInfo"]["hasPreviousPage"] is True
+
+
+def test_one_statement_serves_every_value_of_a_parameter() -> None:
+    """Only whether a variable is null is part of the cache key, unless it steers the SQL
+    (@include/@skip, node ids, films/people arguments): then its value is."""
+    document = parse(
+        """query($slug: String, $id: ID!, $more: Boolean!, $f: FilmFilter) {
+           film(slug: $slug) { title genres @include(if: $more) { name } }
+           node(id: $id) { id } films(filter: $f) { totalCount } }"""
+    )
+    steering = steering_variables(document)
+    assert steering == {"id", "more", "f"}
+    key = {"slug": "a", "id": "RmlsbTox", "more": True, "f": None}
+    assert signature(key, steering) == signature({**key, "slug": "b"}, steering)
+    assert signature(key, steering) != signature({**key, "slug": None}, steering)
+    assert signature(key, steering) != signature({**key, "more": False}, steering)
+    assert signature(key, steering) != signature({**key, "id": "RmlsbToy"}, steering)
+    assert signature(key, steering) != signature({**key, "f": {"minVotes": 1}}, steering)
