@@ -80,6 +80,8 @@ class Relation:
         predicates of the arguments given go (`and ...`; at the end when absent).
     order: the ORDER BY of those rows, the same order as the statement's.
     predicates: for each argument that filters, its predicate, `{value}` its parameter.
+    count: how the compiled path counts a page's rows when a link table alone can say
+        (`select count(...) from ... where ...`, with `{filters}`); otherwise it counts `rows`.
     """
 
     target: str
@@ -91,6 +93,7 @@ class Relation:
     pinned: tuple[tuple[str, Any], ...] = ()
     arguments: tuple[str, ...] = ()
     predicates: Mapping[str, str] = field(default_factory=dict)
+    count: str = ""
 
     @property
     def fixed(self) -> tuple[Any, ...]:
@@ -260,6 +263,7 @@ MODEL: Mapping[str, Entity] = {
                 order="{l}.year desc nulls last, {l}.title, {l}.id, {t}.role, {t}.id",
                 arguments=("roles",),
                 predicates={"roles": "{t}.role = any({value})"},
+                count="select count(*) from credit {t} where {t}.person_id = {parent}",
             ),
             "filmography": Relation(
                 "Film",
@@ -271,6 +275,10 @@ MODEL: Mapping[str, Entity] = {
                 "{t}.title, {t}.id",
                 arguments=("role",),
                 predicates={"role": "{l}.role = {value}"},
+                # A person holds each role on a film once; a film with several of their roles
+                # counts once.
+                count="select count(distinct {l}.film_id) from credit {l} "
+                "where {l}.person_id = {parent}",
             ),
         },
     ),
@@ -286,6 +294,7 @@ MODEL: Mapping[str, Entity] = {
                 rows="film {t} where exists (select from film_genre {l} where "
                 "{l}.film_id = {t}.id and {l}.genre_id = {parent})",
                 order="{t}.year desc nulls last, {t}.title, {t}.id",
+                count="select count(*) from film_genre {l} where {l}.genre_id = {parent}",
             )
         },
     ),
@@ -303,6 +312,7 @@ MODEL: Mapping[str, Entity] = {
                 order="{l}.title, {t}.film_id, {t}.region, {t}.kind, {t}.quality, {t}.id",
                 arguments=("region",),
                 predicates={"region": "{t}.region = {value}"},
+                count="select count(*) from offer {t} where {t}.provider_id = {parent}",
             ),
             "films": Relation(
                 "Film",
@@ -313,6 +323,8 @@ MODEL: Mapping[str, Entity] = {
                 order="{t}.title, {t}.id",
                 arguments=("region",),
                 predicates={"region": "{l}.region = {value}"},
+                count="select count(distinct {l}.film_id) from offer {l} "
+                "where {l}.provider_id = {parent}",
             ),
         },
     ),

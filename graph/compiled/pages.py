@@ -150,8 +150,8 @@ def page(
 
     obj = b.object(fields, value)
     if counted:
-        count_rows, _, _ = b.filtered_rows(relation, parent, s)
-        return f"(select {obj} from (select count(*)::int as n from {count_rows}) c)"
+        count, _, _ = b.filtered_rows(relation, parent, s, counted=True)
+        return f"(select {obj} from (select ({count})::int as n) c)"
     return obj
 
 

@@ -218,10 +218,10 @@ class Builder:
         raise NotCompilable(f"scalar {named.name}")
 
     def filtered_rows(
-        self, relation: Relation, parent: str | None, s: Selected
+        self, relation: Relation, parent: str | None, s: Selected, counted: bool = False
     ) -> tuple[str, str, str]:
         """The relation's rows for one parent, with the predicates of the arguments given;
-        (rows, order, target alias)."""
+        (rows, order, target alias). counted: the statement that counts them instead."""
         t, link = self.alias("t"), self.alias("l")
         values = self.arguments(s)
         predicates = []
@@ -239,8 +239,11 @@ class Builder:
             placeholder = self.param(argument(s, name, check), cast)
             predicates.append(relation.predicates[name].format(t=t, l=link, value=placeholder))
         filters = "".join(f" and {p}" for p in predicates)
-        template = relation.rows if "{filters}" in relation.rows else relation.rows + "{filters}"
+        source = relation.count if counted and relation.count else relation.rows
+        template = source if "{filters}" in source else source + "{filters}"
         rows = template.format(t=t, l=link, parent=parent, filters=filters)
+        if counted and not relation.count:
+            rows = f"select count(*) from {rows}"
         return rows, relation.order.format(t=t, l=link), t
 
     def one(self, relation: Relation, parent: str, s: Selected) -> str:

@@ -24,12 +24,10 @@ select json_build_object('film', (
                           order by t6.year desc nulls last, t6.release_date desc nulls last, t6.title, t6.id
                           limit $4::int) t6) s), '[]'::json))
                 from (
-                  select count(*)::int as n
-                  from film t8
-                  where exists (
-                    select
+                  select (
+                    select count(distinct l9.film_id)
                     from credit l9
-                    where l9.film_id = t8.id and l9.person_id = t4.id and l9.role = $5::text)) c)) as j
+                    where l9.person_id = t4.id and l9.role = $5::text)::int as n) c)) as j
             from credit l5 join person t4 on t4.id = l5.person_id
             where l5.film_id = t1.id and l5.role = $2::text
             order by l5.billing_order nulls last, l5.id) s), '[]'::json), 'writers', coalesce((

@@ -30,11 +30,9 @@ select json_build_object('person', (
                   order by t2.year desc nulls last, t2.release_date desc nulls last, t2.title, t2.id
                   limit $4::int) t2) s), '[]'::json))
         from (
-          select count(*)::int as n
-          from film t9
-          where exists (
-            select
+          select (
+            select count(distinct l10.film_id)
             from credit l10
-            where l10.film_id = t9.id and l10.person_id = t1.id and l10.role = $5::text)) c))
+            where l10.person_id = t1.id and l10.role = $5::text)::int as n) c))
     from person t1
     where t1.slug = $1::text))::text as data, true as ok
