@@ -1,8 +1,9 @@
 """Batch functions: the data-access layer.
 
-Each batch function runs one named statement (sql/queries) for every key queued in one tick
-and returns results in key order, None or [] for a missing key. Loaders live per request; the
-mapping (graph/mapping.py) says which statement serves which field.
+Each batch function runs one statement for every key queued in one tick and returns results in
+key order, None or [] for a missing key: a lookup's named statement (sql/queries), or a
+relation's statement built from its rows and order in graph/mapping.py (graph/batches.py).
+Loaders live per request.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncpg
 from strawberry.dataloader import DataLoader
 
 from graph import db
+from graph.batches import BATCHES
 from graph.db import Database, RequestConnection
 from graph.mapping import MODEL, ROOT_PAGES, Relation
 from graph.pagination import EMPTY_PAGE, Page, Window
@@ -36,7 +38,7 @@ async def rows_by_parent(
     pool: Database, statement: str, params: Params, keys: Sequence[int]
 ) -> list[list[asyncpg.Record]]:
     grouped: dict[int, list[asyncpg.Record]] = defaultdict(list)
-    for row in await pool.fetch(db.sql(statement), list(keys), *params):
+    for row in await pool.fetch(BATCHES[statement].sql, list(keys), *params):
         grouped[row["parent"]].append(row)
     return [grouped.get(k, []) for k in keys]
 
@@ -46,7 +48,7 @@ async def pages_by_parent(
 ) -> list[Page[asyncpg.Record]]:
     totals: dict[int, int] = {}
     items: dict[int, list[tuple[int, asyncpg.Record]]] = defaultdict(list)
-    for row in await pool.fetch(db.sql(statement), *win.params, list(keys), *params):
+    for row in await pool.fetch(BATCHES[statement].sql, *win.params, list(keys), *params):
         totals[row["page_parent"]] = row["page_total"]
         if row["rn"] is not None:
             items[row["page_parent"]].append((row["rn"], row))
@@ -112,7 +114,7 @@ class Loaders:
 
     async def root_page(self, entity: str, win: Window) -> Page[Any]:
         """A page of every `entity`: the root connections (no parent, so nothing to batch)."""
-        rows = await self.pool.fetch(db.sql(ROOT_PAGES[entity]), *win.params)
+        rows = await self.pool.fetch(BATCHES[ROOT_PAGES[entity].statement].sql, *win.params)
         total = rows[0]["page_total"] if rows else 0
         items = [(row["rn"], build(entity, row)) for row in rows if row["rn"] is not None]
         return Page(items=items, total=total)

@@ -19,6 +19,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from graph.compiled.run import RawJson
 from graph.context import Context
 from graph.cost import OPERATION_COST
 from graph.envelope import (
@@ -145,7 +146,14 @@ class GraphQLView(GraphQL[Context, None]):
         return response
 
     def encode_json(self, data: object) -> bytes:
-        # orjson writes UTF-8 as is, where json.dumps escapes non-ASCII: the same JSON, shorter.
+        # A compiled operation's data is JSON text from PostgreSQL: written as is. The rest
+        # goes through orjson, which writes UTF-8 as is where json.dumps escapes non-ASCII.
+        if isinstance(data, dict) and isinstance(data.get("data"), RawJson):
+            return _with_raw_data(data)
+        if isinstance(data, list) and any(
+            isinstance(d, dict) and isinstance(d.get("data"), RawJson) for d in data
+        ):
+            return b"[" + b",".join(self.encode_json(d) for d in data) + b"]"
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -256,6 +264,16 @@ def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: A
     ):
         sub_response.status_code = 400
         processed.pop("data", None)
+
+
+def _with_raw_data(response: dict[str, Any]) -> bytes:
+    parts = [
+        b'"data":' + value.encode()
+        if key == "data"
+        else orjson.dumps(key) + b":" + orjson.dumps(value)
+        for key, value in response.items()
+    ]
+    return b"{" + b",".join(parts) + b"}"
 
 
 def _timed_out(errors: list[GraphQLError]) -> bool:

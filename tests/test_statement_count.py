@@ -5,6 +5,7 @@ Counted where it happens: pg_stat_statements on the server, for the test's own d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -76,15 +77,18 @@ class Counted:
         return data, count
 
 
-@pytest.fixture
-async def counted(empty_dsn: str) -> AsyncIterator[Counted]:
+@pytest.fixture(params=["resolvers"])
+async def counted(empty_dsn: str, request: pytest.FixtureRequest) -> AsyncIterator[Counted]:
+    """The API on the seeded database, on the execution path the test asks for (the loaders'
+    batching by default)."""
+    settings = dataclasses.replace(Settings(), execution=request.param)
     admin = await asyncpg.connect(empty_dsn)
     try:
         await migrate(admin)
         await admin.execute(SEED)
         await admin.execute("create extension if not exists pg_stat_statements")
         database = await admin.fetchval("select current_database()")
-        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        with LiveServer(create_app(settings, empty_dsn), settings) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 yield Counted(client, admin, database)
     finally:
@@ -131,9 +135,13 @@ where d.datname = $1
 FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
 
 
-async def test_film_page_uses_one_connection_and_no_reset(empty_dsn: str) -> None:
-    """The film page's seven queries run on one connection, released without the four reset
-    statements (RESET ALL, UNLISTEN *, CLOSE ALL, pg_advisory_unlock_all()) per query."""
+@pytest.mark.parametrize(("execution", "expected"), [("resolvers", 7), ("compiled", 1)])
+async def test_film_page_uses_one_connection_and_no_reset(
+    empty_dsn: str, execution: str, expected: int
+) -> None:
+    """On the resolvers, the film page's seven queries run on one connection, released without
+    the four reset statements (RESET ALL, UNLISTEN *, CLOSE ALL, pg_advisory_unlock_all()) per
+    query; compiled, it is one statement, every statement on the server counted."""
     admin = await asyncpg.connect(empty_dsn)
     try:
         await migrate(admin)
@@ -143,7 +151,7 @@ async def test_film_page_uses_one_connection_and_no_reset(empty_dsn: str) -> Non
         # Utility statements (RESET ALL, BEGIN, SET LOCAL...) counted too, for the API's
         # connections (the suite's server leaves them out).
         await admin.execute(f"alter database {database} set pg_stat_statements.track_utility = on")
-        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        with LiveServer(create_app(Settings(execution=execution), empty_dsn)) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 variables = {"slug": "refusenik-2007", "region": "US"}
                 await gql(client, FILM_PAGE, variables)  # connections opened and introspected
@@ -153,5 +161,30 @@ async def test_film_page_uses_one_connection_and_no_reset(empty_dsn: str) -> Non
     finally:
         await admin.close()
     assert data["film"]["directors"], data
-    # film, genres, directors, their filmographies, writers, offers, providers.
-    assert count == 7, f"the film page took {count} statements"
+    # Resolvers: film, genres, directors, their filmographies, writers, offers, providers.
+    assert count == expected, f"the film page took {count} statements ({execution})"
+
+
+FILMOGRAPHY = """query Filmography($slug: String!) { person(slug: $slug) { id name
+  filmography(role: DIRECTOR, first: 50) { totalCount nodes { id title year
+    genres { name } offers(region: "US") { kind price currency provider { name } } } } } }"""
+TOP_RATED = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
+  totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
+FILTERED = """{ films(filter: {year: {min: 1990}, runtimeMinutes: {max: 200}}, first: 5) {
+  totalCount nodes { title } } }"""
+
+
+@pytest.mark.parametrize("counted", ["compiled"], indirect=True)
+async def test_a_compiled_request_is_one_statement(counted: Counted) -> None:
+    pages: list[tuple[str, dict[str, Any]]] = [
+        (FILM_PAGE, {"slug": "film-7", "region": "US"}),
+        (FILMOGRAPHY, {"slug": "director-7"}),
+        (TOP_RATED, {}),
+        (FILMS_WITH_DIRECTORS, {"n": 50}),
+    ]
+    for query, variables in pages:
+        _, count = await counted.run(query, variables)
+        assert count == 1, f"{query[:30]!r} took {count} statements"
+    # A filter is planned for its values: the setting that says so, then the statement.
+    _, count = await counted.run(FILTERED, {})
+    assert count <= 2, f"a filtered page took {count} statements"
