@@ -17,11 +17,13 @@ import ast
 import copy
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 from graphql import (
     DocumentNode,
     GraphQLError,
@@ -40,8 +42,9 @@ from graphql import (
     visit,
 )
 from graphql.language import ArgumentNode, ObjectFieldNode, VariableNode
+from hypothesis import HealthCheck, Phase
 
-from tests.documents import Arguments, Chooser, Generated, Values
+from tests.documents import Arguments, Chooser, Generated, Values, documents
 from tests.markdown import PAGES, ROOT, blocks
 
 PATHS = ("compiled", "resolvers")
@@ -200,11 +203,17 @@ class Tally:
     mismatches: list[Outcome] = field(default_factory=list)
     served: dict[str, int] = field(default_factory=dict)
     resolvers_served: dict[str, int] = field(default_factory=dict)
+    # Error codes in the resolvers' answers: which refusals the run compared.
+    codes: dict[str, int] = field(default_factory=dict)
 
     def add(self, outcome: Outcome) -> None:
         self.compared += 1
-        if outcome.resolvers.body.get("errors"):
+        errors = outcome.resolvers.body.get("errors") or []
+        if errors:
             self.errors += 1
+        for error in errors:
+            code = str((error.get("extensions") or {}).get("code"))
+            self.codes[code] = self.codes.get(code, 0) + 1
         said = served_by(outcome.compiled.body)
         if said is not None:
             self.served[said] = self.served.get(said, 0) + 1
@@ -226,9 +235,43 @@ class Tally:
         return (
             f"compared={self.compared} mismatches={len(self.mismatches)} "
             f"invalid_generated={self.invalid} with_errors={self.errors} "
+            f"error_codes={dict(sorted(self.codes.items()))} "
             f"served_by={self.served or 'not reported'} "
             f"compiled_share={'n/a' if share is None else f'{share:.2f}'}"
         )
+
+
+def run_generated(
+    pair: Pair,
+    schema: GraphQLSchema,
+    values: Values,
+    tally: Tally,
+    *,
+    count: int,
+    seed: int,
+    on_mismatch: Callable[[Outcome], None],
+    shrink: bool,
+) -> None:
+    """Compare `count` documents drawn by hypothesis from `seed`. on_mismatch raises to stop
+    (then, with `shrink`, hypothesis looks for a smaller document that still differs, and
+    reports that one) or records and lets the run go on."""
+
+    @hypothesis.seed(seed)
+    @hypothesis.settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+    @hypothesis.given(request=documents(schema, values))
+    def one(request: Generated) -> None:
+        outcome = check(pair, schema, values, tally, request, "generated")
+        if outcome is not None and outcome.differences:
+            on_mismatch(outcome)
+
+    one()
 
 
 def check(

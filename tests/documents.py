@@ -21,6 +21,7 @@ valid.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -70,6 +71,12 @@ class Chooser(Protocol):
     def chance(self, p: float) -> bool: ...
 
 
+@functools.cache
+def _integers(low: int, high: int) -> st.SearchStrategy[int]:
+    # One strategy object per range: building one per draw doubled the time a document took.
+    return st.integers(low, high)
+
+
 class DrawChooser:
     """Choices drawn by hypothesis: a failing document shrinks toward fewer features (every
     `chance` shrinks to False, every `pick` to the first option)."""
@@ -81,7 +88,7 @@ class DrawChooser:
         return options[self.integer(0, len(options) - 1)]
 
     def integer(self, low: int, high: int) -> int:
-        value: int = self.draw(st.integers(low, high))
+        value: int = self.draw(_integers(low, high))
         return value
 
     def chance(self, p: float) -> bool:
@@ -178,20 +185,30 @@ class Arguments:
         self.schema = schema
         self.values = values
         self.choose = choose
+        # Full pages wherever a page size is given: nested, they pass the cost limit.
+        self.big_pages = False
 
     # -- values of one meaning ------------------------------------------------------------
     def page_size(self) -> int:
+        if self.big_pages and not self.choose.chance(0.2):
+            return 100
         return self.choose.pick(PAGE_SIZES)
 
     def cursor(self, field_name: str) -> str:
+        """A cursor seen earlier on a field of this name, or on any, or a malformed one. The
+        cursors seen grow during a run: the choices drawn do not depend on how many there
+        are, or hypothesis would find its replays drawing differently."""
         c = self.choose
         own = self.values.cursors.get(field_name, [])
         every = [x for kept in self.values.cursors.values() for x in kept]
-        if own and not c.chance(0.15):
-            return c.pick(own)
-        if every and not c.chance(0.3):
-            return c.pick(every)
-        return c.pick(("not-a-cursor", "", "AAAA", "x" * 300))
+        use_own, use_any = not c.chance(0.15), not c.chance(0.3)
+        index = c.integer(0, 4095)
+        malformed = c.pick(("not-a-cursor", "", "AAAA", "x" * 300))
+        if own and use_own:
+            return own[index % len(own)]
+        if every and use_any:
+            return every[index % len(every)]
+        return malformed
 
     def node_id(self, type_name: str | None) -> str:
         c = self.choose
@@ -283,7 +300,10 @@ class Arguments:
             if key == "query":
                 out[key] = self.text()
             elif key in ("genresAny", "genresAll"):
-                out[key] = [c.pick([*genres, "no-such-genre"]) for _ in range(c.integer(0, 3))]
+                out[key] = [
+                    "no-such-genre" if c.chance(0.15) else c.pick(genres)
+                    for _ in range(c.integer(0, 3))
+                ]
             elif key == "year":
                 years = self.values.years or [2000]
                 out[key] = self.int_range(min(years) - 5, max(years) + 5)
@@ -459,7 +479,8 @@ class Builder:
         self.fragments: list[str] = []
         self.counter = 0
         c = choose
-        beyond = c.chance(0.06)
+        # (hypothesis draws about half its `chance`s at the simplest value, False: some 7%.)
+        beyond = c.chance(0.15)
         self.shape = Shape(
             depth=c.integer(13, 15) if beyond and c.chance(0.5) else c.integer(1, 4),
             breadth=c.integer(1, 4),
@@ -469,6 +490,8 @@ class Builder:
             self.shape.wide_at, self.shape.wide = c.integer(1, 2), c.integer(16, 22)
         if beyond and c.chance(0.3):
             self.shape.directives = 0.9
+        if beyond and c.chance(0.5):
+            self.arguments.big_pages = True
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1

@@ -21,8 +21,6 @@ from typing import Any
 import asyncpg
 import pytest
 from graphql import GraphQLSchema
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as hypothesis_seed
 
 from graph.app import create_app
 from graph.generate import generate
@@ -35,16 +33,17 @@ from tests.differential import (
     Outcome,
     Pair,
     Tally,
+    Written,
     check,
     comparable,
     corpus,
     differences,
-    documents_in_tests,
     report,
     requests_for,
+    run_generated,
     served_by,
 )
-from tests.documents import VALUES_QUERY, Generated, RandomChooser, Values, documents, values_from
+from tests.documents import VALUES_QUERY, Generated, RandomChooser, Values, values_from
 
 # The least share of the compiled server's answers that the compiled path must serve (of
 # those that say which path served them, in `extensions.execution`). 0.0 until the compiler
@@ -79,6 +78,11 @@ class Paths:
 @pytest.fixture(scope="module")
 def schema() -> GraphQLSchema:
     return create_schema()._schema
+
+
+@pytest.fixture(scope="module")
+def written(schema: GraphQLSchema) -> list[Written]:
+    return corpus(schema)
 
 
 @pytest.fixture(scope="module")
@@ -132,22 +136,19 @@ def test_generated_documents_agree(paths: Paths, schema: GraphQLSchema) -> None:
     tally = Tally()
     where = replay(paths.database)
 
-    @hypothesis_seed(seed_for(paths.database))
-    @settings(
-        max_examples=DOCUMENTS_PER_DATABASE,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
-    @given(request=documents(schema, paths.values))
-    def one(request: Generated) -> None:
-        outcome = check(paths.pair, schema, paths.values, tally, request, "generated")
-        if outcome is not None and outcome.differences:
-            raise AssertionError(report(outcome, where))
+    def stop(outcome: Outcome) -> None:
+        raise AssertionError(report(outcome, where))
 
-    one()
+    run_generated(
+        paths.pair,
+        schema,
+        paths.values,
+        tally,
+        count=DOCUMENTS_PER_DATABASE,
+        seed=seed_for(paths.database),
+        on_mismatch=stop,
+        shrink=True,
+    )
     print(f"{paths.database}: {tally.summary()}; {where}")
     assert tally.compared >= DOCUMENTS_PER_DATABASE * (1 - MAX_INVALID_SHARE), tally.summary()
     assert tally.invalid <= DOCUMENTS_PER_DATABASE * MAX_INVALID_SHARE, tally.summary()
@@ -157,10 +158,11 @@ def test_generated_documents_agree(paths: Paths, schema: GraphQLSchema) -> None:
     check_served(tally)
 
 
-def test_examples_and_test_documents_agree(paths: Paths, schema: GraphQLSchema) -> None:
+def test_examples_and_test_documents_agree(
+    paths: Paths, schema: GraphQLSchema, written: list[Written]
+) -> None:
     tally = Tally()
     choose = RandomChooser(seed_for(paths.database))
-    written = corpus(schema)
     failures = []
     for item in written:
         for request in requests_for(schema, item, paths.values, choose):
@@ -173,15 +175,14 @@ def test_examples_and_test_documents_agree(paths: Paths, schema: GraphQLSchema) 
     check_served(tally)
 
 
-def test_the_corpus_holds_the_examples_and_many_test_documents(schema: GraphQLSchema) -> None:
-    written = corpus(schema)
+def test_the_corpus_holds_the_examples_and_many_test_documents(written: list[Written]) -> None:
     origins = [w.origin for w in written]
     assert "examples/film-page.graphql" in origins
     assert any(o.startswith("README.md:") for o in origins)
     assert any(o.startswith("docs/") for o in origins)
-    from_tests = documents_in_tests(schema)
+    from_tests = [o for o in origins if o.startswith("tests/")]
     assert len(from_tests) >= 50, len(from_tests)
-    assert any(w.origin.startswith("tests/test_traversals.py") for w in from_tests)
+    assert any(o.startswith("tests/test_traversals.py") for o in from_tests)
 
 
 def test_the_comparison_catches_every_kind_of_difference() -> None:
