@@ -479,18 +479,18 @@ class Builder:
         self.fragments: list[str] = []
         self.counter = 0
         c = choose
-        # (hypothesis draws about half its `chance`s at the simplest value, False: some 7%.)
-        beyond = c.chance(0.15)
+        # Each past a limit in some 4-5% of documents (hypothesis draws about half of its
+        # `chance`s at the simplest value, False), each drawn on its own.
         self.shape = Shape(
-            depth=c.integer(13, 15) if beyond and c.chance(0.5) else c.integer(1, 4),
+            depth=c.integer(13, 15) if c.chance(0.08) else c.integer(1, 4),
             breadth=c.integer(1, 4),
-            root_fields=c.integer(11, 12) if beyond and c.chance(0.5) else c.integer(1, 3),
+            root_fields=c.integer(11, 12) if c.chance(0.08) else c.integer(1, 3),
         )
-        if beyond and c.chance(0.5):
+        if c.chance(0.08):
             self.shape.wide_at, self.shape.wide = c.integer(1, 2), c.integer(16, 22)
-        if beyond and c.chance(0.3):
+        if c.chance(0.06):
             self.shape.directives = 0.9
-        if beyond and c.chance(0.5):
+        if c.chance(0.1):
             self.arguments.big_pages = True
 
     def fresh(self, prefix: str) -> str:
