@@ -114,9 +114,11 @@ def _walk(a: Any, b: Any, path: str, out: list[str]) -> None:
                     f"{path}: keys in another order: compiled {list(a)}, resolvers {list(b)}"
                 )
             else:
-                only_a = [k for k in a if k not in b]
-                only_b = [k for k in b if k not in a]
-                out.append(f"{path}: keys only in compiled {only_a}, only in resolvers {only_b}")
+                only_a = {k: v for k, v in a.items() if k not in b}
+                only_b = {k: v for k, v in b.items() if k not in a}
+                out.append(
+                    f"{path}: only in compiled {_short(only_a)}, only in resolvers {_short(only_b)}"
+                )
         for key in a:
             if key in b:
                 _walk(a[key], b[key], f"{path}.{key}", out)
@@ -201,6 +203,8 @@ class Tally:
     compared: int = 0
     invalid: int = 0
     errors: int = 0
+    # Answers with data in at least one root field.
+    answered: int = 0
     mismatches: list[Outcome] = field(default_factory=list)
     served: dict[str, int] = field(default_factory=dict)
     resolvers_served: dict[str, int] = field(default_factory=dict)
@@ -209,6 +213,9 @@ class Tally:
 
     def add(self, outcome: Outcome) -> None:
         self.compared += 1
+        data = outcome.resolvers.body.get("data")
+        if isinstance(data, dict) and any(v is not None for v in data.values()):
+            self.answered += 1
         errors = outcome.resolvers.body.get("errors") or []
         if errors:
             self.errors += 1
@@ -235,7 +242,8 @@ class Tally:
         share = self.compiled_share
         return (
             f"compared={self.compared} mismatches={len(self.mismatches)} "
-            f"invalid_generated={self.invalid} with_errors={self.errors} "
+            f"invalid_generated={self.invalid} with_data={self.answered} "
+            f"with_errors={self.errors} "
             f"error_codes={dict(sorted(self.codes.items()))} "
             f"served_by={self.served or 'not reported'} "
             f"compiled_share={'n/a' if share is None else f'{share:.2f}'}"

@@ -55,7 +55,8 @@ T = TypeVar("T")
 NODE_TYPES = ("Film", "Person", "Genre", "Provider")
 # Page sizes: mostly small (pages stay cheap and under the cost limit), some at the edges of
 # 1..100, a few outside it.
-PAGE_SIZES = (1, 1, 2, 2, 3, 3, 5, 5, 10, 20, 50, 100, 0, -1, 101, 1000)
+PAGE_SIZES = (1, 1, 2, 2, 3, 3, 5, 5, 10, 20, 50, 100)
+BAD_PAGE_SIZES = (0, -1, 101, 1000)
 REGIONS = ("US", "US", "GB", "DE", "FR", "XX", "us", "")
 CONNECTION_PLUMBING = ("edges", "nodes", "pageInfo", "node")
 CURSOR_KEYS = ("cursor", "startCursor", "endCursor")
@@ -78,7 +79,7 @@ def _integers(low: int, high: int) -> st.SearchStrategy[int]:
 
 
 class DrawChooser:
-    """Choices drawn by hypothesis: a failing document shrinks toward fewer features (every
+    """Choices drawn by hypothesis: a failing document shrinks toward fewer features (a rare
     `chance` shrinks to False, every `pick` to the first option)."""
 
     def __init__(self, draw: Callable[[st.SearchStrategy[Any]], Any]) -> None:
@@ -92,7 +93,11 @@ class DrawChooser:
         return value
 
     def chance(self, p: float) -> bool:
-        return self.integer(0, 999) >= round(1000 * (1 - p))
+        # True on a band inside the range: hypothesis favours the ends (0, 999) and shrinks
+        # to 0, so a band at either end would fire far more or far less often than p.
+        if p > 0.5:
+            return not self.chance(1 - p)
+        return 400 <= self.integer(0, 999) < 400 + round(1000 * p)
 
 
 class RandomChooser:
@@ -192,6 +197,8 @@ class Arguments:
     def page_size(self) -> int:
         if self.big_pages and not self.choose.chance(0.2):
             return 100
+        if self.choose.chance(0.1):
+            return self.choose.pick(BAD_PAGE_SIZES)
         return self.choose.pick(PAGE_SIZES)
 
     def cursor(self, field_name: str) -> str:
@@ -265,9 +272,13 @@ class Arguments:
         assert isinstance(enum, GraphQLEnumType), type_name
         return list(enum.values)
 
+    def count(self, most: int) -> int:
+        """How many items a list argument gets: 1..most, now and then none (refused)."""
+        return 0 if self.choose.chance(0.03) else self.choose.integer(1, most)
+
     def enum_list(self, type_name: str) -> list[str]:
         options = self.enum_values(type_name)
-        return [self.choose.pick(options) for _ in range(self.choose.integer(0, 3))]
+        return [self.choose.pick(options) for _ in range(self.count(3))]
 
     def int_range(self, low: int, high: int) -> dict[str, Any]:
         c = self.choose
@@ -302,7 +313,7 @@ class Arguments:
             elif key in ("genresAny", "genresAll"):
                 out[key] = [
                     "no-such-genre" if c.chance(0.15) else c.pick(genres)
-                    for _ in range(c.integer(0, 3))
+                    for _ in range(self.count(3))
                 ]
             elif key == "year":
                 years = self.values.years or [2000]
@@ -315,11 +326,10 @@ class Arguments:
                 out[key] = c.pick((0, 10, 1000, 100_000, -5))
             elif key == "certifications":
                 out[key] = [
-                    c.pick([*self.values.certifications, "NR", "XYZ"])
-                    for _ in range(c.integer(0, 2))
+                    c.pick([*self.values.certifications, "NR", "XYZ"]) for _ in range(self.count(2))
                 ]
             elif key == "people":
-                out[key] = [self.credit_filter() for _ in range(c.integer(0, 2))]
+                out[key] = [self.credit_filter() for _ in range(self.count(2))]
             else:
                 out[key] = self.availability()
         return out
@@ -336,7 +346,7 @@ class Arguments:
         if c.chance(0.7):
             out["region"] = self.region()
         if c.chance(0.4):
-            out["providers"] = [self.node_id("Provider") for _ in range(c.integer(0, 2))]
+            out["providers"] = [self.node_id("Provider") for _ in range(self.count(2))]
         if c.chance(0.4):
             out["kinds"] = self.enum_list("OfferKind")
         return out
@@ -354,12 +364,14 @@ class Arguments:
 
     def order(self, type_name: str) -> list[dict[str, str]]:
         fields = self.enum_values(type_name)
+        if not self.choose.chance(0.2):
+            fields = [f for f in fields if f != "RELEVANCE"]  # (refused without a query)
         return [
             {
                 "field": self.choose.pick(fields),
                 "direction": self.choose.pick(("ASC", "DESC")),
             }
-            for _ in range(self.choose.integer(0, 3))
+            for _ in range(self.count(3))
         ]
 
     # -- by argument ----------------------------------------------------------------------
@@ -401,7 +413,7 @@ class Arguments:
         nullable = get_nullable_type(type_)
         if isinstance(nullable, GraphQLList):
             of = nullable.of_type
-            return [self.by_type(parent, field_name, name, of) for _ in range(c.integer(0, 3))]
+            return [self.by_type(parent, field_name, name, of) for _ in range(self.count(3))]
         if isinstance(nullable, GraphQLEnumType):
             return c.pick(list(nullable.values))
         if isinstance(nullable, GraphQLInputObjectType):
@@ -462,7 +474,7 @@ class Shape:
     wide_at: int = -1
     wide: int = 0
     # The chance of directives on a field or fragment (near 1: past the directive limit).
-    directives: float = 0.12
+    directives: float = 0.08
     # Fields left to write: past this budget, selections take one leaf field each.
     fields: int = 120
 
@@ -478,19 +490,19 @@ class Builder:
         self.variables: dict[str, Any] = {}
         self.fragments: list[str] = []
         self.counter = 0
+        self.directive_count = 0
         c = choose
-        # Each past a limit in some 4-5% of documents (hypothesis draws about half of its
-        # `chance`s at the simplest value, False), each drawn on its own.
+        # Each past a limit in some 4% of documents, each drawn on its own.
         self.shape = Shape(
-            depth=c.integer(13, 15) if c.chance(0.08) else c.integer(1, 4),
+            depth=c.integer(13, 15) if c.chance(0.04) else c.integer(1, 4),
             breadth=c.integer(1, 4),
-            root_fields=c.integer(11, 12) if c.chance(0.08) else c.integer(1, 3),
+            root_fields=c.integer(11, 12) if c.chance(0.04) else c.integer(1, 3),
         )
-        if c.chance(0.08):
+        if c.chance(0.04):
             self.shape.wide_at, self.shape.wide = c.integer(1, 2), c.integer(16, 22)
-        if c.chance(0.06):
+        if c.chance(0.04):
             self.shape.directives = 0.9
-        if c.chance(0.1):
+        if c.chance(0.04):
             self.arguments.big_pages = True
 
     def fresh(self, prefix: str) -> str:
@@ -542,6 +554,9 @@ class Builder:
                         chosen[arg_name] = self.arguments.value(
                             parent.name, name, arg_name, arg.type
                         )
+        for one, other in (("first", "last"), ("after", "before")):
+            if one in chosen and other in chosen and not c.chance(0.1):
+                del chosen[c.pick((one, other))]  # both at once only now and then (refused)
         if not chosen:
             return ""
         parts = [self.argument_text(k, v, fdef.args[k].type) for k, v in chosen.items()]
@@ -551,9 +566,12 @@ class Builder:
         c = self.choose
         if not c.chance(self.shape.directives):
             return ""
+        if self.directive_count >= 8 and self.shape.directives < 0.5:
+            return ""  # (past the limit of 10 only when the shape says so)
         out = []
         # Neither is repeatable: one of them, or both.
         for name in c.pick((("include",), ("skip",), ("include", "skip"), ("skip", "include"))):
+            self.directive_count += 1
             if c.chance(0.4):
                 var = self.fresh("b")
                 self.variable_defs.append(f"${var}: Boolean!")
@@ -610,6 +628,9 @@ class Builder:
                 out.append(
                     self.fragment(c.pick(self.schema.get_possible_types(parent)), depth, used)
                 )
+            if c.chance(0.15):
+                # A fragment on the interface or union itself.
+                out.append(self.fragment(parent, depth, used, bare=True))
         elif depth > 0 and c.chance(0.1):
             # A fragment on the type itself, or on an interface it implements.
             on: GraphQLNamedType = parent
