@@ -511,20 +511,40 @@ class Builder:
 
     # -- arguments and directives ---------------------------------------------------------
     def argument_text(self, name: str, value: Any, type_: GraphQLInputType) -> str:
-        """`name: <literal or $variable>`, the variable declared with the argument's type."""
+        """`name: <value>`, the value a variable, a literal, or a literal holding variables."""
+        if self.choose.chance(0.35):
+            return f"{name}: {self.variable(value, type_)}"
+        return f"{name}: {self.value_text(value, type_)}"
+
+    def variable(self, value: Any, type_: GraphQLInputType) -> str:
+        """A new variable of the type of the place it is used in, declared, given `value`."""
         c = self.choose
-        if c.chance(0.35):
-            var = self.fresh("v")
-            declared = str(type_)
-            if c.chance(0.08) and not isinstance(type_, GraphQLNonNull):
-                # A default the request leaves to the document.
-                self.variable_defs.append(f"${var}: {declared} = {literal(value, type_)}")
-            else:
-                self.variable_defs.append(f"${var}: {declared}")
-                if not (isinstance(type_, GraphQLNonNull) and c.chance(0.01)):
-                    self.variables[var] = value  # (rarely: a required variable left out)
-            return f"{name}: ${var}"
-        return f"{name}: {literal(value, type_)}"
+        var = self.fresh("v")
+        declared = str(type_)
+        if c.chance(0.08) and not isinstance(type_, GraphQLNonNull):
+            # A default the request leaves to the document.
+            self.variable_defs.append(f"${var}: {declared} = {literal(value, type_)}")
+        else:
+            self.variable_defs.append(f"${var}: {declared}")
+            if not (isinstance(type_, GraphQLNonNull) and c.chance(0.01)):
+                self.variables[var] = value  # (rarely: a required variable left out)
+        return f"${var}"
+
+    def value_text(self, value: Any, type_: GraphQLInputType) -> str:
+        """`value` as a literal whose input fields and list items are now and then
+        variables of their own (`filter: {query: $v3, genresAny: ["drama", $v4]}`)."""
+        nullable = get_nullable_type(type_)
+        if isinstance(nullable, GraphQLInputObjectType) and isinstance(value, dict):
+            inner = [f"{k}: {self.inner(v, nullable.fields[k].type)}" for k, v in value.items()]
+            return "{" + ", ".join(inner) + "}"
+        if isinstance(nullable, GraphQLList) and isinstance(value, list):
+            return "[" + ", ".join(self.inner(v, nullable.of_type) for v in value) + "]"
+        return literal(value, type_)
+
+    def inner(self, value: Any, type_: GraphQLInputType) -> str:
+        if value is not None and self.choose.chance(0.15):
+            return self.variable(value, type_)
+        return self.value_text(value, type_)
 
     def field_arguments(self, parent: GraphQLNamedType, name: str, fdef: GraphQLField) -> str:
         c = self.choose

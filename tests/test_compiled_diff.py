@@ -107,7 +107,15 @@ def paths(request: pytest.FixtureRequest, dsn: str, catalogue_dsn: str) -> Itera
     servers = [
         LiveServer(
             create_app(
-                Settings(execution=path, explain_execution=True, cursor_secret=CURSOR_SECRET),
+                Settings(
+                    execution=path,
+                    explain_execution=True,
+                    cursor_secret=CURSOR_SECRET,
+                    # Generous, so that a machine busy with other work does not time out
+                    # one side and not the other (Pair.run also asks again).
+                    statement_timeout_ms=10_000,
+                    request_timeout_ms=20_000,
+                ),
                 url,
             )
         )
@@ -149,7 +157,7 @@ def test_generated_documents_agree(paths: Paths, schema: GraphQLSchema) -> None:
         on_mismatch=stop,
         shrink=True,
     )
-    print(f"{paths.database}: {tally.summary()}; {where}")
+    print(f"{paths.database}: {tally.summary()} retried={paths.pair.retried}; {where}")
     assert tally.compared >= DOCUMENTS_PER_DATABASE * (1 - MAX_INVALID_SHARE), tally.summary()
     assert tally.invalid <= DOCUMENTS_PER_DATABASE * MAX_INVALID_SHARE, tally.summary()
     # Most documents are answered with data: errors are compared too, but a run of nothing
