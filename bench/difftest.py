@@ -45,7 +45,8 @@ from tests.differential import (
     requests_for,
     run_generated,
 )
-from tests.documents import VALUES_QUERY, Generated, RandomChooser, values_from
+from tests.documents import Generated
+from tests.values import VALUES_QUERY, RandomChooser, values_from
 
 
 async def _fill(dsn: str, films: int) -> None:

@@ -45,8 +45,9 @@ from graphql import (
 from graphql.language import ArgumentNode, ObjectFieldNode, VariableNode
 from hypothesis import HealthCheck, Phase
 
-from tests.documents import Arguments, Chooser, Generated, Values, documents
+from tests.documents import Generated, documents
 from tests.markdown import PAGES, ROOT, blocks
+from tests.values import Arguments, Chooser, Values
 
 PATHS = ("compiled", "resolvers")
 IGNORED_EXTENSIONS = ("execution",)

@@ -43,7 +43,8 @@ from tests.differential import (
     run_generated,
     served_by,
 )
-from tests.documents import VALUES_QUERY, Generated, RandomChooser, Values, values_from
+from tests.documents import Generated
+from tests.values import VALUES_QUERY, RandomChooser, Values, values_from
 
 # The least share of the compiled server's answers that the compiled path must serve (of
 # those that say which path served them, in `extensions.execution`). 0.0 until the compiler
@@ -162,7 +163,7 @@ def test_generated_documents_agree(paths: Paths, schema: GraphQLSchema) -> None:
     assert tally.invalid <= DOCUMENTS_PER_DATABASE * MAX_INVALID_SHARE, tally.summary()
     # Most documents are answered with data: errors are compared too, but a run of nothing
     # but refusals would compare little.
-    assert tally.answered >= tally.compared * 0.4, tally.summary()
+    assert tally.answered >= tally.compared * 0.3, tally.summary()
     check_served(tally)
 
 
