@@ -136,7 +136,12 @@ def main() -> None:
                 elapsed = time.perf_counter() - started
             finally:
                 pair.close()
-    print(f"{tally.summary()} seconds={elapsed:.1f}")
+    for request in pair.unstable:
+        print(f"the resolvers answered two ways: {request.document} {request.variables}")
+    print(
+        f"{tally.summary()} retried={pair.retried} "
+        f"resolvers_answered_two_ways={len(pair.unstable)} seconds={elapsed:.1f}"
+    )
     sys.exit(1 if tally.mismatches else 0)
 
 

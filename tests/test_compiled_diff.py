@@ -158,7 +158,10 @@ def test_generated_documents_agree(paths: Paths, schema: GraphQLSchema) -> None:
         on_mismatch=stop,
         shrink=True,
     )
-    print(f"{paths.database}: {tally.summary()} retried={paths.pair.retried}; {where}")
+    print(
+        f"{paths.database}: {tally.summary()} retried={paths.pair.retried} "
+        f"resolvers_answered_two_ways={len(paths.pair.unstable)}; {where}"
+    )
     assert tally.compared >= DOCUMENTS_PER_DATABASE * (1 - MAX_INVALID_SHARE), tally.summary()
     assert tally.invalid <= DOCUMENTS_PER_DATABASE * MAX_INVALID_SHARE, tally.summary()
     # Most documents are answered with data: errors are compared too, but a run of nothing
