@@ -16,7 +16,7 @@ import asyncpg
 from strawberry.dataloader import DataLoader
 
 from graph import db
-from graph.db import BoundedPool
+from graph.db import Database, RequestConnection
 from graph.mapping import MODEL, ROOT_PAGES, Relation
 from graph.pagination import EMPTY_PAGE, Page, Window
 from graph.types import build
@@ -25,7 +25,7 @@ Params = tuple[Hashable, ...]
 
 
 async def rows_by_column(
-    pool: BoundedPool, statement: str, column: str, keys: Sequence[Any]
+    pool: Database, statement: str, column: str, keys: Sequence[Any]
 ) -> list[asyncpg.Record | None]:
     rows = await pool.fetch(db.sql(statement), list(keys))
     found = {row[column]: row for row in rows}
@@ -33,7 +33,7 @@ async def rows_by_column(
 
 
 async def rows_by_parent(
-    pool: BoundedPool, statement: str, params: Params, keys: Sequence[int]
+    pool: Database, statement: str, params: Params, keys: Sequence[int]
 ) -> list[list[asyncpg.Record]]:
     grouped: dict[int, list[asyncpg.Record]] = defaultdict(list)
     for row in await pool.fetch(db.sql(statement), list(keys), *params):
@@ -42,7 +42,7 @@ async def rows_by_parent(
 
 
 async def pages_by_parent(
-    pool: BoundedPool, statement: str, win: Window, params: Params, keys: Sequence[int]
+    pool: Database, statement: str, win: Window, params: Params, keys: Sequence[int]
 ) -> list[Page[asyncpg.Record]]:
     totals: dict[int, int] = {}
     items: dict[int, list[tuple[int, asyncpg.Record]]] = defaultdict(list)
@@ -56,7 +56,7 @@ async def pages_by_parent(
 class Loaders:
     """One request's DataLoaders, made on first use for each (statement, parameters)."""
 
-    def __init__(self, pool: BoundedPool) -> None:
+    def __init__(self, pool: RequestConnection) -> None:
         self.pool = pool
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
 

@@ -8,6 +8,7 @@ import logging
 import secrets
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -73,6 +74,10 @@ class GraphQLView(GraphQL[Context, None]):
             # answered as GET, and uvicorn, which knows the request was HEAD, drops the body.
             scope = {**scope, "method": "GET"}
         request = Request(scope=scope, receive=receive)
+        # The request's one connection (see get_context), given back before the answer is
+        # sent, and whatever ended the request: an answer, an error, a cancellation.
+        database = request.app.state.pool.for_request()
+        request.state.database = database
         try:
             response = await self.run(request)
         except HTTPException as exc:
@@ -86,6 +91,9 @@ class GraphQLView(GraphQL[Context, None]):
                 # Only a mutation sent with GET is refused here (the route refuses other
                 # methods, with an Allow of its own): it may be sent with POST.
                 response.headers["allow"] = "POST"
+        finally:
+            # Shielded: a second cancellation must not leave the connection taken.
+            await asyncio.shield(database.release())
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -96,7 +104,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         address = request.client.host if request.client else None
         return Context(
-            loaders=Loaders(request.app.state.pool.for_request()),
+            loaders=Loaders(request.state.database),
             cursor_key=request.app.state.cursor_key,
             client=client_key(request.headers.get("x-api-key"), address, self.settings.api_keys),
             rate_limiter=self.rate_limiter,
@@ -135,6 +143,10 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(sub_response, SubResponse) and sub_response.graphql_response_json:
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
+
+    def encode_json(self, data: object) -> bytes:
+        # orjson writes UTF-8 as is, where json.dumps escapes non-ASCII: the same JSON, shorter.
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)

@@ -6,6 +6,7 @@ Counted where it happens: pg_stat_statements on the server, for the test's own d
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from graph.app import create_app
+from graph.demo.load import load_demo
 from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql
@@ -111,3 +113,45 @@ async def test_nodes_are_fetched_in_one_statement_per_type(counted: Counted) -> 
     data, count = await counted.run("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
     assert [n["id"] for n in data["nodes"]] == ids
     assert count == 2, f"60 nodes of two types took {count} statements"
+
+
+# Everything the server runs for a request but the counting itself and asyncpg's
+# once-per-connection type introspection: the pool's reset on release included.
+EVERY_STATEMENT = """
+select coalesce(sum(s.calls), 0)::int
+from pg_stat_statements s
+join pg_database d on d.oid = s.dbid
+where d.datname = $1
+  and s.query not like '%pg_stat_statements%'
+  and s.query not like '%typeinfo_tree%'
+  and s.query not like '%current_setting($1) AS cur%'
+  and s.query not like '%set_config($2, $1, $3)%'
+"""
+
+FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
+
+
+async def test_film_page_uses_one_connection_and_no_reset(empty_dsn: str) -> None:
+    """The film page's seven queries run on one connection, released without the four reset
+    statements (RESET ALL, UNLISTEN *, CLOSE ALL, pg_advisory_unlock_all()) per query."""
+    admin = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(admin)
+        await load_demo(admin)
+        await admin.execute("create extension if not exists pg_stat_statements")
+        database = await admin.fetchval("select current_database()")
+        # Utility statements (RESET ALL, BEGIN, SET LOCAL...) counted too, for the API's
+        # connections (the suite's server leaves them out).
+        await admin.execute(f"alter database {database} set pg_stat_statements.track_utility = on")
+        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                variables = {"slug": "refusenik-2007", "region": "US"}
+                await gql(client, FILM_PAGE, variables)  # connections opened and introspected
+                await admin.execute("select pg_stat_statements_reset()")
+                data = await gql(client, FILM_PAGE, variables)
+                count: int = await admin.fetchval(EVERY_STATEMENT, database)
+    finally:
+        await admin.close()
+    assert data["film"]["directors"], data
+    # film, genres, directors, their filmographies, writers, offers, providers.
+    assert count == 7, f"the film page took {count} statements"
