@@ -9,6 +9,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from importlib import metadata
 
 import asyncpg
 from starlette.applications import Starlette
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graph.admission import Admission
+from graph.dataversion import DataVersion
 from graph.db import (
     CONNECTION_ERRORS,
     UNREACHABLE,
@@ -28,6 +30,8 @@ from graph.db import (
 )
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
+from graph.httpcache import HttpCache, fingerprint, log_version_change
+from graph.persisted import NO_TRUSTED_DOCUMENTS, Documents, load_trusted
 from graph.ratelimit import RateLimiter
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
@@ -60,10 +64,38 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         )
 
     schema_gate = SchemaGate()
+    trusted = (
+        NO_TRUSTED_DOCUMENTS
+        if settings.trusted_documents is None
+        else load_trusted(settings.trusted_documents)
+    )
+    documents = Documents(trusted, settings.trusted_only, settings.apq_cache_bytes)
+    # One bucket per client for both charges: the size of what it sends, as it arrives, and
+    # the cost of what it asks for.
+    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+    # The cache's answers differ between deployments that differ in these (cursors are sealed
+    # with the key, the execution path shows in `extensions`): so do their ETags.
+    deployment = fingerprint(
+        metadata.version("filmgraph"),
+        hashlib.sha256(cursor_key).hexdigest(),
+        settings.execution,
+        settings.explain_execution,
+    )
+    data_version = DataVersion(database)
+    http_cache = HttpCache(
+        settings.cache_max_age_s,
+        settings.response_cache_bytes,
+        lambda: data_version.current,
+        deployment,
+        limiter,
+        settings.api_keys,
+    )
+    data_version.on_change = log_version_change(http_cache.cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.cursor_key = cursor_key
+        reachable = True
         try:
             app.state.pool = await create_pool(settings, database)
         except (OSError, asyncpg.PostgresError) as exc:
@@ -72,13 +104,22 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             described = exc if isinstance(exc, DatabaseUnavailable) else f"error={exc!r}"
             log.warning("database unavailable at start-up %s", described)
             app.state.pool = await create_pool(settings, database, min_size=0)
+            reachable = False
         else:
             # Checked now, so that operations on a current schema run unchecked from the first.
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await schema_gate.check(app.state.pool)
+        data_version.start()
+        if reachable:
+            # Read at once, usually: the first GETs can be cached. A database that is away
+            # only delays caching until it answers.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(READY_TIMEOUT_S):
+                    await data_version.known()
         try:
             yield
         finally:
+            await data_version.stop()
             await app.state.pool.close()
 
     async def healthz(request: Request) -> Response:
@@ -120,10 +161,7 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    # One bucket per client for both charges: the size of what it sends, as it arrives, and
-    # the cost of what it asks for.
-    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
-    graphql = GraphQLView(settings, limiter, schema_gate)
+    graphql = GraphQLView(settings, limiter, schema_gate, documents, http_cache)
     admission = Admission(
         BoundedRequest(graphql, settings, limiter),
         settings.pool_queue,
