@@ -31,7 +31,7 @@ from graph.db import (
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import HttpCache, fingerprint, log_version_change
-from graph.persisted import NO_TRUSTED_DOCUMENTS, Documents, load_trusted
+from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import RateLimiter
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
@@ -45,8 +45,11 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 2.0
 
 
-def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
-    """The app for `settings`; `dsn` overrides settings.database_url (embedded server)."""
+def create_app(
+    settings: Settings, dsn: str | None = None, trusted: TrustedDocuments | None = None
+) -> Starlette:
+    """The app for `settings`; `dsn` overrides settings.database_url (embedded server);
+    `trusted`, the documents of settings.trusted_documents, when read already."""
     database = dsn or settings.database_url
     if database is None:
         raise ValueError("no database: pass a DSN or set DATABASE_URL")
@@ -64,11 +67,8 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         )
 
     schema_gate = SchemaGate()
-    trusted = (
-        NO_TRUSTED_DOCUMENTS
-        if settings.trusted_documents is None
-        else load_trusted(settings.trusted_documents)
-    )
+    if trusted is None:
+        trusted = trusted_documents(settings)
     documents = Documents(trusted, settings.trusted_only, settings.apq_cache_bytes)
     # One bucket per client for both charges: the size of what it sends, as it arrives, and
     # the cost of what it asks for.

@@ -24,6 +24,7 @@ from graph.embedded import EmbeddedError, EmbeddedPostgres
 from graph.generate import GenerateError, generate
 from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
+from graph.persisted import trusted_documents
 from graph.schema import create_schema
 from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
@@ -96,6 +97,8 @@ async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
 
 
 def cmd_serve(settings: Settings) -> int:
+    # A manifest that cannot be read stops the start before anything else does.
+    trusted = trusted_documents(settings)
     sock = _listen(settings.host, settings.port)
     with sock, database(settings) as (dsn, _):
         if not settings.database_url:
@@ -108,7 +111,7 @@ def cmd_serve(settings: Settings) -> int:
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
         else:
             stopping.run(_serve_schema(dsn, migrate_now=settings.migrate_on_start))
-        app = create_app(settings, dsn)
+        app = create_app(settings, dsn, trusted)
         url = f"http://{settings.host}:{settings.port}/graphql"
         # Production turns GraphiQL off: then the endpoint is all there is to point at.
         what = "GraphiQL at" if settings.graphiql else "GraphQL endpoint at"

@@ -56,6 +56,19 @@ ROOT_TAGS: dict[str, tuple[str, ...]] = {
     "node": ("film", "person", "genre", "provider"),
     "nodes": ("film", "person", "genre", "provider"),
 }
+# The type tags of the answers a change to each table may alter (an import lists those of
+# the tables it changed): a credit is shown with its film and its person, an offer with its
+# film and its provider.
+TABLE_TAGS: dict[str, tuple[str, ...]] = {
+    "film": ("film",),
+    "film_alternative_title": ("film",),
+    "genre": ("genre",),
+    "film_genre": ("film", "genre"),
+    "person": ("person",),
+    "credit": ("film", "person"),
+    "provider": ("provider",),
+    "offer": ("film", "provider"),
+}
 # Cache-Tag stays under this many bytes (CDNs cap it: Cloudflare's header at 16 KB, Fastly's
 # Surrogate-Key at 16 KB): past it, an answer lists its type tags and regions only, and so
 # is purged by its type tags, not by the id of one of its nodes.

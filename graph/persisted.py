@@ -20,6 +20,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 
 from graph import errors
+from graph.settings import Settings
 
 SETTING = "FILMGRAPH_TRUSTED_DOCUMENTS"
 APOLLO_FORMAT = "apollo-persisted-query-manifest"
@@ -45,6 +46,13 @@ class TrustedDocuments:
 
 
 NO_TRUSTED_DOCUMENTS = TrustedDocuments({}, frozenset())
+
+
+def trusted_documents(settings: Settings) -> TrustedDocuments:
+    """The documents of settings.trusted_documents (none without the setting)."""
+    if settings.trusted_documents is None:
+        return NO_TRUSTED_DOCUMENTS
+    return load_trusted(settings.trusted_documents)
 
 
 def load_trusted(path: Path) -> TrustedDocuments:

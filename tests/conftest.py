@@ -187,6 +187,18 @@ async def empty_dsn(server_dsn: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def writable_dsn(empty_dsn: str) -> str:
+    """A database of the test's own, migrated, with the demo data: the test may write."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await load_demo(conn)
+    finally:
+        await conn.close()
+    return empty_dsn
+
+
+@pytest.fixture
 def scratch_dir() -> Iterator[Path]:
     """A temporary directory of our own (pytest's tmp_path root is reset to 0700 by every new
     pytest session, which would lock out the unprivileged PostgreSQL account mid-run)."""
