@@ -281,8 +281,10 @@ class HttpCache:
     ) -> None:
         version = self.version()
         key = request_key(scope, version, self.fingerprint)
-        if key is not None and self._charged(scope):
-            if not_modified(scope, key.etag):
+        if key is not None:
+            # Answered here only if the client is within its rate limit; past it, the view
+            # refuses it as without caching.
+            if not_modified(scope, key.etag) and self._charged(scope):
                 await send(
                     {
                         "type": "http.response.start",
@@ -297,7 +299,7 @@ class HttpCache:
                 await send({"type": "http.response.body", "body": b""})
                 return
             entry = self.cache.get(key.text) if self.cache.max_bytes else None
-            if entry is not None:
+            if entry is not None and self._charged(scope):
                 await self._send_entry(send, entry)
                 return
         await self._miss(scope, receive, send, respond, key)

@@ -227,3 +227,20 @@ def test_cache_tags_name_nodes_regions_and_root_types() -> None:
     bounded = cache_tags(many, "{ films { nodes { id } } }", {})
     assert bounded == "filmgraph film"
     assert len(bounded) <= MAX_CACHE_TAG_BYTES
+
+
+async def test_answers_from_the_cache_count_against_the_rate_limit(writable_dsn: str) -> None:
+    settings = Settings(rate_limit=True, rate_limit_points=5)
+    with LiveServer(create_app(settings, writable_dsn), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            query = params(TITLE, {"slug": "refusenik-2007"})
+            statuses = []
+            for _ in range(10):
+                response = await client.get("/graphql", params=query)
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    break
+            assert statuses[0] == 200 and statuses[-1] == 429, statuses
+            assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+            assert response.headers["cache-control"] == "no-store"
+            assert "etag" not in response.headers
