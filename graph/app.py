@@ -95,7 +95,6 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.cursor_key = cursor_key
-        reachable = True
         try:
             app.state.pool = await create_pool(settings, database)
         except (OSError, asyncpg.PostgresError) as exc:
@@ -104,18 +103,13 @@ def create_app(
             described = exc if isinstance(exc, DatabaseUnavailable) else f"error={exc!r}"
             log.warning("database unavailable at start-up %s", described)
             app.state.pool = await create_pool(settings, database, min_size=0)
-            reachable = False
         else:
             # Checked now, so that operations on a current schema run unchecked from the first.
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await schema_gate.check(app.state.pool)
+        # Not waited for: the first answers are not cached until the version is known,
+        # usually a few milliseconds after start.
         data_version.start()
-        if reachable:
-            # Read at once, usually: the first GETs can be cached. A database that is away
-            # only delays caching until it answers.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(READY_TIMEOUT_S):
-                    await data_version.known()
         try:
             yield
         finally:

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -263,6 +264,14 @@ async def gql(
         raise GraphQLErrors(body["errors"])
     data: dict[str, Any] = body["data"]
     return data
+
+
+async def version_known(client: httpx.AsyncClient) -> None:
+    """Until the server knows the data version (it reads it just after start): its answers
+    are not cacheable before."""
+    deadline = time.monotonic() + 10
+    while "etag" not in (await client.get("/graphql", params={"query": "{ __typename }"})).headers:
+        assert time.monotonic() < deadline, "the data version is still unknown"
 
 
 async def post(

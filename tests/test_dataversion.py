@@ -20,7 +20,7 @@ from graph.dataversion import DataVersion
 from graph.embedded import free_port
 from graph.settings import Settings
 from tests.child import Child, run
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, version_known
 
 TITLE = "query Title($slug: String!) { film(slug: $slug) { id title } }"
 GET = {"query": TITLE, "variables": json.dumps({"slug": "refusenik-2007"})}
@@ -131,6 +131,7 @@ async def test_a_process_that_does_not_know_the_version_does_not_cache(
     try:
         with LiveServer(create_app(settings, writable_dsn), settings) as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                await version_known(client)
                 assert "etag" in (await client.get("/graphql", params=GET)).headers
                 # The listener goes, and cannot come back; the pool keeps its connection.
                 await admin.execute(f'alter database "{name}" allow_connections false')
@@ -182,8 +183,11 @@ class Serve(Child):
 def two(writable_dsn: str) -> Iterator[tuple[Serve, Serve]]:
     a, b = Serve(writable_dsn), Serve(writable_dsn)
     try:
-        a.wait_for(STARTED)
-        b.wait_for(STARTED)
+        for serve in (a, b):
+            serve.wait_for(STARTED)
+            deadline = time.monotonic() + 10
+            while "etag" not in serve.http.get("/graphql", params=GET).headers:
+                assert time.monotonic() < deadline, "the data version is still unknown"
         yield a, b
     finally:
         for serve in (a, b):

@@ -18,7 +18,7 @@ from graph.app import create_app
 from graph.httpcache import MAX_CACHE_TAG_BYTES, cache_tags
 from graph.ids import from_global_id, to_global_id
 from graph.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, version_known
 
 FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
 REFUSENIK = {"slug": "refusenik-2007", "region": "US"}
@@ -40,11 +40,17 @@ def persisted(document: str, variables: dict[str, Any]) -> dict[str, str]:
     }
 
 
+@pytest.fixture(autouse=True)
+async def known(client: httpx.AsyncClient) -> None:
+    await version_known(client)
+
+
 @pytest.fixture
 async def own(writable_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(cache_max_age_s=30)
     with LiveServer(create_app(settings, writable_dsn), settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            await version_known(client)
             yield client
 
 
