@@ -26,7 +26,7 @@ import asyncpg
 import strawberry
 
 from graph import db
-from graph.discovery import (
+from graph.discovery.inputs import (
     AvailabilityFilter,
     CreditFilter,
     FilmFilter,
@@ -35,11 +35,9 @@ from graph.discovery import (
     IntRange,
     OrderDirection,
     PersonFilter,
-    fetch,
-    film_query,
-    page_sql,
-    person_query,
 )
+from graph.discovery.keyset import film_query, page_sql, person_query
+from graph.discovery.pages import fetch
 from graph.embedded import EmbeddedPostgres
 from graph.generate import generate
 from graph.ids import to_global_id

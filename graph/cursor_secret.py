@@ -1,5 +1,5 @@
-"""The key that seals `films`/`people` cursors (graph/discovery.py) when FILMGRAPH_CURSOR_SECRET
-is unset.
+"""The key that seals `films`/`people` cursors (graph/discovery/keyset.py) when
+FILMGRAPH_CURSOR_SECRET is unset.
 
 On the embedded server the key is kept with its data, in `cursor.secret` (mode 0600) beside
 `pgdata`: cursors then outlive a restart, as the data they point into does.

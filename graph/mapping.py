@@ -222,7 +222,7 @@ MODEL: Mapping[str, Entity] = {
 }
 
 # Root connections paged by position: every row of a small node type, in its natural order.
-# (films and people are keyset connections with filters: graph/discovery.py.)
+# (films and people are keyset connections with filters: graph/discovery/.)
 ROOT_PAGES: Mapping[str, str] = {
     "Genre": "genres_page",
     "Provider": "providers_page",

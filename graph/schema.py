@@ -21,18 +21,10 @@ from strawberry.types import ExecutionContext
 
 from graph.context import Info
 from graph.cost import CostLimit
-from graph.discovery import (
-    FilmFilterArg,
-    FilmOrderArg,
-    PersonFilterArg,
-    PersonOrderArg,
-    Reference,
-    film_query,
-    film_references,
-    keyset_page,
-    person_query,
-    person_references,
-)
+from graph.discovery.filters import Reference, film_references, person_references
+from graph.discovery.inputs import FilmFilterArg, FilmOrderArg, PersonFilterArg, PersonOrderArg
+from graph.discovery.keyset import film_query, person_query
+from graph.discovery.pages import keyset_page
 from graph.doccache import DocumentCache
 from graph.errors import NotFoundError, UserInputError
 from graph.ids import from_global_id, pk_of

@@ -16,7 +16,7 @@ import strawberry
 
 from graph import db
 from graph.context import Info
-from graph.discovery import search_text
+from graph.discovery.filters import search_text
 from graph.errors import UserInputError
 from graph.types import Film, Genre, Person, Provider
 

@@ -15,7 +15,9 @@ import pytest
 from graph.app import create_app
 from graph.db import create_pool
 from graph.demo.load import load_demo
-from graph.discovery import FilmFilter, film_query, keyset_page
+from graph.discovery.inputs import FilmFilter
+from graph.discovery.keyset import film_query
+from graph.discovery.pages import keyset_page
 from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import GraphQLErrors, LiveServer, gql, gql_error
