@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from importlib import metadata
 
 import asyncpg
+import strawberry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -82,15 +83,6 @@ def create_app(
         settings.explain_execution,
     )
     data_version = DataVersion(database)
-    http_cache = HttpCache(
-        settings.cache_max_age_s,
-        settings.response_cache_bytes,
-        lambda: data_version.current,
-        deployment,
-        limiter,
-        settings.api_keys,
-    )
-    data_version.on_change = log_version_change(http_cache.cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -155,7 +147,18 @@ def create_app(
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    graphql = GraphQLView(settings, limiter, schema_gate, documents, http_cache)
+    graphql = GraphQLView(settings, limiter, schema_gate, documents)
+    assert isinstance(graphql.schema, strawberry.Schema)
+    graphql.http_cache = HttpCache(
+        settings.cache_max_age_s,
+        settings.response_cache_bytes,
+        lambda: data_version.current,
+        deployment,
+        limiter,
+        settings.api_keys,
+        graphql.schema._schema,
+    )
+    data_version.on_change = log_version_change(graphql.http_cache.cache)
     admission = Admission(
         BoundedRequest(graphql, settings, limiter),
         settings.pool_queue,

@@ -21,9 +21,14 @@ from typing import Any
 from cross_web import HTTPException
 from graphql import (
     GraphQLError,
+    GraphQLSchema,
     OperationDefinitionNode,
     StringValueNode,
+    TypeInfo,
+    TypeInfoVisitor,
     VariableNode,
+    get_named_type,
+    is_abstract_type,
     parse,
     visit,
 )
@@ -40,21 +45,17 @@ log = logging.getLogger(__name__)
 
 # Every cacheable answer carries this tag: purging it purges everything.
 ALL_TAG = "filmgraph"
-# What an answer's root fields list, as type tags: a list that came out empty still depends
-# on its type's rows (a film added later may belong in it).
-ROOT_TAGS: dict[str, tuple[str, ...]] = {
-    "film": ("film",),
-    "films": ("film",),
-    "person": ("person",),
-    "people": ("person",),
-    "search": ("film", "person"),
-    "suggest": ("film", "person"),
-    "genre": ("genre",),
-    "genres": ("genre",),
-    "provider": ("provider",),
-    "providers": ("provider",),
-    "node": ("film", "person", "genre", "provider"),
-    "nodes": ("film", "person", "genre", "provider"),
+# The type tags of what each type of the schema shows (a connection or edge, that of its
+# nodes): an answer depends on the rows of every type its document selects, even where the
+# answer holds none of them (an empty list, a count, a title without its id).
+TYPE_TAGS: dict[str, tuple[str, ...]] = {
+    "Film": ("film",),
+    "AlternativeTitle": ("film",),
+    "Person": ("person",),
+    "Credit": ("film", "person"),
+    "Genre": ("genre",),
+    "Provider": ("provider",),
+    "Offer": ("film", "provider"),
 }
 # The type tags of the answers a change to each table may alter (an import lists those of
 # the tables it changed): a credit is shown with its film and its person, an offer with its
@@ -173,10 +174,12 @@ def not_modified(scope: Scope, etag: bytes) -> bool:
     return "*" in tags or etag.decode() in tags
 
 
-def cache_tags(body: dict[str, Any], document: str | None, variables: Any) -> str:
-    """What an answer was built from: ALL_TAG, the type tags of its root fields and of its
-    nodes, its regions (region arguments, literal or variable), and each node as type:key,
-    as long as they fit in MAX_CACHE_TAG_BYTES."""
+def cache_tags(
+    schema: GraphQLSchema, body: dict[str, Any], document: str | None, variables: Any
+) -> str:
+    """What an answer was built from: ALL_TAG, the type tags of what its document selects
+    and of its nodes, its regions (region arguments, literal, variable or default), and each
+    node as type:key, as long as they fit in MAX_CACHE_TAG_BYTES."""
     types: set[str] = set()
     nodes: dict[str, None] = {}
     for global_id in _ids(body.get("data")):
@@ -188,8 +191,10 @@ def cache_tags(body: dict[str, Any], document: str | None, variables: Any) -> st
         nodes[f"{type_name.lower()}:{pk}"] = None
     regions: set[str] = set()
     if document is not None:
-        roots, regions = _document_tags(document, variables if isinstance(variables, dict) else {})
-        types.update(roots)
+        selected, regions = _document_tags(
+            schema, document, variables if isinstance(variables, dict) else {}
+        )
+        types.update(selected)
     head = " ".join([ALL_TAG, *sorted(types), *(f"region:{r}" for r in sorted(regions))])
     listed = " ".join([head, *nodes])
     return listed if len(listed) <= MAX_CACHE_TAG_BYTES else head[:MAX_CACHE_TAG_BYTES]
@@ -209,24 +214,32 @@ def _ids(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-class _Arguments(Visitor):
-    """Root fields and region arguments of a document."""
+class _Selected(Visitor):
+    """The types a document selects, and its region arguments."""
 
-    def __init__(self, variables: dict[str, Any]) -> None:
+    def __init__(self, schema: GraphQLSchema, variables: dict[str, Any]) -> None:
         super().__init__()
+        self.schema = schema
         self.variables = variables
         self.defaults: dict[str, str] = {}
-        self.roots: set[str] = set()
+        self.tags: set[str] = set()
         self.regions: set[str] = set()
-        self.depth = 0
+        self.type_info = TypeInfo(schema)
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
         for definition in node.variable_definitions or ():
             if isinstance(definition.default_value, StringValueNode):
                 self.defaults[definition.variable.name.value] = definition.default_value.value
-        for selection in node.selection_set.selections:
-            if isinstance(selection, FieldNode):
-                self.roots.update(ROOT_TAGS.get(selection.name.value, ()))
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        selected = self.type_info.get_type()
+        if selected is None:
+            return
+        named = get_named_type(selected)
+        types = self.schema.get_possible_types(named) if is_abstract_type(named) else [named]
+        for found in types:
+            name = found.name.removesuffix("Connection").removesuffix("Edge")
+            self.tags.update(TYPE_TAGS.get(name, ()))
 
     def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
         if node.name.value != "region":
@@ -241,16 +254,17 @@ class _Arguments(Visitor):
                 self.regions.add(given)
 
 
-def _document_tags(document: str, variables: dict[str, Any]) -> tuple[set[str], set[str]]:
+def _document_tags(
+    schema: GraphQLSchema, document: str, variables: dict[str, Any]
+) -> tuple[set[str], set[str]]:
     try:
         parsed = parse(document, no_location=True)
     except GraphQLError:
         return set(), set()
-    found = _Arguments(variables)
-    visit(parsed, found)
-    # Root fields reached through fragments on Query are not seen; their nodes' ids are.
+    found = _Selected(schema, variables)
+    visit(parsed, TypeInfoVisitor(found.type_info, found))
     regions = {r for r in found.regions if r.isascii() and r.isalnum() and len(r) <= 8}
-    return found.roots, regions
+    return found.tags, regions
 
 
 class HttpCache:
@@ -264,7 +278,9 @@ class HttpCache:
         fingerprint: str,
         limiter: RateLimiter | None,
         api_keys: frozenset[str],
+        schema: GraphQLSchema,
     ) -> None:
+        self.schema = schema
         self.max_age = f"public, max-age={max_age_s}".encode()
         self.cache = ResponseCache(max_bytes)
         self.version = version
@@ -392,7 +408,7 @@ class HttpCache:
         if not isinstance(parsed, dict) or parsed.get("errors") or "data" not in parsed:
             return None
         document = scope.get("state", {}).get("document")
-        tags = cache_tags(parsed, document, key.variables)
+        tags = cache_tags(self.schema, parsed, document, key.variables)
         return Entry(body, _content_type(start), key.etag, tags.encode())
 
 

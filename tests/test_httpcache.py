@@ -17,6 +17,7 @@ import pytest
 from graph.app import create_app
 from graph.httpcache import MAX_CACHE_TAG_BYTES, cache_tags
 from graph.ids import from_global_id, to_global_id
+from graph.schema import create_schema
 from graph.settings import Settings
 from tests.conftest import LiveServer, version_known
 
@@ -62,8 +63,11 @@ async def test_a_get_is_cacheable_with_an_etag_and_its_tags(client: httpx.AsyncC
     etag = response.headers["etag"]
     assert etag.startswith('"') and etag.endswith('"') and len(etag) == 34
     assert "accept" in response.headers["vary"].lower().split(", ")
-    # The page shows one node (the film) in one region.
-    assert response.headers["cache-tag"] == f"filmgraph film region:US film:{_pk(film['id'])}"
+    # The page shows films (the film, its director's), genres, people, providers, one node
+    # by its id (the film) and one region.
+    assert response.headers["cache-tag"] == (
+        f"filmgraph film genre person provider region:US film:{_pk(film['id'])}"
+    )
     # The same GET again: the same bytes and ETag, from the cache.
     again = await client.get("/graphql", params=params(FILM_PAGE, REFUSENIK))
     assert again.content == response.content
@@ -227,10 +231,21 @@ def test_cache_tags_name_nodes_regions_and_root_types() -> None:
         }
     }
     document = 'query($r: String = "FR") { film(slug: "x") { offers(region: $r) { kind } } }'
-    assert cache_tags(body, document, {}) == "filmgraph film person region:FR film:7 person:3"
-    assert cache_tags(body, document, {"r": "US"}).split()[3] == "region:US"
+    schema = create_schema(Settings())._schema
+    assert cache_tags(schema, body, document, {}) == (
+        "filmgraph film person provider region:FR film:7 person:3"
+    )
+    assert cache_tags(schema, body, document, {"r": "US"}).split()[4] == "region:US"
+    # What a document selects counts, even where the answer holds no node of it.
+    assert cache_tags(
+        schema, {"data": {"films": {"totalCount": 0}}}, "{ films { totalCount } }", {}
+    ) == ("filmgraph film")
+    search = '{ search(query: "x") { __typename } }'
+    assert cache_tags(schema, {"data": {"search": []}}, search, {}) == (
+        "filmgraph film genre person provider"
+    )
     many = {"data": {"films": [{"id": to_global_id("Film", i)} for i in range(1, 2000)]}}
-    bounded = cache_tags(many, "{ films { nodes { id } } }", {})
+    bounded = cache_tags(schema, many, "{ films { nodes { id } } }", {})
     assert bounded == "filmgraph film"
     assert len(bounded) <= MAX_CACHE_TAG_BYTES
 
