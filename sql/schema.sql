@@ -87,6 +87,7 @@ CREATE FUNCTION public.name_match(name text, q text) RETURNS double precision
 
 CREATE FUNCTION public.note_data_change() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
     AS $$
 begin
     insert into data_change default values on conflict do nothing;
@@ -96,6 +97,7 @@ $$;
 
 CREATE FUNCTION public.raise_data_version() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
     AS $$
 declare
     raised bigint;

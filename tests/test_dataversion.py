@@ -51,6 +51,11 @@ async def test_a_transaction_raises_the_version_once_at_commit(writable_dsn: str
         assert await version(conn) == before + 1, "a rolled back write raises nothing"
         await conn.execute("select count(*) from film")
         assert await version(conn) == before + 1, "a read raises nothing"
+        # A writer whose search_path does not name our schema (a restore script's).
+        await conn.execute("set search_path = ''")
+        await conn.execute("update public.film set year = year where slug = 'amelie-2001'")
+        await conn.execute("reset search_path")
+        assert await version(conn) == before + 2
         assert await conn.fetchval("select count(*) from data_change") == 0
     finally:
         await conn.close()

@@ -265,3 +265,15 @@ async def test_answers_from_the_cache_count_against_the_rate_limit(writable_dsn:
             assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
             assert response.headers["cache-control"] == "no-store"
             assert "etag" not in response.headers
+
+
+async def test_head_is_answered_as_get_from_the_cache_without_a_body(
+    client: httpx.AsyncClient,
+) -> None:
+    query = params(TITLE, {"slug": "amelie-2001"})
+    got = await client.get("/graphql", params=query)
+    head = await client.head("/graphql", params=query)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == got.headers["etag"]
+    assert head.headers["content-length"] == str(len(got.content))

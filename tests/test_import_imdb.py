@@ -117,7 +117,7 @@ def summary(stdout: str, *, deleted: bool = False) -> dict[str, list[int]]:
     out = {}
     for line in stdout.splitlines()[1:]:
         parts = line.split()
-        if len(parts) == 6:
+        if len(parts) == 6 and all(p.isdigit() for p in parts[1:]):
             out[parts[0]] = [int(p) for p in parts[1 : 6 if deleted else 5]]
     return out
 

@@ -22,8 +22,10 @@ create table data_change (
     xact xid8 primary key default pg_current_xact_id()
 );
 
+-- As the tally triggers (0003): names resolve with the search_path of the migration, not the
+-- writer's (a restore sets it to '').
 create function note_data_change() returns trigger
-    language plpgsql
+    language plpgsql set search_path from current
     as $$
 begin
     insert into data_change default values on conflict do nothing;
@@ -32,7 +34,7 @@ end
 $$;
 
 create function raise_data_version() returns trigger
-    language plpgsql
+    language plpgsql set search_path from current
     as $$
 declare
     raised bigint;
