@@ -157,7 +157,9 @@ def request_key(scope: Scope, version: int | None, fingerprint: str) -> Key | No
             "graphql-response+json" if GRAPHQL_RESPONSE_JSON in accept else "json",
         )
     )
-    digest = hashlib.blake2b(f"{fingerprint}\n{text}".encode(), digest_size=16).hexdigest()
+    # surrogatepass: a persisted id in JSON may hold a lone surrogate (no UTF-8 of its own).
+    seed = f"{fingerprint}\n{text}".encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(seed, digest_size=16).hexdigest()
     return Key(version, text, variables, f'"{digest}"'.encode())
 
 

@@ -277,3 +277,13 @@ async def test_head_is_answered_as_get_from_the_cache_without_a_body(
     assert head.content == b""
     assert head.headers["etag"] == got.headers["etag"]
     assert head.headers["content-length"] == str(len(got.content))
+
+
+async def test_a_persisted_id_with_a_lone_surrogate_is_not_found(
+    client: httpx.AsyncClient,
+) -> None:
+    extensions = '{"persistedQuery": {"version": 1, "sha256Hash": "\\ud800"}}'
+    response = await client.get("/graphql", params={"extensions": extensions})
+    assert response.status_code == 200
+    (error,) = response.json()["errors"]
+    assert error["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
