@@ -1,5 +1,5 @@
-"""Admission control for /graphql: once enough requests are in progress that `queue` of them
-must wait for a connection, a new request is refused at once, before it is read or parsed.
+"""Admission control for /graphql: a request that would wait for a connection past the pool
+wait is refused at once, before it is read or parsed, once `queue` requests are in line.
 
 Under a storm of slow requests (the pool held, hundreds of requests arriving together) the
 server's one event loop, not the pool, is what runs out first: parsing, validating and
@@ -7,6 +7,13 @@ running each request until it waits for a connection costs milliseconds of CPU, 
 of them queue every other request, /healthz included, behind that work. A refusal made here
 costs a fraction of it, and comes at once rather than after the pool wait. A refusal that
 can be is made earlier still, by the HTTP protocol (graph/receive.py), without the app.
+
+Under plain overload (more clients than connections, each request quick) the pool serves the
+line in time, and a request is queued, not refused. A rule on counts alone (refuse once
+`queue` requests are in progress while every connection is in use, or `queue` more than the
+pool has connections) refused list pages from 32 clients on a pool of 10 although each would
+have had its connection within milliseconds (bench/serving.py --page list tells admission's
+refusals from pool waits that ran out).
 """
 
 from __future__ import annotations
@@ -34,22 +41,20 @@ BODY = json.dumps(
 
 class Admission:
     """Counts the requests in progress; refuses one (503, SERVICE_UNAVAILABLE, Retry-After)
-    when `queue` are in progress already and the pool has no connection free, or when
-    `queue` more than the pool has connections are in progress: each needs one, so that many
-    wait, or soon will. (A burst arrives faster than its requests reach the pool: until the
-    first of them has asked for a connection, the pool looks free to all the others.)"""
+    when at least `queue` requests in progress hold no connection (each will ask for one, or
+    waits for one already: a burst arrives faster than its requests reach the pool) and the
+    pool would not serve it within its wait (BoundedPool.expected_wait), which a pool held by
+    stuck statements, or idle before the burst, shows at once."""
 
     def __init__(
         self,
         app: ASGIApp,
         queue: int,
-        connections: int,
         retry_after_s: int,
         pool: Callable[[], BoundedPool],
     ) -> None:
         self.app = app
         self.queue = queue
-        self.limit = queue + connections
         self.retry_after = str(retry_after_s).encode()
         self.pool = pool
         self.in_progress = 0
@@ -59,9 +64,9 @@ class Admission:
     def busy(self) -> bool:
         """Whether a request arriving now is refused. Also asked by graph/receive.py, which
         refuses a request as soon as its head is read (see `refusal_headers`)."""
-        return self.in_progress >= self.limit or (
-            self.in_progress >= self.queue and self.pool().saturated()
-        )
+        pool = self.pool()
+        ahead = self.in_progress - pool.holding
+        return ahead >= self.queue and pool.expected_wait(ahead) > pool.acquire_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

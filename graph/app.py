@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from importlib import metadata
@@ -109,6 +110,9 @@ def create_app(
             await app.state.pool.close()
 
     async def healthz(request: Request) -> Response:
+        if getattr(request.app.state, "worker", False) and settings.environment != "production":
+            # Which worker of `serve --workers N` answered (tests/test_workers.py).
+            return JSONResponse({"status": "ok", "worker": os.getpid()})
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
@@ -162,7 +166,6 @@ def create_app(
     admission = Admission(
         BoundedRequest(graphql, settings, limiter),
         settings.pool_queue,
-        settings.pool_max_size,
         RETRY_AFTER_S,
         pool=lambda: app.state.pool,  # set by the lifespan, before the first request
     )

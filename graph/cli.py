@@ -14,6 +14,7 @@ from importlib import metadata
 
 import asyncpg
 import uvicorn
+from starlette.applications import Starlette
 
 from graph import cursor_secret, db, stopping
 from graph.app import create_app, server_config
@@ -28,6 +29,8 @@ from graph.persisted import trusted_documents
 from graph.schema import create_schema
 from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
+from graph.workers import WorkersError, worker_settings
+from graph.workers import serve as serve_workers
 
 log = logging.getLogger("graph.cli")
 
@@ -96,7 +99,8 @@ async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
         await conn.close()
 
 
-def cmd_serve(settings: Settings) -> int:
+def cmd_serve(settings: Settings, workers: int = 1) -> int:
+    each = worker_settings(settings, workers)  # refused before anything starts
     # A manifest that cannot be read stops the start before anything else does.
     trusted = trusted_documents(settings)
     sock = _listen(settings.host, settings.port)
@@ -111,19 +115,32 @@ def cmd_serve(settings: Settings) -> int:
             stopping.run(_prepare(dsn, migrations=True, demo="if-empty"))
         else:
             stopping.run(_serve_schema(dsn, migrate_now=settings.migrate_on_start))
-        app = create_app(settings, dsn, trusted)
         url = f"http://{settings.host}:{settings.port}/graphql"
         # Production turns GraphiQL off: then the endpoint is all there is to point at.
         what = "GraphiQL at" if settings.graphiql else "GraphQL endpoint at"
-        server = _Server(
-            server_config(app, settings, host=settings.host, port=settings.port, log_level="info"),
-            announce=f"filmgraph: {what} {url}",
-        )
-        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
-        # our handlers in place; once it has, stopping is the normal way out.
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
-    return 0
+        announce = f"filmgraph: {what} {url}"
+        if workers == 1:
+            _run_server(create_app(settings, dsn, trusted), settings, sock, announce)
+            return 0
+
+        def run(index: int) -> None:
+            app = create_app(each, dsn, trusted)
+            app.state.worker = True  # /healthz names the worker's pid, outside production
+            # Said once, by the first worker up: the kernel queues connections until then.
+            _run_server(app, each, sock, f"{announce} ({workers} workers)" if index == 0 else "")
+
+        return serve_workers(sock, workers, run)
+
+
+def _run_server(app: Starlette, settings: Settings, sock: socket.socket, announce: str) -> None:
+    server = _Server(
+        server_config(app, settings, host=settings.host, port=settings.port, log_level="info"),
+        announce=announce,
+    )
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
+    # our handlers in place; once it has, stopping is the normal way out.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
 
 
 class _Server(uvicorn.Server):
@@ -138,7 +155,7 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.started:
+        if self.started and self.announce:
             print(self.announce, file=sys.stderr, flush=True)
             # uvicorn says where it listens only on sockets it bound itself.
             self._log_started_message(sockets or [])
@@ -251,6 +268,14 @@ def parser() -> argparse.ArgumentParser:
         help="with DATABASE_URL, do not apply pending migrations on start (for deployments "
         "that run `filmgraph migrate` separately; FILMGRAPH_MIGRATE_ON_START=0 does the same)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes on the one port (default 1), one core each; they share "
+        "FILMGRAPH_POOL_MAX connections out between their pools",
+    )
     sub.add_parser(
         "migrate",
         help="apply pending database migrations",
@@ -293,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "no_migrate", False):
         settings = dataclasses.replace(settings, migrate_on_start=False)
     commands = {
-        "serve": cmd_serve,
+        "serve": lambda s: cmd_serve(s, args.workers),
         "migrate": cmd_migrate,
         "load-demo": cmd_load_demo,
         "schema": cmd_schema,
@@ -315,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     except EmbeddedError as exc:
         print(f"filmgraph: embedded PostgreSQL: {exc}", file=sys.stderr)
         return 2
-    except (DsnError, ListenError) as exc:
+    except (DsnError, ListenError, WorkersError) as exc:
         print(f"filmgraph: {exc}", file=sys.stderr)
         return 2
     except (OSError, asyncpg.PostgresError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -17,6 +18,8 @@ import asyncpg
 
 from graph.dsn import address
 from graph.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^-- name: (\w+)( \(paged\))?\s*$", re.MULTILINE)
 
@@ -98,81 +101,89 @@ def sql(name: str) -> str:
 #   statement takes is a core the others lose. On the 2-core benchmark machine, a parallel
 #   walk of the title index for a four-filter page took 100 ms where a plain one took 20.
 SESSION_SETTINGS = {"max_parallel_workers_per_gather": "0", "application_name": "filmgraph"}
-# The shortest wait an acquire is given, even once its request's budget is spent: time to
-# take a free connection, or to open one.
-MIN_ACQUIRE_S = 0.1
-
-
-class WaitBudget:
-    """How long one request may still wait for connections, all its acquires together. The
-    clock runs while at least one of them waits: a request whose loads wait side by side pays
-    that wait once, and one that waits at each level of its query (the film, then its
-    directors, then their films) pays each wait from what is left, not the whole pool wait
-    again at every level."""
-
-    def __init__(self, seconds: float) -> None:
-        self.left = seconds
-        self.waiting = 0
-        self.since = 0.0
-
-    def remaining(self) -> float:
-        if self.waiting:
-            return self.left - (time.monotonic() - self.since)
-        return self.left
-
-    def start(self) -> None:
-        if self.waiting == 0:
-            self.since = time.monotonic()
-        self.waiting += 1
-
-    def stop(self) -> None:
-        self.waiting -= 1
-        if self.waiting == 0:
-            self.left -= time.monotonic() - self.since
 
 
 class BoundedPool:
     """The API's connection pool, whose every acquire waits at most `acquire_timeout` seconds
     (opening a new connection included): under a flood of slow requests the rest fail fast
-    (TimeoutError, so SERVICE_UNAVAILABLE) instead of queueing without end. A request's view
-    (`for_request()`) bounds the waits of all its acquires together: its refusal comes within
-    `acquire_timeout` however many levels its query has (the film, then its directors, then
-    their films), not after a full wait at each. Built on asyncpg's public pool API; the API
+    (TimeoutError, so SERVICE_UNAVAILABLE) instead of queueing without end. Waiters are served
+    first come, first served (see `_turns`). A request uses the pool through its own view,
+    `for_request()`: one connection at most. Built on asyncpg's public pool API; the API
     reaches the database only through it."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, acquire_timeout: float, budget: WaitBudget | None = None
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
-        self.budget = budget
+        # asyncpg's pool hands a released connection to whoever asks next, and a waiter woken
+        # for it loses it to a newcomer that asks first and goes back to the end of the line,
+        # which lengthens the longest waits (p99 92 ms against 67 in bench/pool_fairness.py).
+        # A FIFO semaphore of the pool's size, taken before asking, serves waiters in order:
+        # one holding a turn always finds a connection free, or one to open.
+        self._turns = asyncio.Semaphore(pool.get_max_size())
+        # For admission (graph/admission.py): connections given out; when the line last moved
+        # (a give-back, or a take that found a connection free); and how often it moves (a
+        # moving average of the time between two moves ending in a give-back).
+        self.holding = 0
+        self._moved_at = time.monotonic()
+        self._back_every = 0.0
 
-    def for_request(self) -> BoundedPool:
-        """A view of this pool for one request, with a wait budget of its own."""
-        return BoundedPool(self.pool, self.acquire_timeout, WaitBudget(self.acquire_timeout))
+    def for_request(self) -> RequestConnection:
+        """One request's view of this pool: see RequestConnection."""
+        return RequestConnection(self)
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
         """`async with pool.acquire() as conn`, as asyncpg's, with the bounded wait."""
-        conn = await self._acquire()
+        conn = await self.take()
         try:
             yield conn
         finally:
-            await self.pool.release(conn)
+            await self.give_back(conn)
 
-    async def _acquire(self) -> Any:
-        budget = self.budget
-        if budget is None:
-            return await self.pool.acquire(timeout=self.acquire_timeout)
-        wait = budget.remaining()
-        if wait <= 0 and self.saturated():
-            raise TimeoutError("the request has waited for connections as long as it may")
-        budget.start()
+    async def take(self) -> Any:
+        """A connection, after waiting at most acquire_timeout; give it back with give_back."""
+        if self.holding < self.pool.get_max_size():
+            self._moved_at = time.monotonic()
+        async with asyncio.timeout(self.acquire_timeout):
+            await self._turns.acquire()
         try:
-            # A free connection (or one to open) is still taken once the budget is spent.
-            return await self.pool.acquire(timeout=max(wait, MIN_ACQUIRE_S))
+            # A turn held means a connection is free or may be opened; opening one is bounded
+            # by the pool's connect timeout.
+            conn = await self.pool.acquire()
+        except BaseException:
+            self._turns.release()
+            raise
+        self.holding += 1
+        return conn
+
+    async def give_back(self, conn: Any) -> None:
+        try:
+            await self.pool.release(conn)
+        except (*CONNECTION_ERRORS, asyncpg.InternalClientError) as exc:
+            # The connection was lost while in use (the server restarted or ended it): the pool
+            # has closed it, and may have freed its slot already (asyncpg then reports an
+            # InternalClientError); it opens a new one on demand. Its statement's error, which
+            # the request has reported, said why.
+            log.info("connection lost before it was released error=%r", exc)
         finally:
-            budget.stop()
+            self._turns.release()
+            self.holding -= 1
+            now = time.monotonic()
+            gap = now - self._moved_at
+            self._back_every = gap if not self._back_every else 0.8 * self._back_every + 0.2 * gap
+            self._moved_at = now
+
+    def expected_wait(self, ahead: int) -> float:
+        """How long a request with `ahead` others before it in the line would wait for a
+        connection: the pool's free connections serve the first of them at once, and the rest
+        one per give-back, at the recent rate, or slower if the line has not moved for longer
+        (a pool held by stuck statements)."""
+        free: int = self.pool.get_max_size() - self.holding
+        turns = ahead + 1 - free
+        if turns <= 0:
+            return 0.0
+        every = max(self._back_every, time.monotonic() - self._moved_at)
+        return turns * every
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.acquire() as conn:
@@ -191,6 +202,65 @@ class BoundedPool:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+class RequestConnection:
+    """One request's connection: taken from the pool by its first statement, given back by
+    `release()` when the request ends (answered, timed out, or its client gone). A request's
+    DataLoader batches run side by side, and a connection runs one statement at a time: they
+    take turns on it, in the order they asked. The same API as BoundedPool's for statements
+    (`acquire`, `fetch`, `fetchval`), so code that runs one takes either."""
+
+    def __init__(self, pool: BoundedPool) -> None:
+        self.pool = pool
+        self._conn: Any = None
+        self._turn = asyncio.Lock()
+        self._released = False
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self._turn:
+            if self._released:
+                # A straggler of a request that has ended: its connection is someone else's.
+                raise asyncpg.InterfaceError("the request has ended; its connection is released")
+            if self._conn is None:
+                self._conn = await self.pool.take()
+            yield self._conn
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.acquire() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+            return rows
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.acquire() as conn:
+            return await conn.fetchval(query, *args)
+
+    def saturated(self) -> bool:
+        return self.pool.saturated()
+
+    async def release(self) -> None:
+        """Give the connection back, once a statement running on it has ended (cancelled with
+        its request, or bounded by statement_timeout). Idempotent."""
+        async with self._turn:
+            self._released = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await self.pool.give_back(conn)
+
+
+# What runs statements: the pool itself, or one request's connection.
+Database = BoundedPool | RequestConnection
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release, in place of asyncpg's four statements (RESET ALL,
+    UNLISTEN *, CLOSE ALL, pg_advisory_unlock_all()): the API's statements leave no session
+    state behind (no SET, LISTEN, cursor or advisory lock; a setting for one statement is
+    SET LOCAL in a transaction, see discovery.custom_plans), so there is nothing to reset. An
+    open transaction (a statement cancelled inside one) asyncpg rolls back before this runs.
+    Code that changes session state must not use a pooled connection;
+    tests/test_statement_count.py checks that no setting outlives a request."""
 
 
 class DatabaseUnavailable(ConnectionError):
@@ -273,6 +343,7 @@ async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = No
         max_size=settings.pool_max_size,
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
+        reset=_keep_session,
         server_settings={
             **SESSION_SETTINGS,
             "statement_timeout": str(settings.statement_timeout_ms),

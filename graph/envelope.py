@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graph import errors
+from graph import cancel, errors
 from graph.ratelimit import BYTES_PER_POINT, RateLimiter, client_key, rate_limited
 from graph.settings import Settings
 
@@ -146,12 +146,16 @@ async def _until_disconnect(
         await asyncio.wait({serving, watching}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         watching.cancel()
+        orphans = None
         if not serving.done():
             log.info("client disconnected; request cancelled path=%s", scope["path"])
             gone.set()
+            orphans = cancel.unstarted()
             serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
+        if orphans:
+            cancel.close_orphans(orphans)
 
 
 def _content_length(scope: Scope) -> int | None:

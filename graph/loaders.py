@@ -1,8 +1,9 @@
 """Batch functions: the data-access layer.
 
-Each batch function runs one named statement (sql/queries) for every key queued in one tick
-and returns results in key order, None or [] for a missing key. Loaders live per request; the
-mapping (graph/mapping.py) says which statement serves which field.
+Each batch function runs one statement for every key queued in one tick and returns results in
+key order, None or [] for a missing key: a lookup's named statement (sql/queries), or a
+relation's statement built from its rows and order in graph/mapping.py (graph/batches.py).
+Loaders live per request.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import asyncpg
 from strawberry.dataloader import DataLoader
 
 from graph import db
-from graph.db import BoundedPool
+from graph.batches import BATCHES
+from graph.db import Database, RequestConnection
 from graph.mapping import MODEL, ROOT_PAGES, Relation
 from graph.pagination import EMPTY_PAGE, Page, Window
 from graph.types import build
@@ -25,7 +27,7 @@ Params = tuple[Hashable, ...]
 
 
 async def rows_by_column(
-    pool: BoundedPool, statement: str, column: str, keys: Sequence[Any]
+    pool: Database, statement: str, column: str, keys: Sequence[Any]
 ) -> list[asyncpg.Record | None]:
     rows = await pool.fetch(db.sql(statement), list(keys))
     found = {row[column]: row for row in rows}
@@ -33,20 +35,20 @@ async def rows_by_column(
 
 
 async def rows_by_parent(
-    pool: BoundedPool, statement: str, params: Params, keys: Sequence[int]
+    pool: Database, statement: str, params: Params, keys: Sequence[int]
 ) -> list[list[asyncpg.Record]]:
     grouped: dict[int, list[asyncpg.Record]] = defaultdict(list)
-    for row in await pool.fetch(db.sql(statement), list(keys), *params):
+    for row in await pool.fetch(BATCHES[statement].sql, list(keys), *params):
         grouped[row["parent"]].append(row)
     return [grouped.get(k, []) for k in keys]
 
 
 async def pages_by_parent(
-    pool: BoundedPool, statement: str, win: Window, params: Params, keys: Sequence[int]
+    pool: Database, statement: str, win: Window, params: Params, keys: Sequence[int]
 ) -> list[Page[asyncpg.Record]]:
     totals: dict[int, int] = {}
     items: dict[int, list[tuple[int, asyncpg.Record]]] = defaultdict(list)
-    for row in await pool.fetch(db.sql(statement), *win.params, list(keys), *params):
+    for row in await pool.fetch(BATCHES[statement].sql, *win.params, list(keys), *params):
         totals[row["page_parent"]] = row["page_total"]
         if row["rn"] is not None:
             items[row["page_parent"]].append((row["rn"], row))
@@ -56,7 +58,7 @@ async def pages_by_parent(
 class Loaders:
     """One request's DataLoaders, made on first use for each (statement, parameters)."""
 
-    def __init__(self, pool: BoundedPool) -> None:
+    def __init__(self, pool: RequestConnection) -> None:
         self.pool = pool
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
 
@@ -112,7 +114,7 @@ class Loaders:
 
     async def root_page(self, entity: str, win: Window) -> Page[Any]:
         """A page of every `entity`: the root connections (no parent, so nothing to batch)."""
-        rows = await self.pool.fetch(db.sql(ROOT_PAGES[entity]), *win.params)
+        rows = await self.pool.fetch(BATCHES[ROOT_PAGES[entity].statement].sql, *win.params)
         total = rows[0]["page_total"] if rows else 0
         items = [(row["rn"], build(entity, row)) for row in rows if row["rn"] is not None]
         return Page(items=items, total=total)

@@ -1,8 +1,11 @@
 """How the GraphQL types map onto tables, columns and relations: the one place that says so.
 
-The loaders read this to know which named statement fetches a field and with which parameters;
-the types read it to build objects from rows. A later step that compiles whole documents into
-single SQL statements reads it too, so it stays data, not code.
+For every field: the column it reads, or the relation it follows (the rows of one parent, their
+order, the predicate of each argument, as SQL fragments), or, on Query, how the root reaches
+its rows. Both paths read it: the loaders build their batch statements from the relations
+(graph/batches.py) and the types build objects from rows with the columns; the compiler
+(graph/compiled/) correlates the same fragments to a parent row. tests/test_mapping.py checks
+that it covers every field of schema.graphql.
 """
 
 from __future__ import annotations
@@ -62,21 +65,39 @@ class Column:
 
 @dataclass(frozen=True)
 class Relation:
-    """A field that leads to other rows, fetched for a whole batch of parents at once.
+    """A field that leads to other rows: how the loaders batch it, and how its rows are found
+    for one parent (what the compiler reads, graph/compiled/).
 
     shape: "one"  -> the target looked up by the parent's `key` attribute (a foreign key);
            "list" -> every target row of the parent, the statement yielding `parent` per row;
            "page" -> a connection over a paged statement (see sql/queries/films.sql).
-    fixed: statement parameters the field itself pins (the role behind `directors`).
-    arguments: GraphQL arguments passed on as statement parameters, in order, after `fixed`.
+    statement: the loaders' named batch statement (sql/queries).
+    pinned: argument values the field itself fixes (the role behind `directors`); the loaders
+        pass them first, as statement parameters.
+    arguments: GraphQL arguments passed on as statement parameters, in order, after `pinned`.
+    rows: the target rows of one parent, `FROM ... WHERE ...` with `{t}` the target's alias,
+        `{l}` a link table's, `{parent}` the parent's key; `{filters}` is where the
+        predicates of the arguments given go (`and ...`; at the end when absent).
+    order: the ORDER BY of those rows, the same order as the statement's.
+    predicates: for each argument that filters, its predicate, `{value}` its parameter.
+    count: how the compiled path counts a page's rows when a link table alone can say
+        (`select count(...) from ... where ...`, with `{filters}`); otherwise it counts `rows`.
     """
 
     target: str
     statement: str
     shape: Literal["one", "list", "page"]
+    rows: str
+    order: str = ""
     key: str = "db_id"
-    fixed: tuple[Any, ...] = ()
+    pinned: tuple[tuple[str, Any], ...] = ()
     arguments: tuple[str, ...] = ()
+    predicates: Mapping[str, str] = field(default_factory=dict)
+    count: str = ""
+
+    @property
+    def fixed(self) -> tuple[Any, ...]:
+        return tuple(value for _, value in self.pinned)
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,40 @@ class Entity:
 def _columns(*names: str, **special: Column) -> dict[str, Column]:
     """Attributes named like their columns, plus `db_id` for `id` and any special ones."""
     return {"db_id": Column("id"), **{n: Column(n) for n in names}, **special}
+
+
+# The SQL type of each argument's parameter ("first" is a LIMIT).
+ARGUMENT_TYPES: Mapping[str, str] = {
+    "region": "text",
+    "roles": "text[]",
+    "role": "text",
+    "kinds": "text[]",
+    "first": "int",
+}
+
+# Crew first (director, writer, ...), then the cast in billing order.
+CREDITS_ON_FILM = (
+    "array_position(array['DIRECTOR', 'WRITER', 'PRODUCER', 'ACTOR', 'COMPOSER', "
+    "'CINEMATOGRAPHER', 'EDITOR', 'OTHER'], {t}.role), {t}.billing_order nulls last, {t}.id"
+)
+
+
+def _people_in_role(role: str) -> Relation:
+    return Relation(
+        "Person",
+        "people_by_film_id_and_role",
+        "list",
+        rows="credit {l} join person {t} on {t}.id = {l}.person_id where {l}.film_id = {parent}",
+        order="{l}.billing_order nulls last, {l}.id",
+        pinned=(("role", role),),
+        predicates={"role": "{l}.role = {value}"},
+    )
+
+
+def _by_key(target: str, table: str, statement: str, key: str) -> Relation:
+    return Relation(
+        target, statement, "one", rows=f"{table} {{t}} where {{t}}.id = {{parent}}", key=key
+    )
 
 
 MODEL: Mapping[str, Entity] = {
@@ -114,26 +169,64 @@ MODEL: Mapping[str, Entity] = {
         ),
         lookups={"id": "films_by_id", "slug": "films_by_slug", "imdb_id": "films_by_imdb_id"},
         relations={
-            "genres": Relation("Genre", "genres_by_film_id", "list"),
+            "genres": Relation(
+                "Genre",
+                "genres_by_film_id",
+                "list",
+                rows="film_genre {l} join genre {t} on {t}.id = {l}.genre_id "
+                "where {l}.film_id = {parent}",
+                order="{t}.name",
+            ),
             "credits": Relation(
-                "Credit", "credits_by_film_id", "list", arguments=("roles", "first")
+                "Credit",
+                "credits_by_film_id",
+                "list",
+                rows="credit {t} where {t}.film_id = {parent}",
+                order=CREDITS_ON_FILM,
+                arguments=("roles", "first"),
+                predicates={"roles": "{t}.role = any({value})"},
             ),
             "cast": Relation(
-                "Credit", "credits_by_film_id", "list", fixed=(("ACTOR",),), arguments=("first",)
+                "Credit",
+                "cast_by_film_id",
+                "list",
+                rows="credit {t} where {t}.film_id = {parent}",
+                order=CREDITS_ON_FILM,
+                pinned=(("roles", ("ACTOR",)),),
+                arguments=("first",),
+                predicates={"roles": "{t}.role = any({value})"},
             ),
-            "directors": Relation(
-                "Person", "people_by_film_id_and_role", "list", fixed=("DIRECTOR",)
+            "directors": _people_in_role("DIRECTOR"),
+            "writers": _people_in_role("WRITER"),
+            "offers": Relation(
+                "Offer",
+                "offers_by_film_id",
+                "list",
+                rows="offer {t} where {t}.film_id = {parent}",
+                order="{t}.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', "
+                "'RENT', 'BUY'], {t}.kind), {t}.price nulls first, {t}.provider_id, "
+                "{t}.quality, {t}.id",
+                arguments=("region", "kinds"),
+                predicates={"region": "{t}.region = {value}", "kinds": "{t}.kind = any({value})"},
             ),
-            "writers": Relation("Person", "people_by_film_id_and_role", "list", fixed=("WRITER",)),
-            "offers": Relation("Offer", "offers_by_film_id", "list", arguments=("region", "kinds")),
             "providers": Relation(
-                "Provider", "providers_by_film_id", "list", arguments=("region",)
+                "Provider",
+                "providers_by_film_id",
+                "list",
+                rows="provider {t} where exists (select from offer {l} where "
+                "{l}.provider_id = {t}.id and {l}.film_id = {parent}{filters})",
+                order="{t}.name, {t}.id",
+                arguments=("region",),
+                predicates={"region": "{l}.region = {value}"},
             ),
             "alternative_titles": Relation(
                 "AlternativeTitle",
                 "alternative_titles_by_film_id",
                 "list",
+                rows="film_alternative_title {t} where {t}.film_id = {parent}",
+                order="{t}.ordering",
                 arguments=("region",),
+                predicates={"region": "{t}.region = {value}"},
             ),
         },
     ),
@@ -162,10 +255,30 @@ MODEL: Mapping[str, Entity] = {
         lookups={"id": "people_by_id", "slug": "people_by_slug", "imdb_id": "people_by_imdb_id"},
         relations={
             "credits": Relation(
-                "Credit", "credits_page_by_person_id", "page", arguments=("roles",)
+                "Credit",
+                "credits_page_by_person_id",
+                "page",
+                rows="credit {t} join film {l} on {l}.id = {t}.film_id "
+                "where {t}.person_id = {parent}",
+                order="{l}.year desc nulls last, {l}.title, {l}.id, {t}.role, {t}.id",
+                arguments=("roles",),
+                predicates={"roles": "{t}.role = any({value})"},
+                count="select count(*) from credit {t} where {t}.person_id = {parent}",
             ),
             "filmography": Relation(
-                "Film", "filmography_page_by_person_id", "page", arguments=("role",)
+                "Film",
+                "filmography_page_by_person_id",
+                "page",
+                rows="film {t} where exists (select from credit {l} where "
+                "{l}.film_id = {t}.id and {l}.person_id = {parent}{filters})",
+                order="{t}.year desc nulls last, {t}.release_date desc nulls last, "
+                "{t}.title, {t}.id",
+                arguments=("role",),
+                predicates={"role": "{l}.role = {value}"},
+                # A person holds each role on a film once; a film with several of their roles
+                # counts once.
+                count="select count(distinct {l}.film_id) from credit {l} "
+                "where {l}.person_id = {parent}",
             ),
         },
     ),
@@ -173,7 +286,17 @@ MODEL: Mapping[str, Entity] = {
         table="genre",
         columns=_columns("slug", "name"),
         lookups={"id": "genres_by_id", "slug": "genres_by_slug"},
-        relations={"films": Relation("Film", "films_page_by_genre_id", "page")},
+        relations={
+            "films": Relation(
+                "Film",
+                "films_page_by_genre_id",
+                "page",
+                rows="film {t} where exists (select from film_genre {l} where "
+                "{l}.film_id = {t}.id and {l}.genre_id = {parent})",
+                order="{t}.year desc nulls last, {t}.title, {t}.id",
+                count="select count(*) from film_genre {l} where {l}.genre_id = {parent}",
+            )
+        },
     ),
     "Provider": Entity(
         table="provider",
@@ -181,9 +304,28 @@ MODEL: Mapping[str, Entity] = {
         lookups={"id": "providers_by_id", "slug": "providers_by_slug"},
         relations={
             "offers": Relation(
-                "Offer", "offers_page_by_provider_id", "page", arguments=("region",)
+                "Offer",
+                "offers_page_by_provider_id",
+                "page",
+                rows="offer {t} join film {l} on {l}.id = {t}.film_id "
+                "where {t}.provider_id = {parent}",
+                order="{l}.title, {t}.film_id, {t}.region, {t}.kind, {t}.quality, {t}.id",
+                arguments=("region",),
+                predicates={"region": "{t}.region = {value}"},
+                count="select count(*) from offer {t} where {t}.provider_id = {parent}",
             ),
-            "films": Relation("Film", "films_page_by_provider_id", "page", arguments=("region",)),
+            "films": Relation(
+                "Film",
+                "films_page_by_provider_id",
+                "page",
+                rows="film {t} where exists (select from offer {l} where "
+                "{l}.film_id = {t}.id and {l}.provider_id = {parent}{filters})",
+                order="{t}.title, {t}.id",
+                arguments=("region",),
+                predicates={"region": "{l}.region = {value}"},
+                count="select count(distinct {l}.film_id) from offer {l} "
+                "where {l}.provider_id = {parent}",
+            ),
         },
     ),
     "Credit": Entity(
@@ -196,8 +338,8 @@ MODEL: Mapping[str, Entity] = {
             character=Column("character_name"),
         ),
         relations={
-            "film": Relation("Film", "films_by_id", "one", key="film_id"),
-            "person": Relation("Person", "people_by_id", "one", key="person_id"),
+            "film": _by_key("Film", "film", "films_by_id", "film_id"),
+            "person": _by_key("Person", "person", "people_by_id", "person_id"),
         },
     ),
     "Offer": Entity(
@@ -215,17 +357,45 @@ MODEL: Mapping[str, Entity] = {
             quality=Column("quality", lambda q: None if q is None else VideoQuality(q)),
         ),
         relations={
-            "film": Relation("Film", "films_by_id", "one", key="film_id"),
-            "provider": Relation("Provider", "providers_by_id", "one", key="provider_id"),
+            "film": _by_key("Film", "film", "films_by_id", "film_id"),
+            "provider": _by_key("Provider", "provider", "providers_by_id", "provider_id"),
         },
     ),
 }
 
 # Root connections paged by position: every row of a small node type, in its natural order.
 # (films and people are keyset connections with filters: graph/discovery/.)
-ROOT_PAGES: Mapping[str, str] = {
-    "Genre": "genres_page",
-    "Provider": "providers_page",
+ROOT_PAGES: Mapping[str, Relation] = {
+    "Genre": Relation("Genre", "genres_page", "page", rows="genre {t}", order="{t}.name, {t}.id"),
+    "Provider": Relation(
+        "Provider", "providers_page", "page", rows="provider {t}", order="{t}.name, {t}.id"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Root:
+    """How a field of Query reaches its rows: `lookup` by a key (the entity's `lookups`),
+    `node` by global id (graph/ids.py), `page` over every row (ROOT_PAGES), `keyset` by a
+    filter and order built in graph/discovery/, `search` in graph/search.py."""
+
+    kind: Literal["lookup", "node", "page", "keyset", "search"]
+    entity: str | None = None
+
+
+QUERY: Mapping[str, Root] = {
+    "film": Root("lookup", "Film"),
+    "person": Root("lookup", "Person"),
+    "genre": Root("lookup", "Genre"),
+    "provider": Root("lookup", "Provider"),
+    "node": Root("node"),
+    "nodes": Root("node"),
+    "films": Root("keyset", "Film"),
+    "people": Root("keyset", "Person"),
+    "genres": Root("page", "Genre"),
+    "providers": Root("page", "Provider"),
+    "search": Root("search"),
+    "suggest": Root("search"),
 }
 
 

@@ -19,6 +19,8 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
+from graph.compiled.cache import StatementCache
+from graph.compiled.run import CompiledExecution
 from graph.context import Info
 from graph.cost import CostLimit
 from graph.discovery.filters import Reference, film_references, person_references
@@ -49,6 +51,8 @@ from graph.types import (
 log = logging.getLogger(__name__)
 
 MAX_NODES = 100
+# Compiled statements kept per schema (graph/compiled/cache.py).
+STATEMENT_CACHE_SIZE = 1000
 
 IdArg = Annotated[strawberry.ID | None, strawberry.argument(description="Global id.")]
 SlugArg = Annotated[str | None, strawberry.argument(description="URL-safe name.")]
@@ -372,6 +376,7 @@ def create_schema(settings: Settings | None = None) -> Schema:
         rules.append(NoSchemaIntrospectionCustomRule)
     # One cache per schema, so per parse options and rules; shared by its requests.
     cache = DocumentCache(settings.document_cache_bytes)
+    statements = StatementCache(STATEMENT_CACHE_SIZE)
     extensions: list[Callable[[], SchemaExtension]] = [
         # Factories: a fresh extension per request.
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
@@ -382,6 +387,8 @@ def create_schema(settings: Settings | None = None) -> Schema:
         TextArguments,
         # After validation, per request: the cost depends on the variables.
         lambda: CostLimit(settings.max_cost),
+        # After the cost check: one SQL statement for the whole operation when it can.
+        lambda: CompiledExecution(settings, statements),
     ]
     config = (
         StrawberryConfig(batching_config={"max_operations": settings.max_batch})

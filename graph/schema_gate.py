@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from graph.db import CONNECTION_ERRORS, BoundedPool
+from graph.db import CONNECTION_ERRORS, Database
 from graph.migrate import SchemaState, available, schema_state
 
 log = logging.getLogger(__name__)
@@ -24,14 +24,14 @@ class SchemaGate:
         # unchecked (only a probe looks again: the schema moves only forward).
         self.current = False
 
-    async def check(self, pool: BoundedPool) -> SchemaState:
+    async def check(self, pool: Database) -> SchemaState:
         """Read schema_migration now (one statement); raises as the pool and database do."""
         async with pool.acquire() as conn:
             state = await schema_state(conn, self.known)
         self.current = state.problem() is None
         return state
 
-    async def refusal(self, pool: BoundedPool) -> str | None:
+    async def refusal(self, pool: Database) -> str | None:
         """Why an operation cannot run now, for its SERVICE_UNAVAILABLE error; None if it can."""
         if self.current:
             return None

@@ -9,6 +9,7 @@ import logging
 import secrets
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from graph.compiled.run import RawJson
 from graph.context import Context
 from graph.cost import OPERATION_COST
 from graph.envelope import (
@@ -89,6 +91,10 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope=scope, receive=receive)
+        # The request's one connection (see get_context), given back before the answer is
+        # sent, and whatever ended the request: an answer, an error, a cancellation.
+        database = request.app.state.pool.for_request()
+        request.state.database = database
         try:
             response = await self.run(request)
         except HTTPException as exc:
@@ -102,6 +108,9 @@ class GraphQLView(GraphQL[Context, None]):
                 # Only a mutation sent with GET is refused here (the route refuses other
                 # methods, with an Allow of its own): it may be sent with POST.
                 response.headers["allow"] = "POST"
+        finally:
+            # Shielded: a second cancellation must not leave the connection taken.
+            await asyncio.shield(database.release())
         await response(scope, receive, send)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
@@ -118,7 +127,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         address = request.client.host if request.client else None
         return Context(
-            loaders=Loaders(request.app.state.pool.for_request()),
+            loaders=Loaders(request.state.database),
             cursor_key=request.app.state.cursor_key,
             client=client_key(request.headers.get("x-api-key"), address, self.settings.api_keys),
             rate_limiter=self.rate_limiter,
@@ -157,6 +166,17 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(sub_response, SubResponse) and sub_response.graphql_response_json:
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
+
+    def encode_json(self, data: object) -> bytes:
+        # A compiled operation's data is JSON text from PostgreSQL: written as is. The rest
+        # goes through orjson, which writes UTF-8 as is where json.dumps escapes non-ASCII.
+        if isinstance(data, dict) and isinstance(data.get("data"), RawJson):
+            return _with_raw_data(data)
+        if isinstance(data, list) and any(
+            isinstance(d, dict) and isinstance(d.get("data"), RawJson) for d in data
+        ):
+            return b"[" + b",".join(self.encode_json(d) for d in data) + b"]"
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
@@ -277,6 +297,16 @@ def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: A
     ):
         sub_response.status_code = 400
         processed.pop("data", None)
+
+
+def _with_raw_data(response: dict[str, Any]) -> bytes:
+    parts = [
+        b'"data":' + value.encode()
+        if key == "data"
+        else orjson.dumps(key) + b":" + orjson.dumps(value)
+        for key, value in response.items()
+    ]
+    return b"{" + b",".join(parts) + b"}"
 
 
 def _timed_out(errors: list[GraphQLError]) -> bool:

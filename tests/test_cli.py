@@ -75,7 +75,7 @@ def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
         serve.wait_for(STARTED)
         assert body == {
             "data": {"film": {"title": "Refusenik", "directors": [{"name": "Laura Bialis"}]}},
-            "extensions": {"cost": 11},
+            "extensions": {"cost": 11, "execution": "compiled"},
         }
         films = serve.query("{ films(first: 1) { totalCount } }")
         first = serve.query("{ films(first: 2) { nodes { slug } pageInfo { endCursor } } }")

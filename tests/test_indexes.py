@@ -17,13 +17,16 @@ from typing import Any
 import asyncpg
 import pytest
 
+from graph.batches import BATCHES
 from graph.db import STATEMENTS
 from graph.demo.load import load_demo
 from graph.migrate import migrate
 from tests.conftest import create_database, drop_database
 
+# The named statements of sql/queries and the relations' batch statements (graph/batches.py).
+ALL = {**STATEMENTS, **BATCHES}
 TRAVERSALS = sorted(
-    name for name in STATEMENTS if "_by_" in name and not name.startswith(("insert_", "ids_"))
+    name for name in ALL if "_by_" in name and not name.startswith(("insert_", "ids_"))
 )
 
 # The tables that grow with the catalogue; genre and provider stay small enough to read whole.
@@ -96,7 +99,7 @@ async def test_traversal_uses_an_index(unanalyzed_dsn: str, name: str) -> None:
     conn = await asyncpg.connect(unanalyzed_dsn)
     try:
         indexes = {r["index"]: r for r in await conn.fetch(INDEXES)}
-        params = len((await conn.prepare(STATEMENTS[name].sql)).get_parameters())
+        params = len((await conn.prepare(ALL[name].sql)).get_parameters())
         async with conn.transaction():
             # Price out whole-table reads, and joins that read a whole side (hash, merge), which
             # the tiny test data would otherwise make look cheap.
@@ -105,7 +108,7 @@ async def test_traversal_uses_an_index(unanalyzed_dsn: str, name: str) -> None:
             # A generic plan, as for any parameter values: with the values known, the planner
             # could fold conditions away (a strict function of null is null) and show nothing.
             await conn.execute("set local plan_cache_mode = force_generic_plan")
-            await conn.execute(f"prepare traversal as {STATEMENTS[name].sql}")
+            await conn.execute(f"prepare traversal as {ALL[name].sql}")
             nulls = ", ".join(["null"] * params)
             execute = f"execute traversal({nulls})" if params else "execute traversal"
             plan = json.loads(await conn.fetchval(f"explain (format json) {execute}"))[0]["Plan"]

@@ -5,7 +5,9 @@ Counted where it happens: pg_stat_statements on the server, for the test's own d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from graph.app import create_app
+from graph.demo.load import load_demo
 from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql
@@ -77,15 +80,18 @@ class Counted:
         return data, count
 
 
-@pytest.fixture
-async def counted(empty_dsn: str) -> AsyncIterator[Counted]:
+@pytest.fixture(params=["resolvers"])
+async def counted(empty_dsn: str, request: pytest.FixtureRequest) -> AsyncIterator[Counted]:
+    """The API on the seeded database, on the execution path the test asks for (the loaders'
+    batching by default)."""
+    settings = dataclasses.replace(Settings(), execution=request.param)
     admin = await asyncpg.connect(empty_dsn)
     try:
         await migrate(admin)
         await admin.execute(SEED)
         await admin.execute("create extension if not exists pg_stat_statements")
         database = await admin.fetchval("select current_database()")
-        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+        with LiveServer(create_app(settings, empty_dsn), settings) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 yield Counted(client, admin, database)
     finally:
@@ -114,3 +120,74 @@ async def test_nodes_are_fetched_in_one_statement_per_type(counted: Counted) -> 
     data, count = await counted.run("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
     assert [n["id"] for n in data["nodes"]] == ids
     assert count == 2, f"60 nodes of two types took {count} statements"
+
+
+# Everything the server runs for a request but the counting itself and asyncpg's
+# once-per-connection type introspection: the pool's reset on release included.
+EVERY_STATEMENT = """
+select coalesce(sum(s.calls), 0)::int
+from pg_stat_statements s
+join pg_database d on d.oid = s.dbid
+where d.datname = $1
+  and s.query not like '%pg_stat_statements%'
+  and s.query not like '%typeinfo_tree%'
+  and s.query not like '%current_setting($1) AS cur%'
+  and s.query not like '%set_config($2, $1, $3)%'
+"""
+
+FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
+
+
+@pytest.mark.parametrize(("execution", "expected"), [("resolvers", 7), ("compiled", 1)])
+async def test_film_page_uses_one_connection_and_no_reset(
+    empty_dsn: str, execution: str, expected: int
+) -> None:
+    """On the resolvers, the film page's seven queries run on one connection, released without
+    the four reset statements (RESET ALL, UNLISTEN *, CLOSE ALL, pg_advisory_unlock_all()) per
+    query; compiled, it is one statement, every statement on the server counted."""
+    admin = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(admin)
+        await load_demo(admin)
+        await admin.execute("create extension if not exists pg_stat_statements")
+        database = await admin.fetchval("select current_database()")
+        # Utility statements (RESET ALL, BEGIN, SET LOCAL...) counted too, for the API's
+        # connections (the suite's server leaves them out).
+        await admin.execute(f"alter database {database} set pg_stat_statements.track_utility = on")
+        with LiveServer(create_app(Settings(execution=execution), empty_dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                variables = {"slug": "refusenik-2007", "region": "US"}
+                await gql(client, FILM_PAGE, variables)  # connections opened and introspected
+                await admin.execute("select pg_stat_statements_reset()")
+                data = await gql(client, FILM_PAGE, variables)
+                count: int = await admin.fetchval(EVERY_STATEMENT, database)
+    finally:
+        await admin.close()
+    assert data["film"]["directors"], data
+    # Resolvers: film, genres, directors, their filmographies, writers, offers, providers.
+    assert count == expected, f"the film page took {count} statements ({execution})"
+
+
+FILMOGRAPHY = """query Filmography($slug: String!) { person(slug: $slug) { id name
+  filmography(role: DIRECTOR, first: 50) { totalCount nodes { id title year
+    genres { name } offers(region: "US") { kind price currency provider { name } } } } } }"""
+TOP_RATED = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
+  totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
+FILTERED = """{ films(filter: {year: {min: 1990}, runtimeMinutes: {max: 200}}, first: 5) {
+  totalCount nodes { title } } }"""
+
+
+@pytest.mark.parametrize("counted", ["compiled"], indirect=True)
+async def test_a_compiled_request_is_one_statement(counted: Counted) -> None:
+    pages: list[tuple[str, dict[str, Any]]] = [
+        (FILM_PAGE, {"slug": "film-7", "region": "US"}),
+        (FILMOGRAPHY, {"slug": "director-7"}),
+        (TOP_RATED, {}),
+        (FILMS_WITH_DIRECTORS, {"n": 50}),
+    ]
+    for query, variables in pages:
+        _, count = await counted.run(query, variables)
+        assert count == 1, f"{query[:30]!r} took {count} statements"
+    # A filter is planned for its values: the setting that says so, then the statement.
+    _, count = await counted.run(FILTERED, {})
+    assert count <= 2, f"a filtered page took {count} statements"

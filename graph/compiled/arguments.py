@@ -1,0 +1,89 @@
+"""Argument values of one request, checked by the very functions the resolvers use.
+
+A compiled statement is cached without its values: each bound parameter has a `Source` that
+reads it from the request's arguments and checks it as the field's resolver would (page sizes,
+ids, regions, roles, filters). When a check fails, the compiled path steps aside and the
+resolvers run the operation, so the error a client sees is the reference path's own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from graphql import GraphQLSchema
+from graphql.execution.values import VariableValues, get_argument_values
+
+from graph.compiled.plan import Selected
+from graph.textinput import check_text
+from graph.types import _kinds, _roles, region_code
+
+
+class Arguments:
+    """One request's coerced argument values, per field node, read once."""
+
+    def __init__(self, schema: GraphQLSchema, variables: VariableValues) -> None:
+        self.schema = schema
+        self.variables = variables
+        self._values: dict[int, dict[str, Any]] = {}
+        self.memo: dict[Any, Any] = {}
+
+    def of(self, selected: Selected) -> dict[str, Any]:
+        key = id(selected.node)
+        values = self._values.get(key)
+        if values is None:
+            values = get_argument_values(selected.definition, selected.node, self.variables)
+            # Every string a client passes must be text PostgreSQL can take (graph.textinput),
+            # as on the resolver path.
+            check_text(values)
+            self._values[key] = values
+        return values
+
+    def once(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """A value several parameters share (a whole `films` page), computed once."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+
+# A parameter's placeholder in a statement.
+PLACEHOLDER = re.compile(r"\$(\d+)")
+
+# A bound parameter: its value for one request, or a UserInputError/NotFoundError.
+Source = Callable[[Arguments], Any]
+
+
+def constant(value: Any) -> Source:
+    return lambda _: value
+
+
+def argument(selected: Selected, name: str, check: Callable[[Any], Any]) -> Source:
+    return lambda args: check(args.of(selected).get(name))
+
+
+# Connection arguments: the window, not a filter.
+WINDOW = ("first", "after", "last", "before")
+
+
+def _role(value: Any) -> str | None:
+    return None if value is None else str(value.name)
+
+
+def _roles_param(value: Any) -> list[str] | None:
+    roles = _roles(value)
+    return None if roles is None else list(roles)
+
+
+def _kinds_param(value: Any) -> list[str] | None:
+    kinds = _kinds(value)
+    return None if kinds is None else list(kinds)
+
+
+# How each filtering argument is checked and cast: the resolvers' own checks (graph/types.py).
+CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "region": (region_code, "text"),
+    "roles": (_roles_param, "text[]"),
+    "role": (_role, "text"),
+    "kinds": (_kinds_param, "text[]"),
+}

@@ -1,0 +1,176 @@
+"""Running a compiled operation: the schema extension that serves an operation with one SQL
+statement when it can, and steps aside for the resolvers when it cannot.
+
+It runs after parsing, validation and the cost check (graph/cost.py), so limits, cost and
+`extensions.cost` are those of every operation, and inside the view's request timeout. It
+serves the operation only when it is sure the resolvers would give the same answer without
+errors: every argument passes the resolvers' own checks, and everything a filter names exists.
+Otherwise the resolvers run it, and give the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from graphql import GraphQLError, is_non_null_type
+from graphql.execution import ExecutionResult as GraphQLExecutionResult
+from graphql.execution.values import get_variable_values
+from strawberry.extensions import SchemaExtension
+
+from graph.compiled.arguments import Arguments
+from graph.compiled.cache import NOT_COMPILABLE, StatementCache, signature
+from graph.compiled.plan import NotCompilable, operation_of
+from graph.compiled.sql import Statement, compile_operation
+from graph.discovery.pages import fetch
+from graph.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A cursor's marker in the statement's JSON (graph/compiled/sql.py): its slot and payload.
+_MARKER = re.compile(r'"\\u0000(\d+):([^"]*)"')
+
+
+# What the resolvers report as TIMEOUT or SERVICE_UNAVAILABLE (graph.errors.classify); any
+# other error of the statement is a compiler bug, and the resolvers serve the operation.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.QueryCanceledError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InsufficientPrivilegeError,
+    asyncpg.InternalClientError,
+    OSError,  # ConnectionError and TimeoutError (no pool connection in time) among them
+)
+
+
+class RawJson(str):
+    """The `data` of a response as JSON text from PostgreSQL: written into the response as is
+    (graph/view.py), never decoded."""
+
+
+class CompiledExecution(SchemaExtension):
+    def __init__(self, settings: Settings, cache: StatementCache) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.served: str | None = None
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.result is None:  # not refused (cost, rate limit)
+            try:
+                result = await self.compiled()
+            except Exception:
+                # A compiler bug must not cost the client its answer: the resolvers give it.
+                log.exception("compiled execution failed; the resolvers serve the operation")
+                result = None
+            if result is not None:
+                context.result = result
+                self.served = "compiled"
+            elif self.served is None:
+                self.served = "resolvers"
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        if self.served in (None, "none") or not self.settings.explain_execution:
+            return {}
+        return {"execution": self.served}
+
+    async def compiled(self) -> GraphQLExecutionResult | None:
+        context = self.execution_context
+        if self.settings.execution != "compiled" or not context.query:
+            return None
+        document = context.graphql_document
+        schema = context.schema._schema
+        try:
+            operation = operation_of(document, context.operation_name)
+        except NotCompilable:
+            return None
+        # Capped as graph/cost.py caps it: each error of a hostile variable quotes it whole.
+        coerced = get_variable_values(
+            schema,
+            operation.variable_definitions or (),
+            context.variables or {},
+            max_errors=1,
+            hide_suggestions=True,
+        )
+        if isinstance(coerced, list):
+            # A request error, with no execution to speak of: graphql-core reports it.
+            self.served = "none"
+            return None
+        request = context.context
+        args = Arguments(schema, coerced)
+        args.memo["cursor_key"] = request.cursor_key
+        # Keyed by the document's digest, not the document: entries stay small however long
+        # the documents a client sends.
+        digest = hashlib.sha256(context.query.encode()).digest()
+        info = self.cache.document(digest, document)
+        key = (digest, context.operation_name, signature(coerced.coerced, info.steering))
+        statement = self.cache.get(key)
+        try:
+            if statement is None:
+                statement = self._compile(key, document, args, context)
+            if statement is NOT_COMPILABLE:
+                return None
+            assert isinstance(statement, Statement)
+            for selected in statement.checked:
+                args.of(selected)
+            params = [source(args) for source in statement.sources]
+        except GraphQLError:
+            return None  # an argument the resolvers refuse: they say why
+        try:
+            async with request.loaders.pool.acquire() as conn:
+                rows = await fetch(conn, statement.sql, params, statement.custom_plan)
+        except UNAVAILABLE as exc:
+            # No pool connection in time, a statement timeout, the database gone: reported on
+            # the root fields, as the resolvers report it on theirs (graph.errors.classify
+            # gives the code). Running the resolvers after would wait a second time.
+            return _failed(statement, exc)
+        row = rows[0]
+        if not row["ok"]:
+            return None  # a filter names something that does not exist: NOT_FOUND
+        text: str = row["data"]
+        if statement.cursors:
+            text = _cursors(text, statement, args)
+        return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
+
+    def _compile(self, key: Any, document: Any, args: Arguments, context: Any) -> Any:
+        try:
+            statement: Statement | object = compile_operation(
+                context.schema, document, context.operation_name, args
+            )
+        except NotCompilable as exc:
+            log.debug("not compiled reason=%s", exc)
+            statement = NOT_COMPILABLE
+        self.cache.put(key, statement)
+        return statement
+
+
+def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:
+    errors = [
+        GraphQLError(
+            str(exc),
+            nodes=[root.node],
+            path=[root.key],
+            original_error=exc if isinstance(exc, Exception) else None,
+        )
+        for root in statement.roots
+    ]
+    nullable = all(not is_non_null_type(root.definition.type) for root in statement.roots)
+    data = {root.key: None for root in statement.roots} if nullable else None
+    return GraphQLExecutionResult(data=data, errors=errors)
+
+
+def _cursors(text: str, statement: Statement, args: Arguments) -> str:
+    def cursor(match: re.Match[str]) -> str:
+        slot = statement.cursors[int(match.group(1))]
+        return json.dumps(slot.cursor(args, match.group(2)))
+
+    return _MARKER.sub(cursor, text)

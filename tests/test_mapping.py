@@ -1,0 +1,62 @@
+"""graph/mapping.py says how every field of the schema reaches its data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from graphql import GraphQLObjectType, build_schema
+
+from graph.mapping import MODEL, QUERY, ROOT_PAGES
+
+SDL = (Path(__file__).parent.parent / "schema.graphql").read_text()
+# Connection plumbing, the same for every connection: graph/pagination.py.
+PLUMBING = re.compile(r".*(Connection|Edge)$|^PageInfo$")
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def test_every_field_of_the_schema_is_mapped() -> None:
+    schema = build_schema(SDL)
+    unmapped = []
+    types = [
+        t
+        for name, t in schema.type_map.items()
+        if isinstance(t, GraphQLObjectType) and not name.startswith("__")
+    ]
+    for t in types:
+        if PLUMBING.fullmatch(t.name):
+            continue
+        for field in t.fields:
+            if t.name == "Query":
+                if field not in QUERY:
+                    unmapped.append(f"Query.{field}")
+                continue
+            entity = MODEL.get(t.name)
+            attribute = snake(field)
+            if entity is None or not (
+                attribute in entity.columns
+                or attribute in entity.relations
+                or (field == "id" and "db_id" in entity.columns)
+            ):
+                unmapped.append(f"{t.name}.{field}")
+    assert unmapped == []
+    assert len(types) > 10
+
+
+def test_what_the_mapping_names_exists() -> None:
+    for name, root in QUERY.items():
+        if root.kind == "lookup":
+            assert root.entity is not None and MODEL[root.entity].lookups, name
+        if root.kind == "page":
+            assert root.entity in ROOT_PAGES, name
+    for entity in MODEL.values():
+        for name, relation in entity.relations.items():
+            assert relation.target in MODEL, name
+            assert "{parent}" in relation.rows, name
+            for argument in relation.arguments:
+                assert argument == "first" or argument in relation.predicates, (name, argument)
+            for pinned, _ in relation.pinned:
+                assert pinned in relation.predicates, (name, pinned)
