@@ -32,7 +32,7 @@ from graph.db import (
 )
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
-from graph.httpcache import HttpCache, fingerprint, log_version_change
+from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import RateLimiter
 from graph.schema_gate import SchemaGate
@@ -171,7 +171,11 @@ def create_app(
     )
     app = Starlette(
         routes=[
-            Route("/graphql", admission, methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                CacheFront(admission, graphql.http_cache, settings.max_url_bytes),
+                methods=["GET", "POST"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql_routes() if settings.graphiql else []),

@@ -34,7 +34,7 @@ from graphql import (
 )
 from graphql.language import ArgumentNode, FieldNode, Visitor
 from starlette.datastructures import Headers, QueryParams
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.envelope import GRAPHQL_RESPONSE_JSON, decode_json
 from graph.ids import from_global_id
@@ -297,30 +297,37 @@ class HttpCache:
         send: Send,
         respond: Callable[[Scope, Receive, Send], Awaitable[None]],
     ) -> None:
-        version = self.version()
-        key = request_key(scope, version, self.fingerprint)
-        if key is not None:
-            # Answered here only if the client is within its rate limit; past it, the view
-            # refuses it as without caching.
-            if not_modified(scope, key.etag) and self._charged(scope):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 304,
-                        "headers": [
-                            (b"cache-control", self.max_age),
-                            (b"etag", key.etag),
-                            (b"vary", b"accept"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
-                return
-            entry = self.cache.get(key.text) if self.cache.max_bytes else None
-            if entry is not None and self._charged(scope):
-                await self._send_entry(send, entry)
-                return
-        await self._miss(scope, receive, send, respond, key)
+        key = await self.answered(scope, send)
+        if key is not True:
+            await self._miss(scope, receive, send, respond, key)
+
+    async def answered(self, scope: Scope, send: Send) -> Key | bool | None:
+        """Answer a GET from its key alone (304, or the cached bytes): True once answered,
+        else its key (None: not cacheable as sent) for the view to answer and cache."""
+        key = request_key(scope, self.version(), self.fingerprint)
+        if key is None:
+            return None
+        # Answered here only if the client is within its rate limit; past it, the view
+        # refuses it as without caching.
+        if not_modified(scope, key.etag) and self._charged(scope):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 304,
+                    "headers": [
+                        (b"cache-control", self.max_age),
+                        (b"etag", key.etag),
+                        (b"vary", b"accept"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return True
+        entry = self.cache.get(key.text) if self.cache.max_bytes else None
+        if entry is not None and self._charged(scope):
+            await self._send_entry(send, entry)
+            return True
+        return key
 
     def _charged(self, scope: Scope) -> bool:
         """An answer from the cache costs one point of the client's rate limit, as any
@@ -356,8 +363,10 @@ class HttpCache:
         receive: Receive,
         send: Send,
         respond: Callable[[Scope, Receive, Send], Awaitable[None]],
-        key: Key | None,
+        key: Key | bool | None,
     ) -> None:
+        if not isinstance(key, Key):
+            key = None
         start: Message | None = None
         chunks: list[bytes] = []
         passing = False
@@ -446,3 +455,25 @@ def log_version_change(cache: ResponseCache) -> Callable[[int | None], None]:
         cache.clear()
 
     return changed
+
+
+class CacheFront:
+    """GET /graphql answered from the cache before admission, the body's reading and the
+    view: a cache hit needs no pool connection, no parsing, no Strawberry. The URL limit
+    still applies (past it, the app behind answers 414)."""
+
+    def __init__(self, app: ASGIApp, cache: HttpCache, max_url_bytes: int) -> None:
+        self.app = app
+        self.cache = cache
+        self.max_url = max_url_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "HEAD")
+            and len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+            <= self.max_url
+            and await self.cache.answered(scope, send) is True
+        ):
+            return
+        await self.app(scope, receive, send)
