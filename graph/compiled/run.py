@@ -154,6 +154,9 @@ class CompiledExecution(SchemaExtension):
 
 
 def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:
+    # `__typename` reads nothing: it is "Query" whatever became of the statement, as on the
+    # resolver path; every other root field reports the error.
+    failed = [root for root in statement.roots if root.name != "__typename"]
     errors = [
         GraphQLError(
             str(exc),
@@ -161,10 +164,14 @@ def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:
             path=[root.key],
             original_error=exc if isinstance(exc, Exception) else None,
         )
-        for root in statement.roots
+        for root in failed
     ]
-    nullable = all(not is_non_null_type(root.definition.type) for root in statement.roots)
-    data = {root.key: None for root in statement.roots} if nullable else None
+    nullable = all(not is_non_null_type(root.definition.type) for root in failed)
+    data = (
+        {root.key: None if root.name != "__typename" else "Query" for root in statement.roots}
+        if nullable
+        else None
+    )
     return GraphQLExecutionResult(data=data, errors=errors)
 
 
