@@ -4,15 +4,23 @@ its connection. The resolvers are the reference: every response must be the one 
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from graphql import parse
+from graphql.execution.values import get_variable_values
 
 from graph.app import create_app
+from graph.compiled.arguments import Arguments
+from graph.compiled.cache import StatementCache
+from graph.compiled.sql import compile_operation
+from graph.schema import create_schema
 from graph.settings import Settings
 from tests.conftest import LiveServer
 from tests.test_compiled import both, compiled_live, resolvers_live  # noqa: F401  (fixtures)
@@ -269,3 +277,130 @@ async def test_timed_out_as_resolved(dsn: str, query: str) -> None:
     compiled, resolved = responses
     assert compiled == resolved
     assert compiled["data"]["__typename" if "a:" not in query else "a"] == "Query"
+
+
+# One document, several variable values in turn: the statement cached for the first values must
+# not answer for the next ones (graph/compiled/cache.py keys most variables by null or not).
+SEQUENCES: list[tuple[str, list[dict[str, Any]]]] = [
+    (
+        f"""query($r: CreditRole) {{ person(slug: "{PERSON}") {{
+        filmography(role: $r, first: 3) {{ totalCount pageInfo {{ endCursor }}
+        edges {{ cursor node {{ title }} }} }} }} }}""",
+        [{"r": "DIRECTOR"}, {"r": "WRITER"}, {"r": "ACTOR"}, {"r": None}, {}],
+    ),
+    (
+        """query($t: [SearchType!]) { search(query: "laura", types: $t) { __typename
+        ... on Node { id } } }""",
+        [{"t": ["PERSON"]}, {"t": ["FILM"]}, {"t": None}, {"t": ["GENRE", "PROVIDER"]}, {"t": []}],
+    ),
+    (
+        f"""query($k: [OfferKind!], $reg: String) {{ film(slug: "{FILM}") {{
+        offers(kinds: $k, region: $reg) {{ kind region price }}
+        providers(region: $reg) {{ name }} }} }}""",
+        [
+            {"k": ["RENT"]},
+            {"k": ["BUY", "RENT"], "reg": "US"},
+            {"k": None, "reg": "gb"},
+            {"reg": "GB"},
+            {"reg": "XX"},
+            {"reg": "x"},
+        ],
+    ),
+    (
+        "query($f: Int, $l: Int) { genres(first: $f, last: $l) { nodes { name } } }",
+        [{"f": 2}, {"l": 2}, {"f": 3}, {"f": None}, {"f": 0}],
+    ),
+    (
+        "query($id: ID, $slug: String) { film(id: $id, slug: $slug) { id title } }",
+        [
+            {"id": "RmlsbTox"},
+            {"id": "RmlsbToy"},
+            {"id": "UGVyc29uOjE="},
+            {"slug": FILM},
+            {"slug": FILM, "id": "RmlsbTox"},
+            {"id": "RmlsbTo5OTk5OTk5OTk5OTk5OTk5OTk5OQ=="},
+        ],
+    ),
+    (
+        "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }",
+        [{"ids": ["RmlsbTox"]}, {"ids": ["UGVyc29uOjE="]}, {"ids": ["UGVyc29uOjE=", "x"]}],
+    ),
+    (
+        f"""query($n: Int!) {{ film(slug: "{FILM}") {{ cast(first: $n) {{ character }}
+        credits(first: $n) {{ role }} }} }}""",
+        [{"n": 1}, {"n": 5}, {"n": 0}, {"n": 100}, {"n": 101}],
+    ),
+    (
+        """query($g: [String!], $y: Int, $q: String) { films(filter: {genresAny: $g,
+        year: {min: $y}, query: $q}, first: 3) { totalCount nodes { title } } }""",
+        [{"g": ["documentary"]}, {"g": ["nope"]}, {"y": 2000}, {"q": "refusenik"}, {"q": ""}],
+    ),
+    (
+        """query($o: [FilmOrder!]) { films(orderBy: $o, first: 3) { edges { cursor
+        node { title year } } } }""",
+        [
+            {"o": [{"field": "YEAR", "direction": "DESC"}]},
+            {"o": [{"field": "TITLE", "direction": "ASC"}]},
+            {"o": None},
+        ],
+    ),
+    (
+        """query($p: String!, $n: Int!) { suggest(prefix: $p, first: $n) { __typename
+        ... on Film { title } ... on Person { name } } }""",
+        [{"p": "r", "n": 3}, {"p": "la", "n": 20}, {"p": "R", "n": 1}, {"p": " ", "n": 2}],
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "sequence"), SEQUENCES)
+async def test_one_document_many_values(
+    compiled_http: httpx.AsyncClient,
+    resolvers_http: httpx.AsyncClient,
+    query: str,
+    sequence: list[dict[str, Any]],
+) -> None:
+    for variables in sequence:
+        compiled, resolved = await both(compiled_http, resolvers_http, query, variables)
+        assert strip(compiled)[1] == strip(resolved)[1], variables
+
+
+def padded(i: int) -> str:
+    """A compilable document of 48,000 characters within the token limit (2,000): nearly all
+    comments, each a token graphql-core keeps."""
+    return "{ __typename }\n" + f"# {i:<20}\n" * 1_990
+
+
+async def test_padded_documents_are_compiled(compiled_http: httpx.AsyncClient) -> None:
+    response = await compiled_http.post("/graphql", json={"query": padded(0)})
+    body = response.json()
+    assert body.get("data") == {"__typename": "Query"}, body
+    assert body["extensions"]["execution"] == "compiled"
+
+
+def test_statement_cache_stays_within_its_bytes() -> None:
+    """A cached statement keeps its document's tokens alive (0.6 MB for padded(i)): bounded by
+    entries (1,000), distinct documents could make the cache hold 600 MB."""
+    schema = create_schema()
+    budget = 30_000_000
+    cache = StatementCache(budget)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(80):
+            text = padded(i)
+            document = parse(text)
+            coerced = get_variable_values(schema._schema, (), {})
+            assert not isinstance(coerced, list)
+            args = Arguments(schema._schema, coerced)
+            args.memo["cursor_key"] = b"k"
+            info = cache.document(str(i).encode(), text, document)
+            cache.put((i,), compile_operation(schema, document, None, args), info)
+            del document
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < budget, f"{kept / 1e6:.0f} MB kept"  # 48 MB when bounded by entries
+    assert cache.size <= budget
+    assert len(cache.statements) > 10  # within the budget, they are kept

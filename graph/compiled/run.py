@@ -24,7 +24,7 @@ from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 
 from graph.compiled.arguments import Arguments
-from graph.compiled.cache import NOT_COMPILABLE, StatementCache, signature
+from graph.compiled.cache import NOT_COMPILABLE, Document, StatementCache, signature
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
 from graph.discovery.pages import fetch
@@ -111,12 +111,12 @@ class CompiledExecution(SchemaExtension):
         # Keyed by the document's digest, not the document: entries stay small however long
         # the documents a client sends.
         digest = hashlib.sha256(context.query.encode()).digest()
-        info = self.cache.document(digest, document)
+        info = self.cache.document(digest, context.query, document)
         key = (digest, context.operation_name, signature(coerced.coerced, info.steering))
         statement = self.cache.get(key)
         try:
             if statement is None:
-                statement = self._compile(key, document, args, context)
+                statement = self._compile(key, info, document, args, context)
             if statement is NOT_COMPILABLE:
                 return None
             assert isinstance(statement, Statement)
@@ -141,7 +141,9 @@ class CompiledExecution(SchemaExtension):
             text = _cursors(text, statement, args)
         return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
 
-    def _compile(self, key: Any, document: Any, args: Arguments, context: Any) -> Any:
+    def _compile(
+        self, key: Any, info: Document, document: Any, args: Arguments, context: Any
+    ) -> Any:
         try:
             statement: Statement | object = compile_operation(
                 context.schema, document, context.operation_name, args
@@ -149,7 +151,7 @@ class CompiledExecution(SchemaExtension):
         except NotCompilable as exc:
             log.debug("not compiled reason=%s", exc)
             statement = NOT_COMPILABLE
-        self.cache.put(key, statement)
+        self.cache.put(key, statement, info)
         return statement
 
 
