@@ -249,6 +249,9 @@ TIMED_OUT: list[str] = [
     # __typename never touches the database: it is "Query" on both paths, never an error.
     f'{{ __typename film(slug: "{FILM}") {{ title }} }}',
     f'{{ a: __typename film(slug: "{FILM}") {{ title }} b: __typename }}',
+    # Several root fields: only the one that reads the locked table times out.
+    f'{{ __typename film(slug: "{FILM}") {{ title }} genres(first: 1) {{ totalCount }} }}',
+    f'{{ __typename film(slug: "{FILM}") {{ title }} genre(slug: "drama") {{ name }} }}',
 ]
 
 
@@ -270,7 +273,11 @@ async def test_timed_out_as_resolved(dsn: str, query: str) -> None:
                     response = await http.post("/graphql", json={"query": query})
             assert response.status_code == 200
             body = response.json()
-            assert strip(body)[0] == execution
+            served = strip(body)[0]
+            # The compiled statement's timeout stands for one root field that reads; for more,
+            # the resolvers say which of them timed out.
+            reads = 1 if "genre" not in query else 2
+            assert served == (execution if reads == 1 else "resolvers")
             responses.append(body)
         finally:
             await locker.close()

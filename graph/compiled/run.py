@@ -129,6 +129,11 @@ class CompiledExecution(SchemaExtension):
             async with request.loaders.pool.acquire() as conn:
                 rows = await fetch(conn, statement.sql, params, statement.custom_plan)
         except UNAVAILABLE as exc:
+            if isinstance(exc, asyncpg.QueryCanceledError) and _reading(statement) > 1:
+                # A statement timeout of several root fields: the resolvers time out only
+                # those that are slow and answer the others, and the one statement cannot say
+                # which were slow. The resolvers run them, at the cost of a second wait.
+                return None
             # No pool connection in time, a statement timeout, the database gone: reported on
             # the root fields, as the resolvers report it on theirs (graph.errors.classify
             # gives the code). Running the resolvers after would wait a second time.
@@ -153,6 +158,11 @@ class CompiledExecution(SchemaExtension):
             statement = NOT_COMPILABLE
         self.cache.put(key, statement, info)
         return statement
+
+
+def _reading(statement: Statement) -> int:
+    """How many root fields read the database (all but `__typename`)."""
+    return sum(root.name != "__typename" for root in statement.roots)
 
 
 def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:
