@@ -226,6 +226,24 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any]]] = [
         "{ providers(first: 5) { nodes { offers(first: 50) { nodes { price availableFrom availableUntil quality } } } } }",
         {},
     ),
+    # cursors of nested pages: their scope holds the parent and the arguments, normalized
+    (
+        """{ providers(first: 3) { nodes { offers(region: "us", first: 2) { edges { cursor }
+        pageInfo { startCursor endCursor hasNextPage } } films(region: "gb", first: 2) {
+        edges { cursor } } o: offers(first: 1) { pageInfo { endCursor } } } } }""",
+        {},
+    ),
+    (
+        f"""query($r: [CreditRole!]) {{ person(slug: "{PERSON}") {{ credits(roles: $r, first: 1) {{
+        edges {{ cursor }} pageInfo {{ endCursor }} }} filmography(role: DIRECTOR, first: 1) {{
+        edges {{ cursor }} }} }} }}""",
+        {"r": ["WRITER", "DIRECTOR"]},
+    ),
+    (
+        """{ genres(first: 2) { edges { cursor node { films(first: 1) { edges { cursor }
+        pageInfo { hasNextPage endCursor } } } } } }""",
+        {},
+    ),
     # operation names
     ("query A { films(first: 1) { totalCount } } query B { genres(first: 1) { totalCount } }", {}),
 ]
