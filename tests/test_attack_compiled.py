@@ -244,6 +244,33 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any]]] = [
         pageInfo { hasNextPage endCursor } } } } } }""",
         {},
     ),
+    # one response key from different fields by the object's type
+    (
+        """{ nodes(ids: ["RmlsbTox", "UGVyc29uOjE=", "R2VucmU6MQ==", "RmlsbTox"]) {
+        ... on Film { x: title } ... on Person { x: name } ... on Genre { x: slug } } }""",
+        {},
+    ),
+    (
+        """{ search(query: "la", first: 20) { ... on Film { x: title } ... on Person { x: name }
+        ... on Genre { x: name } ... on Provider { x: slug } ... on Node { id } } }""",
+        {},
+    ),
+    # objects left with no field to select
+    (f'{{ film(slug: "{FILM}") {{ title @skip(if: true) }} }}', {}),
+    ('{ node(id: "RmlsbTox") { ... on Person { name } } }', {}),
+    ('{ nodes(ids: ["RmlsbTox", "UGVyc29uOjE="]) { ... on Person { name } } }', {}),
+    ("{ genres(first: 1) { nodes { __typename } edges { __typename } } }", {}),
+    (f'{{ film(slug: "{FILM}") {{ ... on Node {{ id }} ... {{ title }} }} }}', {}),
+    (
+        """query($f: FilmFilter = {minRating: 7}) { films(filter: $f, first: 3) {
+        totalCount nodes { title } } }""",
+        {},
+    ),
+    (
+        """query($f: FilmFilter = {minRating: 7}) { films(filter: $f, first: 3) {
+        totalCount nodes { title } } }""",
+        {"f": None},
+    ),
     # operation names
     ("query A { films(first: 1) { totalCount } } query B { genres(first: 1) { totalCount } }", {}),
 ]
