@@ -23,6 +23,7 @@ from graph.compiled.sql import compile_operation
 from graph.schema import create_schema
 from graph.settings import Settings
 from tests.conftest import LiveServer
+from tests.test_cancel import _hang_up_after
 from tests.test_compiled import both, compiled_live, resolvers_live  # noqa: F401  (fixtures)
 
 FILM = "refusenik-2007"
@@ -456,3 +457,51 @@ def test_statement_cache_stays_within_its_bytes() -> None:
     assert kept < budget, f"{kept / 1e6:.0f} MB kept"  # 48 MB when bounded by entries
     assert cache.size <= budget
     assert len(cache.statements) > 10  # within the budget, they are kept
+
+
+FILTERED = {
+    "query": """{ films(filter: {query: "refusenik", minRating: 1}, first: 5) { totalCount
+    nodes { title directors { name } } } }"""
+}
+
+
+async def test_hanging_up_mid_custom_plan_leaves_no_open_transaction(dsn: str) -> None:
+    """A filtered page runs in `begin; set local plan_cache_mode ...; commit` on the request's
+    one connection: a client that hangs up at any step of it leaves no transaction open and no
+    setting behind on the pool's connections."""
+    app = create_app(Settings(pool_min_size=1, pool_max_size=1), dsn)
+    body = json.dumps(FILTERED).encode()
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"api"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    watcher = await asyncpg.connect(dsn)
+    try:
+        async with app.router.lifespan_context(app):
+            scope["state"] = {}
+            for turns in range(0, 80, 2):
+                await _hang_up_after(app, {**scope}, body, turns)
+                states = await watcher.fetch(
+                    "select state, query from pg_stat_activity where datname = current_database()"
+                    " and application_name = 'filmgraph' and pid <> pg_backend_pid()"
+                )
+                assert all(r["state"] != "idle in transaction" for r in states), (turns, states)
+            # The pool's one connection: no setting left from a cancelled transaction.
+            async with app.state.pool.pool.acquire() as conn:
+                assert await conn.fetchval("show plan_cache_mode") == "auto"
+    finally:
+        await watcher.close()
