@@ -272,6 +272,9 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any]]] = [
         totalCount nodes { title } } }""",
         {"f": None},
     ),
+    # as many ids as json_build_array takes arguments (100), and one more
+    ("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ["RmlsbTox"] * 100}),
+    ("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ["RmlsbTox"] * 101}),
     # operation names
     ("query A { films(first: 1) { totalCount } } query B { genres(first: 1) { totalCount } }", {}),
 ]
