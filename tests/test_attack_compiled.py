@@ -42,6 +42,24 @@ async def resolvers_http(resolvers_live: LiveServer) -> AsyncIterator[httpx.Asyn
         yield c
 
 
+async def ascii_both(
+    compiled_http: httpx.AsyncClient,
+    resolvers_http: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both paths' responses, the request written as ASCII JSON (so lone surrogates go as
+    `\\ud800` escapes, as a client's JSON may carry them)."""
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    headers = {"content-type": "application/json"}
+    out = []
+    for http in (compiled_http, resolvers_http):
+        response = await http.post("/graphql", content=body, headers=headers)
+        assert response.status_code < 500, response.text
+        out.append(response.json())
+    return out[0], out[1]
+
+
 def strip(response: dict[str, Any]) -> tuple[str | None, str]:
     served = response.get("extensions", {}).pop("execution", None)
     for error in response.get("errors", []):
@@ -162,6 +180,15 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any]]] = [
     ("query($q: String!) { suggest(prefix: $q) { __typename } }", {"q": "\\"}),
     ("query($q: String!) { suggest(prefix: $q) { __typename } }", {"q": ""}),
     ('{ offers: film(slug: "\' or 1=1 --") { title } }', {}),
+    # lone surrogates: JSON can carry them, UTF-8 (and so PostgreSQL) cannot
+    ("query($s: String) { film(slug: $s) { title } }", {"s": "\ud800"}),
+    ("query($s: String) { film(imdbId: $s) { title } }", {"s": "a\udfffb"}),
+    ("query($q: String!) { search(query: $q) { __typename } }", {"q": "\ud83d"}),
+    (
+        f'query($r: String) {{ film(slug: "{FILM}") {{ offers(region: $r) {{ kind }} }} }}',
+        {"r": "\ud800\ud800"},
+    ),
+    ('{ film(slug: "\\ud800") { title } }', {}),
     # regions
     (
         f'{{ film(slug: "{FILM}") {{ offers(region: "us") {{ price currency availableFrom }} }} }}',
@@ -287,7 +314,7 @@ async def test_differential(
     query: str,
     variables: dict[str, Any],
 ) -> None:
-    compiled, resolved = await both(compiled_http, resolvers_http, query, variables)
+    compiled, resolved = await ascii_both(compiled_http, resolvers_http, query, variables)
     _, c = strip(compiled)
     _, r = strip(resolved)
     assert c == r
@@ -508,3 +535,26 @@ async def test_hanging_up_mid_custom_plan_leaves_no_open_transaction(dsn: str) -
                 assert await conn.fetchval("show plan_cache_mode") == "auto"
     finally:
         await watcher.close()
+
+
+async def test_batches_compiled_as_resolved(dsn: str) -> None:
+    """A batch (FILMGRAPH_BATCHING) of compiled and resolved operations, the same document with
+    other values among them, on one request's connection."""
+    batch = [
+        {"query": f'{{ film(slug: "{FILM}") {{ title year }} }}'},
+        {"query": "query($n: Int) { films(first: $n) { nodes { title } } }", "variables": {"n": 2}},
+        {"query": "query($n: Int) { films(first: $n) { nodes { title } } }", "variables": {"n": 0}},
+        {"query": "{ __schema { queryType { name } } }"},
+        {"query": f'{{ film(slug: "{FILM}") {{ title year }} }}'},
+    ]
+    responses = []
+    for execution in ("compiled", "resolvers"):
+        settings = Settings(execution=execution, batching=True)
+        with LiveServer(create_app(settings, dsn), settings) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+                response = await http.post("/graphql", json=batch)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        responses.append([strip(item)[1] for item in body])
+    compiled, resolved = responses
+    assert compiled == resolved
