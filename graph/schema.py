@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 MAX_NODES = 100
 # Compiled statements kept per schema (graph/compiled/cache.py).
-STATEMENT_CACHE_SIZE = 1000
+STATEMENT_CACHE_BYTES = 64_000_000
 
 IdArg = Annotated[strawberry.ID | None, strawberry.argument(description="Global id.")]
 SlugArg = Annotated[str | None, strawberry.argument(description="URL-safe name.")]
@@ -376,7 +376,7 @@ def create_schema(settings: Settings | None = None) -> Schema:
         rules.append(NoSchemaIntrospectionCustomRule)
     # One cache per schema, so per parse options and rules; shared by its requests.
     cache = DocumentCache(settings.document_cache_bytes)
-    statements = StatementCache(STATEMENT_CACHE_SIZE)
+    statements = StatementCache(STATEMENT_CACHE_BYTES)
     extensions: list[Callable[[], SchemaExtension]] = [
         # Factories: a fresh extension per request.
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),

@@ -24,6 +24,7 @@ from graphql import (
 )
 
 from graph.compiled.sql import Statement
+from graph.doccache import LARGEST_SHARE, estimated_size
 
 # Fields whose argument values steer the SQL, wherever they are.
 STEERING_FIELDS = frozenset({"node", "nodes", "films", "people"})
@@ -69,32 +70,47 @@ def signature(variables: Mapping[str, Any], steering: frozenset[str]) -> tuple[A
 
 @dataclass(frozen=True)
 class Document:
-    """What the compiler keeps of one document: the variables that steer its SQL."""
+    """What the compiler keeps of one document: the variables that steer its SQL, and the
+    estimated memory of the parsed document (graph/doccache.py), which each of its compiled
+    statements keeps alive."""
 
     steering: frozenset[str]
+    size: int
 
 
-def document_info(document: Any) -> Document:
-    return Document(steering_variables(document))
+def document_info(text: str, document: Any) -> Document:
+    return Document(steering_variables(document), estimated_size(text, document))
 
 
 # A key whose operation the compiler does not take (a field it does not translate).
 NOT_COMPILABLE = object()
 
 
+# What an entry costs besides its document, its SQL and its key: the Statement, its sources
+# and cursor slots (an upper end of what a benchmark page's statement holds).
+ENTRY_BYTES = 4_096
+# Documents whose steering variables are kept (a few names each, however long the document).
+DOCUMENTS = 1_000
+
+
 class StatementCache:
-    """Least recently used first out, bounded by entries."""
+    """Least recently used first out, within a budget of bytes, as graph/doccache.py keeps
+    documents. A statement holds the field nodes it reads its arguments from, and through
+    their locations every token of the parsed document: a document of comments is a few
+    tokens for the parser's limit and megabytes of them in memory, so an entry counts its
+    document's size, and a cache bounded by entries alone would hold gigabytes."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
         self.documents: OrderedDict[bytes, Document] = OrderedDict()
-        self.statements: OrderedDict[Any, Statement | object] = OrderedDict()
+        self.statements: OrderedDict[Any, tuple[Statement | object, int]] = OrderedDict()
 
-    def document(self, digest: bytes, document: Any) -> Document:
+    def document(self, digest: bytes, text: str, document: Any) -> Document:
         info = self.documents.get(digest)
         if info is None:
-            info = self.documents[digest] = document_info(document)
-            if len(self.documents) > self.size:
+            info = self.documents[digest] = document_info(text, document)
+            if len(self.documents) > DOCUMENTS:
                 self.documents.popitem(last=False)
         else:
             self.documents.move_to_end(digest)
@@ -102,11 +118,22 @@ class StatementCache:
 
     def get(self, key: Any) -> Statement | object | None:
         found = self.statements.get(key)
-        if found is not None:
-            self.statements.move_to_end(key)
-        return found
+        if found is None:
+            return None
+        self.statements.move_to_end(key)
+        return found[0]
 
-    def put(self, key: Any, value: Statement | object) -> None:
-        self.statements[key] = value
-        if len(self.statements) > self.size:
-            self.statements.popitem(last=False)
+    def put(self, key: Any, value: Statement | object, info: Document) -> None:
+        size = ENTRY_BYTES + len(repr(key))
+        if isinstance(value, Statement):
+            size += info.size + 2 * len(value.sql)
+        if size > self.max_bytes // LARGEST_SHARE:
+            return  # compiled again each time, as its document is parsed again each time
+        old = self.statements.pop(key, None)
+        if old is not None:
+            self.size -= old[1]
+        self.statements[key] = (value, size)
+        self.size += size
+        while self.size > self.max_bytes and self.statements:
+            _, (_, dropped) = self.statements.popitem(last=False)
+            self.size -= dropped

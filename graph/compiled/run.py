@@ -24,7 +24,7 @@ from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 
 from graph.compiled.arguments import Arguments
-from graph.compiled.cache import NOT_COMPILABLE, StatementCache, signature
+from graph.compiled.cache import NOT_COMPILABLE, Document, StatementCache, signature
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
 from graph.discovery.pages import fetch
@@ -111,12 +111,12 @@ class CompiledExecution(SchemaExtension):
         # Keyed by the document's digest, not the document: entries stay small however long
         # the documents a client sends.
         digest = hashlib.sha256(context.query.encode()).digest()
-        info = self.cache.document(digest, document)
+        info = self.cache.document(digest, context.query, document)
         key = (digest, context.operation_name, signature(coerced.coerced, info.steering))
         statement = self.cache.get(key)
         try:
             if statement is None:
-                statement = self._compile(key, document, args, context)
+                statement = self._compile(key, info, document, args, context)
             if statement is NOT_COMPILABLE:
                 return None
             assert isinstance(statement, Statement)
@@ -129,6 +129,11 @@ class CompiledExecution(SchemaExtension):
             async with request.loaders.pool.acquire() as conn:
                 rows = await fetch(conn, statement.sql, params, statement.custom_plan)
         except UNAVAILABLE as exc:
+            if isinstance(exc, asyncpg.QueryCanceledError) and _reading(statement) > 1:
+                # A statement timeout of several root fields: the resolvers time out only
+                # those that are slow and answer the others, and the one statement cannot say
+                # which were slow. The resolvers run them, at the cost of a second wait.
+                return None
             # No pool connection in time, a statement timeout, the database gone: reported on
             # the root fields, as the resolvers report it on theirs (graph.errors.classify
             # gives the code). Running the resolvers after would wait a second time.
@@ -141,7 +146,9 @@ class CompiledExecution(SchemaExtension):
             text = _cursors(text, statement, args)
         return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
 
-    def _compile(self, key: Any, document: Any, args: Arguments, context: Any) -> Any:
+    def _compile(
+        self, key: Any, info: Document, document: Any, args: Arguments, context: Any
+    ) -> Any:
         try:
             statement: Statement | object = compile_operation(
                 context.schema, document, context.operation_name, args
@@ -149,11 +156,19 @@ class CompiledExecution(SchemaExtension):
         except NotCompilable as exc:
             log.debug("not compiled reason=%s", exc)
             statement = NOT_COMPILABLE
-        self.cache.put(key, statement)
+        self.cache.put(key, statement, info)
         return statement
 
 
+def _reading(statement: Statement) -> int:
+    """How many root fields read the database (all but `__typename`)."""
+    return sum(root.name != "__typename" for root in statement.roots)
+
+
 def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:
+    # `__typename` reads nothing: it is "Query" whatever became of the statement, as on the
+    # resolver path; every other root field reports the error.
+    failed = [root for root in statement.roots if root.name != "__typename"]
     errors = [
         GraphQLError(
             str(exc),
@@ -161,10 +176,14 @@ def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:
             path=[root.key],
             original_error=exc if isinstance(exc, Exception) else None,
         )
-        for root in statement.roots
+        for root in failed
     ]
-    nullable = all(not is_non_null_type(root.definition.type) for root in statement.roots)
-    data = {root.key: None for root in statement.roots} if nullable else None
+    nullable = all(not is_non_null_type(root.definition.type) for root in failed)
+    data = (
+        {root.key: None if root.name != "__typename" else "Query" for root in statement.roots}
+        if nullable
+        else None
+    )
     return GraphQLExecutionResult(data=data, errors=errors)
 
 
