@@ -78,6 +78,16 @@ def document_info(document: Any) -> Document:
     return Document(steering_variables(document))
 
 
+@dataclass(frozen=True)
+class Served:
+    """What the next request of an operation served compiled needs again, besides its parsed
+    document (in the document cache, bounded by bytes): the operation's name (the request may
+    leave it out) and what the compiler keeps of the document."""
+
+    name: str | None
+    info: Document
+
+
 # A key whose operation the compiler does not take (a field it does not translate).
 NOT_COMPILABLE = object()
 
@@ -89,6 +99,10 @@ class StatementCache:
         self.size = size
         self.documents: OrderedDict[bytes, Document] = OrderedDict()
         self.statements: OrderedDict[Any, Statement | object] = OrderedDict()
+        # (document digest, operation name as given) of operations compiled and served:
+        # graph/compiled/fast.py answers their next requests.
+        self.served: OrderedDict[tuple[bytes, str | None], Served] = OrderedDict()
+        self.fast_answers = 0  # requests the fast path answered
 
     def document(self, digest: bytes, document: Any) -> Document:
         info = self.documents.get(digest)
@@ -110,3 +124,14 @@ class StatementCache:
         self.statements[key] = value
         if len(self.statements) > self.size:
             self.statements.popitem(last=False)
+
+    def learn(self, digest: bytes, operation_name: str | None, served: Served) -> None:
+        """An operation parsed, validated and served compiled: the next ones may skip ahead."""
+        key = (digest, operation_name)
+        self.served[key] = served
+        self.served.move_to_end(key)
+        if len(self.served) > self.size:
+            self.served.popitem(last=False)
+
+    def known(self, digest: bytes, operation_name: str | None) -> Served | None:
+        return self.served.get((digest, operation_name))

@@ -75,6 +75,9 @@ class Statement:
     cursors: list[CursorSlot | KeysetSlot]
     checked: list[Selected]
     roots: tuple[Selected, ...]
+    # Whether `ok` may be false (a filter names something that may not exist): then the
+    # resolvers answer, with their NOT_FOUND.
+    may_refuse: bool = False
 
 
 @dataclass
@@ -119,7 +122,15 @@ class Builder:
         data = self.object(fields, lambda s: self.root_field(s))
         ok = " and ".join(self.checks) or "true"
         sql, sources = _compact(f"select {data}::text as data, {ok} as ok", self.sources)
-        return Statement(sql, sources, self.custom_plan, self.cursors, self.checked, tuple(fields))
+        return Statement(
+            sql,
+            sources,
+            self.custom_plan,
+            self.cursors,
+            self.checked,
+            tuple(fields),
+            may_refuse=bool(self.checks),
+        )
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:
         if not fields or len(fields) > MAX_KEYS:
