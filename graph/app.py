@@ -10,8 +10,10 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
+from importlib import metadata
 
 import asyncpg
+import strawberry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -20,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graph.admission import Admission
+from graph.dataversion import DataVersion
 from graph.db import (
     CONNECTION_ERRORS,
     UNREACHABLE,
@@ -29,6 +32,8 @@ from graph.db import (
 )
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
+from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
+from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import RateLimiter
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
@@ -42,8 +47,11 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 2.0
 
 
-def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
-    """The app for `settings`; `dsn` overrides settings.database_url (embedded server)."""
+def create_app(
+    settings: Settings, dsn: str | None = None, trusted: TrustedDocuments | None = None
+) -> Starlette:
+    """The app for `settings`; `dsn` overrides settings.database_url (embedded server);
+    `trusted`, the documents of settings.trusted_documents, when read already."""
     database = dsn or settings.database_url
     if database is None:
         raise ValueError("no database: pass a DSN or set DATABASE_URL")
@@ -61,6 +69,21 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
         )
 
     schema_gate = SchemaGate()
+    if trusted is None:
+        trusted = trusted_documents(settings)
+    documents = Documents(trusted, settings.trusted_only, settings.apq_cache_bytes)
+    # One bucket per client for both charges: the size of what it sends, as it arrives, and
+    # the cost of what it asks for.
+    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+    # The cache's answers differ between deployments that differ in these (cursors are sealed
+    # with the key, the execution path shows in `extensions`): so do their ETags.
+    deployment = fingerprint(
+        metadata.version("filmgraph"),
+        hashlib.sha256(cursor_key).hexdigest(),
+        settings.execution,
+        settings.explain_execution,
+    )
+    data_version = DataVersion(database)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -77,9 +100,13 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             # Checked now, so that operations on a current schema run unchecked from the first.
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await schema_gate.check(app.state.pool)
+        # Not waited for: the first answers are not cached until the version is known,
+        # usually a few milliseconds after start.
+        data_version.start()
         try:
             yield
         finally:
+            await data_version.stop()
             await app.state.pool.close()
 
     async def healthz(request: Request) -> Response:
@@ -124,10 +151,18 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    # One bucket per client for both charges: the size of what it sends, as it arrives, and
-    # the cost of what it asks for.
-    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
-    graphql = GraphQLView(settings, limiter, schema_gate)
+    graphql = GraphQLView(settings, limiter, schema_gate, documents)
+    assert isinstance(graphql.schema, strawberry.Schema)
+    graphql.http_cache = HttpCache(
+        settings.cache_max_age_s,
+        settings.response_cache_bytes,
+        lambda: data_version.current,
+        deployment,
+        limiter,
+        settings.api_keys,
+        graphql.schema._schema,
+    )
+    data_version.on_change = log_version_change(graphql.http_cache.cache)
     admission = Admission(
         BoundedRequest(graphql, settings, limiter),
         settings.pool_queue,
@@ -136,7 +171,11 @@ def create_app(settings: Settings, dsn: str | None = None) -> Starlette:
     )
     app = Starlette(
         routes=[
-            Route("/graphql", admission, methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                CacheFront(admission, graphql.http_cache, settings.max_url_bytes),
+                methods=["GET", "POST"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql_routes() if settings.graphiql else []),

@@ -25,6 +25,7 @@ from graph.embedded import EmbeddedError, EmbeddedPostgres
 from graph.generate import GenerateError, generate
 from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
+from graph.persisted import trusted_documents
 from graph.schema import create_schema
 from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
@@ -100,6 +101,8 @@ async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
 
 def cmd_serve(settings: Settings, workers: int = 1) -> int:
     each = worker_settings(settings, workers)  # refused before anything starts
+    # A manifest that cannot be read stops the start before anything else does.
+    trusted = trusted_documents(settings)
     sock = _listen(settings.host, settings.port)
     with sock, database(settings) as (dsn, _):
         if not settings.database_url:
@@ -117,11 +120,11 @@ def cmd_serve(settings: Settings, workers: int = 1) -> int:
         what = "GraphiQL at" if settings.graphiql else "GraphQL endpoint at"
         announce = f"filmgraph: {what} {url}"
         if workers == 1:
-            _run_server(create_app(settings, dsn), settings, sock, announce)
+            _run_server(create_app(settings, dsn, trusted), settings, sock, announce)
             return 0
 
         def run(index: int) -> None:
-            app = create_app(each, dsn)
+            app = create_app(each, dsn, trusted)
             app.state.worker = True  # /healthz names the worker's pid, outside production
             # Said once, by the first worker up: the kernel queues connections until then.
             _run_server(app, each, sock, f"{announce} ({workers} workers)" if index == 0 else "")

@@ -205,8 +205,12 @@ def refusal(
             }
         ]
     }
+    # Never stored by an HTTP cache: a refusal says nothing of the answer to come.
     return Response(
-        json.dumps(body, separators=(",", ":")), status_code=status, media_type=media_type
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type=media_type,
+        headers={"cache-control": "no-store"},
     )
 
 

@@ -34,6 +34,11 @@ BAD_REQUEST = "BAD_REQUEST"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
 URI_TOO_LONG = "URI_TOO_LONG"
+# Persisted documents (graph/persisted.py): a hash this process does not know (the client
+# sends the document again), a document that is not the hash's, one that is not trusted.
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+DOCUMENT_NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
 # A request whose head or body did not arrive in time (graph/receive.py), with 408.
 REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
 # Domain outcomes.

@@ -92,7 +92,9 @@ class ReceiveDeadlines(H11Protocol):
             super().handle_events()
 
     def _refuse_early(self) -> bool:
-        """Refuse a GET or POST to /graphql here, with admission's 503, when admission would.
+        """Refuse a POST to /graphql here, with admission's 503, when admission would. A GET
+        goes through the app: the response cache may answer it without the pool (CacheFront,
+        graph/httpcache.py), and admission refuses it there when not.
 
         Decided on the head still in h11's buffer, unparsed: a request h11 has parsed cannot
         be handed back to uvicorn. One with an Origin (CORS headers to add) or an Upgrade goes
@@ -101,7 +103,7 @@ class ReceiveDeadlines(H11Protocol):
         if admission is None or self.conn.their_state is not h11.IDLE:
             return False
         buffered = self.conn.trailing_data[0]
-        if not buffered.startswith((b"POST /graphql", b"GET /graphql")):
+        if not buffered.startswith(b"POST /graphql"):
             return False
         end = buffered.find(b"\r\n\r\n")
         if end < 0:

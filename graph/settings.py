@@ -53,6 +53,11 @@ def _list(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
 
+def _path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else None
+
+
 ENVIRONMENTS = ("development", "production")
 EXECUTIONS = ("compiled", "resolvers")
 # What /bin/sh still interprets inside double quotes: the quote itself, $, `, a line break,
@@ -118,6 +123,15 @@ class Settings:
     execution: str = "compiled"
     # Say in `extensions.execution` which path served a response; off in production.
     explain_execution: bool = True
+    # Persisted documents (docs/caching.md): a manifest of trusted documents loaded at start,
+    # whether only those are accepted, and the memory for automatic persisted queries.
+    trusted_documents: Path | None = None
+    trusted_only: bool = False
+    apq_cache_bytes: int = 8_000_000
+    # HTTP caching of GET /graphql: the max-age of a cacheable answer, and the memory of the
+    # in-process response cache (0: none).
+    cache_max_age_s: int = 0
+    response_cache_bytes: int = 32_000_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -164,7 +178,17 @@ class Settings:
             migrate_on_start=_bool("FILMGRAPH_MIGRATE_ON_START", development),
             execution=os.environ.get("FILMGRAPH_EXECUTION") or "compiled",
             explain_execution=_bool("FILMGRAPH_EXPLAIN_EXECUTION", development),
+            trusted_documents=_path("FILMGRAPH_TRUSTED_DOCUMENTS"),
+            trusted_only=_bool("FILMGRAPH_TRUSTED_ONLY", False),
+            apq_cache_bytes=_int("FILMGRAPH_APQ_CACHE_BYTES", 8_000_000, 0),
+            cache_max_age_s=_int("FILMGRAPH_CACHE_MAX_AGE_S", 0, 0),
+            response_cache_bytes=_int("FILMGRAPH_RESPONSE_CACHE_BYTES", 32_000_000, 0),
         )
+        if settings.trusted_only and settings.trusted_documents is None:
+            raise SystemExit(
+                "FILMGRAPH_TRUSTED_ONLY needs FILMGRAPH_TRUSTED_DOCUMENTS (the manifest of the "
+                "documents to accept)"
+            )
         if settings.execution not in EXECUTIONS:
             raise SystemExit(
                 f"FILMGRAPH_EXECUTION must be one of {EXECUTIONS}, got {settings.execution!r}"

@@ -4,6 +4,7 @@ codes and HTTP statuses (GraphQL over HTTP)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from typing import Any
@@ -31,7 +32,9 @@ from graph.envelope import (
 )
 from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
 from graph.graphiql import page as graphiql_page
+from graph.httpcache import HttpCache, no_store
 from graph.loaders import Loaders
+from graph.persisted import NO_TRUSTED_DOCUMENTS, Documents
 from graph.ratelimit import RateLimiter, client_key, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, Schema, create_schema
 from graph.schema_gate import SchemaGate
@@ -59,6 +62,8 @@ class GraphQLView(GraphQL[Context, None]):
         settings: Settings,
         rate_limiter: RateLimiter | None,
         schema_gate: SchemaGate | None = None,
+        documents: Documents | None = None,
+        http_cache: HttpCache | None = None,
     ) -> None:
         super().__init__(
             create_schema(settings),
@@ -68,6 +73,10 @@ class GraphQLView(GraphQL[Context, None]):
         self.settings = settings
         self.schema_gate = schema_gate or SchemaGate()
         self.rate_limiter = rate_limiter
+        self.documents = documents or Documents(
+            NO_TRUSTED_DOCUMENTS, trusted_only=False, apq_bytes=settings.apq_cache_bytes
+        )
+        self.http_cache = http_cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,6 +86,13 @@ class GraphQLView(GraphQL[Context, None]):
             # The route allows HEAD with GET (Starlette adds it), and Strawberry refuses it:
             # answered as GET, and uvicorn, which knows the request was HEAD, drops the body.
             scope = {**scope, "method": "GET"}
+        if scope["method"] == "GET" and self.http_cache is not None:
+            # A GET may be answered from the cache (or with 304) before anything is parsed.
+            await self.http_cache.serve(scope, receive, send, self._answer)
+        else:
+            await self._answer(scope, receive, no_store(send))
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope=scope, receive=receive)
         # The request's one connection (see get_context), given back before the answer is
         # sent, and whatever ended the request: an answer, an error, a cancellation.
@@ -100,6 +116,12 @@ class GraphQLView(GraphQL[Context, None]):
             # Shielded: a second cancellation must not leave the connection taken.
             await asyncio.shield(database.release())
         await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A persisted GET sends no `query`, only its hash in `extensions`.
+        return "extensions" not in request.query_params and bool(
+            super().should_render_graphql_ide(request)
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Strawberry's page loads GraphiQL from a CDN: blank without internet. Ours loads the
@@ -210,6 +232,17 @@ class GraphQLView(GraphQL[Context, None]):
             if refusal is not None:
                 error = GraphQLError(refusal, extensions={"code": SERVICE_UNAVAILABLE})
                 return ExecutionResult(data=None, errors=[error])
+        if request_data is not None:
+            # A persisted document's hash becomes its text here, before anything parses it.
+            try:
+                document = self.documents.resolve(request_data.query, request_data.extensions)
+            except GraphQLError as error:
+                return ExecutionResult(data=None, errors=[error])
+            kwargs["request_data"] = dataclasses.replace(request_data, query=document)
+            request = kwargs.get("request")
+            if isinstance(request, Request):
+                # For the Cache-Tag of the answer (graph/httpcache.py).
+                request.state.document = document
         limit = self.settings.request_timeout_ms / 1000
         OPERATION_COST.set(None)
         try:

@@ -85,6 +85,30 @@ CREATE FUNCTION public.name_match(name text, q text) RETURNS double precision
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN GREATEST(public.similarity(public.fold(name), q), public.word_similarity(q, public.fold(name)));
 
+CREATE FUNCTION public.note_data_change() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $$
+begin
+    insert into data_change default values on conflict do nothing;
+    return null;
+end
+$$;
+
+CREATE FUNCTION public.raise_data_version() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $$
+declare
+    raised bigint;
+begin
+    delete from data_change where xact = new.xact;
+    update data_version set version = version + 1 returning version into raised;
+    perform pg_notify('filmgraph_data_version', raised::text);
+    return null;
+end
+$$;
+
 CREATE FUNCTION public.remember_words() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO '$user', 'public'
@@ -275,6 +299,16 @@ ALTER TABLE public.credit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.data_change (
+    xact xid8 DEFAULT pg_current_xact_id() NOT NULL
+);
+
+CREATE TABLE public.data_version (
+    one boolean DEFAULT true NOT NULL,
+    version bigint NOT NULL,
+    CONSTRAINT data_version_one_check CHECK (one)
+);
+
 CREATE TABLE public.film_alternative_title (
     film_id bigint NOT NULL,
     ordering integer NOT NULL,
@@ -419,6 +453,12 @@ ALTER TABLE ONLY public.credit
 ALTER TABLE ONLY public.credit
     ADD CONSTRAINT credit_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.data_change
+    ADD CONSTRAINT data_change_pkey PRIMARY KEY (xact);
+
+ALTER TABLE ONLY public.data_version
+    ADD CONSTRAINT data_version_pkey PRIMARY KEY (one);
+
 ALTER TABLE ONLY public.film_alternative_title
     ADD CONSTRAINT film_alternative_title_pkey PRIMARY KEY (film_id, ordering);
 
@@ -521,6 +561,16 @@ CREATE INDEX search_word_name_trgm_idx ON public.search_word USING gin (word pub
 
 CREATE INDEX search_word_title_trgm_idx ON public.search_word USING gin (word public.gin_trgm_ops) WHERE in_titles;
 
+CREATE TRIGGER credit_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.credit FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
+CREATE CONSTRAINT TRIGGER data_version_at_commit AFTER INSERT ON public.data_change DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.raise_data_version();
+
+CREATE TRIGGER film_alternative_title_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.film_alternative_title FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
+CREATE TRIGGER film_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.film FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
+CREATE TRIGGER film_genre_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.film_genre FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
 CREATE TRIGGER film_tally_delete AFTER DELETE ON public.film REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_films();
 
 CREATE TRIGGER film_tally_insert AFTER INSERT ON public.film REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_films();
@@ -533,6 +583,8 @@ CREATE TRIGGER film_words_insert AFTER INSERT ON public.film REFERENCING NEW TAB
 
 CREATE TRIGGER film_words_update AFTER UPDATE ON public.film REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.remember_words();
 
+CREATE TRIGGER genre_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.genre FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
 CREATE TRIGGER genre_tally_delete AFTER DELETE ON public.film_genre REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_genres();
 
 CREATE TRIGGER genre_tally_insert AFTER INSERT ON public.film_genre REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_genres();
@@ -541,9 +593,15 @@ CREATE TRIGGER genre_tally_truncate AFTER TRUNCATE ON public.film_genre FOR EACH
 
 CREATE TRIGGER genre_tally_update AFTER UPDATE ON public.film_genre REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_genres();
 
+CREATE TRIGGER offer_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.offer FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
+CREATE TRIGGER person_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.person FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
 CREATE TRIGGER person_words_insert AFTER INSERT ON public.person REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.remember_words();
 
 CREATE TRIGGER person_words_update AFTER UPDATE ON public.person REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.remember_words();
+
+CREATE TRIGGER provider_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.provider FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
 
 ALTER TABLE ONLY public.credit
     ADD CONSTRAINT credit_film_id_fkey FOREIGN KEY (film_id) REFERENCES public.film(id) ON DELETE CASCADE;

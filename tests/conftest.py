@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,18 @@ async def empty_dsn(server_dsn: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def writable_dsn(empty_dsn: str) -> str:
+    """A database of the test's own, migrated, with the demo data: the test may write."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await load_demo(conn)
+    finally:
+        await conn.close()
+    return empty_dsn
+
+
+@pytest.fixture
 def scratch_dir() -> Iterator[Path]:
     """A temporary directory of our own (pytest's tmp_path root is reset to 0700 by every new
     pytest session, which would lock out the unprivileged PostgreSQL account mid-run)."""
@@ -251,6 +264,14 @@ async def gql(
         raise GraphQLErrors(body["errors"])
     data: dict[str, Any] = body["data"]
     return data
+
+
+async def version_known(client: httpx.AsyncClient) -> None:
+    """Until the server knows the data version (it reads it just after start): its answers
+    are not cacheable before."""
+    deadline = time.monotonic() + 10
+    while "etag" not in (await client.get("/graphql", params={"query": "{ __typename }"})).headers:
+        assert time.monotonic() < deadline, "the data version is still unknown"
 
 
 async def post(

@@ -117,7 +117,7 @@ def summary(stdout: str, *, deleted: bool = False) -> dict[str, list[int]]:
     out = {}
     for line in stdout.splitlines()[1:]:
         parts = line.split()
-        if len(parts) == 6:
+        if len(parts) == 6 and all(p.isdigit() for p in parts[1:]):
             out[parts[0]] = [int(p) for p in parts[1 : 6 if deleted else 5]]
     return out
 
@@ -185,6 +185,8 @@ async def test_import_maps_every_file_onto_the_graph(empty_dsn: str, scratch_dir
     assert counts["person"] == [4, 0, 0, 0]
     assert counts["credit"] == [7, 0, 0, 0]
     assert counts["film_alternative_title"] == [3, 0, 0, 0]
+    # What a CDN in front should purge (docs/caching.md).
+    assert "\ncache tags: film genre person\n" in result.stdout
     assert "done in" in result.stdout
 
 
@@ -197,6 +199,7 @@ async def test_importing_the_same_files_again_changes_nothing(
     again = filmgraph_import(empty_dsn, "imdb", files)
     assert again.returncode == 0, again.stderr
     assert await fingerprint(empty_dsn) == before
+    assert "\ncache tags: none\n" in again.stdout
     counts = summary(again.stdout)
     assert counts, again.stdout
     for table, (inserted, updated, _, _) in counts.items():

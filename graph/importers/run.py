@@ -23,6 +23,7 @@ import asyncpg
 
 from graph import db
 from graph.dsn import address
+from graph.httpcache import TABLE_TAGS
 from graph.importers.progress import FileProgress, terminal
 from graph.importers.reader import Reject, Source, csv_rows, tsv_copy
 
@@ -213,8 +214,17 @@ class Run:
                 f"{table:<{width}} {t.inserted:>10} {t.updated:>10} {t.unchanged:>10} "
                 f"{t.rejected:>10} {t.deleted:>10}"
             )
+        lines.append(f"cache tags: {' '.join(self.cache_tags()) or 'none'}")
         lines.append(f"done in {seconds:.1f} s")
         return "\n".join(lines)
+
+    def cache_tags(self) -> list[str]:
+        """The Cache-Tag type tags of what this import changed (docs/caching.md): purging
+        them at a CDN purges every cached answer that may show a change."""
+        changed = {
+            table for table, t in self.tallies.items() if t.inserted or t.updated or t.deleted
+        }
+        return sorted({tag for table in changed for tag in TABLE_TAGS.get(table, ())})
 
 
 # The shared half of every row check: drop the rows that have a reason from the stage table,
