@@ -52,6 +52,7 @@ TIMEOUT_MESSAGE = "The request took too long; ask for less (smaller pages, fewer
 class Ready:
     """A request the fast path takes: everything checked, nothing charged yet."""
 
+    query: str
     statement: Statement
     params: list[Any]
     args: Arguments
@@ -106,7 +107,7 @@ async def _ready(view: GraphQLView, cache: StatementCache, request: Request) -> 
             return None
         check_variables_depth(variables, view.settings.max_variables_depth)
         return _prepared(
-            view, cache, Known(entry.document, digest, served), variables or {}, request
+            view, cache, Known(query, entry.document, digest, served), variables or {}, request
         )
     except Exception:
         return None
@@ -116,6 +117,7 @@ async def _ready(view: GraphQLView, cache: StatementCache, request: Request) -> 
 class Known:
     """An operation served compiled before, as this request names it."""
 
+    query: str
     document: DocumentNode
     digest: bytes
     served: Served
@@ -150,7 +152,7 @@ def _prepared(
     if prepared is None or prepared[0].may_refuse:
         return None
     statement, params = prepared
-    return Ready(statement, params, args, cost)
+    return Ready(known.query, statement, params, args, cost)
 
 
 async def _execute(view: GraphQLView, request: Request, ready: Ready) -> ExecutionResult:
@@ -168,6 +170,11 @@ async def _execute(view: GraphQLView, request: Request, ready: Ready) -> Executi
     if refusal is not None:
         error = GraphQLError(refusal, extensions={"code": SERVICE_UNAVAILABLE})
         return ExecutionResult(data=None, errors=[error])
+    try:
+        # Trusted documents may be required (graph/persisted.py).
+        request.state.document = view.documents.resolve(ready.query, None)
+    except GraphQLError as untrusted:
+        return ExecutionResult(data=None, errors=[untrusted])
     extensions: dict[str, Any] = {"cost": ready.cost}
     limit = view.settings.request_timeout_ms / 1000
     try:
