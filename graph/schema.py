@@ -267,6 +267,7 @@ class Query:
 
 class Schema(strawberry.Schema):
     document_cache: DocumentCache
+    statement_cache: StatementCache
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -402,4 +403,5 @@ def create_schema(settings: Settings | None = None) -> Schema:
         config=config,
     )
     schema.document_cache = cache
+    schema.statement_cache = statements
     return schema

@@ -68,6 +68,15 @@ def strip(response: dict[str, Any]) -> tuple[str | None, str]:
 
 
 DIFFERENTIAL: list[tuple[str, dict[str, Any]]] = [
+    # a page size out of range with only the count selected (the page's size is not in the
+    # SQL then, and was not checked: CI found `genres(first: 0) { totalCount }` answered)
+    ("{ genres(first: 0) { totalCount } }", {}),
+    ("{ providers(first: 101) { totalCount } }", {}),
+    ("{ films(first: 0) { totalCount } }", {}),
+    ("query($n: Int) { people(first: $n) { totalCount } }", {"n": -1}),
+    (f'{{ person(slug: "{PERSON}") {{ filmography(first: 0) {{ totalCount }} }} }}', {}),
+    (f'{{ person(slug: "{PERSON}") {{ credits(first: 101) {{ totalCount }} }} }}', {}),
+    ('{ genre(slug: "drama") { films(first: 0) { totalCount } } }', {}),
     # the same field under two aliases with different arguments
     (
         f"""{{ a: film(slug: "{FILM}") {{ cast(first: 1) {{ character }} }}

@@ -24,7 +24,7 @@ from graph.demo.load import load_demo
 from graph.embedded import EmbeddedPostgres, free_port
 from graph.migrate import migrate
 from graph.settings import Settings
-from tests.conftest import LiveServer, gql
+from tests.conftest import LiveServer, gql, version_known
 
 QUERY = '{ film(slug: "refusenik-2007") { title } }'
 FILM = {"film": {"title": "Refusenik"}}
@@ -323,7 +323,9 @@ async def test_a_request_is_refused_at_once_past_the_pool_queue(
         async with httpx.AsyncClient(base_url=live.url, timeout=120) as client:
             # A GET the response cache holds is answered however busy the pool is.
             cached_query = '{ film(slug: "refusenik-2007") { title year } }'
-            assert (await client.get("/graphql", params={"query": cached_query})).is_success
+            await version_known(client)  # until then, nothing is cached
+            warm = await client.get("/graphql", params={"query": cached_query})
+            assert warm.is_success and "etag" in warm.headers, warm.headers
             tx = await lock_films(locker)
             try:
                 # One request holds the only connection, two wait for it: the queue is full.

@@ -82,6 +82,16 @@ def document_info(text: str, document: Any) -> Document:
     return Document(steering_variables(document), estimated_size(text, document))
 
 
+@dataclass(frozen=True)
+class Served:
+    """What the next request of an operation served compiled needs again, besides its parsed
+    document (in the document cache, bounded by bytes): the operation's name (the request may
+    leave it out) and what the compiler keeps of the document."""
+
+    name: str | None
+    info: Document
+
+
 # A key whose operation the compiler does not take (a field it does not translate).
 NOT_COMPILABLE = object()
 
@@ -105,6 +115,10 @@ class StatementCache:
         self.size = 0
         self.documents: OrderedDict[bytes, Document] = OrderedDict()
         self.statements: OrderedDict[Any, tuple[Statement | object, int]] = OrderedDict()
+        # (document digest, operation name as given) of operations compiled and served:
+        # graph/compiled/fast.py answers their next requests.
+        self.served: OrderedDict[tuple[bytes, str | None], Served] = OrderedDict()
+        self.fast_answers = 0  # requests the fast path answered
 
     def document(self, digest: bytes, text: str, document: Any) -> Document:
         info = self.documents.get(digest)
@@ -137,3 +151,14 @@ class StatementCache:
         while self.size > self.max_bytes and self.statements:
             _, (_, dropped) = self.statements.popitem(last=False)
             self.size -= dropped
+
+    def learn(self, digest: bytes, operation_name: str | None, served: Served) -> None:
+        """An operation parsed, validated and served compiled: the next ones may skip ahead."""
+        key = (digest, operation_name)
+        self.served[key] = served
+        self.served.move_to_end(key)
+        if len(self.served) > DOCUMENTS:
+            self.served.popitem(last=False)
+
+    def known(self, digest: bytes, operation_name: str | None) -> Served | None:
+        return self.served.get((digest, operation_name))

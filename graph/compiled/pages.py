@@ -82,6 +82,8 @@ def page(
     if any(values.get(a) is not None for a in ("after", "before", "last")):
         raise NotCompilable("only first pages are compiled")
     size = b.lazy_param(argument(s, "first", _first), "int")
+    # Checked even when only the count is selected and the size is not in the SQL.
+    b.validators.append(argument(s, "first", _first))
     rows, order, t = b.filtered_rows(relation, parent, s)
     if nested is None:
         slot = CursorSlot(scope, None)

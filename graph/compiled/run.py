@@ -24,7 +24,7 @@ from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 
 from graph.compiled.arguments import Arguments
-from graph.compiled.cache import NOT_COMPILABLE, Document, StatementCache, signature
+from graph.compiled.cache import NOT_COMPILABLE, Document, Served, StatementCache, signature
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
 from graph.discovery.pages import fetch
@@ -106,45 +106,29 @@ class CompiledExecution(SchemaExtension):
             self.served = "none"
             return None
         request = context.context
-        args = Arguments(schema, coerced)
-        args.memo["cursor_key"] = request.cursor_key
         # Keyed by the document's digest, not the document: entries stay small however long
         # the documents a client sends.
         digest = hashlib.sha256(context.query.encode()).digest()
         info = self.cache.document(digest, context.query, document)
         key = (digest, context.operation_name, signature(coerced.coerced, info.steering))
-        statement = self.cache.get(key)
-        try:
-            if statement is None:
-                statement = self._compile(key, info, document, args, context)
-            if statement is NOT_COMPILABLE:
-                return None
-            assert isinstance(statement, Statement)
-            for selected in statement.checked:
-                args.of(selected)
-            params = [source(args) for source in statement.sources]
-        except GraphQLError:
-            return None  # an argument the resolvers refuse: they say why
-        try:
-            async with request.loaders.pool.acquire() as conn:
-                rows = await fetch(conn, statement.sql, params, statement.custom_plan)
-        except UNAVAILABLE as exc:
-            if isinstance(exc, asyncpg.QueryCanceledError) and _reading(statement) > 1:
-                # A statement timeout of several root fields: the resolvers time out only
-                # those that are slow and answer the others, and the one statement cannot say
-                # which were slow. The resolvers run them, at the cost of a second wait.
-                return None
-            # No pool connection in time, a statement timeout, the database gone: reported on
-            # the root fields, as the resolvers report it on theirs (graph.errors.classify
-            # gives the code). Running the resolvers after would wait a second time.
-            return _failed(statement, exc)
-        row = rows[0]
-        if not row["ok"]:
-            return None  # a filter names something that does not exist: NOT_FOUND
-        text: str = row["data"]
-        if statement.cursors:
-            text = _cursors(text, statement, args)
-        return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
+        args = Arguments(schema, coerced)
+        args.memo["cursor_key"] = request.cursor_key
+        if self.cache.get(key) is None:
+            try:
+                self._compile(key, info, document, args, context)
+            except GraphQLError:
+                return None  # an argument the resolvers refuse: they say why
+        prepared = prepare(self.cache, key, args)
+        if prepared is None:
+            return None
+        statement, params = prepared
+        result = await run(request.loaders.pool, statement, params, args)
+        if result is not None and not result.errors:
+            # Under the name the request gave (Strawberry's operation_name is the one chosen).
+            given = context._provided_operation_name
+            served = Served(context.operation_name, info)
+            self.cache.learn(digest, given, served)
+        return result
 
     def _compile(
         self, key: Any, info: Document, document: Any, args: Arguments, context: Any
@@ -160,9 +144,54 @@ class CompiledExecution(SchemaExtension):
         return statement
 
 
-def _reading(statement: Statement) -> int:
+def reading_roots(statement: Statement) -> int:
     """How many root fields read the database (all but `__typename`)."""
     return sum(root.name != "__typename" for root in statement.roots)
+
+
+def prepare(cache: StatementCache, key: Any, args: Arguments) -> tuple[Statement, list[Any]] | None:
+    """The statement compiled for the key and its parameters for these arguments; None when
+    the compiler does not take the operation or the resolvers refuse an argument (they say
+    why)."""
+    statement = cache.get(key)
+    if not isinstance(statement, Statement):
+        return None
+    try:
+        for selected in statement.checked:
+            args.of(selected)
+        for unused in statement.unused:
+            unused(args)  # for its errors: `first: 0` is refused with only a count selected
+        return statement, [source(args) for source in statement.sources]
+    except GraphQLError:
+        return None
+
+
+async def run(
+    pool: Any, statement: Statement, params: list[Any], args: Arguments
+) -> GraphQLExecutionResult | None:
+    """The statement's answer; None when it says a filter names something that does not
+    exist (the resolvers give the NOT_FOUND), or when a statement of several root fields
+    timed out (the resolvers answer the fields that were not slow)."""
+    try:
+        async with pool.acquire() as conn:
+            rows = await fetch(conn, statement.sql, params, statement.custom_plan)
+    except UNAVAILABLE as exc:
+        if isinstance(exc, asyncpg.QueryCanceledError) and reading_roots(statement) > 1:
+            # A statement timeout of several root fields: the resolvers time out only those
+            # that are slow and answer the others, and the one statement cannot say which
+            # were slow. The resolvers run them, at the cost of a second wait.
+            return None
+        # No pool connection in time, a statement timeout, the database gone: reported on
+        # the root fields, as the resolvers report it on theirs (graph.errors.classify
+        # gives the code). Running the resolvers after would wait a second time.
+        return _failed(statement, exc)
+    row = rows[0]
+    if not row["ok"]:
+        return None
+    text: str = row["data"]
+    if statement.cursors:
+        text = _cursors(text, statement, args)
+    return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
 
 
 def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:

@@ -21,12 +21,20 @@ Connections are in graph/compiled/pages.py, `search`/`suggest` in graph/compiled
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from graphql import GraphQLSchema, get_named_type, is_enum_type, is_scalar_type
+from graphql import (
+    EnumValueNode,
+    GraphQLSchema,
+    ListValueNode,
+    get_named_type,
+    is_enum_type,
+    is_scalar_type,
+)
 
 from graph.compiled import pages, search
 from graph.compiled.arguments import (
@@ -36,7 +44,6 @@ from graph.compiled.arguments import (
     Arguments,
     Source,
     argument,
-    constant,
 )
 from graph.compiled.pages import CursorSlot, KeysetSlot
 from graph.compiled.plan import NotCompilable, Selected, plan, snake
@@ -68,6 +75,12 @@ class Statement:
     cursors: list[CursorSlot | KeysetSlot]
     checked: list[Selected]
     roots: tuple[Selected, ...]
+    # Whether `ok` may be false (a filter names something that may not exist): then the
+    # resolvers answer, with their NOT_FOUND.
+    may_refuse: bool = False
+    # Parameters the SQL does not use (a page's size when only its count is selected), still
+    # computed for each request: the resolvers check those arguments all the same.
+    unused: list[Source] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +92,8 @@ class Builder:
     cursors: list[CursorSlot | KeysetSlot] = field(default_factory=list)
     checked: list[Selected] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    # Arguments checked for each request whether or not the SQL uses their values.
+    validators: list[Source] = field(default_factory=list)
     custom_plan: bool = False
     aliases: int = 0
 
@@ -111,8 +126,17 @@ class Builder:
     def operation(self, fields: Sequence[Selected]) -> Statement:
         data = self.object(fields, lambda s: self.root_field(s))
         ok = " and ".join(self.checks) or "true"
-        sql, sources = _compact(f"select {data}::text as data, {ok} as ok", self.sources)
-        return Statement(sql, sources, self.custom_plan, self.cursors, self.checked, tuple(fields))
+        sql, sources, unused = _compact(f"select {data}::text as data, {ok} as ok", self.sources)
+        return Statement(
+            sql,
+            sources,
+            self.custom_plan,
+            self.cursors,
+            self.checked,
+            tuple(fields),
+            may_refuse=bool(self.checks),
+            unused=unused + self.validators,
+        )
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:
         if not fields or len(fields) > MAX_KEYS:
@@ -226,17 +250,25 @@ class Builder:
         values = self.arguments(s)
         predicates = []
         for name, pinned in relation.pinned:
-            placeholder = self.param(constant(_pinned(pinned)), CHECKS[name][1])
+            # The mapping's own constant (the role behind `directors`): written into the SQL,
+            # so the planner sees it even in a generic plan (a role as a parameter made the
+            # film page's statement half as fast).
+            placeholder = enum_literal(_pinned(pinned), CHECKS[name][1])
+            assert placeholder is not None, pinned
             predicates.append(relation.predicates[name].format(t=t, l=link, value=placeholder))
         for name in relation.arguments:
             if name in WINDOW:
                 continue
             check, cast = CHECKS[name]
             # Only whether a value is given steers the SQL (it is part of the cache key); the
-            # value itself is a parameter, checked per request.
-            if check(values.get(name)) is None:
+            # value itself is a parameter, checked per request. An enum written in the
+            # document (`role: DIRECTOR`) is the same for every request of that document (the
+            # digest is in the key): written into the SQL as the pinned ones are.
+            checked = check(values.get(name))
+            if checked is None:
                 continue
-            placeholder = self.param(argument(s, name, check), cast)
+            written = enum_literal(checked, cast) if _enum_in_document(s, name) else None
+            placeholder = written or self.param(argument(s, name, check), cast)
             predicates.append(relation.predicates[name].format(t=t, l=link, value=placeholder))
         filters = "".join(f" and {p}" for p in predicates)
         source = relation.count if counted and relation.count else relation.rows
@@ -274,6 +306,33 @@ def _same(value: Any) -> Any:
     return value
 
 
+# An enum value's name: the only text enum_literal writes into SQL.
+ENUM_NAME = re.compile(r"[A-Z][A-Z_]*")
+
+
+def enum_literal(value: Any, cast: str) -> str | None:
+    """An enum value (or list of them) as a SQL literal of the given type; None for anything
+    else (it stays a parameter)."""
+    names = value if isinstance(value, list) else [value]
+    if not all(isinstance(n, str) and ENUM_NAME.fullmatch(n) for n in names):
+        return None
+    if isinstance(value, list):
+        return "array[" + ", ".join(f"'{n}'" for n in names) + f"]::{cast}"
+    return f"'{value}'::{cast}"
+
+
+def _enum_in_document(s: Selected, name: str) -> bool:
+    """Whether the argument is written in the document as an enum value or a list of them
+    (not a variable, whose value may change from request to request)."""
+    for arg in s.node.arguments or ():
+        if arg.name.value == name:
+            value = arg.value
+            if isinstance(value, ListValueNode):
+                return all(isinstance(v, EnumValueNode) for v in value.values)
+            return isinstance(value, EnumValueNode)
+    return False
+
+
 def _pinned(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -286,15 +345,16 @@ def _nth_pk(ids: list[str], index: int) -> int:
     return from_global_id(ids[index], "ids")[1]
 
 
-def _compact(sql: str, sources: list[Source]) -> tuple[str, list[Source]]:
+def _compact(sql: str, sources: list[Source]) -> tuple[str, list[Source], list[Source]]:
     """Number the placeholders the statement uses 1..n, and drop the parameters it does not
     use (a page statement's size when only its count is selected): PostgreSQL refuses a
-    parameter it cannot place."""
+    parameter it cannot place. The dropped ones come back apart, to be checked."""
     used = sorted({int(n) for n in PLACEHOLDER.findall(sql)})
     number = {old: new for new, old in enumerate(used, start=1)}
     return (
         PLACEHOLDER.sub(lambda m: f"${number[int(m.group(1))]}", sql),
         [sources[old - 1] for old in used],
+        [source for i, source in enumerate(sources, start=1) if i not in number],
     )
 
 

@@ -20,22 +20,22 @@ select json_build_object('film', (
                           where exists (
                             select
                             from credit l7
-                            where l7.film_id = t6.id and l7.person_id = t4.id and l7.role = $3::text)
+                            where l7.film_id = t6.id and l7.person_id = t4.id and l7.role = 'DIRECTOR'::text)
                           order by t6.year desc nulls last, t6.release_date desc nulls last, t6.title, t6.id
-                          limit $4::int) t6) s), '[]'::json))
+                          limit $2::int) t6) s), '[]'::json))
                 from (
                   select (
                     select count(distinct l9.film_id)
                     from credit l9
-                    where l9.person_id = t4.id and l9.role = $5::text)::int as n) c)) as j
+                    where l9.person_id = t4.id and l9.role = 'DIRECTOR'::text)::int as n) c)) as j
             from credit l5 join person t4 on t4.id = l5.person_id
-            where l5.film_id = t1.id and l5.role = $2::text
+            where l5.film_id = t1.id and l5.role = 'DIRECTOR'::text
             order by l5.billing_order nulls last, l5.id) s), '[]'::json), 'writers', coalesce((
           select json_agg(s.j)
           from (
             select json_build_object('name', t10.name) as j
             from credit l11 join person t10 on t10.id = l11.person_id
-            where l11.film_id = t1.id and l11.role = $6::text
+            where l11.film_id = t1.id and l11.role = 'WRITER'::text
             order by l11.billing_order nulls last, l11.id) s), '[]'::json), 'offers', coalesce((
           select json_agg(s.j)
           from (
@@ -44,7 +44,7 @@ select json_build_object('film', (
                 from provider t14
                 where t14.id = t12.provider_id)) as j
             from offer t12
-            where t12.film_id = t1.id and t12.region = $7::text
+            where t12.film_id = t1.id and t12.region = $3::text
             order by t12.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], t12.kind), t12.price nulls first, t12.provider_id, t12.quality, t12.id) s), '[]'::json))
     from film t1
     where t1.slug = $1::text))::text as data, true as ok

@@ -18,7 +18,7 @@ select json_build_object('person', (
                             from provider t8
                             where t8.id = t6.provider_id)) as j
                         from offer t6
-                        where t6.film_id = t2.id and t6.region = $3::text
+                        where t6.film_id = t2.id and t6.region = $2::text
                         order by t6.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], t6.kind), t6.price nulls first, t6.provider_id, t6.quality, t6.id) s), '[]'::json)) as j
                 from (
                   select t2.*
@@ -26,13 +26,13 @@ select json_build_object('person', (
                   where exists (
                     select
                     from credit l3
-                    where l3.film_id = t2.id and l3.person_id = t1.id and l3.role = $2::text)
+                    where l3.film_id = t2.id and l3.person_id = t1.id and l3.role = 'DIRECTOR'::text)
                   order by t2.year desc nulls last, t2.release_date desc nulls last, t2.title, t2.id
-                  limit $4::int) t2) s), '[]'::json))
+                  limit $3::int) t2) s), '[]'::json))
         from (
           select (
             select count(distinct l10.film_id)
             from credit l10
-            where l10.person_id = t1.id and l10.role = $5::text)::int as n) c))
+            where l10.person_id = t1.id and l10.role = 'DIRECTOR'::text)::int as n) c))
     from person t1
     where t1.slug = $1::text))::text as data, true as ok

@@ -7,7 +7,7 @@ select json_build_object('films', (
                 from (
                   select json_build_object('name', t2.name) as j
                   from credit l3 join person t2 on t2.id = l3.person_id
-                  where l3.film_id = t1.id and l3.role = $2::text
+                  where l3.film_id = t1.id and l3.role = 'DIRECTOR'::text
                   order by l3.billing_order nulls last, l3.id) s), '[]'::json), 'genres', coalesce((
                 select json_agg(s.j)
                 from (
@@ -15,7 +15,7 @@ select json_build_object('films', (
                   from film_genre l5 join genre t4 on t4.id = l5.genre_id
                   where l5.film_id = t1.id
                   order by t4.name) s), '[]'::json))
-          order by t1.n) filter (where t1.n <= $3::int), '[]'::json))
+          order by t1.n) filter (where t1.n <= $2::int), '[]'::json))
     from (
       select row_number() over () as n, t1.*
       from (

@@ -1,0 +1,199 @@
+"""The fast path: a request for an operation already served compiled, answered without
+Strawberry's request pipeline.
+
+Parsing, validation and the operation's choice depend on the document alone, and passed when
+the operation was first served (graph/compiled/run.py learns it then). What depends on the
+variables is done again, by the same functions: their coercion, the cost (graph/cost.py), the
+arguments' checks and parameters (graph/compiled/arguments.py). Then the same steps as the
+view and the schema's extensions, in their order: one rate-limit point, the schema gate, the
+request timeout, the cost's charge, the statement. The result leaves through the view's own
+process_result and create_response, so errors, `extensions`, statuses and headers are those of
+the normal path.
+
+Anything else takes the normal path: another method or media type, a batch, `extensions` in
+the request, variables that do not coerce, a cost over the limit, an argument the resolvers
+refuse, a statement that may answer NOT_FOUND. Those checks come before anything is charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from graphql import DocumentNode, GraphQLError
+from graphql.execution.values import VariableValues, get_variable_values
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.types import ExecutionResult
+
+from graph.compiled.arguments import Arguments
+from graph.compiled.cache import Served, StatementCache, signature
+from graph.compiled.plan import operation_of
+from graph.compiled.run import prepare, reading_roots, run
+from graph.compiled.sql import Statement
+from graph.cost import document_cost
+from graph.envelope import check_variables_depth
+from graph.errors import SERVICE_UNAVAILABLE, TIMEOUT
+from graph.ratelimit import client_key, rate_limited
+
+if TYPE_CHECKING:
+    from graph.view import GraphQLView
+
+log = logging.getLogger(__name__)
+
+# The request timeout's error (graph/view.py says the same).
+TIMEOUT_MESSAGE = "The request took too long; ask for less (smaller pages, fewer lists)."
+
+
+@dataclass
+class Ready:
+    """A request the fast path takes: everything checked, nothing charged yet."""
+
+    query: str
+    statement: Statement
+    params: list[Any]
+    args: Arguments
+    cost: int
+
+
+async def answer(view: GraphQLView, request: Request) -> Response | None:
+    """The response to a request for an operation served compiled before; None when the
+    normal path must answer it (nothing has been charged then)."""
+    cache = view.schema.statement_cache
+    if request.method != "POST" or not cache.served or view.settings.execution != "compiled":
+        return None
+    headers = request.headers
+    if "application/json" not in headers.get("content-type", ""):
+        return None
+    accept = headers.get("accept", "")
+    if "text/event-stream" in accept or "multipart/mixed" in accept:
+        return None  # a streaming transport: Strawberry's
+    ready = await _ready(view, cache, request)
+    if ready is None:
+        return None
+    cache.fast_answers += 1
+    result = await _execute(view, request, ready)
+    sub_response = await view.get_sub_response(request)
+    if result.errors:
+        view.schema.process_errors(result.errors)
+    processed = await view.process_result(request, result)
+    return view.create_response(processed, sub_response)
+
+
+async def _ready(view: GraphQLView, cache: StatementCache, request: Request) -> Ready | None:
+    try:
+        body = view.decode_json(await request.body())
+    except Exception:  # the normal path says what is wrong with it
+        return None
+    if not isinstance(body, dict) or body.get("extensions") is not None:
+        return None
+    if not body.keys() <= {"query", "operationName", "variables", "extensions"}:
+        return None
+    query, name, variables = body.get("query"), body.get("operationName"), body.get("variables")
+    if not isinstance(query, str) or not isinstance(name, str | None):
+        return None
+    if not isinstance(variables, dict | None):
+        return None
+    try:
+        # A lone surrogate has no UTF-8: the normal path answers.
+        digest = hashlib.sha256(query.encode()).digest()
+        served = cache.known(digest, name)
+        # The parsed document, validated without errors, as the normal path would find it.
+        entry = view.schema.document_cache.get(query)
+        if served is None or entry is None or entry.errors != []:
+            return None
+        check_variables_depth(variables, view.settings.max_variables_depth)
+        return _prepared(
+            view, cache, Known(query, entry.document, digest, served), variables or {}, request
+        )
+    except Exception:
+        return None
+
+
+@dataclass
+class Known:
+    """An operation served compiled before, as this request names it."""
+
+    query: str
+    document: DocumentNode
+    digest: bytes
+    served: Served
+
+
+def _prepared(
+    view: GraphQLView,
+    cache: StatementCache,
+    known: Known,
+    variables: dict[str, Any],
+    request: Request,
+) -> Ready | None:
+    schema = view.schema._schema
+    name = known.served.name
+    operation = operation_of(known.document, name)
+    coerced = get_variable_values(
+        schema,
+        operation.variable_definitions or (),
+        variables,
+        max_errors=1,
+        hide_suggestions=True,
+    )
+    if not isinstance(coerced, VariableValues):
+        return None
+    cost = document_cost(schema, known.document, name, variables)
+    if cost is None or cost > view.settings.max_cost:
+        return None
+    key = (known.digest, name, signature(coerced.coerced, known.served.info.steering))
+    args = Arguments(schema, coerced)
+    args.memo["cursor_key"] = request.app.state.cursor_key
+    prepared = prepare(cache, key, args)
+    # A statement of several root fields that times out goes to the resolvers (see run()),
+    # which would charge the request twice from here: those take the normal path.
+    if prepared is None or prepared[0].may_refuse or reading_roots(prepared[0]) > 1:
+        return None
+    statement, params = prepared
+    return Ready(known.query, statement, params, args, cost)
+
+
+async def _execute(view: GraphQLView, request: Request, ready: Ready) -> ExecutionResult:
+    """The steps of GraphQLView.execute_single and the schema's extensions after parsing and
+    validation, in their order."""
+    limiter = view.rate_limiter
+    address = request.client.host if request.client else None
+    client = client_key(request.headers.get("x-api-key"), address, view.settings.api_keys)
+    if limiter is not None:
+        wait = limiter.take(client, 1)
+        if wait is not None:
+            return ExecutionResult(data=None, errors=[rate_limited(limiter, wait)])
+    database = request.state.database
+    refusal = await view.schema_gate.refusal(database)
+    if refusal is not None:
+        error = GraphQLError(refusal, extensions={"code": SERVICE_UNAVAILABLE})
+        return ExecutionResult(data=None, errors=[error])
+    try:
+        # Trusted documents may be required (graph/persisted.py).
+        request.state.document = view.documents.resolve(ready.query, None)
+    except GraphQLError as untrusted:
+        return ExecutionResult(data=None, errors=[untrusted])
+    extensions: dict[str, Any] = {"cost": ready.cost}
+    limit = view.settings.request_timeout_ms / 1000
+    try:
+        async with asyncio.timeout(limit) as deadline:
+            if limiter is not None and ready.cost:
+                wait = limiter.take(client, ready.cost)
+                if wait is not None:
+                    errors = [rate_limited(limiter, wait)]
+                    return ExecutionResult(data=None, errors=errors, extensions=extensions)
+            result = await run(database, ready.statement, ready.params, ready.args)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        log.warning("request timed out limit_ms=%d", view.settings.request_timeout_ms)
+        error = GraphQLError(TIMEOUT_MESSAGE, extensions={"code": TIMEOUT})
+        return ExecutionResult(data=None, errors=[error], extensions=extensions)
+    assert result is not None  # the statement cannot refuse (Ready)
+    if view.settings.explain_execution:
+        extensions["execution"] = "compiled"
+    return ExecutionResult(data=result.data, errors=result.errors, extensions=extensions)
