@@ -256,8 +256,8 @@ Database = BoundedPool | RequestConnection
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """The pool's reset on release, in place of asyncpg's four statements (RESET ALL,
     UNLISTEN *, CLOSE ALL, pg_advisory_unlock_all()): the API's statements leave no session
-    state behind (no SET, LISTEN, cursor or advisory lock; a setting for one statement is
-    SET LOCAL in a transaction, see discovery.custom_plans), so there is nothing to reset. An
+    state behind (no SET, LISTEN, cursor or advisory lock; a statement planned for its values
+    is prepared afresh, see graph/discovery/pages.py), so there is nothing to reset. An
     open transaction (a statement cancelled inside one) asyncpg rolls back before this runs.
     Code that changes session state must not use a pooled connection;
     tests/test_statement_count.py checks that no setting outlives a request."""

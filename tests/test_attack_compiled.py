@@ -505,9 +505,9 @@ FILTERED = {
 
 
 async def test_hanging_up_mid_custom_plan_leaves_no_open_transaction(dsn: str) -> None:
-    """A filtered page runs in `begin; set local plan_cache_mode ...; commit` on the request's
-    one connection: a client that hangs up at any step of it leaves no transaction open and no
-    setting behind on the pool's connections."""
+    """A filtered page runs on the request's one connection as a statement prepared afresh
+    (planned for its values): a client that hangs up at any step of it leaves no transaction
+    open and no setting behind on the pool's connections."""
     app = create_app(Settings(pool_min_size=1, pool_max_size=1), dsn)
     body = json.dumps(FILTERED).encode()
     scope: dict[str, Any] = {

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from graph.app import create_app
 from graph.demo.load import load_demo
+from graph.discovery.pages import fetch
 from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql
@@ -120,3 +121,34 @@ async def _until(conn: asyncpg.Connection, query: str, value: int) -> None:
     async with asyncio.timeout(10):
         while await conn.fetchval(query) != value:
             pass
+
+
+async def test_filtered_statements_are_planned_for_their_values_every_time(dsn: str) -> None:
+    """discovery.fetch with custom_plan: however often a statement runs, PostgreSQL plans it
+    for its values (a generic plan of a filter can be 25 times slower, see graph/discovery/
+    pages.py), with no setting and no transaction left on the connection."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        sql = "select count(*) from film where year > $1::int"
+        for year in range(1990, 2002):
+            rows = await fetch(conn, sql, [year], True)
+            assert rows[0][0] >= 0
+            generic = await conn.fetchval(
+                "select coalesce(sum(generic_plans), 0) from pg_prepared_statements "
+                "where statement = $1",
+                sql,
+            )
+            assert generic == 0
+        assert await conn.fetchval("select current_setting('plan_cache_mode')") == "auto"
+        assert not conn.is_in_transaction()
+        # What the check sees: the same statement from asyncpg's cache goes generic.
+        for year in range(1990, 2002):
+            await conn.fetch(sql, year)
+        generic = await conn.fetchval(
+            "select coalesce(sum(generic_plans), 0) from pg_prepared_statements "
+            "where statement = $1",
+            sql,
+        )
+        assert generic > 0
+    finally:
+        await conn.close()
