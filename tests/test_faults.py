@@ -280,6 +280,10 @@ async def test_pool_storm_refusals_come_within_the_pool_wait(
     )
     wait = settings.pool_timeout_ms / 1000
     with LiveServer(create_app(settings, dsn)) as live:
+        # Once /healthz answers, the server has started (uvicorn serves after its lifespan
+        # startup): the storm's clocks start at a server that is up.
+        async with asyncio.timeout(30):
+            assert (await roundtrip(live.port, raw_request("/healthz")))[0] == 200
         tx = locker.transaction()
         await tx.start()
         await locker.execute("lock table credit in access exclusive mode")
@@ -299,7 +303,11 @@ async def test_pool_storm_refusals_come_within_the_pool_wait(
     assert len(refusals) >= requests / 2, [status for status, _, _ in answers]
     for headers, seconds in refusals:
         assert headers["retry-after"] == "2"
-        assert seconds < wait + 0.5, sorted(s for _, s in refusals)[-10:]
+        # A request that waited a second time, after a statement timeout on a connection it
+        # got (at 0, 0.4, 0.8 s...), would be refused at 1.4, 1.8, 2.2 s...: past the bound
+        # for all but the first two. The rest of the margin is for a loaded machine (one CI
+        # run answered a batch of refusals 0.5 s late, together).
+        assert seconds < wait + 0.75, sorted(s for _, s in refusals)[-10:]
     assert {status for status, _, _ in health} == {200}
     assert statistics.median(seconds for _, _, seconds in health) < 0.1, health
 
