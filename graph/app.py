@@ -33,6 +33,7 @@ from graph.db import (
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
+from graph.linked import routes as linked_routes
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import RateLimiter
 from graph.schema_gate import SchemaGate
@@ -176,6 +177,7 @@ def create_app(
                 CacheFront(admission, graphql.http_cache, settings.max_url_bytes),
                 methods=["GET", "POST"],
             ),
+            *linked_routes(settings, lambda: data_version.current, deployment),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql_routes() if settings.graphiql else []),

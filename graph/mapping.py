@@ -101,11 +101,23 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """A field computed in SQL from its parent's row: `expression`, with `{t}` the parent row's
+    alias and `{base}` the public URL (FILMGRAPH_PUBLIC_URL), is what the compiler writes;
+    `statement` (sql/queries) runs the same expression for a batch of parent ids on the
+    resolver path. Its value is JSON."""
+
+    expression: str
+    statement: str
+
+
+@dataclass(frozen=True)
 class Entity:
     table: str
     columns: Mapping[str, Column]
     lookups: Mapping[str, str] = field(default_factory=dict)
     relations: Mapping[str, Relation] = field(default_factory=dict)
+    computed: Mapping[str, Computed] = field(default_factory=dict)
 
 
 def _columns(*names: str, **special: Column) -> dict[str, Column]:
@@ -167,7 +179,15 @@ MODEL: Mapping[str, Entity] = {
             "wikidata_id",
             imdb_rating=Column("imdb_rating", _float),
         ),
-        lookups={"id": "films_by_id", "slug": "films_by_slug", "imdb_id": "films_by_imdb_id"},
+        lookups={
+            "id": "films_by_id",
+            "slug": "films_by_slug",
+            "imdb_id": "films_by_imdb_id",
+            "tmdb_id": "films_by_tmdb_id",
+            "wikidata_id": "films_by_wikidata_id",
+        },
+        # schema.org Movie (sql/migrations/0012_linked.sql).
+        computed={"json_ld": Computed("film_jsonld({t}, {base})", "film_jsonld_by_id")},
         relations={
             "genres": Relation(
                 "Genre",
@@ -252,7 +272,15 @@ MODEL: Mapping[str, Entity] = {
             "tmdb_id",
             "wikidata_id",
         ),
-        lookups={"id": "people_by_id", "slug": "people_by_slug", "imdb_id": "people_by_imdb_id"},
+        lookups={
+            "id": "people_by_id",
+            "slug": "people_by_slug",
+            "imdb_id": "people_by_imdb_id",
+            "tmdb_id": "people_by_tmdb_id",
+            "wikidata_id": "people_by_wikidata_id",
+        },
+        # schema.org Person (sql/migrations/0012_linked.sql).
+        computed={"json_ld": Computed("person_jsonld({t}, {base})", "person_jsonld_by_id")},
         relations={
             "credits": Relation(
                 "Credit",
@@ -377,9 +405,10 @@ ROOT_PAGES: Mapping[str, Relation] = {
 class Root:
     """How a field of Query reaches its rows: `lookup` by a key (the entity's `lookups`),
     `node` by global id (graph/ids.py), `page` over every row (ROOT_PAGES), `keyset` by a
-    filter and order built in graph/discovery/, `search` in graph/search.py."""
+    filter and order built in graph/discovery/, `search` in graph/search.py, `external` by
+    external ids of any kind (graph/external.py, one statement: resolver-only)."""
 
-    kind: Literal["lookup", "node", "page", "keyset", "search"]
+    kind: Literal["lookup", "node", "page", "keyset", "search", "external"]
     entity: str | None = None
 
 
@@ -396,6 +425,7 @@ QUERY: Mapping[str, Root] = {
     "providers": Root("page", "Provider"),
     "search": Root("search"),
     "suggest": Root("search"),
+    "resolveIds": Root("external"),
 }
 
 
