@@ -102,8 +102,9 @@ class Relation:
 
 @dataclass(frozen=True)
 class Computed:
-    """A field computed in SQL from its parent's row: `expression`, with `{t}` the parent row's
-    alias and `{base}` the public URL (FILMGRAPH_PUBLIC_URL), is what the compiler writes;
+    """A field computed in SQL from its parent's row: `expression`, with `{t}` the parent's
+    alias (only its `id` is read: a compiled page's rows are not whole table rows) and `{base}`
+    the public URL (FILMGRAPH_PUBLIC_URL), is what the compiler writes;
     `statement` (sql/queries) runs the same expression for a batch of parent ids on the
     resolver path. Its value is JSON."""
 
@@ -187,7 +188,12 @@ MODEL: Mapping[str, Entity] = {
             "wikidata_id": "films_by_wikidata_id",
         },
         # schema.org Movie (sql/migrations/0012_linked.sql).
-        computed={"json_ld": Computed("film_jsonld({t}, {base})", "film_jsonld_by_id")},
+        computed={
+            "json_ld": Computed(
+                "(select film_jsonld(r, {base}) from film r where r.id = {t}.id)",
+                "film_jsonld_by_id",
+            )
+        },
         relations={
             "genres": Relation(
                 "Genre",
@@ -280,7 +286,12 @@ MODEL: Mapping[str, Entity] = {
             "wikidata_id": "people_by_wikidata_id",
         },
         # schema.org Person (sql/migrations/0012_linked.sql).
-        computed={"json_ld": Computed("person_jsonld({t}, {base})", "person_jsonld_by_id")},
+        computed={
+            "json_ld": Computed(
+                "(select person_jsonld(r, {base}) from person r where r.id = {t}.id)",
+                "person_jsonld_by_id",
+            )
+        },
         relations={
             "credits": Relation(
                 "Credit",

@@ -39,6 +39,7 @@ def test_every_field_of_the_schema_is_mapped() -> None:
             if entity is None or not (
                 attribute in entity.columns
                 or attribute in entity.relations
+                or attribute in entity.computed
                 or (field == "id" and "db_id" in entity.columns)
             ):
                 unmapped.append(f"{t.name}.{field}")
@@ -60,3 +61,5 @@ def test_what_the_mapping_names_exists() -> None:
                 assert argument == "first" or argument in relation.predicates, (name, argument)
             for pinned, _ in relation.pinned:
                 assert pinned in relation.predicates, (name, pinned)
+        for name, computed in entity.computed.items():
+            assert "{t}" in computed.expression and "{base}" in computed.expression, name
