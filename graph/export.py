@@ -39,7 +39,21 @@ async def export_jsonld(
     conn: asyncpg.Connection, out: BinaryIO, base: str, region: str | None, fmt: str = "ndjson"
 ) -> Exported:
     """Write every film's JSON-LD (with `region`, the films offered there with only those
-    offers) to `out`, in film id order."""
+    offers) to `out`, in film id order, from one snapshot."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await write_feed(conn, out, base, region, fmt)
+
+
+async def write_feed(
+    conn: asyncpg.Connection,
+    out: BinaryIO,
+    base: str,
+    region: str | None,
+    fmt: str = "ndjson",
+    limit: int | None = None,
+) -> Exported:
+    """The feed, in the transaction the caller holds (a cursor needs one); at most `limit`
+    films (bench/export_jsonld.py)."""
     start = time.perf_counter()
     films = 0
     block: list[bytes] = []
@@ -47,21 +61,22 @@ async def export_jsonld(
     if fmt == "jsonld":
         block.append(b'{"@context":"https://schema.org","@graph":[\n')
     separator = b"\n" if fmt == "ndjson" else b",\n"
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        cursor = conn.cursor(db.sql("films_jsonld_feed"), base, region, prefetch=PREFETCH)
-        async for row in cursor:
-            document: bytes = row[0].encode()
-            if fmt == "jsonld" and films:
-                block.append(separator)
-            block.append(document)
-            if fmt == "ndjson":
-                block.append(separator)
-            films += 1
-            size += len(document)
-            if size >= BLOCK_BYTES:
-                out.write(b"".join(block))
-                block.clear()
-                size = 0
+    cursor = conn.cursor(db.sql("films_jsonld_feed"), base, region, prefetch=PREFETCH)
+    async for row in cursor:
+        document: bytes = row[0].encode()
+        if fmt == "jsonld" and films:
+            block.append(separator)
+        block.append(document)
+        if fmt == "ndjson":
+            block.append(separator)
+        films += 1
+        size += len(document)
+        if size >= BLOCK_BYTES:
+            out.write(b"".join(block))
+            block.clear()
+            size = 0
+        if films == limit:
+            break
     if fmt == "jsonld":
         block.append(b"\n]}\n")
     out.write(b"".join(block))
