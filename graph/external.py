@@ -43,6 +43,19 @@ def wikidata_id(value: str | None, argument: str = "wikidataId") -> str | None:
     return value
 
 
+def _kind(value: str) -> tuple[str, int | None] | None:
+    """An id's kind and, for TMDB's, its number; None when it has none of the forms."""
+    for pattern, kind in FORMS:
+        match = pattern.fullmatch(value)
+        if match is None:
+            continue
+        number = int(match.group(1)) if match.groups() else None
+        if number is not None and number > MAX_TMDB:
+            return None
+        return kind, number
+    return None
+
+
 def parse(ids: list[str]) -> tuple[list[str], list[str], list[int | None]]:
     """The kind, text and number of each id; BAD_USER_INPUT naming the first malformed one."""
     if len(ids) > MAX_IDS:
@@ -50,24 +63,14 @@ def parse(ids: list[str]) -> tuple[list[str], list[str], list[int | None]]:
     kinds: list[str] = []
     numbers: list[int | None] = []
     for index, value in enumerate(ids):
-        for pattern, kind in FORMS:
-            match = pattern.fullmatch(value)
-            if match is not None:
-                number = int(match.group(1)) if match.groups() else None
-                if number is not None and number > MAX_TMDB:
-                    break
-                kinds.append(kind)
-                numbers.append(number)
-                break
-        else:
+        found = _kind(value)
+        if found is None:
             raise UserInputError(
                 f"ids[{index}]: {value[:40]!r} is not an external id ({FORMAT_HELP})",
                 argument="ids",
             )
-        if len(kinds) != index + 1:
-            raise UserInputError(
-                f"ids[{index}]: {value[:40]!r} is out of TMDB's range", argument="ids"
-            )
+        kinds.append(found[0])
+        numbers.append(found[1])
     return kinds, list(ids), numbers
 
 
