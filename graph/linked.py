@@ -48,8 +48,9 @@ def page(document: str) -> str:
     """The HTML page for a browser: the name as a heading, the JSON-LD embedded."""
     parsed = orjson.loads(document)
     name = html.escape(str(parsed.get("name", "")))
-    # Inside <script>, only "</" could end the element early: written as "<\\/" (same JSON).
-    embedded = document.replace("</", "<\\/")
+    # Inside <script>, "</script" would end the element and "<!--" change how the rest is
+    # read: "<", ">" and "&" are written as JSON escapes instead, the same JSON.
+    embedded = document.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return (
         "<!doctype html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
         f"<title>{name}</title>\n"

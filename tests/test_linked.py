@@ -292,12 +292,22 @@ async def test_offer_window_and_public_url(writable_dsn: str) -> None:
                where film_id = (select id from film where slug = 'refusenik-2007')
                  and kind = 'RENT'"""
         )
+        # A synopsis that would end the page's script element if written as it is.
+        await conn.execute(
+            "update film set synopsis = $1 where slug = 'refusenik-2007'",
+            "A film.</script><script>alert('x')</script> <b>&amp;</b>",
+        )
     finally:
         await conn.close()
     settings = replace(Settings(), public_url="https://films.example.org")
     with LiveServer(create_app(settings, writable_dsn), settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             film = (await gql(client, FILM_FACTS, {"slug": "refusenik-2007"}))["film"]
+            html = await client.get("/films/refusenik-2007", headers={"accept": "text/html"})
+    assert "<script>alert" not in html.text
+    (embedded,) = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html.text, re.S)
+    assert json.loads(embedded) == film["jsonLd"]
+    assert film["jsonLd"]["description"].startswith("A film.</script>")
     graph = check_movie(film, "https://films.example.org")
     rows = _offer_rows(graph, "https://films.example.org/films/refusenik-2007")
     windows = {(row[0], row[5], row[6]) for row in rows if row[5]}
