@@ -1,0 +1,47 @@
+-- Person.collaborators, Collaborator.films and Query.commonFilms (graph/collaborators.py).
+
+-- name: collaborators_page_by_person_id (paged)
+-- The people who share films with person $5, most shared films first (then by name), with
+-- how many they share; $6 a role: only collaborators who held it on a shared film (and only
+-- those films count). Wrapped in graph/db.py's pagination fragment ($1-$4).
+select $5::bigint as parent,
+       row_number() over (order by s.shared desc, p.name, p.id) as rn,
+       p.*, s.shared
+from (
+    select c2.person_id, count(distinct c2.film_id) as shared
+    from credit c1
+    join credit c2 on c2.film_id = c1.film_id and c2.person_id <> c1.person_id
+    where c1.person_id = $5::bigint and ($6::text is null or c2.role = $6::text)
+    group by c2.person_id
+) s
+join person p on p.id = s.person_id;
+
+-- name: shared_films_by_people
+-- For pairs of people ($1[i], $2[i]): the films both are credited on (the second in role $4
+-- when given), newest first, at most $3 per pair.
+select k.a as person_id, k.b as other_id, f.*
+from unnest($1::bigint[], $2::bigint[]) as k(a, b)
+cross join lateral (
+    select f.* from film f
+    where f.id in (
+        select c.film_id from credit c
+        where c.person_id = k.b and ($4::text is null or c.role = $4::text)
+          and exists (select from credit d where d.film_id = c.film_id and d.person_id = k.a)
+    )
+    order by f.year desc nulls last, f.title, f.id
+    limit $3
+) f;
+
+-- name: common_films_page (paged)
+-- The films every person of $5 (distinct ids) is credited on, newest first. Wrapped in
+-- graph/db.py's pagination fragment ($1-$4).
+select 0::bigint as parent,
+       row_number() over (order by f.year desc nulls last, f.title, f.id) as rn,
+       f.*
+from film f
+where f.id in (
+    select c.film_id from credit c
+    where c.person_id = any($5::bigint[])
+    group by c.film_id
+    having count(distinct c.person_id) = cardinality($5::bigint[])
+);
