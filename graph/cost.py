@@ -10,9 +10,9 @@ costs 10 films + 10 x 10 directors + 10 x 10 x 5 films = 610. A list without a p
 counts as 10 elements per parent (an estimate: a film has 1-3 directors, but some dozens of
 offers across regions); a list with one (`Film.cast(first:)`, `search(first:)`) as that many,
 `nodes(ids:)` as the ids given, `Film.availability(regions:)` as the regions given, and any
-other object as 1. The graph questions are bounded the same way: `path` is one object and
-its `hops` a list of 10 (a path has at most 6), `similar(first:)` and `Collaborator.films(first:)`
-count `first`, `collaborators` and `commonFilms` are connections, `bestOffer` is one object. Connection plumbing (the
+other object as 1. So the graph questions are bounded too: `path` is one object and its
+`hops` a list of 10 (a path has at most 6), `similar(first:)` and `Collaborator.films(first:)`
+count `first`, `collaborators` and `commonFilms` are connections. Connection plumbing (the
 connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
 count wherever they are spread, with the operation's variables as coerced for execution. Page
 sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more

@@ -140,7 +140,7 @@ async def shortest_links(
         near, far = (a, b) if a.degree <= b.degree else (b, a)
         met = await conn.fetchrow(db.sql("path_meeting"), near.frontier, far.frontier)
         if met is not None:
-            links = near.chain(met["near"]) + [(met["near"], met["film_id"], met["far"])]
+            links = [*near.chain(met["near"]), (met["near"], met["film_id"], met["far"])]
             links += [(q, f, p) for p, f, q in reversed(far.chain(met["far"]))]
             if near is b:
                 links = [(q, f, p) for p, f, q in reversed(links)]
@@ -164,24 +164,25 @@ async def person_path(
 ) -> PersonPath | None:
     start = pk_of(from_, "Person", "from")
     end = pk_of(to, "Person", "to")
-    hops = _hops_argument(max_hops)
-    async with info.context.loaders.pool.acquire() as conn:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            await conn.execute(
-                "select set_config('statement_timeout', $1, true)", str(PATH_STATEMENT_TIMEOUT_MS)
+    limit = _hops_argument(max_hops)
+    pool = info.context.loaders.pool
+    # One read-only snapshot for the whole search, each statement bounded in time.
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(
+            "select set_config('statement_timeout', $1, true)", str(PATH_STATEMENT_TIMEOUT_MS)
+        )
+        links = await shortest_links(conn, start, end, limit)
+        if not links:
+            return None if links is None else PersonPath(length=0, hops=[])
+        films = [f for _, f, _ in links]
+        roles = {
+            (row["film_id"], row["person_id"]): row["roles"]
+            for row in await conn.fetch(
+                db.sql("path_roles"),
+                films + films,
+                [p for p, _, _ in links] + [q for _, _, q in links],
             )
-            links = await shortest_links(conn, start, end, hops)
-            if not links:
-                return None if links is None else PersonPath(length=0, hops=[])
-            films = [f for _, f, _ in links]
-            roles = {
-                (row["film_id"], row["person_id"]): row["roles"]
-                for row in await conn.fetch(
-                    db.sql("path_roles"),
-                    films + films,
-                    [p for p, _, _ in links] + [q for _, _, q in links],
-                )
-            }
+        }
     loaders = info.context.loaders
     # Gathered, so that the loaders fetch the films and the people in one batch each.
     films_found, people_found = await asyncio.gather(

@@ -31,7 +31,6 @@ LINKING_CREDITS = 100
 GENRE_CANDIDATES = 50
 
 
-
 @strawberry.type(description="People credited on both films (3 points each).")
 class SharedPeople:
     people: list[Person] = strawberry.field(description="The people, by id.")
