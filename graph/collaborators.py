@@ -36,9 +36,7 @@ class Collaborator:
         "collaborator held it)."
     )
 
-    # mypy loses strawberry.field's type here, in the import cycle with graph.types (which
-    # names Collaborator lazily); the schema test sees the field's real type.
-    @strawberry.field(description="The films they share, newest first.")  # type: ignore[untyped-decorator]
+    @strawberry.field(description="The films they share, newest first.")
     async def films(
         self,
         info: Info,

@@ -5,7 +5,9 @@ The score is 3 per shared person, 1 per shared genre and up to 1 for the year (1
 10, not below 0): people say most about a film, a genre alone little, the era breaks ties.
 Candidates are the films of the film's people, except people on LINKING_CREDITS films or more
 (on a generated catalogue the busiest person is on a quarter of all films: they would bring
-every film in), and films of the same year that share a genre (at most GENRE_CANDIDATES).
+every film in), the PEOPLE_CANDIDATES of those that share the most such people; and films of
+the same year that share a genre (at most GENRE_CANDIDATES). So a film ranks among them by
+what it shares with the film's less prolific people; the score then counts everyone.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ DEFAULT_SIMILAR = 10
 MAX_SIMILAR = 50
 LINKING_CREDITS = 100
 GENRE_CANDIDATES = 50
+PEOPLE_CANDIDATES = 200
 
 
 @strawberry.type(description="People credited on both films (3 points each).")
@@ -79,7 +82,12 @@ async def _batch(loaders: Loaders, first: int, film_ids: list[int]) -> list[list
     return [
         list(
             await loaders.pool.fetch(
-                db.sql("similar_films_by_film_id"), f, first, LINKING_CREDITS, GENRE_CANDIDATES
+                db.sql("similar_films_by_film_id"),
+                f,
+                first,
+                LINKING_CREDITS,
+                GENRE_CANDIDATES,
+                PEOPLE_CANDIDATES,
             )
         )
         for f in film_ids
@@ -92,12 +100,21 @@ async def similar_films(info: Info, film_id: int, first: int) -> list[SimilarFil
     rows = await loaders.batched(
         ("similar_films_by_film_id", limit), partial(_batch, loaders, limit), film_id
     )
-    films = await asyncio.gather(*(loaders.lookup("Film", "id", r["film_id"]) for r in rows))
-    people = await asyncio.gather(
-        *(asyncio.gather(*(loaders.lookup("Person", "id", p) for p in r["people"])) for r in rows)
-    )
-    genres = await asyncio.gather(
-        *(asyncio.gather(*(loaders.lookup("Genre", "id", g) for g in r["genres"])) for r in rows)
+    # Every film, person and genre asked for at once: one batch statement for each type.
+    films, people, genres = await asyncio.gather(
+        asyncio.gather(*(loaders.lookup("Film", "id", r["film_id"]) for r in rows)),
+        asyncio.gather(
+            *(
+                asyncio.gather(*(loaders.lookup("Person", "id", p) for p in r["people"]))
+                for r in rows
+            )
+        ),
+        asyncio.gather(
+            *(
+                asyncio.gather(*(loaders.lookup("Genre", "id", g) for g in r["genres"]))
+                for r in rows
+            )
+        ),
     )
     out = []
     for row, film, shared_people, shared_genres in zip(rows, films, people, genres, strict=True):
