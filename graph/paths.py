@@ -95,21 +95,19 @@ def _hops_argument(max_hops: int) -> int:
     return max_hops
 
 
-def _too_costly(depth: int) -> GraphQLError:
+def _too_costly(depth: int, max_links: int) -> GraphQLError:
     return GraphQLError(
         f"The search for a path reached people with too many films in common {depth} films "
-        f"from an end: at most {PATH_MAX_LINKS} links are read per step. Ask with a smaller "
+        f"from an end: at most {max_links} links are read per step. Ask with a smaller "
         "maxHops.",
-        extensions={"code": PATH_TOO_COSTLY, "limit": PATH_MAX_LINKS},
+        extensions={"code": PATH_TOO_COSTLY, "limit": max_links},
     )
 
 
-async def _expand(conn: asyncpg.Connection, side: _Side) -> None:
-    rows = await conn.fetch(
-        db.sql("path_expansion"), side.frontier, PATH_MAX_LINKS, DEGREE_COUNT_LIMIT
-    )
-    if rows and rows[0]["links"] >= PATH_MAX_LINKS:
-        raise _too_costly(side.depth + 1)
+async def _expand(conn: asyncpg.Connection, side: _Side, max_links: int) -> None:
+    rows = await conn.fetch(db.sql("path_expansion"), side.frontier, max_links, DEGREE_COUNT_LIMIT)
+    if rows and rows[0]["links"] >= max_links:
+        raise _too_costly(side.depth + 1, max_links)
     frontier = []
     for row in rows:
         person = row["person_id"]
@@ -121,11 +119,11 @@ async def _expand(conn: asyncpg.Connection, side: _Side) -> None:
 
 
 async def shortest_links(
-    conn: asyncpg.Connection, start: int, end: int, max_hops: int
+    conn: asyncpg.Connection, start: int, end: int, max_hops: int, max_links: int = PATH_MAX_LINKS
 ) -> list[tuple[int, int, int]] | None:
     """(person, film, person) links of a shortest chain from start to end, [] when they are
     the same person, None when there is none of at most max_hops films (or either is no
-    person)."""
+    person); PATH_TOO_COSTLY when a step would read max_links links or more."""
     ends = {
         row["id"]: row["degree"]
         for row in await conn.fetch(db.sql("path_people"), start, end, DEGREE_COUNT_LIMIT)
@@ -147,7 +145,7 @@ async def shortest_links(
             return links
         if a.depth + b.depth + 1 >= max_hops or not a.frontier or not b.frontier:
             return None
-        await _expand(conn, near)
+        await _expand(conn, near, max_links)
     return None
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from graphql import GraphQLError
 
+from graph.paths import shortest_links
 from tests.conftest import gql, gql_error
 
 HOP = "film { slug } from { slug } fromRoles to { slug } toRoles"
@@ -92,6 +95,30 @@ async def test_no_path_between_unlinked_people_and_none_to_oneself(
 async def test_a_person_id_that_names_no_one_has_no_path(client: httpx.AsyncClient) -> None:
     variables = {"a": "UGVyc29uOjk5OTk5OTk=", "b": await person_id(client, "laura-bialis")}
     assert (await gql(client, PATH, variables))["path"] is None  # Person:9999999
+
+
+async def test_a_search_past_its_links_is_refused_not_cut_short(dsn: str) -> None:
+    # The cap the API uses is 60,000 links a step; the demo's frontiers are far smaller, so
+    # the search runs here with a cap of 30. Its first steps read under 30 (Morgan Freeman's
+    # reads 6: the other people of Se7en; Slim Pickens's, the 8 credits of Dr. Strangelove
+    # but his own); a later one, from a frontier of people with several films each, more.
+    conn = await asyncpg.connect(dsn)
+    try:
+        ids = {
+            r["slug"]: r["id"]
+            for r in await conn.fetch(
+                "select slug, id from person where slug in ('morgan-freeman', 'slim-pickens')"
+            )
+        }
+        found = await shortest_links(conn, ids["morgan-freeman"], ids["slim-pickens"], 6)
+        assert found is not None and len(found) == 5
+        with pytest.raises(GraphQLError) as refused:
+            await shortest_links(conn, ids["morgan-freeman"], ids["slim-pickens"], 6, 30)
+        assert refused.value.extensions == {"code": "PATH_TOO_COSTLY", "limit": 30}
+        # With fewer hops the search ends before its frontiers grow past the cap.
+        assert await shortest_links(conn, ids["morgan-freeman"], ids["slim-pickens"], 2, 30) is None
+    finally:
+        await conn.close()
 
 
 @pytest.mark.parametrize(
