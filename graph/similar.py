@@ -22,7 +22,7 @@ import strawberry
 from graph import db
 from graph.context import Info
 from graph.errors import UserInputError
-from graph.types import Film, Genre, Person
+from graph.types import Film, Genre, Person, build
 
 if TYPE_CHECKING:
     from graph.loaders import Loaders
@@ -100,9 +100,9 @@ async def similar_films(info: Info, film_id: int, first: int) -> list[SimilarFil
     rows = await loaders.batched(
         ("similar_films_by_film_id", limit), partial(_batch, loaders, limit), film_id
     )
-    # Every film, person and genre asked for at once: one batch statement for each type.
-    films, people, genres = await asyncio.gather(
-        asyncio.gather(*(loaders.lookup("Film", "id", r["film_id"]) for r in rows)),
+    films = [build("Film", r) for r in rows]
+    # Every person and genre asked for at once: one batch statement for each type.
+    people, genres = await asyncio.gather(
         asyncio.gather(
             *(
                 asyncio.gather(*(loaders.lookup("Person", "id", p) for p in r["people"]))

@@ -7,7 +7,8 @@
 -- else in common; they still count in a candidate's score), the $5 of those that share the
 -- most such people; and films of its year that share a genre, at most $4. Score: 3 per shared
 -- person, 1 per shared genre, and up to 1 for the year (1 - |year distance| / 10, not below
--- 0; 0 when either year is unknown).
+-- 0; 0 when either year is unknown). Each row is the film's, with the shared people and
+-- genres (ids), the year distance and the score.
 with mine as (
     select f.year,
            array(select distinct c.person_id from credit c where c.film_id = $1) as people,
@@ -45,9 +46,14 @@ with mine as (
     join film f on f.id = k.film_id
     cross join mine
 )
-select film_id, people, genres, year_distance,
-       3 * cardinality(people) + cardinality(genres)
-         + coalesce(greatest(0, 1 - year_distance / 10.0), 0) as score
-from scored
-order by score desc, film_id
-limit $2;
+select f.*, r.film_id, r.people, r.genres, r.year_distance, r.score
+from (
+    select s.*,
+           3 * cardinality(s.people) + cardinality(s.genres)
+             + coalesce(greatest(0, 1 - s.year_distance / 10.0), 0) as score
+    from scored s
+    order by score desc, s.film_id
+    limit $2
+) r
+join film f on f.id = r.film_id
+order by r.score desc, r.film_id;
