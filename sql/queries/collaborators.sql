@@ -33,15 +33,26 @@ cross join lateral (
 ) f;
 
 -- name: common_films_page (paged)
--- The films every person of $5 (distinct ids) is credited on, newest first. Wrapped in
--- graph/db.py's pagination fragment ($1-$4).
+-- The films every person of $5 (distinct ids) is credited on, newest first: the films of the
+-- one with the fewest credits (counted up to 10,000), kept when none of the others is
+-- missing from them. Two of the most prolific people of a large catalogue share tens of
+-- thousands of films: counting them all can take seconds (then TIMEOUT). Wrapped in graph/db.py's pagination fragment ($1-$4).
+with rarest as (
+    select p.id
+    from unnest($5::bigint[]) as p(id)
+    order by (select count(*) from (select from credit c where c.person_id = p.id limit 10000) x),
+             p.id
+    limit 1
+)
 select 0::bigint as parent,
        row_number() over (order by f.year desc nulls last, f.title, f.id) as rn,
        f.*
 from film f
 where f.id in (
     select c.film_id from credit c
-    where c.person_id = any($5::bigint[])
-    group by c.film_id
-    having count(distinct c.person_id) = cardinality($5::bigint[])
+    where c.person_id = (select id from rarest)
+      and not exists (
+          select from unnest($5::bigint[]) as o(id)
+          where not exists (
+              select from credit d where d.film_id = c.film_id and d.person_id = o.id))
 );
