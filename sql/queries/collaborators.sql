@@ -14,20 +14,29 @@ from (
     where c1.person_id = $5::bigint and ($6::text is null or c2.role = $6::text)
     group by c2.person_id
 ) s
-join person p on p.id = s.person_id;
+-- Each collaborator's row by its key (not flattened: a hash join would read every person).
+cross join lateral (select p.* from person p where p.id = s.person_id offset 0) p;
 
 -- name: shared_films_by_people
 -- For pairs of people ($1[i], $2[i]): the films both are credited on (the second in role $4
--- when given), newest first, at most $3 per pair.
+-- when given), newest first, at most $3 per pair. Driven from the first person's credits
+-- (the person whose collaborators are listed: the most frequent are often the catalogue's
+-- most prolific people).
 select k.a as person_id, k.b as other_id, f.*
 from unnest($1::bigint[], $2::bigint[]) as k(a, b)
 cross join lateral (
-    select f.* from film f
-    where f.id in (
-        select c.film_id from credit c
-        where c.person_id = k.b and ($4::text is null or c.role = $4::text)
-          and exists (select from credit d where d.film_id = c.film_id and d.person_id = k.a)
-    )
+    select f.*
+    from (
+        select distinct c.film_id from credit c
+        where c.person_id = k.a
+          -- Probed film by film (a subplan): as a semi-join, PostgreSQL would read all the
+          -- credits of the other person, who may be on a quarter of all films.
+          and (select true from credit d
+               where d.film_id = c.film_id and d.person_id = k.b
+                 and ($4::text is null or d.role = $4::text)
+               limit 1)
+    ) s
+    join film f on f.id = s.film_id
     order by f.year desc nulls last, f.title, f.id
     limit $3
 ) f;
