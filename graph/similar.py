@@ -12,7 +12,7 @@ what it shares with the film's less prolific people; the score then counts every
 
 from __future__ import annotations
 
-import asyncio
+import json
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
@@ -101,21 +101,9 @@ async def similar_films(info: Info, film_id: int, first: int) -> list[SimilarFil
         ("similar_films_by_film_id", limit), partial(_batch, loaders, limit), film_id
     )
     films = [build("Film", r) for r in rows]
-    # Every person and genre asked for at once: one batch statement for each type.
-    people, genres = await asyncio.gather(
-        asyncio.gather(
-            *(
-                asyncio.gather(*(loaders.lookup("Person", "id", p) for p in r["people"]))
-                for r in rows
-            )
-        ),
-        asyncio.gather(
-            *(
-                asyncio.gather(*(loaders.lookup("Genre", "id", g) for g in r["genres"]))
-                for r in rows
-            )
-        ),
-    )
+    # The shared people's and genres' rows come with the statement, as JSON (ids and text).
+    people = [[build("Person", p) for p in json.loads(r["people_rows"] or "[]")] for r in rows]
+    genres = [[build("Genre", g) for g in json.loads(r["genre_rows"] or "[]")] for r in rows]
     out = []
     for row, film, shared_people, shared_genres in zip(rows, films, people, genres, strict=True):
         reasons: list[SharedPeople | SharedGenres | YearDistance] = []

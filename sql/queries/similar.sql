@@ -8,7 +8,7 @@
 -- most such people; and films of its year that share a genre, at most $4. Score: 3 per shared
 -- person, 1 per shared genre, and up to 1 for the year (1 - |year distance| / 10, not below
 -- 0; 0 when either year is unknown). Each row is the film's, with the shared people and
--- genres (ids), the year distance and the score.
+-- genres (ids, and their rows as JSON, by id), the year distance and the score.
 with mine as (
     select f.year,
            array(select distinct c.person_id from credit c where c.film_id = $1) as people,
@@ -46,7 +46,9 @@ with mine as (
     join film f on f.id = k.film_id
     cross join mine
 )
-select f.*, r.film_id, r.people, r.genres, r.year_distance, r.score
+select f.*, r.film_id, r.people, r.genres, r.year_distance, r.score,
+       (select json_agg(p order by p.id) from person p where p.id = any(r.people)) as people_rows,
+       (select json_agg(g order by g.id) from genre g where g.id = any(r.genres)) as genre_rows
 from (
     select s.*,
            3 * cardinality(s.people) + cardinality(s.genres)
