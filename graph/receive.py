@@ -79,6 +79,7 @@ class ReceiveDeadlines(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = Coalescing(transport, self.loop)  # type: ignore[assignment]
         self._follow()
 
     def data_received(self, data: bytes) -> None:
@@ -146,6 +147,11 @@ class ReceiveDeadlines(H11Protocol):
         return True
 
     def on_response_complete(self) -> None:
+        # The response leaves in one write (see Coalescing), now rather than on the loop's
+        # next turn.
+        flush = getattr(self.transport, "flush", None)
+        if flush is not None:
+            flush()
         # The next request's wait starts here (or a pipelined one was read on).
         super().on_response_complete()
         self._follow()
@@ -199,6 +205,49 @@ class ReceiveDeadlines(H11Protocol):
         self._lingering = True
         self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)
+
+
+class Coalescing:
+    """A transport whose writes made in one turn of the event loop leave in one system call.
+
+    uvicorn writes a response's head, body and end as separate writes, and the transport
+    sends each at once: two sends, two TCP segments, for every small answer. Here they are
+    joined and sent when the response is complete (ReceiveDeadlines.on_response_complete), or
+    at the loop's next turn for anything else (a streamed response's chunks, a refusal)."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if self._pending is None:
+            self._pending = [bytes(data)]
+            self._loop.call_soon(self.flush)
+        else:
+            self._pending.append(bytes(data))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def protocol(
