@@ -19,12 +19,13 @@ sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway
 useful error.
 
 Cost depends on the variables, so it is computed per request at execution, not cached with
-the validation result.
+the validation result; the fast path (graph/compiled/fast.py) keeps it by what it reads of
+them (cost_signature).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -36,6 +37,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
+    OperationDefinitionNode,
     SelectionSetNode,
     get_named_type,
     get_nullable_type,
@@ -161,8 +163,42 @@ def document_cost(
     )
     if not isinstance(variables, VariableValues):
         return None
+    return operation_cost(schema, document, operation, variables)
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: VariableValues,
+) -> int:
+    """Nodes `operation` of `document` can return, with its variables coerced already."""
     root = schema.get_root_type(operation.operation)
     return _Costing(schema, document, variables).selections(operation.selection_set, root, 0)
+
+
+# The arguments whose values (beside whether they are null) the cost reads.
+COSTED_ARGUMENTS = frozenset({"first", "last", "ids"})
+
+
+def cost_signature(variables: Mapping[str, Any], costed: frozenset[str]) -> tuple[Any, ...]:
+    """What the cost of an operation reads of its coerced variables, given the variables that
+    appear in COSTED_ARGUMENTS (graph/compiled/cache.py finds them): their page sizes and the
+    length of their lists; of the others, only whether each is given and null (a null where
+    an argument may not be null leaves the field's arguments out of its cost)."""
+    return tuple(
+        (name, _costed(value) if name in costed else value is None)
+        for name, value in sorted(variables.items())
+    )
+
+
+def _costed(value: Any) -> Any:
+    # Never a bool: True == 1 in a key, and a null page size is not a page size of 1.
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, list):
+        return ("list", len(value))
+    return "given"
 
 
 class CostLimit(SchemaExtension):

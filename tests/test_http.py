@@ -245,6 +245,33 @@ async def test_no_cross_origin_access_by_default(client: httpx.AsyncClient) -> N
     assert "access-control-allow-origin" not in simple.headers
 
 
+async def test_requests_without_an_origin_get_what_starlettes_stack_gives(
+    client: httpx.AsyncClient,
+) -> None:
+    """A request without an Origin goes to /graphql past Starlette's middleware (graph/app.py);
+    one with an Origin it does not allow goes through them, CORS's included. Both get the same
+    answer with the same headers (CORS's `Vary: Origin` among them), for POST and GET."""
+    for method, request in [
+        ("POST", {"json": {"query": QUERY}}),
+        ("GET", {"params": {"query": QUERY}}),
+    ]:
+        direct = await client.request(method, "/graphql", **request)  # type: ignore[arg-type]
+        through = await client.request(
+            method,
+            "/graphql",
+            headers={"origin": "https://elsewhere.example"},
+            **request,  # type: ignore[arg-type]
+        )
+        assert direct.status_code == through.status_code == 200
+        assert direct.content == through.content
+        assert _headers(direct) == _headers(through), method
+        assert "Origin" in direct.headers["vary"].split(", ")
+
+
+def _headers(response: httpx.Response) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in response.headers.multi_items() if k != "date")
+
+
 async def test_configured_origins_may_call(dsn: str) -> None:
     settings = Settings(cors_origins=("https://app.example",))
     with LiveServer(create_app(settings, dsn)) as live:
