@@ -15,13 +15,12 @@ from importlib import metadata
 import asyncpg
 import strawberry
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graph.admission import Admission
+from graph.cors import cors_middleware
 from graph.dataversion import DataVersion
 from graph.db import (
     CONNECTION_ERRORS,
@@ -181,15 +180,7 @@ def create_app(
             *(graphiql_routes() if settings.graphiql else []),
         ],
         lifespan=lifespan,
-        middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST"],
-                allow_headers=["content-type", "accept", "x-api-key"],
-                max_age=600,
-            )
-        ],
+        middleware=[cors_middleware(settings)],
     )
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission
