@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve": lambda s: cmd_serve(s, args.workers),
         "migrate": cmd_migrate,
         "load-demo": cmd_load_demo,
-        "schema": partial(cmd_schema, possible_types=args.possible_types),
+        "schema": partial(cmd_schema, possible_types=getattr(args, "possible_types", False)),
     }
     stopping.install()
     try:
