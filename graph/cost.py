@@ -9,7 +9,10 @@ costs 10 films + 10 x 10 directors + 10 x 10 x 5 films = 610. A list without a p
 (`Film.genres`, `Film.directors`, `Film.offers`, ...) is a short list of one film's facts, and
 counts as 10 elements per parent (an estimate: a film has 1-3 directors, but some dozens of
 offers across regions); a list with one (`Film.cast(first:)`, `search(first:)`) as that many,
-`nodes(ids:)` as the ids given, and any other object as 1. Connection plumbing (the
+`nodes(ids:)` as the ids given, `Film.availability(regions:)` as the regions given, and any
+other object as 1. So the graph questions are bounded too: `path` is one object and its
+`hops` a list of 10 (a path has at most 6), `similar(first:)` and `Collaborator.films(first:)`
+count `first`, `collaborators` and `commonFilms` are connections. Connection plumbing (the
 connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
 count wherever they are spread, with the operation's variables as coerced for execution. Page
 sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more
@@ -105,6 +108,8 @@ class _Costing:
             count = _size(args.get("first") or args.get("last"), UNPAGED_LIST_SIZE)  # all: 10
         elif "ids" in definition.args and isinstance(args.get("ids"), list):
             count = len(args["ids"])
+        elif "regions" in definition.args and isinstance(args.get("regions"), list):
+            count = len(args["regions"])  # Film.availability: one element per region asked
         elif _is_connection(parent):
             count = page  # edges, nodes
         else:

@@ -19,6 +19,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
+from graph.collaborators import common_films
 from graph.compiled.cache import StatementCache
 from graph.compiled.run import CompiledExecution
 from graph.context import Info
@@ -32,6 +33,7 @@ from graph.errors import NotFoundError, UserInputError
 from graph.ids import from_global_id, pk_of
 from graph.limits import limit_rules, repeated_fields_error
 from graph.pagination import Connection, connection, window
+from graph.paths import PersonPath, person_path
 from graph.scalars import SCALARS
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
@@ -247,6 +249,17 @@ class Query:
         resolver=suggest,
         description="Autocomplete: films (most voted first) and people whose title or name "
         "starts with `prefix`, ignoring case and accents.",
+    )
+
+    path: PersonPath | None = strawberry.field(
+        resolver=person_path,
+        description="A shortest chain of people from `from` to `to`, each hop two people "
+        "credited on one film; null when there is none of at most `maxHops` films. "
+        "docs/queries.md#paths says how the search is bounded.",
+    )
+    common_films: Connection[Film] | None = strawberry.field(
+        resolver=common_films,
+        description="The films every one of `people` is credited on, newest first.",
     )
 
     @strawberry.field(description="Every genre, by name.")
