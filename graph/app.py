@@ -16,8 +16,6 @@ from typing import Any
 import asyncpg
 import strawberry
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.admission import Admission
+from graph.cors import cors_middleware
 from graph.dataversion import DataVersion
 from graph.db import (
     CONNECTION_ERRORS,
@@ -235,15 +234,7 @@ def create_app(
             *(graphiql_routes() if settings.graphiql else []),
         ],
         lifespan=lifespan,
-        middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST"],
-                allow_headers=["content-type", "accept", "x-api-key"],
-                max_age=600,
-            )
-        ],
+        middleware=[cors_middleware(settings)],
     )
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission
