@@ -163,6 +163,8 @@ async def test_an_extract_skips_dangling_references_without_spending_the_error_b
         assert f"filmgraph: {file}: {reason} skipped, e.g. {examples}" in notes
         assert f"skipped {file}: {reason}" in skipped
     assert len([line for line in skipped if line.startswith("skipped ")]) == len(DANGLING)
+    # The extract's title.episode.tsv is not a file the importer reads: it says so.
+    assert f"filmgraph: {EXTRACT}: not read: title.episode.tsv" in notes
     counts = summary(result.stdout)
     assert counts["credit"] == [EXPECTED["credits"], 0, 0, 0]
     assert counts["rating"] == [EXPECTED["rated"], 0, 0, 0]
