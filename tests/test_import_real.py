@@ -14,7 +14,7 @@ import secrets
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import pytest
@@ -27,6 +27,7 @@ from tests.test_import_imdb import rejects, summary
 FIXTURES = Path(__file__).parent / "fixtures"
 EXTRACT = FIXTURES / "extract"
 MOVIELENS = FIXTURES / "movielens"
+Quoting = Literal[0, 1, 2, 3]  # csv.QUOTE_MINIMAL, QUOTE_ALL, QUOTE_NONNUMERIC, QUOTE_NONE
 
 # tests/fixtures/extract, counted by hand. Films: the four movie and tvMovie rows of
 # title.basics (tt0000015 is an episode). Ratings: those of the four films that
@@ -95,7 +96,7 @@ async def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
         await conn.close()
 
 
-def resave(source: Path, target: Path, quoting: int, *, gz: bool = False) -> Path:
+def resave(source: Path, target: Path, quoting: Quoting, *, gz: bool = False) -> Path:
     """The dataset files written back as Python's csv module (and pandas, which uses it)
     writes them: tab-separated, quoted by `quoting`, CRLF line ends (csv's default)."""
     target.mkdir(parents=True)
@@ -135,11 +136,12 @@ async def test_quoted_and_unquoted_copies_import_alike(fresh_dsn: Any, scratch_d
         ("Ice", '"Ice"', "Ice, the Skater"),
     ]
     graph = await fingerprint(original)
-    for name, quoting, gz in (
+    variants: list[tuple[str, Quoting, bool]] = [
         ("minimal", csv.QUOTE_MINIMAL, False),
         ("all", csv.QUOTE_ALL, False),
         ("minimal-gz", csv.QUOTE_MINIMAL, True),
-    ):
+    ]
+    for name, quoting, gz in variants:
         files = resave(EXTRACT, scratch_dir / name, quoting, gz=gz)
         dsn = await fresh_dsn()
         result = filmgraph_import(dsn, "imdb", files)
