@@ -368,6 +368,11 @@ async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
         assert result.stderr.splitlines()[-1].startswith(
             f"filmgraph: {wrong.name}: not a TMDB watch/providers answer"
         ), result.stderr
+    regions = scratch_dir / "watch-providers-regions.json"
+    regions.write_text(json.dumps({"results": [{"iso_3166_1": "US", "english_name": "US"}]}))
+    result = filmgraph_import(empty_dsn, "tmdb-providers", regions)
+    assert result.returncode == 4, result.stderr
+    assert "regions.json: not a TMDB provider list" in result.stderr.splitlines()[-1]
     assert await fingerprint(empty_dsn) == before
 
     # gzip answers are read; one about a film the graph does not have writes nothing, not

@@ -105,6 +105,9 @@ async def import_providers(run: Run, path: Path) -> None:
         results = doc.value.get("results") if isinstance(doc.value, dict) else None
         if not isinstance(results, list):
             raise InputError(f'{path.name}: not a TMDB provider list (no "results" list)')
+        if results and not any(isinstance(e, dict) and "provider_id" in e for e in results):
+            # Another of TMDB's lists, such as /watch/providers/regions.
+            raise InputError(f"{path.name}: not a TMDB provider list (no entry has a provider_id)")
         for i, entry in enumerate(results):
             row = _provider(entry)
             if isinstance(row, str):
