@@ -12,8 +12,9 @@ offers across regions); a list with one (`Film.cast(first:)`, `search(first:)`) 
 `nodes(ids:)` and `resolveIds(ids:)` as the ids given, a `jsonLd` document (a JSON value)
 as 31 (the object and three short lists), `Film.availability(regions:)` as the regions
 given, and any other object as 1. So the graph questions are bounded too: `path` is one
-object and its `hops` a list of 10 (a path has at most 6), `similar(first:)` and `Collaborator.films(first:)`
-count `first`, `collaborators` and `commonFilms` are connections. Connection plumbing (the
+object and its `hops` a list of 10 (a path has at most 6), `similar(first:)` and
+`Collaborator.films(first:)` count `first`, `collaborators` and `commonFilms` are
+connections. Connection plumbing (the
 connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
 count wherever they are spread, with the operation's variables as coerced for execution. Page
 sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more
