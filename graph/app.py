@@ -35,6 +35,7 @@ from graph.db import (
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
+from graph.linked import routes as linked_routes
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import RateLimiter
 from graph.schema_gate import SchemaGate
@@ -229,6 +230,7 @@ def create_app(
         endpoint,
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST"]),
+            *linked_routes(settings, lambda: data_version.current, deployment),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(graphiql_routes() if settings.graphiql else []),

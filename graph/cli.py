@@ -1,4 +1,4 @@
-"""The `filmgraph` command: serve | migrate | load-demo | schema | generate | import."""
+"""The `filmgraph` command: serve | migrate | load-demo | schema | generate | import | export."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from importlib import metadata
+from typing import BinaryIO
 
 import asyncpg
 import uvicorn
@@ -24,6 +26,7 @@ from graph.demo.load import load_demo
 from graph.dsn import DsnError
 from graph.dsn import check as check_dsn
 from graph.embedded import EmbeddedError, EmbeddedPostgres
+from graph.export import FORMATS, Exported, export_jsonld
 from graph.generate import GenerateError, generate
 from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
@@ -228,6 +231,37 @@ def cmd_generate(settings: Settings, films: int, seed: int) -> int:
     return 0
 
 
+def _region(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", text):
+        raise argparse.ArgumentTypeError(f"not an ISO 3166-1 alpha-2 code such as US: {text!r}")
+    return text.upper()
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(dsn: str, out: BinaryIO) -> Exported:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            await ensure_current(conn)
+            return await export_jsonld(conn, out, settings.public_url, args.region, args.format)
+        finally:
+            await conn.close()
+
+    with contextlib.ExitStack() as stack:
+        out = (
+            sys.stdout.buffer
+            if args.output == "-"
+            else stack.enter_context(open(args.output, "wb"))
+        )
+        dsn, _ = stack.enter_context(database(settings))
+        done = stopping.run(run(dsn, out))
+    rate = done.films / done.seconds if done.seconds else 0.0
+    print(
+        f"filmgraph: exported {done.films} film(s) in {done.seconds:.1f} s ({rate:,.0f}/s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_schema(settings: Settings, possible_types: bool = False) -> int:
     schema = create_schema(settings)
     if possible_types:
@@ -314,6 +348,38 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--films", type=int, required=True, help="number of films")
     gen.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     add_import_parser(sub)
+    export = sub.add_parser(
+        "export",
+        help="write the catalogue as a streamed schema.org JSON-LD feed",
+        description="Write the catalogue as linked data. " + database,
+    )
+    kinds = export.add_subparsers(dest="what", required=True)
+    jsonld = kinds.add_parser(
+        "jsonld",
+        help="every film as a schema.org Movie (JSON-LD), one per line by default",
+        description="Write every film as the schema.org Movie document Film.jsonLd answers, "
+        "in film id order, from one consistent snapshot, streamed in constant memory. "
+        "@ids start with FILMGRAPH_PUBLIC_URL. " + database,
+    )
+    jsonld.add_argument(
+        "--region",
+        type=_region,
+        help="only the films offered in this region (ISO 3166-1 alpha-2, e.g. US), with only "
+        "that region's offers: its where-to-watch feed",
+    )
+    jsonld.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="ndjson",
+        help="ndjson: one document per line (default); jsonld: one document with an @graph",
+    )
+    jsonld.add_argument(
+        "--output",
+        "-o",
+        default="-",
+        metavar="FILE",
+        help="where to write (default -: standard output)",
+    )
     return p
 
 
@@ -339,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return cmd_generate(settings, args.films, args.seed)
+        if args.command == "export":
+            return cmd_export(settings, args)
         if args.command == "import":
             with database(settings) as (dsn, _):
                 return cmd_import(dsn, args)

@@ -9,10 +9,12 @@ costs 10 films + 10 x 10 directors + 10 x 10 x 5 films = 610. A list without a p
 (`Film.genres`, `Film.directors`, `Film.offers`, ...) is a short list of one film's facts, and
 counts as 10 elements per parent (an estimate: a film has 1-3 directors, but some dozens of
 offers across regions); a list with one (`Film.cast(first:)`, `search(first:)`) as that many,
-`nodes(ids:)` as the ids given, `Film.availability(regions:)` as the regions given, and any
-other object as 1. So the graph questions are bounded too: `path` is one object and its
-`hops` a list of 10 (a path has at most 6), `similar(first:)` and `Collaborator.films(first:)`
-count `first`, `collaborators` and `commonFilms` are connections. Connection plumbing (the
+`nodes(ids:)` and `resolveIds(ids:)` as the ids given, a `jsonLd` document (a JSON value)
+as 31 (the object and three short lists), `Film.availability(regions:)` as the regions
+given, and any other object as 1. So the graph questions are bounded too: `path` is one
+object and its `hops` a list of 10 (a path has at most 6), `similar(first:)` and
+`Collaborator.films(first:)` count `first`, `collaborators` and `commonFilms` are
+connections. Connection plumbing (the
 connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
 count wherever they are spread, with the operation's variables as coerced for execution. Page
 sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more
@@ -53,6 +55,8 @@ from graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from graph.ratelimit import rate_limited
 
 UNPAGED_LIST_SIZE = 10
+# A JSON-LD document: the object and three short lists of its facts (people, genres, offers).
+JSON_DOCUMENT_COST = 1 + 3 * UNPAGED_LIST_SIZE
 
 # The cost of the operation running in this task (each operation of a batch runs in a task of
 # its own), for an answer made without the extension: one ended by the request's time limit.
@@ -94,9 +98,13 @@ class _Costing:
     def field(self, node: FieldNode, parent: Any, page: int) -> int:
         name = node.name.value
         fields = getattr(parent, "fields", None)
-        if name.startswith("__") or not fields or name not in fields or not node.selection_set:
+        if name.startswith("__") or not fields or name not in fields:
             return 0
         definition = fields[name]
+        if not node.selection_set:
+            # A JSON value is a whole document (`jsonLd`: a film with its people, genres and
+            # offers), counted as that many nodes; any other scalar is free.
+            return JSON_DOCUMENT_COST if get_named_type(definition.type).name == "JSON" else 0
         try:
             args = get_argument_values(definition, node, self.variables)
         except GraphQLError:

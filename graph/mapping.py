@@ -101,11 +101,24 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """A field computed in SQL from its parent's row: `expression`, with `{t}` the parent's
+    alias (only its `id` is read: a compiled page's rows are not whole table rows) and `{base}`
+    the public URL (FILMGRAPH_PUBLIC_URL), is what the compiler writes;
+    `statement` (sql/queries) runs the same expression for a batch of parent ids on the
+    resolver path. Its value is JSON."""
+
+    expression: str
+    statement: str
+
+
+@dataclass(frozen=True)
 class Entity:
     table: str
     columns: Mapping[str, Column]
     lookups: Mapping[str, str] = field(default_factory=dict)
     relations: Mapping[str, Relation] = field(default_factory=dict)
+    computed: Mapping[str, Computed] = field(default_factory=dict)
 
 
 def _columns(*names: str, **special: Column) -> dict[str, Column]:
@@ -167,7 +180,20 @@ MODEL: Mapping[str, Entity] = {
             "wikidata_id",
             imdb_rating=Column("imdb_rating", _float),
         ),
-        lookups={"id": "films_by_id", "slug": "films_by_slug", "imdb_id": "films_by_imdb_id"},
+        lookups={
+            "id": "films_by_id",
+            "slug": "films_by_slug",
+            "imdb_id": "films_by_imdb_id",
+            "tmdb_id": "films_by_tmdb_id",
+            "wikidata_id": "films_by_wikidata_id",
+        },
+        # schema.org Movie (sql/migrations/0012_linked.sql).
+        computed={
+            "json_ld": Computed(
+                "(select film_jsonld(r, {base}) from film r where r.id = {t}.id)",
+                "film_jsonld_by_id",
+            )
+        },
         relations={
             "genres": Relation(
                 "Genre",
@@ -252,7 +278,20 @@ MODEL: Mapping[str, Entity] = {
             "tmdb_id",
             "wikidata_id",
         ),
-        lookups={"id": "people_by_id", "slug": "people_by_slug", "imdb_id": "people_by_imdb_id"},
+        lookups={
+            "id": "people_by_id",
+            "slug": "people_by_slug",
+            "imdb_id": "people_by_imdb_id",
+            "tmdb_id": "people_by_tmdb_id",
+            "wikidata_id": "people_by_wikidata_id",
+        },
+        # schema.org Person (sql/migrations/0012_linked.sql).
+        computed={
+            "json_ld": Computed(
+                "(select person_jsonld(r, {base}) from person r where r.id = {t}.id)",
+                "person_jsonld_by_id",
+            )
+        },
         relations={
             "credits": Relation(
                 "Credit",
@@ -398,6 +437,7 @@ QUERY: Mapping[str, Root] = {
     "providers": Root("page", "Provider"),
     "search": Root("search"),
     "suggest": Root("search"),
+    "resolveIds": Root("resolver"),
     "path": Root("resolver"),
     "commonFilms": Root("resolver"),
 }
@@ -407,7 +447,12 @@ QUERY: Mapping[str, Root] = {
 # are searches (a path, a ranking) or reshape rows in Python, so the compiler does not
 # translate them: an operation that selects one runs on the resolvers (graph/compiled/).
 RESOLVER_ONLY: Mapping[str, Mapping[str, str]] = {
-    "Query": {"path": "graph/paths.py", "common_films": "graph/collaborators.py"},
+    "Query": {
+        "path": "graph/paths.py",
+        "common_films": "graph/collaborators.py",
+        # External ids of any kind, one statement (sql/queries/external.sql).
+        "resolve_ids": "graph/external.py",
+    },
     "Film": {
         "similar": "graph/similar.py",
         "availability": "graph/watch.py",

@@ -19,6 +19,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
+from graph import external
 from graph.collaborators import common_films
 from graph.compiled.cache import StatementCache
 from graph.compiled.run import CompiledExecution
@@ -58,6 +59,10 @@ MAX_NODES = 100
 STATEMENT_CACHE_BYTES = 64_000_000
 
 IdArg = Annotated[strawberry.ID | None, strawberry.argument(description="Global id.")]
+TmdbIdArg = Annotated[int | None, strawberry.argument(description="TMDB id (a positive number).")]
+WikidataIdArg = Annotated[
+    str | None, strawberry.argument(description="Wikidata item id, e.g. `Q47703`.")
+]
 SlugArg = Annotated[str | None, strawberry.argument(description="URL-safe name.")]
 
 
@@ -78,11 +83,23 @@ def _one_of(**given: Any) -> tuple[str, Any]:
     return argument, value
 
 
+# Lookup arguments and the columns they name (graph/mapping.py's lookups).
+LOOKUP_COLUMNS = {"imdbId": "imdb_id", "tmdbId": "tmdb_id", "wikidataId": "wikidata_id"}
+
+
 async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
     if argument == "id":
         return await info.context.loaders.lookup(entity, "id", pk_of(value, entity))
-    by = "imdb_id" if argument == "imdbId" else argument
+    if argument == "tmdbId":
+        value = external.tmdb_id(value)
+    elif argument == "wikidataId":
+        value = external.wikidata_id(value)
+    by = LOOKUP_COLUMNS.get(argument, argument)
     return await info.context.loaders.lookup(entity, by, value)
+
+
+async def _node_or_none(info: Info, hit: tuple[str, int] | None) -> Any:
+    return None if hit is None else await info.context.loaders.lookup(hit[0], "id", hit[1])
 
 
 async def _must_exist(info: Info, references: list[Reference]) -> None:
@@ -146,7 +163,9 @@ class Query:
             await asyncio.gather(*(info.context.loaders.lookup(e, "id", pk) for e, pk in decoded))
         )
 
-    @strawberry.field(description="A film by exactly one of: global id, slug or IMDb id.")
+    @strawberry.field(
+        description="A film by exactly one of: global id, slug, IMDb id, TMDB id or Wikidata id."
+    )
     async def film(
         self,
         info: Info,
@@ -155,12 +174,18 @@ class Query:
         imdb_id: Annotated[
             str | None, strawberry.argument(description="IMDb title id, e.g. `tt0068646`.")
         ] = None,
+        tmdb_id: TmdbIdArg = None,
+        wikidata_id: WikidataIdArg = None,
     ) -> Film | None:
-        arg, value = _one_of(id=id, slug=slug, imdbId=imdb_id)
+        arg, value = _one_of(
+            id=id, slug=slug, imdbId=imdb_id, tmdbId=tmdb_id, wikidataId=wikidata_id
+        )
         result: Film | None = await _lookup(info, "Film", arg, value)
         return result
 
-    @strawberry.field(description="A person by exactly one of: global id, slug or IMDb id.")
+    @strawberry.field(
+        description="A person by exactly one of: global id, slug, IMDb id, TMDB id or Wikidata id."
+    )
     async def person(
         self,
         info: Info,
@@ -169,10 +194,34 @@ class Query:
         imdb_id: Annotated[
             str | None, strawberry.argument(description="IMDb name id, e.g. `nm0000233`.")
         ] = None,
+        tmdb_id: TmdbIdArg = None,
+        wikidata_id: WikidataIdArg = None,
     ) -> Person | None:
-        arg, value = _one_of(id=id, slug=slug, imdbId=imdb_id)
+        arg, value = _one_of(
+            id=id, slug=slug, imdbId=imdb_id, tmdbId=tmdb_id, wikidataId=wikidata_id
+        )
         result: Person | None = await _lookup(info, "Person", arg, value)
         return result
+
+    @strawberry.field(
+        description=f"Films and people by external ids of any kind, mixed, in the order given: "
+        f"{external.FORMAT_HELP}. Null for an id nothing in the graph holds; at most "
+        f"{external.MAX_IDS} ids, resolved in one statement."
+    )
+    async def resolve_ids(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[str],
+            strawberry.argument(description="External ids, at most 100, e.g. `tt0068646`."),
+        ],
+    ) -> list[Node | None]:
+        found = await external.resolve(info.context.loaders.pool, ids)
+        return list(
+            await asyncio.gather(
+                *(_node_or_none(info, hit) for hit in found)  # batched per type
+            )
+        )
 
     @strawberry.field(description="A genre by exactly one of: global id or slug.")
     async def genre(self, info: Info, id: IdArg = None, slug: SlugArg = None) -> Genre | None:
@@ -288,6 +337,8 @@ class Query:
 class Schema(strawberry.Schema):
     document_cache: DocumentCache
     statement_cache: StatementCache
+    # The base of JSON-LD `@id`s (Settings.public_url).
+    public_url: str
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -436,4 +487,5 @@ def create_schema(settings: Settings | None = None) -> Schema:
     )
     schema.document_cache = cache
     schema.statement_cache = statements
+    schema.public_url = settings.public_url
     return schema

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from graph.context import Info
 from graph.errors import UserInputError
@@ -83,6 +84,14 @@ async def _page(
 
 def _rel(entity: str, field: str) -> Any:
     return MODEL[entity].relations[field]
+
+
+async def _json_ld(info: Info, entity: str, key: int) -> JSON:
+    base: str = info.schema.public_url  # type: ignore[attr-defined]
+    document: JSON = await info.context.loaders.computed(
+        MODEL[entity].computed["json_ld"], key, base
+    )
+    return document
 
 
 @strawberry.interface(description="An object with a global id, which `node(id:)` fetches again.")
@@ -160,6 +169,13 @@ class Person(Node):
     imdb_id: str | None = strawberry.field(description="IMDb name id, e.g. `nm0000233`.")
     tmdb_id: int | None = strawberry.field(description="TMDB person id.")
     wikidata_id: str | None = strawberry.field(description="Wikidata item id, e.g. `Q25191`.")
+
+    @strawberry.field(
+        description="The person as schema.org `Person` JSON-LD, the document GET "
+        "/people/{slug} serves (docs/linked-data.md)."
+    )
+    async def json_ld(self, info: Info) -> JSON:
+        return await _json_ld(info, "Person", self.db_id)
 
     @strawberry.field(description="This person's credits, newest film first.")
     async def credits(
@@ -265,6 +281,14 @@ class Film(Node):
     imdb_id: str | None = strawberry.field(description="IMDb title id, e.g. `tt0068646`.")
     tmdb_id: int | None = strawberry.field(description="TMDB movie id.")
     wikidata_id: str | None = strawberry.field(description="Wikidata item id, e.g. `Q47703`.")
+
+    @strawberry.field(
+        description="The film as schema.org `Movie` JSON-LD, with its people, genres, rating, "
+        "external ids (`sameAs`) and every offer as a `WatchAction`: the document GET "
+        "/films/{slug} serves (docs/linked-data.md)."
+    )
+    async def json_ld(self, info: Info) -> JSON:
+        return await _json_ld(info, "Film", self.db_id)
 
     @strawberry.field(description="The film's genres, by name.")
     async def genres(self, info: Info) -> list[Genre]:

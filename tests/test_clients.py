@@ -127,6 +127,9 @@ def test_codegen_types_every_scalar_and_example_without_warnings(scratch_dir: Pa
     generated = (scratch_dir / "src" / "gql" / "filmgraph.ts").read_text()
     for scalar in ("Date", "DateTime", "Decimal"):
         assert f"  {scalar}: {{ input: string; output: string; }}" in generated, scalar
+    assert "  JSON: { input: Record<string, unknown>; output: Record<string, unknown>; }" in (
+        generated
+    )
     assert "price: string | null" in generated
     # One operation type per example document.
     for document in EXAMPLES.glob("*.graphql"):

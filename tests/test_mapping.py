@@ -42,6 +42,7 @@ def test_every_field_of_the_schema_is_mapped() -> None:
             if entity is None or not (
                 attribute in entity.columns
                 or attribute in entity.relations
+                or attribute in entity.computed
                 or (field == "id" and "db_id" in entity.columns)
             ):
                 unmapped.append(f"{t.name}.{field}")
@@ -63,6 +64,8 @@ def test_what_the_mapping_names_exists() -> None:
                 assert argument == "first" or argument in relation.predicates, (name, argument)
             for pinned, _ in relation.pinned:
                 assert pinned in relation.predicates, (name, pinned)
+        for name, computed in entity.computed.items():
+            assert "{t}" in computed.expression and "{base}" in computed.expression, name
 
 
 def test_resolver_only_fields_name_their_module_and_exist() -> None:

@@ -75,7 +75,9 @@ def test_every_custom_scalar_says_its_wire_format() -> None:
         for name, t in schema.type_map.items()
         if isinstance(t, GraphQLScalarType) and not name.startswith("__") and name not in BUILT_IN
     ]
-    assert {t.name for t in custom} == {"Date", "DateTime", "Decimal"}
+    assert {t.name for t in custom} == {"Date", "DateTime", "Decimal", "JSON"}
     for scalar in custom:
         assert scalar.specified_by_url and scalar.specified_by_url.startswith("https://")
-        assert "JSON string" in (scalar.description or ""), scalar.name
+        # JSON (jsonLd) is any JSON value, as ECMA-404 says; the others are JSON strings.
+        wire = "ECMA-404" if scalar.name == "JSON" else "JSON string"
+        assert wire in (scalar.description or ""), scalar.name
