@@ -9,6 +9,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from graphql import GraphQLError
@@ -17,6 +18,10 @@ from graphql.pyutils import inspect
 _VARIABLE = re.compile(r"^Variable '\$(\w+)' ")
 # graphql-core's words for a null where a value is required.
 _NONE = re.compile(r"\bnot to be None\b")
+# How many parts of a variable's value are looked for in its errors' messages: a hostile
+# object of 20,000 fields gets up to a hundred errors, and looking for each of its parts in
+# each message took seconds of CPU. Parts past these stay as graphql-core quoted them.
+MAX_PARTS = 200
 
 
 def graphql_value(value: Any) -> str:
@@ -50,22 +55,46 @@ def _values(value: Any) -> Iterator[Any]:
             yield from _values(item)
 
 
-def reworded(error: GraphQLError, variables: dict[str, Any] | None) -> GraphQLError:
+def reworded_all(
+    errors: list[GraphQLError], variables: dict[str, Any] | None
+) -> list[GraphQLError]:
+    """`reworded` for each of a request's errors, each variable's parts quoted once."""
+    quotes: dict[str, list[tuple[str, str]]] = {}
+    return [reworded(error, variables, quotes) for error in errors]
+
+
+def _quotes(value: Any) -> list[tuple[str, str]]:
+    # Each inspect() text of a part of the value that GraphQL writes otherwise, longest
+    # first, so that a list is replaced whole before its items. (inspect() shortens long
+    # values: those stay.)
+    quoted = {inspect(v): graphql_value(v) for v in islice(_values(value), MAX_PARTS)}
+    return sorted(
+        ((python, graphql) for python, graphql in quoted.items() if python != graphql),
+        key=lambda pair: len(pair[0]),
+        reverse=True,
+    )
+
+
+def reworded(
+    error: GraphQLError,
+    variables: dict[str, Any] | None,
+    quotes: dict[str, list[tuple[str, str]]] | None = None,
+) -> GraphQLError:
     """The error with its quoted values in GraphQL syntax and the variable it is about in
-    `extensions.argument`; any other error as it is."""
+    `extensions.argument`; any other error as it is. `quotes` keeps each variable's quoted
+    parts from one error to the next."""
     match = _VARIABLE.match(error.message)
     if match is None or error.path is not None:
         return error
     name = match.group(1)
     message = _NONE.sub("not to be null", error.message)
     if variables and name in variables:
-        # graphql-core quotes the wrong value, or the object or list around it, after a
-        # colon: each inspect() text of a part of the value, longest first, so that a list is
-        # replaced whole before its items. (inspect() shortens long values: those stay.)
-        quoted = {inspect(v): graphql_value(v) for v in _values(variables[name])}
-        for python in sorted(quoted, key=len, reverse=True):
-            if python != quoted[python]:
-                message = message.replace(f": {python}", f": {quoted[python]}")
+        # graphql-core quotes the wrong value, or the object or list around it, after a colon.
+        quotes = {} if quotes is None else quotes
+        if name not in quotes:
+            quotes[name] = _quotes(variables[name])
+        for python, graphql in quotes[name]:
+            message = message.replace(f": {python}", f": {graphql}")
     return GraphQLError(
         message,
         nodes=error.nodes,

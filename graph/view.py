@@ -39,7 +39,7 @@ from graph.ratelimit import RateLimiter, client_key, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, Schema, create_schema
 from graph.schema_gate import SchemaGate
 from graph.settings import Settings
-from graph.variables import reworded
+from graph.variables import reworded_all
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class GraphQLView(GraphQL[Context, None]):
             )
         if isinstance(result, ExecutionResult) and result.errors and request_data is not None:
             variables = request_data.variables
-            result.errors = [reworded(e, variables) for e in result.errors]
+            result.errors = reworded_all(result.errors, variables)
         return result
 
     async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:

@@ -33,6 +33,7 @@ from graphql import (
 )
 
 from graph.app import create_app
+from graph.ids import to_global_id
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql, refused
 
@@ -646,8 +647,14 @@ def slot_document(slot: Slot, as_literal: str | None) -> str:
                 assert node is not None
                 arguments.append(f"{name}: {print_ast(node)}")
         elif is_required_argument(arg):
-            assert get_named_type(arg.type).name == "String", (slot, name)
-            arguments.append(f'{name}: "a"')
+            # A text, or a well-formed id (path's other end, commonFilms' people).
+            named = get_named_type(arg.type).name
+            assert named in ("String", "ID"), (slot, name)
+            other = ast_from_value(
+                "a" if named == "String" else to_global_id("Person", 1), arg.type
+            )
+            assert other is not None
+            arguments.append(f"{name}: {print_ast(other)}")
     selection = " { __typename }" if is_composite_type(get_named_type(field_.type)) else ""
     before, after = ENTRY[slot.type_name]
     inner = f"{slot.field}({', '.join(arguments)}){selection}"
