@@ -42,8 +42,19 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     ('{ films(filter: {genresAny: ["drama"]}) { totalCount } }', {}),
     ("{ films(filter: {minRating: 8}) { totalCount } }", {}),
     ("{ films(filter: {runtimeMinutes: {max: 120}}) { totalCount } }", {}),
+    # Filmographies, in the order and with the counts of credit's copies and tallies (0009).
+    (
+        """{ people(first: 100) { nodes { slug
+             directed: filmography(role: DIRECTOR, first: 3) { totalCount nodes { slug } }
+             any: filmography(first: 3) { totalCount nodes { slug } } } } }""",
+        {},
+    ),
 ]
 
+
+COLUMNS = """select attname from pg_attribute
+               where attrelid = $1::regclass and attnum > 0 and not attisdropped
+                 and attgenerated = '' order by attnum"""
 
 # The tables every state has, parents first; search_vector is generated.
 BASE_TABLES = ["genre", "person", "film", "provider", "film_genre", "credit", "offer"]
@@ -51,19 +62,14 @@ BASE_TABLES = ["genre", "person", "film", "provider", "film_genre", "credit", "o
 
 async def copy_base_data(source: str, conn: asyncpg.Connection) -> None:
     """The fresh database's rows, written as a COPY (so that each state's own triggers keep
-    whatever it derives from them): today's demo loader needs today's schema."""
+    whatever it derives from them): today's demo loader needs today's schema. Only the
+    columns the state has: a later migration fills in what it adds (0009: credit's copies of
+    its film's sort key)."""
     src = await asyncpg.connect(source)
     try:
         for table in BASE_TABLES:
-            columns = [
-                r["attname"]
-                for r in await src.fetch(
-                    """select attname from pg_attribute
-                       where attrelid = $1::regclass and attnum > 0 and not attisdropped
-                         and attgenerated = '' order by attnum""",
-                    table,
-                )
-            ]
+            has = {r["attname"] for r in await conn.fetch(COLUMNS, table)}
+            columns = [r["attname"] for r in await src.fetch(COLUMNS, table) if r["attname"] in has]
             rows = await src.fetch(f"select {', '.join(columns)} from {table}")
             await conn.copy_records_to_table(table, records=rows, columns=columns)
     finally:
