@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import logging
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from importlib import metadata
 
 import asyncpg
@@ -26,7 +28,7 @@ from graph.generate import GenerateError, generate
 from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
 from graph.persisted import trusted_documents
-from graph.schema import create_schema
+from graph.schema import abstract_types, create_schema
 from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
 from graph.workers import WorkersError, worker_settings
@@ -226,8 +228,12 @@ def cmd_generate(settings: Settings, films: int, seed: int) -> int:
     return 0
 
 
-def cmd_schema(settings: Settings) -> int:
-    print(create_schema(settings).as_str())
+def cmd_schema(settings: Settings, possible_types: bool = False) -> int:
+    schema = create_schema(settings)
+    if possible_types:
+        print(json.dumps(abstract_types(schema), indent=2))
+    else:
+        print(schema.as_str())
     return 0
 
 
@@ -287,11 +293,17 @@ def parser() -> argparse.ArgumentParser:
         description="Load the demo films, people and offers; loading them twice changes "
         "nothing. On the embedded PostgreSQL it applies pending migrations first. " + database,
     )
-    sub.add_parser(
+    schema = sub.add_parser(
         "schema",
         help="print the GraphQL schema (SDL), as committed in schema.graphql",
         description="Print the GraphQL schema (SDL), as committed in schema.graphql. Uses no "
         "database: neither DATABASE_URL nor the embedded PostgreSQL.",
+    )
+    schema.add_argument(
+        "--possible-types",
+        action="store_true",
+        help="print the object types of each interface and union as JSON instead, as "
+        "committed in examples/possibleTypes.json (Apollo Client's possibleTypes)",
     )
     gen = sub.add_parser(
         "generate",
@@ -317,11 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if getattr(args, "no_migrate", False):
         settings = dataclasses.replace(settings, migrate_on_start=False)
-    commands = {
+    commands: dict[str, Callable[[Settings], int]] = {
         "serve": lambda s: cmd_serve(s, args.workers),
         "migrate": cmd_migrate,
         "load-demo": cmd_load_demo,
-        "schema": cmd_schema,
+        "schema": partial(cmd_schema, possible_types=getattr(args, "possible_types", False)),
     }
     stopping.install()
     try:

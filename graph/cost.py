@@ -9,19 +9,23 @@ costs 10 films + 10 x 10 directors + 10 x 10 x 5 films = 610. A list without a p
 (`Film.genres`, `Film.directors`, `Film.offers`, ...) is a short list of one film's facts, and
 counts as 10 elements per parent (an estimate: a film has 1-3 directors, but some dozens of
 offers across regions); a list with one (`Film.cast(first:)`, `search(first:)`) as that many,
-`nodes(ids:)` as the ids given, and any other object as 1. Connection plumbing (the
+`nodes(ids:)` as the ids given, `Film.availability(regions:)` as the regions given, and any
+other object as 1. So the graph questions are bounded too: `path` is one object and its
+`hops` a list of 10 (a path has at most 6), `similar(first:)` and `Collaborator.films(first:)`
+count `first`, `collaborators` and `commonFilms` are connections. Connection plumbing (the
 connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
 count wherever they are spread, with the operation's variables as coerced for execution. Page
 sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more
 useful error.
 
 Cost depends on the variables, so it is computed per request at execution, not cached with
-the validation result.
+the validation result; the fast path (graph/compiled/fast.py) keeps it by what it reads of
+them (cost_signature).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -33,6 +37,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
+    OperationDefinitionNode,
     SelectionSetNode,
     get_named_type,
     get_nullable_type,
@@ -105,6 +110,8 @@ class _Costing:
             count = _size(args.get("first") or args.get("last"), UNPAGED_LIST_SIZE)  # all: 10
         elif "ids" in definition.args and isinstance(args.get("ids"), list):
             count = len(args["ids"])
+        elif "regions" in definition.args and isinstance(args.get("regions"), list):
+            count = len(args["regions"])  # Film.availability: one element per region asked
         elif _is_connection(parent):
             count = page  # edges, nodes
         else:
@@ -156,8 +163,42 @@ def document_cost(
     )
     if not isinstance(variables, VariableValues):
         return None
+    return operation_cost(schema, document, operation, variables)
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: VariableValues,
+) -> int:
+    """Nodes `operation` of `document` can return, with its variables coerced already."""
     root = schema.get_root_type(operation.operation)
     return _Costing(schema, document, variables).selections(operation.selection_set, root, 0)
+
+
+# The arguments whose values (beside whether they are null) the cost reads.
+COSTED_ARGUMENTS = frozenset({"first", "last", "ids"})
+
+
+def cost_signature(variables: Mapping[str, Any], costed: frozenset[str]) -> tuple[Any, ...]:
+    """What the cost of an operation reads of its coerced variables, given the variables that
+    appear in COSTED_ARGUMENTS (graph/compiled/cache.py finds them): their page sizes and the
+    length of their lists; of the others, only whether each is given and null (a null where
+    an argument may not be null leaves the field's arguments out of its cost)."""
+    return tuple(
+        (name, _costed(value) if name in costed else value is None)
+        for name, value in sorted(variables.items())
+    )
+
+
+def _costed(value: Any) -> Any:
+    # Never a bool: True == 1 in a key, and a null page size is not a page size of 1.
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, list):
+        return ("list", len(value))
+    return "given"
 
 
 class CostLimit(SchemaExtension):

@@ -68,6 +68,12 @@ class Loaders:
             loader = self._loaders[key] = DataLoader(load_fn=batch)
         return loader
 
+    async def batched(self, key: Hashable, batch: Callable[[list[Any]], Any], item: Any) -> Any:
+        """item's result of `batch`, a batch function of the caller's own (the graph questions
+        of graph/similar.py, graph/collaborators.py, graph/watch.py), keyed by `key`: its
+        statement and parameters."""
+        return await self._loader(key, batch).load(item)
+
     async def lookup(self, entity: str, by: str, value: Any) -> Any:
         """The `entity` whose `by` column equals value, or None."""
         statement = MODEL[entity].lookups[by]

@@ -394,9 +394,11 @@ ROOT_PAGES: Mapping[str, Relation] = {
 class Root:
     """How a field of Query reaches its rows: `lookup` by a key (the entity's `lookups`),
     `node` by global id (graph/ids.py), `page` over every row (ROOT_PAGES), `keyset` by a
-    filter and order built in graph/discovery/, `search` in graph/search.py."""
+    filter and order built in graph/discovery/, `search` in graph/search.py; `resolver`: only
+    its resolver reaches its rows, in the module RESOLVER_ONLY names (the compiler leaves the
+    operation to the resolvers)."""
 
-    kind: Literal["lookup", "node", "page", "keyset", "search"]
+    kind: Literal["lookup", "node", "page", "keyset", "search", "resolver"]
     entity: str | None = None
 
 
@@ -413,6 +415,32 @@ QUERY: Mapping[str, Root] = {
     "providers": Root("page", "Provider"),
     "search": Root("search"),
     "suggest": Root("search"),
+    "path": Root("resolver"),
+    "commonFilms": Root("resolver"),
+}
+
+# The graph questions (issue 13): fields and whole types served only by their resolvers, each
+# with the module that holds them and names its statements (sql/queries/<module>.sql). They
+# are searches (a path, a ranking) or reshape rows in Python, so the compiler does not
+# translate them: an operation that selects one runs on the resolvers (graph/compiled/).
+RESOLVER_ONLY: Mapping[str, Mapping[str, str]] = {
+    "Query": {"path": "graph/paths.py", "common_films": "graph/collaborators.py"},
+    "Film": {
+        "similar": "graph/similar.py",
+        "availability": "graph/watch.py",
+        "best_offer": "graph/watch.py",
+    },
+    "Person": {"collaborators": "graph/collaborators.py"},
+    # Types whose every field is its resolver's: "*".
+    "PersonPath": {"*": "graph/paths.py"},
+    "PathHop": {"*": "graph/paths.py"},
+    "Collaborator": {"*": "graph/collaborators.py"},
+    "SimilarFilm": {"*": "graph/similar.py"},
+    "SharedPeople": {"*": "graph/similar.py"},
+    "SharedGenres": {"*": "graph/similar.py"},
+    "YearDistance": {"*": "graph/similar.py"},
+    "RegionAvailability": {"*": "graph/watch.py"},
+    "BestOffer": {"*": "graph/watch.py"},
 }
 
 

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode, validate
+from graphql import GraphQLError, OperationDefinitionNode, is_abstract_type, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
@@ -19,6 +19,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
+from graph.collaborators import common_films
 from graph.compiled.cache import StatementCache
 from graph.compiled.run import CompiledExecution
 from graph.context import Info
@@ -32,6 +33,8 @@ from graph.errors import NotFoundError, UserInputError
 from graph.ids import from_global_id, pk_of
 from graph.limits import limit_rules, repeated_fields_error
 from graph.pagination import Connection, connection, window
+from graph.paths import PersonPath, person_path
+from graph.scalars import SCALARS
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
 from graph.textinput import TextArguments
@@ -62,9 +65,15 @@ def _one_of(**given: Any) -> tuple[str, Any]:
     """The single lookup argument given; BAD_USER_INPUT for none or several. (A NUL or a lone
     surrogate in it was refused before the resolver ran: graph.textinput.)"""
     present = [(k, v) for k, v in given.items() if v is not None]
-    if len(present) != 1:
+    if not present:
         names = ", ".join(given)
         raise UserInputError(f"pass exactly one of: {names}")
+    if len(present) > 1:
+        # `argument` names the second one given: the one to leave out.
+        names = ", ".join(given)
+        extra = present[1][0]
+        got = " and ".join(k for k, _ in present)
+        raise UserInputError(f"pass exactly one of: {names} (got {got})", argument=extra)
     argument, value = present[0]
     return argument, value
 
@@ -190,7 +199,7 @@ class Query:
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
-    ) -> Connection[Film]:
+    ) -> Connection[Film] | None:
         query, params = film_query(filter, order_by, info.context.cursor_key)
         await _must_exist(info, film_references(filter))
         return await keyset_page(
@@ -216,7 +225,7 @@ class Query:
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
-    ) -> Connection[Person]:
+    ) -> Connection[Person] | None:
         query, params = person_query(filter, order_by, info.context.cursor_key)
         await _must_exist(info, person_references(filter))
         return await keyset_page(
@@ -230,16 +239,27 @@ class Query:
             before,
         )
 
-    search: list[SearchResult] = strawberry.field(
+    search: list[SearchResult] | None = strawberry.field(
         resolver=search,
         description="Films, people, genres and providers matching `query`, best first. Case, "
         "accents and small typos are forgiven; a film's title weighs more than its original "
         "title, which weighs more than its synopsis.",
     )
-    suggest: list[SearchResult] = strawberry.field(
+    suggest: list[SearchResult] | None = strawberry.field(
         resolver=suggest,
         description="Autocomplete: films (most voted first) and people whose title or name "
         "starts with `prefix`, ignoring case and accents.",
+    )
+
+    path: PersonPath | None = strawberry.field(
+        resolver=person_path,
+        description="A shortest chain of people from `from` to `to`, each hop two people "
+        "credited on one film; null when there is none of at most `maxHops` films. "
+        "docs/queries.md#paths says how the search is bounded.",
+    )
+    common_films: Connection[Film] | None = strawberry.field(
+        resolver=common_films,
+        description="The films every one of `people` is credited on, newest first.",
     )
 
     @strawberry.field(description="Every genre, by name.")
@@ -250,7 +270,7 @@ class Query:
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
-    ) -> Connection[Genre]:
+    ) -> Connection[Genre] | None:
         return await _root(info, "Genre", first, after, last, before)
 
     @strawberry.field(description="Every provider, by name.")
@@ -261,7 +281,7 @@ class Query:
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
-    ) -> Connection[Provider]:
+    ) -> Connection[Provider] | None:
         return await _root(info, "Provider", first, after, last, before)
 
 
@@ -368,6 +388,19 @@ class CheckedValidation(SchemaExtension):
         yield
 
 
+def abstract_types(schema: strawberry.Schema) -> dict[str, list[str]]:
+    """The object types of each interface and union, by name: Apollo Client's `possibleTypes`
+    (and urql Graphcache's), which a normalised cache needs to match `... on Node` in a
+    `search` result without introspection (off in production). Committed as
+    examples/possibleTypes.json; a test keeps it current."""
+    gschema = schema._schema
+    return {
+        name: sorted(t.name for t in gschema.get_possible_types(gtype))
+        for name, gtype in sorted(gschema.type_map.items())
+        if is_abstract_type(gtype) and not name.startswith("__")
+    }
+
+
 def create_schema(settings: Settings | None = None) -> Schema:
     settings = settings or Settings()
     # The limit rules are made once per schema: the validation cache is keyed by the rule
@@ -391,10 +424,9 @@ def create_schema(settings: Settings | None = None) -> Schema:
         # After the cost check: one SQL statement for the whole operation when it can.
         lambda: CompiledExecution(settings, statements),
     ]
-    config = (
-        StrawberryConfig(batching_config={"max_operations": settings.max_batch})
-        if settings.batching
-        else None
+    config = StrawberryConfig(
+        batching_config={"max_operations": settings.max_batch} if settings.batching else None,
+        scalar_map=SCALARS,
     )
     schema = Schema(
         query=Query,

@@ -6,7 +6,7 @@ import datetime
 import re
 from collections.abc import Hashable, Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -15,6 +15,11 @@ from graph.errors import UserInputError
 from graph.ids import to_global_id
 from graph.mapping import MODEL, CreditRole, OfferKind, VideoQuality, values
 from graph.pagination import Connection, connection, window
+
+if TYPE_CHECKING:
+    from graph.collaborators import Collaborator
+    from graph.similar import SimilarFilm
+    from graph.watch import BestOffer, RegionAvailability
 
 _REGION = re.compile(r"[A-Za-z]{2}")
 
@@ -201,6 +206,29 @@ class Person(Node):
             None if role is None else role.name,
         )
 
+    @strawberry.field(
+        description="People this person shares films with, most shared films first, then by "
+        "name: each with the number of films they share and those films."
+    )
+    async def collaborators(
+        self,
+        info: Info,
+        role: Annotated[
+            CreditRole | None,
+            strawberry.argument(
+                description="Only collaborators who held this role on a shared film; only "
+                "those films count."
+            ),
+        ] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> Connection[Annotated[Collaborator, strawberry.lazy("graph.collaborators")]]:
+        from graph.collaborators import collaborators
+
+        return await collaborators(
+            info, self.db_id, None if role is None else role.name, first, after
+        )
+
 
 def _roles(roles: list[CreditRole] | None) -> tuple[str, ...] | None:
     if roles is None:
@@ -311,6 +339,59 @@ class Film(Node):
         return await info.context.loaders.many(
             _rel("Film", "alternative_titles"), self, region_code(region)
         )
+
+    @strawberry.field(
+        description="Films like this one, best first: ranked by the people and genres they "
+        "share and how close their years are, each with the reasons (docs/queries.md)."
+    )
+    async def similar(
+        self,
+        info: Info,
+        first: Annotated[
+            int, strawberry.argument(description="At most this many films (1-50).")
+        ] = 10,
+    ) -> list[Annotated[SimilarFilm, strawberry.lazy("graph.similar")]]:
+        from graph.similar import similar_films
+
+        return await similar_films(info, self.db_id, first)
+
+    @strawberry.field(
+        description="The film's offers in each of `regions`, side by side, in the order given."
+    )
+    async def availability(
+        self,
+        info: Info,
+        regions: Annotated[
+            list[str],
+            strawberry.argument(
+                description="ISO 3166-1 alpha-2 country codes, 1 to 20 (repeats count once)."
+            ),
+        ],
+    ) -> list[Annotated[RegionAvailability, strawberry.lazy("graph.watch")]]:
+        from graph.watch import availability
+
+        return await availability(info, self.db_id, regions)
+
+    @strawberry.field(
+        description="The cheapest way to watch the film in `region` now for someone who pays "
+        "for the `subscriptions` given; null when there is none (docs/queries.md#best-offer)."
+    )
+    async def best_offer(
+        self,
+        info: Info,
+        region: Annotated[
+            str, strawberry.argument(description="ISO 3166-1 alpha-2 country code, e.g. US.")
+        ],
+        subscriptions: Annotated[
+            list[strawberry.ID] | None,
+            strawberry.argument(
+                description="Global ids of the providers the user subscribes to (at most 50)."
+            ),
+        ] = None,
+    ) -> Annotated[BestOffer, strawberry.lazy("graph.watch")] | None:
+        from graph.watch import best_offer
+
+        return await best_offer(info, self.db_id, region, subscriptions)
 
 
 @strawberry.type(description="Another title a film is known by.")

@@ -387,7 +387,8 @@ CREATE TABLE public.film_alternative_title (
 
 CREATE TABLE public.film_genre (
     film_id bigint NOT NULL,
-    genre_id bigint NOT NULL
+    genre_id bigint NOT NULL,
+    sources text[] DEFAULT '{}'::text[] NOT NULL
 );
 
 ALTER TABLE public.film ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (

@@ -180,7 +180,13 @@ def cmd_import(dsn: str, args: argparse.Namespace) -> int:
     except ImportFailed as exc:
         print(f"filmgraph: {exc}", file=sys.stderr)
         return exc.code
-    except asyncpg.InterfaceError as exc:
-        print(f"filmgraph: database error: {exc}", file=sys.stderr)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        print(f"filmgraph: database error: {one_line(exc)}", file=sys.stderr)
         return EXIT_DATABASE
     return EXIT_OK
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: PostgreSQL's DETAIL and HINT, which asyncpg puts on lines of their
+    own, follow the message after semicolons."""
+    return "; ".join(" ".join(part.split()) for part in str(exc).splitlines() if part.strip())
