@@ -18,7 +18,7 @@ import orjson
 from strawberry.dataloader import DataLoader
 
 from graph import db
-from graph.batches import BATCHES
+from graph.batches import BATCHES, page_statement
 from graph.db import Database, RequestConnection
 from graph.mapping import MODEL, ROOT_PAGES, Computed, Relation
 from graph.pagination import EMPTY_PAGE, Page, Window
@@ -115,9 +115,10 @@ class Loaders:
 
     async def page(self, rel: Relation, parent_key: int, win: Window, *args: Hashable) -> Page[Any]:
         params = (*rel.fixed, *args)
+        statement = page_statement(rel, args)
         loader = self._loader(
-            (rel.statement, win, params),
-            partial(self._build_pages, rel.statement, rel.target, win, params),
+            (statement, win, params),
+            partial(self._build_pages, statement, rel.target, win, params),
         )
         result: Page[Any] = await loader.load(parent_key)
         return result

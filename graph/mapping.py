@@ -80,8 +80,12 @@ class Relation:
         predicates of the arguments given go (`and ...`; at the end when absent).
     order: the ORDER BY of those rows, the same order as the statement's.
     predicates: for each argument that filters, its predicate, `{value}` its parameter.
+    absent: for an argument that filters, the predicate that holds when it is not given
+        (without a role, one credit per film).
     count: how the compiled path counts a page's rows when a link table alone can say
         (`select count(...) from ... where ...`, with `{filters}`); otherwise it counts `rows`.
+    tally: a maintained count (one row) to read instead of `count` when every argument that
+        filters is given, with `{filters}`.
     """
 
     target: str
@@ -93,7 +97,9 @@ class Relation:
     pinned: tuple[tuple[str, Any], ...] = ()
     arguments: tuple[str, ...] = ()
     predicates: Mapping[str, str] = field(default_factory=dict)
+    absent: Mapping[str, str] = field(default_factory=dict)
     count: str = ""
+    tally: str = ""
 
     @property
     def fixed(self) -> tuple[Any, ...]:
@@ -304,20 +310,31 @@ MODEL: Mapping[str, Entity] = {
                 predicates={"roles": "{t}.role = any({value})"},
                 count="select count(*) from credit {t} where {t}.person_id = {parent}",
             ),
+            # The films' order, year desc nulls last, release_date desc nulls last, title,
+            # id, read from the copies of it on credit (migration 0009), whose index walks a
+            # person's films of one role in that order: a page costs its size, not the
+            # person's filmography.
             "filmography": Relation(
                 "Film",
                 "filmography_page_by_person_id",
                 "page",
-                rows="film {t} where exists (select from credit {l} where "
-                "{l}.film_id = {t}.id and {l}.person_id = {parent}{filters})",
-                order="{t}.year desc nulls last, {t}.release_date desc nulls last, "
-                "{t}.title, {t}.id",
+                rows="credit {l} join film {t} on {t}.id = {l}.film_id "
+                "where {l}.person_id = {parent}{filters}",
+                order="{l}.film_year desc nulls last, {l}.film_release_date desc nulls last, "
+                "{l}.film_title, {l}.film_id",
                 arguments=("role",),
                 predicates={"role": "{l}.role = {value}"},
-                # A person holds each role on a film once; a film with several of their roles
-                # counts once.
+                # A person holds each role on a film once; without a role, a film with several
+                # of their roles comes once (by its first role's credit) and counts once.
+                absent={
+                    "role": "not exists (select from credit {l}_other "
+                    "where {l}_other.film_id = {l}.film_id "
+                    "and {l}_other.person_id = {l}.person_id and {l}_other.role < {l}.role)"
+                },
                 count="select count(distinct {l}.film_id) from credit {l} "
                 "where {l}.person_id = {parent}",
+                tally="select coalesce((select {l}.films from credit_tally {l} "
+                "where {l}.person_id = {parent}{filters}), 0)",
             ),
         },
     ),

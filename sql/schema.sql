@@ -44,6 +44,18 @@ CREATE FUNCTION public.compact_film_tally() RETURNS bigint
             FROM folded));
 END;
 
+CREATE FUNCTION public.credit_film_key() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $$
+begin
+    select f.year, f.release_date, f.title
+    into new.film_year, new.film_release_date, new.film_title
+    from film f
+    where f.id = new.film_id;
+    return new;
+end $$;
+
 CREATE FUNCTION public.fold(text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN lower(public.unaccent('public.unaccent'::regdictionary, $1));
@@ -119,6 +131,29 @@ CREATE FUNCTION public.jsonld_same_as(imdb text, tmdb text, wikidata text) RETUR
 CREATE FUNCTION public.film_jsonld_of(f public.film, base text, genres json, language text, directors json, writers json, actors json, actions json) RETURNS json
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN json_strip_nulls(json_build_object('@context', 'https://schema.org', '@type', 'Movie', '@id', ((base || '/films/'::text) || (f).slug), 'url', ((base || '/films/'::text) || (f).slug), 'name', (f).title, 'alternateName', NULLIF((f).original_title, (f).title), 'datePublished', COALESCE(((f).release_date)::text, ((f).year)::text), 'duration', (('PT'::text || (f).runtime_minutes) || 'M'::text), 'contentRating', (f).certification, 'genre', genres, 'inLanguage', language, 'director', directors, 'author', writers, 'actor', actors, 'aggregateRating', CASE WHEN ((f).imdb_rating IS NOT NULL) THEN json_build_object('@type', 'AggregateRating', 'ratingValue', (f).imdb_rating, 'ratingCount', (f).imdb_votes, 'bestRating', 10, 'worstRating', 1) ELSE NULL::json END, 'image', (f).poster_url, 'description', (f).synopsis, 'sameAs', public.jsonld_same_as((('https://www.imdb.com/title/'::text || (f).imdb_id) || '/'::text), ('https://www.themoviedb.org/movie/'::text || (f).tmdb_id), ('https://www.wikidata.org/wiki/'::text || (f).wikidata_id)), 'potentialAction', actions));
+
+CREATE FUNCTION public.film_key_to_credits() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $$
+begin
+    update credit c
+    set film_year = n.year, film_release_date = n.release_date, film_title = n.title
+    from new_rows n
+    join old_rows o on o.id = n.id
+    where c.film_id = n.id
+      and (n.year, n.release_date, n.title) is distinct from (o.year, o.release_date, o.title);
+    return null;
+end $$;
+
+CREATE FUNCTION public.forget_credit_tally() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $$
+begin
+    delete from credit_tally;
+    return null;
+end $$;
 
 CREATE FUNCTION public.forget_tallies() RETURNS trigger
     LANGUAGE plpgsql
@@ -292,6 +327,23 @@ CREATE FUNCTION public.slugify(text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN btrim(regexp_replace(public.fold($1), '[^a-z0-9]+'::text, '-'::text, 'g'::text), '-'::text);
 
+CREATE FUNCTION public.tally_credits() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $_$
+begin
+    execute format($q$
+        insert into credit_tally as t (person_id, role, films)
+        select r.person_id, r.role, sum(r.n)
+        from (%s) r
+        group by r.person_id, r.role
+        having sum(r.n) <> 0
+        order by r.person_id, r.role
+        on conflict (person_id, role) do update set films = t.films + excluded.films
+        $q$, changed_rows(tg_op, 'person_id, role'));
+    return null;
+end $_$;
+
 CREATE FUNCTION public.tally_films() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO '$user', 'public'
@@ -396,6 +448,9 @@ CREATE TABLE public.credit (
     role text NOT NULL,
     character_name text,
     billing_order integer,
+    film_year integer,
+    film_release_date date,
+    film_title text,
     CONSTRAINT credit_billing_order_check CHECK ((billing_order >= 1)),
     CONSTRAINT credit_check CHECK (((character_name IS NULL) OR (role = 'ACTOR'::text))),
     CONSTRAINT credit_role_check CHECK ((role = ANY (ARRAY['DIRECTOR'::text, 'WRITER'::text, 'ACTOR'::text, 'PRODUCER'::text, 'COMPOSER'::text, 'CINEMATOGRAPHER'::text, 'EDITOR'::text, 'OTHER'::text])))
@@ -408,6 +463,12 @@ ALTER TABLE public.credit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE TABLE public.credit_tally (
+    person_id bigint NOT NULL,
+    role text NOT NULL,
+    films bigint NOT NULL
 );
 
 CREATE TABLE public.data_change (
@@ -507,6 +568,9 @@ ALTER TABLE ONLY public.credit
 ALTER TABLE ONLY public.credit
     ADD CONSTRAINT credit_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.credit_tally
+    ADD CONSTRAINT credit_tally_pkey PRIMARY KEY (person_id, role);
+
 ALTER TABLE ONLY public.data_change
     ADD CONSTRAINT data_change_pkey PRIMARY KEY (xact);
 
@@ -579,6 +643,8 @@ ALTER TABLE ONLY public.schema_migration
 ALTER TABLE ONLY public.search_word
     ADD CONSTRAINT search_word_pkey PRIMARY KEY (word);
 
+CREATE INDEX credit_filmography_idx ON public.credit USING btree (person_id, role, film_year DESC NULLS LAST, film_release_date DESC NULLS LAST, film_title, film_id);
+
 CREATE INDEX credit_person_role_idx ON public.credit USING btree (person_id, role, film_id);
 
 CREATE INDEX film_genre_genre_id_idx ON public.film_genre USING btree (genre_id, film_id);
@@ -617,6 +683,16 @@ CREATE INDEX search_word_title_trgm_idx ON public.search_word USING gin (word pu
 
 CREATE TRIGGER credit_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.credit FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
 
+CREATE TRIGGER credit_film_key BEFORE INSERT OR UPDATE OF film_id, film_year, film_release_date, film_title ON public.credit FOR EACH ROW EXECUTE FUNCTION public.credit_film_key();
+
+CREATE TRIGGER credit_tally_delete AFTER DELETE ON public.credit REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_credits();
+
+CREATE TRIGGER credit_tally_insert AFTER INSERT ON public.credit REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_credits();
+
+CREATE TRIGGER credit_tally_truncate AFTER TRUNCATE ON public.credit FOR EACH STATEMENT EXECUTE FUNCTION public.forget_credit_tally();
+
+CREATE TRIGGER credit_tally_update AFTER UPDATE ON public.credit REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_credits();
+
 CREATE CONSTRAINT TRIGGER data_version_at_commit AFTER INSERT ON public.data_change DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.raise_data_version();
 
 CREATE TRIGGER film_alternative_title_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.film_alternative_title FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
@@ -624,6 +700,8 @@ CREATE TRIGGER film_alternative_title_data_version AFTER INSERT OR DELETE OR UPD
 CREATE TRIGGER film_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.film FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
 
 CREATE TRIGGER film_genre_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.film_genre FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
+CREATE TRIGGER film_key_to_credits AFTER UPDATE ON public.film REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.film_key_to_credits();
 
 CREATE TRIGGER film_tally_delete AFTER DELETE ON public.film REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_films();
 

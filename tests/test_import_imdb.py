@@ -832,3 +832,47 @@ async def test_title_types_a_byte_order_mark_and_nul_bytes(
     ]
     akas = await _fetch(empty_dsn, "select title from film_alternative_title where region = 'FR'")
     assert sorted(r[0] for r in akas) == ["Le Fabuleux Destin d'Amélie Poulain", "Pilote"]
+
+
+FILMOGRAPHY = """{ person(slug: "laura-bialis") {
+  filmography(role: DIRECTOR, first: 10) { totalCount nodes { title year } } } }"""
+
+
+async def _filmographies(dsn: str) -> list[dict[str, object]]:
+    """Laura Bialis's films as directed, from each path."""
+    answers = []
+    for execution in ("compiled", "resolvers"):
+        with LiveServer(create_app(Settings(execution=execution), dsn)) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                response = await client.post("/graphql", json={"query": FILMOGRAPHY})
+        body = response.json()
+        assert "errors" not in body, body
+        answers.append(body["data"]["person"]["filmography"])
+    return answers
+
+
+async def test_a_newer_year_or_title_reorders_the_filmography(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Credits carry their film's year, date and title for the filmography's order (migration
+    0009): a re-import that changes them reorders it, on both paths, with the count exact."""
+    crew = CREW.replace("tt0000002\tnm0000003\t", "tt0000002\tnm0000003,nm0000001\t")
+    first = dataset(scratch_dir / "imdb", crew=crew)
+    assert filmgraph_import(empty_dsn, "imdb", first).returncode == 0
+    both = {"totalCount": 2, "nodes": [("Refusenik", 2007), ("Amélie", 2001)]}
+    assert [_plain(a) for a in await _filmographies(empty_dsn)] == [both, both]
+    newer = dataset(
+        scratch_dir / "imdb",
+        crew=crew,
+        basics=BASICS.replace("Refusenik\tRefusenik\t0\t2007", "Refusenik II\tRefusenik\t0\t1999"),
+    )
+    result = filmgraph_import(empty_dsn, "imdb", newer)
+    assert result.returncode == 0, result.stderr
+    moved = {"totalCount": 2, "nodes": [("Amélie", 2001), ("Refusenik II", 1999)]}
+    assert [_plain(a) for a in await _filmographies(empty_dsn)] == [moved, moved]
+
+
+def _plain(page: dict[str, object]) -> dict[str, object]:
+    nodes = page["nodes"]
+    assert isinstance(nodes, list)
+    return {"totalCount": page["totalCount"], "nodes": [(n["title"], n["year"]) for n in nodes]}

@@ -267,6 +267,7 @@ class Builder:
         t, link = self.alias("t"), self.alias("l")
         values = self.arguments(s)
         predicates = []
+        absent: list[str] = []  # the predicates of the arguments not given
         for name, pinned in relation.pinned:
             # The mapping's own constant (the role behind `directors`): written into the SQL,
             # so the planner sees it even in a generic plan (a role as a parameter made the
@@ -284,15 +285,26 @@ class Builder:
             # digest is in the key): written into the SQL as the pinned ones are.
             checked = check(values.get(name))
             if checked is None:
+                if name in relation.absent:
+                    absent.append(relation.absent[name].format(t=t, l=link))
                 continue
             written = enum_literal(checked, cast) if _enum_in_document(s, name) else None
             placeholder = written or self.param(argument(s, name, check), cast)
             predicates.append(relation.predicates[name].format(t=t, l=link, value=placeholder))
+        every_given = len(predicates) == len(relation.pinned) + len(
+            [n for n in relation.arguments if n in relation.predicates]
+        )
+        if counted and relation.tally and every_given:
+            source = relation.tally
+        elif counted and relation.count:
+            source = relation.count
+        else:
+            source = relation.rows
+            predicates += absent
         filters = "".join(f" and {p}" for p in predicates)
-        source = relation.count if counted and relation.count else relation.rows
         template = source if "{filters}" in source else source + "{filters}"
         rows = template.format(t=t, l=link, parent=parent, filters=filters)
-        if counted and not relation.count:
+        if counted and source is relation.rows:
             rows = f"select count(*) from {rows}"
         return rows, relation.order.format(t=t, l=link), t
 

@@ -57,109 +57,100 @@ cross join lateral (
 ) t;
 
 -- name: credits_page_by_person_id
-with page_base as (
-select k.parent, t.*
+select k.parent as page_parent, c.total as page_total, p.*, w.lo + p.ordinality as rn
 from unnest($5::bigint[]) as k(parent)
+cross join lateral (select (select count(*) from credit t where t.person_id = k.parent and ($6::text[] is null or t.role = any($6::text[])))::bigint as total offset 0) c
 cross join lateral (
-    select t.*, row_number() over (order by l.year desc nulls last, l.title, l.id, t.role, t.id) as rn
-    from credit t join film l on l.id = t.film_id where t.person_id = k.parent and ($6::text[] is null or t.role = any($6::text[]))
-) t
-), page_total as (
-    select parent, count(*) as total from page_base group by parent
-)
-select t.parent as page_parent, t.total as page_total, b.*
-from page_total t
-left join page_base b
-  on b.parent = t.parent
- and b.rn > $1::bigint
- and b.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or b.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or b.rn >= least($2::bigint, t.total + 1) - $4::bigint)
-order by t.parent, b.rn;
+    select greatest($1::bigint, least($2::bigint, c.total + 1) - $4::bigint - 1) as lo,
+           least($2::bigint, c.total + 1, $1::bigint + $3::bigint + 1) as hi
+    offset 0
+) w
+left join lateral unnest(array(
+    select t from credit t join film l on l.id = t.film_id where t.person_id = k.parent and ($6::text[] is null or t.role = any($6::text[]))
+    order by l.year desc nulls last, l.title, l.id, t.role, t.id
+    offset w.lo limit greatest(w.hi - w.lo - 1, 0)
+)) with ordinality as p on true
+order by k.parent, rn;
 
 -- name: filmography_page_by_person_id
-with page_base as (
-select k.parent, t.*
+select k.parent as page_parent, c.total as page_total, p.*, w.lo + p.ordinality as rn
 from unnest($5::bigint[]) as k(parent)
+cross join lateral (select (select coalesce((select l.films from credit_tally l where l.person_id = k.parent and l.role = $6::text), 0))::bigint as total offset 0) c
 cross join lateral (
-    select t.*, row_number() over (order by t.year desc nulls last, t.release_date desc nulls last, t.title, t.id) as rn
-    from film t where exists (select from credit l where l.film_id = t.id and l.person_id = k.parent and ($6::text is null or l.role = $6::text))
-) t
-), page_total as (
-    select parent, count(*) as total from page_base group by parent
-)
-select t.parent as page_parent, t.total as page_total, b.*
-from page_total t
-left join page_base b
-  on b.parent = t.parent
- and b.rn > $1::bigint
- and b.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or b.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or b.rn >= least($2::bigint, t.total + 1) - $4::bigint)
-order by t.parent, b.rn;
+    select greatest($1::bigint, least($2::bigint, c.total + 1) - $4::bigint - 1) as lo,
+           least($2::bigint, c.total + 1, $1::bigint + $3::bigint + 1) as hi
+    offset 0
+) w
+left join lateral unnest(array(
+    select t from credit l join film t on t.id = l.film_id where l.person_id = k.parent and l.role = $6::text
+    order by l.film_year desc nulls last, l.film_release_date desc nulls last, l.film_title, l.film_id
+    offset w.lo limit greatest(w.hi - w.lo - 1, 0)
+)) with ordinality as p on true
+order by k.parent, rn;
+
+-- name: filmography_page_by_person_id_without_role
+select k.parent as page_parent, c.total as page_total, p.*, w.lo + p.ordinality as rn
+from unnest($5::bigint[]) as k(parent)
+cross join lateral (select (select count(distinct l.film_id) from credit l where l.person_id = k.parent and $6::text is null)::bigint as total offset 0) c
+cross join lateral (
+    select greatest($1::bigint, least($2::bigint, c.total + 1) - $4::bigint - 1) as lo,
+           least($2::bigint, c.total + 1, $1::bigint + $3::bigint + 1) as hi
+    offset 0
+) w
+left join lateral unnest(array(
+    select t from credit l join film t on t.id = l.film_id where l.person_id = k.parent and $6::text is null and not exists (select from credit l_other where l_other.film_id = l.film_id and l_other.person_id = l.person_id and l_other.role < l.role)
+    order by l.film_year desc nulls last, l.film_release_date desc nulls last, l.film_title, l.film_id
+    offset w.lo limit greatest(w.hi - w.lo - 1, 0)
+)) with ordinality as p on true
+order by k.parent, rn;
 
 -- name: films_page_by_genre_id
-with page_base as (
-select k.parent, t.*
+select k.parent as page_parent, c.total as page_total, p.*, w.lo + p.ordinality as rn
 from unnest($5::bigint[]) as k(parent)
+cross join lateral (select (select count(*) from film_genre l where l.genre_id = k.parent)::bigint as total offset 0) c
 cross join lateral (
-    select t.*, row_number() over (order by t.year desc nulls last, t.title, t.id) as rn
-    from film t where exists (select from film_genre l where l.film_id = t.id and l.genre_id = k.parent)
-) t
-), page_total as (
-    select parent, count(*) as total from page_base group by parent
-)
-select t.parent as page_parent, t.total as page_total, b.*
-from page_total t
-left join page_base b
-  on b.parent = t.parent
- and b.rn > $1::bigint
- and b.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or b.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or b.rn >= least($2::bigint, t.total + 1) - $4::bigint)
-order by t.parent, b.rn;
+    select greatest($1::bigint, least($2::bigint, c.total + 1) - $4::bigint - 1) as lo,
+           least($2::bigint, c.total + 1, $1::bigint + $3::bigint + 1) as hi
+    offset 0
+) w
+left join lateral unnest(array(
+    select t from film t where exists (select from film_genre l where l.film_id = t.id and l.genre_id = k.parent)
+    order by t.year desc nulls last, t.title, t.id
+    offset w.lo limit greatest(w.hi - w.lo - 1, 0)
+)) with ordinality as p on true
+order by k.parent, rn;
 
 -- name: offers_page_by_provider_id
-with page_base as (
-select k.parent, t.*
+select k.parent as page_parent, c.total as page_total, p.*, w.lo + p.ordinality as rn
 from unnest($5::bigint[]) as k(parent)
+cross join lateral (select (select count(*) from offer t where t.provider_id = k.parent and ($6::text is null or t.region = $6::text))::bigint as total offset 0) c
 cross join lateral (
-    select t.*, row_number() over (order by l.title, t.film_id, t.region, t.kind, t.quality, t.id) as rn
-    from offer t join film l on l.id = t.film_id where t.provider_id = k.parent and ($6::text is null or t.region = $6::text)
-) t
-), page_total as (
-    select parent, count(*) as total from page_base group by parent
-)
-select t.parent as page_parent, t.total as page_total, b.*
-from page_total t
-left join page_base b
-  on b.parent = t.parent
- and b.rn > $1::bigint
- and b.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or b.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or b.rn >= least($2::bigint, t.total + 1) - $4::bigint)
-order by t.parent, b.rn;
+    select greatest($1::bigint, least($2::bigint, c.total + 1) - $4::bigint - 1) as lo,
+           least($2::bigint, c.total + 1, $1::bigint + $3::bigint + 1) as hi
+    offset 0
+) w
+left join lateral unnest(array(
+    select t from offer t join film l on l.id = t.film_id where t.provider_id = k.parent and ($6::text is null or t.region = $6::text)
+    order by l.title, t.film_id, t.region, t.kind, t.quality, t.id
+    offset w.lo limit greatest(w.hi - w.lo - 1, 0)
+)) with ordinality as p on true
+order by k.parent, rn;
 
 -- name: films_page_by_provider_id
-with page_base as (
-select k.parent, t.*
+select k.parent as page_parent, c.total as page_total, p.*, w.lo + p.ordinality as rn
 from unnest($5::bigint[]) as k(parent)
+cross join lateral (select (select count(distinct l.film_id) from offer l where l.provider_id = k.parent and ($6::text is null or l.region = $6::text))::bigint as total offset 0) c
 cross join lateral (
-    select t.*, row_number() over (order by t.title, t.id) as rn
-    from film t where exists (select from offer l where l.film_id = t.id and l.provider_id = k.parent and ($6::text is null or l.region = $6::text))
-) t
-), page_total as (
-    select parent, count(*) as total from page_base group by parent
-)
-select t.parent as page_parent, t.total as page_total, b.*
-from page_total t
-left join page_base b
-  on b.parent = t.parent
- and b.rn > $1::bigint
- and b.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or b.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or b.rn >= least($2::bigint, t.total + 1) - $4::bigint)
-order by t.parent, b.rn;
+    select greatest($1::bigint, least($2::bigint, c.total + 1) - $4::bigint - 1) as lo,
+           least($2::bigint, c.total + 1, $1::bigint + $3::bigint + 1) as hi
+    offset 0
+) w
+left join lateral unnest(array(
+    select t from film t where exists (select from offer l where l.film_id = t.id and l.provider_id = k.parent and ($6::text is null or l.region = $6::text))
+    order by t.title, t.id
+    offset w.lo limit greatest(w.hi - w.lo - 1, 0)
+)) with ordinality as p on true
+order by k.parent, rn;
 
 -- name: genres_page
 with page_base as (

@@ -16,18 +16,16 @@ select json_build_object('film', (
                         select json_build_object('id', encode(convert_to('Film:' || t6.id, 'UTF8'), 'base64'), 'title', t6.title, 'year', t6.year) as j
                         from (
                           select t6.*
-                          from film t6
-                          where exists (
-                            select
-                            from credit l7
-                            where l7.film_id = t6.id and l7.person_id = t4.id and l7.role = 'DIRECTOR'::text)
-                          order by t6.year desc nulls last, t6.release_date desc nulls last, t6.title, t6.id
+                          from credit l7 join film t6 on t6.id = l7.film_id
+                          where l7.person_id = t4.id and l7.role = 'DIRECTOR'::text
+                          order by l7.film_year desc nulls last, l7.film_release_date desc nulls last, l7.film_title, l7.film_id
                           limit $2::int) t6) s), '[]'::json))
                 from (
                   select (
-                    select count(distinct l9.film_id)
-                    from credit l9
-                    where l9.person_id = t4.id and l9.role = 'DIRECTOR'::text)::int as n) c)) as j
+                    select coalesce((
+                        select l9.films
+                        from credit_tally l9
+                        where l9.person_id = t4.id and l9.role = 'DIRECTOR'::text), 0))::int as n) c)) as j
             from credit l5 join person t4 on t4.id = l5.person_id
             where l5.film_id = t1.id and l5.role = 'DIRECTOR'::text
             order by l5.billing_order nulls last, l5.id) s), '[]'::json), 'writers', coalesce((

@@ -22,17 +22,15 @@ select json_build_object('person', (
                         order by t6.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], t6.kind), t6.price nulls first, t6.provider_id, t6.quality, t6.id) s), '[]'::json)) as j
                 from (
                   select t2.*
-                  from film t2
-                  where exists (
-                    select
-                    from credit l3
-                    where l3.film_id = t2.id and l3.person_id = t1.id and l3.role = 'DIRECTOR'::text)
-                  order by t2.year desc nulls last, t2.release_date desc nulls last, t2.title, t2.id
+                  from credit l3 join film t2 on t2.id = l3.film_id
+                  where l3.person_id = t1.id and l3.role = 'DIRECTOR'::text
+                  order by l3.film_year desc nulls last, l3.film_release_date desc nulls last, l3.film_title, l3.film_id
                   limit $3::int) t2) s), '[]'::json))
         from (
           select (
-            select count(distinct l10.film_id)
-            from credit l10
-            where l10.person_id = t1.id and l10.role = 'DIRECTOR'::text)::int as n) c))
+            select coalesce((
+                select l10.films
+                from credit_tally l10
+                where l10.person_id = t1.id and l10.role = 'DIRECTOR'::text), 0))::int as n) c))
     from person t1
     where t1.slug = $1::text))::text as data, true as ok

@@ -20,19 +20,25 @@ select json_build_object('film', (
                 'id', encode(convert_to('Person:' || p.id, 'UTF8'), 'base64'),
                 'name', p.name,
                 'filmography', json_build_object(
-                    'totalCount', (select count(*) from credit d
-                                   where d.person_id = p.id and d.role = 'DIRECTOR'),
+                    'totalCount', coalesce((select n.films from credit_tally n
+                                            where n.person_id = p.id and n.role = 'DIRECTOR'),
+                                           0),
                     'nodes', coalesce((
                         select json_agg(json_build_object(
-                            'id', encode(convert_to('Film:' || x.id, 'UTF8'), 'base64'),
+                            'id', encode(convert_to('Film:' || x.film_id, 'UTF8'), 'base64'),
                             'title', x.title, 'year', x.year)
-                                        order by x.year desc nulls last,
-                                                 x.release_date desc nulls last, x.title, x.id)
-                        from (select o.id, o.title, o.year, o.release_date
+                                        order by x.film_year desc nulls last,
+                                                 x.film_release_date desc nulls last,
+                                                 x.film_title, x.film_id)
+                        -- credit's copies of the film's sort key (migration 0009), walked in
+                        -- credit_filmography_idx's order: ten index entries, ten films
+                        from (select o.title, o.year, d.film_year, d.film_release_date,
+                                     d.film_title, d.film_id
                               from credit d join film o on o.id = d.film_id
                               where d.person_id = p.id and d.role = 'DIRECTOR'
-                              order by o.year desc nulls last, o.release_date desc nulls last,
-                                       o.title, o.id
+                              order by d.film_year desc nulls last,
+                                       d.film_release_date desc nulls last,
+                                       d.film_title, d.film_id
                               limit 10) x), '[]')))
                 order by c.billing_order nulls last, c.id)
             from credit c join person p on p.id = c.person_id

@@ -5,8 +5,8 @@ select json_build_object('person', (
         'id', encode(convert_to('Person:' || p.id, 'UTF8'), 'base64'),
         'name', p.name,
         'filmography', json_build_object(
-            'totalCount', (select count(*) from credit d
-                           where d.person_id = p.id and d.role = 'DIRECTOR'),
+            'totalCount', coalesce((select n.films from credit_tally n
+                                    where n.person_id = p.id and n.role = 'DIRECTOR'), 0),
             'nodes', coalesce((
                 select json_agg(json_build_object(
                     'id', encode(convert_to('Film:' || x.id, 'UTF8'), 'base64'),
@@ -26,13 +26,16 @@ select json_build_object('person', (
                                      o.price nulls first, o.provider_id, o.quality, o.id)
                         from offer o join provider pr on pr.id = o.provider_id
                         where o.film_id = x.id and o.region = 'US'), '[]'))
-                    order by x.year desc nulls last, x.release_date desc nulls last,
-                             x.title, x.id)
-                from (select f.id, f.title, f.year, f.release_date
+                    order by x.film_year desc nulls last, x.film_release_date desc nulls last,
+                             x.film_title, x.id)
+                -- credit's copies of the film's sort key (migration 0009), walked in
+                -- credit_filmography_idx's order
+                from (select f.id, f.title, f.year, d.film_year, d.film_release_date,
+                             d.film_title
                       from credit d join film f on f.id = d.film_id
                       where d.person_id = p.id and d.role = 'DIRECTOR'
-                      order by f.year desc nulls last, f.release_date desc nulls last,
-                               f.title, f.id
+                      order by d.film_year desc nulls last, d.film_release_date desc nulls last,
+                               d.film_title, d.film_id
                       limit 50) x), '[]')))
     from person p
     where p.slug = $1))
