@@ -8,11 +8,15 @@ from title.principals and title.crew; alternative titles from title.akas.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 from graph import db
 from graph.importers.genres import merge_genres
+from graph.importers.kept import Kept
 from graph.importers.reader import InputError
 from graph.importers.run import Run
 
@@ -113,6 +117,16 @@ FILES = [
         "film_alternative_title",
     ),
 ]
+# Files are read in this order: title.basics first, to know the titles the others are about;
+# name.basics last, to know the people the credits name (see kept.py).
+STAGING_ORDER = (
+    "title.basics",
+    "title.principals",
+    "title.crew",
+    "title.ratings",
+    "title.akas",
+    "name.basics",
+)
 DERIVED_STAGES = ("imdb_film_stage", "imdb_credit_stage", "imdb_person_stage")
 
 
@@ -162,10 +176,23 @@ async def import_imdb(
         await conn.execute(db.sql(f"{stage}_create"))
     await conn.execute(db.sql("import_genre_stage_create"))
 
+    kept = Kept(title_types)
+    await _in_graph(conn, "imdb_film_ids", kept.titles_in_graph)
+    await _in_graph(conn, "imdb_person_ids", kept.people_in_graph)
+    keep: dict[str, Callable[[bytes], bytes]] = {
+        "title.basics": kept.basics,
+        "title.ratings": kept.about_titles("title.ratings", 0),
+        "title.principals": kept.about_titles("title.principals", 3),
+        "title.crew": kept.about_titles("title.crew", 2),
+        "title.akas": kept.about_titles("title.akas", 0),
+        "name.basics": kept.names,
+    }
     names: dict[str, str] = {}
-    for f in FILES:
+    for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
         if f.name in found:
-            names[f.name], _ = await run.stage_tsv(f.stage, found[f.name], f.header, f.table)
+            names[f.name], _ = await run.stage_tsv(
+                f.stage, found[f.name], f.header, f.table, keep[f.name]
+            )
     for f in FILES:
         if f.name in found:
             await run.reject_rows(f.check, f.stage, names[f.name], f.table)
@@ -180,10 +207,11 @@ async def import_imdb(
     await conn.execute(db.sql("imdb_credits_stage"), principals, crew)
     await conn.execute("analyze imdb_credit_stage")
     skipped = await run.check("imdb_titles_resolve", "", "credit")
+    skipped += kept.left_out.get("title.principals", 0) + kept.left_out.get("title.crew", 0)
     if skipped:
         run.note(f"{skipped} credit line(s) of titles of other types left out")
     await run.check("imdb_people_resolve", "", "credit")
-    await _people(run)
+    await _people(run, kept.left_out.get("name.basics", 0))
     inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
     run.merged("credit", inserted, updated, total)
     if "title.principals" in found and "title.crew" in found:
@@ -196,6 +224,7 @@ async def import_imdb(
             changed = await conn.fetchval(db.sql("imdb_ratings_prune"))
             run.merged("film", 0, changed, changed)
         skipped = await run.check("imdb_ratings_resolve", names["title.ratings"], "film")
+        skipped += kept.left_out.get("title.ratings", 0)
         if skipped:
             run.note(f"{skipped} rating(s) of titles of other types left out")
         updated, total = await conn.fetchrow(db.sql("imdb_ratings_update"))
@@ -203,6 +232,7 @@ async def import_imdb(
     if "title.akas" in found:
         akas = names["title.akas"]
         skipped = await run.check("imdb_akas_resolve", akas, "film_alternative_title")
+        skipped += kept.left_out.get("title.akas", 0)
         if skipped:
             run.note(f"{skipped} alternative title(s) of titles of other types left out")
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
@@ -213,6 +243,23 @@ async def import_imdb(
             run.tally("film_alternative_title").deleted += await conn.fetchval(
                 db.sql("imdb_akas_prune"), prune
             )
+
+
+async def _in_graph(
+    conn: asyncpg.Connection, statement: str, note: Callable[[Iterable[str]], None]
+) -> None:
+    """Hand the IMDb ids a statement lists to note, streamed (millions of them at full scale)."""
+    rest = b""
+
+    async def lines(chunk: bytes) -> None:
+        nonlocal rest
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        note(i.decode() for i in data[:cut].split())
+
+    await conn.copy_from_query(db.sql(statement), output=lines)
+    note(i.decode() for i in rest.split())
 
 
 def _can_prune(run: Run) -> bool:
@@ -256,9 +303,11 @@ async def _films(run: Run, title_types: list[str], *, forget_ratings: bool) -> N
     await merge_genres(run)
 
 
-async def _people(run: Run) -> None:
+async def _people(run: Run, dropped: int) -> None:
+    """Merge the people of name.basics; `dropped` lines of it were left out as read."""
     conn = run.conn
     left_out, total = await conn.fetchrow(db.sql("imdb_people_stage"))
+    left_out += dropped
     if left_out:
         run.note(f"{left_out} name.basics row(s) of people not credited here left out")
     await conn.execute("analyze imdb_person_stage")

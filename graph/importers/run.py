@@ -166,15 +166,23 @@ class Run:
         return FileProgress(source.name, source.size, lambda: source.position, self.out)
 
     async def stage_tsv(
-        self, table: str, path: Path, header: list[str], target: str
+        self,
+        table: str,
+        path: Path,
+        header: list[str],
+        target: str,
+        keep: Callable[[bytes], bytes] | None = None,
     ) -> tuple[str, int]:
-        """Stream a tab-separated file into a staging table (`line` + its columns as text).
+        """Stream a tab-separated file into a staging table (`line` + its columns as text),
+        each COPY block through `keep` if given (it may drop lines, see kept.py).
 
         Returns the file's name and how many of its lines were read."""
         source = Source(path)
         progress = self.progress(source)
         try:
             blocks = tsv_copy(source, header, lambda r: self.reject(r, target), progress.add)
+            if keep is not None:
+                blocks = (b for b in map(keep, blocks) if b)
             await self.conn.copy_to_table(
                 table, source=_aiter(blocks), columns=["line", *_columns(header)], format="text"
             )

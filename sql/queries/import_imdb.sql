@@ -62,6 +62,16 @@ create temp table imdb_person_stage (
     imdb_id text primary key, name text not null, birth_year integer, death_year integer
 ) on commit drop;
 
+-- name: imdb_film_ids
+-- The IMDb ids of the films in the graph (read by COPY): their lines are staged whatever their
+-- type in title.basics.
+select imdb_id from film where imdb_id is not null;
+
+-- name: imdb_person_ids
+-- The IMDb ids of the people in the graph (read by COPY): their name.basics lines are staged
+-- whether credited here or not.
+select imdb_id from person where imdb_id is not null;
+
 -- name: imdb_titles_check
 -- Why a title.basics row is rejected, or null to keep it: a malformed id, title or number.
 select line, case
