@@ -60,8 +60,9 @@ import logging, sys
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 logging.getLogger("graph.importers.run").setLevel(logging.DEBUG)
 if sys.argv[1] == "normal":
-    import graph.importers.imdb as imdb
-    imdb.FIRST_LOAD = False
+    import functools
+    import graph.importers.command as command
+    command.import_imdb = functools.partial(command.import_imdb, first_load=False)
 from graph.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -376,7 +377,7 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
         first = run_import("first load (empty graph)", dsn, day0, data_dir)
         results.append(first)
         print(first.summary, file=sys.stderr)
-        again = run_import("re-import, same files", dsn, day0, data_dir, "normal")
+        again = run_import("re-import, same files", dsn, day0, data_dir)
         results.append(again)
         print(again.summary, file=sys.stderr)
         slugs = asyncio.run(film_slugs(dsn))
@@ -388,7 +389,7 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
             busy = FilmPages(port, slugs)
             busy.start()
             try:
-                daily = run_import("re-import, daily change (1%)", dsn, day1, data_dir, "normal")
+                daily = run_import("re-import, daily change (1%)", dsn, day1, data_dir)
             finally:
                 busy.finish()
         results.append(daily)

@@ -371,12 +371,24 @@ with wanted as (
            c.tconst, c.role, c.nconst, c.character_name, c.billing_order
     from imdb_credit_stage c
     order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
-), merged as (
-    insert into credit (film_id, person_id, role, character_name, billing_order)
-    select f.id, p.id, w.role, w.character_name, w.billing_order
+), resolved as (
+    select f.id as film_id, p.id as person_id, w.role, w.character_name, w.billing_order
     from wanted w
     join film f on f.imdb_id = w.tconst
     join person p on p.imdb_id = w.nconst
+), changed as (
+    -- Most credits of a re-import are there already, as they are: one anti-join over the
+    -- table leaves them out, where the insert would probe the unique index for each.
+    select r.* from resolved r
+    where not exists (
+        select 1 from credit k
+        where k.film_id = r.film_id and k.role = r.role and k.person_id = r.person_id
+          and (k.character_name, k.billing_order) is not distinct from
+              (coalesce(r.character_name, k.character_name),
+               coalesce(r.billing_order, k.billing_order)))
+), merged as (
+    insert into credit (film_id, person_id, role, character_name, billing_order)
+    select film_id, person_id, role, character_name, billing_order from changed
     on conflict (film_id, role, person_id) do update set
         character_name = coalesce(excluded.character_name, credit.character_name),
         billing_order = coalesce(excluded.billing_order, credit.billing_order)
@@ -544,11 +556,21 @@ with wanted as (
     from imdb_aka_stage a
     join film f on f.imdb_id = a.titleid
     order by a.titleid, a.ordering::integer, a.line desc
+), changed as (
+    -- Most alternative titles of a re-import are there already, as they are: one anti-join
+    -- leaves them out, where the insert would probe the primary key for each.
+    select w.* from wanted w
+    where not exists (
+        select 1 from film_alternative_title t
+        where t.film_id = w.film_id and t.ordering = w.ordering
+          and (t.title, t.region, t.language, t.types, t.attributes, t.is_original)
+              is not distinct from (w.title, w.region, w.language, w.types, w.attributes,
+                                    w.is_original))
 ), merged as (
     insert into film_alternative_title (
         film_id, ordering, title, region, language, types, attributes, is_original
     )
-    select * from wanted
+    select * from changed
     on conflict (film_id, ordering) do update set
         title = excluded.title, region = excluded.region, language = excluded.language,
         types = excluded.types, attributes = excluded.attributes,
