@@ -118,13 +118,19 @@ class TitleLines:
         people = self.kept.people
         out = []
         dropped = 0
+        # IMDb's files run title by title: a title's lines follow each other, so its id is
+        # looked up once.
+        last, other = b"", False
         for line in block.split(b"\n"):
             fields = line.split(b"\t", 4)
             if len(fields) < 3:
                 out.append(line)
                 continue
-            n = _number(fields[1], b"tt")
-            if 0 <= n < size and marks[n] == OTHER:
+            if fields[1] != last:
+                last = fields[1]
+                n = _number(last, b"tt")
+                other = 0 <= n < size and marks[n] == OTHER
+            if other:
                 dropped += 1
                 continue
             out.append(line)
