@@ -417,10 +417,13 @@ with mentioned as (
     join film f on f.imdb_id = c.tconst
     join person p on p.imdb_id = c.nconst
 ), gone as (
+    -- The films as a join, not `film_id in (...) or ...`: past work_mem that subplan is not
+    -- hashed but scanned again for each row.
     delete from credit k
-    where (k.film_id in (select id from mentioned)
-           or ($1::boolean and exists (select 1 from film f
-                                       where f.id = k.film_id and f.imdb_id is not null)))
+    using (select id from mentioned
+           union
+           select f.id from film f where $1::boolean and f.imdb_id is not null) m
+    where k.film_id = m.id
       and not exists (select 1 from listed l
                       where l.film_id = k.film_id and l.role = k.role
                         and l.person_id = k.person_id)
@@ -534,10 +537,13 @@ with listed as (
     select distinct f.id as film_id, a.ordering::integer as ordering
     from imdb_aka_stage a join film f on f.imdb_id = a.titleid
 ), gone as (
+    -- The films as a join, not `film_id in (...) or ...`: past work_mem that subplan is not
+    -- hashed but scanned again for each row (1.2M x 1.2M rows at a tenth of IMDb).
     delete from film_alternative_title t
-    where (t.film_id in (select film_id from listed)
-           or ($1::boolean and exists (select 1 from film f
-                                       where f.id = t.film_id and f.imdb_id is not null)))
+    using (select film_id from listed
+           union
+           select f.id from film f where $1::boolean and f.imdb_id is not null) m
+    where t.film_id = m.film_id
       and not exists (select 1 from listed l
                       where l.film_id = t.film_id and l.ordering = t.ordering)
     returning 1
