@@ -1,18 +1,22 @@
 """The `filmgraph` command: serve | migrate | load-demo | schema | generate | generate-imdb |
-import."""
+import | export."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import dataclasses
+import json
 import logging
+import re
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from importlib import metadata
 from pathlib import Path
+from typing import BinaryIO
 
 import asyncpg
 import uvicorn
@@ -24,12 +28,13 @@ from graph.demo.load import load_demo
 from graph.dsn import DsnError
 from graph.dsn import check as check_dsn
 from graph.embedded import EmbeddedError, EmbeddedPostgres
+from graph.export import FORMATS, Exported, export_jsonld
 from graph.generate import GenerateError, generate
 from graph.imdb_files import generate_imdb
 from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
 from graph.persisted import trusted_documents
-from graph.schema import create_schema
+from graph.schema import abstract_types, create_schema
 from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
 from graph.workers import WorkersError, worker_settings
@@ -245,6 +250,37 @@ def cmd_generate_imdb(directory: Path, scale: float, seed: int, changed: float) 
     return 0
 
 
+def _region(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", text):
+        raise argparse.ArgumentTypeError(f"not an ISO 3166-1 alpha-2 code such as US: {text!r}")
+    return text.upper()
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(dsn: str, out: BinaryIO) -> Exported:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            await ensure_current(conn)
+            return await export_jsonld(conn, out, settings.public_url, args.region, args.format)
+        finally:
+            await conn.close()
+
+    with contextlib.ExitStack() as stack:
+        out = (
+            sys.stdout.buffer
+            if args.output == "-"
+            else stack.enter_context(open(args.output, "wb"))
+        )
+        dsn, _ = stack.enter_context(database(settings))
+        done = stopping.run(run(dsn, out))
+    rate = done.films / done.seconds if done.seconds else 0.0
+    print(
+        f"filmgraph: exported {done.films} film(s) in {done.seconds:.1f} s ({rate:,.0f}/s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _scale(text: str) -> float:
     try:
         value = float(text)
@@ -265,8 +301,12 @@ def _share(text: str) -> float:
     return value
 
 
-def cmd_schema(settings: Settings) -> int:
-    print(create_schema(settings).as_str())
+def cmd_schema(settings: Settings, possible_types: bool = False) -> int:
+    schema = create_schema(settings)
+    if possible_types:
+        print(json.dumps(abstract_types(schema), indent=2))
+    else:
+        print(schema.as_str())
     return 0
 
 
@@ -326,11 +366,17 @@ def parser() -> argparse.ArgumentParser:
         description="Load the demo films, people and offers; loading them twice changes "
         "nothing. On the embedded PostgreSQL it applies pending migrations first. " + database,
     )
-    sub.add_parser(
+    schema = sub.add_parser(
         "schema",
         help="print the GraphQL schema (SDL), as committed in schema.graphql",
         description="Print the GraphQL schema (SDL), as committed in schema.graphql. Uses no "
         "database: neither DATABASE_URL nor the embedded PostgreSQL.",
+    )
+    schema.add_argument(
+        "--possible-types",
+        action="store_true",
+        help="print the object types of each interface and union as JSON instead, as "
+        "committed in examples/possibleTypes.json (Apollo Client's possibleTypes)",
     )
     gen = sub.add_parser(
         "generate",
@@ -365,6 +411,38 @@ def parser() -> argparse.ArgumentParser:
         help="share of titles and of ratings changed, as in a later day's files (default 0)",
     )
     add_import_parser(sub)
+    export = sub.add_parser(
+        "export",
+        help="write the catalogue as a streamed schema.org JSON-LD feed",
+        description="Write the catalogue as linked data. " + database,
+    )
+    kinds = export.add_subparsers(dest="what", required=True)
+    jsonld = kinds.add_parser(
+        "jsonld",
+        help="every film as a schema.org Movie (JSON-LD), one per line by default",
+        description="Write every film as the schema.org Movie document Film.jsonLd answers, "
+        "in film id order, from one consistent snapshot, streamed in constant memory. "
+        "@ids start with FILMGRAPH_PUBLIC_URL. " + database,
+    )
+    jsonld.add_argument(
+        "--region",
+        type=_region,
+        help="only the films offered in this region (ISO 3166-1 alpha-2, e.g. US), with only "
+        "that region's offers: its where-to-watch feed",
+    )
+    jsonld.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="ndjson",
+        help="ndjson: one document per line (default); jsonld: one document with an @graph",
+    )
+    jsonld.add_argument(
+        "--output",
+        "-o",
+        default="-",
+        metavar="FILE",
+        help="where to write (default -: standard output)",
+    )
     return p
 
 
@@ -380,11 +458,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if getattr(args, "no_migrate", False):
         settings = dataclasses.replace(settings, migrate_on_start=False)
-    commands = {
+    commands: dict[str, Callable[[Settings], int]] = {
         "serve": lambda s: cmd_serve(s, args.workers),
         "migrate": cmd_migrate,
         "load-demo": cmd_load_demo,
-        "schema": cmd_schema,
+        "schema": partial(cmd_schema, possible_types=getattr(args, "possible_types", False)),
     }
     stopping.install()
     try:
@@ -392,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_generate_imdb(args.directory, args.scale, args.seed, args.changed)
         if args.command == "generate":
             return cmd_generate(settings, args.films, args.seed)
+        if args.command == "export":
+            return cmd_export(settings, args)
         if args.command == "import":
             with database(settings) as (dsn, _):
                 return cmd_import(dsn, args)

@@ -9,19 +9,25 @@ costs 10 films + 10 x 10 directors + 10 x 10 x 5 films = 610. A list without a p
 (`Film.genres`, `Film.directors`, `Film.offers`, ...) is a short list of one film's facts, and
 counts as 10 elements per parent (an estimate: a film has 1-3 directors, but some dozens of
 offers across regions); a list with one (`Film.cast(first:)`, `search(first:)`) as that many,
-`nodes(ids:)` as the ids given, and any other object as 1. Connection plumbing (the
+`nodes(ids:)` and `resolveIds(ids:)` as the ids given, a `jsonLd` document (a JSON value)
+as 31 (the object and three short lists), `Film.availability(regions:)` as the regions
+given, and any other object as 1. So the graph questions are bounded too: `path` is one
+object and its `hops` a list of 10 (a path has at most 6), `similar(first:)` and
+`Collaborator.films(first:)` count `first`, `collaborators` and `commonFilms` are
+connections. Connection plumbing (the
 connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
 count wherever they are spread, with the operation's variables as coerced for execution. Page
 sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more
 useful error.
 
 Cost depends on the variables, so it is computed per request at execution, not cached with
-the validation result.
+the validation result; the fast path (graph/compiled/fast.py) keeps it by what it reads of
+them (cost_signature).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -33,6 +39,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
+    OperationDefinitionNode,
     SelectionSetNode,
     get_named_type,
     get_nullable_type,
@@ -48,6 +55,8 @@ from graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from graph.ratelimit import rate_limited
 
 UNPAGED_LIST_SIZE = 10
+# A JSON-LD document: the object and three short lists of its facts (people, genres, offers).
+JSON_DOCUMENT_COST = 1 + 3 * UNPAGED_LIST_SIZE
 
 # The cost of the operation running in this task (each operation of a batch runs in a task of
 # its own), for an answer made without the extension: one ended by the request's time limit.
@@ -89,9 +98,13 @@ class _Costing:
     def field(self, node: FieldNode, parent: Any, page: int) -> int:
         name = node.name.value
         fields = getattr(parent, "fields", None)
-        if name.startswith("__") or not fields or name not in fields or not node.selection_set:
+        if name.startswith("__") or not fields or name not in fields:
             return 0
         definition = fields[name]
+        if not node.selection_set:
+            # A JSON value is a whole document (`jsonLd`: a film with its people, genres and
+            # offers), counted as that many nodes; any other scalar is free.
+            return JSON_DOCUMENT_COST if get_named_type(definition.type).name == "JSON" else 0
         try:
             args = get_argument_values(definition, node, self.variables)
         except GraphQLError:
@@ -105,6 +118,8 @@ class _Costing:
             count = _size(args.get("first") or args.get("last"), UNPAGED_LIST_SIZE)  # all: 10
         elif "ids" in definition.args and isinstance(args.get("ids"), list):
             count = len(args["ids"])
+        elif "regions" in definition.args and isinstance(args.get("regions"), list):
+            count = len(args["regions"])  # Film.availability: one element per region asked
         elif _is_connection(parent):
             count = page  # edges, nodes
         else:
@@ -156,8 +171,42 @@ def document_cost(
     )
     if not isinstance(variables, VariableValues):
         return None
+    return operation_cost(schema, document, operation, variables)
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: VariableValues,
+) -> int:
+    """Nodes `operation` of `document` can return, with its variables coerced already."""
     root = schema.get_root_type(operation.operation)
     return _Costing(schema, document, variables).selections(operation.selection_set, root, 0)
+
+
+# The arguments whose values (beside whether they are null) the cost reads.
+COSTED_ARGUMENTS = frozenset({"first", "last", "ids"})
+
+
+def cost_signature(variables: Mapping[str, Any], costed: frozenset[str]) -> tuple[Any, ...]:
+    """What the cost of an operation reads of its coerced variables, given the variables that
+    appear in COSTED_ARGUMENTS (graph/compiled/cache.py finds them): their page sizes and the
+    length of their lists; of the others, only whether each is given and null (a null where
+    an argument may not be null leaves the field's arguments out of its cost)."""
+    return tuple(
+        (name, _costed(value) if name in costed else value is None)
+        for name, value in sorted(variables.items())
+    )
+
+
+def _costed(value: Any) -> Any:
+    # Never a bool: True == 1 in a key, and a null page size is not a page size of 1.
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, list):
+        return ("list", len(value))
+    return "given"
 
 
 class CostLimit(SchemaExtension):

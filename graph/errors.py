@@ -29,6 +29,8 @@ TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
 TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
 TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
+# A path search (graph/paths.py) that would read more links in one step than it may.
+PATH_TOO_COSTLY = "PATH_TOO_COSTLY"
 # Requests refused before GraphQL sees them (graph/envelope.py), each with its HTTP status.
 BAD_REQUEST = "BAD_REQUEST"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"

@@ -379,7 +379,10 @@ class HttpCache:
                 start = message
                 if _content_type(message).split(b";")[0].strip() not in JSON_TYPES:
                     passing = True  # the GraphiQL page, a stream: not ours to cache
-                    await send(message)
+                    # Still chosen by Accept (a browser gets GraphiQL, a client JSON): a CDN
+                    # must not hand the page to a client.
+                    headers = [(n, v) for n, v in message["headers"] if n != b"vary"]
+                    await send({**message, "headers": [*headers, (b"vary", b"accept")]})
             else:
                 chunks.append(message.get("body", b""))
 

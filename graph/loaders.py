@@ -14,12 +14,13 @@ from functools import partial
 from typing import Any
 
 import asyncpg
+import orjson
 from strawberry.dataloader import DataLoader
 
 from graph import db
 from graph.batches import BATCHES
 from graph.db import Database, RequestConnection
-from graph.mapping import MODEL, ROOT_PAGES, Relation
+from graph.mapping import MODEL, ROOT_PAGES, Computed, Relation
 from graph.pagination import EMPTY_PAGE, Page, Window
 from graph.types import build
 
@@ -68,6 +69,12 @@ class Loaders:
             loader = self._loaders[key] = DataLoader(load_fn=batch)
         return loader
 
+    async def batched(self, key: Hashable, batch: Callable[[list[Any]], Any], item: Any) -> Any:
+        """item's result of `batch`, a batch function of the caller's own (the graph questions
+        of graph/similar.py, graph/collaborators.py, graph/watch.py), keyed by `key`: its
+        statement and parameters."""
+        return await self._loader(key, batch).load(item)
+
     async def lookup(self, entity: str, by: str, value: Any) -> Any:
         """The `entity` whose `by` column equals value, or None."""
         statement = MODEL[entity].lookups[by]
@@ -79,6 +86,18 @@ class Loaders:
     ) -> list[Any]:
         rows = await rows_by_column(self.pool, statement, by, keys)
         return [None if row is None else build(entity, row) for row in rows]
+
+    async def computed(self, field: Computed, parent_key: int, base: str) -> Any:
+        """A computed field's JSON value (graph/mapping.py), decoded; None for no row."""
+        loader = self._loader(
+            (field.statement, base), partial(self._build_computed, field.statement, base)
+        )
+        return await loader.load(parent_key)
+
+    async def _build_computed(self, statement: str, base: str, keys: list[int]) -> list[Any]:
+        rows = await self.pool.fetch(db.sql(statement), keys, base)
+        found = {row["id"]: orjson.loads(row["document"]) for row in rows}
+        return [found.get(k) for k in keys]
 
     async def one(self, rel: Relation, parent: Any) -> Any:
         by = next(k for k, s in MODEL[rel.target].lookups.items() if s == rel.statement)

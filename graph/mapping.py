@@ -101,11 +101,24 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """A field computed in SQL from its parent's row: `expression`, with `{t}` the parent's
+    alias (only its `id` is read: a compiled page's rows are not whole table rows) and `{base}`
+    the public URL (FILMGRAPH_PUBLIC_URL), is what the compiler writes;
+    `statement` (sql/queries) runs the same expression for a batch of parent ids on the
+    resolver path. Its value is JSON."""
+
+    expression: str
+    statement: str
+
+
+@dataclass(frozen=True)
 class Entity:
     table: str
     columns: Mapping[str, Column]
     lookups: Mapping[str, str] = field(default_factory=dict)
     relations: Mapping[str, Relation] = field(default_factory=dict)
+    computed: Mapping[str, Computed] = field(default_factory=dict)
 
 
 def _columns(*names: str, **special: Column) -> dict[str, Column]:
@@ -167,7 +180,20 @@ MODEL: Mapping[str, Entity] = {
             "wikidata_id",
             imdb_rating=Column("imdb_rating", _float),
         ),
-        lookups={"id": "films_by_id", "slug": "films_by_slug", "imdb_id": "films_by_imdb_id"},
+        lookups={
+            "id": "films_by_id",
+            "slug": "films_by_slug",
+            "imdb_id": "films_by_imdb_id",
+            "tmdb_id": "films_by_tmdb_id",
+            "wikidata_id": "films_by_wikidata_id",
+        },
+        # schema.org Movie (sql/migrations/0012_linked.sql).
+        computed={
+            "json_ld": Computed(
+                "(select film_jsonld(r, {base}) from film r where r.id = {t}.id)",
+                "film_jsonld_by_id",
+            )
+        },
         relations={
             "genres": Relation(
                 "Genre",
@@ -252,7 +278,20 @@ MODEL: Mapping[str, Entity] = {
             "tmdb_id",
             "wikidata_id",
         ),
-        lookups={"id": "people_by_id", "slug": "people_by_slug", "imdb_id": "people_by_imdb_id"},
+        lookups={
+            "id": "people_by_id",
+            "slug": "people_by_slug",
+            "imdb_id": "people_by_imdb_id",
+            "tmdb_id": "people_by_tmdb_id",
+            "wikidata_id": "people_by_wikidata_id",
+        },
+        # schema.org Person (sql/migrations/0012_linked.sql).
+        computed={
+            "json_ld": Computed(
+                "(select person_jsonld(r, {base}) from person r where r.id = {t}.id)",
+                "person_jsonld_by_id",
+            )
+        },
         relations={
             "credits": Relation(
                 "Credit",
@@ -377,9 +416,11 @@ ROOT_PAGES: Mapping[str, Relation] = {
 class Root:
     """How a field of Query reaches its rows: `lookup` by a key (the entity's `lookups`),
     `node` by global id (graph/ids.py), `page` over every row (ROOT_PAGES), `keyset` by a
-    filter and order built in graph/discovery/, `search` in graph/search.py."""
+    filter and order built in graph/discovery/, `search` in graph/search.py; `resolver`: only
+    its resolver reaches its rows, in the module RESOLVER_ONLY names (the compiler leaves the
+    operation to the resolvers)."""
 
-    kind: Literal["lookup", "node", "page", "keyset", "search"]
+    kind: Literal["lookup", "node", "page", "keyset", "search", "resolver"]
     entity: str | None = None
 
 
@@ -396,6 +437,38 @@ QUERY: Mapping[str, Root] = {
     "providers": Root("page", "Provider"),
     "search": Root("search"),
     "suggest": Root("search"),
+    "resolveIds": Root("resolver"),
+    "path": Root("resolver"),
+    "commonFilms": Root("resolver"),
+}
+
+# The graph questions (issue 13): fields and whole types served only by their resolvers, each
+# with the module that holds them and names its statements (sql/queries/<module>.sql). They
+# are searches (a path, a ranking) or reshape rows in Python, so the compiler does not
+# translate them: an operation that selects one runs on the resolvers (graph/compiled/).
+RESOLVER_ONLY: Mapping[str, Mapping[str, str]] = {
+    "Query": {
+        "path": "graph/paths.py",
+        "common_films": "graph/collaborators.py",
+        # External ids of any kind, one statement (sql/queries/external.sql).
+        "resolve_ids": "graph/external.py",
+    },
+    "Film": {
+        "similar": "graph/similar.py",
+        "availability": "graph/watch.py",
+        "best_offer": "graph/watch.py",
+    },
+    "Person": {"collaborators": "graph/collaborators.py"},
+    # Types whose every field is its resolver's: "*".
+    "PersonPath": {"*": "graph/paths.py"},
+    "PathHop": {"*": "graph/paths.py"},
+    "Collaborator": {"*": "graph/collaborators.py"},
+    "SimilarFilm": {"*": "graph/similar.py"},
+    "SharedPeople": {"*": "graph/similar.py"},
+    "SharedGenres": {"*": "graph/similar.py"},
+    "YearDistance": {"*": "graph/similar.py"},
+    "RegionAvailability": {"*": "graph/watch.py"},
+    "BestOffer": {"*": "graph/watch.py"},
 }
 
 

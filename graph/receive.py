@@ -1,21 +1,26 @@
-"""Deadlines for receiving a request: its head within FILMGRAPH_HEADER_TIMEOUT_MS of the wait
-for it starting, its body within FILMGRAPH_BODY_TIMEOUT_MS of the head.
+"""Deadlines and bounds for receiving a request: its head within FILMGRAPH_HEADER_TIMEOUT_MS of
+the wait for it starting, and no longer than max_head_bytes; its body within
+FILMGRAPH_BODY_TIMEOUT_MS of the head.
 
-uvicorn bounds neither: its keep-alive timer stops at the first byte of the next request, so a
-client sending a byte a second holds a connection (and its buffers) forever, and a few hundred
-of them hold as many. Its h11 protocol is subclassed here as little as possible: a timer per
-phase, set and cleared from h11's own view of the client's side of the exchange, checked after
-every event uvicorn handles. Written against uvicorn 0.55's h11_impl.H11Protocol, whose
-`data_received`, `on_response_complete`, `connection_made` and `connection_lost` it extends.
+uvicorn bounds none of these: its keep-alive timer stops at the first byte of the next
+request, so a client sending a byte a second holds a connection (and its buffers) forever, and
+a few hundred of them hold as many; and its httptools parser (llhttp) keeps a header line of
+any length. Its httptools protocol is subclassed here as little as possible: the bytes of a
+head counted as they arrive, and a timer per phase, set and cleared from the parser's
+callbacks, checked after every read. Written against uvicorn 0.55's
+httptools_impl.HttpToolsProtocol, whose `data_received`, `on_headers_complete`, `on_body`,
+`on_message_complete`, `on_response_complete`, `connection_made` and `connection_lost` it
+extends. httptools rather than h11 (which bounds the head itself): the same answers, with the
+request parsed and the response written in C, where h11 took a seventh of a compiled film
+page's CPU (bench/README.md).
 
 It also refuses a /graphql request that admission refuses (graph/admission.py) as soon as the
 request's head is read, rather than in the app. A storm of 500 connections brings 500 heads
 to the event loop at once; uvicorn hands each to the app as a task, and the loop runs every
 task made ready before it looks for new connections again, so a /healthz probe arriving then
 waited for a whole batch of app refusals (100-270 ms, bench/pool_storm.py). Refused here, in
-the callback that reads the head, a request costs no task, no app and no h11 response, and
-the probe waits for less (see bench/README.md). Written against `handle_events`, which it
-extends too.
+the callback that completes the head, a request costs no task, no app and no response
+object, and the probe waits for less (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -25,8 +30,7 @@ import json
 import logging
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from graph import errors
 from graph.admission import BODY as BUSY_BODY
@@ -44,8 +48,7 @@ _BODY = json.dumps(
         ]
     }
 ).encode()
-# Written as bytes, not through h11: before a request's head h11 will not send a response, and
-# the connection is closed right after, so its state no longer matters.
+# Written as bytes: the connection is closed right after.
 REQUEST_TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\n"
     b"content-type: application/json\r\n"
@@ -62,13 +65,15 @@ BODY = "body"
 LINGER_S = 2.0
 
 
-class ReceiveDeadlines(H11Protocol):
-    """uvicorn's h11 protocol, closing a connection whose request's head or body does not
-    arrive in time: 408 when a request had begun, silently when the connection was idle (as
-    uvicorn's keep-alive timeout does)."""
+class ReceiveDeadlines(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request's head runs past
+    max_head_bytes (a plain 400, as uvicorn answers a request it cannot parse) or whose head
+    or body does not arrive in time: 408 when a request had begun, silently when the
+    connection was idle (as uvicorn's keep-alive timeout does)."""
 
     head_timeout: float = 10.0
     body_timeout: float = 10.0
+    max_head_bytes: int = 65_536
     admission: Admission | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,65 +81,78 @@ class ReceiveDeadlines(H11Protocol):
         self._phase: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._lingering = False
+        # Bytes received of the head being read; True from a head's end to its body's.
+        self._head_bytes = 0
+        self._in_body = False
+        self._refused = False  # refused early: the rest of what arrives is dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._follow()
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering:
+        if self._lingering or self._refused:
             return
+        if not self._in_body:
+            self._head_bytes += len(data)
         super().data_received(data)
+        if (
+            not self._in_body
+            and self._head_bytes > self.max_head_bytes
+            and not self.transport.is_closing()
+        ):
+            # Within one read, a head may end past the bound (as with h11's bound): what is
+            # bounded is what the server keeps of a head that has not ended.
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
         self._follow()
 
-    def handle_events(self) -> None:
-        if not self._refuse_early():
-            super().handle_events()
+    def on_headers_complete(self) -> None:
+        if self._refused or self._refuse_early():
+            return
+        self._in_body = True
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        self._in_body = False
+        self._head_bytes = 0
+        super().on_message_complete()
 
     def _refuse_early(self) -> bool:
         """Refuse a POST to /graphql here, with admission's 503, when admission would. A GET
         goes through the app: the response cache may answer it without the pool (CacheFront,
-        graph/httpcache.py), and admission refuses it there when not.
-
-        Decided on the head still in h11's buffer, unparsed: a request h11 has parsed cannot
-        be handed back to uvicorn. One with an Origin (CORS headers to add) or an Upgrade goes
-        through the app, which refuses it there."""
+        graph/httpcache.py), and admission refuses it there when not. One with an Origin (CORS
+        headers to add) or an Upgrade goes through the app, which refuses it there."""
         admission = self.admission
-        if admission is None or self.conn.their_state is not h11.IDLE:
+        if admission is None or self.parser.get_method() != b"POST":
             return False
-        buffered = self.conn.trailing_data[0]
-        if not buffered.startswith(b"POST /graphql"):
+        if self.url != b"/graphql" and not self.url.startswith(b"/graphql?"):
             return False
-        end = buffered.find(b"\r\n\r\n")
-        if end < 0:
-            return False  # the head is not whole yet: back here with the next bytes
-        head = buffered[:end]
-        target = head.split(b" ", 2)[1]
-        head = head.lower()
-        if target != b"/graphql" and not target.startswith(b"/graphql?"):
+        if any(name in (b"origin", b"upgrade") for name, _ in self.headers):
             return False
-        if b"\norigin:" in head or b"\nupgrade:" in head or not admission.busy():
+        if not admission.busy():
             return False
-        try:
-            event = self.conn.next_event()
-        except h11.RemoteProtocolError:
-            return False  # uvicorn answers 400: h11 raises again
-        assert isinstance(event, h11.Request), event  # a whole head, checked above
+        self._refused = True
         self._unset_keepalive_if_required()
-        headers = [(name.lower(), value) for name, value in event.headers]
         if self.access_log:  # the line uvicorn writes for a response of the app
             self.access_logger.info(
                 '%s - "%s %s HTTP/%s" %d',
                 f"{self.client[0]}:{self.client[1]}" if self.client else "",
-                event.method.decode("ascii"),
-                event.target.decode("latin1"),
-                event.http_version.decode("ascii"),
+                "POST",
+                self.url.decode("latin1"),
+                self.parser.get_http_version(),
                 503,
             )
-        answer = self.server_state.default_headers + admission.refuse(headers)
-        # Written as bytes, not through h11 (as the 408 is): the connection is closed right after
-        # (`connection: close`, as the app's refusal; a body is left unread), so h11's state no
-        # longer matters, and its checks of every header cost as much as the rest.
+        answer = self.server_state.default_headers + admission.refuse(self.headers)
+        # The connection is closed right after (`connection: close`, as the app's refusal; a
+        # body is left unread).
         self.transport.write(
             b"HTTP/1.1 503 Service Unavailable\r\n"
             + b"".join(name + b": " + value + b"\r\n" for name, value in answer)
@@ -142,7 +160,7 @@ class ReceiveDeadlines(H11Protocol):
             + BUSY_BODY
         )
         self.transport.close()
-        self.on_response_complete()
+        self.server_state.total_requests += 1
         return True
 
     def on_response_complete(self) -> None:
@@ -155,14 +173,14 @@ class ReceiveDeadlines(H11Protocol):
         super().connection_lost(exc)
 
     def _follow(self) -> None:
-        """Time the phase the client's side is in: its head while h11 waits for one (both
-        sides idle), its body while h11 reads one; nothing while the app works."""
+        """Time the phase the client's side is in: its head while the server waits for one (no
+        response in progress), its body while it reads one; nothing while the app works."""
         if self.transport.is_closing():
             phase = None
-        elif self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE:
-            phase = HEAD
-        elif self.conn.their_state is h11.SEND_BODY:
+        elif self._in_body:
             phase = BODY
+        elif self.cycle is None or self.cycle.response_complete:
+            phase = HEAD
         else:
             phase = None
         if phase != self._phase:
@@ -181,7 +199,7 @@ class ReceiveDeadlines(H11Protocol):
         self._timer = None
         if self.transport.is_closing():
             return
-        began = phase == BODY or bool(self.conn.trailing_data[0])
+        began = phase == BODY or self._head_bytes > 0
         cycle = self.cycle if phase == BODY else None
         if cycle is not None:
             # The app, still reading the body, reads a disconnect; what it sends is dropped.
@@ -202,12 +220,20 @@ class ReceiveDeadlines(H11Protocol):
 
 
 def protocol(
-    head_timeout_s: float, body_timeout_s: float, admission: Admission | None = None
+    head_timeout_s: float,
+    body_timeout_s: float,
+    max_head_bytes: int,
+    admission: Admission | None = None,
 ) -> type[ReceiveDeadlines]:
-    """The protocol class for uvicorn's `http` setting, with these deadlines, refusing early
-    what `admission` refuses."""
+    """The protocol class for uvicorn's `http` setting, with these deadlines and this bound
+    on a request's line and headers, refusing early what `admission` refuses."""
     return type(
         "ReceiveDeadlines",
         (ReceiveDeadlines,),
-        {"head_timeout": head_timeout_s, "body_timeout": body_timeout_s, "admission": admission},
+        {
+            "head_timeout": head_timeout_s,
+            "body_timeout": body_timeout_s,
+            "max_head_bytes": max_head_bytes,
+            "admission": admission,
+        },
     )

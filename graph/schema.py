@@ -10,7 +10,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode, validate
+from graphql import GraphQLError, OperationDefinitionNode, is_abstract_type, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
@@ -19,6 +19,8 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
+from graph import external
+from graph.collaborators import common_films
 from graph.compiled.cache import StatementCache
 from graph.compiled.run import CompiledExecution
 from graph.context import Info
@@ -32,6 +34,8 @@ from graph.errors import NotFoundError, UserInputError
 from graph.ids import from_global_id, pk_of
 from graph.limits import limit_rules, repeated_fields_error
 from graph.pagination import Connection, connection, window
+from graph.paths import PersonPath, person_path
+from graph.scalars import SCALARS
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
 from graph.textinput import TextArguments
@@ -55,6 +59,10 @@ MAX_NODES = 100
 STATEMENT_CACHE_BYTES = 64_000_000
 
 IdArg = Annotated[strawberry.ID | None, strawberry.argument(description="Global id.")]
+TmdbIdArg = Annotated[int | None, strawberry.argument(description="TMDB id (a positive number).")]
+WikidataIdArg = Annotated[
+    str | None, strawberry.argument(description="Wikidata item id, e.g. `Q47703`.")
+]
 SlugArg = Annotated[str | None, strawberry.argument(description="URL-safe name.")]
 
 
@@ -62,18 +70,36 @@ def _one_of(**given: Any) -> tuple[str, Any]:
     """The single lookup argument given; BAD_USER_INPUT for none or several. (A NUL or a lone
     surrogate in it was refused before the resolver ran: graph.textinput.)"""
     present = [(k, v) for k, v in given.items() if v is not None]
-    if len(present) != 1:
+    if not present:
         names = ", ".join(given)
         raise UserInputError(f"pass exactly one of: {names}")
+    if len(present) > 1:
+        # `argument` names the second one given: the one to leave out.
+        names = ", ".join(given)
+        extra = present[1][0]
+        got = " and ".join(k for k, _ in present)
+        raise UserInputError(f"pass exactly one of: {names} (got {got})", argument=extra)
     argument, value = present[0]
     return argument, value
+
+
+# Lookup arguments and the columns they name (graph/mapping.py's lookups).
+LOOKUP_COLUMNS = {"imdbId": "imdb_id", "tmdbId": "tmdb_id", "wikidataId": "wikidata_id"}
 
 
 async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
     if argument == "id":
         return await info.context.loaders.lookup(entity, "id", pk_of(value, entity))
-    by = "imdb_id" if argument == "imdbId" else argument
+    if argument == "tmdbId":
+        value = external.tmdb_id(value)
+    elif argument == "wikidataId":
+        value = external.wikidata_id(value)
+    by = LOOKUP_COLUMNS.get(argument, argument)
     return await info.context.loaders.lookup(entity, by, value)
+
+
+async def _node_or_none(info: Info, hit: tuple[str, int] | None) -> Any:
+    return None if hit is None else await info.context.loaders.lookup(hit[0], "id", hit[1])
 
 
 async def _must_exist(info: Info, references: list[Reference]) -> None:
@@ -137,7 +163,9 @@ class Query:
             await asyncio.gather(*(info.context.loaders.lookup(e, "id", pk) for e, pk in decoded))
         )
 
-    @strawberry.field(description="A film by exactly one of: global id, slug or IMDb id.")
+    @strawberry.field(
+        description="A film by exactly one of: global id, slug, IMDb id, TMDB id or Wikidata id."
+    )
     async def film(
         self,
         info: Info,
@@ -146,12 +174,18 @@ class Query:
         imdb_id: Annotated[
             str | None, strawberry.argument(description="IMDb title id, e.g. `tt0068646`.")
         ] = None,
+        tmdb_id: TmdbIdArg = None,
+        wikidata_id: WikidataIdArg = None,
     ) -> Film | None:
-        arg, value = _one_of(id=id, slug=slug, imdbId=imdb_id)
+        arg, value = _one_of(
+            id=id, slug=slug, imdbId=imdb_id, tmdbId=tmdb_id, wikidataId=wikidata_id
+        )
         result: Film | None = await _lookup(info, "Film", arg, value)
         return result
 
-    @strawberry.field(description="A person by exactly one of: global id, slug or IMDb id.")
+    @strawberry.field(
+        description="A person by exactly one of: global id, slug, IMDb id, TMDB id or Wikidata id."
+    )
     async def person(
         self,
         info: Info,
@@ -160,10 +194,34 @@ class Query:
         imdb_id: Annotated[
             str | None, strawberry.argument(description="IMDb name id, e.g. `nm0000233`.")
         ] = None,
+        tmdb_id: TmdbIdArg = None,
+        wikidata_id: WikidataIdArg = None,
     ) -> Person | None:
-        arg, value = _one_of(id=id, slug=slug, imdbId=imdb_id)
+        arg, value = _one_of(
+            id=id, slug=slug, imdbId=imdb_id, tmdbId=tmdb_id, wikidataId=wikidata_id
+        )
         result: Person | None = await _lookup(info, "Person", arg, value)
         return result
+
+    @strawberry.field(
+        description=f"Films and people by external ids of any kind, mixed, in the order given: "
+        f"{external.FORMAT_HELP}. Null for an id nothing in the graph holds; at most "
+        f"{external.MAX_IDS} ids, resolved in one statement."
+    )
+    async def resolve_ids(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[str],
+            strawberry.argument(description="External ids, at most 100, e.g. `tt0068646`."),
+        ],
+    ) -> list[Node | None]:
+        found = await external.resolve(info.context.loaders.pool, ids)
+        return list(
+            await asyncio.gather(
+                *(_node_or_none(info, hit) for hit in found)  # batched per type
+            )
+        )
 
     @strawberry.field(description="A genre by exactly one of: global id or slug.")
     async def genre(self, info: Info, id: IdArg = None, slug: SlugArg = None) -> Genre | None:
@@ -190,7 +248,7 @@ class Query:
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
-    ) -> Connection[Film]:
+    ) -> Connection[Film] | None:
         query, params = film_query(filter, order_by, info.context.cursor_key)
         await _must_exist(info, film_references(filter))
         return await keyset_page(
@@ -216,7 +274,7 @@ class Query:
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
-    ) -> Connection[Person]:
+    ) -> Connection[Person] | None:
         query, params = person_query(filter, order_by, info.context.cursor_key)
         await _must_exist(info, person_references(filter))
         return await keyset_page(
@@ -230,16 +288,27 @@ class Query:
             before,
         )
 
-    search: list[SearchResult] = strawberry.field(
+    search: list[SearchResult] | None = strawberry.field(
         resolver=search,
         description="Films, people, genres and providers matching `query`, best first. Case, "
         "accents and small typos are forgiven; a film's title weighs more than its original "
         "title, which weighs more than its synopsis.",
     )
-    suggest: list[SearchResult] = strawberry.field(
+    suggest: list[SearchResult] | None = strawberry.field(
         resolver=suggest,
         description="Autocomplete: films (most voted first) and people whose title or name "
         "starts with `prefix`, ignoring case and accents.",
+    )
+
+    path: PersonPath | None = strawberry.field(
+        resolver=person_path,
+        description="A shortest chain of people from `from` to `to`, each hop two people "
+        "credited on one film; null when there is none of at most `maxHops` films. "
+        "docs/queries.md#paths says how the search is bounded.",
+    )
+    common_films: Connection[Film] | None = strawberry.field(
+        resolver=common_films,
+        description="The films every one of `people` is credited on, newest first.",
     )
 
     @strawberry.field(description="Every genre, by name.")
@@ -250,7 +319,7 @@ class Query:
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
-    ) -> Connection[Genre]:
+    ) -> Connection[Genre] | None:
         return await _root(info, "Genre", first, after, last, before)
 
     @strawberry.field(description="Every provider, by name.")
@@ -261,13 +330,15 @@ class Query:
         after: AfterArg = None,
         last: LastArg = None,
         before: BeforeArg = None,
-    ) -> Connection[Provider]:
+    ) -> Connection[Provider] | None:
         return await _root(info, "Provider", first, after, last, before)
 
 
 class Schema(strawberry.Schema):
     document_cache: DocumentCache
     statement_cache: StatementCache
+    # The base of JSON-LD `@id`s (Settings.public_url).
+    public_url: str
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -368,6 +439,19 @@ class CheckedValidation(SchemaExtension):
         yield
 
 
+def abstract_types(schema: strawberry.Schema) -> dict[str, list[str]]:
+    """The object types of each interface and union, by name: Apollo Client's `possibleTypes`
+    (and urql Graphcache's), which a normalised cache needs to match `... on Node` in a
+    `search` result without introspection (off in production). Committed as
+    examples/possibleTypes.json; a test keeps it current."""
+    gschema = schema._schema
+    return {
+        name: sorted(t.name for t in gschema.get_possible_types(gtype))
+        for name, gtype in sorted(gschema.type_map.items())
+        if is_abstract_type(gtype) and not name.startswith("__")
+    }
+
+
 def create_schema(settings: Settings | None = None) -> Schema:
     settings = settings or Settings()
     # The limit rules are made once per schema: the validation cache is keyed by the rule
@@ -391,10 +475,9 @@ def create_schema(settings: Settings | None = None) -> Schema:
         # After the cost check: one SQL statement for the whole operation when it can.
         lambda: CompiledExecution(settings, statements),
     ]
-    config = (
-        StrawberryConfig(batching_config={"max_operations": settings.max_batch})
-        if settings.batching
-        else None
+    config = StrawberryConfig(
+        batching_config={"max_operations": settings.max_batch} if settings.batching else None,
+        scalar_map=SCALARS,
     )
     schema = Schema(
         query=Query,
@@ -404,4 +487,5 @@ def create_schema(settings: Settings | None = None) -> Schema:
     )
     schema.document_cache = cache
     schema.statement_cache = statements
+    schema.public_url = settings.public_url
     return schema

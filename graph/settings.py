@@ -65,6 +65,19 @@ EXECUTIONS = ("compiled", "resolvers")
 _SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
 
 
+def _public_url() -> str:
+    url = (os.environ.get("FILMGRAPH_PUBLIC_URL") or "").rstrip("/")
+    if not url:
+        host = os.environ.get("FILMGRAPH_HOST") or DEFAULT_HOST
+        return f"http://{host}:{_int('FILMGRAPH_PORT', DEFAULT_PORT, 1, 65_535)}"
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise SystemExit(
+            "FILMGRAPH_PUBLIC_URL must be an http(s) URL without query or fragment, e.g. "
+            f"https://films.example.org, got {url[:100]!r}"
+        )
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the app needs to know from outside."""
@@ -132,6 +145,9 @@ class Settings:
     # in-process response cache (0: none).
     cache_max_age_s: int = 0
     response_cache_bytes: int = 32_000_000
+    # The API's public URL, without a trailing slash: the base of the JSON-LD `@id`s
+    # (`{public_url}/films/{slug}`, the page that serves that document).
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -183,6 +199,7 @@ class Settings:
             apq_cache_bytes=_int("FILMGRAPH_APQ_CACHE_BYTES", 8_000_000, 0),
             cache_max_age_s=_int("FILMGRAPH_CACHE_MAX_AGE_S", 0, 0),
             response_cache_bytes=_int("FILMGRAPH_RESPONSE_CACHE_BYTES", 32_000_000, 0),
+            public_url=_public_url(),
         )
         if settings.trusted_only and settings.trusted_documents is None:
             raise SystemExit(

@@ -6,15 +6,21 @@ import datetime
 import re
 from collections.abc import Hashable, Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from graph.context import Info
 from graph.errors import UserInputError
 from graph.ids import to_global_id
 from graph.mapping import MODEL, CreditRole, OfferKind, VideoQuality, values
 from graph.pagination import Connection, connection, window
+
+if TYPE_CHECKING:
+    from graph.collaborators import Collaborator
+    from graph.similar import SimilarFilm
+    from graph.watch import BestOffer, RegionAvailability
 
 _REGION = re.compile(r"[A-Za-z]{2}")
 
@@ -78,6 +84,14 @@ async def _page(
 
 def _rel(entity: str, field: str) -> Any:
     return MODEL[entity].relations[field]
+
+
+async def _json_ld(info: Info, entity: str, key: int) -> JSON:
+    base: str = info.schema.public_url  # type: ignore[attr-defined]
+    document: JSON = await info.context.loaders.computed(
+        MODEL[entity].computed["json_ld"], key, base
+    )
+    return document
 
 
 @strawberry.interface(description="An object with a global id, which `node(id:)` fetches again.")
@@ -156,6 +170,13 @@ class Person(Node):
     tmdb_id: int | None = strawberry.field(description="TMDB person id.")
     wikidata_id: str | None = strawberry.field(description="Wikidata item id, e.g. `Q25191`.")
 
+    @strawberry.field(
+        description="The person as schema.org `Person` JSON-LD, the document GET "
+        "/people/{slug} serves (docs/linked-data.md)."
+    )
+    async def json_ld(self, info: Info) -> JSON:
+        return await _json_ld(info, "Person", self.db_id)
+
     @strawberry.field(description="This person's credits, newest film first.")
     async def credits(
         self,
@@ -201,6 +222,29 @@ class Person(Node):
             None if role is None else role.name,
         )
 
+    @strawberry.field(
+        description="People this person shares films with, most shared films first, then by "
+        "name: each with the number of films they share and those films."
+    )
+    async def collaborators(
+        self,
+        info: Info,
+        role: Annotated[
+            CreditRole | None,
+            strawberry.argument(
+                description="Only collaborators who held this role on a shared film; only "
+                "those films count."
+            ),
+        ] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> Connection[Annotated[Collaborator, strawberry.lazy("graph.collaborators")]]:
+        from graph.collaborators import collaborators
+
+        return await collaborators(
+            info, self.db_id, None if role is None else role.name, first, after
+        )
+
 
 def _roles(roles: list[CreditRole] | None) -> tuple[str, ...] | None:
     if roles is None:
@@ -237,6 +281,14 @@ class Film(Node):
     imdb_id: str | None = strawberry.field(description="IMDb title id, e.g. `tt0068646`.")
     tmdb_id: int | None = strawberry.field(description="TMDB movie id.")
     wikidata_id: str | None = strawberry.field(description="Wikidata item id, e.g. `Q47703`.")
+
+    @strawberry.field(
+        description="The film as schema.org `Movie` JSON-LD, with its people, genres, rating, "
+        "external ids (`sameAs`) and every offer as a `WatchAction`: the document GET "
+        "/films/{slug} serves (docs/linked-data.md)."
+    )
+    async def json_ld(self, info: Info) -> JSON:
+        return await _json_ld(info, "Film", self.db_id)
 
     @strawberry.field(description="The film's genres, by name.")
     async def genres(self, info: Info) -> list[Genre]:
@@ -311,6 +363,59 @@ class Film(Node):
         return await info.context.loaders.many(
             _rel("Film", "alternative_titles"), self, region_code(region)
         )
+
+    @strawberry.field(
+        description="Films like this one, best first: ranked by the people and genres they "
+        "share and how close their years are, each with the reasons (docs/queries.md)."
+    )
+    async def similar(
+        self,
+        info: Info,
+        first: Annotated[
+            int, strawberry.argument(description="At most this many films (1-50).")
+        ] = 10,
+    ) -> list[Annotated[SimilarFilm, strawberry.lazy("graph.similar")]]:
+        from graph.similar import similar_films
+
+        return await similar_films(info, self.db_id, first)
+
+    @strawberry.field(
+        description="The film's offers in each of `regions`, side by side, in the order given."
+    )
+    async def availability(
+        self,
+        info: Info,
+        regions: Annotated[
+            list[str],
+            strawberry.argument(
+                description="ISO 3166-1 alpha-2 country codes, 1 to 20 (repeats count once)."
+            ),
+        ],
+    ) -> list[Annotated[RegionAvailability, strawberry.lazy("graph.watch")]]:
+        from graph.watch import availability
+
+        return await availability(info, self.db_id, regions)
+
+    @strawberry.field(
+        description="The cheapest way to watch the film in `region` now for someone who pays "
+        "for the `subscriptions` given; null when there is none (docs/queries.md#best-offer)."
+    )
+    async def best_offer(
+        self,
+        info: Info,
+        region: Annotated[
+            str, strawberry.argument(description="ISO 3166-1 alpha-2 country code, e.g. US.")
+        ],
+        subscriptions: Annotated[
+            list[strawberry.ID] | None,
+            strawberry.argument(
+                description="Global ids of the providers the user subscribes to (at most 50)."
+            ),
+        ] = None,
+    ) -> Annotated[BestOffer, strawberry.lazy("graph.watch")] | None:
+        from graph.watch import best_offer
+
+        return await best_offer(info, self.db_id, region, subscriptions)
 
 
 @strawberry.type(description="Another title a film is known by.")

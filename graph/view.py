@@ -39,6 +39,7 @@ from graph.ratelimit import RateLimiter, client_key, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, Schema, create_schema
 from graph.schema_gate import SchemaGate
 from graph.settings import Settings
+from graph.variables import reworded
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ class GraphQLView(GraphQL[Context, None]):
         OPERATION_COST.set(None)
         try:
             async with asyncio.timeout(limit) as deadline:
-                return await self._execute_single(*args, **kwargs)
+                result = await self._execute_single(*args, **kwargs)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -261,6 +262,10 @@ class GraphQLView(GraphQL[Context, None]):
                 errors=[GraphQLError(message, extensions={"code": TIMEOUT})],
                 extensions=None if cost is None else {"cost": cost},
             )
+        if isinstance(result, ExecutionResult) and result.errors and request_data is not None:
+            variables = request_data.variables
+            result.errors = [reworded(e, variables) for e in result.errors]
+        return result
 
     async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:
         # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry
@@ -275,10 +280,15 @@ class GraphQLView(GraphQL[Context, None]):
 
 def _set_status(sub_response: SubResponse, result: ExecutionResult, processed: Any) -> None:
     """The HTTP status of a GraphQL result: 429 or 503 with Retry-After when it was refused
-    for the rate limit or when nothing could be served; with graphql-response+json, 400 and no
-    `data` for a request error (parse, validation, limits, variables: nothing was executed)."""
+    for the rate limit or when nothing could be served; with graphql-response+json, 400 for a
+    request error (parse, validation, limits, variables). A request that failed before
+    execution has no `data` at all, whatever the media type (the GraphQL spec, "Response")."""
     errors = result.errors or []
     codes = [(e.extensions or {}).get("code") for e in errors]
+    # A request that timed out had begun to execute: it keeps its `"data": null`.
+    before_execution = result.data is None and errors and all(e.path is None for e in errors)
+    if before_execution and not _timed_out(errors):
+        processed.pop("data", None)
     if RATE_LIMITED in codes:
         sub_response.status_code = 429
         wait = (errors[codes.index(RATE_LIMITED)].extensions or {}).get("retryAfter")

@@ -14,3 +14,19 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+# ensure_node_clients: the npm packages of tests/clients/package-lock.json (Apollo Client,
+# GraphQL Code Generator), which tests/test_clients.py runs. `npm ci` again only when the lock
+# changed; from npm's cache when it holds them, so a warm machine needs no network.
+ensure_node_clients() {
+    if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+        echo "scripts: no node/npm (tests/test_clients.py runs Apollo Client and GraphQL" \
+            "Code Generator): install Node 20 or newer with npm" >&2
+        exit 1
+    fi
+    local lock=tests/clients/package-lock.json stamp=tests/clients/node_modules/.filmgraph-lock
+    if [ ! -f "$stamp" ] || ! cmp -s "$lock" "$stamp"; then
+        npm ci --prefix tests/clients --prefer-offline --no-audit --no-fund --loglevel=error
+        cp "$lock" "$stamp"
+    fi
+}

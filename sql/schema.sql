@@ -48,6 +48,78 @@ CREATE FUNCTION public.fold(text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN lower(public.unaccent('public.unaccent'::regdictionary, $1));
 
+CREATE TABLE public.film (
+    id bigint NOT NULL,
+    slug text NOT NULL,
+    title text NOT NULL,
+    original_title text,
+    year integer,
+    release_date date,
+    runtime_minutes integer,
+    certification text,
+    certification_country text,
+    synopsis text,
+    imdb_rating numeric(3,1),
+    imdb_votes integer,
+    poster_url text,
+    imdb_id text,
+    tmdb_id integer,
+    wikidata_id text,
+    search_vector tsvector GENERATED ALWAYS AS (((setweight(to_tsvector('simple'::regconfig, public.fold(title)), 'A'::"char") || setweight(to_tsvector('simple'::regconfig, COALESCE(public.fold(original_title), ''::text)), 'B'::"char")) || setweight(to_tsvector('simple'::regconfig, COALESCE(public.fold(synopsis), ''::text)), 'C'::"char"))) STORED,
+    CONSTRAINT film_certification_check CHECK ((certification ~ '^[A-Za-z0-9+-]{1,10}$'::text)),
+    CONSTRAINT film_certification_country_check CHECK ((certification_country ~ '^[A-Z]{2}$'::text)),
+    CONSTRAINT film_check CHECK (((certification_country IS NULL) OR (certification IS NOT NULL))),
+    CONSTRAINT film_check1 CHECK (((imdb_votes IS NULL) OR (imdb_rating IS NOT NULL))),
+    CONSTRAINT film_imdb_id_check CHECK ((imdb_id ~ '^tt[0-9]{7,10}$'::text)),
+    CONSTRAINT film_imdb_rating_check CHECK (((imdb_rating >= (0)::numeric) AND (imdb_rating <= (10)::numeric))),
+    CONSTRAINT film_imdb_votes_check CHECK ((imdb_votes >= 0)),
+    CONSTRAINT film_original_title_check CHECK ((length(btrim(original_title)) > 0)),
+    CONSTRAINT film_poster_url_check CHECK ((poster_url ~ '^https?://'::text)),
+    CONSTRAINT film_runtime_minutes_check CHECK (((runtime_minutes >= 1) AND (runtime_minutes <= 6000))),
+    CONSTRAINT film_slug_check CHECK ((slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text)),
+    CONSTRAINT film_title_check CHECK ((length(btrim(title)) > 0)),
+    CONSTRAINT film_tmdb_id_check CHECK ((tmdb_id > 0)),
+    CONSTRAINT film_wikidata_id_check CHECK ((wikidata_id ~ '^Q[1-9][0-9]*$'::text)),
+    CONSTRAINT film_year_check CHECK (((year >= 1870) AND (year <= 2100)))
+);
+
+CREATE FUNCTION public.film_jsonld(f public.film, base text, region text DEFAULT NULL::text) RETURNS json
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+select film_jsonld_of(
+    f, base,
+    (select json_agg(g.name order by g.name)
+     from film_genre fg join genre g on g.id = fg.genre_id
+     where fg.film_id = f.id),
+    (select a.language from film_alternative_title a
+     where a.film_id = f.id and a.is_original and a.language is not null
+     order by a.ordering limit 1),
+    people.directors, people.writers, people.actors,
+    (select json_agg(jsonld_watch_action(o, pr)
+            -- The order of Film.offers (graph/mapping.py).
+            order by o.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT',
+                     'BUY'], o.kind), o.price nulls first, o.provider_id, o.quality, o.id)
+     from offer o join provider pr on pr.id = o.provider_id
+     where o.film_id = f.id and (region is null or o.region = region)))
+from (select
+        json_agg(jsonld_person_node(p, base) order by c.billing_order nulls last, c.id)
+            filter (where c.role = 'DIRECTOR') as directors,
+        json_agg(jsonld_person_node(p, base) order by c.billing_order nulls last, c.id)
+            filter (where c.role = 'WRITER') as writers,
+        json_agg(jsonld_person_node(p, base) order by c.billing_order nulls last, c.id)
+            filter (where c.role = 'ACTOR') as actors
+      from credit c join person p on p.id = c.person_id
+      where c.film_id = f.id and c.role in ('DIRECTOR', 'WRITER', 'ACTOR')) people
+$$;
+
+CREATE FUNCTION public.jsonld_same_as(imdb text, tmdb text, wikidata text) RETURNS json
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN (COALESCE(imdb, tmdb, wikidata) IS NOT NULL) THEN array_to_json(array_remove(ARRAY[imdb, tmdb, wikidata], NULL::text)) ELSE NULL::json END;
+
+CREATE FUNCTION public.film_jsonld_of(f public.film, base text, genres json, language text, directors json, writers json, actors json, actions json) RETURNS json
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN json_strip_nulls(json_build_object('@context', 'https://schema.org', '@type', 'Movie', '@id', ((base || '/films/'::text) || (f).slug), 'url', ((base || '/films/'::text) || (f).slug), 'name', (f).title, 'alternateName', NULLIF((f).original_title, (f).title), 'datePublished', COALESCE(((f).release_date)::text, ((f).year)::text), 'duration', (('PT'::text || (f).runtime_minutes) || 'M'::text), 'contentRating', (f).certification, 'genre', genres, 'inLanguage', language, 'director', directors, 'author', writers, 'actor', actors, 'aggregateRating', CASE WHEN ((f).imdb_rating IS NOT NULL) THEN json_build_object('@type', 'AggregateRating', 'ratingValue', (f).imdb_rating, 'ratingCount', (f).imdb_votes, 'bestRating', 10, 'worstRating', 1) ELSE NULL::json END, 'image', (f).poster_url, 'description', (f).synopsis, 'sameAs', public.jsonld_same_as((('https://www.imdb.com/title/'::text || (f).imdb_id) || '/'::text), ('https://www.themoviedb.org/movie/'::text || (f).tmdb_id), ('https://www.wikidata.org/wiki/'::text || (f).wikidata_id)), 'potentialAction', actions));
+
 CREATE FUNCTION public.forget_tallies() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO '$user', 'public'
@@ -81,6 +153,76 @@ CREATE FUNCTION public.jsonb_ok(value text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE WHEN (value ~ '^\[("[^"\\\x01-\x1f]*"(,"[^"\\\x01-\x1f]*")*)?\]$'::text) THEN true ELSE public.jsonb_parses(value) END;
 
+CREATE FUNCTION public.jsonld_instant(t timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN to_char((t AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'::text);
+
+CREATE TABLE public.person (
+    id bigint NOT NULL,
+    slug text NOT NULL,
+    name text NOT NULL,
+    birth_year integer,
+    death_year integer,
+    biography text,
+    photo_url text,
+    imdb_id text,
+    tmdb_id integer,
+    wikidata_id text,
+    CONSTRAINT person_birth_year_check CHECK (((birth_year >= 1800) AND (birth_year <= 2100))),
+    CONSTRAINT person_check CHECK (((death_year IS NULL) OR (birth_year IS NULL) OR (death_year >= birth_year))),
+    CONSTRAINT person_death_year_check CHECK (((death_year >= 1800) AND (death_year <= 2100))),
+    CONSTRAINT person_imdb_id_check CHECK ((imdb_id ~ '^nm[0-9]{7,10}$'::text)),
+    CONSTRAINT person_name_check CHECK ((length(btrim(name)) > 0)),
+    CONSTRAINT person_photo_url_check CHECK ((photo_url ~ '^https?://'::text)),
+    CONSTRAINT person_slug_check CHECK ((slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text)),
+    CONSTRAINT person_tmdb_id_check CHECK ((tmdb_id > 0)),
+    CONSTRAINT person_wikidata_id_check CHECK ((wikidata_id ~ '^Q[1-9][0-9]*$'::text))
+);
+
+CREATE FUNCTION public.jsonld_person_node(p public.person, base text) RETURNS json
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN json_build_object('@type', 'Person', '@id', ((base || '/people/'::text) || (p).slug), 'name', (p).name);
+
+CREATE TABLE public.offer (
+    id bigint NOT NULL,
+    film_id bigint NOT NULL,
+    provider_id bigint NOT NULL,
+    region text NOT NULL,
+    kind text NOT NULL,
+    price numeric(10,2),
+    currency text,
+    quality text,
+    url text,
+    available_from timestamp with time zone,
+    available_until timestamp with time zone,
+    CONSTRAINT offer_check1 CHECK (((available_until IS NULL) OR (available_from IS NULL) OR (available_until > available_from))),
+    CONSTRAINT offer_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT offer_kind_check CHECK ((kind = ANY (ARRAY['SUBSCRIPTION'::text, 'FREE'::text, 'ADS'::text, 'RENT'::text, 'BUY'::text]))),
+    CONSTRAINT offer_price_check CHECK ((price >= (0)::numeric)),
+    CONSTRAINT offer_price_kind_check CHECK ((((kind = ANY (ARRAY['RENT'::text, 'BUY'::text])) AND ((price IS NULL) = (currency IS NULL))) OR ((kind <> ALL (ARRAY['RENT'::text, 'BUY'::text])) AND (price IS NULL) AND (currency IS NULL)))),
+    CONSTRAINT offer_quality_check CHECK ((quality = ANY (ARRAY['SD'::text, 'HD'::text, 'UHD'::text]))),
+    CONSTRAINT offer_region_check CHECK ((region ~ '^[A-Z]{2}$'::text)),
+    CONSTRAINT offer_url_check CHECK ((url ~ '^https?://'::text))
+);
+
+CREATE TABLE public.provider (
+    id bigint NOT NULL,
+    slug text NOT NULL,
+    name text NOT NULL,
+    logo_url text,
+    homepage text,
+    tmdb_id integer,
+    CONSTRAINT provider_homepage_check CHECK ((homepage ~ '^https?://'::text)),
+    CONSTRAINT provider_logo_url_check CHECK ((logo_url ~ '^https?://'::text)),
+    CONSTRAINT provider_name_check CHECK ((length(btrim(name)) > 0)),
+    CONSTRAINT provider_slug_check CHECK ((slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text)),
+    CONSTRAINT provider_tmdb_id_check CHECK ((tmdb_id > 0))
+);
+
+CREATE FUNCTION public.jsonld_watch_action(o public.offer, pr public.provider) RETURNS json
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN json_build_object('@type', 'WatchAction', 'target', json_build_object('@type', 'EntryPoint', 'urlTemplate', (o).url), 'actionAccessibilityRequirement', json_build_object('@type', 'ActionAccessSpecification', 'category', lower((o).kind), 'eligibleRegion', json_build_object('@type', 'Country', 'name', (o).region), 'availabilityStarts', public.jsonld_instant((o).available_from), 'availabilityEnds', public.jsonld_instant((o).available_until), 'expectsAcceptanceOf', json_build_object('@type', 'Offer', 'price', ((o).price)::text, 'priceCurrency', (o).currency, 'url', (o).url, 'offeredBy', json_build_object('@type', 'Organization', 'name', (pr).name, 'url', (pr).homepage))));
+
 CREATE FUNCTION public.name_match(name text, q text) RETURNS double precision
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN GREATEST(public.similarity(public.fold(name), q), public.word_similarity(q, public.fold(name)));
@@ -94,6 +236,10 @@ begin
     return null;
 end
 $$;
+
+CREATE FUNCTION public.person_jsonld(p public.person, base text) RETURNS json
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN json_strip_nulls(json_build_object('@context', 'https://schema.org', '@type', 'Person', '@id', ((base || '/people/'::text) || (p).slug), 'url', ((base || '/people/'::text) || (p).slug), 'name', (p).name, 'birthDate', ((p).birth_year)::text, 'deathDate', ((p).death_year)::text, 'description', (p).biography, 'image', (p).photo_url, 'sameAs', public.jsonld_same_as((('https://www.imdb.com/name/'::text || (p).imdb_id) || '/'::text), ('https://www.themoviedb.org/person/'::text || (p).tmdb_id), ('https://www.wikidata.org/wiki/'::text || (p).wikidata_id))));
 
 CREATE FUNCTION public.raise_data_version() RETURNS trigger
     LANGUAGE plpgsql
@@ -221,41 +367,6 @@ CREATE AGGREGATE public.tsquery_any(tsquery) (
     STYPE = tsquery
 );
 
-CREATE TABLE public.film (
-    id bigint NOT NULL,
-    slug text NOT NULL,
-    title text NOT NULL,
-    original_title text,
-    year integer,
-    release_date date,
-    runtime_minutes integer,
-    certification text,
-    certification_country text,
-    synopsis text,
-    imdb_rating numeric(3,1),
-    imdb_votes integer,
-    poster_url text,
-    imdb_id text,
-    tmdb_id integer,
-    wikidata_id text,
-    search_vector tsvector GENERATED ALWAYS AS (((setweight(to_tsvector('simple'::regconfig, public.fold(title)), 'A'::"char") || setweight(to_tsvector('simple'::regconfig, COALESCE(public.fold(original_title), ''::text)), 'B'::"char")) || setweight(to_tsvector('simple'::regconfig, COALESCE(public.fold(synopsis), ''::text)), 'C'::"char"))) STORED,
-    CONSTRAINT film_certification_check CHECK ((certification ~ '^[A-Za-z0-9+-]{1,10}$'::text)),
-    CONSTRAINT film_certification_country_check CHECK ((certification_country ~ '^[A-Z]{2}$'::text)),
-    CONSTRAINT film_check CHECK (((certification_country IS NULL) OR (certification IS NOT NULL))),
-    CONSTRAINT film_check1 CHECK (((imdb_votes IS NULL) OR (imdb_rating IS NOT NULL))),
-    CONSTRAINT film_imdb_id_check CHECK ((imdb_id ~ '^tt[0-9]{7,10}$'::text)),
-    CONSTRAINT film_imdb_rating_check CHECK (((imdb_rating >= (0)::numeric) AND (imdb_rating <= (10)::numeric))),
-    CONSTRAINT film_imdb_votes_check CHECK ((imdb_votes >= 0)),
-    CONSTRAINT film_original_title_check CHECK ((length(btrim(original_title)) > 0)),
-    CONSTRAINT film_poster_url_check CHECK ((poster_url ~ '^https?://'::text)),
-    CONSTRAINT film_runtime_minutes_check CHECK (((runtime_minutes >= 1) AND (runtime_minutes <= 6000))),
-    CONSTRAINT film_slug_check CHECK ((slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text)),
-    CONSTRAINT film_title_check CHECK ((length(btrim(title)) > 0)),
-    CONSTRAINT film_tmdb_id_check CHECK ((tmdb_id > 0)),
-    CONSTRAINT film_wikidata_id_check CHECK ((wikidata_id ~ '^Q[1-9][0-9]*$'::text)),
-    CONSTRAINT film_year_check CHECK (((year >= 1870) AND (year <= 2100)))
-);
-
 CREATE FUNCTION public.typo_query(q text, names boolean) RETURNS tsquery
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
     BEGIN ATOMIC
@@ -326,7 +437,8 @@ CREATE TABLE public.film_alternative_title (
 
 CREATE TABLE public.film_genre (
     film_id bigint NOT NULL,
-    genre_id bigint NOT NULL
+    genre_id bigint NOT NULL,
+    sources text[] DEFAULT '{}'::text[] NOT NULL
 );
 
 ALTER TABLE public.film ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -355,28 +467,6 @@ ALTER TABLE public.genre ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
-CREATE TABLE public.offer (
-    id bigint NOT NULL,
-    film_id bigint NOT NULL,
-    provider_id bigint NOT NULL,
-    region text NOT NULL,
-    kind text NOT NULL,
-    price numeric(10,2),
-    currency text,
-    quality text,
-    url text,
-    available_from timestamp with time zone,
-    available_until timestamp with time zone,
-    CONSTRAINT offer_check1 CHECK (((available_until IS NULL) OR (available_from IS NULL) OR (available_until > available_from))),
-    CONSTRAINT offer_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
-    CONSTRAINT offer_kind_check CHECK ((kind = ANY (ARRAY['SUBSCRIPTION'::text, 'FREE'::text, 'ADS'::text, 'RENT'::text, 'BUY'::text]))),
-    CONSTRAINT offer_price_check CHECK ((price >= (0)::numeric)),
-    CONSTRAINT offer_price_kind_check CHECK ((((kind = ANY (ARRAY['RENT'::text, 'BUY'::text])) AND ((price IS NULL) = (currency IS NULL))) OR ((kind <> ALL (ARRAY['RENT'::text, 'BUY'::text])) AND (price IS NULL) AND (currency IS NULL)))),
-    CONSTRAINT offer_quality_check CHECK ((quality = ANY (ARRAY['SD'::text, 'HD'::text, 'UHD'::text]))),
-    CONSTRAINT offer_region_check CHECK ((region ~ '^[A-Z]{2}$'::text)),
-    CONSTRAINT offer_url_check CHECK ((url ~ '^https?://'::text))
-);
-
 ALTER TABLE public.offer ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.offer_id_seq
     START WITH 1
@@ -386,28 +476,6 @@ ALTER TABLE public.offer ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
-CREATE TABLE public.person (
-    id bigint NOT NULL,
-    slug text NOT NULL,
-    name text NOT NULL,
-    birth_year integer,
-    death_year integer,
-    biography text,
-    photo_url text,
-    imdb_id text,
-    tmdb_id integer,
-    wikidata_id text,
-    CONSTRAINT person_birth_year_check CHECK (((birth_year >= 1800) AND (birth_year <= 2100))),
-    CONSTRAINT person_check CHECK (((death_year IS NULL) OR (birth_year IS NULL) OR (death_year >= birth_year))),
-    CONSTRAINT person_death_year_check CHECK (((death_year >= 1800) AND (death_year <= 2100))),
-    CONSTRAINT person_imdb_id_check CHECK ((imdb_id ~ '^nm[0-9]{7,10}$'::text)),
-    CONSTRAINT person_name_check CHECK ((length(btrim(name)) > 0)),
-    CONSTRAINT person_photo_url_check CHECK ((photo_url ~ '^https?://'::text)),
-    CONSTRAINT person_slug_check CHECK ((slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text)),
-    CONSTRAINT person_tmdb_id_check CHECK ((tmdb_id > 0)),
-    CONSTRAINT person_wikidata_id_check CHECK ((wikidata_id ~ '^Q[1-9][0-9]*$'::text))
-);
-
 ALTER TABLE public.person ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.person_id_seq
     START WITH 1
@@ -415,20 +483,6 @@ ALTER TABLE public.person ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
-);
-
-CREATE TABLE public.provider (
-    id bigint NOT NULL,
-    slug text NOT NULL,
-    name text NOT NULL,
-    logo_url text,
-    homepage text,
-    tmdb_id integer,
-    CONSTRAINT provider_homepage_check CHECK ((homepage ~ '^https?://'::text)),
-    CONSTRAINT provider_logo_url_check CHECK ((logo_url ~ '^https?://'::text)),
-    CONSTRAINT provider_name_check CHECK ((length(btrim(name)) > 0)),
-    CONSTRAINT provider_slug_check CHECK ((slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text)),
-    CONSTRAINT provider_tmdb_id_check CHECK ((tmdb_id > 0))
 );
 
 ALTER TABLE public.provider ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (

@@ -119,7 +119,7 @@ async def test_numbers_with_thousands_of_digits(client: httpx.AsyncClient) -> No
 async def test_huge_literals_are_request_errors(client: httpx.AsyncClient) -> None:
     for literal in ("1" * 5_000, "1" * 4_000, "1e99999", "-" + "1" * 20):
         body = await post(client, f"{{ films(first: {literal}) {{ totalCount }} }}")
-        assert body["data"] is None
+        assert "data" not in body
         (error,) = body["errors"]
         assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", error
         assert len(error["message"]) <= 301

@@ -11,10 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import parse
 from starlette.routing import Route
 
 from graph.app import create_app
 from graph.compiled.cache import StatementCache
+from graph.cost import document_cost
+from graph.schema import create_schema
 from graph.settings import Settings
 from graph.view import GraphQLView
 from tests.conftest import LiveServer
@@ -100,3 +103,41 @@ def _without_request_ids(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_request_ids(v) for v in value]
     return value
+
+
+PAGED = """query Paged($slug: String!, $n: Int, $m: Int!) {
+  film(slug: $slug) {
+    title
+    directors { name filmography(role: DIRECTOR, first: $n) { nodes { title } } }
+    cast(first: $m) { person { name } }
+  }
+}"""
+
+
+async def test_the_cost_follows_the_page_sizes_it_reads(
+    served: tuple[LiveServer, StatementCache],
+) -> None:
+    """The fast path keeps each operation's cost by what the cost reads of the variables (page
+    sizes, whether the others are null): each page size gets the cost the normal path
+    computes for it (graph/cost.py), and the slug, which the cost does not read, shares it."""
+    server, cache = served
+    schema = create_schema(Settings())._schema
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+
+        async def cost(variables: dict[str, Any]) -> int:
+            response = await client.post("/graphql", json={"query": PAGED, "variables": variables})
+            extensions = response.json().get("extensions", response.json())
+            assert extensions.get("execution") == "compiled", response.json()
+            found: int = extensions["cost"]
+            return found
+
+        await cost({"slug": "the-godfather", "n": 5, "m": 2})
+        sizes = [(5, 2), (1, 2), (5, 7), (None, 2), (None, 3), (2, 3), (1, 2), (None, 2)]
+        variables = [{"slug": "refusenik-2007", "n": n, "m": m} for n, m in sizes]
+        variables.append({"slug": "refusenik-2007", "m": 2})  # n omitted, not null
+        got = [await cost(v) for v in variables]
+        # All but the first of each null pattern of the variables (compiled by the normal path)
+        assert cache.fast_answers == len(variables) - 2
+    expected = [document_cost(schema, parse(PAGED), None, v) for v in variables]
+    assert got == expected
+    assert len(set(got)) == 6  # (1, 2) and (None, 2) twice, an omitted n as a null one

@@ -370,7 +370,12 @@ async def test_a_request_is_refused_at_once_past_the_pool_queue(
             assert from_browser.headers["access-control-allow-origin"] == origin
             assert "access-control-allow-origin" not in refused.headers
             # The same answer either way: the same headers, the CORS ones aside.
-            cors = {"access-control-allow-origin", "access-control-allow-credentials", "vary"}
+            cors = {
+                "access-control-allow-origin",
+                "access-control-allow-credentials",
+                "access-control-expose-headers",
+                "vary",
+            }
             assert set(refused.headers) == set(from_browser.headers) - cors
             # A GET's answer varies with its Accept header, its refusal too.
             assert set(by_get.headers) - {"vary"} == set(refused.headers)

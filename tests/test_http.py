@@ -213,7 +213,7 @@ async def test_graphql_response_json_when_accepted(client: httpx.AsyncClient) ->
         "/graphql", json={"query": "{ films(first: 0) { totalCount } }"}, headers=SPEC
     )
     assert field_error.status_code == 200
-    assert field_error.json()["data"] is None
+    assert field_error.json()["data"] == {"films": None}
     assert field_error.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
@@ -226,7 +226,8 @@ async def test_application_json_answers_200_for_every_graphql_result(
         )
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
-        assert response.json()["data"] is None
+        # It never reached execution: no `data` at all (the GraphQL spec, "Response").
+        assert "data" not in response.json()
 
 
 async def test_no_cross_origin_access_by_default(client: httpx.AsyncClient) -> None:
@@ -243,6 +244,96 @@ async def test_no_cross_origin_access_by_default(client: httpx.AsyncClient) -> N
         "/graphql", json={"query": QUERY}, headers={"origin": "https://evil.example"}
     )
     assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_requests_without_an_origin_get_what_starlettes_stack_gives(
+    client: httpx.AsyncClient,
+) -> None:
+    """A request without an Origin goes to /graphql past Starlette's middleware (graph/app.py);
+    one with an Origin it does not allow goes through them, CORS's included. Both get the same
+    answer with the same headers (CORS's `Vary: Origin` among them), for POST and GET."""
+    for method, request in [
+        ("POST", {"json": {"query": QUERY}}),
+        ("GET", {"params": {"query": QUERY}}),
+    ]:
+        direct = await client.request(method, "/graphql", **request)  # type: ignore[arg-type]
+        through = await client.request(
+            method,
+            "/graphql",
+            headers={"origin": "https://elsewhere.example"},
+            **request,  # type: ignore[arg-type]
+        )
+        assert direct.status_code == through.status_code == 200
+        assert direct.content == through.content
+        assert _headers(direct) == _headers(through), method
+        assert "Origin" in direct.headers["vary"].split(", ")
+
+
+def _headers(response: httpx.Response) -> list[tuple[str, str]]:
+    # CORS names the headers a page may read (Expose-Headers) on an answer to any request
+    # with an Origin, allowed or not: not what a request without one gets.
+    skipped = ("date", "access-control-expose-headers")
+    return sorted((k, v) for k, v in response.headers.multi_items() if k not in skipped)
+
+
+LOOPBACK_PAGES = ("http://localhost:3000", "http://127.0.0.1:5173", "https://[::1]:8443")
+# What Apollo Client, graphql-request, urql and an API-key integration send from a browser.
+CLIENT_HEADERS = (
+    "content-type, authorization, x-api-key, apollographql-client-name, "
+    "apollographql-client-version"
+)
+
+
+def _preflight(origin: str, headers: str = CLIENT_HEADERS) -> dict[str, str]:
+    return {
+        "origin": origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": headers,
+    }
+
+
+async def test_a_dev_server_page_may_call_outside_production(client: httpx.AsyncClient) -> None:
+    for origin in LOOPBACK_PAGES:
+        preflight = await client.options("/graphql", headers=_preflight(origin))
+        assert preflight.status_code == 200, (origin, preflight.text)
+        assert preflight.headers["access-control-allow-origin"] == origin
+        allowed = preflight.headers["access-control-allow-headers"].lower()
+        for header in CLIENT_HEADERS.split(", "):
+            assert header in allowed
+        assert preflight.headers["access-control-max-age"] == "7200"
+        simple = await client.post("/graphql", json={"query": QUERY}, headers={"origin": origin})
+        assert simple.headers["access-control-allow-origin"] == origin
+        assert "etag" in simple.headers["access-control-expose-headers"].lower()
+    # Only this machine's names: a page elsewhere, or on a name that merely starts so, is not.
+    for origin in ("http://localhost.evil.example", "http://192.168.1.5:3000", "null"):
+        preflight = await client.options("/graphql", headers=_preflight(origin))
+        assert preflight.status_code == 400, origin
+        assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_production_allows_only_configured_origins(dsn: str) -> None:
+    closed = Settings(environment="production", rate_limit=False)
+    opened = Settings(
+        environment="production", rate_limit=False, cors_origins=("https://app.example",)
+    )
+    with LiveServer(create_app(closed, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            preflight = await client.options("/graphql", headers=_preflight(LOOPBACK_PAGES[0]))
+            assert preflight.status_code == 400
+            assert preflight.text == "Disallowed CORS origin"
+    with LiveServer(create_app(opened, dsn)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            preflight = await client.options("/graphql", headers=_preflight("https://app.example"))
+            assert preflight.status_code == 200, preflight.text
+            assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+            loopback = await client.options("/graphql", headers=_preflight(LOOPBACK_PAGES[0]))
+            assert loopback.status_code == 400
+            # A header no client of ours sends is still refused.
+            odd = await client.options(
+                "/graphql", headers=_preflight("https://app.example", "x-debug-sql")
+            )
+            assert odd.status_code == 400
+            assert odd.text == "Disallowed CORS headers"
 
 
 async def test_configured_origins_may_call(dsn: str) -> None:
@@ -267,3 +358,84 @@ async def test_configured_origins_may_call(dsn: str) -> None:
                 "/graphql", json={"query": QUERY}, headers={"origin": "https://evil.example"}
             )
             assert "access-control-allow-origin" not in other.headers
+
+
+async def test_every_get_answer_varies_with_accept(client: httpx.AsyncClient) -> None:
+    """The same URL gives GraphiQL, application/json or graphql-response+json by Accept: a
+    CDN must keep them apart."""
+    for accept in ("text/html", "application/json", "application/graphql-response+json"):
+        for params in ({}, {"query": "{ __typename }"}, {"query": "{ nope"}):
+            response = await client.get("/graphql", params=params, headers={"accept": accept})
+            vary = {v.strip().lower() for v in response.headers.get("vary", "").split(",")}
+            assert "accept" in vary, (accept, params, response.headers)
+
+
+async def test_a_request_that_fails_before_execution_has_no_data(
+    client: httpx.AsyncClient,
+) -> None:
+    for query, variables in (
+        ("{ film(slug: ", None),
+        ("{ nope }", None),
+        ("query($n: Int!) { films(first: $n) { totalCount } }", {"n": "3"}),
+        ("query($n: Int!) { films(first: $n) { totalCount } }", None),
+    ):
+        response = await client.post("/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200
+        body = response.json()
+        assert "data" not in body, body
+        assert body["errors"]
+
+
+async def test_a_variable_error_names_the_variable_and_quotes_graphql(
+    client: httpx.AsyncClient,
+) -> None:
+    query = (
+        "query($region: String!, $order: [FilmOrder!], $slug: String!) "
+        "{ film(slug: $slug) { offers(region: $region) { kind } } "
+        "films(orderBy: $order) { totalCount } }"
+    )
+    variables = {
+        "region": ["US"],
+        "order": [{"field": "TITLE", "direction": None, "extra": True}],
+        "slug": None,
+    }
+    body = await post(client, query, variables)
+    assert "data" not in body
+    errors = {e["extensions"]["argument"]: e for e in body["errors"]}
+    assert set(errors) == {"$region", "$order", "$slug"}
+    assert all(e["extensions"]["code"] == "BAD_USER_INPUT" for e in errors.values())
+    assert errors["$region"]["message"] == (
+        "Variable '$region' has invalid value: String cannot represent a non string value: [\"US\"]"
+    )
+    order = " ".join(
+        e["message"] for e in body["errors"] if e["extensions"]["argument"] == "$order"
+    )
+    assert '{field: "TITLE", direction: null, extra: true}' in order
+    assert "None" not in order and "True" not in order
+    assert errors["$slug"]["message"].endswith("not to be null.")
+
+
+async def test_several_lookup_keys_name_the_extra_one(client: httpx.AsyncClient) -> None:
+    body = await post(client, '{ film(id: "RmlsbTox", slug: "refusenik-2007") { title } }')
+    assert body["data"] == {"film": None}
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "slug"}
+    assert error["message"] == "pass exactly one of: id, slug, imdbId (got id and slug)"
+
+
+async def test_a_bad_root_connection_leaves_the_rest_of_the_page(
+    client: httpx.AsyncClient,
+) -> None:
+    """Root lists are nullable: one bad argument nulls its field, not the whole answer."""
+    body = await post(
+        client,
+        '{ film(slug: "refusenik-2007") { title } films(first: 1000) { totalCount } '
+        'genres(first: 0) { totalCount } search(query: "x", first: 99) { __typename } '
+        "providers(first: 1) { totalCount } }",
+    )
+    assert body["data"]["film"] == {"title": "Refusenik"}
+    assert body["data"]["films"] is None
+    assert body["data"]["genres"] is None
+    assert body["data"]["search"] is None
+    assert body["data"]["providers"]["totalCount"] > 0
+    assert [e["path"] for e in body["errors"]] == [["films"], ["genres"], ["search"]]

@@ -63,16 +63,25 @@ async def test_a_get_is_cacheable_with_an_etag_and_its_tags(client: httpx.AsyncC
     etag = response.headers["etag"]
     assert etag.startswith('"') and etag.endswith('"') and len(etag) == 34
     assert "accept" in response.headers["vary"].lower().split(", ")
-    # The page shows films (the film, its director's), genres, people, providers, one node
-    # by its id (the film) and one region.
-    assert response.headers["cache-tag"] == (
-        f"filmgraph film genre person provider region:US film:{_pk(film['id'])}"
-    )
+    # The page shows films (the film, its director's), genres, people, providers, one region,
+    # and each object by its id (the film page selects every object's id).
+    kinds, _, nodes = response.headers["cache-tag"].partition(" region:US ")
+    assert kinds == "filmgraph film genre person provider"
+    shown = [film, *film["genres"], *film["directors"], *film["writers"]]
+    shown += film["directors"][0]["filmography"]["nodes"]
+    shown += [o["provider"] for o in film["offers"]]
+    assert set(nodes.split()) == {_tag(o["id"]) for o in shown}
+    assert f"film:{_pk(film['id'])}" in nodes.split()
     # The same GET again: the same bytes and ETag, from the cache.
     again = await client.get("/graphql", params=params(FILM_PAGE, REFUSENIK))
     assert again.content == response.content
     assert again.headers["etag"] == etag
     assert again.headers["cache-tag"] == response.headers["cache-tag"]
+
+
+def _tag(global_id: str) -> str:
+    kind, pk = from_global_id(global_id)
+    return f"{kind.lower()}:{pk}"
 
 
 def _pk(global_id: str) -> int:

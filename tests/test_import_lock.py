@@ -147,7 +147,8 @@ async def test_an_import_that_waited_holds_the_lock_until_it_commits(
         == 0
     )
     renamed = json.loads(json.dumps(PROVIDERS))
-    renamed["results"][0]["provider_name"] = "Netflix Standard"
+    # A new logo: a provider keeps its first name, but its logo is brought up to date.
+    renamed["results"][0]["logo_path"] = "/netflix-2.jpg"
     path = _providers(scratch_dir / "v2.json", renamed)
     # A row the waiting import will update, held so that it stops inside its transaction.
     row = await asyncpg.connect(graph_dsn)
@@ -173,7 +174,12 @@ async def test_an_import_that_waited_holds_the_lock_until_it_commits(
     code, out, err = importer.finish()
     assert code == 0, err
     assert summary(out)["provider"] == [0, 1, 3, 0]
-    assert (8, "Netflix Standard") in await _names(graph_dsn)
+    conn = await asyncpg.connect(graph_dsn)
+    try:
+        logo = await conn.fetchval("select logo_url from provider where tmdb_id = 8")
+    finally:
+        await conn.close()
+    assert logo == "https://image.tmdb.org/t/p/original/netflix-2.jpg"
 
 
 async def test_a_wait_that_runs_out_fails_and_writes_nothing(

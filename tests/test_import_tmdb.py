@@ -105,10 +105,11 @@ async def test_provider_list_merges_by_tmdb_id(empty_dsn: str, scratch_dir: Path
     assert await fingerprint(empty_dsn) == before
     result = filmgraph_import(empty_dsn, "tmdb-providers", path, "--max-errors", "1")
     assert result.returncode == 0, result.stderr
-    assert summary(result.stdout)["provider"] == [0, 1, 3, 1]
-    # The slug stays: it is the provider's address.
+    assert summary(result.stdout)["provider"] == [0, 0, 4, 1]
+    # A provider keeps the name the first file gave it (TMDB's list and its answers name some
+    # differently), and its slug, its address.
     assert await _rows(empty_dsn, "select slug, name from provider where tmdb_id = 8") == [
-        ("netflix", "Netflix Standard")
+        ("netflix", "Netflix")
     ]
 
 
@@ -118,8 +119,13 @@ async def test_watch_providers_become_offers(empty_dsn: str, scratch_dir: Path) 
     unknown = _write(scratch_dir / "999.json", watch(999, US={"flatrate": [_provider(8, "N")]}))
     result = filmgraph_import(empty_dsn, "tmdb-watch", film, unknown)
     assert result.returncode == 0, result.stderr
-    assert "filmgraph: 999.json: film with TMDB id 999 is not in the graph; skipped" in (
-        result.stderr.splitlines()
+    assert (
+        "filmgraph: tmdb-watch: 1 answer(s) about a film not in the graph (by TMDB id) skipped,"
+        " e.g. 999.json (TMDB id 999)"
+    ) in result.stderr.splitlines()
+    assert (
+        "skipped tmdb-watch: 1 answer(s) about a film not in the graph (by TMDB id)"
+        in result.stdout.splitlines()
     )
     offers = await _rows(
         empty_dsn,

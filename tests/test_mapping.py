@@ -7,7 +7,7 @@ from pathlib import Path
 
 from graphql import GraphQLObjectType, build_schema
 
-from graph.mapping import MODEL, QUERY, ROOT_PAGES
+from graph.mapping import MODEL, QUERY, RESOLVER_ONLY, ROOT_PAGES
 
 SDL = (Path(__file__).parent.parent / "schema.graphql").read_text()
 # Connection plumbing, the same for every connection: graph/pagination.py.
@@ -36,9 +36,13 @@ def test_every_field_of_the_schema_is_mapped() -> None:
                 continue
             entity = MODEL.get(t.name)
             attribute = snake(field)
+            resolved = RESOLVER_ONLY.get(t.name, {})
+            if "*" in resolved or attribute in resolved:
+                continue
             if entity is None or not (
                 attribute in entity.columns
                 or attribute in entity.relations
+                or attribute in entity.computed
                 or (field == "id" and "db_id" in entity.columns)
             ):
                 unmapped.append(f"{t.name}.{field}")
@@ -60,3 +64,20 @@ def test_what_the_mapping_names_exists() -> None:
                 assert argument == "first" or argument in relation.predicates, (name, argument)
             for pinned, _ in relation.pinned:
                 assert pinned in relation.predicates, (name, pinned)
+        for name, computed in entity.computed.items():
+            assert "{t}" in computed.expression and "{base}" in computed.expression, name
+
+
+def test_resolver_only_fields_name_their_module_and_exist() -> None:
+    schema = build_schema(SDL)
+    root = Path(__file__).parent.parent
+    for type_name, fields in RESOLVER_ONLY.items():
+        t = schema.type_map[type_name]
+        assert isinstance(t, GraphQLObjectType), type_name
+        attributes = {snake(f) for f in t.fields}
+        for attribute, module in fields.items():
+            assert attribute == "*" or attribute in attributes, (type_name, attribute)
+            assert (root / module).is_file(), module
+    for name, root_field in QUERY.items():
+        # Query's keys are the GraphQL names, as the compiler reads them.
+        assert (root_field.kind == "resolver") == (snake(name) in RESOLVER_ONLY["Query"]), name

@@ -49,21 +49,29 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
 BASE_TABLES = ["genre", "person", "film", "provider", "film_genre", "credit", "offer"]
 
 
+async def _columns(conn: asyncpg.Connection, table: str) -> list[str]:
+    """The table's stored columns (not generated ones), in order."""
+    return [
+        r["attname"]
+        for r in await conn.fetch(
+            """select attname from pg_attribute
+               where attrelid = $1::regclass and attnum > 0 and not attisdropped
+                 and attgenerated = '' order by attnum""",
+            table,
+        )
+    ]
+
+
 async def copy_base_data(source: str, conn: asyncpg.Connection) -> None:
     """The fresh database's rows, written as a COPY (so that each state's own triggers keep
     whatever it derives from them): today's demo loader needs today's schema."""
     src = await asyncpg.connect(source)
     try:
         for table in BASE_TABLES:
-            columns = [
-                r["attname"]
-                for r in await src.fetch(
-                    """select attname from pg_attribute
-                       where attrelid = $1::regclass and attnum > 0 and not attisdropped
-                         and attgenerated = '' order by attnum""",
-                    table,
-                )
-            ]
+            # A column a later migration added (film_genre.sources, 0010) is left to its
+            # default where the state has it, and out where it does not.
+            there = await _columns(conn, table)
+            columns = [c for c in await _columns(src, table) if c in there]
             rows = await src.fetch(f"select {', '.join(columns)} from {table}")
             await conn.copy_records_to_table(table, records=rows, columns=columns)
     finally:

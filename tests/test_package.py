@@ -168,8 +168,8 @@ def _wait_ready(proc: subprocess.Popen[str], port: int, log: Path) -> None:
             with OPENER.open(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
                 if response.status == 200:
                     return
-        except (urllib.error.URLError, ConnectionError):
-            pass
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or busy migrating past the read timeout: ask again
         time.sleep(0.2)  # polling interval, under the deadline above
     raise AssertionError(f"not ready within {START_TIMEOUT_S} s:\n{log.read_text()}")
 

@@ -30,7 +30,7 @@ async def test_a_client_past_its_points_gets_429(dsn: str) -> None:
             wait = int(refused.headers["retry-after"])
             assert 1 <= wait <= 60
             body = refused.json()
-            assert body["data"] is None
+            assert "data" not in body
             assert body["errors"][0]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": wait}
             assert body["extensions"] == {"cost": 11}  # costed, then refused for its cost
             assert "25 cost points per minute" in body["errors"][0]["message"]

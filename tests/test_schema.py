@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from graphql import (
@@ -9,13 +10,15 @@ from graphql import (
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
+    GraphQLScalarType,
     parse,
     validate,
 )
 
-from graph.schema import create_schema
+from graph.schema import abstract_types, create_schema
 
 SCHEMA_FILE = Path(__file__).parent.parent / "schema.graphql"
+BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
 
 
 def test_committed_schema_is_current() -> None:
@@ -52,3 +55,29 @@ def test_example_documents_validate() -> None:
     assert examples
     for path in examples:
         assert validate(schema, parse(path.read_text())) == [], path.name
+
+
+def test_committed_possible_types_are_current() -> None:
+    """examples/possibleTypes.json: every interface and union with its object types, as
+    Apollo Client's and urql's caches take them (docs/clients.md)."""
+    committed = json.loads((SCHEMA_FILE.parent / "examples" / "possibleTypes.json").read_text())
+    assert committed == abstract_types(create_schema()), (
+        "examples/possibleTypes.json is stale: run "
+        "`filmgraph schema --possible-types > examples/possibleTypes.json` and commit it"
+    )
+    assert {"Node", "SearchResult"} <= set(committed)
+
+
+def test_every_custom_scalar_says_its_wire_format() -> None:
+    schema = create_schema()._schema
+    custom = [
+        t
+        for name, t in schema.type_map.items()
+        if isinstance(t, GraphQLScalarType) and not name.startswith("__") and name not in BUILT_IN
+    ]
+    assert {t.name for t in custom} == {"Date", "DateTime", "Decimal", "JSON"}
+    for scalar in custom:
+        assert scalar.specified_by_url and scalar.specified_by_url.startswith("https://")
+        # JSON (jsonLd) is any JSON value, as ECMA-404 says; the others are JSON strings.
+        wire = "ECMA-404" if scalar.name == "JSON" else "JSON string"
+        assert wire in (scalar.description or ""), scalar.name

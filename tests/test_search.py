@@ -198,3 +198,23 @@ async def test_lone_surrogate_in_search(client: httpx.AsyncClient) -> None:
         headers={"content-type": "application/json"},
     )
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_suggest_does_not_rank_every_film_without_votes_last(empty_dsn: str) -> None:
+    """A film MovieLens or TMDB brought has no IMDb votes: it ranks as the median of the
+    matching films with votes, not below the least voted of them."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            """insert into film (slug, title, imdb_rating, imdb_votes) values
+               ('zorn-hit', 'Zorn Hit', 8, 900000), ('zorn-middle', 'Zorn Middle', 7, 5000),
+               ('zorn-obscure', 'Zorn Obscure', 6, 3), ('zorn-unrated', 'Zorn Unrated', null, null)"""
+        )
+        with LiveServer(create_app(Settings(), empty_dsn)) as live:
+            async with httpx.AsyncClient(base_url=live.url) as client:
+                data = await gql(client, SUGGEST, {"p": "zorn", "first": 4})
+    finally:
+        await conn.close()
+    titles = [s["title"] for s in data["suggest"]]
+    assert titles == ["Zorn Hit", "Zorn Middle", "Zorn Unrated", "Zorn Obscure"]

@@ -47,10 +47,14 @@ def _film_page(d: Data) -> Data:
         nodes = [c["filmByFilmId"] for c in p["filmography"]["nodes"]]
         directors.append(
             {
+                "id": gid("Person", p["rowId"]),
                 "name": p["name"],
                 "filmography": {
                     "totalCount": p["filmography"]["totalCount"],
-                    "nodes": [{"title": x["title"], "year": x["year"]} for x in nodes],
+                    "nodes": [
+                        {"id": gid("Film", x["rowId"]), "title": x["title"], "year": x["year"]}
+                        for x in nodes
+                    ],
                 },
             }
         )
@@ -62,6 +66,7 @@ def _film_page(d: Data) -> Data:
             "quality": o["quality"],
             "url": o["url"],
             "provider": {
+                "id": gid("Provider", o["providerByProviderId"]["rowId"]),
                 "name": o["providerByProviderId"]["name"],
                 "logoUrl": o["providerByProviderId"]["logoUrl"],
             },
@@ -78,9 +83,21 @@ def _film_page(d: Data) -> Data:
             "synopsis": f["synopsis"],
             "imdbRating": _rating(f["imdbRating"]),
             "posterUrl": f["posterUrl"],
-            "genres": _genres(f),
+            "genres": [
+                {"id": gid("Genre", g["rowId"]), "name": g["name"]}
+                for g in sorted(
+                    (n["genreByGenreId"] for n in f["filmGenresByFilmId"]["nodes"]),
+                    key=lambda g: g["name"],
+                )
+            ],
             "directors": directors,
-            "writers": _people(f["writers"]),
+            "writers": [
+                {
+                    "id": gid("Person", n["personByPersonId"]["rowId"]),
+                    "name": n["personByPersonId"]["name"],
+                }
+                for n in f["writers"]["nodes"]
+            ],
             "offers": offers,
         }
     }
@@ -153,6 +170,7 @@ def loose(page: str, data: Data) -> Data:
         film["offers"] = _offers_sorted(film["offers"])
         film["directors"] = [
             {
+                "id": d["id"],
                 "name": d["name"],
                 "filmography": {
                     "totalCount": d["filmography"]["totalCount"],

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     DirectiveNode,
     FieldNode,
     VariableNode,
@@ -24,6 +25,7 @@ from graphql import (
 )
 
 from graph.compiled.sql import Statement
+from graph.cost import COSTED_ARGUMENTS
 from graph.doccache import LARGEST_SHARE, estimated_size
 
 # Fields whose argument values steer the SQL, wherever they are.
@@ -44,6 +46,19 @@ def steering_variables(document: Any) -> frozenset[str]:
                     names.update(_variables(arg))
 
     visit(document, Steering())
+    return frozenset(names)
+
+
+def costed_variables(document: Any) -> frozenset[str]:
+    """The variables in the arguments whose values the cost reads (graph/cost.py)."""
+    names: set[str] = set()
+
+    class Costed(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+            if node.name.value in COSTED_ARGUMENTS:
+                names.update(_variables(node))
+
+    visit(document, Costed())
     return frozenset(names)
 
 
@@ -70,16 +85,19 @@ def signature(variables: Mapping[str, Any], steering: frozenset[str]) -> tuple[A
 
 @dataclass(frozen=True)
 class Document:
-    """What the compiler keeps of one document: the variables that steer its SQL, and the
-    estimated memory of the parsed document (graph/doccache.py), which each of its compiled
-    statements keeps alive."""
+    """What the compiler keeps of one document: the variables that steer its SQL, those its
+    cost reads, and the estimated memory of the parsed document (graph/doccache.py), which
+    each of its compiled statements keeps alive."""
 
     steering: frozenset[str]
     size: int
+    costed: frozenset[str] = frozenset()
 
 
 def document_info(text: str, document: Any) -> Document:
-    return Document(steering_variables(document), estimated_size(text, document))
+    return Document(
+        steering_variables(document), estimated_size(text, document), costed_variables(document)
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,9 @@ NOT_COMPILABLE = object()
 ENTRY_BYTES = 4_096
 # Documents whose steering variables are kept (a few names each, however long the document).
 DOCUMENTS = 1_000
+# Costs kept for the fast path, by document, operation and what the cost reads of the
+# variables (a tuple of a few small values each).
+COSTS = 10_000
 
 
 class StatementCache:
@@ -119,6 +140,8 @@ class StatementCache:
         # graph/compiled/fast.py answers their next requests.
         self.served: OrderedDict[tuple[bytes, str | None], Served] = OrderedDict()
         self.fast_answers = 0  # requests the fast path answered
+        # (document digest, operation name, graph.cost.cost_signature): the operation's cost.
+        self.costs: OrderedDict[tuple[Any, ...], int] = OrderedDict()
 
     def document(self, digest: bytes, text: str, document: Any) -> Document:
         info = self.documents.get(digest)
@@ -162,3 +185,11 @@ class StatementCache:
 
     def known(self, digest: bytes, operation_name: str | None) -> Served | None:
         return self.served.get((digest, operation_name))
+
+    def cost(self, key: tuple[Any, ...]) -> int | None:
+        return self.costs.get(key)
+
+    def learn_cost(self, key: tuple[Any, ...], cost: int) -> None:
+        self.costs[key] = cost
+        if len(self.costs) > COSTS:
+            self.costs.popitem(last=False)

@@ -36,6 +36,7 @@ from graphql import (
     is_scalar_type,
 )
 
+from graph import external
 from graph.compiled import pages, search
 from graph.compiled.arguments import (
     CHECKS,
@@ -44,6 +45,7 @@ from graph.compiled.arguments import (
     Arguments,
     Source,
     argument,
+    constant,
 )
 from graph.compiled.pages import CursorSlot, KeysetSlot
 from graph.compiled.plan import NotCompilable, Selected, plan, snake
@@ -56,7 +58,18 @@ MAX_KEYS = 50
 CONNECTIONS = {
     f"{t}Connection": t for t in ("Film", "Person", "Genre", "Provider", "Credit", "Offer")
 }
-LOOKUP_ARGUMENTS = {"id": "id", "slug": "slug", "imdbId": "imdb_id"}
+LOOKUP_ARGUMENTS = {
+    "id": "id",
+    "slug": "slug",
+    "imdbId": "imdb_id",
+    "tmdbId": "tmdb_id",
+    "wikidataId": "wikidata_id",
+}
+# The checks of the lookups by external id: the resolvers' own (graph/external.py).
+LOOKUP_CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "tmdbId": (external.tmdb_id, "int"),
+    "wikidataId": (external.wikidata_id, "text"),
+}
 DATETIME = (
     "to_char({c} at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || case when "
     "extract(microseconds from {c})::int % 1000000 <> 0 then to_char({c} at time zone 'UTC', "
@@ -185,7 +198,8 @@ class Builder:
                 argument(s, "id", partial(_pk, entity=entity, argument="id")), "bigint"
             )
         else:
-            value = self.param(argument(s, argument_name, _same), "text")
+            check, cast = LOOKUP_CHECKS.get(argument_name, (_same, "text"))
+            value = self.param(argument(s, argument_name, check), cast)
         return self.row(entity, s, f"{MODEL[entity].table} {{t}} where {{t}}.{column} = {value}")
 
     def node(self, s: Selected, global_id: Any, argument_name: str, index: int = 0) -> str:
@@ -217,6 +231,10 @@ class Builder:
         column = model.columns.get(attribute)
         if column is not None:
             return self.scalar(s, f"{alias}.{column.name}")
+        computed = model.computed.get(attribute)
+        if computed is not None:
+            base = self.param(constant(self.strawberry_schema.public_url), "text")
+            return computed.expression.format(t=alias, base=base)
         relation = model.relations.get(attribute)
         if relation is None:
             raise NotCompilable(f"{entity}.{s.name}")

@@ -22,6 +22,7 @@ from graph.importers.run import (
     watched,
 )
 from graph.importers.tmdb import import_providers, import_watch
+from graph.importers.wikidata import import_wikidata
 from graph.migrate import migrate
 
 # Exit statuses (README "Importing data"). 2 is also what argparse uses for bad usage.
@@ -143,6 +144,21 @@ def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="FILE",
         help="a TMDB /movie/{id}/watch/providers answer (JSON) about one film",
     )
+    wikidata = sources.add_parser(
+        "wikidata",
+        parents=[common],
+        help="Wikidata Query Service results (SPARQL JSON): Wikidata ids of films and directors",
+        description="Set the Wikidata ids of films (by IMDb id) and of their directors (where "
+        "the graph can tell which person an item is) from the Wikidata Query Service's SPARQL "
+        "JSON results. " + database,
+    )
+    wikidata.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="SPARQL JSON results binding ?item and ?imdbId, optionally ?director and "
+        "?directorLabel (docs/importing.md gives the query)",
+    )
 
 
 def _work(args: argparse.Namespace) -> Callable[[Run], Awaitable[None]]:
@@ -156,6 +172,8 @@ def _work(args: argparse.Namespace) -> Callable[[Run], Awaitable[None]]:
         return lambda run: import_providers(run, args.file)
     if args.source == "tmdb-watch":
         return lambda run: import_watch(run, args.files)
+    if args.source == "wikidata":
+        return lambda run: import_wikidata(run, args.file)
     raise InputError(f"unknown source {args.source}")
 
 
@@ -180,7 +198,13 @@ def cmd_import(dsn: str, args: argparse.Namespace) -> int:
     except ImportFailed as exc:
         print(f"filmgraph: {exc}", file=sys.stderr)
         return exc.code
-    except asyncpg.InterfaceError as exc:
-        print(f"filmgraph: database error: {exc}", file=sys.stderr)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        print(f"filmgraph: database error: {one_line(exc)}", file=sys.stderr)
         return EXIT_DATABASE
     return EXIT_OK
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: PostgreSQL's DETAIL and HINT, which asyncpg puts on lines of their
+    own, follow the message after semicolons."""
+    return "; ".join(" ".join(part.split()) for part in str(exc).splitlines() if part.strip())

@@ -1,4 +1,5 @@
-"""Genres named by any source: new ones added by slug, then linked to their films."""
+"""Genres named by any source: new ones added by slug, then linked to their films, and the
+links of the films a file mentions brought in line with it."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ from graph import db
 from graph.importers.run import Run
 
 
-async def merge_genres(run: Run) -> None:
-    """Merge import_genre_stage (IMDb id, genre name): new genres, then the films' links."""
+async def merge_genres(run: Run, source: str) -> None:
+    """Merge import_genre_stage (IMDb id, genre name or null) from `source` ('imdb' or
+    'movielens'): new genres, the films' links, and the links of those films that `source`
+    gave and no longer lists (removed; a genre left with no film goes too)."""
     conn = run.conn
     known = await conn.fetchval(db.sql("import_genres_unchanged"))
     added = await conn.fetchval(db.sql("import_genres_insert"))
     run.merged("genre", added, 0, known + added)
-    inserted, total = await conn.fetchrow(db.sql("import_film_genres_insert"))
+    inserted, total = await conn.fetchrow(db.sql("import_film_genres_insert"), source)
     run.merged("film_genre", inserted, 0, total)
+    deleted, genres = await conn.fetchrow(db.sql("import_film_genres_prune"), source)
+    run.tally("film_genre").deleted += deleted
+    if genres:
+        run.tally("genre").deleted += await conn.fetchval(db.sql("import_genres_prune"), genres)

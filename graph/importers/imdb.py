@@ -127,11 +127,17 @@ STAGING_ORDER = (
     "title.akas",
     "name.basics",
 )
+# Why rows of an extract are left out (see Run.skip_dangling).
+UNKNOWN_TITLE = "reference(s) to a title in neither title.basics nor the graph"
+UNKNOWN_PERSON = "reference(s) to a person in neither name.basics nor the graph"
+
 DERIVED_STAGES = ("imdb_film_stage", "imdb_credit_stage", "imdb_person_stage")
 
 
 def find_files(directory: Path) -> dict[str, Path]:
     """The dataset files present in directory: NAME.tsv.gz or NAME.tsv."""
+    if not directory.exists():
+        raise InputError(f"{directory}: no such file or directory")
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
     found: dict[str, Path] = {}
@@ -176,6 +182,7 @@ async def import_imdb(
     import takes the first-load path (see _first_load) unless first_load is False; the graph
     it makes is the same."""
     found = find_files(directory)
+    run.name_unread(directory, {path.name for path in found.values()})
     conn = run.conn
     for f in FILES:
         await conn.execute(db.sql(f"{f.stage}_create"))
@@ -214,11 +221,11 @@ async def import_imdb(
     crew = names.get("title.crew", "title.crew")
     await conn.execute(db.sql("imdb_credits_stage"), principals, crew)
     await conn.execute("analyze imdb_credit_stage")
-    skipped = await run.check("imdb_titles_resolve", "", "credit")
+    skipped = await run.resolve("imdb_titles_resolve", "", UNKNOWN_TITLE)
     skipped += kept.left_out.get("title.principals", 0) + kept.left_out.get("title.crew", 0)
     if skipped:
         run.note(f"{skipped} credit line(s) of titles of other types left out")
-    await run.check("imdb_people_resolve", "", "credit")
+    await run.resolve("imdb_people_resolve", "", UNKNOWN_PERSON)
     await _people(run, kept.left_out.get("name.basics", 0), first=first)
     if first:
         inserted = await conn.fetchval(db.sql("imdb_credits_insert_first"))
@@ -235,15 +242,17 @@ async def import_imdb(
         if prune:
             changed = await conn.fetchval(db.sql("imdb_ratings_prune"))
             run.merged("film", 0, changed, changed)
-        skipped = await run.check("imdb_ratings_resolve", names["title.ratings"], "film")
+            run.tally("rating").deleted += changed
+        skipped = await run.resolve("imdb_ratings_resolve", names["title.ratings"], UNKNOWN_TITLE)
         skipped += kept.left_out.get("title.ratings", 0)
         if skipped:
             run.note(f"{skipped} rating(s) of titles of other types left out")
-        updated, total = await conn.fetchrow(db.sql("imdb_ratings_update"))
-        run.merged("film", 0, updated, total)
+        inserted, updated, total = await conn.fetchrow(db.sql("imdb_ratings_update"))
+        run.merged("film", 0, inserted + updated, total)
+        run.merged("rating", inserted, updated, total)
     if "title.akas" in found:
         akas = names["title.akas"]
-        skipped = await run.check("imdb_akas_resolve", akas, "film_alternative_title")
+        skipped = await run.resolve("imdb_akas_resolve", akas, UNKNOWN_TITLE)
         skipped += kept.left_out.get("title.akas", 0)
         if skipped:
             run.note(f"{skipped} alternative title(s) of titles of other types left out")
@@ -314,11 +323,12 @@ async def _films(run: Run, title_types: list[str], *, forget_ratings: bool) -> N
     conn = run.conn
     total = _count(await conn.execute(db.sql("imdb_films_stage"), title_types))
     await conn.execute("analyze imdb_film_stage")
+    run.merged("rating", *await conn.fetchrow(db.sql("imdb_film_ratings_tally")))
     updated = await conn.fetchval(db.sql("imdb_films_update"), forget_ratings)
     inserted = await conn.fetchval(db.sql("imdb_films_insert"))
     run.merged("film", inserted, updated, total)
     await conn.execute(db.sql("imdb_film_genres_stage"))
-    await merge_genres(run)
+    await merge_genres(run, "imdb")
 
 
 async def _people(run: Run, dropped: int, *, first: bool) -> None:

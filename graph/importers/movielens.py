@@ -1,21 +1,89 @@
 """`filmgraph import movielens DIR`: movies.csv and links.csv of a MovieLens release ("latest-
 small" layout). Genres and TMDB ids are merged onto films matched by IMDb id; films the graph
-does not know yet are created from the MovieLens title and year."""
+does not know yet are created from the MovieLens title and year.
+
+MovieLens writes titles as a library catalogue does: the article moved to the end, and the
+original title after it in parentheses, "400 Blows, The (Les quatre cents coups) (1959)".
+They become "The 400 Blows" of 1959, with "Les quatre cents coups" as an alternative title.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from graph import db
 from graph.importers.genres import merge_genres
 from graph.importers.reader import InputError
-from graph.importers.run import Run
+from graph.importers.run import DANGLING_EXAMPLES, Run
 
 MOVIES = ["movieId", "title", "genres"]
 LINKS = ["movieId", "imdbId", "tmdbId"]
+# The other files of a MovieLens release, which filmgraph does not read.
+OTHER_FILES = ("ratings.csv", "tags.csv", "genome-scores.csv", "genome-tags.csv", "README.txt")
+
+# Articles that MovieLens moves to the end ("Blows, The"), in the languages of its titles:
+# English, French, German, Spanish, Italian, Portuguese, Dutch, the Scandinavian languages.
+ARTICLES = (
+    *("The", "A", "An"),
+    *("Le", "La", "Les", "L'", "Un", "Une"),
+    *("Der", "Die", "Das", "Den", "Dem", "Des", "Ein", "Eine"),
+    *("El", "Los", "Las", "Una"),
+    *("Il", "Lo", "I", "Gli", "Uno"),
+    *("O", "Os", "As", "Um", "Uma"),
+    *("De", "Het", "Een"),
+    *("En", "Ett", "Det"),
+)
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<rest>.*\S),\s*(?P<article>" + "|".join(re.escape(a) for a in ARTICLES) + r")$"
+)
+_YEAR = re.compile(r"^(?P<rest>.*?)\s*\((?P<year>[0-9]{4})(?:[-\u2013][0-9]{0,4})?\)$")
+_PART = re.compile(r"^(?P<rest>.*\S)\s*\((?P<part>[^()]+)\)$")
+_AKA = re.compile(r"^(?:a\.k\.a\.|aka)\s+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Title:
+    title: str
+    year: int | None
+    alternatives: list[str]
+
+
+def front_article(text: str) -> str:
+    """ "400 Blows, The" -> "The 400 Blows"; "Auberge espagnole, L'" -> "L'Auberge espagnole"."""
+    text = text.strip()
+    match = _TRAILING_ARTICLE.match(text)
+    if not match:
+        return text
+    article = match["article"]
+    return article + ("" if article.endswith("'") else " ") + match["rest"]
+
+
+def movielens_title(raw: str) -> Title:
+    """A MovieLens title split into the title, its year and its alternative titles (the
+    parenthesized parts before the year, "a.k.a." dropped), articles put in front."""
+    text = raw.strip()
+    year = None
+    match = _YEAR.match(text)
+    if match and match["rest"]:
+        text, year = match["rest"], int(match["year"])
+    parts: list[str] = []
+    while (match := _PART.match(text)) and match["rest"]:
+        text = match["rest"]
+        parts.insert(0, _AKA.sub("", match["part"].strip()))
+    title = front_article(text) or raw.strip()
+    alternatives: list[str] = []
+    for part in parts:
+        alternative = front_article(part)
+        if alternative and alternative != title and alternative not in alternatives:
+            alternatives.append(alternative)
+    return Title(title, year if year is None or 1870 <= year <= 2100 else None, alternatives)
 
 
 def _file(directory: Path, name: str) -> Path:
+    if not directory.exists():
+        raise InputError(f"{directory}: no such file or directory")
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
     for candidate in (directory / name, directory / f"{name}.gz"):
@@ -26,23 +94,64 @@ def _file(directory: Path, name: str) -> Path:
 
 async def import_movielens(run: Run, directory: Path) -> None:
     movies, links = _file(directory, "movies.csv"), _file(directory, "links.csv")
+    run.name_unread(directory, {movies.name, links.name})
     conn = run.conn
-    for stage in ("movielens_movie_stage", "movielens_link_stage", "movielens_film_stage"):
+    for stage in (
+        "movielens_movie_stage",
+        "movielens_link_stage",
+        "movielens_title_stage",
+        "movielens_film_stage",
+    ):
         await conn.execute(db.sql(f"{stage}_create"))
     await conn.execute(db.sql("import_genre_stage_create"))
     movies_name, _ = await run.stage_csv("movielens_movie_stage", movies, MOVIES, "film")
     links_name, _ = await run.stage_csv("movielens_link_stage", links, LINKS, "film")
     await run.reject_rows("movielens_movies_check", "movielens_movie_stage", movies_name, "film")
     await run.reject_rows("movielens_links_check", "movielens_link_stage", links_name, "film")
+    dangling, lines, refs = await conn.fetchrow(
+        db.sql("movielens_links_dangling"), DANGLING_EXAMPLES
+    )
+    examples = [f"line {n} (movieId {ref})" for n, ref in zip(lines or [], refs or [], strict=True)]
+    run.skip_dangling(
+        links_name, f"row(s) naming a movieId {movies_name} does not have", dangling, examples
+    )
+    await _titles(run)
     unlinked, total = await conn.fetchrow(db.sql("movielens_films_stage"))
     if unlinked:
         run.note(f"{unlinked} movie(s) without a row in {links_name} left out")
     await conn.execute("analyze movielens_film_stage")
-    before = run.tally("film").rejected
-    await run.check("movielens_tmdb_check", links_name, "film")
-    rejected = run.tally("film").rejected - before
+    await _tmdb_clashes(run, links_name)
     updated = await conn.fetchval(db.sql("movielens_films_update"))
     inserted = await conn.fetchval(db.sql("movielens_films_insert"))
-    run.merged("film", inserted, updated, total - rejected)
+    run.merged("film", inserted, updated, total)
+    inserted, updated, total = await conn.fetchrow(db.sql("movielens_alternative_titles_merge"))
+    run.merged("film_alternative_title", inserted, updated, total)
+    run.tally("film_alternative_title").deleted += await conn.fetchval(
+        db.sql("movielens_alternative_titles_prune")
+    )
     await conn.execute(db.sql("movielens_film_genres_stage"))
-    await merge_genres(run)
+    await merge_genres(run, "movielens")
+
+
+async def _titles(run: Run) -> None:
+    """Split every staged title (see movielens_title) into movielens_title_stage."""
+    records = []
+    for line, raw in await run.conn.fetch(db.sql("movielens_movie_titles")):
+        title = movielens_title(raw)
+        records.append((line, title.title, title.year, title.alternatives))
+    await run.conn.copy_records_to_table(
+        "movielens_title_stage",
+        records=records,
+        columns=["line", "title", "year", "alternatives"],
+    )
+
+
+async def _tmdb_clashes(run: Run, links_name: str) -> None:
+    """A TMDB id that links.csv gives to several films (real releases do) goes to one: the
+    film that already has it in the graph, else the first in links.csv. The others are
+    imported without it, and named as a warning."""
+    clashes, lines, reasons = await run.conn.fetchrow(db.sql("movielens_tmdb_clashes"), 5)
+    for line, reason in zip(lines or [], reasons or [], strict=True):
+        run.note(f"warning: {links_name}:{line}: {reason}")
+    if clashes > len(lines or []):
+        run.note(f"warning: {clashes - len(lines or [])} more film(s) imported without a TMDB id")

@@ -41,6 +41,7 @@ WATCHDOG_TIMEOUT_S = 5.0
 # The summary lists tables in this order: nodes before the links between them.
 TABLE_ORDER = (
     "film",
+    "rating",  # a film's IMDb rating and votes: not a table, but what title.ratings gives
     "film_alternative_title",
     "genre",
     "film_genre",
@@ -49,6 +50,10 @@ TABLE_ORDER = (
     "provider",
     "offer",
 )
+
+# Rows naming a title or person that is not there are an extract's nature: a few of them are
+# shown as examples, per file and reason, and the rest counted.
+DANGLING_EXAMPLES = 3
 
 SESSION_SETTINGS = {
     "application_name": "filmgraph import",
@@ -105,6 +110,8 @@ class Run:
     out: TextIO | None = field(default_factory=terminal)
     rejected: int = 0
     tallies: dict[str, Tally] = field(default_factory=dict)
+    # (file, reason) -> rows left out for naming what neither the files nor the graph has.
+    dangling: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def tally(self, table: str) -> Tally:
         return self.tallies.setdefault(table, Tally())
@@ -136,6 +143,39 @@ class Run:
         if self.out:
             self.out.write("\r\x1b[K")
         print(f"filmgraph: {message}", file=sys.stderr, flush=True)
+
+    def skip_dangling(self, file: str, reason: str, count: int, examples: list[str]) -> None:
+        """Leave out rows that name what neither the files nor the graph has: an extract's
+        references, not bad rows, so they do not spend --max-errors. One line on stderr per
+        file and reason, with a few examples; the summary gives the totals."""
+        if not count:
+            return
+        key = (file, reason)
+        self.dangling[key] = self.dangling.get(key, 0) + count
+        shown = ", ".join(examples)
+        more = f", e.g. {shown}" if shown else ""
+        self.note(f"{file}: {count} {reason} skipped{more}")
+
+    def name_unread(self, directory: Path, read: set[str]) -> None:
+        """Say which files in directory this import does not read (a misspelt name, a file
+        of another dataset), so that nobody takes them for imported."""
+        unread = sorted(
+            p.name for p in directory.iterdir() if p.name not in read and not p.name.startswith(".")
+        )
+        if unread:
+            self.note(f"{directory}: not read: {', '.join(unread)}")
+
+    async def resolve(self, statement: str, file: str, reason: str) -> int:
+        """Run a resolve statement (sql/queries/import_imdb.sql: it removes the rows naming
+        what is not there and returns, per file, skipped, dangling, lines and refs); report
+        the dangling rows, return how many were skipped (of title types left out)."""
+        skipped = 0
+        for row in await self.conn.fetch(db.sql(statement), DANGLING_EXAMPLES, file):
+            skipped += row["skipped"]
+            listed = zip(row["lines"] or [], row["refs"] or [], strict=True)
+            examples = [f"line {line} ({ref})" for line, ref in listed]
+            self.skip_dangling(row["file"], reason, row["dangling"], examples)
+        return skipped
 
     def budget(self) -> int:
         """How many rejects a SQL check should list: one past the budget is enough to stop."""
@@ -222,6 +262,8 @@ class Run:
                 f"{table:<{width}} {t.inserted:>10} {t.updated:>10} {t.unchanged:>10} "
                 f"{t.rejected:>10} {t.deleted:>10}"
             )
+        for (file, reason), count in self.dangling.items():
+            lines.append(f"skipped {file}: {count} {reason}")
         lines.append(f"cache tags: {' '.join(self.cache_tags()) or 'none'}")
         lines.append(f"done in {seconds:.1f} s")
         return "\n".join(lines)

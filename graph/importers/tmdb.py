@@ -7,8 +7,10 @@ on, and its JSON path such as `results[3]` or `results.US.rent[0]`.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 from graph import db
 from graph.importers.json_path import JsonPath, Lines, describe
 from graph.importers.reader import BOM, InputError, Reject
-from graph.importers.run import Run
+from graph.importers.run import DANGLING_EXAMPLES, Run
 
 # TMDB's names for the kinds of availability, and the graph's.
 KINDS = {
@@ -30,6 +32,8 @@ _REGION = re.compile(r"^[A-Z]{2}$")
 _URL = re.compile(r"^https?://\S+$")
 
 ProviderRow = tuple[int, str, str | None, int | None]
+
+UNKNOWN_FILM = "answer(s) about a film not in the graph (by TMDB id)"
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,20 @@ class Document:
 
 
 def _load(path: Path, run: Run, table: str) -> Document | None:
-    """The file's JSON, or None (reported) when it is not JSON."""
+    """The file's JSON (gzip or not, by its magic bytes), or None (reported) when it is not
+    JSON."""
     try:
-        raw = path.read_bytes().removeprefix(BOM)
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory") from None
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
+    if raw.startswith(b"\x1f\x8b"):
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise InputError(f"{path.name}: corrupt or truncated gzip file: {exc}") from None
+    raw = raw.removeprefix(BOM)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -92,6 +105,9 @@ async def import_providers(run: Run, path: Path) -> None:
         results = doc.value.get("results") if isinstance(doc.value, dict) else None
         if not isinstance(results, list):
             raise InputError(f'{path.name}: not a TMDB provider list (no "results" list)')
+        if results and not any(isinstance(e, dict) and "provider_id" in e for e in results):
+            # Another of TMDB's lists, such as /watch/providers/regions.
+            raise InputError(f"{path.name}: not a TMDB provider list (no entry has a provider_id)")
         for i, entry in enumerate(results):
             row = _provider(entry)
             if isinstance(row, str):
@@ -103,9 +119,14 @@ async def import_providers(run: Run, path: Path) -> None:
 
 
 async def _stage_providers(run: Run, rows: list[ProviderRow]) -> None:
+    """Stage providers, each once, under the first name given: TMDB's list and its answers
+    name some differently ("Apple iTunes", "Apple TV"), and a provider keeps one name."""
+    first: dict[int, ProviderRow] = {}
+    for row in rows:
+        first.setdefault(row[0], row)
     await run.conn.copy_records_to_table(
         "tmdb_provider_stage",
-        records=rows,
+        records=list(first.values()),
         columns=["tmdb_id", "name", "logo_path", "display_priority"],
     )
 
@@ -123,8 +144,13 @@ def _offers(
     offers: list[tuple[object, ...]] = []
     providers: list[ProviderRow] = []
     value = doc.value
-    film = value.get("id") if isinstance(value, dict) else None
-    results = value.get("results") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or "id" not in value or isinstance(value.get("results"), list):
+        raise InputError(
+            f"{doc.name}: not a TMDB watch/providers answer (an object with the film's "
+            '"id" and "results" by region, as /movie/{id}/watch/providers gives)'
+        )
+    film = value.get("id")
+    results = value.get("results")
     if not isinstance(film, int) or isinstance(film, bool) or not 0 < film < 2**31:
         doc.reject(run, ("id",), f"bad film id {film!r}", "offer")
         return None, [], []
@@ -161,6 +187,7 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
     await conn.execute(db.sql("tmdb_provider_stage_create"))
     await conn.execute(db.sql("tmdb_offer_stage_create"))
     await conn.execute(db.sql("tmdb_watch_film_stage_create"))
+    answers: dict[str, tuple[list[tuple[object, ...]], list[ProviderRow]]] = {}
     films: list[tuple[str, int]] = []
     for path in paths:
         doc = _load(path, run, "offer")
@@ -169,17 +196,22 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
         film, offers, providers = _offers(doc, run)
         if film is not None:
             films.append((doc.name, film))
-        await _stage_providers(run, providers)
-        await conn.copy_records_to_table(
-            "tmdb_offer_stage",
-            records=offers,
-            columns=["file", "film_tmdb_id", "region", "kind", "provider_tmdb_id", "link"],
-        )
+            answers[doc.name] = (offers, providers)
     await conn.copy_records_to_table(
         "tmdb_watch_film_stage", records=films, columns=["file", "film_tmdb_id"]
     )
-    for name, film in await conn.fetch(db.sql("tmdb_watch_unknown_films")):
-        run.note(f"{name}: film with TMDB id {film} is not in the graph; skipped")
+    # An answer about a film the graph does not have writes nothing, its providers included.
+    unknown = await conn.fetch(db.sql("tmdb_watch_unknown_films"))
+    examples = [f"{name} (TMDB id {film})" for name, film in unknown[:DANGLING_EXAMPLES]]
+    run.skip_dangling("tmdb-watch", UNKNOWN_FILM, len(unknown), examples)
+    for name, _ in unknown:
+        answers.pop(name, None)
+    await _stage_providers(run, [row for _, providers in answers.values() for row in providers])
+    await conn.copy_records_to_table(
+        "tmdb_offer_stage",
+        records=[row for offers, _ in answers.values() for row in offers],
+        columns=["file", "film_tmdb_id", "region", "kind", "provider_tmdb_id", "link"],
+    )
     await _merge_providers(run)
     inserted, updated, total = await conn.fetchrow(db.sql("tmdb_offers_merge"))
     run.merged("offer", inserted, updated, total)

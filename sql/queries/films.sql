@@ -19,3 +19,15 @@ where f.slug = any($1::text[]);
 select f.*
 from film f
 where f.imdb_id = any($1::text[]);
+
+-- name: films_by_tmdb_id
+-- Films for a batch of TMDB movie ids.
+select f.*
+from film f
+where f.tmdb_id = any($1::int[]);
+
+-- name: films_by_wikidata_id
+-- Films for a batch of Wikidata item ids (Q...).
+select f.*
+from film f
+where f.wikidata_id = any($1::text[]);

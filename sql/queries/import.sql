@@ -29,10 +29,11 @@ where locktype = 'advisory' and granted
 select 1;
 
 -- name: import_genre_stage_create
--- Genre names of films in this import, by the film's IMDb id.
+-- Genre names of films in this import, by the film's IMDb id; a null name for each film the
+-- file mentions (one with no genres too), so its genre links are brought in line.
 create temp table import_genre_stage (
     imdb_id text not null,
-    name    text not null
+    name    text
 ) on commit drop;
 
 -- name: import_genres_insert
@@ -55,16 +56,61 @@ select count(distinct slugify(s.name)) from import_genre_stage s
 where exists (select 1 from genre g where g.slug = slugify(s.name));
 
 -- name: import_film_genres_insert
--- Link staged films to their genres; return links added and links staged.
+-- Link staged films to their genres, noting source $1 on each link; return links added and
+-- links staged.
 with wanted as (
     select distinct f.id as film_id, g.id as genre_id
     from import_genre_stage s
     join film f on f.imdb_id = s.imdb_id
     join genre g on g.slug = slugify(s.name)
-), added as (
-    insert into film_genre (film_id, genre_id)
-    select film_id, genre_id from wanted
-    on conflict do nothing
+), merged as (
+    insert into film_genre (film_id, genre_id, sources)
+    select film_id, genre_id, array[$1::text] from wanted
+    on conflict (film_id, genre_id) do update set sources = film_genre.sources || $1::text
+    where not $1::text = any(film_genre.sources)
+    returning (xmax = 0) as inserted
+)
+select (select count(*) from merged where inserted) as inserted,
+       (select count(*) from wanted) as total;
+
+-- name: import_film_genres_prune
+-- The genre links of the staged films that source $1 gave and no longer lists: a link only
+-- $1 gave goes, one that another source also gave loses $1. Returns the links removed and
+-- the genres they were to (for import_genres_prune).
+with mentioned as (
+    select distinct f.id
+    from import_genre_stage s join film f on f.imdb_id = s.imdb_id
+), listed as (
+    select distinct f.id as film_id, g.id as genre_id
+    from import_genre_stage s
+    join film f on f.imdb_id = s.imdb_id
+    join genre g on g.slug = slugify(s.name)
+), unlisted as (
+    select fg.film_id, fg.genre_id, fg.sources = array[$1::text] as only
+    from film_genre fg
+    where fg.film_id in (select id from mentioned)
+      and $1::text = any(fg.sources)
+      and not exists (select 1 from listed l
+                      where l.film_id = fg.film_id and l.genre_id = fg.genre_id)
+), gone as (
+    delete from film_genre fg using unlisted u
+    where u.only and fg.film_id = u.film_id and fg.genre_id = u.genre_id
+    returning fg.genre_id
+), kept as (
+    update film_genre fg set sources = array_remove(fg.sources, $1::text)
+    from unlisted u
+    where not u.only and fg.film_id = u.film_id and fg.genre_id = u.genre_id
+)
+select (select count(*) from gone) as deleted,
+       coalesce((select array_agg(distinct genre_id) from gone), '{}') as genres;
+
+-- name: import_genres_prune
+-- Of the genres ($1) that an import has just unlinked films from, those no film has any more:
+-- a genre only a damaged line named ("Dr") goes with its last link. Returns how many.
+with gone as (
+    delete from genre g
+    where g.id = any($1::bigint[])
+      and not exists (select 1 from film_genre fg where fg.genre_id = g.id)
     returning 1
 )
-select (select count(*) from added) as inserted, (select count(*) from wanted) as total;
+select count(*) from gone;

@@ -181,6 +181,18 @@ left join (
 ) r on r.tconst = t.tconst
 where t.titletype = any($1::text[]);
 
+-- name: imdb_film_ratings_tally
+-- For the summary's "rating" row, before the staged films are merged: of the staged films
+-- with a rating, how many get one they did not have, how many a changed one, and how many.
+select count(*) filter (where f.imdb_rating is null) as inserted,
+       count(*) filter (where f.imdb_rating is not null
+                          and (f.imdb_rating, f.imdb_votes)
+                              is distinct from (s.imdb_rating, s.imdb_votes)) as updated,
+       count(*) as total
+from imdb_film_stage s
+left join film f on f.imdb_id = s.imdb_id
+where s.imdb_rating is not null;
+
 -- name: imdb_films_update
 -- Bring films already in the graph up to date; return how many changed. A value the files
 -- leave unknown keeps what the graph has, except with --prune and title.ratings read ($1):
@@ -232,11 +244,14 @@ with new as (
 select count(*) from added;
 
 -- name: imdb_film_genres_stage
--- The staged films' genres, for import_genres_insert and import_film_genres_insert.
+-- The staged films' genres, and a null for each staged film (it is mentioned: its IMDb genre
+-- links are brought in line), for graph/importers/genres.py.
 insert into import_genre_stage (imdb_id, name)
 select s.imdb_id, btrim(g)
 from imdb_film_stage s, unnest(string_to_array(s.genres, ',')) g
-where btrim(g) <> '';
+where btrim(g) <> ''
+union all
+select s.imdb_id, null from imdb_film_stage s;
 
 -- name: imdb_credits_stage
 -- Credits from principals (category to role, characters to one name, ordering to billing
@@ -267,8 +282,9 @@ from imdb_crew_stage c, unnest(string_to_array(nullif(c.writers, '\N'), ',')) w;
 
 -- name: imdb_titles_resolve
 -- Leave out credits of titles that are in title.basics under a title type not imported
--- (skipped), and reject those of titles neither in the graph nor in the files. $2 is unused
--- (each row names its file).
+-- (skipped), and those of titles neither in the graph nor in the files (dangling: an extract's
+-- references, not bad lines). One row per file: those counts, in lines, and the first $1
+-- dangling lines with the title they name. $2 is unused (each row names its file).
 with gone as (
     delete from imdb_credit_stage c
     where not exists (select 1 from film f where f.imdb_id = c.tconst)
@@ -277,32 +293,34 @@ with gone as (
     select g.file, g.line, min(g.tconst) as tconst, bool_and(t.tconst is not null) as known
     from gone g
     left join (select distinct tconst from imdb_title_stage) t on t.tconst = g.tconst
+    where $2::text is not null
     group by g.file, g.line
 )
-select (select count(*) from lines where not known) as rejected,
-       (select count(*) from lines where known) as skipped,
-       array_agg(file order by file, line) as files, array_agg(line order by file, line) as lines,
-       array_agg('unknown title ' || tconst order by file, line) as reasons
-from (select * from lines where not known and $2::text is not null
-      order by file, line limit $1) listed;
+select file, count(*) filter (where known) as skipped,
+       count(*) filter (where not known) as dangling,
+       (array_agg(line order by line) filter (where not known))[1:$1] as lines,
+       (array_agg(tconst order by line) filter (where not known))[1:$1] as refs
+from lines
+group by file
+order by file;
 
 -- name: imdb_people_resolve
--- Reject the credit lines naming a person neither in the graph nor in name.basics (a crew line
--- goes as a whole). $2 is unused (each row names its file).
-with unknown as (
-    select c.file, c.line, min(c.nconst) as nconst
-    from imdb_credit_stage c
+-- Leave out the credits naming a person neither in the graph nor in name.basics (dangling:
+-- only that credit, so a crew line keeps its other directors and writers). One row per file:
+-- how many, and the first $1 with their line. $2 is unused (each row names its file).
+with gone as (
+    delete from imdb_credit_stage c
     where not exists (select 1 from person p where p.imdb_id = c.nconst)
       and not exists (select 1 from imdb_name_stage n where n.nconst = c.nconst)
-    group by c.file, c.line
-), gone as (
-    delete from imdb_credit_stage c using unknown u
-    where c.file = u.file and c.line = u.line
+      and $2::text is not null
+    returning c.file, c.line, c.nconst
 )
-select (select count(*) from unknown) as rejected, 0::bigint as skipped,
-       array_agg(file order by file, line) as files, array_agg(line order by file, line) as lines,
-       array_agg('unknown person ' || nconst order by file, line) as reasons
-from (select * from unknown where $2::text is not null order by file, line limit $1) listed;
+select file, 0::bigint as skipped, count(*) as dangling,
+       (array_agg(line order by line, nconst))[1:$1] as lines,
+       (array_agg(nconst order by line, nconst))[1:$1] as refs
+from gone
+group by file
+order by file;
 
 -- name: imdb_people_stage
 -- Typed people of name.basics who are credited in this import or already in the graph (the
@@ -478,7 +496,8 @@ select count(*) from changed;
 
 -- name: imdb_ratings_resolve
 -- Ratings of films staged from title.basics are merged with them: drop those; skip ratings
--- of titles of other types; reject those of titles neither in the graph nor in the files.
+-- of titles of other types; leave out, as dangling, those of titles neither in the graph nor
+-- in the files, and list the first $1 of them, for file $2.
 with gone as (
     delete from imdb_rating_stage r
     where exists (select 1 from imdb_film_stage s where s.imdb_id = r.tconst)
@@ -490,14 +509,15 @@ with gone as (
     left join (select distinct tconst from imdb_title_stage) t on t.tconst = g.tconst
     where not exists (select 1 from imdb_film_stage s where s.imdb_id = g.tconst)
 )
-select (select count(*) from left_out where not known) as rejected,
-       (select count(*) from left_out where known) as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg('unknown title ' || tconst order by line) as reasons
-from (select * from left_out where not known order by line limit $1) listed;
+select $2::text as file, count(*) filter (where known) as skipped,
+       count(*) filter (where not known) as dangling,
+       (array_agg(line order by line) filter (where not known))[1:$1] as lines,
+       (array_agg(tconst order by line) filter (where not known))[1:$1] as refs
+from left_out;
 
 -- name: imdb_ratings_update
--- Ratings of films in the graph that title.basics did not list; return changed and total.
+-- Ratings of films in the graph that title.basics did not list; return those new to their
+-- film, those changed, and the total.
 with wanted as (
     select distinct on (tconst) tconst, averagerating::numeric(3, 1) as rating,
            numvotes::integer as votes
@@ -505,15 +525,18 @@ with wanted as (
     order by tconst, line desc
 ), changed as (
     update film f set imdb_rating = w.rating, imdb_votes = w.votes
-    from wanted w
-    where f.imdb_id = w.tconst
+    from wanted w, film old
+    where f.imdb_id = w.tconst and old.id = f.id
       and (f.imdb_rating, f.imdb_votes) is distinct from (w.rating, w.votes)
-    returning 1
+    returning old.imdb_rating is null as new
 )
-select (select count(*) from changed) as updated, (select count(*) from wanted) as total;
+select (select count(*) from changed where new) as inserted,
+       (select count(*) from changed where not new) as updated,
+       (select count(*) from wanted) as total;
 
 -- name: imdb_akas_resolve
--- Skip alternative titles of titles of other types; reject those of unknown titles.
+-- Skip alternative titles of titles of other types; leave out, as dangling, those of titles
+-- neither in the graph nor in the files, and list the first $1 of them, for file $2.
 with gone as (
     delete from imdb_aka_stage a
     where not exists (select 1 from film f where f.imdb_id = a.titleid)
@@ -523,16 +546,17 @@ with gone as (
     from gone g
     left join (select distinct tconst from imdb_title_stage) t on t.tconst = g.titleid
 )
-select (select count(*) from left_out where not known) as rejected,
-       (select count(*) from left_out where known) as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg('unknown title ' || titleid order by line) as reasons
-from (select * from left_out where not known order by line limit $1) listed;
+select $2::text as file, count(*) filter (where known) as skipped,
+       count(*) filter (where not known) as dangling,
+       (array_agg(line order by line) filter (where not known))[1:$1] as lines,
+       (array_agg(titleid order by line) filter (where not known))[1:$1] as refs
+from left_out;
 
 -- name: imdb_akas_prune
 -- Alternative titles title.akas no longer lists: of the films it mentions (it lists all of a
 -- film's titles together), and with --prune ($1) of every film from IMDb. Only run when no
--- line was rejected. Returns how many.
+-- line was rejected. Orderings past 999,999 are MovieLens's (movielens_alternative_titles_merge).
+-- Returns how many.
 with listed as (
     select distinct f.id as film_id, a.ordering::integer as ordering
     from imdb_aka_stage a join film f on f.imdb_id = a.titleid
@@ -544,6 +568,7 @@ with listed as (
            union
            select f.id from film f where $1::boolean and f.imdb_id is not null) m
     where t.film_id = m.film_id
+      and t.ordering <= 999999
       and not exists (select 1 from listed l
                       where l.film_id = t.film_id and l.ordering = t.ordering)
     returning 1

@@ -13,12 +13,23 @@ create temp table movielens_link_stage (
     line bigint not null, movieid text, imdbid text, tmdbid text
 ) on commit drop;
 
+-- name: movielens_title_stage_create
+-- movies.csv titles split (graph/importers/movielens.py): title, year, alternative titles.
+create temp table movielens_title_stage (
+    line bigint primary key, title text not null, year integer, alternatives text[] not null
+) on commit drop;
+
 -- name: movielens_film_stage_create
--- One film per MovieLens movie with a link: IMDb id, title and year split, TMDB id, genres.
+-- One film per MovieLens movie with a link: IMDb id, title, year, alternative titles, TMDB
+-- id, genres.
 create temp table movielens_film_stage (
     imdb_id text primary key, line bigint not null, title text not null, year integer,
-    tmdb_id integer, genres text
+    alternatives text[] not null, tmdb_id integer, genres text
 ) on commit drop;
+
+-- name: movielens_movie_titles
+-- The staged movies' titles as written, to be split.
+select line, title from movielens_movie_stage;
 
 -- name: movielens_movies_check
 -- Why a movies.csv row is rejected, or null to keep it: a malformed id or an empty title.
@@ -29,37 +40,40 @@ end as reason
 from movielens_movie_stage;
 
 -- name: movielens_links_check
--- Why a links.csv row is rejected, or null to keep it: a malformed id, or a movieId that movies.csv
--- does not have.
+-- Why a links.csv row is rejected, or null to keep it: a malformed id.
 select l.line, case
     when l.movieid !~ '^[0-9]{1,9}$' then 'bad movieId ' || quote_literal(left(l.movieid, 20))
     when l.imdbid !~ '^[0-9]{1,10}$' then 'bad imdbId ' || quote_literal(left(l.imdbid, 20))
     when l.tmdbid <> '' and l.tmdbid !~ '^0*[1-9][0-9]{0,8}$'
         then 'bad tmdbId ' || quote_literal(left(l.tmdbid, 20))
-    when m.movieid is null then 'unknown movieId ' || l.movieid
 end as reason
-from movielens_link_stage l
-left join (select distinct movieid from movielens_movie_stage) m on m.movieid = l.movieid;
+from movielens_link_stage l;
 
+-- name: movielens_links_dangling
+-- Leave out links.csv rows whose movieId movies.csv does not have (an extract's references,
+-- not bad rows); return how many, and the lines and movieIds of the first $1.
+with gone as (
+    delete from movielens_link_stage l
+    where not exists (select 1 from movielens_movie_stage m where m.movieid = l.movieid)
+    returning l.line, l.movieid
+)
+select count(*) as dangling, (array_agg(line order by line))[1:$1] as lines,
+       (array_agg(movieid order by line))[1:$1] as refs
+from gone;
 -- name: movielens_films_stage
--- Films of linked movies (the last row of a duplicated id winning): "Title, The (1995)"
--- becomes "The Title" of 1995. Returns how many movies had no link.
+-- Films of linked movies (the last row of a duplicated id winning), with their titles as
+-- split in movielens_title_stage. Returns how many movies had no link, and the films.
 with films as (
-    insert into movielens_film_stage (imdb_id, line, title, year, tmdb_id, genres)
-    select distinct on (imdb_id) imdb_id, line, title, year, tmdb_id, genres
+    insert into movielens_film_stage (imdb_id, line, title, year, alternatives, tmdb_id, genres)
+    select distinct on (imdb_id) imdb_id, line, title, year, alternatives, tmdb_id, genres
     from (
-        select 'tt' || lpad(ltrim(l.imdbid, '0'), 7, '0') as imdb_id, l.line,
-               regexp_replace(
-                   btrim(coalesce(t.m[1], m.title)), '^(.*), (The|A|An)$', '\2 \1') as title,
-               case when t.m[2]::integer between 1870 and 2100 then t.m[2]::integer end as year,
-               nullif(l.tmdbid, '')::integer as tmdb_id,
+        select 'tt' || lpad(ltrim(l.imdbid, '0'), 7, '0') as imdb_id, l.line, t.title, t.year,
+               t.alternatives, nullif(l.tmdbid, '')::integer as tmdb_id,
                nullif(m.genres, '(no genres listed)') as genres
         from movielens_link_stage l
         join (select distinct on (movieid) * from movielens_movie_stage
               order by movieid, line desc) m on m.movieid = l.movieid
-        cross join lateral (
-            select regexp_match(m.title, '^(.*\S)\s*\(([0-9]{4})(?:[-–][0-9]{0,4})?\)\s*$') as m
-        ) t
+        join movielens_title_stage t on t.line = m.line
     ) linked
     order by imdb_id, line desc
     returning 1
@@ -68,31 +82,39 @@ select (select count(*) from movielens_movie_stage m
         where not exists (select 1 from movielens_link_stage l where l.movieid = m.movieid))
        as unlinked,
        (select count(*) from films) as films;
-
--- name: movielens_tmdb_check
--- Reject links whose TMDB id another film already has (in the graph or earlier in the file).
-with taken as (
-    select s.imdb_id, s.line, s.tmdb_id, coalesce(f.imdb_id, f.slug) as owner
+-- name: movielens_tmdb_clashes
+-- A TMDB id given to several films goes to one: a film of the graph that has it already, else
+-- the first in links.csv. The others stay in the stage without it. Returns how many, and the
+-- lines and warnings of the first $1.
+with holder as (
+    select s.imdb_id, coalesce(f.imdb_id, f.slug) as owner
     from movielens_film_stage s
     join film f on f.tmdb_id = s.tmdb_id and f.imdb_id is distinct from s.imdb_id
-    union all
-    select s.imdb_id, s.line, s.tmdb_id, first_value(s.imdb_id) over w
+), keeper as (
+    select distinct on (s.tmdb_id) s.tmdb_id, s.imdb_id
     from movielens_film_stage s
     where s.tmdb_id is not null
-    window w as (partition by s.tmdb_id order by s.line)
+    order by s.tmdb_id,
+             not exists (select 1 from film f
+                         where f.tmdb_id = s.tmdb_id and f.imdb_id = s.imdb_id),
+             s.line
 ), clashes as (
-    select distinct on (imdb_id) imdb_id, line, tmdb_id, owner from taken
-    where owner <> imdb_id
-    order by imdb_id, line
-), gone as (
-    delete from movielens_film_stage s using clashes c
+    select s.imdb_id, s.line, s.tmdb_id, coalesce(h.owner, k.imdb_id) as owner
+    from movielens_film_stage s
+    join keeper k on k.tmdb_id = s.tmdb_id
+    left join holder h on h.imdb_id = s.imdb_id
+    where h.owner is not null or k.imdb_id <> s.imdb_id
+), cleared as (
+    update movielens_film_stage s set tmdb_id = null
+    from clashes c
     where s.imdb_id = c.imdb_id
-    returning c.line, 'tmdbId ' || c.tmdb_id || ' already belongs to ' || c.owner as reason
+    returning c.line,
+              'tmdbId ' || c.tmdb_id || ' also belongs to ' || c.owner
+              || '; kept there, ' || c.imdb_id || ' imported without it' as reason
 )
-select (select count(*) from gone) as rejected, 0::bigint as skipped,
-       array_agg($2::text) as files, array_agg(line order by line) as lines,
-       array_agg(reason order by line) as reasons
-from (select line, reason from gone order by line limit $1) listed;
+select (select count(*) from cleared) as clashes,
+       (select (array_agg(line order by line))[1:$1] from cleared) as lines,
+       (select (array_agg(reason order by line))[1:$1] from cleared) as reasons;
 
 -- name: movielens_films_update
 -- Give films already in the graph their TMDB id; return how many changed.
@@ -125,8 +147,45 @@ with new as (
 select count(*) from added;
 
 -- name: movielens_film_genres_stage
--- The linked movies' genres (pipe-separated), for import_genres_insert.
+-- The linked movies' genres (pipe-separated), and a null for each linked movie (its
+-- MovieLens genre links are brought in line), for graph/importers/genres.py. "IMAX" is a
+-- format the film was shown in, not a genre.
 insert into import_genre_stage (imdb_id, name)
 select s.imdb_id, btrim(g)
 from movielens_film_stage s, unnest(string_to_array(s.genres, '|')) g
-where btrim(g) <> '';
+where btrim(g) not in ('', 'IMAX')
+union all
+select s.imdb_id, null from movielens_film_stage s;
+
+-- name: movielens_alternative_titles_merge
+-- The linked movies' alternative titles (the parenthesized parts of their MovieLens titles),
+-- at orderings from 1,000,001: IMDb's own (title.akas) stop at 999,999. Returns inserted,
+-- updated and total.
+with wanted as (
+    select f.id as film_id, 1000000 + a.n::integer as ordering, a.title
+    from movielens_film_stage s
+    join film f on f.imdb_id = s.imdb_id
+    cross join lateral unnest(s.alternatives) with ordinality as a(title, n)
+), merged as (
+    insert into film_alternative_title (film_id, ordering, title)
+    select film_id, ordering, title from wanted
+    on conflict (film_id, ordering) do update set title = excluded.title
+    where film_alternative_title.title is distinct from excluded.title
+    returning (xmax = 0) as inserted
+)
+select count(*) filter (where inserted) as inserted,
+       count(*) filter (where not inserted) as updated,
+       (select count(*) from wanted) as total
+from merged;
+
+-- name: movielens_alternative_titles_prune
+-- MovieLens alternative titles (orderings from 1,000,001) of the linked movies that their
+-- titles no longer give. Returns how many.
+with gone as (
+    delete from film_alternative_title t
+    using movielens_film_stage s join film f on f.imdb_id = s.imdb_id
+    where t.film_id = f.id and t.ordering > 1000000
+      and t.ordering > 1000000 + cardinality(s.alternatives)
+    returning 1
+)
+select count(*) from gone;

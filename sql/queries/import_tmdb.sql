@@ -21,9 +21,11 @@ create temp table tmdb_watch_film_stage (
 ) on commit drop;
 
 -- name: tmdb_providers_merge
--- Merge the staged providers by TMDB id. A provider the graph has without a TMDB id (the
--- demo's) is adopted by slug; others get the slug of their name, or name-tmdbid when that is
--- taken. Returns inserted, updated and the number merged.
+-- Merge the staged providers by TMDB id. A provider the graph has keeps its name (TMDB's
+-- list and answers name some differently: the first file to name it wins); only its logo is
+-- brought up to date. A provider the graph has without a TMDB id (the demo's) is adopted by
+-- slug; others get the slug of their name, or name-tmdbid when that is taken. Returns
+-- inserted, updated and the number merged.
 with wanted as (
     select distinct on (tmdb_id) tmdb_id, btrim(name) as name,
            case when logo_path ~ '^/[A-Za-z0-9._-]+$'
@@ -37,10 +39,10 @@ with wanted as (
         partition by base order by display_priority nulls last, tmdb_id) as rn
     from wanted w
 ), changed as (
-    update provider p set name = r.name, logo_url = coalesce(r.logo_url, p.logo_url)
+    update provider p set logo_url = coalesce(r.logo_url, p.logo_url)
     from ranked r
     where p.tmdb_id = r.tmdb_id
-      and (p.name, p.logo_url) is distinct from (r.name, coalesce(r.logo_url, p.logo_url))
+      and p.logo_url is distinct from coalesce(r.logo_url, p.logo_url)
     returning 1
 ), adopted as (
     update provider p set tmdb_id = r.tmdb_id, logo_url = coalesce(p.logo_url, r.logo_url)
@@ -63,13 +65,12 @@ select (select count(*) from added) as inserted,
        (select count(*) from wanted) as total;
 
 -- name: tmdb_watch_unknown_films
--- Answers about films the graph does not have (by TMDB id): left out, with their offers.
+-- Answers about films the graph does not have (by TMDB id): left out before their offers and
+-- providers are staged, so that they write nothing.
 with gone as (
     delete from tmdb_watch_film_stage s
     where not exists (select 1 from film f where f.tmdb_id = s.film_tmdb_id)
     returning s.file, s.film_tmdb_id
-), offers_gone as (
-    delete from tmdb_offer_stage o using gone g where o.file = g.file
 )
 select file, film_tmdb_id from gone order by file;
 

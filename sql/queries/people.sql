@@ -18,3 +18,15 @@ where p.slug = any($1::text[]);
 select p.*
 from person p
 where p.imdb_id = any($1::text[]);
+
+-- name: people_by_tmdb_id
+-- People for a batch of TMDB person ids.
+select p.*
+from person p
+where p.tmdb_id = any($1::int[]);
+
+-- name: people_by_wikidata_id
+-- People for a batch of Wikidata item ids (Q...).
+select p.*
+from person p
+where p.wikidata_id = any($1::text[]);

@@ -46,13 +46,21 @@ order by score desc, p.id
 limit $2;
 
 -- name: film_ids_by_prefix
--- Films whose folded title starts with the folded $1, most voted first, at most $2.
-with q as (select fold($1::text) collate "C" as low)
-select f.id
-from film f, q
-where fold(f.title) collate "C" >= q.low
-  and fold(f.title) collate "C" < q.low || chr(1114111)
-order by f.imdb_votes desc nulls last, f.id
+-- Films whose folded title starts with the folded $1, most voted first, at most $2. A film
+-- without IMDb votes (one from MovieLens or TMDB only) ranks as if it had the median votes
+-- of the matching films that have some: unknown is not last.
+with q as (select fold($1::text) collate "C" as low), matches as materialized (
+    select f.id, f.imdb_votes
+    from film f, q
+    where fold(f.title) collate "C" >= q.low
+      and fold(f.title) collate "C" < q.low || chr(1114111)
+), typical as (
+    select percentile_disc(0.5) within group (order by imdb_votes) as votes
+    from matches where imdb_votes is not null
+)
+select m.id
+from matches m, typical t
+order by coalesce(m.imdb_votes, t.votes, 0) desc, m.id
 limit $2;
 
 -- name: person_ids_by_prefix

@@ -3,17 +3,17 @@ select json_build_object('film', (
     select json_build_object('id', encode(convert_to('Film:' || t1.id, 'UTF8'), 'base64'), 'title', t1.title, 'year', t1.year, 'certification', t1.certification, 'runtimeMinutes', t1.runtime_minutes, 'synopsis', t1.synopsis, 'imdbRating', t1.imdb_rating, 'posterUrl', t1.poster_url, 'genres', coalesce((
           select json_agg(s.j)
           from (
-            select json_build_object('name', t2.name) as j
+            select json_build_object('id', encode(convert_to('Genre:' || t2.id, 'UTF8'), 'base64'), 'name', t2.name) as j
             from film_genre l3 join genre t2 on t2.id = l3.genre_id
             where l3.film_id = t1.id
             order by t2.name) s), '[]'::json), 'directors', coalesce((
           select json_agg(s.j)
           from (
-            select json_build_object('name', t4.name, 'filmography', (
+            select json_build_object('id', encode(convert_to('Person:' || t4.id, 'UTF8'), 'base64'), 'name', t4.name, 'filmography', (
                 select json_build_object('totalCount', c.n, 'nodes', coalesce((
                       select json_agg(s.j)
                       from (
-                        select json_build_object('title', t6.title, 'year', t6.year) as j
+                        select json_build_object('id', encode(convert_to('Film:' || t6.id, 'UTF8'), 'base64'), 'title', t6.title, 'year', t6.year) as j
                         from (
                           select t6.*
                           from film t6
@@ -33,14 +33,14 @@ select json_build_object('film', (
             order by l5.billing_order nulls last, l5.id) s), '[]'::json), 'writers', coalesce((
           select json_agg(s.j)
           from (
-            select json_build_object('name', t10.name) as j
+            select json_build_object('id', encode(convert_to('Person:' || t10.id, 'UTF8'), 'base64'), 'name', t10.name) as j
             from credit l11 join person t10 on t10.id = l11.person_id
             where l11.film_id = t1.id and l11.role = 'WRITER'::text
             order by l11.billing_order nulls last, l11.id) s), '[]'::json), 'offers', coalesce((
           select json_agg(s.j)
           from (
             select json_build_object('kind', t12.kind, 'price', t12.price::text, 'currency', t12.currency, 'quality', t12.quality, 'url', t12.url, 'provider', (
-                select json_build_object('name', t14.name, 'logoUrl', t14.logo_url)
+                select json_build_object('id', encode(convert_to('Provider:' || t14.id, 'UTF8'), 'base64'), 'name', t14.name, 'logoUrl', t14.logo_url)
                 from provider t14
                 where t14.id = t12.provider_id)) as j
             from offer t12

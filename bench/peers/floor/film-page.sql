@@ -11,17 +11,21 @@ select json_build_object('film', (
         'imdbRating', f.imdb_rating::float8,
         'posterUrl', f.poster_url,
         'genres', coalesce((
-            select json_agg(json_build_object('name', g.name) order by g.name)
+            select json_agg(json_build_object(
+                'id', encode(convert_to('Genre:' || g.id, 'UTF8'), 'base64'), 'name', g.name) order by g.name)
             from film_genre fg join genre g on g.id = fg.genre_id
             where fg.film_id = f.id), '[]'),
         'directors', coalesce((
             select json_agg(json_build_object(
+                'id', encode(convert_to('Person:' || p.id, 'UTF8'), 'base64'),
                 'name', p.name,
                 'filmography', json_build_object(
                     'totalCount', (select count(*) from credit d
                                    where d.person_id = p.id and d.role = 'DIRECTOR'),
                     'nodes', coalesce((
-                        select json_agg(json_build_object('title', x.title, 'year', x.year)
+                        select json_agg(json_build_object(
+                            'id', encode(convert_to('Film:' || x.id, 'UTF8'), 'base64'),
+                            'title', x.title, 'year', x.year)
                                         order by x.year desc nulls last,
                                                  x.release_date desc nulls last, x.title, x.id)
                         from (select o.id, o.title, o.year, o.release_date
@@ -34,7 +38,8 @@ select json_build_object('film', (
             from credit c join person p on p.id = c.person_id
             where c.film_id = f.id and c.role = 'DIRECTOR'), '[]'),
         'writers', coalesce((
-            select json_agg(json_build_object('name', p.name)
+            select json_agg(json_build_object(
+                'id', encode(convert_to('Person:' || p.id, 'UTF8'), 'base64'), 'name', p.name)
                             order by c.billing_order nulls last, c.id)
             from credit c join person p on p.id = c.person_id
             where c.film_id = f.id and c.role = 'WRITER'), '[]'),
@@ -42,7 +47,9 @@ select json_build_object('film', (
             select json_agg(json_build_object(
                 'kind', o.kind, 'price', o.price::text, 'currency', o.currency,
                 'quality', o.quality, 'url', o.url,
-                'provider', json_build_object('name', pr.name, 'logoUrl', pr.logo_url))
+                'provider', json_build_object(
+                    'id', encode(convert_to('Provider:' || pr.id, 'UTF8'), 'base64'),
+                    'name', pr.name, 'logoUrl', pr.logo_url))
                 order by array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'],
                                         o.kind),
                          o.price nulls first, o.provider_id, o.quality, o.id)

@@ -1,0 +1,168 @@
+"""The graph questions at 1M films: Query.path between random people and Film.similar of
+random films, each answered through the schema (parse, validate, cost, resolvers, SQL), timed
+request by request, side by side with a floor: the lookup of the same person or film by id
+(`person(id:) { name }`, `film(id:) { title }`), alternating, so that machine noise hits both.
+
+The database is bench/peers/database.py's (`filmgraph generate --films 1000000 --seed 1` plus
+the demo, under FILMGRAPH_BENCH_CACHE, default ~/.cache/filmgraph-bench), or DATABASE_URL's.
+A first round of `--warm` draws (another seed) fills the caches and is not counted.
+
+Reports p50/p95/p99 (ms) of each question and of its floor, the ratio of the p95s (and for
+similar, its one statement alone, to tell the database's time from the rest), and for
+paths how many answered, how many found no path within maxHops, how many were refused with
+PATH_TOO_COSTLY or TIMEOUT, and the lengths found. Targets (issue 13): path p95 <= 200 ms,
+similar p95 <= 50 ms.
+
+    .venv/bin/python bench/graph_questions.py [--pairs 500] [--films 500] [--warm 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE / "peers"), str(HERE.parent)]
+
+import asyncpg  # noqa: E402
+from database import open_database  # noqa: E402
+
+from graph import db  # noqa: E402
+from graph.context import Context  # noqa: E402
+from graph.ids import to_global_id  # noqa: E402
+from graph.loaders import Loaders  # noqa: E402
+from graph.migrate import migrate  # noqa: E402
+from graph.schema import Schema, create_schema  # noqa: E402
+from graph.settings import Settings  # noqa: E402
+from graph.similar import GENRE_CANDIDATES, LINKING_CREDITS, PEOPLE_CANDIDATES  # noqa: E402
+
+PATH = """query Path($a: ID!, $b: ID!) { path(from: $a, to: $b) {
+  length hops { film { title year } from { name } fromRoles to { name } toRoles } } }"""
+PERSON = "query Person($a: ID!) { person(id: $a) { name } }"
+SIMILAR = """query Similar($f: ID!) { film(id: $f) { similar(first: 10) { score film { title }
+  reasons { __typename ... on SharedPeople { people { name } }
+    ... on SharedGenres { genres { name } } ... on YearDistance { years } } } } }"""
+FILM = "query Film($f: ID!) { film(id: $f) { title } }"
+
+
+async def timed(
+    schema: Schema, pool: asyncpg.Pool, query: str, variables: dict[str, Any]
+) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = await schema.execute(
+        query, variable_values=variables, context_value=Context(Loaders(pool), b"bench")
+    )
+    return (time.perf_counter() - start) * 1000, result
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def line(label: str, times: list[float], floor: list[float]) -> str:
+    p = [pct(times, q) for q in (0.5, 0.95, 0.99)]
+    f = [pct(floor, q) for q in (0.5, 0.95, 0.99)]
+    return (
+        f"{label:9} n={len(times):4}  p50 {p[0]:6.1f}  p95 {p[1]:6.1f}  p99 {p[2]:6.1f}   "
+        f"floor p50 {f[0]:5.1f}  p95 {f[1]:5.1f}  p99 {f[2]:5.1f}   p95 ratio {p[1] / f[1]:5.1f}"
+    )
+
+
+async def paths(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    times: list[float] = []
+    floor: list[float] = []
+    outcomes: Counter[str] = Counter()
+    lengths: Counter[int] = Counter()
+    for _ in range(n):
+        a = to_global_id("Person", rng.randint(1, people))
+        b = to_global_id("Person", rng.randint(1, people))
+        took, result = await timed(schema, pool, PATH, {"a": a, "b": b})
+        floor.append((await timed(schema, pool, PERSON, {"a": a}))[0])
+        times.append(took)
+        if result.errors:
+            outcomes[str((result.errors[0].extensions or {}).get("code", "error"))] += 1
+        elif result.data["path"] is None:
+            outcomes["no path"] += 1
+        else:
+            outcomes["answered"] += 1
+            lengths[result.data["path"]["length"]] += 1
+    print(line("path", times, floor))
+    print(f"          outcomes {dict(outcomes)}  lengths {dict(sorted(lengths.items()))}")
+
+
+async def similar(schema: Schema, pool: asyncpg.Pool, films: int, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    times: list[float] = []
+    floor: list[float] = []
+    statement: list[float] = []
+    for _ in range(n):
+        pk = rng.randint(1, films)
+        f = to_global_id("Film", pk)
+        took, result = await timed(schema, pool, SIMILAR, {"f": f})
+        assert not result.errors, result.errors
+        floor.append((await timed(schema, pool, FILM, {"f": f}))[0])
+        times.append(took)
+        start = time.perf_counter()
+        await pool.fetch(
+            db.sql("similar_films_by_film_id"),
+            pk,
+            10,
+            LINKING_CREDITS,
+            GENRE_CANDIDATES,
+            PEOPLE_CANDIDATES,
+        )
+        statement.append((time.perf_counter() - start) * 1000)
+    print(line("similar", times, floor))
+    print(line("  its SQL", statement, floor))
+
+
+async def main(pairs: int, films_n: int, warm: int) -> None:
+    url = os.environ.get("DATABASE_URL")
+    database = None
+    if url:
+        conn = await asyncpg.connect(url)
+        await migrate(conn)  # the graph current for this filmgraph; nothing when it is
+        await conn.close()
+    else:
+        cache = os.environ.get("FILMGRAPH_BENCH_CACHE") or Path.home() / ".cache/filmgraph-bench"
+        database = await open_database(Path(cache), 1_000_000)
+        url = database.dsn
+    try:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=2,
+            server_settings={"max_parallel_workers_per_gather": "0"},
+        )
+        assert pool is not None
+        people = await pool.fetchval("select max(id) from person")
+        films = await pool.fetchval("select max(id) from film")
+        schema = create_schema(Settings())
+        print(f"{people} people, {films} films; {warm} draws to warm up, then timed")
+        await paths(schema, pool, people, warm, seed=99)
+        await similar(schema, pool, films, warm, seed=99)
+        print("timed:")
+        await paths(schema, pool, people, pairs, seed=1)
+        await similar(schema, pool, films, films_n, seed=1)
+        await pool.close()
+    finally:
+        if database is not None:
+            database.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=500)
+    parser.add_argument("--films", type=int, default=500)
+    parser.add_argument("--warm", type=int, default=100)
+    args = parser.parse_args()
+    asyncio.run(main(args.pairs, args.films, args.warm))

@@ -1,0 +1,432 @@
+"""Importing files as users bring them: extracts of the published datasets, re-saved by
+Python's csv or pandas (quoted minimally or fully), gzipped, cut short; MovieLens releases with
+their catalogue titles and duplicate ids; TMDB answers of the wrong kind. Counts are checked
+exactly against the fixture files (tests/fixtures/extract and tests/fixtures/movielens, small
+files in the real formats: see the comments at EXPECTED)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+import pytest
+
+from graph.migrate import migrate
+from tests.conftest import create_database, drop_database
+from tests.importing import filmgraph_import, fingerprint
+from tests.test_import_imdb import rejects, summary
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXTRACT = FIXTURES / "extract"
+MOVIELENS = FIXTURES / "movielens"
+Quoting = Literal[0, 1, 2, 3]  # csv.QUOTE_MINIMAL, QUOTE_ALL, QUOTE_NONNUMERIC, QUOTE_NONE
+
+# tests/fixtures/extract, counted by hand. Films: the four movie and tvMovie rows of
+# title.basics (tt0000015 is an episode). Ratings: those of the four films that
+# title.ratings has (3). People: the six of name.basics credited on those films. Credits:
+# six from title.principals, and four writing credits from title.crew whose directing credits
+# principals already give (nm0000022 and nm0000025). Alternative titles: 2 + 2.
+EXPECTED = {
+    "films": 4,
+    "rated": 3,
+    "people": 6,
+    "credits": 10,
+    "crew_writers": 4,
+    "alternative_titles": 4,
+    "genres": 6,
+    "genre_links": 7,
+}
+# References to what neither the files nor the graph has, per file and kind (lines of
+# principals, ratings and akas; each person of a crew line).
+DANGLING = [
+    ("title.principals.tsv", "title", 3, "line 12 (tt9999901), line 13 (tt9999902), line 14 (tt9999903)"),
+    ("title.crew.tsv", "title", 1, "line 6 (tt9999901)"),
+    ("title.crew.tsv", "person", 4, "line 2 (nm9999921), line 2 (nm9999922), line 3 (nm9999923)"),
+    ("title.principals.tsv", "person", 4, "line 5 (nm9999911), line 7 (nm9999912), line 10 (nm9999913)"),
+    ("title.ratings.tsv", "title", 2, "line 6 (tt9999901), line 7 (tt9999902)"),
+    ("title.akas.tsv", "title", 1, "line 6 (tt9999901)"),
+]  # fmt: skip
+COUNTS = """
+select (select count(*) from film) as films,
+       (select count(*) from film where imdb_rating is not null) as rated,
+       (select count(*) from person) as people,
+       (select count(*) from credit) as credits,
+       (select count(*) from credit where role = 'WRITER') as crew_writers,
+       (select count(*) from film_alternative_title) as alternative_titles,
+       (select count(*) from genre) as genres,
+       (select count(*) from film_genre) as genre_links
+"""
+
+
+@pytest.fixture
+async def fresh_dsn(server_dsn: str) -> AsyncIterator[Any]:
+    """A factory of fresh, empty databases, dropped after the test."""
+    names: list[str] = []
+
+    async def make() -> str:
+        names.append(f"filmgraph_scratch_{secrets.token_hex(4)}")
+        return await create_database(server_dsn, names[-1])
+
+    yield make
+    for name in names:
+        await drop_database(server_dsn, name)
+
+
+async def _one(dsn: str, query: str, *args: object) -> Any:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchrow(query, *args)
+    finally:
+        await conn.close()
+
+
+async def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [tuple(r) for r in await conn.fetch(query)]
+    finally:
+        await conn.close()
+
+
+def resave(source: Path, target: Path, quoting: Quoting, *, gz: bool = False) -> Path:
+    """The dataset files written back as Python's csv module (and pandas, which uses it)
+    writes them: tab-separated, quoted by `quoting`, CRLF line ends (csv's default)."""
+    target.mkdir(parents=True)
+    for path in sorted(source.glob("*.tsv")):
+        rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", quoting=quoting).writerows(rows)
+        data = out.getvalue().encode()
+        if gz:
+            (target / (path.name + ".gz")).write_bytes(gzip.compress(data))
+        else:
+            (target / path.name).write_bytes(data)
+    return target
+
+
+def copy(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+async def test_quoted_and_unquoted_copies_import_alike(fresh_dsn: Any, scratch_dir: Path) -> None:
+    """IMDb's own unquoted text, and copies re-saved with QUOTE_MINIMAL (only fields holding a
+    quote are quoted: the characters of title.principals) and QUOTE_ALL, plain or gzip, give
+    the same graph. A title that starts with a quote in IMDb's text keeps it."""
+    original = await fresh_dsn()
+    result = filmgraph_import(original, "imdb", EXTRACT)
+    assert result.returncode == 0, result.stderr
+    assert dict(await _one(original, COUNTS)) == EXPECTED
+    assert await _rows(
+        original,
+        """select f.title, f.original_title, c.character_name from credit c
+           join film f on f.id = c.film_id join person p on p.id = c.person_id
+           where p.imdb_id in ('nm0000023', 'nm0000024') and c.role = 'ACTOR'
+           order by 1""",
+    ) == [
+        ('"Weird" Al: The Movie', '"Weird" Al: The Movie', 'Al "The Kid" Yankovic / Narrator'),
+        ("Ice", '"Ice"', "Ice, the Skater"),
+    ]
+    graph = await fingerprint(original)
+    variants: list[tuple[str, Quoting, bool]] = [
+        ("minimal", csv.QUOTE_MINIMAL, False),
+        ("all", csv.QUOTE_ALL, False),
+        ("minimal-gz", csv.QUOTE_MINIMAL, True),
+    ]
+    for name, quoting, gz in variants:
+        files = resave(EXTRACT, scratch_dir / name, quoting, gz=gz)
+        dsn = await fresh_dsn()
+        result = filmgraph_import(dsn, "imdb", files)
+        assert result.returncode == 0, (name, result.stderr)
+        assert rejects(result.stderr) == [], name
+        assert dict(await _one(dsn, COUNTS)) == EXPECTED, name
+        assert await fingerprint(dsn) == graph, name
+
+
+async def test_an_extract_skips_dangling_references_without_spending_the_error_budget(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    result = filmgraph_import(empty_dsn, "imdb", EXTRACT)  # --max-errors 0
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    notes = result.stderr.splitlines()
+    skipped = result.stdout.splitlines()
+    for file, kind, count, examples in DANGLING:
+        where = "title.basics" if kind == "title" else "name.basics"
+        reason = f"{count} reference(s) to a {kind} in neither {where} nor the graph"
+        assert f"filmgraph: {file}: {reason} skipped, e.g. {examples}" in notes
+        assert f"skipped {file}: {reason}" in skipped
+    assert len([line for line in skipped if line.startswith("skipped ")]) == len(DANGLING)
+    # The extract's title.episode.tsv is not a file the importer reads: it says so.
+    assert f"filmgraph: {EXTRACT}: not read: title.episode.tsv" in notes
+    counts = summary(result.stdout)
+    assert counts["credit"] == [EXPECTED["credits"], 0, 0, 0]
+    assert counts["rating"] == [EXPECTED["rated"], 0, 0, 0]
+    assert counts["film_alternative_title"] == [EXPECTED["alternative_titles"], 0, 0, 0]
+
+    # --max-errors is for malformed lines, which still count against it.
+    files = copy(EXTRACT, scratch_dir / "bad")
+    with (files / "title.principals.tsv").open("a", encoding="utf-8") as f:
+        f.write("tt0000012\tthird\tnm0000024\tactress\t\\N\t\\N\n")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 1
+    assert rejects(result.stderr) == ["title.principals.tsv:16: bad ordering 'third'"]
+    assert result.stderr.splitlines()[-1] == (
+        "filmgraph: 1 bad row(s), more than --max-errors 0; nothing was imported"
+    )
+
+
+async def test_title_crew_keeps_the_credits_of_the_known_people_of_a_line(
+    empty_dsn: str,
+) -> None:
+    """A crew line naming one person the extract does not have keeps the credits of the
+    others: `tt0000011  nm0000022,nm9999921  nm0000021,nm0000022,nm9999922`."""
+    result = filmgraph_import(empty_dsn, "imdb", EXTRACT)
+    assert result.returncode == 0, result.stderr
+    assert await _rows(
+        empty_dsn,
+        """select f.imdb_id, p.imdb_id from credit c join film f on f.id = c.film_id
+           join person p on p.id = c.person_id where c.role = 'WRITER' order by 1, 2""",
+    ) == [
+        ("tt0000011", "nm0000021"),
+        ("tt0000011", "nm0000022"),
+        ("tt0000012", "nm0000024"),
+        ("tt0000013", "nm0000025"),
+    ]
+
+
+async def test_a_file_cut_inside_its_last_line_is_rejected(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A copy cut short would give 16 votes for 1642, and a genre "Dr" for "Drama"."""
+    files = copy(EXTRACT, scratch_dir / "cut")
+    basics = (EXTRACT / "title.basics.tsv").read_text(encoding="utf-8")
+    (files / "title.basics.tsv").write_text(basics[: basics.index("Drama,History") + 2])
+    ratings = (EXTRACT / "title.ratings.tsv").read_text(encoding="utf-8")
+    (files / "title.ratings.tsv").write_text(ratings[: ratings.index("1642") + 2])
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "1")
+    assert result.returncode == 1
+    assert rejects(result.stderr) == [
+        "title.basics.tsv:4: last line has no line end: the file was cut short",
+        "title.ratings.tsv:2: last line has no line end: the file was cut short",
+    ]
+    assert await fingerprint(empty_dsn) == "empty"
+
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "2")
+    assert result.returncode == 0, result.stderr
+    assert await _rows(empty_dsn, "select imdb_id, imdb_votes from film order by 1") == [
+        ("tt0000011", None),
+        ("tt0000012", None),
+    ]
+    assert await _rows(empty_dsn, "select name from genre where name like 'D%'") == [("Drama",)]
+
+
+async def test_reimport_brings_each_mentioned_films_genre_links_in_line(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """An earlier file gave tt0000012 a genre "Dr"; the whole file no longer does. The link
+    goes, and the genre with it (no film has it any more). A genre MovieLens gave the film
+    stays: one source dropping a genre says nothing about another's."""
+    files = copy(EXTRACT, scratch_dir / "old")
+    basics = (EXTRACT / "title.basics.tsv").read_text(encoding="utf-8")
+    (files / "title.basics.tsv").write_text(basics.replace("Drama,Thriller", "Dr,Thriller"))
+    assert filmgraph_import(empty_dsn, "imdb", files).returncode == 0
+    movielens = scratch_dir / "ml"
+    movielens.mkdir()
+    (movielens / "movies.csv").write_text("movieId,title,genres\n1,Ice (2019),Romance|Thriller\n")
+    (movielens / "links.csv").write_text("movieId,imdbId,tmdbId\n1,0000012,\n")
+    assert filmgraph_import(empty_dsn, "movielens", movielens).returncode == 0
+    genres = """select g.name from film_genre fg join genre g on g.id = fg.genre_id
+                join film f on f.id = fg.film_id where f.imdb_id = 'tt0000012' order by 1"""
+    assert [r[0] for r in await _rows(empty_dsn, genres)] == ["Dr", "Romance", "Thriller"]
+
+    result = filmgraph_import(empty_dsn, "imdb", EXTRACT)
+    assert result.returncode == 0, result.stderr
+    assert [r[0] for r in await _rows(empty_dsn, genres)] == ["Drama", "Romance", "Thriller"]
+    assert await _rows(empty_dsn, "select 1 from genre where name = 'Dr'") == []
+    counts = summary(result.stdout, deleted=True)
+    assert counts["film_genre"][0] == 1 and counts["film_genre"][4] == 1
+    assert counts["genre"][4] == 1
+    # Thriller, which both sources give, stays when MovieLens no longer does.
+    (movielens / "movies.csv").write_text("movieId,title,genres\n1,Ice (2019),Romance\n")
+    assert filmgraph_import(empty_dsn, "movielens", movielens).returncode == 0
+    assert [r[0] for r in await _rows(empty_dsn, genres)] == ["Drama", "Romance", "Thriller"]
+    (movielens / "movies.csv").write_text("movieId,title,genres\n1,Ice (2019),Drama\n")
+    assert filmgraph_import(empty_dsn, "movielens", movielens).returncode == 0
+    assert [r[0] for r in await _rows(empty_dsn, genres)] == ["Drama", "Thriller"]
+
+
+# tests/fixtures/movielens: 12 movies, all linked; a 13th link names a movieId movies.csv
+# does not have; movies 8 and 12 share tmdbId 4912, as 4912 is shared in ml-latest-small.
+ML_FILMS = [
+    ("tt0053198", 147, "The 400 Blows", 1959),
+    ("tt0064418", 14030, "Hello Dolly!", 1969),
+    ("tt0082096", 387, "Das Boot", 1981),
+    ("tt0100405", 114, "Pretty Woman", 1990),
+    ("tt0112682", 902, "The City of Lost Children", 1995),
+    ("tt0113828", 12, "Les Misérables", 1995),
+    ("tt0114369", 807, "Seven", 1995),
+    ("tt0114709", 862, "Toy Story", 1995),
+    ("tt0270288", None, "Great Confessions", 2002),
+    ("tt0283900", 1555, "L'Auberge espagnole", 2002),
+    ("tt0290538", 4912, "Confessions of a Dangerous Mind", 2002),
+    ("tt1345836", 49026, "Dark Knight Rises", 2012),
+]
+
+
+async def test_movielens_release_imports_every_film(empty_dsn: str) -> None:
+    result = filmgraph_import(empty_dsn, "movielens", MOVIELENS)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    lines = result.stderr.splitlines()
+    assert (
+        "filmgraph: warning: links.csv:13: tmdbId 4912 also belongs to tt0290538; kept there, "
+        "tt0270288 imported without it"
+    ) in lines
+    assert f"filmgraph: {MOVIELENS}: not read: ratings.csv" in lines
+    assert "skipped links.csv: 1 row(s) naming a movieId movies.csv does not have" in (
+        result.stdout.splitlines()
+    )
+    assert summary(result.stdout)["film"] == [12, 0, 0, 0]
+    assert (
+        await _rows(empty_dsn, "select imdb_id, tmdb_id, title, year from film order by 1")
+        == ML_FILMS
+    )
+    assert await _rows(
+        empty_dsn,
+        """select f.imdb_id, a.title from film_alternative_title a join film f on f.id = a.film_id
+           order by 1""",
+    ) == [
+        ("tt0053198", "Les quatre cents coups"),
+        ("tt0082096", "The Boat"),
+        ("tt0112682", "La Cité des enfants perdus"),
+        ("tt0114369", "Se7en"),
+    ]
+    # IMAX is a format the film was shown in, not a genre.
+    assert await _rows(empty_dsn, "select 1 from genre where name = 'IMAX'") == []
+    assert await _rows(
+        empty_dsn,
+        """select g.name from film_genre fg join genre g on g.id = fg.genre_id
+           join film f on f.id = fg.film_id where f.imdb_id = 'tt1345836' order by 1""",
+    ) == [("Action",), ("Adventure",), ("Crime",)]
+    # Again: nothing changes, and the TMDB id stays where it is.
+    again = filmgraph_import(empty_dsn, "movielens", MOVIELENS)
+    assert again.returncode == 0, again.stderr
+    for table, (inserted, updated, _, _) in summary(again.stdout).items():
+        assert (inserted, updated) == (0, 0), (table, again.stdout)
+
+
+PROVIDER_LIST = {
+    "results": [
+        {"display_priority": 3, "logo_path": "/i.jpg", "provider_name": "Apple iTunes",
+         "provider_id": 2},
+        {"display_priority": 0, "logo_path": "/n.jpg", "provider_name": "Netflix",
+         "provider_id": 8},
+    ]
+}  # fmt: skip
+
+
+def _answer(film: int, name: str, provider: int = 2) -> dict[str, Any]:
+    entry = {"provider_id": provider, "provider_name": name, "logo_path": "/x.jpg",
+             "display_priority": 4}  # fmt: skip
+    return {"id": film, "results": {"US": {"link": "https://www.themoviedb.org/x",
+                                           "rent": [entry]}}}  # fmt: skip
+
+
+async def _film_with_tmdb_id(dsn: str, tmdb_id: int) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "insert into film (slug, title, tmdb_id) values ('fight-club', 'Fight Club', $1)",
+            tmdb_id,
+        )
+    finally:
+        await conn.close()
+
+
+async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    await _film_with_tmdb_id(empty_dsn, 550)
+    before = await fingerprint(empty_dsn)
+    listing = scratch_dir / "watch-providers-movie.json"
+    listing.write_text(json.dumps(PROVIDER_LIST))
+    for wrong in (listing, scratch_dir / "genres.json"):
+        if not wrong.exists():
+            wrong.write_text(json.dumps({"genres": [{"id": 28, "name": "Action"}]}))
+        result = filmgraph_import(empty_dsn, "tmdb-watch", wrong)
+        assert result.returncode == 4, result.stderr
+        assert result.stderr.splitlines()[-1].startswith(
+            f"filmgraph: {wrong.name}: not a TMDB watch/providers answer"
+        ), result.stderr
+    regions = scratch_dir / "watch-providers-regions.json"
+    regions.write_text(json.dumps({"results": [{"iso_3166_1": "US", "english_name": "US"}]}))
+    result = filmgraph_import(empty_dsn, "tmdb-providers", regions)
+    assert result.returncode == 4, result.stderr
+    assert "regions.json: not a TMDB provider list" in result.stderr.splitlines()[-1]
+    assert await fingerprint(empty_dsn) == before
+
+    # gzip answers are read; one about a film the graph does not have writes nothing, not
+    # even its provider, and is counted.
+    known = scratch_dir / "550.json.gz"
+    known.write_bytes(gzip.compress(json.dumps(_answer(550, "Apple TV")).encode()))
+    unknown = scratch_dir / "551.json"
+    unknown.write_text(json.dumps(_answer(551, "Mubi", provider=11)))
+    result = filmgraph_import(empty_dsn, "tmdb-watch", known, unknown)
+    assert result.returncode == 0, result.stderr
+    assert "skipped tmdb-watch: 1 answer(s) about a film not in the graph (by TMDB id)" in (
+        result.stdout.splitlines()
+    )
+    assert summary(result.stdout)["offer"] == [1, 0, 0, 0]
+    assert await _rows(empty_dsn, "select tmdb_id, name from provider") == [(2, "Apple TV")]
+
+    # A provider keeps the name the first file gave it.
+    result = filmgraph_import(empty_dsn, "tmdb-providers", listing)
+    assert result.returncode == 0, result.stderr
+    assert await _rows(empty_dsn, "select tmdb_id, name from provider order by 1") == [
+        (2, "Apple TV"),
+        (8, "Netflix"),
+    ]
+
+
+async def test_missing_paths_and_a_database_error_are_one_line(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    missing = scratch_dir / "nowhere"
+    for source in ("imdb", "movielens", "tmdb-providers", "tmdb-watch"):
+        result = filmgraph_import(empty_dsn, source, missing)
+        assert result.returncode == 4, result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            f"filmgraph: {missing}: no such file or directory; nothing was imported"
+        )
+    # The README promises one line for a database error; PostgreSQL's DETAIL and HINT come
+    # on lines of their own in asyncpg's message.
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            """create function refuse() returns trigger language plpgsql as $$
+               begin
+                   raise exception 'films are frozen'
+                       using detail = 'a trigger refuses them', hint = 'ask the owner';
+               end $$;
+               create trigger refuse before insert on film execute function refuse();"""
+        )
+    finally:
+        await conn.close()
+    result = filmgraph_import(empty_dsn, "imdb", EXTRACT)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "filmgraph: database error: films are frozen; DETAIL: a trigger refuses them; "
+        "HINT: ask the owner"
+    )
+    assert not [line for line in result.stderr.splitlines() if line.startswith(("DETAIL", "HINT"))]
