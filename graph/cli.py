@@ -1,4 +1,5 @@
-"""The `filmgraph` command: serve | migrate | load-demo | schema | generate | import | export."""
+"""The `filmgraph` command: serve | migrate | load-demo | schema | generate | generate-imdb |
+import | export."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from importlib import metadata
+from pathlib import Path
 from typing import BinaryIO
 
 import asyncpg
@@ -28,6 +30,7 @@ from graph.dsn import check as check_dsn
 from graph.embedded import EmbeddedError, EmbeddedPostgres
 from graph.export import FORMATS, Exported, export_jsonld
 from graph.generate import GenerateError, generate
+from graph.imdb_files import generate_imdb
 from graph.importers.command import add_import_parser, cmd_import
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
 from graph.persisted import trusted_documents
@@ -231,6 +234,22 @@ def cmd_generate(settings: Settings, films: int, seed: int) -> int:
     return 0
 
 
+def cmd_generate_imdb(directory: Path, scale: float, seed: int, changed: float) -> int:
+    start = time.perf_counter()
+    try:
+        written = generate_imdb(directory, scale, seed, changed)
+    except OSError as exc:
+        print(f"filmgraph: {exc.filename or directory}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for w in written:
+        print(f"{w.path}\t{w.rows}")
+    print(
+        f"filmgraph: wrote {len(written)} files in {time.perf_counter() - start:.0f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _region(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z]{2}", text):
         raise argparse.ArgumentTypeError(f"not an ISO 3166-1 alpha-2 code such as US: {text!r}")
@@ -260,6 +279,26 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 10:  # also refuses nan
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 10")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be 0 to 1")
+    return value
 
 
 def cmd_schema(settings: Settings, possible_types: bool = False) -> int:
@@ -347,6 +386,30 @@ def parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--films", type=int, required=True, help="number of films")
     gen.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    imdb = sub.add_parser(
+        "generate-imdb",
+        help="write synthetic IMDb dataset files (.tsv.gz) at a scale of the full dataset",
+        description="Write title.basics, title.ratings, name.basics, title.principals, "
+        "title.crew and title.akas (.tsv.gz) into DIR as IMDb publishes them, with the full "
+        "dataset's proportions and its row counts times SCALE, for `filmgraph import imdb` "
+        "at scale (see bench/README.md). Uses no database: neither DATABASE_URL nor the "
+        "embedded PostgreSQL.",
+    )
+    imdb.add_argument("directory", type=Path, metavar="DIR", help="directory to write into")
+    imdb.add_argument(
+        "--scale",
+        type=_scale,
+        default=0.01,
+        help="share of the full dataset's rows, more than 0 and at most 10 (default "
+        "%(default)s; 1 is 11M titles, 14M people, 96M principals)",
+    )
+    imdb.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    imdb.add_argument(
+        "--changed",
+        type=_share,
+        default=0.0,
+        help="share of titles and of ratings changed, as in a later day's files (default 0)",
+    )
     add_import_parser(sub)
     export = sub.add_parser(
         "export",
@@ -403,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     stopping.install()
     try:
+        if args.command == "generate-imdb":
+            return cmd_generate_imdb(args.directory, args.scale, args.seed, args.changed)
         if args.command == "generate":
             return cmd_generate(settings, args.films, args.seed)
         if args.command == "export":

@@ -8,11 +8,15 @@ from title.principals and title.crew; alternative titles from title.akas.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 from graph import db
 from graph.importers.genres import merge_genres
+from graph.importers.kept import Kept
 from graph.importers.reader import InputError
 from graph.importers.run import Run
 
@@ -113,6 +117,16 @@ FILES = [
         "film_alternative_title",
     ),
 ]
+# Files are read in this order: title.basics first, to know the titles the others are about;
+# name.basics last, to know the people the credits name (see kept.py).
+STAGING_ORDER = (
+    "title.basics",
+    "title.principals",
+    "title.crew",
+    "title.ratings",
+    "title.akas",
+    "name.basics",
+)
 # Why rows of an extract are left out (see Run.skip_dangling).
 UNKNOWN_TITLE = "reference(s) to a title in neither title.basics nor the graph"
 UNKNOWN_PERSON = "reference(s) to a person in neither name.basics nor the graph"
@@ -156,10 +170,17 @@ def _count(status: str) -> int:
 
 
 async def import_imdb(
-    run: Run, directory: Path, title_types: list[str], *, prune: bool = False
+    run: Run,
+    directory: Path,
+    title_types: list[str],
+    *,
+    prune: bool = False,
+    first_load: bool = True,
 ) -> None:
     """Import the dataset files in directory. With prune, the files are taken as IMDb's whole
-    dataset: what they no longer list is removed (see _prune)."""
+    dataset: what they no longer list is removed (see _prune). Into an empty graph, the
+    import takes the first-load path (see _first_load) unless first_load is False; the graph
+    it makes is the same."""
     found = find_files(directory)
     run.name_unread(directory, {path.name for path in found.values()})
     conn = run.conn
@@ -169,16 +190,30 @@ async def import_imdb(
         await conn.execute(db.sql(f"{stage}_create"))
     await conn.execute(db.sql("import_genre_stage_create"))
 
+    kept = Kept(title_types)
+    await _in_graph(conn, "imdb_film_ids", kept.titles_in_graph)
+    await _in_graph(conn, "imdb_person_ids", kept.people_in_graph)
+    keep: dict[str, Callable[[bytes], bytes]] = {
+        "title.basics": kept.basics,
+        "title.ratings": kept.about_titles("title.ratings", 0),
+        "title.principals": kept.about_titles("title.principals", 3),
+        "title.crew": kept.about_titles("title.crew", 2),
+        "title.akas": kept.about_titles("title.akas", 0),
+        "name.basics": kept.names,
+    }
     names: dict[str, str] = {}
-    for f in FILES:
+    for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
         if f.name in found:
-            names[f.name], _ = await run.stage_tsv(f.stage, found[f.name], f.header, f.table)
+            names[f.name], _ = await run.stage_tsv(
+                f.stage, found[f.name], f.header, f.table, keep[f.name]
+            )
     for f in FILES:
         if f.name in found:
             await run.reject_rows(f.check, f.stage, names[f.name], f.table)
 
     if prune:
         prune = _can_prune(run)
+    first = first_load and await _first_load(run)
     await _films(run, title_types, forget_ratings=prune and "title.ratings" in found)
     if prune:
         await _prune(run, found)
@@ -187,16 +222,21 @@ async def import_imdb(
     await conn.execute(db.sql("imdb_credits_stage"), principals, crew)
     await conn.execute("analyze imdb_credit_stage")
     skipped = await run.resolve("imdb_titles_resolve", "", UNKNOWN_TITLE)
+    skipped += kept.left_out.get("title.principals", 0) + kept.left_out.get("title.crew", 0)
     if skipped:
         run.note(f"{skipped} credit line(s) of titles of other types left out")
     await run.resolve("imdb_people_resolve", "", UNKNOWN_PERSON)
-    await _people(run)
-    inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
-    run.merged("credit", inserted, updated, total)
+    await _people(run, kept.left_out.get("name.basics", 0), first=first)
+    if first:
+        inserted = await conn.fetchval(db.sql("imdb_credits_insert_first"))
+        run.merged("credit", inserted, 0, inserted)
+    else:
+        inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
+        run.merged("credit", inserted, updated, total)
     if "title.principals" in found and "title.crew" in found:
         if run.tally("credit").rejected:
             run.note("credits no longer listed are kept: some credit lines were rejected")
-        else:
+        elif not first:  # a first load has no credits from before
             run.tally("credit").deleted += await conn.fetchval(db.sql("imdb_credits_prune"), prune)
     if "title.ratings" in found:
         if prune:
@@ -204,6 +244,7 @@ async def import_imdb(
             run.merged("film", 0, changed, changed)
             run.tally("rating").deleted += changed
         skipped = await run.resolve("imdb_ratings_resolve", names["title.ratings"], UNKNOWN_TITLE)
+        skipped += kept.left_out.get("title.ratings", 0)
         if skipped:
             run.note(f"{skipped} rating(s) of titles of other types left out")
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_ratings_update"))
@@ -212,16 +253,40 @@ async def import_imdb(
     if "title.akas" in found:
         akas = names["title.akas"]
         skipped = await run.resolve("imdb_akas_resolve", akas, UNKNOWN_TITLE)
+        skipped += kept.left_out.get("title.akas", 0)
         if skipped:
             run.note(f"{skipped} alternative title(s) of titles of other types left out")
-        inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
-        run.merged("film_alternative_title", inserted, updated, total)
+        if first:
+            inserted = await conn.fetchval(db.sql("imdb_akas_insert_first"))
+            run.merged("film_alternative_title", inserted, 0, inserted)
+        else:
+            inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
+            run.merged("film_alternative_title", inserted, updated, total)
         if run.tally("film_alternative_title").rejected:
             run.note("alternative titles no longer listed are kept: some lines were rejected")
-        else:
+        elif not first:
             run.tally("film_alternative_title").deleted += await conn.fetchval(
                 db.sql("imdb_akas_prune"), prune
             )
+    if first:
+        await _build_again(run)
+
+
+async def _in_graph(
+    conn: asyncpg.Connection, statement: str, note: Callable[[Iterable[str]], None]
+) -> None:
+    """Hand the IMDb ids a statement lists to note, streamed (millions of them at full scale)."""
+    rest = b""
+
+    async def lines(chunk: bytes) -> None:
+        nonlocal rest
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        note(i.decode() for i in data[:cut].split())
+
+    await conn.copy_from_query(db.sql(statement), output=lines)
+    note(i.decode() for i in rest.split())
 
 
 def _can_prune(run: Run) -> bool:
@@ -266,12 +331,74 @@ async def _films(run: Run, title_types: list[str], *, forget_ratings: bool) -> N
     await merge_genres(run, "imdb")
 
 
-async def _people(run: Run) -> None:
+async def _people(run: Run, dropped: int, *, first: bool) -> None:
+    """Merge the people of name.basics; `dropped` lines of it were left out as read."""
     conn = run.conn
     left_out, total = await conn.fetchrow(db.sql("imdb_people_stage"))
+    left_out += dropped
     if left_out:
         run.note(f"{left_out} name.basics row(s) of people not credited here left out")
     await conn.execute("analyze imdb_person_stage")
+    if first:
+        inserted = await conn.fetchval(db.sql("imdb_people_insert_first"))
+        run.merged("person", inserted, 0, total)
+        return
     updated = await conn.fetchval(db.sql("imdb_people_update"))
     inserted = await conn.fetchval(db.sql("imdb_people_insert"))
     run.merged("person", inserted, updated, total)
+
+
+# A first load drops these (sql/queries/import_imdb_first.sql) and builds them again.
+FIRST_LOAD_DROP = (
+    "imdb_first_load_drop_indexes",
+    "imdb_first_load_drop_person_keys",
+    "imdb_first_load_drop_credit_keys",
+    "imdb_first_load_drop_alternative_title_keys",
+)
+FIRST_LOAD_BUILD = (
+    "imdb_first_load_film_rating_idx",
+    "imdb_first_load_film_runtime_idx",
+    "imdb_first_load_film_search_vector_idx",
+    "imdb_first_load_film_title_idx",
+    "imdb_first_load_film_title_prefix_idx",
+    "imdb_first_load_film_votes_idx",
+    "imdb_first_load_film_year_idx",
+    "imdb_first_load_person_keys",
+    "imdb_first_load_person_name_idx",
+    "imdb_first_load_person_name_prefix_idx",
+    "imdb_first_load_person_name_words_idx",
+    "imdb_first_load_credit_keys",
+    "imdb_first_load_credit_person_role_idx",
+    "imdb_first_load_alternative_title_keys",
+    "imdb_first_load_analyze",
+)
+
+
+async def _first_load(run: Run) -> bool:
+    """Whether this import takes the first-load path, and if so, set it up: into an empty
+    graph there is nothing to serve, so the import takes the graph's tables until it commits
+    and drops their indexes and constraints, to build each again in one pass at the end
+    (_build_again) rather than keep it up row by row. Same rows, same schema, one transaction:
+    a failure rolls the drops back with the rest."""
+    conn = run.conn
+    if not await conn.fetchval(db.sql("imdb_graph_empty")):
+        return False
+    # Asked again holding the tables, in a savepoint: should the graph have filled in the
+    # meantime, rolling it back lets the tables go again.
+    savepoint = conn.transaction()
+    await savepoint.start()
+    await conn.execute(db.sql("imdb_first_load_lock"))
+    if not await conn.fetchval(db.sql("imdb_graph_empty")):
+        await savepoint.rollback()
+        return False
+    await savepoint.commit()
+    await conn.fetchval(db.sql("imdb_first_load_memory"))
+    for statement in FIRST_LOAD_DROP:
+        await conn.execute(db.sql(statement))
+    return True
+
+
+async def _build_again(run: Run) -> None:
+    """The end of a first load: the indexes and constraints _first_load dropped."""
+    for statement in FIRST_LOAD_BUILD:
+        await run.conn.execute(db.sql(statement))

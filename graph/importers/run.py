@@ -206,15 +206,23 @@ class Run:
         return FileProgress(source.name, source.size, lambda: source.position, self.out)
 
     async def stage_tsv(
-        self, table: str, path: Path, header: list[str], target: str
+        self,
+        table: str,
+        path: Path,
+        header: list[str],
+        target: str,
+        keep: Callable[[bytes], bytes] | None = None,
     ) -> tuple[str, int]:
-        """Stream a tab-separated file into a staging table (`line` + its columns as text).
+        """Stream a tab-separated file into a staging table (`line` + its columns as text),
+        each COPY block through `keep` if given (it may drop lines, see kept.py).
 
         Returns the file's name and how many of its lines were read."""
         source = Source(path)
         progress = self.progress(source)
         try:
             blocks = tsv_copy(source, header, lambda r: self.reject(r, target), progress.add)
+            if keep is not None:
+                blocks = (b for b in map(keep, blocks) if b)
             await self.conn.copy_to_table(
                 table, source=_aiter(blocks), columns=["line", *_columns(header)], format="text"
             )
@@ -384,6 +392,18 @@ async def watched(dsn: str, conn: asyncpg.Connection, step: Coroutine[Any, Any, 
                 await t
 
 
+# Statement text to its name in sql/queries, for the log of each statement's time.
+_NAMES = {statement.sql: name for name, statement in db.STATEMENTS.items()}
+
+
+def _log_statement(query: asyncpg.connection.LoggedQuery) -> None:
+    """Each statement of the import and its time, at debug level: where an import spends its
+    time (bench/imdb_scale.py reads these lines)."""
+    if log.isEnabledFor(logging.DEBUG):
+        name = _NAMES.get(query.query) or " ".join(query.query.split()[:3])
+        log.debug("statement name=%s seconds=%.3f", name, query.elapsed)
+
+
 async def _take_lock(run: Run, wait_s: float) -> None:
     """Take the import lock for the run's transaction. If another import holds it, fail at
     once (wait_s 0) or say so and wait up to wait_s seconds for it to finish."""
@@ -431,6 +451,7 @@ async def run_import(
     another import to finish; return the run and its seconds."""
     start = time.monotonic()
     conn = await connect(dsn, server_settings=SESSION_SETTINGS)
+    conn.add_query_logger(_log_statement)
     run = Run(conn, max_errors)
     try:
         await watched(dsn, conn, _in_transaction(run, work, wait_s))

@@ -62,6 +62,16 @@ create temp table imdb_person_stage (
     imdb_id text primary key, name text not null, birth_year integer, death_year integer
 ) on commit drop;
 
+-- name: imdb_film_ids
+-- The IMDb ids of the films in the graph (read by COPY): their lines are staged whatever their
+-- type in title.basics.
+select imdb_id from film where imdb_id is not null;
+
+-- name: imdb_person_ids
+-- The IMDb ids of the people in the graph (read by COPY): their name.basics lines are staged
+-- whether credited here or not.
+select imdb_id from person where imdb_id is not null;
+
 -- name: imdb_titles_check
 -- Why a title.basics row is rejected, or null to keep it: a malformed id, title or number.
 select line, case
@@ -379,12 +389,24 @@ with wanted as (
            c.tconst, c.role, c.nconst, c.character_name, c.billing_order
     from imdb_credit_stage c
     order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
-), merged as (
-    insert into credit (film_id, person_id, role, character_name, billing_order)
-    select f.id, p.id, w.role, w.character_name, w.billing_order
+), resolved as (
+    select f.id as film_id, p.id as person_id, w.role, w.character_name, w.billing_order
     from wanted w
     join film f on f.imdb_id = w.tconst
     join person p on p.imdb_id = w.nconst
+), changed as (
+    -- Most credits of a re-import are there already, as they are: one anti-join over the
+    -- table leaves them out, where the insert would probe the unique index for each.
+    select r.* from resolved r
+    where not exists (
+        select 1 from credit k
+        where k.film_id = r.film_id and k.role = r.role and k.person_id = r.person_id
+          and (k.character_name, k.billing_order) is not distinct from
+              (coalesce(r.character_name, k.character_name),
+               coalesce(r.billing_order, k.billing_order)))
+), merged as (
+    insert into credit (film_id, person_id, role, character_name, billing_order)
+    select film_id, person_id, role, character_name, billing_order from changed
     on conflict (film_id, role, person_id) do update set
         character_name = coalesce(excluded.character_name, credit.character_name),
         billing_order = coalesce(excluded.billing_order, credit.billing_order)
@@ -413,10 +435,13 @@ with mentioned as (
     join film f on f.imdb_id = c.tconst
     join person p on p.imdb_id = c.nconst
 ), gone as (
+    -- The films as a join, not `film_id in (...) or ...`: past work_mem that subplan is not
+    -- hashed but scanned again for each row.
     delete from credit k
-    where (k.film_id in (select id from mentioned)
-           or ($1::boolean and exists (select 1 from film f
-                                       where f.id = k.film_id and f.imdb_id is not null)))
+    using (select id from mentioned
+           union
+           select f.id from film f where $1::boolean and f.imdb_id is not null) m
+    where k.film_id = m.id
       and not exists (select 1 from listed l
                       where l.film_id = k.film_id and l.role = k.role
                         and l.person_id = k.person_id)
@@ -536,10 +561,13 @@ with listed as (
     select distinct f.id as film_id, a.ordering::integer as ordering
     from imdb_aka_stage a join film f on f.imdb_id = a.titleid
 ), gone as (
+    -- The films as a join, not `film_id in (...) or ...`: past work_mem that subplan is not
+    -- hashed but scanned again for each row (1.2M x 1.2M rows at a tenth of IMDb).
     delete from film_alternative_title t
-    where (t.film_id in (select film_id from listed)
-           or ($1::boolean and exists (select 1 from film f
-                                       where f.id = t.film_id and f.imdb_id is not null)))
+    using (select film_id from listed
+           union
+           select f.id from film f where $1::boolean and f.imdb_id is not null) m
+    where t.film_id = m.film_id
       and t.ordering <= 999999
       and not exists (select 1 from listed l
                       where l.film_id = t.film_id and l.ordering = t.ordering)
@@ -559,11 +587,21 @@ with wanted as (
     from imdb_aka_stage a
     join film f on f.imdb_id = a.titleid
     order by a.titleid, a.ordering::integer, a.line desc
+), changed as (
+    -- Most alternative titles of a re-import are there already, as they are: one anti-join
+    -- leaves them out, where the insert would probe the primary key for each.
+    select w.* from wanted w
+    where not exists (
+        select 1 from film_alternative_title t
+        where t.film_id = w.film_id and t.ordering = w.ordering
+          and (t.title, t.region, t.language, t.types, t.attributes, t.is_original)
+              is not distinct from (w.title, w.region, w.language, w.types, w.attributes,
+                                    w.is_original))
 ), merged as (
     insert into film_alternative_title (
         film_id, ordering, title, region, language, types, attributes, is_original
     )
-    select * from wanted
+    select * from changed
     on conflict (film_id, ordering) do update set
         title = excluded.title, region = excluded.region, language = excluded.language,
         types = excluded.types, attributes = excluded.attributes,

@@ -1,0 +1,437 @@
+"""The IMDb dataset a user downloads, at a scale factor: `filmgraph import imdb` against COPY.
+
+Generates (once, then reuses) the six IMDb files with `filmgraph generate-imdb` at --scale
+(1.0 is the full dataset's cardinalities: 11M titles, 14M people, 96M principals, ...) under
+FILMGRAPH_IMPORT_BENCH_DIR (default /tmp/filmgraph-import-bench), plus the files of the next
+day (`--changed 0.01`: 1% of titles and ratings changed). Then, in one embedded PostgreSQL
+(or DATABASE_URL), in one run:
+
+- floor: COPY of the same six files, decompressed as they are read, into unlogged, unindexed
+  tables of text columns (what a raw loader does);
+- first load: `filmgraph import imdb DAY0` into an empty graph (the first-load path);
+- with --normal-too, the same first load by the path for a graph that has data, for the ratio;
+- re-import: the same files again, which changes nothing;
+- daily change: `filmgraph import imdb DAY1`, while `filmgraph serve` answers the film page
+  in a loop; its p95 then, against its p95 idle just before.
+
+Each import runs as a child process: wall time, peak RSS (wait4), peak temporary disk (the
+database's temporary relations and pgsql_tmp, sampled every 0.2 s), WAL written, and the time
+of each step (the importer's per-statement debug log, and its per-file read lines). Rates are
+title.principals rows per second of wall time. Prints one table, extrapolated linearly to the
+full dataset where --scale is below 1.
+
+    .venv/bin/python bench/imdb_scale.py [--scale 0.1] [--seed 1] [--normal-too]
+        [--pg-bin /usr/lib/postgresql/15/bin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gzip
+import http.client
+import json
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from graph.embedded import EmbeddedPostgres, free_port
+from graph.imdb_files import FILES, HEADERS, generate_imdb
+from graph.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
+# Runs the import in a child with the per-statement log on; `normal` forces the path for a
+# graph that has data (the first-load path is otherwise taken into an empty graph).
+CHILD = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+logging.getLogger("graph.importers.run").setLevel(logging.DEBUG)
+if sys.argv[1] == "normal":
+    import functools
+    import graph.importers.command as command
+    command.import_imdb = functools.partial(command.import_imdb, first_load=False)
+from graph.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@dataclass
+class Measured:
+    label: str
+    seconds: float
+    rss_kib: int
+    temp_bytes: int
+    wal_bytes: int
+    steps: dict[str, float] = field(default_factory=dict)
+    summary: str = ""
+
+
+def files(root: Path, scale: float, seed: int) -> tuple[Path, Path]:
+    """day0 and day1 under root, generated once."""
+    base = root / f"imdb-scale-{scale:g}-seed-{seed}"
+    for day, changed in (("day0", 0.0), ("day1", 0.01)):
+        done = base / f"{day}.complete"
+        if not done.exists():
+            start = time.perf_counter()
+            generate_imdb(base / day, scale, seed, changed)
+            done.touch()
+            print(f"generated {day} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return base / "day0", base / "day1"
+
+
+def rows_of(directory: Path) -> dict[str, int]:
+    out = {}
+    for name in FILES:
+        with gzip.open(directory / f"{name}.tsv.gz", "rb") as f:
+            out[name] = sum(b.count(b"\n") for b in iter(lambda: f.read(1 << 20), b"")) - 1
+    return out
+
+
+async def _blocks(path: Path) -> AsyncIterator[bytes]:
+    with gzip.open(path, "rb") as f:
+        f.readline()  # the header
+        while block := f.read(1 << 20):
+            yield block
+
+
+async def floor(dsn: str, directory: Path) -> dict[str, float]:
+    """Seconds to COPY each file into an unlogged, unindexed table of text columns."""
+    conn = await asyncpg.connect(dsn)
+    times = {}
+    try:
+        for name in FILES:
+            table = "raw_" + name.replace(".", "_")
+            columns = ", ".join(f'"{c.lower()}" text' for c in HEADERS[name])
+            await conn.execute(f"drop table if exists {table}")
+            await conn.execute(f"create unlogged table {table} ({columns})")
+            start = time.perf_counter()
+            # IMDb's files are not COPY text (a backslash is literal), so read as CSV with
+            # characters that never occur as quote and escape.
+            await conn.copy_to_table(
+                table,
+                source=_blocks(directory / f"{name}.tsv.gz"),
+                format="csv",
+                delimiter="\t",
+                quote="\x01",
+                escape="\x02",
+                null="\\N",
+            )
+            times[name] = time.perf_counter() - start
+            await conn.execute(f"drop table {table}")
+    finally:
+        await conn.close()
+    return times
+
+
+class Sampler:
+    """Peak size of the server's temporary files while an import runs."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self.data_dir = data_dir
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _size(self) -> int:
+        assert self.data_dir is not None
+        total = 0
+        for top in (self.data_dir / "base",):
+            for dirpath, _, names in os.walk(top):
+                temp_dir = "pgsql_tmp" in dirpath
+                for n in names:
+                    if temp_dir or re.match(r"t\d+_", n):
+                        with contextlib.suppress(OSError):
+                            total += os.stat(os.path.join(dirpath, n)).st_size
+        return total
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.2):
+            self.peak = max(self.peak, self._size())
+
+    def __enter__(self) -> Sampler:
+        if self.data_dir is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.data_dir is not None:
+            self.thread.join()
+
+
+STATEMENT = re.compile(r"statement name=(\S+) seconds=([0-9.]+)")
+READ = re.compile(r"read file=(\S+) rows=\d+ seconds=([0-9.]+)")
+
+
+def steps_of(log: str) -> dict[str, float]:
+    steps: dict[str, float] = defaultdict(float)
+    for m in READ.finditer(log):
+        steps[f"read+COPY {m.group(1)}"] += float(m.group(2))
+    for m in STATEMENT.finditer(log):
+        steps[m.group(1)] += float(m.group(2))
+    return dict(steps)
+
+
+async def wal_lsn(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("select pg_current_wal_lsn() - '0/0'::pg_lsn"))
+    finally:
+        await conn.close()
+
+
+def run_import(
+    label: str, dsn: str, directory: Path, data_dir: Path | None, path: str = "auto"
+) -> Measured:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FILMGRAPH_")},
+        "DATABASE_URL": dsn,
+    }
+    before = asyncio.run(wal_lsn(dsn))
+    argv = [sys.executable, "-c", CHILD, path, "import", "imdb", str(directory)]
+    logs = directory.parent / "import.log"
+    with Sampler(data_dir) as sampler, logs.open("w+b") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        out = proc.stdout.read()  # the summary: small; stderr goes to a file
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        err.seek(0)
+        log = err.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{label} failed:\n{log[-3000:]}")
+    wal = asyncio.run(wal_lsn(dsn)) - before
+    return Measured(
+        label, seconds, usage.ru_maxrss, sampler.peak, wal, steps_of(log), out.decode().strip()
+    )
+
+
+async def fresh_database(server_dsn: str) -> str:
+    name = f"imdb_bench_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+    dsn = server_dsn.rsplit("/", 1)[0] + f"/{name}"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return dsn
+
+
+async def drop(server_dsn: str, dsn: str) -> None:
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'drop database "{dsn.rsplit("/", 1)[1]}" with (force)')
+    finally:
+        await conn.close()
+
+
+async def film_slugs(dsn: str, n: int = 300) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "select slug from film where imdb_votes is not null order by random() limit $1", n
+        )
+    finally:
+        await conn.close()
+    return [r["slug"] for r in rows]
+
+
+@contextlib.contextmanager
+def server(dsn: str, logs: Path) -> Iterator[int]:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FILMGRAPH_")},
+        "DATABASE_URL": dsn,
+        "FILMGRAPH_PORT": str(port),
+        "FILMGRAPH_CURSOR_SECRET": "bench",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graph.cli", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=logs.open("wb"),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("filmgraph serve did not start within 60 s")
+            time.sleep(0.2)  # a bench: polling a starting server is all there is
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+class FilmPages:
+    """One client asking for film pages in a loop, one at a time, recording latencies."""
+
+    def __init__(self, port: int, slugs: list[str]) -> None:
+        self.port = port
+        self.bodies = [
+            json.dumps({"query": FILM_PAGE, "variables": {"slug": s, "region": "US"}}).encode()
+            for s in slugs
+        ]
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        i = 0
+        while not self.stop.is_set():
+            body = self.bodies[i % len(self.bodies)]
+            i += 1
+            start = time.perf_counter()
+            conn.request("POST", "/graphql", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            data = response.read()
+            self.latencies.append(time.perf_counter() - start)
+            if response.status != 200 or b'"errors"' in data:
+                self.errors += 1
+
+    def run_for(self, seconds: float) -> None:
+        self.thread.start()
+        self.stop.wait(seconds)
+        self.finish()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def p95_ms(self) -> float:
+        return statistics.quantiles(self.latencies, n=20)[-1] * 1000
+
+
+def table(
+    results: list[Measured], copy: dict[str, float], rows: dict[str, int], scale: float
+) -> str:
+    principals = rows["title.principals"]
+    total = sum(rows.values())
+    copy_s = sum(copy.values())
+    factor = 1 / scale
+    lines = [
+        f"scale {scale:g}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()),
+        "",
+        f"| step | wall s | all rows/s | / COPY floor | full dataset (x{factor:g}) | peak RSS | "
+        "temp disk | WAL |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| COPY floor (6 files, unlogged, unindexed) | {copy_s:.1f} | {total / copy_s:,.0f} | "
+        f"1.00 | {copy_s * factor / 60:.1f} min | | | |",
+    ]
+    for m in results:
+        lines.append(
+            f"| {m.label} | {m.seconds:.1f} | {total / m.seconds:,.0f} | "
+            f"{m.seconds / copy_s:.2f} | {m.seconds * factor / 60:.1f} min | "
+            f"{m.rss_kib / 1024:.0f} MiB | {m.temp_bytes / 2**20:,.0f} MiB | "
+            f"{m.wal_bytes / 2**20:,.0f} MiB |"
+        )
+    lines.append(f"\n(title.principals: {principals:,} rows)")
+    lines.append("\nCOPY floor per file: " + ", ".join(f"{k} {v:.1f} s" for k, v in copy.items()))
+    for m in results:
+        top = sorted(m.steps.items(), key=lambda kv: -kv[1])[:12]
+        lines.append(f"\n{m.label}, steps over 0.5 s:")
+        lines += [f"  {name}: {s:.1f} s" for name, s in top if s >= 0.5]
+    return "\n".join(lines)
+
+
+def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root: Path) -> None:
+    day0, day1 = files(root, args.scale, args.seed)
+    rows = rows_of(day0)
+    results: list[Measured] = []
+    dsn = asyncio.run(fresh_database(server_dsn))
+    try:
+        copy = asyncio.run(floor(dsn, day0))
+        print(f"COPY floor: {sum(copy.values()):.1f} s", file=sys.stderr)
+        first = run_import("first load (empty graph)", dsn, day0, data_dir)
+        results.append(first)
+        print(first.summary, file=sys.stderr)
+        again = run_import("re-import, same files", dsn, day0, data_dir)
+        results.append(again)
+        print(again.summary, file=sys.stderr)
+        slugs = asyncio.run(film_slugs(dsn))
+        with server(dsn, root / "serve.log") as port:
+            warm = FilmPages(port, slugs)
+            warm.run_for(5)
+            idle = FilmPages(port, slugs)
+            idle.run_for(args.idle_seconds)
+            busy = FilmPages(port, slugs)
+            busy.start()
+            try:
+                daily = run_import("re-import, daily change (1%)", dsn, day1, data_dir)
+            finally:
+                busy.finish()
+        results.append(daily)
+        print(daily.summary, file=sys.stderr)
+    finally:
+        asyncio.run(drop(server_dsn, dsn))
+    if args.normal_too:
+        dsn = asyncio.run(fresh_database(server_dsn))
+        try:
+            results.insert(1, run_import("first load, normal path", dsn, day0, data_dir, "normal"))
+        finally:
+            asyncio.run(drop(server_dsn, dsn))
+    print(table(results, copy, rows, args.scale))
+    print(
+        f"\nfilm page p95 idle {idle.p95_ms():.1f} ms ({len(idle.latencies)} requests), "
+        f"during the daily-change import {busy.p95_ms():.1f} ms ({len(busy.latencies)} "
+        f"requests, {busy.errors} errors): ratio {busy.p95_ms() / idle.p95_ms():.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--normal-too", action="store_true")
+    parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument("--pg-bin", type=Path, default=None)
+    args = parser.parse_args()
+    root = Path(os.environ.get("FILMGRAPH_IMPORT_BENCH_DIR", "/tmp/filmgraph-import-bench"))
+    root.mkdir(parents=True, exist_ok=True)
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        bench(external, None, args, root)
+        return
+    data = root / ("pgdata" if args.pg_bin is None else f"pgdata-{args.pg_bin.parent.name}")
+    pg = EmbeddedPostgres(data, binaries=args.pg_bin)
+    try:
+        dsn = pg.start()
+        bench(dsn, data, args, root)
+    finally:
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()

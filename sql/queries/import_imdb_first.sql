@@ -1,0 +1,147 @@
+-- `filmgraph import imdb` into an empty graph: the first load. With nothing to serve yet, the
+-- import takes the graph's tables for its transaction, drops the indexes and constraints that
+-- would be kept up row by row, inserts (nothing can conflict or be left to prune), and builds
+-- them again in one pass each before it commits. Same statements as the schema (sql/schema.sql;
+-- tests/test_import_first_load.py compares the schema after a first load with it), same rows
+-- as the path for a graph that has data.
+
+-- name: imdb_first_load_lock
+-- Take the tables a first load rebuilds, for this transaction: readers wait for its commit.
+lock table film, person, credit, film_alternative_title in access exclusive mode;
+
+-- name: imdb_graph_empty
+-- Whether the graph holds no film, person, credit or alternative title yet.
+select not exists (select 1 from film) and not exists (select 1 from person)
+       and not exists (select 1 from credit) and not exists (select 1 from film_alternative_title);
+
+-- name: imdb_first_load_memory
+-- Memory for building the indexes again, for this transaction.
+select set_config('maintenance_work_mem', '256MB', true);
+
+-- name: imdb_first_load_drop_indexes
+-- The secondary indexes of the tables a first load fills.
+drop index film_rating_idx, film_runtime_idx, film_search_vector_idx, film_title_idx,
+    film_title_prefix_idx, film_votes_idx, film_year_idx, person_name_idx,
+    person_name_prefix_idx, person_name_words_idx, credit_person_role_idx;
+
+-- name: imdb_first_load_drop_person_keys
+alter table person drop constraint person_imdb_id_key, drop constraint person_slug_key;
+
+-- name: imdb_first_load_drop_credit_keys
+alter table credit drop constraint credit_film_id_fkey, drop constraint credit_person_id_fkey,
+    drop constraint credit_film_id_role_person_id_key;
+
+-- name: imdb_first_load_drop_alternative_title_keys
+alter table film_alternative_title drop constraint film_alternative_title_film_id_fkey,
+    drop constraint film_alternative_title_pkey;
+
+-- name: imdb_people_insert_first
+-- imdb_people_insert into an empty graph: no slug is taken yet.
+with ranked as (
+    select s.*, row_number() over (partition by base order by imdb_id) as rn
+    from (select s.*, coalesce(nullif(slugify(s.name), ''), 'person') as base
+          from imdb_person_stage s) s
+), added as (
+    insert into person (slug, name, birth_year, death_year, imdb_id)
+    select case when rn = 1 then base else base || '-' || imdb_id end,
+           name, birth_year, death_year, imdb_id
+    from ranked
+    returning 1
+)
+select count(*) from added;
+
+-- name: imdb_credits_insert_first
+-- imdb_credits_merge into an empty graph: every credit is new; returns how many.
+with wanted as (
+    select distinct on (c.tconst, c.role, c.nconst)
+           c.tconst, c.role, c.nconst, c.character_name, c.billing_order
+    from imdb_credit_stage c
+    order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
+), added as (
+    insert into credit (film_id, person_id, role, character_name, billing_order)
+    select f.id, p.id, w.role, w.character_name, w.billing_order
+    from wanted w
+    join film f on f.imdb_id = w.tconst
+    join person p on p.imdb_id = w.nconst
+    returning 1
+)
+select count(*) from added;
+
+-- name: imdb_akas_insert_first
+-- imdb_akas_merge into an empty graph: every alternative title is new; returns how many.
+with added as (
+    insert into film_alternative_title (
+        film_id, ordering, title, region, language, types, attributes, is_original
+    )
+    select distinct on (a.titleid, a.ordering::integer)
+           f.id, a.ordering::integer, btrim(a.title), nullif(a.region, '\N'),
+           nullif(a.language, '\N'),
+           coalesce(string_to_array(nullif(a.types, '\N'), chr(2)), '{}'),
+           coalesce(string_to_array(nullif(a.attributes, '\N'), chr(2)), '{}'),
+           a.isoriginaltitle = '1'
+    from imdb_aka_stage a
+    join film f on f.imdb_id = a.titleid
+    order by a.titleid, a.ordering::integer, a.line desc
+    returning 1
+)
+select count(*) from added;
+
+-- name: imdb_first_load_film_rating_idx
+create index film_rating_idx on film (coalesce(imdb_rating, (-1)::numeric), id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
+
+-- name: imdb_first_load_film_runtime_idx
+create index film_runtime_idx on film (coalesce(runtime_minutes, -1), id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
+
+-- name: imdb_first_load_film_search_vector_idx
+create index film_search_vector_idx on film using gin (search_vector);
+
+-- name: imdb_first_load_film_title_idx
+create index film_title_idx on film (title, id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
+
+-- name: imdb_first_load_film_title_prefix_idx
+create index film_title_prefix_idx on film (fold(title) collate "C", imdb_votes);
+
+-- name: imdb_first_load_film_votes_idx
+create index film_votes_idx on film (coalesce(imdb_votes, -1), id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
+
+-- name: imdb_first_load_film_year_idx
+create index film_year_idx on film (coalesce(year, 0), id)
+    include (year, runtime_minutes, imdb_rating, imdb_votes, certification);
+
+-- name: imdb_first_load_person_keys
+alter table person add constraint person_imdb_id_key unique (imdb_id),
+    add constraint person_slug_key unique (slug);
+
+-- name: imdb_first_load_person_name_idx
+create index person_name_idx on person (name, id);
+
+-- name: imdb_first_load_person_name_prefix_idx
+create index person_name_prefix_idx on person (fold(name) collate "C");
+
+-- name: imdb_first_load_person_name_words_idx
+create index person_name_words_idx on person using gin (to_tsvector('simple', fold(name)));
+
+-- name: imdb_first_load_credit_keys
+alter table credit add constraint credit_film_id_role_person_id_key
+        unique (film_id, role, person_id),
+    add constraint credit_film_id_fkey foreign key (film_id) references film (id)
+        on delete cascade,
+    add constraint credit_person_id_fkey foreign key (person_id) references person (id)
+        on delete cascade;
+
+-- name: imdb_first_load_credit_person_role_idx
+create index credit_person_role_idx on credit (person_id, role, film_id);
+
+-- name: imdb_first_load_alternative_title_keys
+alter table film_alternative_title add constraint film_alternative_title_pkey
+        primary key (film_id, ordering),
+    add constraint film_alternative_title_film_id_fkey foreign key (film_id)
+        references film (id) on delete cascade;
+
+-- name: imdb_first_load_analyze
+-- Statistics for the API's plans of the tables just filled.
+analyze film, person, credit, film_alternative_title, film_genre;

@@ -1,0 +1,119 @@
+"""`filmgraph import imdb` into an empty graph takes the first-load path (indexes and
+constraints dropped and built again at the end): the same graph, schema and summary as the
+path for a graph that has data, on the same files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from graph.imdb_files import generate_imdb
+from graph.importers.imdb import DEFAULT_TITLE_TYPES, import_imdb
+from graph.importers.run import Run, run_import
+from graph.migrate import migrate
+from tests.conftest import create_database, drop_database
+from tests.schema_dump import SCHEMA_SQL, schema_sql
+from tests.test_import_imdb import dataset
+
+# Every row an import writes, by natural keys (ids are the database's own and may be given out
+# in another order).
+CONTENT = """
+select 'f' || row(f.slug, f.title, f.original_title, f.year, f.runtime_minutes, f.imdb_rating,
+                  f.imdb_votes, f.imdb_id)::text as x from film f
+union all select 'p' || row(p.slug, p.name, p.birth_year, p.death_year, p.imdb_id)::text
+from person p
+union all select 'g' || row(g.slug, g.name)::text from genre g
+union all select 'fg' || row(f.imdb_id, g.slug)::text
+from film_genre fg join film f on f.id = fg.film_id join genre g on g.id = fg.genre_id
+union all select 'c' || row(f.imdb_id, p.imdb_id, c.role, c.character_name, c.billing_order)::text
+from credit c join film f on f.id = c.film_id join person p on p.id = c.person_id
+union all select 'a' || row(f.imdb_id, a.ordering, a.title, a.region, a.language, a.types,
+                            a.attributes, a.is_original)::text
+from film_alternative_title a join film f on f.id = a.film_id
+union all select 't' || row(facet, value, films)::text from film_tally
+union all select 'w' || row(word, in_titles, in_names)::text from search_word
+"""
+
+
+async def _import(
+    dsn: str, files: Path, *, first_load: bool, max_errors: int
+) -> tuple[Run, list[str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    statements: list[str] = []
+
+    class Statements(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            statements.append(record.getMessage())
+
+    logger = logging.getLogger("graph.importers.run")
+    handler = Statements(logging.DEBUG)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        run, _ = await run_import(
+            dsn,
+            max_errors,
+            lambda run: import_imdb(run, files, list(DEFAULT_TITLE_TYPES), first_load=first_load),
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return run, statements
+
+
+async def _content(dsn: str) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return sorted(r["x"] for r in await conn.fetch(CONTENT))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("files", ["generated", "quirks"])
+async def test_first_load_and_normal_path_make_the_same_graph(
+    server_dsn: str, scratch_dir: Path, files: str
+) -> None:
+    if files == "generated":
+        directory = scratch_dir / "imdb"
+        generate_imdb(directory, 0.0002, 5)
+        max_errors = 0
+    else:
+        directory = dataset(scratch_dir / "imdb")
+        max_errors = 10  # the quirks' rejects: the same on both paths
+    graphs, summaries = [], []
+    for first_load in (True, False):
+        name = f"filmgraph_first_{files}_{int(first_load)}"
+        dsn = await create_database(server_dsn, name)
+        try:
+            run, statements = await _import(
+                dsn, directory, first_load=first_load, max_errors=max_errors
+            )
+            took = any("name=imdb_first_load_lock" in s for s in statements)
+            assert took == first_load
+            graphs.append(await _content(dsn))
+            summaries.append(run.tallies)
+            if first_load:
+                assert schema_sql(dsn) == SCHEMA_SQL.read_text()
+        finally:
+            await drop_database(server_dsn, name)
+    assert len(graphs[0]) > 20
+    assert graphs[0] == graphs[1]
+    assert summaries[0] == summaries[1]
+
+
+async def test_a_graph_with_data_is_not_loaded_as_a_first_load(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    directory = dataset(scratch_dir / "imdb")
+    await _import(empty_dsn, directory, first_load=True, max_errors=10)
+    _, statements = await _import(empty_dsn, directory, first_load=True, max_errors=10)
+    assert not any("name=imdb_first_load_lock" in s for s in statements)
+    assert any("name=imdb_credits_merge" in s for s in statements)
