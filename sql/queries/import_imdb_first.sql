@@ -22,7 +22,8 @@ select set_config('maintenance_work_mem', '256MB', true);
 -- The secondary indexes of the tables a first load fills.
 drop index film_rating_idx, film_runtime_idx, film_search_vector_idx, film_title_idx,
     film_title_prefix_idx, film_votes_idx, film_year_idx, person_name_idx,
-    person_name_prefix_idx, person_name_words_idx, credit_person_role_idx;
+    person_name_prefix_idx, person_name_words_idx, credit_person_role_idx,
+    credit_filmography_idx;
 
 -- name: imdb_first_load_drop_person_keys
 alter table person drop constraint person_imdb_id_key, drop constraint person_slug_key;
@@ -135,6 +136,13 @@ alter table credit add constraint credit_film_id_role_person_id_key
 
 -- name: imdb_first_load_credit_person_role_idx
 create index credit_person_role_idx on credit (person_id, role, film_id);
+
+-- name: imdb_first_load_credit_filmography_idx
+-- As migration 0009 made it.
+create index credit_filmography_idx on credit (
+    person_id, role, film_year desc nulls last, film_release_date desc nulls last, film_title,
+    film_id
+);
 
 -- name: imdb_first_load_alternative_title_keys
 alter table film_alternative_title add constraint film_alternative_title_pkey
