@@ -15,7 +15,13 @@ import httpx
 import pytest
 
 from graph.app import create_app
-from graph.httpcache import MAX_CACHE_TAG_BYTES, cache_tags
+from graph.httpcache import (
+    KEY_MEMO_BYTES,
+    MAX_CACHE_TAG_BYTES,
+    HttpCache,
+    cache_tags,
+    request_key,
+)
 from graph.ids import from_global_id, to_global_id
 from graph.schema import create_schema
 from graph.settings import Settings
@@ -296,3 +302,33 @@ async def test_a_persisted_id_with_a_lone_surrogate_is_not_found(
     assert response.status_code == 200
     (error,) = response.json()["errors"]
     assert error["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+
+
+SCHEMA_FOR_KEYS = create_schema()._schema
+
+
+def test_get_keys_are_remembered_by_query_string_within_a_bound() -> None:
+    version = [1]
+    cache = HttpCache(60, 1 << 20, lambda: version[0], "f", None, frozenset(), SCHEMA_FOR_KEYS)
+
+    def scope(query_string: bytes, accept: str = "application/json") -> dict[str, Any]:
+        return {
+            "type": "http",
+            "method": "GET",
+            "query_string": query_string,
+            "headers": [(b"accept", accept.encode())],
+        }
+
+    typename = b"query=%7B__typename%7D"
+    first = cache.key(scope(typename))
+    assert first is not None and first == request_key(scope(typename), 1, "f")
+    assert cache.key(scope(typename)) is first
+    other = cache.key(scope(typename, "application/graphql-response+json"))
+    assert other is not None and other.etag != first.etag
+    version[0] = 2  # a write: the same query string has a new key
+    again = cache.key(scope(typename))
+    assert again is not None and again.version == 2 and again.etag != first.etag
+    assert cache.key(scope(b"variables=%7B")) is None  # not cacheable as sent, remembered too
+    for i in range(10_000):
+        cache.key(scope(typename + b"&operationName=" + b"x" * 1_000 + str(i).encode()))
+        assert cache._keys_bytes <= KEY_MEMO_BYTES
