@@ -420,7 +420,10 @@ async def test_several_lookup_keys_name_the_extra_one(client: httpx.AsyncClient)
     assert body["data"] == {"film": None}
     (error,) = body["errors"]
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "slug"}
-    assert error["message"] == "pass exactly one of: id, slug, imdbId, tmdbId, wikidataId (got id and slug)"
+    assert (
+        error["message"]
+        == "pass exactly one of: id, slug, imdbId, tmdbId, wikidataId (got id and slug)"
+    )
 
 
 async def test_a_bad_root_connection_leaves_the_rest_of_the_page(
