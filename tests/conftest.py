@@ -305,3 +305,26 @@ def refused(response: httpx.Response, status: int, code: str) -> str:
     assert error["extensions"] == {"code": code}, error
     message: str = error["message"]
     return message
+
+
+def post_scope(body: bytes) -> dict[str, Any]:
+    """The ASGI scope uvicorn gives the app for a JSON POST of `body` to /graphql: for tests
+    that call the app directly, to hang up at a chosen turn of the event loop."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"api"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }

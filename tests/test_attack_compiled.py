@@ -22,7 +22,7 @@ from graph.compiled.cache import StatementCache
 from graph.compiled.sql import compile_operation
 from graph.schema import create_schema
 from graph.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, post_scope
 from tests.test_cancel import _hang_up_after
 from tests.test_compiled import both, compiled_live, resolvers_live  # noqa: F401  (fixtures)
 
@@ -510,24 +510,7 @@ async def test_hanging_up_mid_custom_plan_leaves_no_open_transaction(dsn: str) -
     open and no setting behind on the pool's connections."""
     app = create_app(Settings(pool_min_size=1, pool_max_size=1), dsn)
     body = json.dumps(FILTERED).encode()
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"api"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = post_scope(body)
     watcher = await asyncpg.connect(dsn)
     try:
         async with app.router.lifespan_context(app):

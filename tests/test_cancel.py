@@ -14,6 +14,7 @@ import pytest
 
 from graph.app import create_app
 from graph.settings import Settings
+from tests.conftest import post_scope
 
 FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
 LIST_PAGE = """{ films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
@@ -35,24 +36,7 @@ async def test_hanging_up_at_every_step_of_a_request_leaves_no_coroutine_unawait
     task's first step, whose coroutines were then never awaited."""
     app = create_app(Settings(execution=execution), dsn)
     body = json.dumps(PAGES[page]).encode()
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"api"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = post_scope(body)
     cancelled = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
