@@ -190,3 +190,18 @@ def _request_error_code(error: GraphQLError) -> str:
     if isinstance(error, GraphQLSyntaxError) or not error.nodes:
         return TOO_MANY_TOKENS if _TOKEN_LIMIT.match(error.message) else GRAPHQL_PARSE_FAILED
     return GRAPHQL_VALIDATION_FAILED
+
+
+def in_document_order(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """The errors of one result in a fixed order: by where in the document each arose, then
+    by its path (list items by index). The resolvers report errors as their tasks happen to
+    finish, so the same request could list them differently each time, and a response with
+    errors would change its bytes (and its ETag) from one request to the next. Errors
+    without a place (a request refused whole) keep their order, first."""
+    return sorted(errors, key=_place)
+
+
+def _place(error: GraphQLError) -> tuple[object, ...]:
+    where = tuple((loc.line, loc.column) for loc in error.locations or ())
+    path = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in error.path or ())
+    return (bool(where or path), where, path)

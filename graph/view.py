@@ -30,7 +30,14 @@ from graph.envelope import (
     decode_json,
     refusal,
 )
-from graph.errors import DOMAIN_CODES, RATE_LIMITED, SERVICE_UNAVAILABLE, TIMEOUT, classify
+from graph.errors import (
+    DOMAIN_CODES,
+    RATE_LIMITED,
+    SERVICE_UNAVAILABLE,
+    TIMEOUT,
+    classify,
+    in_document_order,
+)
 from graph.graphiql import page as graphiql_page
 from graph.httpcache import HttpCache, no_store
 from graph.loaders import Loaders
@@ -156,10 +163,12 @@ class GraphQLView(GraphQL[Context, None]):
         # unexpected one without its internals.
         if result.errors:
             request_id = secrets.token_hex(8)
-            result.errors = [
-                classify(e, request_id, suggestions=self.settings.suggestions)
-                for e in result.errors
-            ]
+            result.errors = in_document_order(
+                [
+                    classify(e, request_id, suggestions=self.settings.suggestions)
+                    for e in result.errors
+                ]
+            )
         processed = await super().process_result(request, result)
         sub_response = getattr(request.state, "sub_response", None)
         if isinstance(sub_response, SubResponse):

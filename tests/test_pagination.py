@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import gql, gql_error
+from tests.conftest import gql, gql_error, post
 
 FILMS = """
 query Films($first: Int, $after: String, $last: Int, $before: String) {
@@ -173,3 +173,18 @@ async def test_a_cursor_at_the_far_end_of_the_int_range(client: httpx.AsyncClien
     assert page["pageInfo"]["hasNextPage"] is False
     back = (await gql(client, genres, {"last": 100, "before": far}))["genres"]
     assert len(back["nodes"]) == back["totalCount"] > 0
+
+
+async def test_errors_are_listed_in_document_order(client: httpx.AsyncClient) -> None:
+    # The genres' cursors are refused only once the genres are read; the bad id at once.
+    # The errors still come as the document reads them, and alike every time.
+    genres = await gql(client, "{ genres(first: 3) { edges { node { id } } } }")
+    ids = [edge["node"]["id"] for edge in genres["genres"]["edges"]]
+    query = """query ($ids: [ID!]!) {
+      nodes(ids: $ids) { ... on Genre { films(after: "not a cursor") { edges { cursor } } } }
+      node(id: "not an id") { id }
+    }"""
+    bodies = [await post(client, query, {"ids": ids}) for _ in range(3)]
+    assert bodies[0] == bodies[1] == bodies[2]
+    paths = [e["path"] for e in bodies[0]["errors"]]
+    assert paths == [["nodes", 0, "films"], ["nodes", 1, "films"], ["nodes", 2, "films"], ["node"]]
