@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 BLOCK = 1 << 20
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, as Windows tools write
+NULL = b"\\N"  # IMDb's null, as its files write it
 
 
 class InputError(Exception):
@@ -127,7 +128,8 @@ def _unquote(line: bytes, columns: int) -> bytes | None:
         return None
     if not line.startswith(b'"') and _quote_minimal(fields) != text:
         return None
-    return b"\t".join(_field(f) for f in fields)
+    # A quoted empty field ("") is a null too, as pandas writes it with QUOTE_ALL.
+    return b"\t".join(_field(f) if f else _escape(NULL) for f in fields)
 
 
 def _quote_minimal(fields: list[str]) -> str:
@@ -165,6 +167,9 @@ def tsv_copy(
             lines[0] = b""
             first = False
         block = b"\n".join(lines)
+        if _has_empty_field(block):
+            lines = [_empty_as_null(line) for line in lines]
+            block = b"\n".join(lines)
         clean = b"\x00" not in block
         if clean:
             try:
@@ -203,6 +208,25 @@ def tsv_copy(
             yield b"\n".join(out)
     if first:
         raise InputError(f"{source.name}: empty file, expected a header line")
+
+
+def _has_empty_field(block: bytes) -> bool:
+    """Whether a line of block has an empty field: a tab at either end of a line, or two in
+    a row. IMDb writes none (it writes `\\N`); copies re-saved by pandas write its nulls so."""
+    return (
+        b"\t\t" in block
+        or b"\t\n" in block
+        or b"\n\t" in block
+        or block.startswith(b"\t")
+        or block.endswith(b"\t")
+    )
+
+
+def _empty_as_null(line: bytes) -> bytes:
+    """A line with `\\N` for each empty field, as IMDb writes a null (an empty line stays)."""
+    if not line:
+        return line
+    return b"\t".join(f or NULL for f in line.split(b"\t"))
 
 
 def _maybe_quoted(line: bytes) -> bool:

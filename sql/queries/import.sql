@@ -114,3 +114,8 @@ with gone as (
     returning 1
 )
 select count(*) from gone;
+
+-- name: import_server_process
+-- The server process of this connection and the server's data directory: the importer lowers
+-- that process's CPU priority when it runs on this machine (graph/importers/priority.py).
+select pg_backend_pid() as pid, current_setting('data_directory') as data_directory;

@@ -32,6 +32,16 @@ alter table person drop constraint person_imdb_id_key, drop constraint person_sl
 alter table credit drop constraint credit_film_id_fkey, drop constraint credit_person_id_fkey,
     drop constraint credit_film_id_role_person_id_key;
 
+-- name: imdb_first_load_credit_trigger_off
+-- The credits a first load inserts carry their film's sort key from the insert's own join
+-- (imdb_credits_insert_first), so migration 0009's per-row trigger, one film lookup per credit,
+-- is left out until imdb_first_load_credit_trigger_on, before the commit. Transactional, and
+-- the tables are this transaction's: nobody else writes a credit meanwhile.
+alter table credit disable trigger credit_film_key;
+
+-- name: imdb_first_load_credit_trigger_on
+alter table credit enable trigger credit_film_key;
+
 -- name: imdb_first_load_drop_alternative_title_keys
 alter table film_alternative_title drop constraint film_alternative_title_film_id_fkey,
     drop constraint film_alternative_title_pkey;
@@ -52,15 +62,20 @@ with ranked as (
 select count(*) from added;
 
 -- name: imdb_credits_insert_first
--- imdb_credits_merge into an empty graph: every credit is new; returns how many.
+-- imdb_credits_merge into an empty graph: every credit is new; returns how many. The film's
+-- sort key is copied here, as trigger credit_film_key would (it is off for a first load).
 with wanted as (
     select distinct on (c.tconst, c.role, c.nconst)
            c.tconst, c.role, c.nconst, c.character_name, c.billing_order
     from imdb_credit_stage c
     order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
 ), added as (
-    insert into credit (film_id, person_id, role, character_name, billing_order)
-    select f.id, p.id, w.role, w.character_name, w.billing_order
+    insert into credit (
+        film_id, person_id, role, character_name, billing_order, film_year, film_release_date,
+        film_title
+    )
+    select f.id, p.id, w.role, w.character_name, w.billing_order, f.year, f.release_date,
+           f.title
     from wanted w
     join film f on f.imdb_id = w.tconst
     join person p on p.imdb_id = w.nconst
