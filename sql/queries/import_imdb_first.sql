@@ -35,12 +35,21 @@ alter table credit drop constraint credit_film_id_fkey, drop constraint credit_p
 -- name: imdb_first_load_credit_trigger_off
 -- The credits a first load inserts carry their film's sort key from the insert's own join
 -- (imdb_credits_insert_first), so migration 0009's per-row trigger, one film lookup per credit,
--- is left out until imdb_first_load_credit_trigger_on, before the commit. Transactional, and
--- the tables are this transaction's: nobody else writes a credit meanwhile.
-alter table credit disable trigger credit_film_key;
+-- is left out until imdb_first_load_credit_trigger_on, before the commit; so is its tally of
+-- credits per person and role, which would keep every new credit in a transition table, and
+-- is counted once at the end (imdb_first_load_credit_tally). Transactional, and the tables are
+-- this transaction's: nobody else writes a credit meanwhile.
+alter table credit disable trigger credit_film_key, disable trigger credit_tally_insert;
 
 -- name: imdb_first_load_credit_trigger_on
-alter table credit enable trigger credit_film_key;
+alter table credit enable trigger credit_film_key, enable trigger credit_tally_insert;
+
+-- name: imdb_first_load_credit_tally
+-- What trigger credit_tally_insert would have counted: the first load's credits, by person and
+-- role (a row a deletion left at 0 may be there already).
+insert into credit_tally as t (person_id, role, films)
+select person_id, role, count(*) from credit group by person_id, role
+on conflict (person_id, role) do update set films = t.films + excluded.films;
 
 -- name: imdb_first_load_drop_alternative_title_keys
 alter table film_alternative_title drop constraint film_alternative_title_film_id_fkey,
