@@ -15,8 +15,10 @@ select not exists (select 1 from film) and not exists (select 1 from person)
        and not exists (select 1 from credit) and not exists (select 1 from film_alternative_title);
 
 -- name: imdb_first_load_memory
--- Memory for building the indexes again, for this transaction.
-select set_config('maintenance_work_mem', '256MB', true);
+-- Memory for building the indexes again, and for the sorts and hashes of the inserts (a
+-- million credits sorted for their distinct keys, then counted per person and role), for this
+-- transaction: with nothing to serve, the import may use what readers would otherwise have.
+select set_config('maintenance_work_mem', '256MB', true), set_config('work_mem', '64MB', true);
 
 -- name: imdb_first_load_drop_indexes
 -- The secondary indexes of the tables a first load fills.
