@@ -67,6 +67,7 @@ NOT_CHECKED = "not checked yet"
 # is answered again from the primary, and the replica left out until a check finds it back.
 LOST: tuple[type[BaseException], ...] = (
     ConnectionError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, a connection closed mid-statement too
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
     asyncpg.AdminShutdownError,

@@ -35,7 +35,7 @@ SERVER_SETTINGS = {
 READS = r"""select coalesce(sum(calls), 0)::bigint from pg_stat_statements
             where dbid = (select oid from pg_database where datname = current_database())
               and query ~ '\mfilm\M'"""
-FILM = 'query Film($slug: String!) { film(slug: $slug) { title year } }'
+FILM = "query Film($slug: String!) { film(slug: $slug) { title year } }"
 MAX_LAG_MS = 1_000
 
 
@@ -85,6 +85,9 @@ def live_replicas(servers: Servers) -> Iterator[LiveServer]:
         replica_urls=(servers.replica_dsn,),
         replica_max_lag_ms=MAX_LAG_MS,
         replica_check_ms=100,
+        # Statements waiting on a lock, below, are not cut short.
+        statement_timeout_ms=10_000,
+        request_timeout_ms=20_000,
     )
     with LiveServer(create_app(settings, servers.primary_dsn), settings) as server:
         yield server
@@ -170,9 +173,7 @@ async def test_a_version_is_not_read_from_a_replica_that_has_not_replayed_it(
     replica = await asyncpg.connect(_with_database(servers.replica.dsn, "postgres"))
     try:
         await replica.execute("select pg_wal_replay_pause()")
-        await wait_until(
-            lambda: _paused(replica), "the replica's replay to pause", within_s=20
-        )
+        await wait_until(lambda: _paused(replica), "the replica's replay to pause", within_s=20)
         await one(
             servers.primary_dsn,
             "update film set title = 'Refusenik, revised' where slug = 'refusenik-2007'",
@@ -239,7 +240,20 @@ async def test_the_api_answers_while_the_replica_stops_and_starts(
     clients = [asyncio.create_task(traffic()) for _ in range(4)]
     try:
         await answered(20)
-        await asyncio.to_thread(servers.replica.stop)
+        # Requests caught on the replica as it stops: the primary locks the film table, the
+        # replica replays the lock, and requests wait for it there; stopping the replica
+        # ends their statements, and they are answered again from the primary, which waits
+        # for the lock too until the primary lets it go.
+        primary = await asyncpg.connect(servers.primary_dsn)
+        try:
+            async with primary.transaction():
+                await primary.execute("lock table film in access exclusive mode")
+                await wait_until(
+                    lambda: _waiting_on_replica(servers), "requests waiting on the replica"
+                )
+                await asyncio.to_thread(servers.replica.stop)
+        finally:
+            await primary.close()
         down = await until_replica(api, serving=False)
         assert down["state"] == "unreachable"
         await answered(20)  # from the primary
@@ -256,6 +270,15 @@ async def test_the_api_answers_while_the_replica_stops_and_starts(
     expected = (200, None, {"film": {"title": "Amélie", "year": 2001}})
     assert [a for a in answers if a != expected] == []
     assert len(answers) >= 60
+
+
+async def _waiting_on_replica(servers: Servers) -> bool:
+    waiting = await one(
+        servers.replica_dsn,
+        """select count(*) from pg_stat_activity
+           where application_name = 'filmgraph' and wait_event_type = 'Lock'""",
+    )
+    return bool(waiting >= 2)
 
 
 async def _true(value: bool) -> bool:
