@@ -38,7 +38,7 @@ from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_chan
 from graph.linked import routes as linked_routes
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import RateLimiter
-from graph.replicas import Replicas
+from graph.replicas import ReadPools, Replicas
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
 from graph.settings import Settings
@@ -159,10 +159,12 @@ def create_app(
                 await schema_gate.check(app.state.pool)
         # Reads go to the replicas, if any, once checked (graph/replicas.py).
         app.state.replicas = None
+        app.state.reads = app.state.pool
         if settings.replica_urls:
             app.state.replicas = await Replicas.open(
                 settings, database, lambda: data_version.current
             )
+            app.state.reads = ReadPools(app.state.pool, app.state.replicas)
             app.state.replicas.start()
         # Not waited for: the first answers are not cached until the version is known,
         # usually a few milliseconds after start.
@@ -246,7 +248,8 @@ def create_app(
         BoundedRequest(graphql, settings, limiter),
         settings.pool_queue,
         RETRY_AFTER_S,
-        pool=lambda: app.state.pool,  # set by the lifespan, before the first request
+        # Set by the lifespan, before the first request: the pool, or it and the replicas'.
+        pool=lambda: app.state.reads,
     )
     endpoint = CacheFront(admission, graphql.http_cache, settings.max_url_bytes)
     app = App(

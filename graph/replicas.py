@@ -291,6 +291,29 @@ class Replicas:
         replica.state = state
 
 
+class ReadPools:
+    """The pools requests read from, as admission (graph/admission.py) sees one pool: a
+    request holding a replica's connection is not waiting for one, and the line is shared by
+    the replicas that serve, in turn (the primary alone when none does)."""
+
+    def __init__(self, primary: BoundedPool, replicas: Replicas) -> None:
+        self.primary = primary
+        self.replicas = replicas
+        self.acquire_timeout = primary.acquire_timeout
+
+    @property
+    def holding(self) -> int:
+        return self.primary.holding + sum(r.pool.holding for r in self.replicas.replicas)
+
+    def expected_wait(self, ahead: int) -> float:
+        version = self.replicas.version()
+        serving = [r.pool for r in self.replicas.replicas if r.serves(version)]
+        if not serving:
+            return self.primary.expected_wait(ahead)
+        share = -(-ahead // len(serving))  # the line, split among them in turn
+        return sum(pool.expected_wait(share) for pool in serving) / len(serving)
+
+
 async def _connect(url: str) -> asyncpg.Connection:
     conn: asyncpg.Connection = await asyncpg.connect(
         url,

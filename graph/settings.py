@@ -7,9 +7,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.dsn import DsnError
-from graph.dsn import check as check_dsn
-
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -59,16 +56,6 @@ def _list(name: str) -> tuple[str, ...]:
 def _path(name: str) -> Path | None:
     raw = os.environ.get(name)
     return Path(raw) if raw else None
-
-
-def _replica_urls() -> tuple[str, ...]:
-    urls = _list("FILMGRAPH_REPLICA_URLS")
-    for url in urls:
-        try:
-            check_dsn(url, "FILMGRAPH_REPLICA_URLS")
-        except DsnError as exc:
-            raise SystemExit(str(exc)) from None
-    return urls
 
 
 ENVIRONMENTS = ("development", "production")
@@ -218,7 +205,7 @@ class Settings:
             cache_max_age_s=_int("FILMGRAPH_CACHE_MAX_AGE_S", 0, 0),
             response_cache_bytes=_int("FILMGRAPH_RESPONSE_CACHE_BYTES", 32_000_000, 0),
             public_url=_public_url(),
-            replica_urls=_replica_urls(),
+            replica_urls=_list("FILMGRAPH_REPLICA_URLS"),
             replica_max_lag_ms=_int("FILMGRAPH_REPLICA_MAX_LAG_MS", 5_000),
             replica_check_ms=_int("FILMGRAPH_REPLICA_CHECK_MS", 1_000),
         )
