@@ -248,8 +248,9 @@ async def test_the_api_answers_while_the_replica_stops_and_starts(
         try:
             async with primary.transaction():
                 await primary.execute("lock table film in access exclusive mode")
+                await wake_wal_writer(servers)
                 await wait_until(
-                    lambda: _waiting_on_replica(servers), "requests waiting on the replica"
+                    lambda: _waiting(servers.replica_dsn, 2), "requests waiting on the replica"
                 )
                 await asyncio.to_thread(servers.replica.stop)
         finally:
@@ -272,14 +273,63 @@ async def test_the_api_answers_while_the_replica_stops_and_starts(
     assert len(answers) >= 60
 
 
-async def _waiting_on_replica(servers: Servers) -> bool:
-    waiting = await one(
-        servers.replica_dsn,
-        """select count(*) from pg_stat_activity
-           where application_name = 'filmgraph' and wait_event_type = 'Lock'""",
-    )
-    return bool(waiting >= 2)
+async def wake_wal_writer(servers: Servers) -> None:
+    """Have the primary send its WAL now: a lock, unlike a commit, does not wake the WAL
+    writer (with synchronous_commit off it may sleep for seconds). A commit does."""
+    await one(servers.primary_dsn, "select txid_current()")
 
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_requests_holding_a_replicas_connections_are_not_refused_for_load(
+    api: httpx.AsyncClient, servers: Servers
+) -> None:
+    """Admission (FILMGRAPH_POOL_QUEUE) counts a request holding a replica's connection as
+    served: it refused requests once 20 were in progress, the primary's pool looking idle."""
+    await until_replica(api, state="ok", serving=True)
+    primary = await asyncpg.connect(servers.primary_dsn)
+    try:
+        async with primary.transaction():
+            # Held on both servers: 10 requests wait on the replica with its every connection,
+            # 15 in its line, which send them to the primary after the pool wait (2 s), where
+            # they wait again, 10 with a connection.
+            await primary.execute("lock table film in access exclusive mode")
+            await wake_wal_writer(servers)
+            await wait_until(lambda: _lock_replayed(servers), "the lock on the replica")
+
+            def request() -> asyncio.Task[httpx.Response]:
+                body = {"query": FILM, "variables": {"slug": "amelie-2001"}}
+                return asyncio.create_task(api.post("/graphql", json=body))
+
+            # Not all at once: 25 requests arriving together at an idle pool are a burst that
+            # admission refuses, replicas or not.
+            requests = [request() for _ in range(10)]
+            await wait_until(lambda: _waiting(servers.replica_dsn, 10), "requests on the replica")
+            requests += [request() for _ in range(15)]
+            await wait_until(lambda: _waiting(servers.primary_dsn, 10), "requests on the primary")
+            assert not [r.result().text for r in requests if r.done()]
+    finally:
+        await primary.close()
+    for response in await asyncio.gather(*requests):
+        assert response.status_code == 200, response.text
+        assert response.json()["data"] == {"film": {"title": "Amélie", "year": 2001}}
+
+
+async def _lock_replayed(servers: Servers) -> bool:
+    locks = await one(
+        servers.replica_dsn,
+        """select count(*) from pg_locks
+           where relation = 'film'::regclass and mode = 'AccessExclusiveLock' and granted""",
+    )
+    return bool(locks)
+
+
+async def _waiting(dsn: str, count: int) -> bool:
+    waiting = await one(
+        dsn,
+        """select count(*) from pg_stat_activity
+           where application_name = 'filmgraph' and wait_event_type = 'Lock'""",
+    )
+    return bool(waiting >= count)
