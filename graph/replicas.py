@@ -129,6 +129,7 @@ class Replicas:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._primary: asyncpg.Connection | None = None
+        self._primary_failing = False
 
     @classmethod
     async def open(
@@ -238,12 +239,15 @@ class Replicas:
                 if self._primary is None or self._primary.is_closed():
                     self._primary = await _connect(self.primary)
                 position: int = await self._primary.fetchval(sql("primary_wal_position"))
-                return position
         except (*CONNECTION_ERRORS, asyncpg.InternalClientError, TimeoutError) as exc:
-            log.info("replica check: primary not answering error=%r", exc)
+            if not self._primary_failing:
+                log.warning("replica lag unknown: the primary does not answer error=%r", exc)
+                self._primary_failing = True
             _close(self._primary)
             self._primary = None
             return None
+        self._primary_failing = False
+        return position
 
     async def _check(self, replica: Replica, lag_known: bool) -> None:
         try:
