@@ -262,6 +262,47 @@ async def test_common_films_of_several_people(client: httpx.AsyncClient) -> None
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "people"}
 
 
+async def test_common_films_either_way_they_are_found(dsn: str) -> None:
+    # commonFilms checks the rarest person's films one by one when that person has under a
+    # fiftieth of the others' credits, else groups everyone's credits by film: both must give
+    # the films every person is on, newest first, and the same pages.
+    from graph import db
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        credits = await conn.fetch("select person_id, film_id from credit")
+        films = {
+            r["id"]: (r["year"], r["title"])
+            for r in await conn.fetch("select id, year, title from film")
+        }
+        on: dict[int, set[int]] = {}
+        for r in credits:
+            on.setdefault(r["person_id"], set()).add(r["film_id"])
+        busiest = sorted(on, key=lambda p: (-len(on[p]), p))[:10]
+        rarest = min(on, key=lambda p: (len(on[p]), p))
+        sets = [busiest[:2], busiest, [rarest, *busiest[:9]], [busiest[0], busiest[0]]]
+        counts = {p: sum(1 for r in credits if r["person_id"] == p) for p in on}
+        ways = set()
+        for people in sets:
+            ids = sorted(set(people))
+            first = min(ids, key=lambda p: (counts[p], p))
+            ways.add(counts[first] * 50 < sum(counts[o] for o in ids if o != first))
+            common = set.intersection(*(on[p] for p in ids))
+            newest = sorted(
+                common, key=lambda f: (films[f][0] is None, -(films[f][0] or 0), films[f][1], f)
+            )
+            for window, expected in (
+                ((0, None, 20, None), newest[:20]),
+                ((1, None, 2, None), newest[1:3]),
+            ):
+                rows = await conn.fetch(db.sql("common_films_page"), *window, ids)
+                assert rows[0]["page_total"] == len(common)
+                assert [r["id"] for r in rows if r["rn"] is not None] == expected
+        assert ways == {True, False}  # both ways were taken
+    finally:
+        await conn.close()
+
+
 async def test_similar_films_with_their_reasons(client: httpx.AsyncClient) -> None:
     data = await gql(
         client,

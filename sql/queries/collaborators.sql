@@ -74,7 +74,9 @@ with asked as materialized (
         as credits
     from unnest($5::bigint[]) as p(id)
 ), rarest as materialized (
-    select a.id, a.credits * 50 < (select sum(o.credits) from asked o where o.id <> a.id) as alone
+    select a.id,
+           a.credits * 50 < (select coalesce(sum(o.credits), 0) from asked o where o.id <> a.id)
+               as alone
     from asked a
     order by a.credits, a.id
     limit 1
