@@ -331,9 +331,12 @@ class HttpCache:
         if key is not True:
             await self._miss(scope, receive, send, respond, key)
 
-    async def answered(self, scope: Scope, send: Send) -> Key | bool | None:
+    async def answered(
+        self, scope: Scope, send: Send, vary: bytes = b"accept"
+    ) -> Key | bool | None:
         """Answer a GET from its key alone (304, or the cached bytes): True once answered,
-        else its key (None: not cacheable as sent) for the view to answer and cache."""
+        else its key (None: not cacheable as sent) for the view to answer and cache. `vary`:
+        the answer's Vary (graph/app.py's App adds Origin, which the middleware would)."""
         key = self.key(scope)
         if key is None:
             return None
@@ -347,7 +350,7 @@ class HttpCache:
                     "headers": [
                         (b"cache-control", self.max_age),
                         (b"etag", key.etag),
-                        (b"vary", b"accept"),
+                        (b"vary", vary),
                     ],
                 }
             )
@@ -355,7 +358,7 @@ class HttpCache:
             return True
         entry = self.cache.get(key.text) if self.cache.max_bytes else None
         if entry is not None and self._charged(scope):
-            await self._send_entry(send, entry)
+            await self._send_entry(send, entry, vary)
             return True
         return key
 
@@ -370,7 +373,7 @@ class HttpCache:
         client = client_key(headers.get("x-api-key"), address, self.api_keys)
         return self.limiter.take(client, 1) is None
 
-    async def _send_entry(self, send: Send, entry: Entry) -> None:
+    async def _send_entry(self, send: Send, entry: Entry, vary: bytes) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -380,7 +383,7 @@ class HttpCache:
                     (b"content-length", str(len(entry.body)).encode()),
                     (b"cache-control", self.max_age),
                     (b"etag", entry.etag),
-                    (b"vary", b"accept"),
+                    (b"vary", vary),
                     (b"cache-tag", entry.tags),
                 ],
             }
@@ -501,12 +504,16 @@ class CacheFront:
         self.max_url = max_url_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] in ("GET", "HEAD")
-            and len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
-            <= self.max_url
-            and await self.cache.answered(scope, send) is True
-        ):
+        if scope["type"] == "http" and await self.hit(scope, send):
             return
         await self.app(scope, receive, send)
+
+    async def hit(self, scope: Scope, send: Send, vary: bytes = b"accept") -> bool:
+        """Whether the request, a GET or HEAD within the URL limit, was answered from the
+        cache (a 304 or the cached bytes)."""
+        return (
+            scope["method"] in ("GET", "HEAD")
+            and len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+            <= self.max_url
+            and await self.cache.answered(scope, send, vary) is True
+        )

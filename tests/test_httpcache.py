@@ -332,3 +332,20 @@ def test_get_keys_are_remembered_by_query_string_within_a_bound() -> None:
     for i in range(10_000):
         cache.key(scope(typename + b"&operationName=" + b"x" * 1_000 + str(i).encode()))
         assert cache._keys_bytes <= KEY_MEMO_BYTES
+
+
+async def test_an_answer_from_the_cache_has_the_headers_of_the_first(
+    client: httpx.AsyncClient,
+) -> None:
+    """A hit is answered ahead of the middleware (graph/app.py), with the Vary it adds."""
+    query = params(TITLE, {"slug": "refusenik-2007"})
+    first = await client.get("/graphql", params=query)
+    again = await client.get("/graphql", params=query)
+    unchanged = await client.get(
+        "/graphql", params=query, headers={"if-none-match": first.headers["etag"]}
+    )
+    assert (first.status_code, again.status_code, unchanged.status_code) == (200, 200, 304)
+    assert again.content == first.content
+    for name in ("content-type", "cache-control", "etag", "vary", "cache-tag"):
+        assert again.headers[name] == first.headers[name], name
+    assert first.headers["vary"] == unchanged.headers["vary"] == "accept, Origin"
