@@ -265,6 +265,23 @@ def test_cache_tags_name_nodes_regions_and_root_types() -> None:
     assert len(bounded) <= MAX_CACHE_TAG_BYTES
 
 
+async def test_an_aliased_id_is_tagged_as_any_other(client: httpx.AsyncClient) -> None:
+    """`filmId: id` names its film in Cache-Tag, so that a purge by film reaches the answer."""
+    plain = await client.get("/graphql", params=params(TITLE, {"slug": "refusenik-2007"}))
+    aliased = (
+        "query Title($slug: String!) { film(slug: $slug) { filmId: id title "
+        "directors { who: id } } }"
+    )
+    response = await client.get("/graphql", params=params(aliased, {"slug": "refusenik-2007"}))
+    film = response.json()["data"]["film"]
+    assert film["filmId"] == plain.json()["data"]["film"]["id"]
+    tags = response.headers["cache-tag"].split()
+    _, film_pk = from_global_id(film["filmId"])
+    assert f"film:{film_pk}" in tags
+    for director in film["directors"]:
+        assert f"person:{from_global_id(director['who'])[1]}" in tags
+
+
 async def test_answers_from_the_cache_count_against_the_rate_limit(writable_dsn: str) -> None:
     settings = Settings(rate_limit=True, rate_limit_points=5)
     with LiveServer(create_app(settings, writable_dsn), settings) as server:
