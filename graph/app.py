@@ -61,9 +61,12 @@ class App(Starlette):
     which logs it). Anything else (an Origin, a preflight, HEAD, another path) goes through
     Starlette."""
 
-    def __init__(self, graphql: ASGIApp, **options: Any) -> None:
+    def __init__(self, graphql: ASGIApp, front: CacheFront | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.graphql = ServerErrorMiddleware(VaryOrigin(graphql))
+        # A cache hit is answered before those two as well, with the Vary they would give it
+        # (ServerErrorMiddleware's 500 and uvicorn's for an error raised here are the same).
+        self.front = front
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -74,9 +77,19 @@ class App(Starlette):
             and all(name != b"origin" for name, _ in scope["headers"])
         ):
             scope["app"] = self
+            if (
+                scope["method"] == "GET"
+                and self.front is not None
+                and await self.front.hit(scope, send, ACCEPT_ORIGIN)
+            ):
+                return
             await self.graphql(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+# The Vary of a cached answer once VaryOrigin has added Origin to it.
+ACCEPT_ORIGIN = b"accept, Origin"
 
 
 class VaryOrigin:
@@ -253,6 +266,7 @@ def create_app(
     )
     endpoint = CacheFront(admission, graphql.http_cache, settings.max_url_bytes)
     app = App(
+        endpoint,
         endpoint,
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST"]),

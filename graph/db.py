@@ -148,7 +148,11 @@ class BoundedPool:
         """A connection, after waiting at most acquire_timeout; give it back with give_back."""
         if self.holding < self.pool.get_max_size():
             self._moved_at = time.monotonic()
-        async with asyncio.timeout(self.acquire_timeout):
+        if self._turns.locked():
+            async with asyncio.timeout(self.acquire_timeout):
+                await self._turns.acquire()
+        else:
+            # A turn is free: taken at once, without arming a timer that would never fire.
             await self._turns.acquire()
         try:
             # A turn held means a connection is free or may be opened; opening one is bounded
@@ -280,6 +284,12 @@ class RequestConnection:
 
     def saturated(self) -> bool:
         return self.pool.saturated()
+
+    def settled(self) -> bool:
+        """No statement runs on the connection and none waits for it: release() takes its
+        turn at once, and a cancellation after that cannot keep the connection from the pool
+        (asyncpg shields its give-back)."""
+        return not self._turn.locked()
 
     async def release(self) -> None:
         """Give the connection back, once a statement running on it has ended (cancelled with

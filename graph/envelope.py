@@ -125,8 +125,9 @@ async def _until_disconnect(
     """Run the app on the body read already, and cancel it if the client goes away: the work
     a request started (its statements too) stops with it.
 
-    The app runs in this task, and a second one watches for the hang-up and cancels this one:
-    a task and a wait fewer for every request than running the app in a task of its own."""
+    The app runs in this task. The server's protocol says when the client hangs up
+    (graph/receive.py, the scope's cancel.HANG_UP); under another server, a second task
+    watches receive() for it. Either cancels this one."""
     gone = asyncio.Event()
     replayed = False
 
@@ -142,16 +143,22 @@ async def _until_disconnect(
     assert serving is not None
     orphans: dict[asyncio.Task[Any], list[Any]] | None = None
 
-    async def watch() -> None:
+    def hung_up() -> None:
         nonlocal orphans
-        while (await receive())["type"] != "http.disconnect":
-            pass
         log.info("client disconnected; request cancelled path=%s", scope["path"])
         gone.set()
         orphans = cancel.unstarted()
         serving.cancel()
 
-    watching = asyncio.ensure_future(watch())
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        hung_up()
+
+    told = scope.get(cancel.HANG_UP)
+    watching = asyncio.ensure_future(watch()) if told is None else None
+    if told is not None:
+        told(hung_up)
     try:
         await app(scope, replay, send)
     except asyncio.CancelledError:
@@ -160,7 +167,10 @@ async def _until_disconnect(
         if orphans is None or serving.uncancel() > 0:
             raise
     finally:
-        watching.cancel()
+        if watching is not None:
+            watching.cancel()
+        if told is not None:
+            told(None)
     if orphans:
         cancel.close_orphans(orphans)
 

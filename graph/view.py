@@ -133,8 +133,12 @@ class GraphQLView(GraphQL[Context, None]):
                 # methods, with an Allow of its own): it may be sent with POST.
                 response.headers["allow"] = "POST"
         finally:
-            # Shielded: a second cancellation must not leave the connection taken.
-            await asyncio.shield(database.release())
+            if database.settled():
+                await database.release()
+            else:
+                # Shielded: a second cancellation while it waits for its turn (a statement
+                # still running) must not leave the connection taken.
+                await asyncio.shield(database.release())
         return response
 
     def should_render_graphql_ide(self, request: Any) -> bool:
