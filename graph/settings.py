@@ -60,6 +60,8 @@ def _path(name: str) -> Path | None:
 
 ENVIRONMENTS = ("development", "production")
 EXECUTIONS = ("compiled", "resolvers")
+LOG_FORMATS = ("text", "json")
+TRACING = ("off", "otlp", "console")
 # What /bin/sh still interprets inside double quotes: the quote itself, $, `, a line break,
 # and a backslash before a backslash (a lone one elsewhere stays as it is).
 _SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
@@ -148,6 +150,17 @@ class Settings:
     # The API's public URL, without a trailing slash: the base of the JSON-LD `@id`s
     # (`{public_url}/films/{slug}`, the page that serves that document).
     public_url: str = "http://127.0.0.1:8000"
+    # Observability (docs/observability.md): /metrics, and the token it asks for; the format of
+    # the log (one JSON line per request with "json"); where spans go (OpenTelemetry).
+    metrics: bool = True
+    metrics_token: str | None = None
+    log_format: str = "text"
+    tracing: str = "off"
+
+    @property
+    def observed(self) -> bool:
+        """Whether requests are measured (their SQL statements counted) at all."""
+        return self.metrics or self.log_format == "json" or self.tracing != "off"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -200,7 +213,17 @@ class Settings:
             cache_max_age_s=_int("FILMGRAPH_CACHE_MAX_AGE_S", 0, 0),
             response_cache_bytes=_int("FILMGRAPH_RESPONSE_CACHE_BYTES", 32_000_000, 0),
             public_url=_public_url(),
+            metrics=_bool("FILMGRAPH_METRICS", True),
+            metrics_token=os.environ.get("FILMGRAPH_METRICS_TOKEN") or None,
+            log_format=os.environ.get("FILMGRAPH_LOG_FORMAT") or "text",
+            tracing=os.environ.get("FILMGRAPH_TRACING") or "off",
         )
+        for name, value, allowed in (
+            ("FILMGRAPH_LOG_FORMAT", settings.log_format, LOG_FORMATS),
+            ("FILMGRAPH_TRACING", settings.tracing, TRACING),
+        ):
+            if value not in allowed:
+                raise SystemExit(f"{name} must be one of {allowed}, got {value!r}")
         if settings.trusted_only and settings.trusted_documents is None:
             raise SystemExit(
                 "FILMGRAPH_TRUSTED_ONLY needs FILMGRAPH_TRUSTED_DOCUMENTS (the manifest of the "

@@ -9,7 +9,7 @@ from graph.app import create_app
 from graph.embedded import free_port
 from graph.migrate import migrate
 from graph.settings import Settings
-from tests.conftest import LiveServer, drop_database, gql, post, refused
+from tests.conftest import LiveServer, drop_database, extensions, gql, post, refused
 
 QUERY = '{ film(slug: "refusenik-2007") { title year } }'
 
@@ -419,7 +419,7 @@ async def test_several_lookup_keys_name_the_extra_one(client: httpx.AsyncClient)
     body = await post(client, '{ film(id: "RmlsbTox", slug: "refusenik-2007") { title } }')
     assert body["data"] == {"film": None}
     (error,) = body["errors"]
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "slug"}
+    assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": "slug"}
     assert (
         error["message"]
         == "pass exactly one of: id, slug, imdbId, tmdbId, wikidataId (got id and slug)"

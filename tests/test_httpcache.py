@@ -301,7 +301,7 @@ async def test_a_persisted_id_with_a_lone_surrogate_is_not_found(
     response = await client.get("/graphql", params={"extensions": extensions})
     assert response.status_code == 200
     (error,) = response.json()["errors"]
-    assert error["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+    assert extensions(error) == {"code": "PERSISTED_QUERY_NOT_FOUND"}
 
 
 SCHEMA_FOR_KEYS = create_schema()._schema
