@@ -266,5 +266,7 @@ def create_app(
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission
     if metrics is not None:
-        watch(metrics, graphql.schema.document_cache, graphql.http_cache, lambda: app.state)
+        watch(
+            metrics, graphql.schema.document_cache, graphql.http_cache, admission, lambda: app.state
+        )
     return app

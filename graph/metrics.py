@@ -38,6 +38,7 @@ from starlette.responses import PlainTextResponse, Response
 from graph.db import CONNECTION_ERRORS, BoundedPool, sql
 
 if TYPE_CHECKING:
+    from graph.admission import Admission
     from graph.doccache import DocumentCache
     from graph.httpcache import HttpCache
     from graph.observe import Observed
@@ -131,6 +132,12 @@ class Metrics:
         waits = Counter(
             "filmgraph_pool_waits",
             "Times a request found every connection in use and waited for one",
+            registry=r,
+        )
+        self.busy = Counter(
+            "filmgraph_busy_refusals",
+            "Requests refused with 503 because the pool would not serve them in time "
+            "(FILMGRAPH_POOL_QUEUE), most as soon as their head was read",
             registry=r,
         )
         self.cache = Counter(
@@ -235,9 +242,16 @@ class Metrics:
         return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
 
 
-def watch(metrics: Metrics, documents: DocumentCache, http: HttpCache, state: Any) -> None:
-    """Carry the caches' and the pool's counts into `metrics`; `state()` is the app's state,
-    whose pool the lifespan opens."""
+def watch(
+    metrics: Metrics,
+    documents: DocumentCache,
+    http: HttpCache,
+    admission: Admission,
+    state: Any,
+) -> None:
+    """Carry the caches', admission's and the pool's counts into `metrics`; `state()` is the
+    app's state, whose pool the lifespan opens."""
+    metrics.count(metrics.busy, lambda: admission.refusals)
     metrics.watch_cache("parse", lambda: documents.parse_hits, lambda: documents.parse_misses)
     metrics.watch_cache(
         "validation", lambda: documents.validation_hits, lambda: documents.validation_misses

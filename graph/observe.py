@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -122,8 +123,9 @@ def count_statement(record: Any) -> None:
         statement_span(record)
 
 
-def request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The request's id: the X-Request-Id it came with, when plain enough, else a new one."""
+    for name, value in headers:
         if name == REQUEST_ID_HEADER:
             if _SANE_ID.fullmatch(value):
                 given: str = value.decode()
@@ -151,7 +153,7 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        observed = Observed(request_id(scope))
+        observed = Observed(request_id(scope["headers"]))
         token = CURRENT.set(observed)
         header = (REQUEST_ID_HEADER, observed.request_id.encode())
 
