@@ -150,8 +150,8 @@ class Metrics:
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._in_use = self.pool.labels("in_use")
         self._idle = self.pool.labels("idle")
-        self._pool_seen = (-1, -1)
-        self._pool: Callable[[], tuple[int, int]] | None = None
+        self._pool_seen = (-1, -1, 0)
+        self._pool: Callable[[], tuple[int, int, int]] | None = None
         # Plain integers kept elsewhere (the caches, the pool), carried over by their change.
         self._counts: list[tuple[Any, Callable[[], int]]] = []
         self._seen: list[int] = []
@@ -159,8 +159,7 @@ class Metrics:
 
     def watch_pool(self, state: Callable[[], tuple[int, int, int]]) -> None:
         """The pool's (in use, idle, waits so far), read after every request."""
-        self._pool = lambda: state()[:2]
-        self.count(self._waits, lambda: state()[2])
+        self._pool = state
 
     def count(self, counter: Any, value: Callable[[], int]) -> None:
         self._counts.append((counter, value))
@@ -197,9 +196,13 @@ class Metrics:
                 self._seen[i] = now
         if self._pool is not None:
             pool = self._pool()
-            if pool != self._pool_seen:
-                self._in_use.set(pool[0])
-                self._idle.set(pool[1])
+            seen = self._pool_seen
+            if pool != seen:
+                if pool[:2] != seen[:2]:
+                    self._in_use.set(pool[0])
+                    self._idle.set(pool[1])
+                if pool[2] > seen[2]:
+                    self._waits.inc(pool[2] - seen[2])
                 self._pool_seen = pool
 
     def _operation(self, name: str) -> str:

@@ -10,11 +10,12 @@ asyncpg calls just after a statement ends, in the context of the request that ra
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,7 @@ def count_statement(record: Any) -> None:
         statement_span(record)
 
 
-def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+def request_id(headers: Iterable[tuple[bytes, bytes]], new: Callable[[], str] | None = None) -> str:
     """The request's id: the X-Request-Id it came with, when plain enough, else a new one."""
     for name, value in headers:
         if name == REQUEST_ID_HEADER:
@@ -131,7 +132,16 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
                 given: str = value.decode()
                 return given
             break
-    return secrets.token_hex(8)
+    return new() if new is not None else secrets.token_hex(8)
+
+
+def request_ids() -> Callable[[], str]:
+    """New request ids: 16 hex digits, a random half of this process's and a count. Unique
+    within the process, and across processes and restarts as random ids of 32 bits are;
+    reading urandom for each (secrets.token_hex) took a tenth of the cost of observing one."""
+    prefix = secrets.token_hex(4)
+    count = itertools.count(secrets.randbelow(1 << 32))
+    return lambda: f"{prefix}{next(count) & 0xFFFFFFFF:08x}"
 
 
 class Observe:
@@ -148,12 +158,13 @@ class Observe:
         self.metrics = metrics
         self.json_log = json_log
         self.tracing = tracing
+        self.new_id = request_ids()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        observed = Observed(request_id(scope["headers"]))
+        observed = Observed(request_id(scope["headers"], self.new_id))
         token = CURRENT.set(observed)
         header = (REQUEST_ID_HEADER, observed.request_id.encode())
 
