@@ -200,11 +200,12 @@ def in_document_order(errors: list[GraphQLError]) -> list[GraphQLError]:
     by its path (list items by index). The resolvers report errors as their tasks happen to
     finish, so the same request could list them differently each time, and a response with
     errors would change its bytes (and its ETag) from one request to the next. Errors
-    without a place (a request refused whole) keep their order, first."""
+    without a place (a request refused whole, or "error limit reached" after the others)
+    come last, in the order they were raised."""
     return sorted(errors, key=_place)
 
 
 def _place(error: GraphQLError) -> tuple[object, ...]:
     where = tuple((loc.line, loc.column) for loc in error.locations or ())
     path = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in error.path or ())
-    return (bool(where or path), where, path)
+    return (not (where or path), where, path)
