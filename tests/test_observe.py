@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from graph.app import create_app
+from graph.metrics import MAX_OPERATIONS, OTHER
 from graph.settings import Settings
 from tests.conftest import LiveServer
 from tests.importing import filmgraph_import
@@ -256,3 +257,23 @@ def test_two_workers_report_the_whole_server_and_log_json(dsn: str) -> None:
     for line in serve.seen:
         if line.strip() and not line.startswith("filmgraph: "):
             json.loads(line)
+
+
+def test_operation_names_are_bounded(dsn: str) -> None:
+    """Operation names are the clients': past MAX_OPERATIONS of them, the rest count as OTHER."""
+    with LiveServer(create_app(Settings(), dsn)) as live, httpx.Client(base_url=live.url) as c:
+        for i in range(MAX_OPERATIONS + 5):
+            body = c.post("/graphql", json={"query": f"query Op{i} {{ __typename }}"}).json()
+            assert body["data"] == {"__typename": "Query"}
+        long = "L" * 300
+        assert (
+            c.post("/graphql", json={"query": f"query {long} {{ __typename }}"}).status_code == 200
+        )
+        samples = scrape(c)
+    named = {
+        dict(labels)["operation"]
+        for (name, labels) in samples
+        if name == "filmgraph_requests_total"
+    }
+    assert len(named) == MAX_OPERATIONS + 1  # and OTHER
+    assert value(samples, "filmgraph_requests_total", operation=OTHER, code="OK") == 6
