@@ -9,18 +9,20 @@ asyncpg calls just after a statement ends, in the context of the request that ra
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from asyncpg.connection import LoggedQuery
 from graphql import DocumentNode, OperationDefinitionNode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -122,6 +124,25 @@ def count_statement(record: Any) -> None:
         from graph.tracing import statement_span
 
         statement_span(record)
+
+
+@contextlib.contextmanager
+def statement(query: str) -> Iterator[None]:
+    """Count and time a statement asyncpg's query logger does not see: the run of a statement
+    prepared with Connection.prepare (graph/discovery/pages.py)."""
+    if CURRENT.get() is None:
+        yield
+        return
+    start = time.monotonic()
+    error: BaseException | None = None
+    try:
+        yield
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        elapsed = time.monotonic() - start
+        count_statement(LoggedQuery(query, (), None, elapsed, error, None, None))
 
 
 def request_id(headers: Iterable[tuple[bytes, bytes]], new: Callable[[], str] | None = None) -> str:

@@ -25,6 +25,7 @@ from tests.test_import_movielens import movielens
 from tests.test_serve_schema import Serve
 
 FILM_PAGE = 'query FilmPage { film(slug: "refusenik-2007") { title directors { name } } }'
+FILTERED = '{ films(filter: {genresAny: ["documentary"]}, first: 2) { totalCount } }'
 UNKNOWN_FIELD = 'query Broken { film(slug: "refusenik-2007") { budget } }'
 
 
@@ -176,6 +177,11 @@ def test_spans_of_a_request(dsn: str) -> None:
         again = c.post("/graphql", json={"query": FILM_PAGE})  # the fast path
         assert again.json()["data"]["film"]["title"] == "Refusenik"
         fast = exporter.get_finished_spans()
+        exporter.clear()
+        # A filtered page runs a statement prepared for its values, outside asyncpg's log.
+        filtered = c.post("/graphql", json={"query": FILTERED})
+        assert filtered.json()["data"]["films"]["totalCount"] >= 1, filtered.text
+        planned = exporter.get_finished_spans()
     for spans, response in ((traced, first), (fast, again)):
         (root,) = [s for s in spans if s.parent is None]
         assert root.name == "query FilmPage"
@@ -198,6 +204,9 @@ def test_spans_of_a_request(dsn: str) -> None:
             execute = _parent(spans, statement)
             assert execute.name == "graphql.execute"
             assert _parent(spans, execute) is root
+    statements = [dict(s.attributes or {}) for s in planned if s.kind == SpanKind.CLIENT]
+    assert len(statements) == 1, statements  # compiled: one statement
+    assert all(a["db.system"] == "postgresql" for a in statements)
     names = [s.name for s in traced if s.parent is not None and s.kind != SpanKind.CLIENT]
     assert {"graphql.parse", "graphql.validate", "graphql.execute"} <= set(names)
     assert {s.name for s in fast if s.kind == SpanKind.INTERNAL} == {"graphql.execute"}
