@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from graph.doccache import DocumentCache
     from graph.httpcache import HttpCache
     from graph.observe import Observed
+    from graph.replicas import Replicas
 
 log = logging.getLogger(__name__)
 
@@ -262,10 +263,17 @@ def watch(
     metrics.watch_cache("response", lambda: http.hits, lambda: http.misses)
 
     def pool() -> tuple[int, int, int]:
-        found: BoundedPool | None = getattr(state(), "pool", None)
-        if found is None:
+        app = state()
+        primary: BoundedPool | None = getattr(app, "pool", None)
+        if primary is None:
             return (0, 0, 0)
-        return (found.holding, found.pool.get_idle_size(), found.waits)
+        replicas: Replicas | None = getattr(app, "replicas", None)
+        pools = [primary, *(r.pool for r in replicas.replicas)] if replicas else [primary]
+        return (
+            sum(p.holding for p in pools),
+            sum(p.pool.get_idle_size() for p in pools),
+            sum(p.waits for p in pools),
+        )
 
     metrics.watch_pool(pool)
 
