@@ -36,7 +36,14 @@ from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
 from graph.linked import routes as linked_routes
-from graph.metrics import Metrics, import_rows, response, unauthorized, watch
+from graph.metrics import (
+    Metrics,
+    import_rows,
+    response,
+    serve_separately,
+    unauthorized,
+    watch,
+)
 from graph.observe import Observe
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import RateLimiter
@@ -177,9 +184,16 @@ def create_app(
         # Not waited for: the first answers are not cached until the version is known,
         # usually a few milliseconds after start.
         data_version.start()
+        scrapes = None
+        if metrics is not None and settings.metrics_port is not None:
+            scrapes = await serve_separately(
+                metrics, settings.host, settings.metrics_port, lambda: app.state.pool
+            )
         try:
             yield
         finally:
+            if scrapes is not None:
+                scrapes.close()
             await data_version.stop()
             if app.state.replicas is not None:
                 await app.state.replicas.stop()
@@ -283,7 +297,11 @@ def create_app(
             *linked_routes(settings, lambda: data_version.current, deployment),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            *([Route("/metrics", metrics_page, methods=["GET"])] if metrics else []),
+            *(
+                [Route("/metrics", metrics_page, methods=["GET"])]
+                if metrics and settings.metrics_port is None
+                else []
+            ),
             *(graphiql_routes() if settings.graphiql else []),
         ],
         lifespan=lifespan,

@@ -240,10 +240,12 @@ class Metrics:
         return text
 
     def authorized(self, request: Request) -> bool:
+        return self.authorized_by(request.headers.get("authorization", ""))
+
+    def authorized_by(self, authorization: str) -> bool:
         if self.token is None:
             return True
-        given = request.headers.get("authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+        return hmac.compare_digest(authorization.encode(), f"Bearer {self.token}".encode())
 
 
 def watch(
@@ -294,6 +296,52 @@ async def import_rows(pool: BoundedPool) -> dict[tuple[str, str], int] | None:
     return {(r["table_name"], r["outcome"]): r["rows"] for r in rows}
 
 
+# A scrape's request, on the port of its own: its head within these bounds.
+HEAD_BYTES = 16_384
+HEAD_TIMEOUT_S = 5.0
+
+
+async def serve_separately(
+    metrics: Metrics, host: str, port: int, pool: Callable[[], BoundedPool]
+) -> asyncio.Server:
+    """/metrics on a port of its own (FILMGRAPH_METRICS_PORT): one GET per connection, nothing
+    else. Every worker of `serve --workers N` listens on it (SO_REUSEPORT), and the kernel
+    hands each scrape to one of them, which reports the whole server's figures."""
+
+    async def scrape(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(HEAD_TIMEOUT_S):
+                head = await reader.readuntil(b"\r\n\r\n")
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            writer.close()
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        method, _, rest = lines[0].partition(" ")
+        path = rest.partition(" ")[0].partition("?")[0]
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines[1:] if line)
+        }
+        text = "text/plain; charset=utf-8"
+        if method != "GET" or path != "/metrics":
+            status, body, kind = "404 Not Found", b"Not Found\n", text
+        elif not metrics.authorized_by(headers.get("authorization", "")):
+            status, body, kind = "401 Unauthorized", UNAUTHORIZED, text
+        else:
+            body = metrics.render(await import_rows(pool()))
+            status, kind = "200 OK", CONTENT_TYPE_LATEST
+        writer.write(
+            f"HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n".encode()
+            + body
+        )
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(scrape, host, port, reuse_port=True, limit=HEAD_BYTES)
+
+
 class _Fixed:
     def __init__(self, families: list[Any]) -> None:
         self.families = families
@@ -302,9 +350,12 @@ class _Fixed:
         return self.families
 
 
+UNAUTHORIZED = b"/metrics needs Authorization: Bearer <FILMGRAPH_METRICS_TOKEN>\n"
+
+
 def unauthorized() -> Response:
     return PlainTextResponse(
-        "/metrics needs Authorization: Bearer <FILMGRAPH_METRICS_TOKEN>\n",
+        UNAUTHORIZED,
         status_code=401,
         headers={"www-authenticate": 'Bearer realm="metrics"'},
     )

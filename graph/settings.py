@@ -159,6 +159,8 @@ class Settings:
     # the log (one JSON line per request with "json"); where spans go (OpenTelemetry).
     metrics: bool = True
     metrics_token: str | None = None
+    # A port of its own for /metrics (on the same host), off the API's.
+    metrics_port: int | None = None
     log_format: str = "text"
     tracing: str = "off"
 
@@ -223,6 +225,7 @@ class Settings:
             replica_check_ms=_int("FILMGRAPH_REPLICA_CHECK_MS", 1_000),
             metrics=_bool("FILMGRAPH_METRICS", True),
             metrics_token=os.environ.get("FILMGRAPH_METRICS_TOKEN") or None,
+            metrics_port=_int("FILMGRAPH_METRICS_PORT", 0, 1, 65_535) or None,
             log_format=os.environ.get("FILMGRAPH_LOG_FORMAT") or "text",
             tracing=os.environ.get("FILMGRAPH_TRACING") or "off",
         )
@@ -248,6 +251,11 @@ class Settings:
                 'FILMGRAPH_DATA_DIR must not contain ", $, `, two backslashes in a row or a '
                 f"line break (pg_ctl passes it to /bin/sh), got {str(settings.data_dir)!r}; "
                 "set FILMGRAPH_DATA_DIR to another folder"
+            )
+        if settings.metrics_port == settings.port:
+            raise SystemExit(
+                f"FILMGRAPH_METRICS_PORT ({settings.metrics_port}) must differ from the API's "
+                "port (FILMGRAPH_PORT)"
             )
         if settings.pool_min_size > settings.pool_max_size:
             raise SystemExit(

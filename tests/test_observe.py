@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from graph.app import create_app
+from graph.embedded import free_port
 from graph.metrics import MAX_OPERATIONS, OTHER
 from graph.settings import Settings
 from tests.conftest import LiveServer
@@ -116,6 +117,24 @@ def test_metrics_behind_a_token(dsn: str) -> None:
     off = Settings(metrics=False)
     with LiveServer(create_app(off, dsn), off) as live, httpx.Client(base_url=live.url) as c:
         assert c.get("/metrics").status_code == 404
+
+
+def test_metrics_on_a_port_of_their_own(dsn: str) -> None:
+    settings = Settings(metrics_port=free_port(), metrics_token="s3cret")
+    own = f"http://127.0.0.1:{settings.metrics_port}"
+    with (
+        LiveServer(create_app(settings, dsn), settings) as live,
+        httpx.Client(base_url=live.url) as api,
+        httpx.Client(base_url=own) as scraper,
+    ):
+        assert api.get("/metrics").status_code == 404  # not on the API's port
+        assert scraper.get("/metrics").status_code == 401
+        assert scraper.get("/graphql").status_code == 404
+        before = scrape(scraper, authorization="Bearer s3cret")
+        assert api.post("/graphql", json={"query": FILM_PAGE}).status_code == 200
+        after = scrape(scraper, authorization="Bearer s3cret")
+    key = ("filmgraph_requests_total", (("code", "OK"), ("operation", "FilmPage")))
+    assert after[key] - before.get(key, 0) == 1
 
 
 def test_import_rows_by_table_and_outcome(empty_dsn: str, scratch_dir: Path) -> None:
