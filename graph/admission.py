@@ -71,7 +71,8 @@ class Admission:
         self.retry_after = str(retry_after_s).encode()
         self.pool = pool
         self.in_progress = 0
-        self.refused = 0
+        self.refused = 0  # since the last log line
+        self.refusals = 0  # since start (for /metrics)
         self.logged_at = -LOG_EVERY_S
 
     def busy(self) -> bool:
@@ -105,6 +106,7 @@ class Admission:
         """Count a refusal of a request with these (lower-cased) headers, and give its 503's
         headers; its body is BODY."""
         self.refused += 1
+        self.refusals += 1
         now = time.monotonic()
         if now - self.logged_at >= LOG_EVERY_S:
             log.warning(

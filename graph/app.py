@@ -36,12 +36,22 @@ from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
 from graph.linked import routes as linked_routes
+from graph.metrics import (
+    Metrics,
+    import_rows,
+    response,
+    serve_separately,
+    unauthorized,
+    watch,
+)
+from graph.observe import Front, Observe
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import RateLimiter
 from graph.replicas import ReadPools, Replicas
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
 from graph.settings import Settings
+from graph.tracing import Tracing, provider_for
 from graph.view import RETRY_AFTER_S, GraphQLView
 
 __all__ = ["create_app", "server_config"]
@@ -61,7 +71,7 @@ class App(Starlette):
     which logs it). Anything else (an Origin, a preflight, HEAD, another path) goes through
     Starlette."""
 
-    def __init__(self, graphql: ASGIApp, front: CacheFront | None = None, **options: Any) -> None:
+    def __init__(self, graphql: ASGIApp, front: Front | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.graphql = ServerErrorMiddleware(VaryOrigin(graphql))
         # A cache hit is answered before those two as well, with the Vary they would give it
@@ -118,10 +128,15 @@ class VaryOrigin:
 
 
 def create_app(
-    settings: Settings, dsn: str | None = None, trusted: TrustedDocuments | None = None
+    settings: Settings,
+    dsn: str | None = None,
+    trusted: TrustedDocuments | None = None,
+    tracer_provider: Any = None,
 ) -> Starlette:
     """The app for `settings`; `dsn` overrides settings.database_url (embedded server);
-    `trusted`, the documents of settings.trusted_documents, when read already."""
+    `trusted`, the documents of settings.trusted_documents, when read already;
+    `tracer_provider`, an OpenTelemetry TracerProvider to trace to (else the one
+    settings.tracing names, if any)."""
     database = dsn or settings.database_url
     if database is None:
         raise ValueError("no database: pass a DSN or set DATABASE_URL")
@@ -182,9 +197,16 @@ def create_app(
         # Not waited for: the first answers are not cached until the version is known,
         # usually a few milliseconds after start.
         data_version.start()
+        scrapes = None
+        if metrics is not None and settings.metrics_port is not None:
+            scrapes = await serve_separately(
+                metrics, settings.host, settings.metrics_port, lambda: app.state.pool
+            )
         try:
             yield
         finally:
+            if scrapes is not None:
+                scrapes.close()
             await data_version.stop()
             if app.state.replicas is not None:
                 await app.state.replicas.stop()
@@ -237,7 +259,18 @@ def create_app(
         # primary.
         return JSONResponse({"status": "ok", "database": "ok", "replicas": replicas.report()})
 
-    graphql = GraphQLView(settings, limiter, schema_gate, documents)
+    tracing = None
+    if tracer_provider is not None or settings.tracing != "off":
+        tracing = Tracing(tracer_provider or provider_for(settings.tracing))
+    metrics = Metrics(settings.metrics_token) if settings.metrics else None
+
+    async def metrics_page(request: Request) -> Response:
+        assert metrics is not None
+        if not metrics.authorized(request):
+            return unauthorized()
+        return response(metrics.render(await import_rows(request.app.state.pool)))
+
+    graphql = GraphQLView(settings, limiter, schema_gate, documents, traced=tracing is not None)
     assert isinstance(graphql.schema, strawberry.Schema)
     graphql.http_cache = HttpCache(
         settings.cache_max_age_s,
@@ -264,7 +297,12 @@ def create_app(
         # Set by the lifespan, before the first request: the pool, or it and the replicas'.
         pool=lambda: app.state.reads,
     )
-    endpoint = CacheFront(admission, graphql.http_cache, settings.max_url_bytes)
+    endpoint = Observe(
+        CacheFront(admission, graphql.http_cache, settings.max_url_bytes),
+        metrics,
+        settings.log_format == "json",
+        tracing,
+    )
     app = App(
         endpoint,
         endpoint,
@@ -273,6 +311,11 @@ def create_app(
             *linked_routes(settings, lambda: data_version.current, deployment),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *(
+                [Route("/metrics", metrics_page, methods=["GET"])]
+                if metrics and settings.metrics_port is None
+                else []
+            ),
             *(graphiql_routes() if settings.graphiql else []),
         ],
         lifespan=lifespan,
@@ -280,4 +323,8 @@ def create_app(
     )
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission
+    if metrics is not None:
+        watch(
+            metrics, graphql.schema.document_cache, graphql.http_cache, admission, lambda: app.state
+        )
     return app

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import asyncpg
 import uvicorn
@@ -32,7 +32,9 @@ from graph.export import FORMATS, Exported, export_jsonld
 from graph.generate import GenerateError, generate
 from graph.imdb_files import generate_imdb
 from graph.importers.command import add_import_parser, cmd_import
+from graph.metrics import across_workers
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
+from graph.observe import JsonFormatter
 from graph.persisted import trusted_documents
 from graph.schema import abstract_types, create_schema
 from graph.server_version import UnsupportedServer, check_server_version
@@ -139,14 +141,23 @@ def cmd_serve(settings: Settings, workers: int = 1) -> int:
             # Said once, by the first worker up: the kernel queues connections until then.
             _run_server(app, each, sock, f"{announce} ({workers} workers)" if index == 0 else "")
 
-        return serve_workers(sock, workers, run)
+        if not settings.metrics:
+            return serve_workers(sock, workers, run)
+        # The workers' figures, summed by whichever answers /metrics (graph/metrics.py).
+        with across_workers():
+            return serve_workers(sock, workers, run)
 
 
 def _run_server(app: Starlette, settings: Settings, sock: socket.socket, announce: str) -> None:
-    server = _Server(
-        server_config(app, settings, host=settings.host, port=settings.port, log_level="info"),
-        announce=announce,
+    logs: dict[str, Any] = {}
+    if settings.log_format == "json":
+        # One JSON line per request already (graph/observe.py): no access log beside it, and
+        # uvicorn's own lines through the root logger's JSON formatter.
+        logs = {"access_log": False, "log_config": None}
+    config = server_config(
+        app, settings, host=settings.host, port=settings.port, log_level="info", **logs
     )
+    server = _Server(config, announce=announce)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
     # our handlers in place; once it has, stopping is the normal way out.
     with contextlib.suppress(KeyboardInterrupt):
@@ -452,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
+    if settings.log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     if getattr(args, "host", None) or getattr(args, "port", None):
         from dataclasses import replace
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from graph.dsn import address
+from graph.observe import count_statement
 from graph.settings import Settings
 
 if TYPE_CHECKING:
@@ -127,6 +128,8 @@ class BoundedPool:
         # (a give-back, or a take that found a connection free); and how often it moves (a
         # moving average of the time between two moves ending in a give-back).
         self.holding = 0
+        # Takes that found every connection in use and waited (for /metrics).
+        self.waits = 0
         self._moved_at = time.monotonic()
         self._back_every = 0.0
 
@@ -148,6 +151,8 @@ class BoundedPool:
         """A connection, after waiting at most acquire_timeout; give it back with give_back."""
         if self.holding < self.pool.get_max_size():
             self._moved_at = time.monotonic()
+        elif self._turns.locked():
+            self.waits += 1
         if self._turns.locked():
             async with asyncio.timeout(self.acquire_timeout):
                 await self._turns.acquire()
@@ -385,11 +390,17 @@ def _one_line(record: logging.LogRecord) -> bool:
     return True
 
 
+async def _count_statements(conn: asyncpg.Connection) -> None:
+    # Each statement of a request, counted and timed for its figures (graph/observe.py).
+    conn.add_query_logger(count_statement)
+
+
 async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = None) -> BoundedPool:
     # Idempotent: a filter added twice is kept once.
     logging.getLogger("asyncpg.pool").addFilter(_one_line)
     pool = await asyncpg.create_pool(
         dsn,
+        init=_count_statements if settings.observed else None,
         connect=_connect,
         min_size=settings.pool_min_size if min_size is None else min_size,
         max_size=settings.pool_max_size,

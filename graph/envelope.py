@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph import cancel, errors
+from graph.observe import current
 from graph.ratelimit import BYTES_PER_POINT, RateLimiter, client_key, rate_limited
 from graph.settings import Settings
 
@@ -214,14 +215,11 @@ def refusal(
     media_type = GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
     if len(reason) > MAX_REASON:
         reason = reason[:MAX_REASON] + "…"
-    body = {
-        "errors": [
-            {
-                "message": reason,
-                "extensions": extensions or {"code": CODES.get(status, errors.BAD_REQUEST)},
-            }
-        ]
-    }
+    extensions = dict(extensions or {"code": CODES.get(status, errors.BAD_REQUEST)})
+    observed = current()
+    if observed is not None:
+        extensions["requestId"] = observed.request_id
+    body = {"errors": [{"message": reason, "extensions": extensions}]}
     # Never stored by an HTTP cache: a refusal says nothing of the answer to come.
     return Response(
         json.dumps(body, separators=(",", ":")),

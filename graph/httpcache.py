@@ -305,6 +305,8 @@ class HttpCache:
         # (47 of some 150 us a hit took). Forgotten all at once past KEY_MEMO_BYTES.
         self._keys: dict[tuple[int, bool, bytes], Key | None] = {}
         self._keys_bytes = 0
+        # Cacheable GETs answered from the cache (or 304) and not (for /metrics).
+        self.hits = self.misses = 0
 
     def key(self, scope: Scope) -> Key | None:
         """request_key for this cache's version and fingerprint, remembered by query string."""
@@ -362,10 +364,12 @@ class HttpCache:
                 }
             )
             await send({"type": "http.response.body", "body": b""})
+            self.hits += 1
             return True
         entry = self.cache.get(key.text) if self.cache.max_bytes else None
         if entry is not None and self._charged(scope):
             await self._send_entry(send, entry, vary)
+            self.hits += 1
             return True
         return key
 
@@ -407,6 +411,8 @@ class HttpCache:
     ) -> None:
         if not isinstance(key, Key):
             key = None
+        else:
+            self.misses += 1
         start: Message | None = None
         chunks: list[bytes] = []
         passing = False

@@ -39,6 +39,7 @@ from graph.accesslog import AccessLog
 from graph.admission import BODY as BUSY_BODY
 from graph.admission import Admission
 from graph.cancel import HANG_UP
+from graph.observe import REQUEST_ID_HEADER, request_id
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,11 @@ class ReceiveDeadlines(HttpToolsProtocol):
                 self.parser.get_http_version(),
                 503,
             )
-        answer = self.server_state.default_headers + admission.refuse(self.headers)
+        answer = [
+            *self.server_state.default_headers,
+            *admission.refuse(self.headers),
+            (REQUEST_ID_HEADER, request_id(self.headers).encode()),
+        ]
         # The connection is closed right after (`connection: close`, as the app's refusal; a
         # body is left unread).
         self.transport.write(

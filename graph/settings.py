@@ -60,6 +60,8 @@ def _path(name: str) -> Path | None:
 
 ENVIRONMENTS = ("development", "production")
 EXECUTIONS = ("compiled", "resolvers")
+LOG_FORMATS = ("text", "json")
+TRACING = ("off", "otlp", "console")
 # What /bin/sh still interprets inside double quotes: the quote itself, $, `, a line break,
 # and a backslash before a backslash (a lone one elsewhere stays as it is).
 _SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
@@ -153,6 +155,19 @@ class Settings:
     replica_urls: tuple[str, ...] = ()
     replica_max_lag_ms: int = 5_000
     replica_check_ms: int = 1_000
+    # Observability (docs/observability.md): /metrics, and the token it asks for; the format of
+    # the log (one JSON line per request with "json"); where spans go (OpenTelemetry).
+    metrics: bool = True
+    metrics_token: str | None = None
+    # A port of its own for /metrics (on the same host), off the API's.
+    metrics_port: int | None = None
+    log_format: str = "text"
+    tracing: str = "off"
+
+    @property
+    def observed(self) -> bool:
+        """Whether requests are measured (their SQL statements counted) at all."""
+        return self.metrics or self.log_format == "json" or self.tracing != "off"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -208,7 +223,18 @@ class Settings:
             replica_urls=_list("FILMGRAPH_REPLICA_URLS"),
             replica_max_lag_ms=_int("FILMGRAPH_REPLICA_MAX_LAG_MS", 5_000),
             replica_check_ms=_int("FILMGRAPH_REPLICA_CHECK_MS", 1_000),
+            metrics=_bool("FILMGRAPH_METRICS", True),
+            metrics_token=os.environ.get("FILMGRAPH_METRICS_TOKEN") or None,
+            metrics_port=_int("FILMGRAPH_METRICS_PORT", 0, 1, 65_535) or None,
+            log_format=os.environ.get("FILMGRAPH_LOG_FORMAT") or "text",
+            tracing=os.environ.get("FILMGRAPH_TRACING") or "off",
         )
+        for name, value, allowed in (
+            ("FILMGRAPH_LOG_FORMAT", settings.log_format, LOG_FORMATS),
+            ("FILMGRAPH_TRACING", settings.tracing, TRACING),
+        ):
+            if value not in allowed:
+                raise SystemExit(f"{name} must be one of {allowed}, got {value!r}")
         if settings.trusted_only and settings.trusted_documents is None:
             raise SystemExit(
                 "FILMGRAPH_TRUSTED_ONLY needs FILMGRAPH_TRUSTED_DOCUMENTS (the manifest of the "
@@ -225,6 +251,11 @@ class Settings:
                 'FILMGRAPH_DATA_DIR must not contain ", $, `, two backslashes in a row or a '
                 f"line break (pg_ctl passes it to /bin/sh), got {str(settings.data_dir)!r}; "
                 "set FILMGRAPH_DATA_DIR to another folder"
+            )
+        if settings.metrics_port == settings.port:
+            raise SystemExit(
+                f"FILMGRAPH_METRICS_PORT ({settings.metrics_port}) must differ from the API's "
+                "port (FILMGRAPH_PORT)"
             )
         if settings.pool_min_size > settings.pool_max_size:
             raise SystemExit(

@@ -42,6 +42,7 @@ from graph.errors import (
 from graph.graphiql import page as graphiql_page
 from graph.httpcache import HttpCache, no_store
 from graph.loaders import Loaders
+from graph.observe import current
 from graph.persisted import NO_TRUSTED_DOCUMENTS, Documents
 from graph.ratelimit import RateLimiter, client_key, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, Schema, create_schema
@@ -73,9 +74,11 @@ class GraphQLView(GraphQL[Context, None]):
         schema_gate: SchemaGate | None = None,
         documents: Documents | None = None,
         http_cache: HttpCache | None = None,
+        *,
+        traced: bool = False,
     ) -> None:
         super().__init__(
-            create_schema(settings),
+            create_schema(settings, traced=traced),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
         )
@@ -177,14 +180,17 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         # The one exit of every HTTP result: each error leaves with a stable code, and an
         # unexpected one without its internals.
+        observed = current()
         if result.errors:
-            request_id = secrets.token_hex(8)
+            request_id = observed.request_id if observed else secrets.token_hex(8)
             result.errors = in_document_order(
                 [
                     classify(e, request_id, suggestions=self.settings.suggestions)
                     for e in result.errors
                 ]
             )
+        if observed is not None:
+            observed.outcome([(e.extensions or {}).get("code") for e in result.errors or ()])
         processed = await super().process_result(request, result)
         sub_response = getattr(request.state, "sub_response", None)
         if isinstance(sub_response, SubResponse):
@@ -287,10 +293,22 @@ class GraphQLView(GraphQL[Context, None]):
                 errors=[GraphQLError(message, extensions={"code": TIMEOUT})],
                 extensions=None if cost is None else {"cost": cost},
             )
+        finally:
+            self._observe(kwargs.get("request_data"))
         if isinstance(result, ExecutionResult) and result.errors and request_data is not None:
             variables = request_data.variables
             result.errors = reworded_all(result.errors, variables)
         return result
+
+    def _observe(self, request_data: Any) -> None:
+        """The request's operation and cost, for its figures and log line (graph/observe.py)."""
+        observed = current()
+        if observed is None or request_data is None or not isinstance(request_data.query, str):
+            return
+        observed.cost = OPERATION_COST.get()
+        entry = self.schema.document_cache.entries.get(request_data.query)
+        document = entry.document if entry is not None else None
+        observed.operation(document, request_data.operation_name, request_data.query)
 
     async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:
         # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry

@@ -528,6 +528,14 @@ ALTER TABLE public.genre ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.import_tally (
+    table_name text NOT NULL,
+    outcome text NOT NULL,
+    rows bigint NOT NULL,
+    CONSTRAINT import_tally_outcome_check CHECK ((outcome = ANY (ARRAY['inserted'::text, 'updated'::text, 'unchanged'::text, 'rejected'::text, 'deleted'::text]))),
+    CONSTRAINT import_tally_rows_check CHECK ((rows >= 0))
+);
+
 ALTER TABLE public.offer ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.offer_id_seq
     START WITH 1
@@ -606,6 +614,9 @@ ALTER TABLE ONLY public.genre
 
 ALTER TABLE ONLY public.genre
     ADD CONSTRAINT genre_slug_key UNIQUE (slug);
+
+ALTER TABLE ONLY public.import_tally
+    ADD CONSTRAINT import_tally_pkey PRIMARY KEY (table_name, outcome);
 
 ALTER TABLE ONLY public.offer
     ADD CONSTRAINT offer_film_id_region_kind_provider_id_quality_key UNIQUE NULLS NOT DISTINCT (film_id, region, kind, provider_id, quality);

@@ -13,7 +13,7 @@ import pytest
 from graphql import GraphQLError
 
 from graph.paths import shortest_links
-from tests.conftest import gql, gql_error
+from tests.conftest import extensions, gql, gql_error
 
 HOP = "film { slug } from { slug } fromRoles to { slug } toRoles"
 PATH = f"""query($a: ID!, $b: ID!, $hops: Int! = 6) {{
@@ -182,7 +182,7 @@ async def test_path_refuses_bad_arguments(
 ) -> None:
     laura = await person_id(client, "laura-bialis")
     error = await gql_error(client, PATH, {"a": a or laura, "b": b or laura, "hops": hops})
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": argument}
+    assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": argument}
 
 
 async def test_collaborators_most_shared_films_first(client: httpx.AsyncClient) -> None:
@@ -259,7 +259,7 @@ async def test_common_films_of_several_people(client: httpx.AsyncClient) -> None
     }
     for people in ([], [ids[0]] * 11, ["RmlsbTox"]):
         error = await gql_error(client, query, {"p": people})
-        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "people"}
+        assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": "people"}
 
 
 async def test_common_films_either_way_they_are_found(dsn: str) -> None:
@@ -329,7 +329,7 @@ async def test_similar_films_with_their_reasons(client: httpx.AsyncClient) -> No
         error = await gql_error(
             client, f'{{ film(slug: "fargo-1996") {{ similar(first: {first}) {{ score }} }} }}'
         )
-        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "first"}
+        assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": "first"}
 
 
 async def test_availability_side_by_side(client: httpx.AsyncClient) -> None:
@@ -363,7 +363,7 @@ async def test_availability_side_by_side(client: httpx.AsyncClient) -> None:
             client,
             f'{{ film(slug: "refusenik-2007") {{ availability(regions: {regions}) {{ region }} }} }}',
         )
-        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "regions"}
+        assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": "regions"}
 
 
 async def test_best_offer_counts_the_subscriptions_held(client: httpx.AsyncClient) -> None:
@@ -399,4 +399,4 @@ async def test_best_offer_counts_the_subscriptions_held(client: httpx.AsyncClien
         ({"slug": godfather, "region": "US", "subs": ["RmlsbTox"]}, "subscriptions"),
     ):
         error = await gql_error(client, query, variables)
-        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": argument}
+        assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": argument}

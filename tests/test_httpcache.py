@@ -25,7 +25,7 @@ from graph.httpcache import (
 from graph.ids import from_global_id, to_global_id
 from graph.schema import create_schema
 from graph.settings import Settings
-from tests.conftest import LiveServer, version_known
+from tests.conftest import LiveServer, extensions, version_known
 
 FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
 REFUSENIK = {"slug": "refusenik-2007", "region": "US"}
@@ -314,11 +314,11 @@ async def test_head_is_answered_as_get_from_the_cache_without_a_body(
 async def test_a_persisted_id_with_a_lone_surrogate_is_not_found(
     client: httpx.AsyncClient,
 ) -> None:
-    extensions = '{"persistedQuery": {"version": 1, "sha256Hash": "\\ud800"}}'
-    response = await client.get("/graphql", params={"extensions": extensions})
+    persisted = '{"persistedQuery": {"version": 1, "sha256Hash": "\\ud800"}}'
+    response = await client.get("/graphql", params={"extensions": persisted})
     assert response.status_code == 200
     (error,) = response.json()["errors"]
-    assert error["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+    assert extensions(error) == {"code": "PERSISTED_QUERY_NOT_FOUND"}
 
 
 SCHEMA_FOR_KEYS = create_schema()._schema

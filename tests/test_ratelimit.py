@@ -10,7 +10,7 @@ import pytest
 from graph.app import create_app
 from graph.ratelimit import RateLimiter
 from graph.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, extensions
 
 QUERY = '{ film(slug: "refusenik-2007") { title directors { name } } }'  # 1 + cost 11
 
@@ -31,7 +31,7 @@ async def test_a_client_past_its_points_gets_429(dsn: str) -> None:
             assert 1 <= wait <= 60
             body = refused.json()
             assert "data" not in body
-            assert body["errors"][0]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": wait}
+            assert extensions(body["errors"][0]) == {"code": "RATE_LIMITED", "retryAfter": wait}
             assert body["extensions"] == {"cost": 11}  # costed, then refused for its cost
             assert "25 cost points per minute" in body["errors"][0]["message"]
 
@@ -111,7 +111,7 @@ async def test_a_request_is_charged_for_its_size_before_it_is_read(dsn: str) -> 
             wait = int(refused.headers["retry-after"])
             assert 1 <= wait <= 60
             (error,) = refused.json()["errors"]
-            assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": wait}
+            assert extensions(error) == {"code": "RATE_LIMITED", "retryAfter": wait}
             assert "1000 cost points per minute" in error["message"]
             # ... while a short request still gets through, and another client is untouched.
             small = await client.post("/graphql", json={"query": "{ __typename }"})

@@ -42,6 +42,18 @@ def _schema(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({"FILMGRAPH_PORT": "70000"}, "FILMGRAPH_PORT must be at most 65535, got 70000"),
         ({"FILMGRAPH_PORT": "0"}, "FILMGRAPH_PORT must be at least 1, got 0"),
         (
+            {"FILMGRAPH_PORT": "9100", "FILMGRAPH_METRICS_PORT": "9100"},
+            "FILMGRAPH_METRICS_PORT (9100) must differ from the API's port (FILMGRAPH_PORT)",
+        ),
+        (
+            {"FILMGRAPH_LOG_FORMAT": "xml"},
+            "FILMGRAPH_LOG_FORMAT must be one of ('text', 'json'), got 'xml'",
+        ),
+        (
+            {"FILMGRAPH_TRACING": "jaeger"},
+            "FILMGRAPH_TRACING must be one of ('off', 'otlp', 'console'), got 'jaeger'",
+        ),
+        (
             {"FILMGRAPH_HEADER_TIMEOUT_MS": "0"},
             "FILMGRAPH_HEADER_TIMEOUT_MS must be at least 1, got 0",
         ),
