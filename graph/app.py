@@ -32,6 +32,7 @@ from graph.db import (
     DatabaseUnavailable,
     create_pool,
 )
+from graph.draining import Drain
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
@@ -60,14 +61,25 @@ class App(Starlette):
     which logs it). Anything else (an Origin, a preflight, HEAD, another path) goes through
     Starlette."""
 
-    def __init__(self, graphql: ASGIApp, **options: Any) -> None:
+    def __init__(self, graphql: ASGIApp, drain: Drain, **options: Any) -> None:
         super().__init__(**options)
         self.graphql = ServerErrorMiddleware(VaryOrigin(graphql))
+        self.drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Once the server is stopping, it only refuses (graph/draining.py); until then it counts
+        # the requests in flight, which the stop waits for.
+        if self.drain.started and scope["path"] != "/healthz":
+            await self.drain.refuse(scope, receive, send)
+            return
+        await self.drain.serve(self._serve, scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            scope["type"] == "http"
-            and scope["path"] == "/graphql"
+            scope["path"] == "/graphql"
             and scope["method"] in ("GET", "POST")
             and not scope.get("root_path")
             and all(name != b"origin" for name, _ in scope["headers"])
@@ -228,6 +240,7 @@ def create_app(
     endpoint = CacheFront(admission, graphql.http_cache, settings.max_url_bytes)
     app = App(
         endpoint,
+        Drain(settings.drain_timeout_ms / 1000),
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST"]),
             *linked_routes(settings, lambda: data_version.current, deployment),
