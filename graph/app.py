@@ -38,10 +38,11 @@ from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
 from graph.linked import routes as linked_routes
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
-from graph.ratelimit import RateLimiter
+from graph.ratelimit import Limiter, RateLimiter
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
 from graph.settings import Settings
+from graph.sharedlimit import SharedRateLimiter
 from graph.view import RETRY_AFTER_S, GraphQLView
 
 __all__ = ["create_app", "server_config"]
@@ -142,7 +143,15 @@ def create_app(
     documents = Documents(trusted, settings.trusted_only, settings.apq_cache_bytes)
     # One bucket per client for both charges: the size of what it sends, as it arrives, and
     # the cost of what it asks for.
-    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+    limiter: Limiter | None = None
+    if settings.rate_limit and settings.rate_limit_store == "postgres":
+        limiter = SharedRateLimiter(
+            settings.rate_limit_points,
+            settings.rate_limit_lease_points,
+            pool=lambda: app.state.pool,  # set by the lifespan, before the first request
+        )
+    elif settings.rate_limit:
+        limiter = RateLimiter(settings.rate_limit_points)
     # The cache's answers differ between deployments that differ in these (cursors are sealed
     # with the key, the execution path shows in `extensions`): so do their ETags.
     deployment = fingerprint(
