@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -42,6 +43,7 @@ from graph.ratelimit import Limiter, RateLimiter
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
 from graph.settings import Settings
+from graph.sharedlimit import CONNECTIONS as LEASE_CONNECTIONS
 from graph.sharedlimit import SharedRateLimiter
 from graph.view import RETRY_AFTER_S, GraphQLView
 
@@ -148,7 +150,10 @@ def create_app(
         limiter = SharedRateLimiter(
             settings.rate_limit_points,
             settings.rate_limit_lease_points,
-            pool=lambda: app.state.pool,  # set by the lifespan, before the first request
+            lambda: create_pool(
+                dataclasses.replace(settings, pool_min_size=0, pool_max_size=LEASE_CONNECTIONS),
+                database,
+            ),
         )
     elif settings.rate_limit:
         limiter = RateLimiter(settings.rate_limit_points)
@@ -185,6 +190,8 @@ def create_app(
         finally:
             await data_version.stop()
             await app.state.pool.close()
+            if isinstance(limiter, SharedRateLimiter):
+                await limiter.close()
 
     async def healthz(request: Request) -> Response:
         if getattr(request.app.state, "worker", False) and settings.environment != "production":

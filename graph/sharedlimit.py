@@ -11,16 +11,21 @@ of its points held by the others, a little less than its limit. A lease is spent
 LEASE_TTL_S of being taken, or dropped: points taken long ago and spent late would let a client
 exceed its rate over a short window.
 
+The leases are taken on connections of their own (a pool of CONNECTIONS, opened on the first
+lease), not the requests' pool: there a lease would wait in line behind the requests holding
+connections, and every request of its client behind it.
+
 When the database cannot be reached (or is not migrated yet), each process falls back to a
 limiter of its own, as with FILMGRAPH_RATE_LIMIT_STORE=process, and says so in the log once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # How long a process may spend a lease after taking it.
 LEASE_TTL_S = 1.0
+# The connections a process keeps for leases, besides FILMGRAPH_POOL_MAX.
+CONNECTIONS = 2
 # Every this many leases, a process drops the shared buckets nobody has touched for a minute.
 FORGET_EVERY = 1_000
 
@@ -50,16 +57,20 @@ class SharedRateLimiter:
         self,
         points_per_minute: int,
         lease_points: int,
-        pool: Callable[[], BoundedPool],
+        open_pool: Callable[[], Awaitable[BoundedPool]],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.capacity = float(points_per_minute)
         self.per_second = points_per_minute / 60
         self.lease_points = float(min(lease_points, points_per_minute))
-        self.pool = pool
+        self.open_pool = open_pool
+        self.pool: BoundedPool | None = None
+        self.opening = asyncio.Lock()
         self.clock = clock
         self.leases: dict[str, _Lease] = {}
         self.leases_taken = 0
+        # Per client, the lease being asked for, when one is.
+        self.asking: dict[str, asyncio.Future[None]] = {}
         # Used while the database cannot be reached.
         self.fallback = RateLimiter(points_per_minute, clock)
         self.falling_back = False
@@ -67,14 +78,30 @@ class SharedRateLimiter:
     async def charge(self, client: str, points: int) -> int | None:
         """Charge `points` to `client`; None when it had them, else the seconds to wait."""
         points = min(points, int(self.capacity))  # the most costly request still gets through
-        now = self.clock()
+        while not self._spend(client, points):
+            # One lease at a time per client: the requests that find the lease short together
+            # (all of a busy client's, at once) wait for the one that asks, then spend from
+            # what it brought, instead of each asking for a lease of its own.
+            asking = self.asking.get(client)
+            if asking is None:
+                return await self._lease(client, points)
+            await asyncio.shield(asking)
+        return None
+
+    def _spend(self, client: str, points: int) -> bool:
         lease = self.leases.get(client)
+        if lease is None or lease.points < points or lease.until <= self.clock():
+            return False
+        lease.points -= points
+        return True
+
+    async def _lease(self, client: str, points: int) -> int | None:
+        """Take a lease from the shared bucket and charge `points` to it."""
+        now = self.clock()
+        lease = self.leases.pop(client, None)
         held = lease.points if lease is not None and lease.until > now else 0.0
-        if held >= points:
-            assert lease is not None
-            lease.points -= points
-            return None
         need = points - held
+        self.asking[client] = asking = asyncio.get_running_loop().create_future()
         try:
             granted, available = await self._take(client, need)
         except (*CONNECTION_ERRORS, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
@@ -82,19 +109,26 @@ class SharedRateLimiter:
                 log.warning("shared rate limit unavailable; limiting per process error=%r", exc)
                 self.falling_back = True
             return self.fallback.take(client, points)
+        finally:
+            del self.asking[client]
+            asking.set_result(None)
         if self.falling_back:
             log.info("shared rate limit available again")
             self.falling_back = False
         if granted < need:
+            if lease is not None and held:
+                self.leases[client] = lease  # still good for smaller charges
             return max(1, math.ceil((need - available) / self.per_second))
-        if lease is None and len(self.leases) >= PRUNE_AT:
+        if len(self.leases) >= PRUNE_AT:
             self.leases = {k: v for k, v in self.leases.items() if v.until > now}
         self.leases[client] = _Lease(held + granted - points, now + LEASE_TTL_S)
         return None
 
     async def _take(self, client: str, need: float) -> tuple[float, float]:
-        pool = self.pool()
-        async with pool.acquire() as conn:
+        async with self.opening:
+            if self.pool is None:
+                self.pool = await self.open_pool()
+        async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 sql("rate_limit_take"),
                 client,
@@ -107,3 +141,7 @@ class SharedRateLimiter:
             if self.leases_taken % FORGET_EVERY == 0:
                 await conn.execute(sql("rate_limit_forget"), self.capacity / self.per_second)
         return row["granted"], row["available"]
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
