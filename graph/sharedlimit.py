@@ -4,12 +4,13 @@ graph/ratelimit.py kept in PostgreSQL (FILMGRAPH_RATE_LIMIT_STORE=postgres, migr
 A statement per charge would put a round trip on every request, and several on some (the
 size of a body, then one point up front, then the cost). So a process takes points from a
 client's shared bucket a lease at a time (FILMGRAPH_RATE_LIMIT_LEASE_POINTS, one statement,
-`rate_limit_take`) and spends them locally; it asks again only once the lease cannot pay a
-charge. The points a process holds are gone from the shared bucket, so the sum admitted over
-all processes stays within the limit; a client spread over N processes may find up to N leases
-of its points held by the others, a little less than its limit. A lease is spent within
-LEASE_TTL_S of being taken, or dropped: points taken long ago and spent late would let a client
-exceed its rate over a short window.
+`rate_limit_take`) and spends them locally. Once half a lease is spent, the next is asked for
+in the background, so that a busy client seldom waits for the round trip; a charge the lease
+cannot pay waits for it. The points a process holds are gone from the shared bucket, so the sum
+admitted over all processes stays within the limit; a client spread over N processes may find
+up to N leases of its points held by the others, a little less than its limit. Points are
+spent within LEASE_TTL_S of being taken, or dropped: points taken long ago and spent late would
+let a client exceed its rate over a short window.
 
 The leases are taken on connections of their own (a pool of CONNECTIONS, opened on the first
 lease), not the requests' pool: there a lease would wait in line behind the requests holding
@@ -71,6 +72,7 @@ class SharedRateLimiter:
         self.leases_taken = 0
         # Per client, the lease being asked for, when one is.
         self.asking: dict[str, asyncio.Future[None]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
         # Used while the database cannot be reached.
         self.fallback = RateLimiter(points_per_minute, clock)
         self.falling_back = False
@@ -86,7 +88,35 @@ class SharedRateLimiter:
             if asking is None:
                 return await self._lease(client, points)
             await asyncio.shield(asking)
+        if self.leases[client].points < self.lease_points / 2 and client not in self.asking:
+            # Half spent: the next lease is asked for now, in the background, so that a busy
+            # client's requests find it there rather than wait for the round trip.
+            self._ask_ahead(client)
         return None
+
+    def _ask_ahead(self, client: str) -> None:
+        self.asking[client] = asking = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._top_up(client, asking))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _top_up(self, client: str, asking: asyncio.Future[None]) -> None:
+        try:
+            granted, _ = await self._take(client, 1.0)
+            if granted:
+                now = self.clock()
+                lease = self.leases.get(client)
+                if lease is not None and lease.until > now:
+                    lease.points += granted
+                    lease.until = now + LEASE_TTL_S
+                else:
+                    self.leases[client] = _Lease(granted, now + LEASE_TTL_S)
+        except (*CONNECTION_ERRORS, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
+            # The next charge that finds the lease short asks again, and falls back if need be.
+            log.info("shared rate limit: no lease ahead error=%r", exc)
+        finally:
+            del self.asking[client]
+            asking.set_result(None)
 
     def _spend(self, client: str, points: int) -> bool:
         lease = self.leases.get(client)
