@@ -62,6 +62,19 @@ function request() return wrk.format(nil, "/graphql", nil, bodies[math.random(#b
 """
 
 
+async def take_ms(dsn: str) -> float:
+    """The mean time of one rate_limit_take in the database, in ms."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        ms = await conn.fetchval(
+            "select sum(total_exec_time) / nullif(sum(calls), 0) from pg_stat_statements "
+            "where query like '%rate_limit_take(%' and query not like '%pg_stat_statements%'"
+        )
+        return float(ms or 0)
+    finally:
+        await conn.close()
+
+
 async def takes(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
@@ -133,6 +146,7 @@ def main() -> None:
                 f"{statistics.median(r['p99'] for r in runs[name]):7.1f} "
                 f"{rps / reference:10.2f} {statistics.median(statements[name]):14.3f}"
             )
+        print(f"rate_limit_take: {asyncio.run(take_ms(dsn)):.3f} ms in the database on average")
     finally:
         for server in servers.values():
             if server.process is not None:
