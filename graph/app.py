@@ -62,7 +62,8 @@ class App(Starlette):
     finds the same endpoint, and an unexpected error is answered as Starlette answers it
     (ServerErrorMiddleware, the same class: a plain 500, and the error raised to uvicorn,
     which logs it). Anything else (an Origin, a preflight, HEAD, another path) goes through
-    Starlette."""
+    Starlette. Every HTTP request is counted in flight first, or refused once the server is
+    stopping (graph/draining.py)."""
 
     def __init__(self, graphql: ASGIApp, drain: Drain, **options: Any) -> None:
         super().__init__(**options)
