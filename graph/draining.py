@@ -10,6 +10,7 @@ would close the socket at once and wait for the requests in flight without a bou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -19,6 +20,10 @@ from graph.errors import SERVICE_UNAVAILABLE
 
 # What a client is told to wait before it tries again: by then a load balancer has moved on.
 RETRY_AFTER_S = 2
+
+# What a refusal reads of a request's body before it answers, at most.
+READ_BEFORE_REFUSAL_BYTES = 1_000_000
+READ_BEFORE_REFUSAL_S = 1.0
 
 _REFUSAL = json.dumps(
     {
@@ -81,13 +86,21 @@ class Drain:
             if not self.cut or began:
                 raise
             task.uncancel()
-            await self.refuse(scope, receive, send)
+            await self.refuse(scope, receive, send, read_body=False)  # the app has read it
         finally:
             self.in_flight.discard(task)
 
-    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def refuse(
+        self, scope: Scope, receive: Receive, send: Send, *, read_body: bool = True
+    ) -> None:
         """503 with `Retry-After` and `connection: close`: `/readyz` says the server is
         stopping, anything else gets `SERVICE_UNAVAILABLE`."""
+        if read_body:
+            # Read first (up to a bound, briefly): closing a connection with bytes unread
+            # resets it, and the client may never read the answer.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(READ_BEFORE_REFUSAL_S):
+                    await _read_body(receive)
         body = _STOPPING if scope["path"] == "/readyz" else _REFUSAL
         await send(
             {
@@ -103,3 +116,12 @@ class Drain:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive) -> None:
+    read = 0
+    while read <= READ_BEFORE_REFUSAL_BYTES:
+        message = await receive()
+        read += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
