@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # How long a process may spend a lease after taking it.
 LEASE_TTL_S = 1.0
+# The shortest time a lease lasts at the limit's rate.
+LEASE_FLOOR_S = 0.1
 # The connections a process keeps for leases, besides FILMGRAPH_POOL_MAX.
 CONNECTIONS = 2
 # Every this many leases, a process drops the shared buckets nobody has touched for a minute.
@@ -63,7 +65,11 @@ class SharedRateLimiter:
     ) -> None:
         self.capacity = float(points_per_minute)
         self.per_second = points_per_minute / 60
-        self.lease_points = float(min(lease_points, points_per_minute))
+        # A lease lasts a busy client at least LEASE_FLOOR_S at the limit's rate: with a high
+        # limit (a frontend's API key), leases of a fixed size would be spent in milliseconds,
+        # and each client's requests would wait for the next one.
+        floor = self.per_second * LEASE_FLOOR_S
+        self.lease_points = float(min(max(lease_points, floor), points_per_minute))
         self.open_pool = open_pool
         self.pool: BoundedPool | None = None
         self.opening = asyncio.Lock()
