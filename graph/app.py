@@ -40,6 +40,7 @@ from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_chan
 from graph.linked import routes as linked_routes
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
 from graph.ratelimit import Limiter, RateLimiter
+from graph.replicas import ReadPools, Replicas
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
 from graph.settings import Settings
@@ -183,6 +184,15 @@ def create_app(
             # Checked now, so that operations on a current schema run unchecked from the first.
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await schema_gate.check(app.state.pool)
+        # Reads go to the replicas, if any, once checked (graph/replicas.py).
+        app.state.replicas = None
+        app.state.reads = app.state.pool
+        if settings.replica_urls:
+            app.state.replicas = await Replicas.open(
+                settings, database, lambda: data_version.current
+            )
+            app.state.reads = ReadPools(app.state.pool, app.state.replicas)
+            app.state.replicas.start()
         # Not waited for: the first answers are not cached until the version is known,
         # usually a few milliseconds after start.
         data_version.start()
@@ -190,6 +200,8 @@ def create_app(
             yield
         finally:
             await data_version.stop()
+            if app.state.replicas is not None:
+                await app.state.replicas.stop()
             await app.state.pool.close()
             if isinstance(limiter, SharedRateLimiter):
                 await limiter.close()
@@ -234,7 +246,12 @@ def create_app(
                 status_code=503,
                 headers={"retry-after": "1"},
             )
-        return JSONResponse({"status": "ok", "database": "ok"})
+        replicas: Replicas | None = request.app.state.replicas
+        if replicas is None:
+            return JSONResponse({"status": "ok", "database": "ok"})
+        # Replicas that cannot serve do not make this server unready: reads fall back to the
+        # primary.
+        return JSONResponse({"status": "ok", "database": "ok", "replicas": replicas.report()})
 
     graphql = GraphQLView(settings, limiter, schema_gate, documents)
     assert isinstance(graphql.schema, strawberry.Schema)
@@ -247,12 +264,21 @@ def create_app(
         settings.api_keys,
         graphql.schema._schema,
     )
-    data_version.on_change = log_version_change(graphql.http_cache.cache)
+    cache_changed = log_version_change(graphql.http_cache.cache)
+
+    def version_changed(version: int | None) -> None:
+        cache_changed(version)
+        replicas: Replicas | None = getattr(app.state, "replicas", None)
+        if replicas is not None:
+            replicas.changed(version)
+
+    data_version.on_change = version_changed
     admission = Admission(
         BoundedRequest(graphql, settings, limiter),
         settings.pool_queue,
         RETRY_AFTER_S,
-        pool=lambda: app.state.pool,  # set by the lifespan, before the first request
+        # Set by the lifespan, before the first request: the pool, or it and the replicas'.
+        pool=lambda: app.state.reads,
     )
     endpoint = CacheFront(admission, graphql.http_cache, settings.max_url_bytes)
     app = App(

@@ -114,6 +114,8 @@ async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
 
 
 def cmd_serve(settings: Settings, workers: int = 1) -> int:
+    for url in settings.replica_urls:
+        check_dsn(url, "FILMGRAPH_REPLICA_URLS")
     each = worker_settings(settings, workers)  # refused before anything starts
     # A manifest that cannot be read stops the start before anything else does.
     trusted = trusted_documents(settings)

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from graph.dsn import address
 from graph.settings import Settings
+
+if TYPE_CHECKING:
+    from graph.replicas import Replica, Replicas
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +130,10 @@ class BoundedPool:
         self._moved_at = time.monotonic()
         self._back_every = 0.0
 
-    def for_request(self) -> RequestConnection:
-        """One request's view of this pool: see RequestConnection."""
-        return RequestConnection(self)
+    def for_request(self, replicas: Replicas | None = None) -> RequestConnection:
+        """One request's view of this pool (and of the replicas, if any): see
+        RequestConnection."""
+        return RequestConnection(self, replicas)
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
@@ -209,10 +213,19 @@ class RequestConnection:
     `release()` when the request ends (answered, timed out, or its client gone). A request's
     DataLoader batches run side by side, and a connection runs one statement at a time: they
     take turns on it, in the order they asked. The same API as BoundedPool's for statements
-    (`acquire`, `fetch`, `fetchval`), so code that runs one takes either."""
+    (`acquire`, `fetch`, `fetchval`), so code that runs one takes either.
 
-    def __init__(self, pool: BoundedPool) -> None:
+    With `replicas` (graph/replicas.py), the first statement takes the connection from the
+    next replica that may serve, or from `pool`, the primary's, when none may. When the
+    replica fails under a statement, `replica_failed` is set, the replica left out, and the
+    request's later statements fail at once: the view answers the request again from the
+    primary."""
+
+    def __init__(self, pool: BoundedPool, replicas: Replicas | None = None) -> None:
         self.pool = pool
+        self.replicas = replicas
+        self.replica: Replica | None = None  # the one this request reads from, if any
+        self.replica_failed = False
         self._conn: Any = None
         self._turn = asyncio.Lock()
         self._released = False
@@ -223,9 +236,38 @@ class RequestConnection:
             if self._released:
                 # A straggler of a request that has ended: its connection is someone else's.
                 raise asyncpg.InterfaceError("the request has ended; its connection is released")
+            if self.replica_failed:
+                raise asyncpg.InterfaceError("the request is answered again from the primary")
             if self._conn is None:
-                self._conn = await self.pool.take()
-            yield self._conn
+                self._conn = await self._take()
+            try:
+                yield self._conn
+            except Exception as exc:
+                replica = self.replica
+                if replica is None or self.replicas is None:
+                    raise
+                if not self.replicas.failed(replica, exc):
+                    raise
+                self.replica_failed = True
+                self.replica = None
+                conn, self._conn = self._conn, None
+                await replica.pool.give_back(conn)
+                raise
+
+    async def _take(self) -> Any:
+        replica = self.replicas.choose() if self.replicas is not None else None
+        if replica is not None:
+            assert self.replicas is not None
+            try:
+                conn = await replica.pool.take()
+            except TimeoutError:
+                pass  # its pool is busy: the primary's may not be
+            except CONNECTION_ERRORS as exc:
+                self.replicas.lost(replica, exc)
+            else:
+                self.replica = replica
+                return conn
+        return await self.pool.take()
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.acquire() as conn:
@@ -246,7 +288,7 @@ class RequestConnection:
             self._released = True
             conn, self._conn = self._conn, None
             if conn is not None:
-                await self.pool.give_back(conn)
+                await (self.replica.pool if self.replica is not None else self.pool).give_back(conn)
 
 
 # What runs statements: the pool itself, or one request's connection.

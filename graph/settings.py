@@ -156,6 +156,11 @@ class Settings:
     # The API's public URL, without a trailing slash: the base of the JSON-LD `@id`s
     # (`{public_url}/films/{slug}`, the page that serves that document).
     public_url: str = "http://127.0.0.1:8000"
+    # Read replicas (graph/replicas.py): their URLs, the most a usable one may lag the
+    # primary, and how often each is checked.
+    replica_urls: tuple[str, ...] = ()
+    replica_max_lag_ms: int = 5_000
+    replica_check_ms: int = 1_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -211,6 +216,9 @@ class Settings:
             cache_max_age_s=_int("FILMGRAPH_CACHE_MAX_AGE_S", 0, 0),
             response_cache_bytes=_int("FILMGRAPH_RESPONSE_CACHE_BYTES", 32_000_000, 0),
             public_url=_public_url(),
+            replica_urls=_list("FILMGRAPH_REPLICA_URLS"),
+            replica_max_lag_ms=_int("FILMGRAPH_REPLICA_MAX_LAG_MS", 5_000),
+            replica_check_ms=_int("FILMGRAPH_REPLICA_CHECK_MS", 1_000),
         )
         if settings.trusted_only and settings.trusted_documents is None:
             raise SystemExit(

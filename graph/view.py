@@ -24,6 +24,7 @@ from graph.compiled import fast
 from graph.compiled.run import RawJson
 from graph.context import Context
 from graph.cost import OPERATION_COST
+from graph.db import RequestConnection
 from graph.envelope import (
     GRAPHQL_RESPONSE_JSON,
     check_variables_depth,
@@ -102,13 +103,24 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope=scope, receive=receive)
+        state = request.app.state
+        database = state.pool.for_request(getattr(state, "replicas", None))
+        response = await self._respond(request, database)
+        if database.replica_failed:
+            # The replica it read from failed under it (gone, or a statement cancelled by the
+            # replay of the primary's changes): the answer may hold that error. The primary
+            # answers it again (graph/replicas.py); the body was read once, and is kept.
+            log.info("replica failed under a request, answered again from the primary")
+            response = await self._respond(request, state.pool.for_request())
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request, database: RequestConnection) -> Response:
         # The request's one connection (see get_context), given back before the answer is
         # sent, and whatever ended the request: an answer, an error, a cancellation.
-        database = request.app.state.pool.for_request()
         request.state.database = database
         try:
             # An operation served compiled before skips Strawberry's pipeline (same answer).
-            response = await fast.answer(self, request) or await self.run(request)
+            response: Response = await fast.answer(self, request) or await self.run(request)
         except HTTPException as exc:
             # Strawberry answers these in plain text; a GraphQL client reads them as any other
             # answer. A browser asking for a GraphiQL that is switched off gets a plain 404.
@@ -123,7 +135,7 @@ class GraphQLView(GraphQL[Context, None]):
         finally:
             # Shielded: a second cancellation must not leave the connection taken.
             await asyncio.shield(database.release())
-        await response(scope, receive, send)
+        return response
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A persisted GET sends no `query`, only its hash in `extensions`.
