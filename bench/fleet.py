@@ -9,9 +9,8 @@ process stopped gracefully (SIGTERM, drained) and restarted.
 The database is a copy of `<cache>/db-50000` (bench/peers builds it; `FILMGRAPH_BENCH_CACHE`,
 default `~/.cache/filmgraph-bench`) made once into `--data`, under the cache's lock: the bench
 migrates its copy (and may leave buckets in it), never the cache. `--start-replica` makes a
-streaming replica of it with `pg_basebackup -R` and passes it as FILMGRAPH_REPLICA_URLS (read
-from a filmgraph that knows it; one that does not ignores it, and the replica's events then
-only show that nothing depends on it). `--replica-dsn` names replicas of one's own (with
+streaming replica of it with `pg_basebackup -R` and passes it as FILMGRAPH_REPLICA_URLS (the
+servers read from it while it is usable). `--replica-dsn` names replicas of one's own (with
 DATABASE_URL for the primary).
 
 The two processes share the port with SO_REUSEPORT, the kernel spreading connections over
