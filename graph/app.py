@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -32,6 +33,7 @@ from graph.db import (
     DatabaseUnavailable,
     create_pool,
 )
+from graph.draining import Drain
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
@@ -46,11 +48,13 @@ from graph.metrics import (
 )
 from graph.observe import Front, Observe
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
-from graph.ratelimit import RateLimiter
+from graph.ratelimit import Limiter, RateLimiter
 from graph.replicas import ReadPools, Replicas
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
 from graph.settings import Settings
+from graph.sharedlimit import CONNECTIONS as LEASE_CONNECTIONS
+from graph.sharedlimit import SharedRateLimiter
 from graph.tracing import Tracing, provider_for
 from graph.view import RETRY_AFTER_S, GraphQLView
 
@@ -69,19 +73,34 @@ class App(Starlette):
     finds the same endpoint, and an unexpected error is answered as Starlette answers it
     (ServerErrorMiddleware, the same class: a plain 500, and the error raised to uvicorn,
     which logs it). Anything else (an Origin, a preflight, HEAD, another path) goes through
-    Starlette."""
+    Starlette. Every HTTP request is counted in flight first, or refused once the server is
+    stopping (graph/draining.py)."""
 
-    def __init__(self, graphql: ASGIApp, front: Front | None = None, **options: Any) -> None:
+    def __init__(
+        self, graphql: ASGIApp, drain: Drain, front: Front | None = None, **options: Any
+    ) -> None:
         super().__init__(**options)
         self.graphql = ServerErrorMiddleware(VaryOrigin(graphql))
+        self.drain = drain
         # A cache hit is answered before those two as well, with the Vary they would give it
         # (ServerErrorMiddleware's 500 and uvicorn's for an error raised here are the same).
         self.front = front
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Once the server is stopping, it only refuses (graph/draining.py), but for /healthz and
+        # /metrics, which a scraper reads through the stop; until then it counts the requests
+        # in flight, which the stop waits for.
+        if self.drain.started and scope["path"] not in ("/healthz", "/metrics"):
+            await self.drain.refuse(scope, receive, send)
+            return
+        await self.drain.serve(self._serve, scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            scope["type"] == "http"
-            and scope["path"] == "/graphql"
+            scope["path"] == "/graphql"
             and scope["method"] in ("GET", "POST")
             and not scope.get("root_path")
             and all(name != b"origin" for name, _ in scope["headers"])
@@ -159,7 +178,18 @@ def create_app(
     documents = Documents(trusted, settings.trusted_only, settings.apq_cache_bytes)
     # One bucket per client for both charges: the size of what it sends, as it arrives, and
     # the cost of what it asks for.
-    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+    limiter: Limiter | None = None
+    if settings.rate_limit and settings.rate_limit_store == "postgres":
+        limiter = SharedRateLimiter(
+            settings.rate_limit_points,
+            settings.rate_limit_lease_points,
+            lambda: create_pool(
+                dataclasses.replace(settings, pool_min_size=0, pool_max_size=LEASE_CONNECTIONS),
+                database,
+            ),
+        )
+    elif settings.rate_limit:
+        limiter = RateLimiter(settings.rate_limit_points)
     # The cache's answers differ between deployments that differ in these (cursors are sealed
     # with the key, the execution path shows in `extensions`): so do their ETags.
     deployment = fingerprint(
@@ -211,6 +241,8 @@ def create_app(
             if app.state.replicas is not None:
                 await app.state.replicas.stop()
             await app.state.pool.close()
+            if isinstance(limiter, SharedRateLimiter):
+                await limiter.close()
 
     async def healthz(request: Request) -> Response:
         if getattr(request.app.state, "worker", False) and settings.environment != "production":
@@ -305,6 +337,7 @@ def create_app(
     )
     app = App(
         endpoint,
+        Drain(settings.drain_timeout_ms / 1000),
         endpoint,
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST"]),

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from importlib import metadata
 from pathlib import Path
+from types import FrameType
 from typing import Any, BinaryIO
 
 import asyncpg
@@ -25,6 +26,7 @@ from starlette.applications import Starlette
 from graph import cursor_secret, db, stopping
 from graph.app import create_app, server_config
 from graph.demo.load import load_demo
+from graph.draining import Drain
 from graph.dsn import DsnError
 from graph.dsn import check as check_dsn
 from graph.embedded import EmbeddedError, EmbeddedPostgres
@@ -41,6 +43,10 @@ from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
 from graph.workers import WorkersError, worker_settings
 from graph.workers import serve as serve_workers
+
+# After the drain: what uvicorn gives the requests still running before it cancels them, and
+# what a workers' parent adds to the drain before it kills a worker.
+STOP_MARGIN_S = 2.0
 
 log = logging.getLogger("graph.cli")
 
@@ -141,11 +147,13 @@ def cmd_serve(settings: Settings, workers: int = 1) -> int:
             # Said once, by the first worker up: the kernel queues connections until then.
             _run_server(app, each, sock, f"{announce} ({workers} workers)" if index == 0 else "")
 
+        # The parent gives its workers their drain and a little more before it kills them.
+        stop_after = settings.drain_timeout_ms / 1000 + STOP_MARGIN_S
         if not settings.metrics:
-            return serve_workers(sock, workers, run)
+            return serve_workers(sock, workers, run, stop_after)
         # The workers' figures, summed by whichever answers /metrics (graph/metrics.py).
         with across_workers():
-            return serve_workers(sock, workers, run)
+            return serve_workers(sock, workers, run, stop_after)
 
 
 def _run_server(app: Starlette, settings: Settings, sock: socket.socket, announce: str) -> None:
@@ -155,7 +163,14 @@ def _run_server(app: Starlette, settings: Settings, sock: socket.socket, announc
         # uvicorn's own lines through the root logger's JSON formatter.
         logs = {"access_log": False, "log_config": None}
     config = server_config(
-        app, settings, host=settings.host, port=settings.port, log_level="info", **logs
+        app,
+        settings,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        # Past the drain, what is still running is cancelled (graph/draining.py).
+        timeout_graceful_shutdown=STOP_MARGIN_S,
+        **logs,
     )
     server = _Server(config, announce=announce)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
@@ -173,6 +188,8 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, *, announce: str) -> None:
         super().__init__(config)
         self.announce = announce
+        # An app of create_app's drains before it stops (graph/draining.py).
+        self.drain: Drain | None = getattr(config.app, "drain", None)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -181,8 +198,21 @@ class _Server(uvicorn.Server):
             # uvicorn says where it listens only on sockets it bound itself.
             self._log_started_message(sockets or [])
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # The first SIGTERM or SIGINT starts the drain; a second one stops at once.
+        if self.drain is None or self.drain.started:
+            super().handle_exit(sig, frame)
+        else:
+            self._captured_signals.append(sig)
+            self.drain.start()
+
     async def on_tick(self, counter: int) -> bool:
         if stopping.requested():
+            if self.drain is None:
+                self.should_exit = True
+            else:
+                self.drain.start()
+        if self.drain is not None and self.drain.finished():
             self.should_exit = True
         return await super().on_tick(counter)
 

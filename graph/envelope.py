@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph import cancel, errors
 from graph.observe import current
-from graph.ratelimit import BYTES_PER_POINT, RateLimiter, client_key, rate_limited
+from graph.ratelimit import BYTES_PER_POINT, Limiter, client_key, rate_limited
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,7 @@ class BoundedRequest:
     """Refuse a URL longer than max_url_bytes (414) or a body larger than max_body_bytes (413),
     counting the bytes as they arrive: a chunked body has no Content-Length to trust."""
 
-    def __init__(
-        self, app: ASGIApp, settings: Settings, limiter: RateLimiter | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: Limiter | None = None) -> None:
         self.app = app
         self.max_url = settings.max_url_bytes
         self.max_body = settings.max_body_bytes
@@ -102,7 +100,7 @@ class BoundedRequest:
         headers = Headers(scope=scope)
         address = scope["client"][0] if scope.get("client") else None
         client = client_key(headers.get("x-api-key"), address, self.api_keys)
-        wait = self.limiter.take(client, size // BYTES_PER_POINT)
+        wait = await self.limiter.charge(client, size // BYTES_PER_POINT)
         if wait is None:
             return True
         # Held before the answer, unread: a client that sends again at once, whatever

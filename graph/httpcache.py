@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from graph.envelope import GRAPHQL_RESPONSE_JSON, decode_json
 from graph.ids import from_global_id
 from graph.persisted import document_key
-from graph.ratelimit import RateLimiter, client_key
+from graph.ratelimit import Limiter, client_key
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class HttpCache:
         max_bytes: int,
         version: Callable[[], int | None],
         fingerprint: str,
-        limiter: RateLimiter | None,
+        limiter: Limiter | None,
         api_keys: frozenset[str],
         schema: GraphQLSchema,
     ) -> None:
@@ -351,7 +351,7 @@ class HttpCache:
             return None
         # Answered here only if the client is within its rate limit; past it, the view
         # refuses it as without caching.
-        if not_modified(scope, key.etag) and self._charged(scope):
+        if not_modified(scope, key.etag) and await self._charged(scope):
             await send(
                 {
                     "type": "http.response.start",
@@ -367,13 +367,13 @@ class HttpCache:
             self.hits += 1
             return True
         entry = self.cache.get(key.text) if self.cache.max_bytes else None
-        if entry is not None and self._charged(scope):
+        if entry is not None and await self._charged(scope):
             await self._send_entry(send, entry, vary)
             self.hits += 1
             return True
         return key
 
-    def _charged(self, scope: Scope) -> bool:
+    async def _charged(self, scope: Scope) -> bool:
         """An answer from the cache costs one point of the client's rate limit, as any
         operation does before it runs (its cost is not charged: nothing runs). Past the
         limit, the view answers (and refuses) as without caching."""
@@ -382,7 +382,7 @@ class HttpCache:
         headers = Headers(scope=scope)
         address = scope["client"][0] if scope.get("client") else None
         client = client_key(headers.get("x-api-key"), address, self.api_keys)
-        return self.limiter.take(client, 1) is None
+        return await self.limiter.charge(client, 1) is None
 
     async def _send_entry(self, send: Send, entry: Entry, vary: bytes) -> None:
         await send(

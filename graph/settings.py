@@ -62,6 +62,7 @@ ENVIRONMENTS = ("development", "production")
 EXECUTIONS = ("compiled", "resolvers")
 LOG_FORMATS = ("text", "json")
 TRACING = ("off", "otlp", "console")
+RATE_LIMIT_STORES = ("process", "postgres")
 # What /bin/sh still interprets inside double quotes: the quote itself, $, `, a line break,
 # and a backslash before a backslash (a lone one elsewhere stays as it is).
 _SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
@@ -94,6 +95,8 @@ class Settings:
     pool_timeout_ms: int = 2_000
     pool_queue: int = 20
     request_timeout_ms: int = 10_000
+    # On SIGTERM, how long the requests in flight may take to finish (graph/draining.py).
+    drain_timeout_ms: int = 30_000
     # How long a client may take to send a request's head, and then its body.
     header_timeout_ms: int = 10_000
     body_timeout_ms: int = 10_000
@@ -119,6 +122,11 @@ class Settings:
     # Cost points per client per minute; off in development, on in production.
     rate_limit: bool = False
     rate_limit_points: int = 100_000
+    # Where the buckets live: "process" (each process its own) or "postgres" (one table that
+    # every process and server of the deployment shares; graph/sharedlimit.py), and for the
+    # latter the points a process takes from a shared bucket at a time.
+    rate_limit_store: str = "process"
+    rate_limit_lease_points: int = 1_000
     # API keys that name a client of their own; any other key counts as its address.
     api_keys: frozenset[str] = frozenset()
     # Origins allowed to call the API from a browser (CORS); none by default.
@@ -186,6 +194,7 @@ class Settings:
             pool_timeout_ms=_int("FILMGRAPH_POOL_TIMEOUT_MS", 2_000),
             pool_queue=_int("FILMGRAPH_POOL_QUEUE", 20, 0),
             request_timeout_ms=_int("FILMGRAPH_REQUEST_TIMEOUT_MS", 10_000),
+            drain_timeout_ms=_int("FILMGRAPH_DRAIN_TIMEOUT_MS", 30_000),
             header_timeout_ms=_int("FILMGRAPH_HEADER_TIMEOUT_MS", 10_000),
             body_timeout_ms=_int("FILMGRAPH_BODY_TIMEOUT_MS", 10_000),
             environment=environment,
@@ -205,6 +214,8 @@ class Settings:
             max_batch=_int("FILMGRAPH_MAX_BATCH", 5),
             rate_limit=_bool("FILMGRAPH_RATE_LIMIT", not development),
             rate_limit_points=_int("FILMGRAPH_RATE_LIMIT_POINTS", 100_000),
+            rate_limit_store=os.environ.get("FILMGRAPH_RATE_LIMIT_STORE") or "process",
+            rate_limit_lease_points=_int("FILMGRAPH_RATE_LIMIT_LEASE_POINTS", 1_000),
             api_keys=frozenset(_list("FILMGRAPH_API_KEYS")),
             cors_origins=_list("FILMGRAPH_CORS_ORIGINS"),
             graphiql=_bool("FILMGRAPH_GRAPHIQL", development),
@@ -243,6 +254,11 @@ class Settings:
         if settings.execution not in EXECUTIONS:
             raise SystemExit(
                 f"FILMGRAPH_EXECUTION must be one of {EXECUTIONS}, got {settings.execution!r}"
+            )
+        if settings.rate_limit_store not in RATE_LIMIT_STORES:
+            raise SystemExit(
+                f"FILMGRAPH_RATE_LIMIT_STORE must be one of {RATE_LIMIT_STORES}, got "
+                f"{settings.rate_limit_store!r}"
             )
         if settings.database_url is None and _SHELL_SPECIAL.search(str(settings.data_dir)):
             # pg_ctl starts the server through /bin/sh with its paths in double quotes: a path

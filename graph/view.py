@@ -44,7 +44,7 @@ from graph.httpcache import HttpCache, no_store
 from graph.loaders import Loaders
 from graph.observe import current
 from graph.persisted import NO_TRUSTED_DOCUMENTS, Documents
-from graph.ratelimit import RateLimiter, client_key, rate_limited
+from graph.ratelimit import Limiter, client_key, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, Schema, create_schema
 from graph.schema_gate import SchemaGate
 from graph.settings import Settings
@@ -70,7 +70,7 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(
         self,
         settings: Settings,
-        rate_limiter: RateLimiter | None,
+        rate_limiter: Limiter | None,
         schema_gate: SchemaGate | None = None,
         documents: Documents | None = None,
         http_cache: HttpCache | None = None,
@@ -256,7 +256,7 @@ class GraphQLView(GraphQL[Context, None]):
         if self.rate_limiter is not None and isinstance(context, Context):
             # One point per operation up front, so that documents that never run (invalid,
             # refused) still count; its cost is charged when it runs.
-            wait = self.rate_limiter.take(context.client, 1)
+            wait = await self.rate_limiter.charge(context.client, 1)
             if wait is not None:
                 return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
         if isinstance(context, Context):

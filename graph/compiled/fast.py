@@ -189,7 +189,7 @@ async def _execute(view: GraphQLView, request: Request, ready: Ready) -> Executi
     address = request.client.host if request.client else None
     client = client_key(request.headers.get("x-api-key"), address, view.settings.api_keys)
     if limiter is not None:
-        wait = limiter.take(client, 1)
+        wait = await limiter.charge(client, 1)
         if wait is not None:
             return ExecutionResult(data=None, errors=[rate_limited(limiter, wait)])
     database = request.state.database
@@ -207,7 +207,7 @@ async def _execute(view: GraphQLView, request: Request, ready: Ready) -> Executi
     try:
         async with asyncio.timeout(limit) as deadline:
             if limiter is not None and ready.cost:
-                wait = limiter.take(client, ready.cost)
+                wait = await limiter.charge(client, ready.cost)
                 if wait is not None:
                     errors = [rate_limited(limiter, wait)]
                     return ExecutionResult(data=None, errors=errors, extensions=extensions)
