@@ -14,6 +14,7 @@ PATH_TOO_COSTLY or TIMEOUT, and the lengths found. Targets (issue 13): path p95 
 similar p95 <= 50 ms.
 
     .venv/bin/python bench/graph_questions.py [--pairs 500] [--films 500] [--warm 100]
+                                              [--only path|similar]
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ async def similar(schema: Schema, pool: asyncpg.Pool, films: int, n: int, seed: 
     print(line("  its SQL", statement, floor))
 
 
-async def main(pairs: int, films_n: int, warm: int) -> None:
+async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
     url = os.environ.get("DATABASE_URL")
     database = None
     if url:
@@ -148,11 +149,15 @@ async def main(pairs: int, films_n: int, warm: int) -> None:
         films = await pool.fetchval("select max(id) from film")
         schema = create_schema(Settings())
         print(f"{people} people, {films} films; {warm} draws to warm up, then timed")
-        await paths(schema, pool, people, warm, seed=99)
-        await similar(schema, pool, films, warm, seed=99)
+        if only in (None, "path"):
+            await paths(schema, pool, people, warm, seed=99)
+        if only in (None, "similar"):
+            await similar(schema, pool, films, warm, seed=99)
         print("timed:")
-        await paths(schema, pool, people, pairs, seed=1)
-        await similar(schema, pool, films, films_n, seed=1)
+        if only in (None, "path"):
+            await paths(schema, pool, people, pairs, seed=1)
+        if only in (None, "similar"):
+            await similar(schema, pool, films, films_n, seed=1)
         await pool.close()
     finally:
         if database is not None:
@@ -164,5 +169,6 @@ if __name__ == "__main__":
     parser.add_argument("--pairs", type=int, default=500)
     parser.add_argument("--films", type=int, default=500)
     parser.add_argument("--warm", type=int, default=100)
+    parser.add_argument("--only", choices=["path", "similar"], help="one question alone")
     args = parser.parse_args()
-    asyncio.run(main(args.pairs, args.films, args.warm))
+    asyncio.run(main(args.pairs, args.films, args.warm, args.only))

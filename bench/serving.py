@@ -15,6 +15,8 @@ and how many "never awaited" warnings and tracebacks each server logged.
     .venv/bin/python bench/serving.py [--rounds 3] [--seconds 10] [--films 0]
         [--page film|list|healthz] [--connections 32]
         [--systems h11+json,httptools+json,h11+orjson,httptools+orjson,workers2]
+        (or unobserved,metrics,metrics+jsonlog: `filmgraph serve` with FILMGRAPH_METRICS=0,
+        as by default, and with FILMGRAPH_LOG_FORMAT=json)
         [--before /tmp/filmgraph-main]
 
 workersN is `filmgraph serve --workers N` itself (h11, orjson); the others are its app and
@@ -51,6 +53,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
 STARTUP_S = 60.0
 SYSTEMS = ["h11+json", "httptools+json", "h11+orjson", "httptools+orjson", "workers2"]
+# `filmgraph serve` with observability off, as it is by default (/metrics), and with the JSON
+# request log too (written to the bench's log file of the system).
+OBSERVED = {
+    "unobserved": {"FILMGRAPH_METRICS": "0"},
+    "metrics": {},
+    "metrics+jsonlog": {"FILMGRAPH_LOG_FORMAT": "json"},
+}
 LIST_PAGE = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
   totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
 HEALTHZ_LUA = """
@@ -128,6 +137,9 @@ def command(system: str, before: Path | None) -> tuple[list[str], dict[str, str]
     if system.startswith("workers"):
         workers = system.removeprefix("workers")
         return [sys.executable, "-m", "graph.cli", "serve", "--workers", workers], {}
+    if system in OBSERVED:
+        # `filmgraph serve` as is, with what docs/observability.md describes on or off.
+        return [sys.executable, "-m", "graph.cli", "serve"], OBSERVED[system]
     return [sys.executable, __file__, "--serve", system], {}
 
 

@@ -22,11 +22,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graph import errors
-from graph.db import BoundedPool
 from graph.envelope import GRAPHQL_RESPONSE_JSON
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,19 @@ LOG_EVERY_S = 10.0
 BODY = json.dumps(
     {"errors": [{"message": BUSY_MESSAGE, "extensions": {"code": errors.SERVICE_UNAVAILABLE}}]}
 ).encode()
+
+
+class Line(Protocol):
+    """Where requests wait for a connection: the pool (graph/db.py's BoundedPool), or the
+    pools of the replicas and the primary together (graph/replicas.py's ReadPools)."""
+
+    @property
+    def holding(self) -> int: ...
+
+    @property
+    def acquire_timeout(self) -> float: ...
+
+    def expected_wait(self, ahead: int) -> float: ...
 
 
 class Admission:
@@ -51,14 +64,15 @@ class Admission:
         app: ASGIApp,
         queue: int,
         retry_after_s: int,
-        pool: Callable[[], BoundedPool],
+        pool: Callable[[], Line],
     ) -> None:
         self.app = app
         self.queue = queue
         self.retry_after = str(retry_after_s).encode()
         self.pool = pool
         self.in_progress = 0
-        self.refused = 0
+        self.refused = 0  # since the last log line
+        self.refusals = 0  # since start (for /metrics)
         self.logged_at = -LOG_EVERY_S
 
     def busy(self) -> bool:
@@ -92,6 +106,7 @@ class Admission:
         """Count a refusal of a request with these (lower-cased) headers, and give its 503's
         headers; its body is BODY."""
         self.refused += 1
+        self.refusals += 1
         now = time.monotonic()
         if now - self.logged_at >= LOG_EVERY_S:
             log.warning(

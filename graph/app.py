@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -32,15 +33,29 @@ from graph.db import (
     DatabaseUnavailable,
     create_pool,
 )
+from graph.draining import Drain
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
 from graph.linked import routes as linked_routes
+from graph.metrics import (
+    Metrics,
+    import_rows,
+    response,
+    serve_separately,
+    unauthorized,
+    watch,
+)
+from graph.observe import Front, Observe
 from graph.persisted import Documents, TrustedDocuments, trusted_documents
-from graph.ratelimit import RateLimiter
+from graph.ratelimit import Limiter, RateLimiter
+from graph.replicas import ReadPools, Replicas
 from graph.schema_gate import SchemaGate
 from graph.server import server_config
 from graph.settings import Settings
+from graph.sharedlimit import CONNECTIONS as LEASE_CONNECTIONS
+from graph.sharedlimit import SharedRateLimiter
+from graph.tracing import Tracing, provider_for
 from graph.view import RETRY_AFTER_S, GraphQLView
 
 __all__ = ["create_app", "server_config"]
@@ -58,24 +73,52 @@ class App(Starlette):
     finds the same endpoint, and an unexpected error is answered as Starlette answers it
     (ServerErrorMiddleware, the same class: a plain 500, and the error raised to uvicorn,
     which logs it). Anything else (an Origin, a preflight, HEAD, another path) goes through
-    Starlette."""
+    Starlette. Every HTTP request is counted in flight first, or refused once the server is
+    stopping (graph/draining.py)."""
 
-    def __init__(self, graphql: ASGIApp, **options: Any) -> None:
+    def __init__(
+        self, graphql: ASGIApp, drain: Drain, front: Front | None = None, **options: Any
+    ) -> None:
         super().__init__(**options)
         self.graphql = ServerErrorMiddleware(VaryOrigin(graphql))
+        self.drain = drain
+        # A cache hit is answered before those two as well, with the Vary they would give it
+        # (ServerErrorMiddleware's 500 and uvicorn's for an error raised here are the same).
+        self.front = front
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Once the server is stopping, it only refuses (graph/draining.py), but for /healthz and
+        # /metrics, which a scraper reads through the stop; until then it counts the requests
+        # in flight, which the stop waits for.
+        if self.drain.started and scope["path"] not in ("/healthz", "/metrics"):
+            await self.drain.refuse(scope, receive, send)
+            return
+        await self.drain.serve(self._serve, scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            scope["type"] == "http"
-            and scope["path"] == "/graphql"
+            scope["path"] == "/graphql"
             and scope["method"] in ("GET", "POST")
             and not scope.get("root_path")
             and all(name != b"origin" for name, _ in scope["headers"])
         ):
             scope["app"] = self
+            if (
+                scope["method"] == "GET"
+                and self.front is not None
+                and await self.front.hit(scope, send, ACCEPT_ORIGIN)
+            ):
+                return
             await self.graphql(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+# The Vary of a cached answer once VaryOrigin has added Origin to it.
+ACCEPT_ORIGIN = b"accept, Origin"
 
 
 class VaryOrigin:
@@ -104,10 +147,15 @@ class VaryOrigin:
 
 
 def create_app(
-    settings: Settings, dsn: str | None = None, trusted: TrustedDocuments | None = None
+    settings: Settings,
+    dsn: str | None = None,
+    trusted: TrustedDocuments | None = None,
+    tracer_provider: Any = None,
 ) -> Starlette:
     """The app for `settings`; `dsn` overrides settings.database_url (embedded server);
-    `trusted`, the documents of settings.trusted_documents, when read already."""
+    `trusted`, the documents of settings.trusted_documents, when read already;
+    `tracer_provider`, an OpenTelemetry TracerProvider to trace to (else the one
+    settings.tracing names, if any)."""
     database = dsn or settings.database_url
     if database is None:
         raise ValueError("no database: pass a DSN or set DATABASE_URL")
@@ -130,7 +178,18 @@ def create_app(
     documents = Documents(trusted, settings.trusted_only, settings.apq_cache_bytes)
     # One bucket per client for both charges: the size of what it sends, as it arrives, and
     # the cost of what it asks for.
-    limiter = RateLimiter(settings.rate_limit_points) if settings.rate_limit else None
+    limiter: Limiter | None = None
+    if settings.rate_limit and settings.rate_limit_store == "postgres":
+        limiter = SharedRateLimiter(
+            settings.rate_limit_points,
+            settings.rate_limit_lease_points,
+            lambda: create_pool(
+                dataclasses.replace(settings, pool_min_size=0, pool_max_size=LEASE_CONNECTIONS),
+                database,
+            ),
+        )
+    elif settings.rate_limit:
+        limiter = RateLimiter(settings.rate_limit_points)
     # The cache's answers differ between deployments that differ in these (cursors are sealed
     # with the key, the execution path shows in `extensions`): so do their ETags.
     deployment = fingerprint(
@@ -156,14 +215,34 @@ def create_app(
             # Checked now, so that operations on a current schema run unchecked from the first.
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await schema_gate.check(app.state.pool)
+        # Reads go to the replicas, if any, once checked (graph/replicas.py).
+        app.state.replicas = None
+        app.state.reads = app.state.pool
+        if settings.replica_urls:
+            app.state.replicas = await Replicas.open(
+                settings, database, lambda: data_version.current
+            )
+            app.state.reads = ReadPools(app.state.pool, app.state.replicas)
+            app.state.replicas.start()
         # Not waited for: the first answers are not cached until the version is known,
         # usually a few milliseconds after start.
         data_version.start()
+        scrapes = None
+        if metrics is not None and settings.metrics_port is not None:
+            scrapes = await serve_separately(
+                metrics, settings.host, settings.metrics_port, lambda: app.state.pool
+            )
         try:
             yield
         finally:
+            if scrapes is not None:
+                scrapes.close()
             await data_version.stop()
+            if app.state.replicas is not None:
+                await app.state.replicas.stop()
             await app.state.pool.close()
+            if isinstance(limiter, SharedRateLimiter):
+                await limiter.close()
 
     async def healthz(request: Request) -> Response:
         if getattr(request.app.state, "worker", False) and settings.environment != "production":
@@ -205,9 +284,25 @@ def create_app(
                 status_code=503,
                 headers={"retry-after": "1"},
             )
-        return JSONResponse({"status": "ok", "database": "ok"})
+        replicas: Replicas | None = request.app.state.replicas
+        if replicas is None:
+            return JSONResponse({"status": "ok", "database": "ok"})
+        # Replicas that cannot serve do not make this server unready: reads fall back to the
+        # primary.
+        return JSONResponse({"status": "ok", "database": "ok", "replicas": replicas.report()})
 
-    graphql = GraphQLView(settings, limiter, schema_gate, documents)
+    tracing = None
+    if tracer_provider is not None or settings.tracing != "off":
+        tracing = Tracing(tracer_provider or provider_for(settings.tracing))
+    metrics = Metrics(settings.metrics_token) if settings.metrics else None
+
+    async def metrics_page(request: Request) -> Response:
+        assert metrics is not None
+        if not metrics.authorized(request):
+            return unauthorized()
+        return response(metrics.render(await import_rows(request.app.state.pool)))
+
+    graphql = GraphQLView(settings, limiter, schema_gate, documents, traced=tracing is not None)
     assert isinstance(graphql.schema, strawberry.Schema)
     graphql.http_cache = HttpCache(
         settings.cache_max_age_s,
@@ -218,21 +313,42 @@ def create_app(
         settings.api_keys,
         graphql.schema._schema,
     )
-    data_version.on_change = log_version_change(graphql.http_cache.cache)
+    cache_changed = log_version_change(graphql.http_cache.cache)
+
+    def version_changed(version: int | None) -> None:
+        cache_changed(version)
+        replicas: Replicas | None = getattr(app.state, "replicas", None)
+        if replicas is not None:
+            replicas.changed(version)
+
+    data_version.on_change = version_changed
     admission = Admission(
         BoundedRequest(graphql, settings, limiter),
         settings.pool_queue,
         RETRY_AFTER_S,
-        pool=lambda: app.state.pool,  # set by the lifespan, before the first request
+        # Set by the lifespan, before the first request: the pool, or it and the replicas'.
+        pool=lambda: app.state.reads,
     )
-    endpoint = CacheFront(admission, graphql.http_cache, settings.max_url_bytes)
+    endpoint = Observe(
+        CacheFront(admission, graphql.http_cache, settings.max_url_bytes),
+        metrics,
+        settings.log_format == "json",
+        tracing,
+    )
     app = App(
+        endpoint,
+        Drain(settings.drain_timeout_ms / 1000),
         endpoint,
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST"]),
             *linked_routes(settings, lambda: data_version.current, deployment),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *(
+                [Route("/metrics", metrics_page, methods=["GET"])]
+                if metrics and settings.metrics_port is None
+                else []
+            ),
             *(graphiql_routes() if settings.graphiql else []),
         ],
         lifespan=lifespan,
@@ -240,4 +356,8 @@ def create_app(
     )
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission
+    if metrics is not None:
+        watch(
+            metrics, graphql.schema.document_cache, graphql.http_cache, admission, lambda: app.state
+        )
     return app

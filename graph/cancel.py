@@ -15,6 +15,11 @@ import inspect
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
+# A scope key (set by graph/receive.py's protocol) whose value takes a callback to run, once,
+# if the client hangs up before its request is answered (None takes it back). Without it (an
+# app served otherwise), graph/envelope.py watches receive() for the hang-up in a task.
+HANG_UP = "filmgraph.hang_up"
+
 # How deep to look into what an unstarted coroutine holds: graphql-core nests, for a list of
 # objects, the list's items, each item's selection set (a dict of its fields' coroutines), each
 # field's completion and its resolver, and so on down the query.

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import BinaryIO
+from types import FrameType
+from typing import Any, BinaryIO
 
 import asyncpg
 import uvicorn
@@ -25,6 +26,7 @@ from starlette.applications import Starlette
 from graph import cursor_secret, db, stopping
 from graph.app import create_app, server_config
 from graph.demo.load import load_demo
+from graph.draining import Drain
 from graph.dsn import DsnError
 from graph.dsn import check as check_dsn
 from graph.embedded import EmbeddedError, EmbeddedPostgres
@@ -32,13 +34,19 @@ from graph.export import FORMATS, Exported, export_jsonld
 from graph.generate import GenerateError, generate
 from graph.imdb_files import generate_imdb
 from graph.importers.command import add_import_parser, cmd_import
+from graph.metrics import across_workers
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
+from graph.observe import JsonFormatter
 from graph.persisted import trusted_documents
 from graph.schema import abstract_types, create_schema
 from graph.server_version import UnsupportedServer, check_server_version
 from graph.settings import Settings
 from graph.workers import WorkersError, worker_settings
 from graph.workers import serve as serve_workers
+
+# After the drain: what uvicorn gives the requests still running before it cancels them, and
+# what a workers' parent adds to the drain before it kills a worker.
+STOP_MARGIN_S = 2.0
 
 log = logging.getLogger("graph.cli")
 
@@ -108,6 +116,8 @@ async def _serve_schema(dsn: str, *, migrate_now: bool) -> None:
 
 
 def cmd_serve(settings: Settings, workers: int = 1) -> int:
+    for url in settings.replica_urls:
+        check_dsn(url, "FILMGRAPH_REPLICA_URLS")
     each = worker_settings(settings, workers)  # refused before anything starts
     # A manifest that cannot be read stops the start before anything else does.
     trusted = trusted_documents(settings)
@@ -137,14 +147,32 @@ def cmd_serve(settings: Settings, workers: int = 1) -> int:
             # Said once, by the first worker up: the kernel queues connections until then.
             _run_server(app, each, sock, f"{announce} ({workers} workers)" if index == 0 else "")
 
-        return serve_workers(sock, workers, run)
+        # The parent gives its workers their drain and a little more before it kills them.
+        stop_after = settings.drain_timeout_ms / 1000 + STOP_MARGIN_S
+        if not settings.metrics:
+            return serve_workers(sock, workers, run, stop_after)
+        # The workers' figures, summed by whichever answers /metrics (graph/metrics.py).
+        with across_workers():
+            return serve_workers(sock, workers, run, stop_after)
 
 
 def _run_server(app: Starlette, settings: Settings, sock: socket.socket, announce: str) -> None:
-    server = _Server(
-        server_config(app, settings, host=settings.host, port=settings.port, log_level="info"),
-        announce=announce,
+    logs: dict[str, Any] = {}
+    if settings.log_format == "json":
+        # One JSON line per request already (graph/observe.py): no access log beside it, and
+        # uvicorn's own lines through the root logger's JSON formatter.
+        logs = {"access_log": False, "log_config": None}
+    config = server_config(
+        app,
+        settings,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        # Past the drain, what is still running is cancelled (graph/draining.py).
+        timeout_graceful_shutdown=STOP_MARGIN_S,
+        **logs,
     )
+    server = _Server(config, announce=announce)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
     # our handlers in place; once it has, stopping is the normal way out.
     with contextlib.suppress(KeyboardInterrupt):
@@ -160,6 +188,8 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, *, announce: str) -> None:
         super().__init__(config)
         self.announce = announce
+        # An app of create_app's drains before it stops (graph/draining.py).
+        self.drain: Drain | None = getattr(config.app, "drain", None)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -168,8 +198,21 @@ class _Server(uvicorn.Server):
             # uvicorn says where it listens only on sockets it bound itself.
             self._log_started_message(sockets or [])
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # The first SIGTERM or SIGINT starts the drain; a second one stops at once.
+        if self.drain is None or self.drain.started:
+            super().handle_exit(sig, frame)
+        else:
+            self._captured_signals.append(sig)
+            self.drain.start()
+
     async def on_tick(self, counter: int) -> bool:
         if stopping.requested():
+            if self.drain is None:
+                self.should_exit = True
+            else:
+                self.drain.start()
+        if self.drain is not None and self.drain.finished():
             self.should_exit = True
         return await super().on_tick(counter)
 
@@ -450,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
+    if settings.log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     if getattr(args, "host", None) or getattr(args, "port", None):
         from dataclasses import replace
 

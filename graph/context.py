@@ -9,7 +9,7 @@ import strawberry
 
 if TYPE_CHECKING:
     from graph.loaders import Loaders
-    from graph.ratelimit import RateLimiter
+    from graph.ratelimit import Limiter
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Context:
     cursor_key: bytes
     # Who is asking (API key or address) and the limiter to charge, when rate limiting is on.
     client: str = ""
-    rate_limiter: RateLimiter | None = None
+    rate_limiter: Limiter | None = None
     # Cost already granted to this request: the operations of a batch share one limit.
     cost_spent: int = 0
 

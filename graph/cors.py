@@ -27,9 +27,10 @@ ALLOWED_HEADERS = (
     "apollographql-client-version",
     "apollo-require-preflight",
     "x-apollo-operation-name",
+    "x-request-id",
 )
 # What a page's script may read of an answer, besides the CORS-safelisted headers.
-EXPOSED_HEADERS = ("etag", "retry-after", "cache-tag")
+EXPOSED_HEADERS = ("etag", "retry-after", "cache-tag", "x-request-id")
 # How long a browser may reuse a preflight's answer (Chromium caps it at 2 hours).
 MAX_AGE_S = 7_200
 

@@ -27,7 +27,7 @@ them (cost_signature).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -218,7 +218,7 @@ class CostLimit(SchemaExtension):
         self.max_cost = max_cost
         self.cost: int | None = None
 
-    def on_execute(self) -> Iterator[None]:
+    async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
         try:
@@ -231,13 +231,13 @@ class CostLimit(SchemaExtension):
         except RecursionError:
             self.cost = self.max_cost + 1  # inline fragments nested past what Python can walk
         OPERATION_COST.set(self.cost)
-        refusal = self._refusal(context.context)
+        refusal = await self._refusal(context.context)
         if refusal is not None:
             # A result set here is returned as is: execution, and so SQL, never starts.
             context.result = GraphQLExecutionResult(data=None, errors=[refusal])
         yield
 
-    def _refusal(self, request: Any) -> GraphQLError | None:
+    async def _refusal(self, request: Any) -> GraphQLError | None:
         """Why this operation may not run, if it may not: past the cost limit (shared by the
         operations of a batch), or past the client's rate limit."""
         spent = getattr(request, "cost_spent", 0)
@@ -252,7 +252,7 @@ class CostLimit(SchemaExtension):
             )
         limiter = getattr(request, "rate_limiter", None)
         if limiter is not None and self.cost:
-            wait = limiter.take(request.client, self.cost)
+            wait = await limiter.charge(request.client, self.cost)
             if wait is not None:
                 return rate_limited(limiter, wait)
         if self.cost is not None and hasattr(request, "cost_spent"):

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from graph.dsn import address
+from graph.observe import count_statement
 from graph.settings import Settings
+
+if TYPE_CHECKING:
+    from graph.replicas import Replica, Replicas
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +128,15 @@ class BoundedPool:
         # (a give-back, or a take that found a connection free); and how often it moves (a
         # moving average of the time between two moves ending in a give-back).
         self.holding = 0
+        # Takes that found every connection in use and waited (for /metrics).
+        self.waits = 0
         self._moved_at = time.monotonic()
         self._back_every = 0.0
 
-    def for_request(self) -> RequestConnection:
-        """One request's view of this pool: see RequestConnection."""
-        return RequestConnection(self)
+    def for_request(self, replicas: Replicas | None = None) -> RequestConnection:
+        """One request's view of this pool (and of the replicas, if any): see
+        RequestConnection."""
+        return RequestConnection(self, replicas)
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
@@ -144,7 +151,13 @@ class BoundedPool:
         """A connection, after waiting at most acquire_timeout; give it back with give_back."""
         if self.holding < self.pool.get_max_size():
             self._moved_at = time.monotonic()
-        async with asyncio.timeout(self.acquire_timeout):
+        elif self._turns.locked():
+            self.waits += 1
+        if self._turns.locked():
+            async with asyncio.timeout(self.acquire_timeout):
+                await self._turns.acquire()
+        else:
+            # A turn is free: taken at once, without arming a timer that would never fire.
             await self._turns.acquire()
         try:
             # A turn held means a connection is free or may be opened; opening one is bounded
@@ -209,10 +222,19 @@ class RequestConnection:
     `release()` when the request ends (answered, timed out, or its client gone). A request's
     DataLoader batches run side by side, and a connection runs one statement at a time: they
     take turns on it, in the order they asked. The same API as BoundedPool's for statements
-    (`acquire`, `fetch`, `fetchval`), so code that runs one takes either."""
+    (`acquire`, `fetch`, `fetchval`), so code that runs one takes either.
 
-    def __init__(self, pool: BoundedPool) -> None:
+    With `replicas` (graph/replicas.py), the first statement takes the connection from the
+    next replica that may serve, or from `pool`, the primary's, when none may. When the
+    replica fails under a statement, `replica_failed` is set, the replica left out, and the
+    request's later statements fail at once: the view answers the request again from the
+    primary."""
+
+    def __init__(self, pool: BoundedPool, replicas: Replicas | None = None) -> None:
         self.pool = pool
+        self.replicas = replicas
+        self.replica: Replica | None = None  # the one this request reads from, if any
+        self.replica_failed = False
         self._conn: Any = None
         self._turn = asyncio.Lock()
         self._released = False
@@ -223,9 +245,38 @@ class RequestConnection:
             if self._released:
                 # A straggler of a request that has ended: its connection is someone else's.
                 raise asyncpg.InterfaceError("the request has ended; its connection is released")
+            if self.replica_failed:
+                raise asyncpg.InterfaceError("the request is answered again from the primary")
             if self._conn is None:
-                self._conn = await self.pool.take()
-            yield self._conn
+                self._conn = await self._take()
+            try:
+                yield self._conn
+            except Exception as exc:
+                replica = self.replica
+                if replica is None or self.replicas is None:
+                    raise
+                if not self.replicas.failed(replica, exc):
+                    raise
+                self.replica_failed = True
+                self.replica = None
+                conn, self._conn = self._conn, None
+                await replica.pool.give_back(conn)
+                raise
+
+    async def _take(self) -> Any:
+        replica = self.replicas.choose() if self.replicas is not None else None
+        if replica is not None:
+            assert self.replicas is not None
+            try:
+                conn = await replica.pool.take()
+            except TimeoutError:
+                pass  # its pool is busy: the primary's may not be
+            except CONNECTION_ERRORS as exc:
+                self.replicas.lost(replica, exc)
+            else:
+                self.replica = replica
+                return conn
+        return await self.pool.take()
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.acquire() as conn:
@@ -239,6 +290,12 @@ class RequestConnection:
     def saturated(self) -> bool:
         return self.pool.saturated()
 
+    def settled(self) -> bool:
+        """No statement runs on the connection and none waits for it: release() takes its
+        turn at once, and a cancellation after that cannot keep the connection from the pool
+        (asyncpg shields its give-back)."""
+        return not self._turn.locked()
+
     async def release(self) -> None:
         """Give the connection back, once a statement running on it has ended (cancelled with
         its request, or bounded by statement_timeout). Idempotent."""
@@ -246,7 +303,7 @@ class RequestConnection:
             self._released = True
             conn, self._conn = self._conn, None
             if conn is not None:
-                await self.pool.give_back(conn)
+                await (self.replica.pool if self.replica is not None else self.pool).give_back(conn)
 
 
 # What runs statements: the pool itself, or one request's connection.
@@ -333,11 +390,17 @@ def _one_line(record: logging.LogRecord) -> bool:
     return True
 
 
+async def _count_statements(conn: asyncpg.Connection) -> None:
+    # Each statement of a request, counted and timed for its figures (graph/observe.py).
+    conn.add_query_logger(count_statement)
+
+
 async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = None) -> BoundedPool:
     # Idempotent: a filter added twice is kept once.
     logging.getLogger("asyncpg.pool").addFilter(_one_line)
     pool = await asyncpg.create_pool(
         dsn,
+        init=_count_statements if settings.observed else None,
         connect=_connect,
         min_size=settings.pool_min_size if min_size is None else min_size,
         max_size=settings.pool_max_size,

@@ -51,6 +51,9 @@ class DocumentCache:
         self.max_bytes = max_bytes
         self.size = 0
         self.entries: OrderedDict[str, Entry] = OrderedDict()
+        # Lookups by what they saved (for /metrics): parsing, and validating.
+        self.parse_hits = self.parse_misses = 0
+        self.validation_hits = self.validation_misses = 0
 
     def get(self, text: str) -> Entry | None:
         entry = self.entries.get(text)

@@ -29,13 +29,13 @@ def _host_ports(netloc: str) -> list[tuple[str, str]]:
     return out
 
 
-def check(url: str) -> None:
-    """Raise DsnError, saying what is wrong, unless url is a postgresql:// URL whose ports are
-    numbers from 1 to 65535."""
+def check(url: str, name: str = "DATABASE_URL") -> None:
+    """Raise DsnError, saying what is wrong (and naming the setting `name`), unless url is a
+    postgresql:// URL whose ports are numbers from 1 to 65535."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise DsnError(
-            "DATABASE_URL must be a URL like postgresql://user:password@host:5432/database, "
+            f"{name} must be a URL like postgresql://user:password@host:5432/database, "
             f"got one that starts with {parts.scheme + '://' if parts.scheme else 'no scheme'}"
         )
     ports = [port for _, port in _host_ports(parts.netloc) if port]
@@ -43,7 +43,7 @@ def check(url: str) -> None:
         ports.extend(value.split(","))
     for port in ports:
         if not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise DsnError(f"DATABASE_URL: the port must be a number from 1 to 65535, got {port!r}")
+            raise DsnError(f"{name}: the port must be a number from 1 to 65535, got {port!r}")
 
 
 def address(url: str) -> str:

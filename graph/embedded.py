@@ -163,7 +163,9 @@ class EmbeddedPostgres:
             return {}
         return {"user": self._account.pw_uid, "group": self._account.pw_gid, "extra_groups": []}
 
-    def _pg(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _pg(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         try:
             return subprocess.run(
                 [str(self._bin / args[0]), *args[1:]],
@@ -172,13 +174,14 @@ class EmbeddedPostgres:
                 check=False,
                 cwd="/",
                 timeout=COMMAND_TIMEOUT_S,
+                env=env,
                 **self._as_account(),
             )
         except subprocess.TimeoutExpired:
             raise EmbeddedError(f"{args[0]} did not finish in {COMMAND_TIMEOUT_S} s") from None
 
-    def _run(self, *args: str) -> None:
-        result = self._pg(*args)
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> None:
+        result = self._pg(*args, env=env)
         if result.returncode != 0:
             tail = ""
             if self.log_file.exists():
@@ -256,6 +259,32 @@ class EmbeddedPostgres:
                 "--locale=C",
                 "--no-instructions",
             )
+
+    def standby(self, data_dir: Path, settings: dict[str, str] | None = None) -> EmbeddedPostgres:
+        """A streaming replica of this running server, in data_dir, not started yet: a base
+        backup taken with `pg_basebackup -R`, so that it follows this server over replication
+        (its default pg_hba.conf lets the superuser replicate from 127.0.0.1). The replica has
+        this server's superuser and password."""
+        replica = EmbeddedPostgres(data_dir, settings=settings or {}, binaries=self._bin)
+        replica._prepare_dirs()
+        password_file = replica._sibling(".password")
+        password_file.touch(mode=0o600)
+        password_file.write_text(self.password + "\n")
+        replica._run(
+            "pg_basebackup",
+            "-D",
+            str(replica.data_dir),
+            "-d",
+            f"host=127.0.0.1 port={self.port} user=postgres",
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+            env={**os.environ, "PGPASSWORD": self.password},
+        )
+        return replica
 
     def start(self) -> str:
         """Initialise if needed, start, and return the DSN."""

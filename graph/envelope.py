@@ -15,7 +15,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph import cancel, errors
-from graph.ratelimit import BYTES_PER_POINT, RateLimiter, client_key, rate_limited
+from graph.observe import current
+from graph.ratelimit import BYTES_PER_POINT, Limiter, client_key, rate_limited
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,7 @@ class BoundedRequest:
     """Refuse a URL longer than max_url_bytes (414) or a body larger than max_body_bytes (413),
     counting the bytes as they arrive: a chunked body has no Content-Length to trust."""
 
-    def __init__(
-        self, app: ASGIApp, settings: Settings, limiter: RateLimiter | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: Limiter | None = None) -> None:
         self.app = app
         self.max_url = settings.max_url_bytes
         self.max_body = settings.max_body_bytes
@@ -101,7 +100,7 @@ class BoundedRequest:
         headers = Headers(scope=scope)
         address = scope["client"][0] if scope.get("client") else None
         client = client_key(headers.get("x-api-key"), address, self.api_keys)
-        wait = self.limiter.take(client, size // BYTES_PER_POINT)
+        wait = await self.limiter.charge(client, size // BYTES_PER_POINT)
         if wait is None:
             return True
         # Held before the answer, unread: a client that sends again at once, whatever
@@ -125,8 +124,9 @@ async def _until_disconnect(
     """Run the app on the body read already, and cancel it if the client goes away: the work
     a request started (its statements too) stops with it.
 
-    The app runs in this task, and a second one watches for the hang-up and cancels this one:
-    a task and a wait fewer for every request than running the app in a task of its own."""
+    The app runs in this task. The server's protocol says when the client hangs up
+    (graph/receive.py, the scope's cancel.HANG_UP); under another server, a second task
+    watches receive() for it. Either cancels this one."""
     gone = asyncio.Event()
     replayed = False
 
@@ -142,16 +142,22 @@ async def _until_disconnect(
     assert serving is not None
     orphans: dict[asyncio.Task[Any], list[Any]] | None = None
 
-    async def watch() -> None:
+    def hung_up() -> None:
         nonlocal orphans
-        while (await receive())["type"] != "http.disconnect":
-            pass
         log.info("client disconnected; request cancelled path=%s", scope["path"])
         gone.set()
         orphans = cancel.unstarted()
         serving.cancel()
 
-    watching = asyncio.ensure_future(watch())
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        hung_up()
+
+    told = scope.get(cancel.HANG_UP)
+    watching = asyncio.ensure_future(watch()) if told is None else None
+    if told is not None:
+        told(hung_up)
     try:
         await app(scope, replay, send)
     except asyncio.CancelledError:
@@ -160,7 +166,10 @@ async def _until_disconnect(
         if orphans is None or serving.uncancel() > 0:
             raise
     finally:
-        watching.cancel()
+        if watching is not None:
+            watching.cancel()
+        if told is not None:
+            told(None)
     if orphans:
         cancel.close_orphans(orphans)
 
@@ -204,14 +213,11 @@ def refusal(
     media_type = GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
     if len(reason) > MAX_REASON:
         reason = reason[:MAX_REASON] + "…"
-    body = {
-        "errors": [
-            {
-                "message": reason,
-                "extensions": extensions or {"code": CODES.get(status, errors.BAD_REQUEST)},
-            }
-        ]
-    }
+    extensions = dict(extensions or {"code": CODES.get(status, errors.BAD_REQUEST)})
+    observed = current()
+    if observed is not None:
+        extensions["requestId"] = observed.request_id
+    body = {"errors": [{"message": reason, "extensions": extensions}]}
     # Never stored by an HTTP cache: a refusal says nothing of the answer to come.
     return Response(
         json.dumps(body, separators=(",", ":")),

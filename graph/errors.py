@@ -2,7 +2,8 @@
 
 Request errors (the document or its variables are wrong, or past a limit) keep their message;
 domain outcomes (timeout, database down) get a fixed message; anything else leaves as
-"Unexpected error." with a request id that the server log repeats beside the traceback.
+"Unexpected error.", and the server log repeats its request id beside the traceback. Every
+error carries the request's id.
 """
 
 from __future__ import annotations
@@ -120,7 +121,9 @@ def limit_error(message: str, code: str, **details: object) -> GraphQLError:
 
 
 def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) -> GraphQLError:
-    """Give every error a stable code; hide internals of anything unexpected.
+    """Give every error a stable code and the request's id (`extensions.requestId`, which
+    the server's log lines and the X-Request-Id header repeat); hide internals of anything
+    unexpected.
 
     Returns a new error: the validation cache shares its error objects between requests.
     """
@@ -143,6 +146,7 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
         if len(message) > MAX_MESSAGE:
             # graphql-core quotes the offending value, which can be a megabyte long.
             message = message[:MAX_MESSAGE] + "…"
+        extensions["requestId"] = request_id
         return _reworded(error, message, extensions)
     extra: dict[str, object] = {}
     if isinstance(original, asyncpg.QueryCanceledError):
@@ -160,8 +164,7 @@ def classify(error: GraphQLError, request_id: str, *, suggestions: bool = True) 
             "unexpected error path=%s request_id=%s", error.path, request_id, exc_info=original
         )
         message, code = "Unexpected error.", INTERNAL
-        extra["requestId"] = request_id
-    return _reworded(error, message, {"code": code, **extra})
+    return _reworded(error, message, {"code": code, **extra, "requestId": request_id})
 
 
 def _reworded(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
@@ -197,11 +200,12 @@ def in_document_order(errors: list[GraphQLError]) -> list[GraphQLError]:
     by its path (list items by index). The resolvers report errors as their tasks happen to
     finish, so the same request could list them differently each time, and a response with
     errors would change its bytes (and its ETag) from one request to the next. Errors
-    without a place (a request refused whole) keep their order, first."""
+    without a place (a request refused whole, or "error limit reached" after the others)
+    come last, in the order they were raised."""
     return sorted(errors, key=_place)
 
 
 def _place(error: GraphQLError) -> tuple[object, ...]:
     where = tuple((loc.line, loc.column) for loc in error.locations or ())
     path = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in error.path or ())
-    return (bool(where or path), where, path)
+    return (not (where or path), where, path)

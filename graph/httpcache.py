@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from graph.envelope import GRAPHQL_RESPONSE_JSON, decode_json
 from graph.ids import from_global_id
 from graph.persisted import document_key
-from graph.ratelimit import RateLimiter, client_key
+from graph.ratelimit import Limiter, client_key
 
 log = logging.getLogger(__name__)
 
@@ -188,31 +188,33 @@ def cache_tags(
     node as type:key, as long as they fit in MAX_CACHE_TAG_BYTES."""
     types: set[str] = set()
     nodes: dict[str, None] = {}
-    for global_id in _ids(body.get("data")):
+    regions: set[str] = set()
+    id_keys = {"id"}
+    if document is not None:
+        selected, regions, id_keys = _document_tags(
+            schema, document, variables if isinstance(variables, dict) else {}
+        )
+        types.update(selected)
+    for global_id in _ids(body.get("data"), id_keys):
         try:
             type_name, pk = from_global_id(global_id)
         except GraphQLError:
             continue
         types.add(type_name.lower())
         nodes[f"{type_name.lower()}:{pk}"] = None
-    regions: set[str] = set()
-    if document is not None:
-        selected, regions = _document_tags(
-            schema, document, variables if isinstance(variables, dict) else {}
-        )
-        types.update(selected)
     head = " ".join([ALL_TAG, *sorted(types), *(f"region:{r}" for r in sorted(regions))])
     listed = " ".join([head, *nodes])
     return listed if len(listed) <= MAX_CACHE_TAG_BYTES else head[:MAX_CACHE_TAG_BYTES]
 
 
-def _ids(value: Any) -> Iterator[str]:
+def _ids(value: Any, keys: set[str]) -> Iterator[str]:
+    """The strings under the response keys of `id` fields (`id`, or an alias of one)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             for name, child in item.items():
-                if name == "id" and isinstance(child, str):
+                if name in keys and isinstance(child, str):
                     yield child
                 elif isinstance(child, dict | list):
                     stack.append(child)
@@ -230,6 +232,8 @@ class _Selected(Visitor):
         self.defaults: dict[str, str] = {}
         self.tags: set[str] = set()
         self.regions: set[str] = set()
+        # The response keys of `id` fields: `id`, and each alias of one (`filmId: id`).
+        self.id_keys = {"id"}
         self.type_info = TypeInfo(schema)
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
@@ -238,6 +242,8 @@ class _Selected(Visitor):
                 self.defaults[definition.variable.name.value] = definition.default_value.value
 
     def enter_field(self, node: FieldNode, *_: Any) -> None:
+        if node.name.value == "id" and node.alias is not None:
+            self.id_keys.add(node.alias.value)
         selected = self.type_info.get_type()
         if selected is None:
             return
@@ -262,15 +268,16 @@ class _Selected(Visitor):
 
 def _document_tags(
     schema: GraphQLSchema, document: str, variables: dict[str, Any]
-) -> tuple[set[str], set[str]]:
+) -> tuple[set[str], set[str], set[str]]:
+    """The type tags a document selects, its regions, and the response keys of its ids."""
     try:
         parsed = parse(document, no_location=True)
     except GraphQLError:
-        return set(), set()
+        return set(), set(), {"id"}
     found = _Selected(schema, variables)
     visit(parsed, TypeInfoVisitor(found.type_info, found))
     regions = {r for r in found.regions if r.isascii() and r.isalnum() and len(r) <= 8}
-    return found.tags, regions
+    return found.tags, regions, found.id_keys
 
 
 class HttpCache:
@@ -282,7 +289,7 @@ class HttpCache:
         max_bytes: int,
         version: Callable[[], int | None],
         fingerprint: str,
-        limiter: RateLimiter | None,
+        limiter: Limiter | None,
         api_keys: frozenset[str],
         schema: GraphQLSchema,
     ) -> None:
@@ -298,6 +305,8 @@ class HttpCache:
         # (47 of some 150 us a hit took). Forgotten all at once past KEY_MEMO_BYTES.
         self._keys: dict[tuple[int, bool, bytes], Key | None] = {}
         self._keys_bytes = 0
+        # Cacheable GETs answered from the cache (or 304) and not (for /metrics).
+        self.hits = self.misses = 0
 
     def key(self, scope: Scope) -> Key | None:
         """request_key for this cache's version and fingerprint, remembered by query string."""
@@ -331,15 +340,18 @@ class HttpCache:
         if key is not True:
             await self._miss(scope, receive, send, respond, key)
 
-    async def answered(self, scope: Scope, send: Send) -> Key | bool | None:
+    async def answered(
+        self, scope: Scope, send: Send, vary: bytes = b"accept"
+    ) -> Key | bool | None:
         """Answer a GET from its key alone (304, or the cached bytes): True once answered,
-        else its key (None: not cacheable as sent) for the view to answer and cache."""
+        else its key (None: not cacheable as sent) for the view to answer and cache. `vary`:
+        the answer's Vary (graph/app.py's App adds Origin, which the middleware would)."""
         key = self.key(scope)
         if key is None:
             return None
         # Answered here only if the client is within its rate limit; past it, the view
         # refuses it as without caching.
-        if not_modified(scope, key.etag) and self._charged(scope):
+        if not_modified(scope, key.etag) and await self._charged(scope):
             await send(
                 {
                     "type": "http.response.start",
@@ -347,19 +359,21 @@ class HttpCache:
                     "headers": [
                         (b"cache-control", self.max_age),
                         (b"etag", key.etag),
-                        (b"vary", b"accept"),
+                        (b"vary", vary),
                     ],
                 }
             )
             await send({"type": "http.response.body", "body": b""})
+            self.hits += 1
             return True
         entry = self.cache.get(key.text) if self.cache.max_bytes else None
-        if entry is not None and self._charged(scope):
-            await self._send_entry(send, entry)
+        if entry is not None and await self._charged(scope):
+            await self._send_entry(send, entry, vary)
+            self.hits += 1
             return True
         return key
 
-    def _charged(self, scope: Scope) -> bool:
+    async def _charged(self, scope: Scope) -> bool:
         """An answer from the cache costs one point of the client's rate limit, as any
         operation does before it runs (its cost is not charged: nothing runs). Past the
         limit, the view answers (and refuses) as without caching."""
@@ -368,9 +382,9 @@ class HttpCache:
         headers = Headers(scope=scope)
         address = scope["client"][0] if scope.get("client") else None
         client = client_key(headers.get("x-api-key"), address, self.api_keys)
-        return self.limiter.take(client, 1) is None
+        return await self.limiter.charge(client, 1) is None
 
-    async def _send_entry(self, send: Send, entry: Entry) -> None:
+    async def _send_entry(self, send: Send, entry: Entry, vary: bytes) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -380,7 +394,7 @@ class HttpCache:
                     (b"content-length", str(len(entry.body)).encode()),
                     (b"cache-control", self.max_age),
                     (b"etag", entry.etag),
-                    (b"vary", b"accept"),
+                    (b"vary", vary),
                     (b"cache-tag", entry.tags),
                 ],
             }
@@ -397,6 +411,8 @@ class HttpCache:
     ) -> None:
         if not isinstance(key, Key):
             key = None
+        else:
+            self.misses += 1
         start: Message | None = None
         chunks: list[bytes] = []
         passing = False
@@ -501,12 +517,16 @@ class CacheFront:
         self.max_url = max_url_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] in ("GET", "HEAD")
-            and len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
-            <= self.max_url
-            and await self.cache.answered(scope, send) is True
-        ):
+        if scope["type"] == "http" and await self.hit(scope, send):
             return
         await self.app(scope, receive, send)
+
+    async def hit(self, scope: Scope, send: Send, vary: bytes = b"accept") -> bool:
+        """Whether the request, a GET or HEAD within the URL limit, was answered from the
+        cache (a 304 or the cached bytes)."""
+        return (
+            scope["method"] in ("GET", "HEAD")
+            and len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+            <= self.max_url
+            and await self.cache.answered(scope, send, vary) is True
+        )

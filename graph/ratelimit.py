@@ -1,9 +1,9 @@
 """Rate limiting per client, in cost points per minute: a token bucket per client key.
 
-In-process, so each node counts on its own: behind a load balancer of N nodes a client gets up
-to N times the limit, and the client's address is the balancer's unless the proxy headers are
-trusted (uvicorn's FORWARDED_ALLOW_IPS, loopback only by default). A shared store would fix
-the first.
+RateLimiter is in-process, so each process counts on its own: behind a load balancer of N
+processes a client gets up to N times the limit (graph/sharedlimit.py shares one limit among
+them, FILMGRAPH_RATE_LIMIT_STORE=postgres), and the client's address is the balancer's unless
+the proxy headers are trusted (uvicorn's FORWARDED_ALLOW_IPS, loopback only by default).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from graphql import GraphQLError
 
@@ -26,6 +27,17 @@ BYTES_PER_POINT = 100
 # Past this many clients, buckets that have refilled completely are dropped: they hold nothing
 # a new bucket would not.
 PRUNE_AT = 10_000
+
+
+class Limiter(Protocol):
+    """What charges a request: RateLimiter (in this process) or graph/sharedlimit.py's
+    SharedRateLimiter (in PostgreSQL, for the whole deployment)."""
+
+    capacity: float
+
+    async def charge(self, client: str, points: int) -> int | None:
+        """Charge `points` to `client`; None when it had them, else the seconds to wait."""
+        ...
 
 
 @dataclass
@@ -58,6 +70,9 @@ class RateLimiter:
         missing = points - bucket.points
         return max(1, math.ceil(missing / self.per_second))
 
+    async def charge(self, client: str, points: int) -> int | None:
+        return self.take(client, points)
+
     def _prune(self, now: float) -> None:
         full = [
             key
@@ -76,7 +91,7 @@ def client_key(api_key: str | None, address: str | None, api_keys: frozenset[str
     return f"address:{address or 'unknown'}"
 
 
-def rate_limited(limiter: RateLimiter, wait: int) -> GraphQLError:
+def rate_limited(limiter: Limiter, wait: int) -> GraphQLError:
     return errors.limit_error(
         f"Rate limit reached: {limiter.capacity:.0f} cost points per minute. Retry in {wait} s.",
         errors.RATE_LIMITED,

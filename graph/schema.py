@@ -39,6 +39,7 @@ from graph.scalars import SCALARS
 from graph.search import SearchResult, search, suggest
 from graph.settings import Settings
 from graph.textinput import TextArguments
+from graph.tracing import Traced
 from graph.types import (
     AfterArg,
     BeforeArg,
@@ -361,6 +362,9 @@ class CachedParse(SchemaExtension):
         entry = self.cache.get(context.query) if context.query else None
         if entry is not None:
             context.graphql_document = entry.document
+            self.cache.parse_hits += 1
+        else:
+            self.cache.parse_misses += 1
         yield
         if entry is None and context.query and context.graphql_document is not None:
             self.cache.put(context.query, context.graphql_document)
@@ -414,9 +418,11 @@ class CheckedValidation(SchemaExtension):
         assert context.graphql_document is not None
         entry = self.cache.get(context.query) if context.query else None
         if entry is not None and entry.errors is not None:
+            self.cache.validation_hits += 1
             context.pre_execution_errors = entry.errors
             yield
             return
+        self.cache.validation_misses += 1
         refusal = repeated_fields_error(context.graphql_document, self.settings)
         if refusal is not None:
             errors = [refusal]
@@ -452,7 +458,7 @@ def abstract_types(schema: strawberry.Schema) -> dict[str, list[str]]:
     }
 
 
-def create_schema(settings: Settings | None = None) -> Schema:
+def create_schema(settings: Settings | None = None, *, traced: bool = False) -> Schema:
     settings = settings or Settings()
     # The limit rules are made once per schema: the validation cache is keyed by the rule
     # classes, and rules constructed per request would make a new class each time.
@@ -475,6 +481,8 @@ def create_schema(settings: Settings | None = None) -> Schema:
         # After the cost check: one SQL statement for the whole operation when it can.
         lambda: CompiledExecution(settings, statements),
     ]
+    if traced:
+        extensions.insert(0, Traced)
     config = StrawberryConfig(
         batching_config={"max_operations": settings.max_batch} if settings.batching else None,
         scalar_map=SCALARS,

@@ -60,6 +60,9 @@ def _path(name: str) -> Path | None:
 
 ENVIRONMENTS = ("development", "production")
 EXECUTIONS = ("compiled", "resolvers")
+LOG_FORMATS = ("text", "json")
+TRACING = ("off", "otlp", "console")
+RATE_LIMIT_STORES = ("process", "postgres")
 # What /bin/sh still interprets inside double quotes: the quote itself, $, `, a line break,
 # and a backslash before a backslash (a lone one elsewhere stays as it is).
 _SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
@@ -92,6 +95,8 @@ class Settings:
     pool_timeout_ms: int = 2_000
     pool_queue: int = 20
     request_timeout_ms: int = 10_000
+    # On SIGTERM, how long the requests in flight may take to finish (graph/draining.py).
+    drain_timeout_ms: int = 30_000
     # How long a client may take to send a request's head, and then its body.
     header_timeout_ms: int = 10_000
     body_timeout_ms: int = 10_000
@@ -117,6 +122,11 @@ class Settings:
     # Cost points per client per minute; off in development, on in production.
     rate_limit: bool = False
     rate_limit_points: int = 100_000
+    # Where the buckets live: "process" (each process its own) or "postgres" (one table that
+    # every process and server of the deployment shares; graph/sharedlimit.py), and for the
+    # latter the points a process takes from a shared bucket at a time.
+    rate_limit_store: str = "process"
+    rate_limit_lease_points: int = 1_000
     # API keys that name a client of their own; any other key counts as its address.
     api_keys: frozenset[str] = frozenset()
     # Origins allowed to call the API from a browser (CORS); none by default.
@@ -148,6 +158,24 @@ class Settings:
     # The API's public URL, without a trailing slash: the base of the JSON-LD `@id`s
     # (`{public_url}/films/{slug}`, the page that serves that document).
     public_url: str = "http://127.0.0.1:8000"
+    # Read replicas (graph/replicas.py): their URLs, the most a usable one may lag the
+    # primary, and how often each is checked.
+    replica_urls: tuple[str, ...] = ()
+    replica_max_lag_ms: int = 5_000
+    replica_check_ms: int = 1_000
+    # Observability (docs/observability.md): /metrics, and the token it asks for; the format of
+    # the log (one JSON line per request with "json"); where spans go (OpenTelemetry).
+    metrics: bool = True
+    metrics_token: str | None = None
+    # A port of its own for /metrics (on the same host), off the API's.
+    metrics_port: int | None = None
+    log_format: str = "text"
+    tracing: str = "off"
+
+    @property
+    def observed(self) -> bool:
+        """Whether requests are measured (their SQL statements counted) at all."""
+        return self.metrics or self.log_format == "json" or self.tracing != "off"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -166,6 +194,7 @@ class Settings:
             pool_timeout_ms=_int("FILMGRAPH_POOL_TIMEOUT_MS", 2_000),
             pool_queue=_int("FILMGRAPH_POOL_QUEUE", 20, 0),
             request_timeout_ms=_int("FILMGRAPH_REQUEST_TIMEOUT_MS", 10_000),
+            drain_timeout_ms=_int("FILMGRAPH_DRAIN_TIMEOUT_MS", 30_000),
             header_timeout_ms=_int("FILMGRAPH_HEADER_TIMEOUT_MS", 10_000),
             body_timeout_ms=_int("FILMGRAPH_BODY_TIMEOUT_MS", 10_000),
             environment=environment,
@@ -185,6 +214,8 @@ class Settings:
             max_batch=_int("FILMGRAPH_MAX_BATCH", 5),
             rate_limit=_bool("FILMGRAPH_RATE_LIMIT", not development),
             rate_limit_points=_int("FILMGRAPH_RATE_LIMIT_POINTS", 100_000),
+            rate_limit_store=os.environ.get("FILMGRAPH_RATE_LIMIT_STORE") or "process",
+            rate_limit_lease_points=_int("FILMGRAPH_RATE_LIMIT_LEASE_POINTS", 1_000),
             api_keys=frozenset(_list("FILMGRAPH_API_KEYS")),
             cors_origins=_list("FILMGRAPH_CORS_ORIGINS"),
             graphiql=_bool("FILMGRAPH_GRAPHIQL", development),
@@ -200,7 +231,21 @@ class Settings:
             cache_max_age_s=_int("FILMGRAPH_CACHE_MAX_AGE_S", 0, 0),
             response_cache_bytes=_int("FILMGRAPH_RESPONSE_CACHE_BYTES", 32_000_000, 0),
             public_url=_public_url(),
+            replica_urls=_list("FILMGRAPH_REPLICA_URLS"),
+            replica_max_lag_ms=_int("FILMGRAPH_REPLICA_MAX_LAG_MS", 5_000),
+            replica_check_ms=_int("FILMGRAPH_REPLICA_CHECK_MS", 1_000),
+            metrics=_bool("FILMGRAPH_METRICS", True),
+            metrics_token=os.environ.get("FILMGRAPH_METRICS_TOKEN") or None,
+            metrics_port=_int("FILMGRAPH_METRICS_PORT", 0, 1, 65_535) or None,
+            log_format=os.environ.get("FILMGRAPH_LOG_FORMAT") or "text",
+            tracing=os.environ.get("FILMGRAPH_TRACING") or "off",
         )
+        for name, value, allowed in (
+            ("FILMGRAPH_LOG_FORMAT", settings.log_format, LOG_FORMATS),
+            ("FILMGRAPH_TRACING", settings.tracing, TRACING),
+        ):
+            if value not in allowed:
+                raise SystemExit(f"{name} must be one of {allowed}, got {value!r}")
         if settings.trusted_only and settings.trusted_documents is None:
             raise SystemExit(
                 "FILMGRAPH_TRUSTED_ONLY needs FILMGRAPH_TRUSTED_DOCUMENTS (the manifest of the "
@@ -210,6 +255,11 @@ class Settings:
             raise SystemExit(
                 f"FILMGRAPH_EXECUTION must be one of {EXECUTIONS}, got {settings.execution!r}"
             )
+        if settings.rate_limit_store not in RATE_LIMIT_STORES:
+            raise SystemExit(
+                f"FILMGRAPH_RATE_LIMIT_STORE must be one of {RATE_LIMIT_STORES}, got "
+                f"{settings.rate_limit_store!r}"
+            )
         if settings.database_url is None and _SHELL_SPECIAL.search(str(settings.data_dir)):
             # pg_ctl starts the server through /bin/sh with its paths in double quotes: a path
             # with one of these characters fails there with a misleading "Directory nonexistent".
@@ -217,6 +267,11 @@ class Settings:
                 'FILMGRAPH_DATA_DIR must not contain ", $, `, two backslashes in a row or a '
                 f"line break (pg_ctl passes it to /bin/sh), got {str(settings.data_dir)!r}; "
                 "set FILMGRAPH_DATA_DIR to another folder"
+            )
+        if settings.metrics_port == settings.port:
+            raise SystemExit(
+                f"FILMGRAPH_METRICS_PORT ({settings.metrics_port}) must differ from the API's "
+                "port (FILMGRAPH_PORT)"
             )
         if settings.pool_min_size > settings.pool_max_size:
             raise SystemExit(

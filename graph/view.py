@@ -24,6 +24,7 @@ from graph.compiled import fast
 from graph.compiled.run import RawJson
 from graph.context import Context
 from graph.cost import OPERATION_COST
+from graph.db import RequestConnection
 from graph.envelope import (
     GRAPHQL_RESPONSE_JSON,
     check_variables_depth,
@@ -41,8 +42,9 @@ from graph.errors import (
 from graph.graphiql import page as graphiql_page
 from graph.httpcache import HttpCache, no_store
 from graph.loaders import Loaders
+from graph.observe import current
 from graph.persisted import NO_TRUSTED_DOCUMENTS, Documents
-from graph.ratelimit import RateLimiter, client_key, rate_limited
+from graph.ratelimit import Limiter, client_key, rate_limited
 from graph.schema import OPERATION_NAME_GIVEN, Schema, create_schema
 from graph.schema_gate import SchemaGate
 from graph.settings import Settings
@@ -68,13 +70,15 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(
         self,
         settings: Settings,
-        rate_limiter: RateLimiter | None,
+        rate_limiter: Limiter | None,
         schema_gate: SchemaGate | None = None,
         documents: Documents | None = None,
         http_cache: HttpCache | None = None,
+        *,
+        traced: bool = False,
     ) -> None:
         super().__init__(
-            create_schema(settings),
+            create_schema(settings, traced=traced),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
         )
@@ -102,13 +106,24 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope=scope, receive=receive)
+        state = request.app.state
+        database = state.pool.for_request(getattr(state, "replicas", None))
+        response = await self._respond(request, database)
+        if database.replica_failed:
+            # The replica it read from failed under it (gone, or a statement cancelled by the
+            # replay of the primary's changes): the answer may hold that error. The primary
+            # answers it again (graph/replicas.py); the body was read once, and is kept.
+            log.info("replica failed under a request, answered again from the primary")
+            response = await self._respond(request, state.pool.for_request())
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request, database: RequestConnection) -> Response:
         # The request's one connection (see get_context), given back before the answer is
         # sent, and whatever ended the request: an answer, an error, a cancellation.
-        database = request.app.state.pool.for_request()
         request.state.database = database
         try:
             # An operation served compiled before skips Strawberry's pipeline (same answer).
-            response = await fast.answer(self, request) or await self.run(request)
+            response: Response = await fast.answer(self, request) or await self.run(request)
         except HTTPException as exc:
             # Strawberry answers these in plain text; a GraphQL client reads them as any other
             # answer. A browser asking for a GraphiQL that is switched off gets a plain 404.
@@ -121,9 +136,13 @@ class GraphQLView(GraphQL[Context, None]):
                 # methods, with an Allow of its own): it may be sent with POST.
                 response.headers["allow"] = "POST"
         finally:
-            # Shielded: a second cancellation must not leave the connection taken.
-            await asyncio.shield(database.release())
-        await response(scope, receive, send)
+            if database.settled():
+                await database.release()
+            else:
+                # Shielded: a second cancellation while it waits for its turn (a statement
+                # still running) must not leave the connection taken.
+                await asyncio.shield(database.release())
+        return response
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A persisted GET sends no `query`, only its hash in `extensions`.
@@ -161,14 +180,17 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         # The one exit of every HTTP result: each error leaves with a stable code, and an
         # unexpected one without its internals.
+        observed = current()
         if result.errors:
-            request_id = secrets.token_hex(8)
+            request_id = observed.request_id if observed else secrets.token_hex(8)
             result.errors = in_document_order(
                 [
                     classify(e, request_id, suggestions=self.settings.suggestions)
                     for e in result.errors
                 ]
             )
+        if observed is not None:
+            observed.outcome([(e.extensions or {}).get("code") for e in result.errors or ()])
         processed = await super().process_result(request, result)
         sub_response = getattr(request.state, "sub_response", None)
         if isinstance(sub_response, SubResponse):
@@ -234,7 +256,7 @@ class GraphQLView(GraphQL[Context, None]):
         if self.rate_limiter is not None and isinstance(context, Context):
             # One point per operation up front, so that documents that never run (invalid,
             # refused) still count; its cost is charged when it runs.
-            wait = self.rate_limiter.take(context.client, 1)
+            wait = await self.rate_limiter.charge(context.client, 1)
             if wait is not None:
                 return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
         if isinstance(context, Context):
@@ -271,10 +293,22 @@ class GraphQLView(GraphQL[Context, None]):
                 errors=[GraphQLError(message, extensions={"code": TIMEOUT})],
                 extensions=None if cost is None else {"cost": cost},
             )
+        finally:
+            self._observe(kwargs.get("request_data"))
         if isinstance(result, ExecutionResult) and result.errors and request_data is not None:
             variables = request_data.variables
             result.errors = reworded_all(result.errors, variables)
         return result
+
+    def _observe(self, request_data: Any) -> None:
+        """The request's operation and cost, for its figures and log line (graph/observe.py)."""
+        observed = current()
+        if observed is None or request_data is None or not isinstance(request_data.query, str):
+            return
+        observed.cost = OPERATION_COST.get()
+        entry = self.schema.document_cache.entries.get(request_data.query)
+        document = entry.document if entry is not None else None
+        observed.operation(document, request_data.operation_name, request_data.query)
 
     async def _execute_single(self, *args: Any, **kwargs: Any) -> Any:
         # GraphQL over HTTP: a mutation sent with GET is 405 Method Not Allowed (Strawberry

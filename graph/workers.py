@@ -6,8 +6,8 @@ PostgreSQL and migrated: each builds its own app (its own pool, admission and ca
 uvicorn, with the same protocol class, request-line and header bounds, receive deadlines and
 early refusals as a single process (graph/server.py), on the inherited socket; the kernel
 hands each connection to one of them. The parent only waits: on SIGTERM or SIGINT it passes
-SIGTERM on, each worker finishes its requests as uvicorn does, and the parent returns once
-every worker has exited. A worker that exits on its own stops the others (a supervisor, such
+SIGTERM on, each worker drains as one process does (graph/draining.py), and the parent returns
+once every worker has exited. A worker that exits on its own stops the others (a supervisor, such
 as systemd or the container's, restarts the whole).
 """
 
@@ -32,7 +32,7 @@ from graph.settings import Settings
 log = logging.getLogger(__name__)
 
 # How long the parent waits for its workers to finish their requests once asked to stop, before
-# it kills them: uvicorn's own wait is unbounded.
+# it kills them, unless told (`serve` gives them FILMGRAPH_DRAIN_TIMEOUT_MS and a margin).
 STOP_TIMEOUT_S = 30.0
 
 

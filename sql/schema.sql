@@ -290,6 +290,27 @@ begin
 end
 $$;
 
+CREATE FUNCTION public.rate_limit_take(client text, capacity double precision, per_second double precision, need double precision, lease double precision, OUT granted double precision, OUT available double precision) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+declare
+    now_ timestamptz := clock_timestamp();
+begin
+    insert into rate_limit_bucket as b (client, points, at)
+    values (rate_limit_take.client, capacity, now_)
+    on conflict on constraint rate_limit_bucket_pkey do update
+        set points = least(capacity,
+                           b.points + extract(epoch from now_ - b.at)::float8 * per_second),
+            at = now_
+    returning b.points into available;
+    granted := case when available >= need then least(available, greatest(need, lease)) else 0 end;
+    if granted > 0 then
+        update rate_limit_bucket b set points = b.points - granted
+        where b.client = rate_limit_take.client;
+    end if;
+end
+$$;
+
 CREATE FUNCTION public.remember_words() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO '$user', 'public'
@@ -528,6 +549,14 @@ ALTER TABLE public.genre ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.import_tally (
+    table_name text NOT NULL,
+    outcome text NOT NULL,
+    rows bigint NOT NULL,
+    CONSTRAINT import_tally_outcome_check CHECK ((outcome = ANY (ARRAY['inserted'::text, 'updated'::text, 'unchanged'::text, 'rejected'::text, 'deleted'::text]))),
+    CONSTRAINT import_tally_rows_check CHECK ((rows >= 0))
+);
+
 ALTER TABLE public.offer ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.offer_id_seq
     START WITH 1
@@ -553,6 +582,12 @@ ALTER TABLE public.provider ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE UNLOGGED TABLE public.rate_limit_bucket (
+    client text NOT NULL,
+    points double precision NOT NULL,
+    at timestamp with time zone NOT NULL
 );
 
 CREATE TABLE public.schema_migration (
@@ -607,6 +642,9 @@ ALTER TABLE ONLY public.genre
 ALTER TABLE ONLY public.genre
     ADD CONSTRAINT genre_slug_key UNIQUE (slug);
 
+ALTER TABLE ONLY public.import_tally
+    ADD CONSTRAINT import_tally_pkey PRIMARY KEY (table_name, outcome);
+
 ALTER TABLE ONLY public.offer
     ADD CONSTRAINT offer_film_id_region_kind_provider_id_quality_key UNIQUE NULLS NOT DISTINCT (film_id, region, kind, provider_id, quality);
 
@@ -636,6 +674,9 @@ ALTER TABLE ONLY public.provider
 
 ALTER TABLE ONLY public.provider
     ADD CONSTRAINT provider_tmdb_id_key UNIQUE (tmdb_id);
+
+ALTER TABLE ONLY public.rate_limit_bucket
+    ADD CONSTRAINT rate_limit_bucket_pkey PRIMARY KEY (client);
 
 ALTER TABLE ONLY public.schema_migration
     ADD CONSTRAINT schema_migration_pkey PRIMARY KEY (version);

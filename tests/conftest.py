@@ -294,6 +294,11 @@ async def gql_error(
     return error
 
 
+def extensions(error: dict[str, Any]) -> dict[str, Any]:
+    """An error's extensions but its `requestId`, which every error carries, new each time."""
+    return {k: v for k, v in error["extensions"].items() if k != "requestId"}
+
+
 def refused(response: httpx.Response, status: int, code: str) -> str:
     """Check a request refused before GraphQL saw it: the status, a GraphQL response with one
     error of `code` and no data; return the error's message."""
@@ -302,7 +307,7 @@ def refused(response: httpx.Response, status: int, code: str) -> str:
     body = response.json()
     assert set(body) == {"errors"}, body
     (error,) = body["errors"]
-    assert error["extensions"] == {"code": code}, error
+    assert extensions(error) == {"code": code}, error
     message: str = error["message"]
     return message
 

@@ -25,7 +25,7 @@ from graph.httpcache import (
 from graph.ids import from_global_id, to_global_id
 from graph.schema import create_schema
 from graph.settings import Settings
-from tests.conftest import LiveServer, version_known
+from tests.conftest import LiveServer, extensions, version_known
 
 FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
 REFUSENIK = {"slug": "refusenik-2007", "region": "US"}
@@ -265,6 +265,23 @@ def test_cache_tags_name_nodes_regions_and_root_types() -> None:
     assert len(bounded) <= MAX_CACHE_TAG_BYTES
 
 
+async def test_an_aliased_id_is_tagged_as_any_other(client: httpx.AsyncClient) -> None:
+    """`filmId: id` names its film in Cache-Tag, so that a purge by film reaches the answer."""
+    plain = await client.get("/graphql", params=params(TITLE, {"slug": "refusenik-2007"}))
+    aliased = (
+        "query Title($slug: String!) { film(slug: $slug) { filmId: id title "
+        "directors { who: id } } }"
+    )
+    response = await client.get("/graphql", params=params(aliased, {"slug": "refusenik-2007"}))
+    film = response.json()["data"]["film"]
+    assert film["filmId"] == plain.json()["data"]["film"]["id"]
+    tags = response.headers["cache-tag"].split()
+    _, film_pk = from_global_id(film["filmId"])
+    assert f"film:{film_pk}" in tags
+    for director in film["directors"]:
+        assert f"person:{from_global_id(director['who'])[1]}" in tags
+
+
 async def test_answers_from_the_cache_count_against_the_rate_limit(writable_dsn: str) -> None:
     settings = Settings(rate_limit=True, rate_limit_points=5)
     with LiveServer(create_app(settings, writable_dsn), settings) as server:
@@ -297,11 +314,11 @@ async def test_head_is_answered_as_get_from_the_cache_without_a_body(
 async def test_a_persisted_id_with_a_lone_surrogate_is_not_found(
     client: httpx.AsyncClient,
 ) -> None:
-    extensions = '{"persistedQuery": {"version": 1, "sha256Hash": "\\ud800"}}'
-    response = await client.get("/graphql", params={"extensions": extensions})
+    persisted = '{"persistedQuery": {"version": 1, "sha256Hash": "\\ud800"}}'
+    response = await client.get("/graphql", params={"extensions": persisted})
     assert response.status_code == 200
     (error,) = response.json()["errors"]
-    assert error["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+    assert extensions(error) == {"code": "PERSISTED_QUERY_NOT_FOUND"}
 
 
 SCHEMA_FOR_KEYS = create_schema()._schema
@@ -332,3 +349,20 @@ def test_get_keys_are_remembered_by_query_string_within_a_bound() -> None:
     for i in range(10_000):
         cache.key(scope(typename + b"&operationName=" + b"x" * 1_000 + str(i).encode()))
         assert cache._keys_bytes <= KEY_MEMO_BYTES
+
+
+async def test_an_answer_from_the_cache_has_the_headers_of_the_first(
+    client: httpx.AsyncClient,
+) -> None:
+    """A hit is answered ahead of the middleware (graph/app.py), with the Vary it adds."""
+    query = params(TITLE, {"slug": "refusenik-2007"})
+    first = await client.get("/graphql", params=query)
+    again = await client.get("/graphql", params=query)
+    unchanged = await client.get(
+        "/graphql", params=query, headers={"if-none-match": first.headers["etag"]}
+    )
+    assert (first.status_code, again.status_code, unchanged.status_code) == (200, 200, 304)
+    assert again.content == first.content
+    for name in ("content-type", "cache-control", "etag", "vary", "cache-tag"):
+        assert again.headers[name] == first.headers[name], name
+    assert first.headers["vary"] == unchanged.headers["vary"] == "accept, Origin"

@@ -26,7 +26,7 @@ from pyld import jsonld
 
 from graph.app import create_app
 from graph.settings import Settings
-from tests.conftest import LiveServer, gql, gql_error, post, version_known
+from tests.conftest import LiveServer, extensions, gql, gql_error, post, version_known
 from tests.importing import env, filmgraph_import, fingerprint
 from tests.test_import_imdb import rejects, summary
 
@@ -334,7 +334,7 @@ async def test_film_and_person_by_tmdb_and_wikidata_id(client: httpx.AsyncClient
         ('{ person(wikidataId: "Q0") { name } }', "wikidataId"),
     ):
         error = await gql_error(client, query)
-        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": argument}
+        assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": argument}
     error = await gql_error(client, '{ film(tmdbId: 238, slug: "x") { title } }')
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
@@ -361,7 +361,7 @@ async def test_resolve_ids(client: httpx.AsyncClient) -> None:
     for bad in (["tt0068646", "imdb:tt0068646"], ["tmdb:movie:0"], ["tmdb:movie:99999999999"],
                 ["tt1"] * 101):  # fmt: skip
         error = await gql_error(client, RESOLVE, {"ids": bad})
-        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "ids"}, bad
+        assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": "ids"}, bad
 
 
 def export(dsn: str, *args: str) -> subprocess.CompletedProcess[bytes]:

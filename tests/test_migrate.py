@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from graph.embedded import free_port
-from graph.migrate import available, migrate
+from graph.migrate import Migration, available, migrate
 from tests.child import run
 
 
@@ -150,3 +150,66 @@ async def test_load_demo_refuses_an_unmigrated_database(empty_dsn: str) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("filmgraph: the database is not migrated (pending: 0001_")
     assert "run `filmgraph migrate`" in result.stderr
+
+
+async def test_a_table_a_migration_rewrites_is_left_compact_visible_and_analysed(
+    empty_dsn: str,
+) -> None:
+    """0009 gives every credit its film's sort key: an UPDATE of every row, which left credit
+    twice its size, no page all-visible (index-only scans read the heap for every row) and
+    no statistics until autovacuum came by. The migrator vacuums and analyses it after the
+    migration commits."""
+    before = [m for m in available() if m.version < 9]
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn, before)
+        await conn.execute(
+            """
+            insert into film (slug, title, year)
+            select 'film-' || i, 'Film ' || i, 1950 + i % 70 from generate_series(1, 3000) i;
+            insert into person (slug, name)
+            select 'person-' || i, 'Person ' || i from generate_series(1, 300) i;
+            insert into credit (film_id, person_id, role)
+            select f.id, p.id, r.role
+            from film f
+            cross join (values ('DIRECTOR', 0), ('WRITER', 1), ('ACTOR', 2)) r (role, k)
+            join person p on p.id = 1 + (f.id * 7 + r.k) % 300;
+            """
+        )
+        applied = await migrate(conn)
+        assert [m.version for m in applied] == [m.version for m in available() if m.version >= 9]
+        pages, visible, tuples = await conn.fetchrow(
+            "select relpages, relallvisible, reltuples from pg_class where relname = 'credit'"
+        )
+        assert (visible, tuples) == (pages, 9000)
+        # As compact as the same rows written once.
+        await conn.execute("create temporary table written_once as select * from credit")
+        compact = await conn.fetchval("select pg_relation_size('written_once')")
+        assert await conn.fetchval("select pg_relation_size('credit')") <= compact
+    finally:
+        await conn.close()
+
+
+async def test_a_migration_names_the_tables_it_rewrites(empty_dsn: str) -> None:
+    """`-- vacuum after: t` in a migration: t vacuumed and analysed once it has committed."""
+    migrations = [
+        Migration(1, "t", sql, hashlib.sha256(sql.encode()).hexdigest())
+        for sql in (
+            "create table t (id int primary key, n int);"
+            " insert into t select i, i from generate_series(1, 5000) i;",
+        )
+    ]
+    rewrite = "-- Every row again.\n-- vacuum after: t\nupdate t set n = n + 1;\n"
+    migrations.append(Migration(2, "u", rewrite, hashlib.sha256(rewrite.encode()).hexdigest()))
+    assert migrations[1].rewrites == ("t",)
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn, migrations[:1])
+        await migrate(conn, migrations)
+        pages, visible, tuples = await conn.fetchrow(
+            "select relpages, relallvisible, reltuples from pg_class where relname = 't'"
+        )
+        assert (visible, tuples) == (pages, 5000)
+        assert await conn.fetchval("select count(*) from t where n = id + 1") == 5000
+    finally:
+        await conn.close()

@@ -17,7 +17,7 @@ from graph.app import create_app
 from graph.persisted import ENTRY_OVERHEAD, APQStore, load_trusted
 from graph.settings import Settings
 from tests.child import run
-from tests.conftest import LiveServer, refused
+from tests.conftest import LiveServer, extensions, refused
 
 FILMS = "query Films { films(first: 2) { nodes { title } } }"
 OTHER = "{ films(first: 1) { totalCount } }"
@@ -50,7 +50,10 @@ async def test_a_hash_alone_is_not_found_until_its_document_is_sent(
     assert first.status_code == 200
     assert error_of(first) == {
         "message": "PersistedQueryNotFound",
-        "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
+        "extensions": {
+            "code": "PERSISTED_QUERY_NOT_FOUND",
+            "requestId": first.headers["x-request-id"],
+        },
     }
     sent = await client.post("/graphql", json={"query": document, "extensions": persisted(digest)})
     assert len(sent.json()["data"]["films"]["nodes"]) == 3
@@ -76,7 +79,7 @@ async def test_a_hash_alone_over_get_is_not_found_either(client: httpx.AsyncClie
     )
     # A request error (nothing ran): 400 under GraphQL over HTTP's media type.
     assert response.status_code == 400
-    assert error_of(response)["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+    assert extensions(error_of(response)) == {"code": "PERSISTED_QUERY_NOT_FOUND"}
     assert response.headers["cache-control"] == "no-store"
 
 
@@ -84,10 +87,10 @@ async def test_a_document_that_is_not_its_hash_is_refused(client: httpx.AsyncCli
     response = await client.post(
         "/graphql", json={"query": FILMS, "extensions": persisted(sha(OTHER))}
     )
-    assert error_of(response)["extensions"] == {"code": "PERSISTED_QUERY_HASH_MISMATCH"}
+    assert extensions(error_of(response)) == {"code": "PERSISTED_QUERY_HASH_MISMATCH"}
     # Not registered under that hash either.
     again = await client.post("/graphql", json={"extensions": persisted(sha(OTHER))})
-    assert error_of(again)["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+    assert extensions(error_of(again)) == {"code": "PERSISTED_QUERY_NOT_FOUND"}
 
 
 @pytest.mark.parametrize(
@@ -155,14 +158,14 @@ async def test_trusted_only_runs_registered_documents_and_refuses_others(
             whole = await client.post("/graphql", json={"query": FILMS})
             assert whole.json() == by_id.json()
             other = await client.post("/graphql", json={"query": OTHER})
-            assert error_of(other)["extensions"] == {"code": "DOCUMENT_NOT_TRUSTED"}
+            assert extensions(error_of(other)) == {"code": "DOCUMENT_NOT_TRUSTED"}
             # Not even through APQ.
             registering = await client.post(
                 "/graphql", json={"query": OTHER, "extensions": persisted(sha(OTHER))}
             )
-            assert error_of(registering)["extensions"] == {"code": "DOCUMENT_NOT_TRUSTED"}
+            assert extensions(error_of(registering)) == {"code": "DOCUMENT_NOT_TRUSTED"}
             unknown = await client.post("/graphql", json={"extensions": persisted(sha(OTHER))})
-            assert error_of(unknown)["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+            assert extensions(error_of(unknown)) == {"code": "PERSISTED_QUERY_NOT_FOUND"}
 
 
 async def test_trusted_documents_without_trusted_only_add_to_any_document(

@@ -17,6 +17,7 @@ import pytest
 from graph.embedded import EmbeddedPostgres, free_port
 from graph.migrate import available
 from tests.child import Child, run
+from tests.conftest import extensions
 from tests.migration_history import HISTORY, migrate_as_of
 
 STARTED = "Uvicorn running on"
@@ -65,7 +66,7 @@ def _migrate(dsn: str) -> None:
 def _unavailable(response: httpx.Response) -> str:
     assert response.status_code == 503, response.text
     (error,) = response.json()["errors"]
-    assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE"}, error
+    assert extensions(error) == {"code": "SERVICE_UNAVAILABLE"}, error
     message: str = error["message"]
     return message
 

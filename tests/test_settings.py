@@ -33,6 +33,7 @@ def _schema(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     ("env", "message"),
     [
         ({"FILMGRAPH_POOL_MAX": "0"}, "FILMGRAPH_POOL_MAX must be at least 1, got 0"),
+        ({"FILMGRAPH_REPLICA_MAX_LAG_MS": "0"}, "FILMGRAPH_REPLICA_MAX_LAG_MS must be at least 1"),
         ({"FILMGRAPH_POOL_MIN": "-1"}, "FILMGRAPH_POOL_MIN must be at least 0, got -1"),
         (
             {"FILMGRAPH_POOL_MIN": "20", "FILMGRAPH_POOL_MAX": "5"},
@@ -40,6 +41,18 @@ def _schema(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ),
         ({"FILMGRAPH_PORT": "70000"}, "FILMGRAPH_PORT must be at most 65535, got 70000"),
         ({"FILMGRAPH_PORT": "0"}, "FILMGRAPH_PORT must be at least 1, got 0"),
+        (
+            {"FILMGRAPH_PORT": "9100", "FILMGRAPH_METRICS_PORT": "9100"},
+            "FILMGRAPH_METRICS_PORT (9100) must differ from the API's port (FILMGRAPH_PORT)",
+        ),
+        (
+            {"FILMGRAPH_LOG_FORMAT": "xml"},
+            "FILMGRAPH_LOG_FORMAT must be one of ('text', 'json'), got 'xml'",
+        ),
+        (
+            {"FILMGRAPH_TRACING": "jaeger"},
+            "FILMGRAPH_TRACING must be one of ('off', 'otlp', 'console'), got 'jaeger'",
+        ),
         (
             {"FILMGRAPH_HEADER_TIMEOUT_MS": "0"},
             "FILMGRAPH_HEADER_TIMEOUT_MS must be at least 1, got 0",
@@ -88,6 +101,34 @@ def test_the_edges_of_each_range_are_accepted(env: dict[str, str]) -> None:
     done = _schema(env)
     assert done.returncode == 0, done.stderr
     assert "type Query" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("urls", "message"),
+    [
+        (
+            "postgresql://r1/films, mysql://u:secret@r2/films",
+            "FILMGRAPH_REPLICA_URLS must be a URL like postgresql://user:password@host:5432/"
+            "database, got one that starts with mysql://",
+        ),
+        (
+            "postgresql://u:secret@r1:99999/films",
+            "FILMGRAPH_REPLICA_URLS: the port must be a number from 1 to 65535, got '99999'",
+        ),
+    ],
+)
+def test_a_bad_replica_url_stops_serve_without_its_password(urls: str, message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "graph.cli", "serve"],
+        env={**os.environ, "FILMGRAPH_REPLICA_URLS": urls},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == f"filmgraph: {message}", done.stderr
+    assert "secret" not in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("folder", ['data "dev"', "price$HOME", "a`b`", "two\\\\backslashes"])

@@ -38,7 +38,9 @@ from graph.compiled.sql import Statement
 from graph.cost import cost_signature, operation_cost
 from graph.envelope import check_variables_depth
 from graph.errors import SERVICE_UNAVAILABLE, TIMEOUT
+from graph.observe import current
 from graph.ratelimit import client_key, rate_limited
+from graph.tracing import execute_span
 
 if TYPE_CHECKING:
     from graph.view import GraphQLView
@@ -58,6 +60,8 @@ class Ready:
     params: list[Any]
     args: Arguments
     cost: int
+    document: DocumentNode
+    name: str | None
 
 
 async def answer(view: GraphQLView, request: Request) -> Response | None:
@@ -76,7 +80,18 @@ async def answer(view: GraphQLView, request: Request) -> Response | None:
     if ready is None:
         return None
     cache.fast_answers += 1
-    result = await _execute(view, request, ready)
+    documents = view.schema.document_cache
+    documents.parse_hits += 1
+    documents.validation_hits += 1
+    observed = current()
+    if observed is not None:
+        observed.operation(ready.document, ready.name, ready.query)
+        observed.cost = ready.cost
+    if observed is not None and observed.tracer is not None:
+        with execute_span(observed.tracer):
+            result = await _execute(view, request, ready)
+    else:
+        result = await _execute(view, request, ready)
     sub_response = await view.get_sub_response(request)
     if result.errors:
         view.schema.process_errors(result.errors)
@@ -164,7 +179,7 @@ def _prepared(
     if prepared is None or prepared[0].may_refuse or reading_roots(prepared[0]) > 1:
         return None
     statement, params = prepared
-    return Ready(known.query, statement, params, args, cost)
+    return Ready(known.query, statement, params, args, cost, known.document, name)
 
 
 async def _execute(view: GraphQLView, request: Request, ready: Ready) -> ExecutionResult:
@@ -174,7 +189,7 @@ async def _execute(view: GraphQLView, request: Request, ready: Ready) -> Executi
     address = request.client.host if request.client else None
     client = client_key(request.headers.get("x-api-key"), address, view.settings.api_keys)
     if limiter is not None:
-        wait = limiter.take(client, 1)
+        wait = await limiter.charge(client, 1)
         if wait is not None:
             return ExecutionResult(data=None, errors=[rate_limited(limiter, wait)])
     database = request.state.database
@@ -192,7 +207,7 @@ async def _execute(view: GraphQLView, request: Request, ready: Ready) -> Executi
     try:
         async with asyncio.timeout(limit) as deadline:
             if limiter is not None and ready.cost:
-                wait = limiter.take(client, ready.cost)
+                wait = await limiter.charge(client, ready.cost)
                 if wait is not None:
                     errors = [rate_limited(limiter, wait)]
                     return ExecutionResult(data=None, errors=errors, extensions=extensions)

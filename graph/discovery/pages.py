@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from graph import observe
 from graph.db import Database
 from graph.discovery.filters import Params
 from graph.discovery.keyset import KeysetQuery, page_sql
@@ -30,7 +31,8 @@ async def fetch(
     if not custom_plan:
         return list(await conn.fetch(sql, *params))
     statement = await conn.prepare(sql)
-    return list(await statement.fetch(*params))
+    with observe.statement(sql):  # asyncpg logs a prepared statement's runs to no one
+        return list(await statement.fetch(*params))
 
 
 async def keyset_page(

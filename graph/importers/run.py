@@ -250,6 +250,17 @@ class Run:
         await self.conn.execute(f"analyze {table}")
         return source.name, progress.rows
 
+    async def add_tally(self) -> None:
+        """Add this import's rows to the totals /metrics reports (migration 0018)."""
+        outcomes = ("inserted", "updated", "unchanged", "rejected", "deleted")
+        rows = [(t, o, getattr(c, o)) for t, c in self.tallies.items() for o in outcomes]
+        await self.conn.execute(
+            db.sql("import_tally_add"),
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+        )
+
     def summary(self, seconds: float) -> str:
         width = max([len(t) for t in self.tallies] + [5])
         heads = ("inserted", "updated", "unchanged", "rejected", "deleted")
@@ -466,6 +477,7 @@ async def _in_transaction(run: Run, work: Callable[[Run], Awaitable[None]], wait
     async with run.conn.transaction():
         await _take_lock(run, wait_s)
         await work(run)
+        await run.add_tally()
         # Fold the facet tallies the import appended to (migration 0003), in the same
         # transaction: imports run one at a time, and readers see either ledger whole.
         await run.conn.fetchval(db.sql("compact_film_tally"))

@@ -1,21 +1,36 @@
 -- Person.collaborators, Collaborator.films and Query.commonFilms (graph/collaborators.py).
 
--- name: collaborators_page_by_person_id (paged)
--- The people who share films with person $5, most shared films first (then by name), with
--- how many they share; $6 a role: only collaborators who held it on a shared film (and only
--- those films count). Wrapped in graph/db.py's pagination fragment ($1-$4).
-select $5::bigint as parent,
-       row_number() over (order by s.shared desc, p.name, p.id) as rn,
-       p.*, s.shared
-from (
+-- name: collaborators_page_by_person_id
+-- The people who share films with person $5, most shared films first (then by name, id),
+-- with how many they share; $6 a role: only collaborators who held it on a shared film (and
+-- only those films count). With graph/db.py's page window and total ($1 after, $2 before,
+-- $3 first, $4 last, as its PAGE_FRAGMENT), written out so that only the page's people are
+-- read whole: the numbering needs every collaborator's name, which PostgreSQL takes by one
+-- hash join over person when they are many (a busy person has 100,000 and more), not one
+-- index probe each. Each of the person's films is read by its own credits.
+with shared as materialized (
     select c2.person_id, count(distinct c2.film_id) as shared
     from credit c1
     join credit c2 on c2.film_id = c1.film_id and c2.person_id <> c1.person_id
     where c1.person_id = $5::bigint and ($6::text is null or c2.role = $6::text)
     group by c2.person_id
-) s
--- Each collaborator's row by its key (not flattened: a hash join would read every person).
-cross join lateral (select p.* from person p where p.id = s.person_id offset 0) p;
+), numbered as materialized (
+    select row_number() over (order by s.shared desc, p.name, p.id) as rn, s.person_id, s.shared
+    from shared s
+    join person p on p.id = s.person_id
+), total as (
+    select count(*) as total from numbered
+)
+select $5::bigint as page_parent, t.total as page_total, $5::bigint as parent, n.rn, p.*,
+       n.shared
+from total t
+left join numbered n
+  on n.rn > $1::bigint
+ and n.rn < least($2::bigint, t.total + 1)
+ and ($3::bigint is null or n.rn <= $1::bigint + $3::bigint)
+ and ($4::bigint is null or n.rn >= least($2::bigint, t.total + 1) - $4::bigint)
+left join person p on p.id = n.person_id
+order by n.rn;
 
 -- name: shared_films_by_people
 -- For pairs of people ($1[i], $2[i]): the films both are credited on (the second in role $4
@@ -41,27 +56,63 @@ cross join lateral (
     limit $3
 ) f;
 
--- name: common_films_page (paged)
--- The films every person of $5 (distinct ids) is credited on, newest first: the films of the
--- one with the fewest credits (counted up to 10,000), kept when none of the others is
--- missing from them. Two of the most prolific people of a large catalogue share tens of
--- thousands of films: counting them all can take seconds (then TIMEOUT). Wrapped in graph/db.py's pagination fragment ($1-$4).
-with rarest as (
-    select p.id
+-- name: common_films_page
+-- The films every person of $5 (distinct ids) is credited on, newest first (year desc nulls
+-- last, title, id), with graph/db.py's page window and total ($1 after, $2 before, $3 first,
+-- $4 last, as its PAGE_FRAGMENT): written out here so that film is read for the page's rows
+-- only; the films are found and numbered from the credits, which carry their film's year and
+-- title (migration 0009's copies, read from credit_filmography_idx).
+-- Two ways to find them, chosen by the people's credit counts (credit_tally):
+-- - the rarest person has under a fiftieth of the others' credits: each of that person's
+--   films is checked by its own credits (read by film, a dozen entries each), so Slim Pickens
+--   with the catalogue's busiest person reads Slim Pickens's films and no more;
+-- - else everyone's credits are read once (each person's a contiguous index range) and
+--   grouped by film: two people of 62,000 and 249,000 credits read 311,000 index entries,
+--   where checking 50,000 films one by one read millions of buffers (past the timeout).
+with asked as materialized (
+    select p.id, coalesce((select sum(t.films) from credit_tally t where t.person_id = p.id), 0)
+        as credits
     from unnest($5::bigint[]) as p(id)
-    order by (select count(*) from (select from credit c where c.person_id = p.id limit 10000) x),
-             p.id
+), rarest as materialized (
+    select a.id,
+           a.credits * 50 < (select coalesce(sum(o.credits), 0) from asked o where o.id <> a.id)
+               as alone
+    from asked a
+    order by a.credits, a.id
     limit 1
+), common as materialized (
+    select k.film_id, k.year, k.title
+    from (
+        select distinct c.film_id, c.film_year as year, c.film_title as title
+        from credit c
+        where c.person_id = (select id from rarest) and (select alone from rarest)
+    ) k
+    cross join lateral (
+        -- The people are tested in the aggregate, so the film's credits are read by film.
+        select count(distinct d.person_id) filter (where d.person_id = any($5::bigint[])) as n
+        from credit d
+        where d.film_id = k.film_id
+    ) m
+    where m.n = (select count(*) from asked)
+    union all
+    select c.film_id, min(c.film_year), min(c.film_title)
+    from credit c
+    where c.person_id = any($5::bigint[]) and not (select alone from rarest)
+    group by c.film_id
+    having count(distinct c.person_id) = (select count(*) from asked)
+), numbered as materialized (
+    select row_number() over (order by c.year desc nulls last, c.title, c.film_id) as rn,
+           c.film_id
+    from common c
+), total as (
+    select count(*) as total from numbered
 )
-select 0::bigint as parent,
-       row_number() over (order by f.year desc nulls last, f.title, f.id) as rn,
-       f.*
-from film f
-where f.id in (
-    select c.film_id from credit c
-    where c.person_id = (select id from rarest)
-      and not exists (
-          select from unnest($5::bigint[]) as o(id)
-          where not exists (
-              select from credit d where d.film_id = c.film_id and d.person_id = o.id))
-);
+select 0::bigint as page_parent, t.total as page_total, 0::bigint as parent, n.rn, f.*
+from total t
+left join numbered n
+  on n.rn > $1::bigint
+ and n.rn < least($2::bigint, t.total + 1)
+ and ($3::bigint is null or n.rn <= $1::bigint + $3::bigint)
+ and ($4::bigint is null or n.rn >= least($2::bigint, t.total + 1) - $4::bigint)
+left join film f on f.id = n.film_id
+order by n.rn;

@@ -119,3 +119,15 @@ select count(*) from gone;
 -- The server process of this connection and the server's data directory: the importer lowers
 -- that process's CPU priority when it runs on this machine (graph/importers/priority.py).
 select pg_backend_pid() as pid, current_setting('data_directory') as data_directory;
+
+-- name: import_tally_add
+-- Adds one import's rows ($1 tables, $2 outcomes, $3 counts, in step) to the totals that
+-- /metrics reports (filmgraph_import_rows_total), in the import's transaction.
+insert into import_tally (table_name, outcome, rows)
+select t, o, n from unnest($1::text[], $2::text[], $3::bigint[]) as u(t, o, n)
+where n > 0
+on conflict (table_name, outcome) do update set rows = import_tally.rows + excluded.rows;
+
+-- name: import_tally
+-- The totals of import_tally_add, for /metrics.
+select table_name, outcome, rows from import_tally order by table_name, outcome;
