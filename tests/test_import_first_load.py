@@ -28,8 +28,11 @@ from person p
 union all select 'g' || row(g.slug, g.name)::text from genre g
 union all select 'fg' || row(f.imdb_id, g.slug)::text
 from film_genre fg join film f on f.id = fg.film_id join genre g on g.id = fg.genre_id
-union all select 'c' || row(f.imdb_id, p.imdb_id, c.role, c.character_name, c.billing_order)::text
+union all select 'c' || row(f.imdb_id, p.imdb_id, c.role, c.character_name, c.billing_order,
+                            c.film_year, c.film_release_date, c.film_title)::text
 from credit c join film f on f.id = c.film_id join person p on p.id = c.person_id
+union all select 'ct' || row(p.imdb_id, t.role, t.films)::text
+from credit_tally t join person p on p.id = t.person_id where t.films <> 0
 union all select 'a' || row(f.imdb_id, a.ordering, a.title, a.region, a.language, a.types,
                             a.attributes, a.is_original)::text
 from film_alternative_title a join film f on f.id = a.film_id

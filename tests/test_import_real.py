@@ -151,6 +151,34 @@ async def test_quoted_and_unquoted_copies_import_alike(fresh_dsn: Any, scratch_d
         assert await fingerprint(dsn) == graph, name
 
 
+async def test_nulls_written_as_empty_fields_import_as_nulls(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """pandas writes a null as an empty field where IMDb writes `\\N`:
+    tests/fixtures/extract-pandas is the extract as pandas re-saves it (read with
+    na_values=["\\N"], written with to_csv(sep="\\t")), and a QUOTE_ALL copy writes `""`.
+    Both give the graph IMDb's own text gives, with no line rejected (an empty startYear was
+    "bad startYear ''", an empty characters "not JSON")."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    quoted_all = scratch_dir / "all"
+    quoted_all.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", quoting=csv.QUOTE_ALL).writerows(rows)
+        (quoted_all / path.name).write_text(out.getvalue(), encoding="utf-8")
+    assert '\t""\t' in (quoted_all / "title.basics.tsv").read_text()
+    for files in (FIXTURES / "extract-pandas", quoted_all):
+        dsn = await fresh_dsn()
+        result = filmgraph_import(dsn, "imdb", files)
+        assert result.returncode == 0, (files.name, result.stderr)
+        assert rejects(result.stderr) == [], files.name
+        assert dict(await _one(dsn, COUNTS)) == EXPECTED, files.name
+        assert await fingerprint(dsn) == graph, files.name
+
+
 async def test_an_extract_skips_dangling_references_without_spending_the_error_budget(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

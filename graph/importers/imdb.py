@@ -17,6 +17,7 @@ import asyncpg
 from graph import db
 from graph.importers.genres import merge_genres
 from graph.importers.kept import Kept
+from graph.importers.priority import yield_cpu
 from graph.importers.reader import InputError
 from graph.importers.run import Run
 
@@ -184,6 +185,9 @@ async def import_imdb(
     found = find_files(directory)
     run.name_unread(directory, {path.name for path in found.values()})
     conn = run.conn
+    if not first_load or not await conn.fetchval(db.sql("imdb_graph_empty")):
+        # The graph is serving reads (into an empty one, there is nothing to serve yet).
+        await yield_cpu(conn)
     for f in FILES:
         await conn.execute(db.sql(f"{f.stage}_create"))
     for stage in DERIVED_STAGES:
@@ -354,8 +358,11 @@ FIRST_LOAD_DROP = (
     "imdb_first_load_drop_person_keys",
     "imdb_first_load_drop_credit_keys",
     "imdb_first_load_drop_alternative_title_keys",
+    "imdb_first_load_credit_trigger_off",
 )
 FIRST_LOAD_BUILD = (
+    "imdb_first_load_credit_trigger_on",
+    "imdb_first_load_credit_tally",
     "imdb_first_load_film_rating_idx",
     "imdb_first_load_film_runtime_idx",
     "imdb_first_load_film_search_vector_idx",

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 BLOCK = 1 << 20
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, as Windows tools write
+NULL = b"\\N"  # IMDb's null, as its files write it
 
 
 class InputError(Exception):
@@ -127,7 +128,8 @@ def _unquote(line: bytes, columns: int) -> bytes | None:
         return None
     if not line.startswith(b'"') and _quote_minimal(fields) != text:
         return None
-    return b"\t".join(_field(f) for f in fields)
+    # A quoted empty field ("") is a null too, as pandas writes it with QUOTE_ALL.
+    return b"\t".join(_field(f) if f else _escape(NULL) for f in fields)
 
 
 def _quote_minimal(fields: list[str]) -> str:
@@ -165,6 +167,15 @@ def tsv_copy(
             lines[0] = b""
             first = False
         block = b"\n".join(lines)
+        # Fields start after a tab or a line end: with both as tabs, one search finds an empty
+        # field and one a field that starts with a quote, for the whole block.
+        fields = block.replace(b"\n", b"\t")
+        if b"\t\t" in fields or fields.startswith(b"\t") or fields.endswith(b"\t"):
+            # pandas writes a null as an empty field, where IMDb writes \N.
+            lines = [_empty_as_null(line) for line in lines]
+            block = b"\n".join(lines)
+            fields = block.replace(b"\n", b"\t")
+        quoted = fields.startswith(b'"') or b'\t"' in fields
         clean = b"\x00" not in block
         if clean:
             try:
@@ -174,16 +185,27 @@ def tsv_copy(
         out: list[bytes] = []
         append = out.append
         if clean:
+            # One pass in a comprehension (the cost of a line is most of the cost of a file):
+            # a line is taken as it is if it has its number of fields and none of them starts
+            # with a quote. No IMDb id starts with a quote, and IMDb quotes no field: such a
+            # line may have been re-saved with quotes, and is read in a second pass.
             escaped = _escape(block).split(b"\n") if b"\\" in block or b"\r" in block else lines
-            for i, line in enumerate(escaped):
-                # No IMDb id starts with a quote, and IMDb quotes no field: a line that starts
-                # with one, or has a field that does, may have been re-saved with quotes.
-                if line.count(b"\t") == tabs and not _maybe_quoted(line):
-                    append(b"%d\t%s" % (number + i, line))
-                elif line:
-                    fixed = _repair(source, number + i, lines[i], columns, reject)
-                    if fixed is not None:
-                        append(b"%d\t%s" % (number + i, fixed))
+            suspect = _quoted_lines(block, fields) if quoted else []
+            if suspect:
+                escaped = list(escaped)
+                for i in suspect:
+                    escaped[i] = b""
+            out = [
+                b"%d\t%s" % (n, line)
+                for n, line in enumerate(escaped, number)
+                if line.count(b"\t") == tabs
+            ]
+            if len(out) < len(escaped):
+                for i, line in enumerate(escaped):
+                    if lines[i] and line.count(b"\t") != tabs:
+                        fixed = _repair(source, number + i, lines[i], columns, reject)
+                        if fixed is not None:
+                            out.append(b"%d\t%s" % (number + i, fixed))
         else:
             for i, line in enumerate(lines):
                 if not line:
@@ -203,6 +225,30 @@ def tsv_copy(
             yield b"\n".join(out)
     if first:
         raise InputError(f"{source.name}: empty file, expected a header line")
+
+
+def _empty_as_null(line: bytes) -> bytes:
+    """A line with `\\N` for each empty field, as IMDb writes a null: pandas writes them empty
+    (an empty line stays empty, and is skipped)."""
+    if not line:
+        return line
+    return b"\t".join(f or NULL for f in line.split(b"\t"))
+
+
+def _quoted_lines(block: bytes, fields: bytes) -> list[int]:
+    """The indices of block's lines that have a field starting with a quote (fields is block
+    with its line ends as tabs)."""
+    found = [0] if fields.startswith(b'"') else []
+    line, at = 0, 0
+    quote = fields.find(b'\t"')
+    while quote >= 0:
+        # The quote's field starts the next line if the tab was a line end.
+        line += block.count(b"\n", at, quote + 1)
+        at = quote + 1
+        if not found or found[-1] != line:
+            found.append(line)
+        quote = fields.find(b'\t"', quote + 2)
+    return found
 
 
 def _maybe_quoted(line: bytes) -> bool:

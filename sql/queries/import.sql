@@ -115,6 +115,11 @@ with gone as (
 )
 select count(*) from gone;
 
+-- name: import_server_process
+-- The server process of this connection and the server's data directory: the importer lowers
+-- that process's CPU priority when it runs on this machine (graph/importers/priority.py).
+select pg_backend_pid() as pid, current_setting('data_directory') as data_directory;
+
 -- name: import_tally_add
 -- Adds one import's rows ($1 tables, $2 outcomes, $3 counts, in step) to the totals that
 -- /metrics reports (filmgraph_import_rows_total), in the import's transaction.

@@ -15,8 +15,10 @@ select not exists (select 1 from film) and not exists (select 1 from person)
        and not exists (select 1 from credit) and not exists (select 1 from film_alternative_title);
 
 -- name: imdb_first_load_memory
--- Memory for building the indexes again, for this transaction.
-select set_config('maintenance_work_mem', '256MB', true);
+-- Memory for building the indexes again, and for the sorts and hashes of the inserts (a
+-- million credits sorted for their distinct keys, then counted per person and role), for this
+-- transaction: with nothing to serve, the import may use what readers would otherwise have.
+select set_config('maintenance_work_mem', '256MB', true), set_config('work_mem', '64MB', true);
 
 -- name: imdb_first_load_drop_indexes
 -- The secondary indexes of the tables a first load fills.
@@ -31,6 +33,25 @@ alter table person drop constraint person_imdb_id_key, drop constraint person_sl
 -- name: imdb_first_load_drop_credit_keys
 alter table credit drop constraint credit_film_id_fkey, drop constraint credit_person_id_fkey,
     drop constraint credit_film_id_role_person_id_key;
+
+-- name: imdb_first_load_credit_trigger_off
+-- The credits a first load inserts carry their film's sort key from the insert's own join
+-- (imdb_credits_insert_first), so migration 0009's per-row trigger, one film lookup per credit,
+-- is left out until imdb_first_load_credit_trigger_on, before the commit; so is its tally of
+-- credits per person and role, which would keep every new credit in a transition table, and
+-- is counted once at the end (imdb_first_load_credit_tally). Transactional, and the tables are
+-- this transaction's: nobody else writes a credit meanwhile.
+alter table credit disable trigger credit_film_key, disable trigger credit_tally_insert;
+
+-- name: imdb_first_load_credit_trigger_on
+alter table credit enable trigger credit_film_key, enable trigger credit_tally_insert;
+
+-- name: imdb_first_load_credit_tally
+-- What trigger credit_tally_insert would have counted: the first load's credits, by person and
+-- role (a row a deletion left at 0 may be there already).
+insert into credit_tally as t (person_id, role, films)
+select person_id, role, count(*) from credit group by person_id, role
+on conflict (person_id, role) do update set films = t.films + excluded.films;
 
 -- name: imdb_first_load_drop_alternative_title_keys
 alter table film_alternative_title drop constraint film_alternative_title_film_id_fkey,
@@ -52,15 +73,20 @@ with ranked as (
 select count(*) from added;
 
 -- name: imdb_credits_insert_first
--- imdb_credits_merge into an empty graph: every credit is new; returns how many.
+-- imdb_credits_merge into an empty graph: every credit is new; returns how many. The film's
+-- sort key is copied here, as trigger credit_film_key would (it is off for a first load).
 with wanted as (
     select distinct on (c.tconst, c.role, c.nconst)
            c.tconst, c.role, c.nconst, c.character_name, c.billing_order
     from imdb_credit_stage c
     order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
 ), added as (
-    insert into credit (film_id, person_id, role, character_name, billing_order)
-    select f.id, p.id, w.role, w.character_name, w.billing_order
+    insert into credit (
+        film_id, person_id, role, character_name, billing_order, film_year, film_release_date,
+        film_title
+    )
+    select f.id, p.id, w.role, w.character_name, w.billing_order, f.year, f.release_date,
+           f.title
     from wanted w
     join film f on f.imdb_id = w.tconst
     join person p on p.imdb_id = w.nconst
