@@ -307,3 +307,26 @@ def test_operation_names_are_bounded(dsn: str) -> None:
     }
     assert len(named) == MAX_OPERATIONS + 1  # and OTHER
     assert value(samples, "filmgraph_requests_total", operation=OTHER, code="OK") == 6
+
+
+def test_operation_names_the_document_does_not_define_take_no_label(dsn: str) -> None:
+    """An operationName the document does not define (refused 400) is the client's alone: it
+    counts as OTHER, so that junk names cannot use up the labels of real operations."""
+    with LiveServer(create_app(Settings(), dsn)) as live, httpx.Client(base_url=live.url) as c:
+        for i in range(MAX_OPERATIONS + 5):
+            junk = {"query": "{ __typename }", "operationName": f"junk\n{i}"}
+            assert c.post("/graphql", json=junk).status_code == 400
+        real = c.post("/graphql", json={"query": "query Real { __typename }"})
+        assert real.json()["data"] == {"__typename": "Query"}
+        samples = scrape(c)
+    named = {
+        dict(labels)["operation"]
+        for (name, labels) in samples
+        if name == "filmgraph_requests_total"
+    }
+    assert named == {"Real", OTHER}
+    assert value(samples, "filmgraph_requests_total", operation="Real", code="OK") == 1
+    assert (
+        value(samples, "filmgraph_requests_total", operation=OTHER, code="BAD_REQUEST")
+        == MAX_OPERATIONS + 5
+    )
