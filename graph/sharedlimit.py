@@ -23,6 +23,7 @@ limiter of its own, as with FILMGRAPH_RATE_LIMIT_STORE=process, and says so in t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -167,7 +168,7 @@ class SharedRateLimiter:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 sql("rate_limit_take"),
-                client,
+                bucket_name(client),
                 self.capacity,
                 self.per_second,
                 need,
@@ -181,3 +182,9 @@ class SharedRateLimiter:
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
+
+
+def bucket_name(client: str) -> str:
+    """The name of `client`'s shared bucket: a digest, not the client (`key:<API key>`), since
+    the table is in every pg_dump and readable by any role that reads the database."""
+    return hashlib.sha256(client.encode()).hexdigest()

@@ -7,6 +7,7 @@ import math
 import secrets
 import time
 
+import asyncpg
 import httpx
 import pytest
 
@@ -185,3 +186,23 @@ async def test_two_servers_share_one_limit_in_postgres(dsn: str) -> None:
         (error,) = refused.json()["errors"]
         assert extensions(error) == {"code": "RATE_LIMITED", "retryAfter": wait}
         assert 1 <= wait <= 60
+
+
+async def test_the_shared_limit_keeps_no_api_key_in_the_database(dsn: str) -> None:
+    """The shared buckets (FILMGRAPH_RATE_LIMIT_STORE=postgres) are named by a digest of the
+    client: the table is in every pg_dump, and readable by any role that reads the database,
+    which would otherwise hold each configured API key in the clear."""
+    key = f"secret-key-{secrets.token_hex(8)}"
+    settings = Settings(rate_limit=True, rate_limit_store="postgres", api_keys=frozenset({key}))
+    with LiveServer(create_app(settings, dsn), settings) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            ok = await client.post("/graphql", json={"query": CHEAP}, headers={"x-api-key": key})
+            assert ok.status_code == 200, ok.text
+            assert (await client.post("/graphql", json={"query": CHEAP})).status_code == 200
+    conn = await asyncpg.connect(dsn)
+    try:
+        clients = [r["client"] for r in await conn.fetch("select client from rate_limit_bucket")]
+    finally:
+        await conn.close()
+    assert clients  # the module's other tests may have left buckets of their own
+    assert not [c for c in clients if key in c or "127.0.0.1" in c], clients
