@@ -206,3 +206,31 @@ async def test_the_shared_limit_keeps_no_api_key_in_the_database(dsn: str) -> No
         await conn.close()
     assert clients  # the module's other tests may have left buckets of their own
     assert not [c for c in clients if key in c or "127.0.0.1" in c], clients
+
+
+async def test_a_stuck_shared_store_does_not_hold_every_request(dsn: str) -> None:
+    """When the shared buckets do not answer (the table locked by a stray transaction, a
+    primary that hangs), a request waits a short while for its lease, then the process limits
+    on its own for a moment: requests are not each held for the statement timeout."""
+    settings = Settings(
+        rate_limit=True,
+        rate_limit_store="postgres",
+        rate_limit_points=600,
+        rate_limit_lease_points=2,  # a lease per request or so
+        statement_timeout_ms=60_000,
+        request_timeout_ms=60_000,
+    )
+    with LiveServer(create_app(settings, dsn), settings) as live:
+        # Each request must be answered well before the statement timeout.
+        async with httpx.AsyncClient(base_url=live.url, timeout=15) as client:
+            assert (await client.post("/graphql", json={"query": CHEAP})).status_code == 200
+            locker = await asyncpg.connect(dsn)
+            try:
+                async with locker.transaction():
+                    await locker.execute("lock table rate_limit_bucket in access exclusive mode")
+                    for _ in range(10):
+                        response = await client.post("/graphql", json={"query": CHEAP})
+                        assert response.status_code == 200, response.text
+                        assert response.json()["data"] == {"film": {"title": "Refusenik"}}
+            finally:
+                await locker.close()
