@@ -4,11 +4,13 @@ spans, seen from outside, on a live server."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -330,3 +332,27 @@ def test_operation_names_the_document_does_not_define_take_no_label(dsn: str) ->
         value(samples, "filmgraph_requests_total", operation=OTHER, code="BAD_REQUEST")
         == MAX_OPERATIONS + 5
     )
+
+
+def test_a_long_operation_name_is_cut_in_the_log_line(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client's operation name, 40 KB long, is not repeated whole in the request's JSON log
+    line: log collectors split lines past 16 KB (Docker's), and the line is no longer JSON."""
+    name = "N" * 40_000
+    settings = Settings(log_format="json")
+    caplog.set_level(logging.INFO, logger="graph.observe")
+    with (
+        LiveServer(create_app(settings, dsn), settings) as live,
+        httpx.Client(base_url=live.url) as c,
+    ):
+        for body in (
+            {"query": f"query {name} {{ __typename }}"},
+            {"query": "{ __typename }", "operationName": name},
+        ):
+            assert c.post("/graphql", json=body).status_code in (200, 400)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "graph.observe"]
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert line["operationName"].startswith("NNN")
+        assert len(json.dumps(line)) < 2_000, len(json.dumps(line))
