@@ -316,7 +316,8 @@ async def serve_separately(
         try:
             async with asyncio.timeout(HEAD_TIMEOUT_S):
                 head = await reader.readuntil(b"\r\n\r\n")
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        # OSError: the scraper reset the connection (TimeoutError is one too).
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             writer.close()
             return
         lines = head.decode("latin-1").split("\r\n")
@@ -334,6 +335,8 @@ async def serve_separately(
         else:
             body = metrics.render(await import_rows(pool()))
             status, kind = "200 OK", CONTENT_TYPE_LATEST
+        if writer.is_closing():
+            return  # the scraper went away meanwhile (writing would raise)
         writer.write(
             f"HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n".encode()

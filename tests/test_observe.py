@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -356,3 +358,27 @@ def test_a_long_operation_name_is_cut_in_the_log_line(
     for line in lines:
         assert line["operationName"].startswith("NNN")
         assert len(json.dumps(line)) < 2_000, len(json.dumps(line))
+
+
+def test_a_scraper_that_resets_its_connection_logs_no_error(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the metrics port, a connection reset before the head is read, or before the answer
+    is written, is the scraper's business: no error with a traceback in the server's log
+    (anyone who reaches the port could fill the log with them)."""
+    settings = Settings(metrics_port=free_port(), metrics_token="s3cret")
+    own = f"http://127.0.0.1:{settings.metrics_port}"
+    with LiveServer(create_app(settings, dsn), settings) as live, httpx.Client(base_url=own) as c:
+        assert httpx.get(f"{live.url}/healthz").status_code == 200  # started, port open
+        for head in (
+            b"GET /metrics HTTP/1.1\r\n",
+            b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n",
+        ):
+            sock = socket.create_connection(("127.0.0.1", settings.metrics_port))
+            sock.sendall(head)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # a reset
+        # The scrapes after them are answered, and so the resets have been handled by then.
+        for _ in range(3):
+            assert scrape(c, authorization="Bearer s3cret")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
