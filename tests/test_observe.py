@@ -382,3 +382,15 @@ def test_a_scraper_that_resets_its_connection_logs_no_error(
         for _ in range(3):
             assert scrape(c, authorization="Bearer s3cret")
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_named_operation_answered_from_the_cache_keeps_its_name(dsn: str) -> None:
+    """A GET answered from the response cache counts under its operation's name, as its miss
+    did, not as `anonymous`."""
+    named = {"query": "query CachedGenres { genres(first: 1) { totalCount } }"}
+    with LiveServer(create_app(Settings(), dsn)) as live, httpx.Client(base_url=live.url) as c:
+        for _ in range(3):
+            assert c.get("/graphql", params=named).status_code == 200
+        samples = scrape(c)
+    assert value(samples, "filmgraph_requests_total", operation="CachedGenres", code="OK") == 3
+    assert value(samples, "filmgraph_requests_total", operation="anonymous", code="OK") == 0
