@@ -85,6 +85,7 @@ class SharedRateLimiter:
         self.clock = clock
         self.leases: dict[str, _Lease] = {}
         self.leases_taken = 0
+        self.prune_at = PRUNE_AT
         # Per client, the lease being asked for, when one is.
         self.asking: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -168,8 +169,9 @@ class SharedRateLimiter:
             if lease is not None and held:
                 self.leases[client] = lease  # still good for smaller charges
             return max(1, math.ceil((need - available) / self.per_second))
-        if len(self.leases) >= PRUNE_AT:
+        if len(self.leases) >= self.prune_at:
             self.leases = {k: v for k, v in self.leases.items() if v.until > now}
+            self.prune_at = max(PRUNE_AT, 2 * len(self.leases))  # as RateLimiter's
         self.leases[client] = _Lease(held + granted - points, now + LEASE_TTL_S)
         return None
 

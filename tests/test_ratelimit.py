@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from graph.app import create_app
-from graph.ratelimit import RateLimiter
+from graph.ratelimit import PRUNE_AT, RateLimiter
 from graph.settings import Settings
 from tests.conftest import LiveServer, extensions
 from tests.test_serve_schema import Serve
@@ -97,6 +97,26 @@ def test_bucket_refills_with_time() -> None:
     now[0] = 100.0
     assert limiter.take("a", 10_000) is None
     assert limiter.take("a", 1) == 1
+
+
+def test_many_clients_at_once_do_not_each_scan_every_bucket() -> None:
+    """Past PRUNE_AT clients, a bucket that is not full is kept; when none is (many clients
+    within a minute: an IPv6 network's addresses), each new client scanned all of them, a
+    cost growing with their square. The scans now come as the number of buckets doubles."""
+    limiter = RateLimiter(600, clock=lambda: 0.0)  # nothing refills
+    scans = 0
+    prune = limiter._prune
+
+    def counted(now: float) -> None:
+        nonlocal scans
+        scans += 1
+        prune(now)
+
+    limiter._prune = counted  # type: ignore[method-assign]
+    for i in range(4 * PRUNE_AT):
+        assert limiter.take(f"address:2001:db8::{i:x}", 1) is None
+    assert len(limiter.buckets) == 4 * PRUNE_AT
+    assert scans <= 3, scans
 
 
 async def test_a_request_is_charged_for_its_size_before_it_is_read(dsn: str) -> None:
