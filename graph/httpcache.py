@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.envelope import GRAPHQL_RESPONSE_JSON, decode_json
 from graph.ids import from_global_id
+from graph.observe import current
 from graph.persisted import document_key
 from graph.ratelimit import Limiter, client_key
 
@@ -86,6 +87,9 @@ class Entry:
     content_type: bytes
     etag: bytes
     tags: bytes
+    # The operation's type and name, for what a hit reports (graph/observe.py): a hit parses
+    # nothing, and would otherwise count as anonymous.
+    operation: tuple[str, str] = ("", "")
 
     @property
     def size(self) -> int:
@@ -368,6 +372,9 @@ class HttpCache:
             return True
         entry = self.cache.get(key.text) if self.cache.max_bytes else None
         if entry is not None and await self._charged(scope):
+            observed = current()
+            if observed is not None:
+                observed.operation_type, observed.operation_name = entry.operation
             await self._send_entry(send, entry, vary)
             self.hits += 1
             return True
@@ -469,7 +476,9 @@ class HttpCache:
             return None
         document = scope.get("state", {}).get("document")
         tags = cache_tags(self.schema, parsed, document, key.variables)
-        return Entry(body, _content_type(start), key.etag, tags.encode())
+        observed = current()
+        operation = (observed.operation_type, observed.operation_name) if observed else ("", "")
+        return Entry(body, _content_type(start), key.etag, tags.encode(), operation)
 
 
 def _content_type(start: Message) -> bytes:

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # Operation names are the client's: past this many distinct ones per process, the rest are
 # counted as OTHER, so that a client cannot grow the server's memory and the scrape without
-# bound. Names are cut to NAME_CHARS.
+# bound; so is an operationName the document does not define. Names are cut to NAME_CHARS.
 MAX_OPERATIONS = 100
 NAME_CHARS = 80
 OTHER = "OTHER"
@@ -173,7 +173,7 @@ class Metrics:
     def request(self, observed: Observed, seconds: float) -> None:
         """Record one request that has ended."""
         code = observed.final_code()
-        operation = self._operation(observed.operation_name)
+        operation = self._operation(observed)
         children = self._children.get((operation, code))
         if children is None:
             children = (self.requests.labels(operation, code), self.duration.labels(operation))
@@ -206,13 +206,17 @@ class Metrics:
                     self._waits.inc(pool[2] - seen[2])
                 self._pool_seen = pool
 
-    def _operation(self, name: str) -> str:
+    def _operation(self, observed: Observed) -> str:
+        name = observed.operation_name
         if not name:
             return ANONYMOUS
+        if not observed.operation_type:
+            return OTHER  # an operationName the document does not define: the client's alone
         label = self._operations.get(name)
         if label is None:
-            label = name[:NAME_CHARS] if len(self._operations) < MAX_OPERATIONS else OTHER
-            self._operations[name] = label
+            if len(self._operations) >= MAX_OPERATIONS:
+                return OTHER  # not remembered: the names past the bound would grow memory
+            label = self._operations[name] = name[:NAME_CHARS]
         return label
 
     def render(self, imports: dict[tuple[str, str], int] | None) -> bytes:
@@ -312,7 +316,8 @@ async def serve_separately(
         try:
             async with asyncio.timeout(HEAD_TIMEOUT_S):
                 head = await reader.readuntil(b"\r\n\r\n")
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        # OSError: the scraper reset the connection (TimeoutError is one too).
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             writer.close()
             return
         lines = head.decode("latin-1").split("\r\n")
@@ -330,6 +335,8 @@ async def serve_separately(
         else:
             body = metrics.render(await import_rows(pool()))
             status, kind = "200 OK", CONTENT_TYPE_LATEST
+        if writer.is_closing():
+            return  # the scraper went away meanwhile (writing would raise)
         writer.write(
             f"HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n".encode()

@@ -37,6 +37,10 @@ REQUEST_ID_HEADER = b"x-request-id"
 # id, a UUID); any other is replaced, so a log line never carries what a client made up.
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 
+# An operation name is the client's, up to a document's (or a body's) length: the log line and
+# the span carry this much of it (log collectors split lines past 16 KB, which then are not JSON).
+SHOWN_NAME_CHARS = 200
+
 # The outcome of a response that carries no GraphQL error code, by its HTTP status.
 _STATUS_CODES = {
     200: "OK",
@@ -93,6 +97,10 @@ class Observed:
             code = "INTERNAL"
         if self.code in (None, "OK"):
             self.code = code or "OK"
+
+    def shown_name(self) -> str:
+        """The operation name, cut to SHOWN_NAME_CHARS, for the log line and the span."""
+        return self.operation_name[:SHOWN_NAME_CHARS]
 
     def final_code(self) -> str:
         if self.code is not None and (self.code != "OK" or self.status == 200):
@@ -250,7 +258,7 @@ def log_line(scope: Scope, observed: Observed, seconds: float) -> str:
             "requestId": observed.request_id,
             "method": scope["method"],
             "operationType": observed.operation_type or None,
-            "operationName": observed.operation_name or None,
+            "operationName": observed.shown_name() or None,
             "documentHash": observed.document_hash(),
             "cost": observed.cost,
             "sqlStatements": observed.statements,

@@ -52,6 +52,9 @@ class RateLimiter:
         self.per_second = points_per_minute / 60
         self.clock = clock
         self.buckets: dict[str, _Bucket] = {}
+        # The number of buckets at which the next prune comes: twice what the last one left,
+        # so that with many clients at once each new one does not scan them all again.
+        self.prune_at = PRUNE_AT
 
     def take(self, client: str, points: int) -> int | None:
         """Charge `points` to `client`; None when it had them, else the seconds to wait."""
@@ -59,8 +62,9 @@ class RateLimiter:
         now = self.clock()
         bucket = self.buckets.get(client)
         if bucket is None:
-            if len(self.buckets) >= PRUNE_AT:
+            if len(self.buckets) >= self.prune_at:
                 self._prune(now)
+                self.prune_at = max(PRUNE_AT, 2 * len(self.buckets))
             bucket = self.buckets[client] = _Bucket(self.capacity, now)
         bucket.points = min(self.capacity, bucket.points + (now - bucket.at) * self.per_second)
         bucket.at = now

@@ -16,13 +16,16 @@ The leases are taken on connections of their own (a pool of CONNECTIONS, opened 
 lease), not the requests' pool: there a lease would wait in line behind the requests holding
 connections, and every request of its client behind it.
 
-When the database cannot be reached (or is not migrated yet), each process falls back to a
-limiter of its own, as with FILMGRAPH_RATE_LIMIT_STORE=process, and says so in the log once.
+When the database cannot be reached (or is not migrated yet, or a lease takes longer than
+LEASE_TIMEOUT_S), each process falls back to a limiter of its own, as with
+FILMGRAPH_RATE_LIMIT_STORE=process, asks the database again RETRY_S later, and says so in the
+log once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -44,6 +47,12 @@ LEASE_FLOOR_S = 0.1
 CONNECTIONS = 2
 # Every this many leases, a process drops the shared buckets nobody has touched for a minute.
 FORGET_EVERY = 1_000
+# How long a lease (a connection, then its statement, a few milliseconds) may take before the
+# process limits on its own; and for how long it does then, before it asks the database again,
+# so that a store that hangs (its table locked, a primary gone silent) holds each request for
+# at most this once, not each of its charges for the statement timeout.
+LEASE_TIMEOUT_S = 0.5
+RETRY_S = 1.0
 
 
 @dataclass
@@ -76,12 +85,14 @@ class SharedRateLimiter:
         self.clock = clock
         self.leases: dict[str, _Lease] = {}
         self.leases_taken = 0
+        self.prune_at = PRUNE_AT
         # Per client, the lease being asked for, when one is.
         self.asking: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         # Used while the database cannot be reached.
         self.fallback = RateLimiter(points_per_minute, clock)
         self.falling_back = False
+        self.retry_at = 0.0  # while falling back, when to ask the database again
 
     async def charge(self, client: str, points: int) -> int | None:
         """Charge `points` to `client`; None when it had them, else the seconds to wait."""
@@ -137,6 +148,8 @@ class SharedRateLimiter:
         lease = self.leases.pop(client, None)
         held = lease.points if lease is not None and lease.until > now else 0.0
         need = points - held
+        if self.falling_back and now < self.retry_at:
+            return self.fallback.take(client, points)
         self.asking[client] = asking = asyncio.get_running_loop().create_future()
         try:
             granted, available = await self._take(client, need)
@@ -144,6 +157,7 @@ class SharedRateLimiter:
             if not self.falling_back:
                 log.warning("shared rate limit unavailable; limiting per process error=%r", exc)
                 self.falling_back = True
+            self.retry_at = self.clock() + RETRY_S
             return self.fallback.take(client, points)
         finally:
             del self.asking[client]
@@ -155,8 +169,9 @@ class SharedRateLimiter:
             if lease is not None and held:
                 self.leases[client] = lease  # still good for smaller charges
             return max(1, math.ceil((need - available) / self.per_second))
-        if len(self.leases) >= PRUNE_AT:
+        if len(self.leases) >= self.prune_at:
             self.leases = {k: v for k, v in self.leases.items() if v.until > now}
+            self.prune_at = max(PRUNE_AT, 2 * len(self.leases))  # as RateLimiter's
         self.leases[client] = _Lease(held + granted - points, now + LEASE_TTL_S)
         return None
 
@@ -164,20 +179,41 @@ class SharedRateLimiter:
         async with self.opening:
             if self.pool is None:
                 self.pool = await self.open_pool()
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                sql("rate_limit_take"),
-                client,
-                self.capacity,
-                self.per_second,
-                need,
-                self.lease_points,
-            )
+        pool = self.pool
+        # TimeoutError is an OSError, one of CONNECTION_ERRORS: the caller falls back.
+        async with asyncio.timeout(LEASE_TIMEOUT_S):
+            conn = await pool.take()
+            try:
+                row = await conn.fetchrow(
+                    sql("rate_limit_take"),
+                    bucket_name(client),
+                    self.capacity,
+                    self.per_second,
+                    need,
+                    self.lease_points,
+                )
+            except BaseException:
+                await pool.give_back(conn)
+                raise
+        try:
             self.leases_taken += 1
             if self.leases_taken % FORGET_EVERY == 0:
-                await conn.execute(sql("rate_limit_forget"), self.capacity / self.per_second)
+                # Not under the lease's deadline (a large table takes longer), and the lease
+                # is granted whatever becomes of it.
+                try:
+                    await conn.execute(sql("rate_limit_forget"), self.capacity / self.per_second)
+                except (*CONNECTION_ERRORS, asyncpg.InterfaceError) as exc:
+                    log.info("shared rate limit: old buckets not dropped error=%r", exc)
+        finally:
+            await pool.give_back(conn)
         return row["granted"], row["available"]
 
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
+
+
+def bucket_name(client: str) -> str:
+    """The name of `client`'s shared bucket: a digest, not the client (`key:<API key>`), since
+    the table is in every pg_dump and readable by any role that reads the database."""
+    return hashlib.sha256(client.encode()).hexdigest()

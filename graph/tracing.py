@@ -65,10 +65,10 @@ class Tracing:
 
 def _finish(trace: Any, span: Any, observed: Observed) -> None:
     if observed.operation_type:
-        span.update_name(f"{observed.operation_type} {observed.operation_name}".strip())
+        span.update_name(f"{observed.operation_type} {observed.shown_name()}".strip())
         span.set_attribute("graphql.operation.type", observed.operation_type)
     if observed.operation_name:
-        span.set_attribute("graphql.operation.name", observed.operation_name)
+        span.set_attribute("graphql.operation.name", observed.shown_name())
     if observed.cost is not None:
         span.set_attribute("filmgraph.cost", observed.cost)
     span.set_attribute("http.response.status_code", observed.status)

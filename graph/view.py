@@ -114,6 +114,11 @@ class GraphQLView(GraphQL[Context, None]):
             # replay of the primary's changes): the answer may hold that error. The primary
             # answers it again (graph/replicas.py); the body was read once, and is kept.
             log.info("replica failed under a request, answered again from the primary")
+            # Charged once, and counted by the answer the client gets, not the one dropped.
+            request.state.charged = True
+            observed = current()
+            if observed is not None:
+                observed.code = None
             response = await self._respond(request, state.pool.for_request())
         await response(scope, receive, send)
 
@@ -161,8 +166,13 @@ class GraphQLView(GraphQL[Context, None]):
             loaders=Loaders(request.state.database),
             cursor_key=request.app.state.cursor_key,
             client=client_key(request.headers.get("x-api-key"), address, self.settings.api_keys),
-            rate_limiter=self.rate_limiter,
+            rate_limiter=self.limiter(request),
         )
+
+    def limiter(self, request: Request | WebSocket) -> Limiter | None:
+        """The limiter to charge for `request`: none when it is answered again from the
+        primary, after a replica failed under it (see _answer), its charges already made."""
+        return None if getattr(request.state, "charged", False) else self.rate_limiter
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = SubResponse()
@@ -253,12 +263,12 @@ class GraphQLView(GraphQL[Context, None]):
         context = kwargs.get("context")
         request_data = kwargs.get("request_data")
         OPERATION_NAME_GIVEN.set(getattr(request_data, "operation_name", None) is not None)
-        if self.rate_limiter is not None and isinstance(context, Context):
+        if isinstance(context, Context) and context.rate_limiter is not None:
             # One point per operation up front, so that documents that never run (invalid,
             # refused) still count; its cost is charged when it runs.
-            wait = await self.rate_limiter.charge(context.client, 1)
+            wait = await context.rate_limiter.charge(context.client, 1)
             if wait is not None:
-                return ExecutionResult(data=None, errors=[rate_limited(self.rate_limiter, wait)])
+                return ExecutionResult(data=None, errors=[rate_limited(context.rate_limiter, wait)])
         if isinstance(context, Context):
             refusal = await self.schema_gate.refusal(context.loaders.pool)
             if refusal is not None:

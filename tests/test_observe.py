@@ -4,11 +4,15 @@ spans, seen from outside, on a live server."""
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import struct
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -307,3 +311,86 @@ def test_operation_names_are_bounded(dsn: str) -> None:
     }
     assert len(named) == MAX_OPERATIONS + 1  # and OTHER
     assert value(samples, "filmgraph_requests_total", operation=OTHER, code="OK") == 6
+
+
+def test_operation_names_the_document_does_not_define_take_no_label(dsn: str) -> None:
+    """An operationName the document does not define (refused 400) is the client's alone: it
+    counts as OTHER, so that junk names cannot use up the labels of real operations."""
+    with LiveServer(create_app(Settings(), dsn)) as live, httpx.Client(base_url=live.url) as c:
+        for i in range(MAX_OPERATIONS + 5):
+            junk = {"query": "{ __typename }", "operationName": f"junk\n{i}"}
+            assert c.post("/graphql", json=junk).status_code == 400
+        real = c.post("/graphql", json={"query": "query Real { __typename }"})
+        assert real.json()["data"] == {"__typename": "Query"}
+        samples = scrape(c)
+    named = {
+        dict(labels)["operation"]
+        for (name, labels) in samples
+        if name == "filmgraph_requests_total"
+    }
+    assert named == {"Real", OTHER}
+    assert value(samples, "filmgraph_requests_total", operation="Real", code="OK") == 1
+    assert (
+        value(samples, "filmgraph_requests_total", operation=OTHER, code="BAD_REQUEST")
+        == MAX_OPERATIONS + 5
+    )
+
+
+def test_a_long_operation_name_is_cut_in_the_log_line(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client's operation name, 40 KB long, is not repeated whole in the request's JSON log
+    line: log collectors split lines past 16 KB (Docker's), and the line is no longer JSON."""
+    name = "N" * 40_000
+    settings = Settings(log_format="json")
+    caplog.set_level(logging.INFO, logger="graph.observe")
+    with (
+        LiveServer(create_app(settings, dsn), settings) as live,
+        httpx.Client(base_url=live.url) as c,
+    ):
+        for body in (
+            {"query": f"query {name} {{ __typename }}"},
+            {"query": "{ __typename }", "operationName": name},
+        ):
+            assert c.post("/graphql", json=body).status_code in (200, 400)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "graph.observe"]
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert line["operationName"].startswith("NNN")
+        assert len(json.dumps(line)) < 2_000, len(json.dumps(line))
+
+
+def test_a_scraper_that_resets_its_connection_logs_no_error(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the metrics port, a connection reset before the head is read, or before the answer
+    is written, is the scraper's business: no error with a traceback in the server's log
+    (anyone who reaches the port could fill the log with them)."""
+    settings = Settings(metrics_port=free_port(), metrics_token="s3cret")
+    own = f"http://127.0.0.1:{settings.metrics_port}"
+    with LiveServer(create_app(settings, dsn), settings) as live, httpx.Client(base_url=own) as c:
+        assert httpx.get(f"{live.url}/healthz").status_code == 200  # started, port open
+        for head in (
+            b"GET /metrics HTTP/1.1\r\n",
+            b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n",
+        ):
+            sock = socket.create_connection(("127.0.0.1", settings.metrics_port))
+            sock.sendall(head)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # a reset
+        # The scrapes after them are answered, and so the resets have been handled by then.
+        for _ in range(3):
+            assert scrape(c, authorization="Bearer s3cret")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_named_operation_answered_from_the_cache_keeps_its_name(dsn: str) -> None:
+    """A GET answered from the response cache counts under its operation's name, as its miss
+    did, not as `anonymous`."""
+    named = {"query": "query CachedGenres { genres(first: 1) { totalCount } }"}
+    with LiveServer(create_app(Settings(), dsn)) as live, httpx.Client(base_url=live.url) as c:
+        for _ in range(3):
+            assert c.get("/graphql", params=named).status_code == 200
+        samples = scrape(c)
+    assert value(samples, "filmgraph_requests_total", operation="CachedGenres", code="OK") == 3
+    assert value(samples, "filmgraph_requests_total", operation="anonymous", code="OK") == 0

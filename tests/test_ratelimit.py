@@ -7,11 +7,12 @@ import math
 import secrets
 import time
 
+import asyncpg
 import httpx
 import pytest
 
 from graph.app import create_app
-from graph.ratelimit import RateLimiter
+from graph.ratelimit import PRUNE_AT, RateLimiter
 from graph.settings import Settings
 from tests.conftest import LiveServer, extensions
 from tests.test_serve_schema import Serve
@@ -96,6 +97,26 @@ def test_bucket_refills_with_time() -> None:
     now[0] = 100.0
     assert limiter.take("a", 10_000) is None
     assert limiter.take("a", 1) == 1
+
+
+def test_many_clients_at_once_do_not_each_scan_every_bucket() -> None:
+    """Past PRUNE_AT clients, a bucket that is not full is kept; when none is (many clients
+    within a minute: an IPv6 network's addresses), each new client scanned all of them, a
+    cost growing with their square. The scans now come as the number of buckets doubles."""
+    limiter = RateLimiter(600, clock=lambda: 0.0)  # nothing refills
+    scans = 0
+    prune = limiter._prune
+
+    def counted(now: float) -> None:
+        nonlocal scans
+        scans += 1
+        prune(now)
+
+    limiter._prune = counted  # type: ignore[method-assign]
+    for i in range(4 * PRUNE_AT):
+        assert limiter.take(f"address:2001:db8::{i:x}", 1) is None
+    assert len(limiter.buckets) == 4 * PRUNE_AT
+    assert scans <= 3, scans
 
 
 async def test_a_request_is_charged_for_its_size_before_it_is_read(dsn: str) -> None:
@@ -185,3 +206,51 @@ async def test_two_servers_share_one_limit_in_postgres(dsn: str) -> None:
         (error,) = refused.json()["errors"]
         assert extensions(error) == {"code": "RATE_LIMITED", "retryAfter": wait}
         assert 1 <= wait <= 60
+
+
+async def test_the_shared_limit_keeps_no_api_key_in_the_database(dsn: str) -> None:
+    """The shared buckets (FILMGRAPH_RATE_LIMIT_STORE=postgres) are named by a digest of the
+    client: the table is in every pg_dump, and readable by any role that reads the database,
+    which would otherwise hold each configured API key in the clear."""
+    key = f"secret-key-{secrets.token_hex(8)}"
+    settings = Settings(rate_limit=True, rate_limit_store="postgres", api_keys=frozenset({key}))
+    with LiveServer(create_app(settings, dsn), settings) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            ok = await client.post("/graphql", json={"query": CHEAP}, headers={"x-api-key": key})
+            assert ok.status_code == 200, ok.text
+            assert (await client.post("/graphql", json={"query": CHEAP})).status_code == 200
+    conn = await asyncpg.connect(dsn)
+    try:
+        clients = [r["client"] for r in await conn.fetch("select client from rate_limit_bucket")]
+    finally:
+        await conn.close()
+    assert clients  # the module's other tests may have left buckets of their own
+    assert not [c for c in clients if key in c or "127.0.0.1" in c], clients
+
+
+async def test_a_stuck_shared_store_does_not_hold_every_request(dsn: str) -> None:
+    """When the shared buckets do not answer (the table locked by a stray transaction, a
+    primary that hangs), a request waits a short while for its lease, then the process limits
+    on its own for a moment: requests are not each held for the statement timeout."""
+    settings = Settings(
+        rate_limit=True,
+        rate_limit_store="postgres",
+        rate_limit_points=600,
+        rate_limit_lease_points=2,  # a lease per request or so
+        statement_timeout_ms=60_000,
+        request_timeout_ms=60_000,
+    )
+    with LiveServer(create_app(settings, dsn), settings) as live:
+        # Each request must be answered well before the statement timeout.
+        async with httpx.AsyncClient(base_url=live.url, timeout=15) as client:
+            assert (await client.post("/graphql", json={"query": CHEAP})).status_code == 200
+            locker = await asyncpg.connect(dsn)
+            try:
+                async with locker.transaction():
+                    await locker.execute("lock table rate_limit_bucket in access exclusive mode")
+                    for _ in range(10):
+                        response = await client.post("/graphql", json={"query": CHEAP})
+                        assert response.status_code == 200, response.text
+                        assert response.json()["data"] == {"film": {"title": "Refusenik"}}
+            finally:
+                await locker.close()

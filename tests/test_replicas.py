@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from graph.app import create_app
 from graph.demo.load import load_demo
@@ -333,3 +334,62 @@ async def _waiting(dsn: str, count: int) -> bool:
            where application_name = 'filmgraph' and wait_event_type = 'Lock'""",
     )
     return bool(waiting >= count)
+
+
+async def test_a_request_answered_again_from_the_primary_is_charged_and_counted_once(
+    api: httpx.AsyncClient, servers: Servers
+) -> None:
+    """A request the replica failed under is answered again from the primary: its client is
+    not charged a second time for it (it was refused 429 when its first charge had spent its
+    points), and /metrics counts the answer the client got, not the one thrown away."""
+    query = 'query Once { film(slug: "amelie-2001") { title } }'
+    cost = (await api.post("/graphql", json={"query": query})).json()["extensions"]["cost"]
+    # Exactly what the request is charged: one point up front and its cost (its body is
+    # smaller than a point).
+    settings = Settings(
+        replica_urls=(servers.replica_dsn,),
+        replica_check_ms=100,
+        replica_max_lag_ms=MAX_LAG_MS,
+        statement_timeout_ms=10_000,
+        request_timeout_ms=20_000,
+        rate_limit=True,
+        rate_limit_points=1 + cost,
+    )
+    app = create_app(settings, servers.primary_dsn)
+    with LiveServer(app, settings) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as c:
+            await until_replica(c, state="ok", serving=True)
+            primary = await asyncpg.connect(servers.primary_dsn)
+            try:
+                async with primary.transaction():
+                    await primary.execute("lock table film in access exclusive mode")
+                    await wake_wal_writer(servers)
+                    await wait_until(lambda: _lock_replayed(servers), "the lock on the replica")
+                    request = asyncio.create_task(c.post("/graphql", json={"query": query}))
+                    await wait_until(
+                        lambda: _waiting(servers.replica_dsn, 1), "the request on the replica"
+                    )
+                    # The replica ends the request's statement (as a restart would).
+                    await one(
+                        servers.replica_dsn,
+                        """select count(pg_terminate_backend(pid)) from pg_stat_activity
+                           where application_name = 'filmgraph' and wait_event_type = 'Lock'""",
+                    )
+
+                    async def on_primary_or_answered() -> bool:
+                        return request.done() or await _waiting(servers.primary_dsn, 1)
+
+                    await wait_until(on_primary_or_answered, "the request on the primary")
+            finally:
+                await primary.close()
+            response = await request
+            assert response.status_code == 200, response.text
+            assert response.json()["data"] == {"film": {"title": "Amélie"}}
+            scraped = await c.get("/metrics")
+    counted = {
+        (s.labels["operation"], s.labels["code"]): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+        if s.name == "filmgraph_requests_total"
+    }
+    assert counted == {("Once", "OK"): 1.0}

@@ -185,7 +185,7 @@ def _prepared(
 async def _execute(view: GraphQLView, request: Request, ready: Ready) -> ExecutionResult:
     """The steps of GraphQLView.execute_single and the schema's extensions after parsing and
     validation, in their order."""
-    limiter = view.rate_limiter
+    limiter = view.limiter(request)
     address = request.client.host if request.client else None
     client = client_key(request.headers.get("x-api-key"), address, view.settings.api_keys)
     if limiter is not None:
