@@ -172,6 +172,17 @@ def create_app(
             "or on another instance; set FILMGRAPH_CURSOR_SECRET"
         )
 
+    if (
+        settings.environment == "production"
+        and settings.metrics
+        and settings.metrics_token is None
+        and settings.metrics_port is None
+    ):
+        log.warning(
+            "metrics public: /metrics answers anyone who reaches the API's port; set "
+            "FILMGRAPH_METRICS_TOKEN or FILMGRAPH_METRICS_PORT, or FILMGRAPH_METRICS=0"
+        )
+
     schema_gate = SchemaGate()
     if trusted is None:
         trusted = trusted_documents(settings)

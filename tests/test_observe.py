@@ -394,3 +394,18 @@ def test_a_named_operation_answered_from_the_cache_keeps_its_name(dsn: str) -> N
         samples = scrape(c)
     assert value(samples, "filmgraph_requests_total", operation="CachedGenres", code="OK") == 3
     assert value(samples, "filmgraph_requests_total", operation="anonymous", code="OK") == 0
+
+
+def test_production_warns_of_public_metrics(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="graph.app")
+
+    def warned(settings: Settings) -> bool:
+        caplog.clear()
+        create_app(settings, dsn)
+        return any("metrics public" in r.getMessage() for r in caplog.records)
+
+    assert warned(Settings(environment="production"))
+    assert not warned(Settings(environment="production", metrics_token="s3cret"))
+    assert not warned(Settings(environment="production", metrics_port=9464))
+    assert not warned(Settings(environment="production", metrics=False))
+    assert not warned(Settings())  # development: on localhost, for the developer
