@@ -213,3 +213,21 @@ async def test_a_migration_names_the_tables_it_rewrites(empty_dsn: str) -> None:
         assert await conn.fetchval("select count(*) from t where n = id + 1") == 5000
     finally:
         await conn.close()
+
+
+async def test_a_fresh_database_is_not_analysed_whole(empty_dsn: str) -> None:
+    """Only the tables a migration rewrote are analysed after migrating. An empty table
+    analysed as empty stays "empty" to the planner once an import fills it (an unanalysed
+    one is assumed to hold some rows): the first IMDb load's film insert then took 36 s
+    instead of under 4."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        analysed = await conn.fetch(
+            "select relname from pg_class where relname in ('film', 'person', 'search_word', "
+            "'credit') and reltuples >= 0 order by relname"
+        )
+        # credit: 0009 rewrote it (on a fresh database, with no rows), so it was tidied.
+        assert [r["relname"] for r in analysed] == ["credit"]
+    finally:
+        await conn.close()
