@@ -9,7 +9,7 @@ DATABASE_URL), alternating rounds; each round asks the film page of every demo f
 on the compiled fast path (graph/compiled/fast.py), one request at a time. CPU time is the
 process's, so the other load of the machine weighs on it less than on requests/s.
 
-    .venv/bin/python bench/observability.py [--rounds 7] [--requests 400]
+    .venv/bin/python -m bench.observability [--rounds 7] [--requests 400]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from graph.embedded import EmbeddedPostgres
 from graph.migrate import migrate
 from graph.observe import JsonFormatter
 from graph.settings import Settings
+from tests.conftest import post_scope
 
 ROOT = Path(__file__).resolve().parent.parent
 FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
@@ -82,27 +83,6 @@ def tracer_provider() -> Any:
     return provider
 
 
-def scope(body: bytes) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"api"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
 async def ask(app: Starlette, body: bytes) -> int:
     sent = False
     status = 0
@@ -119,7 +99,7 @@ async def ask(app: Starlette, body: bytes) -> int:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    await app(scope(body), receive, send)
+    await app(post_scope(body), receive, send)
     return status
 
 
