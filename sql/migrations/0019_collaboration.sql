@@ -206,3 +206,7 @@ end $$;
 create trigger collaborator_hub_forget
     after delete on collaborator_hub referencing old table as old_rows
     for each statement execute function forget_hub_collaborations();
+
+-- Statistics for the first requests (VACUUM, which would also let counts read the index
+-- alone, cannot run in a migration's transaction: autovacuum sees to it for new rows).
+analyze collaboration;
