@@ -19,8 +19,7 @@ CREATE TABLE public.collaboration (
     role text NOT NULL,
     other_id bigint NOT NULL,
     shared integer NOT NULL,
-    CONSTRAINT collaboration_role_check CHECK ((role = ANY (ARRAY['ANY'::text, 'DIRECTOR'::text, 'WRITER'::text, 'ACTOR'::text, 'PRODUCER'::text, 'COMPOSER'::text, 'CINEMATOGRAPHER'::text, 'EDITOR'::text, 'OTHER'::text]))),
-    CONSTRAINT collaboration_shared_check CHECK ((shared >= 0))
+    CONSTRAINT collaboration_role_check CHECK ((role = ANY (ARRAY['ANY'::text, 'DIRECTOR'::text, 'WRITER'::text, 'ACTOR'::text, 'PRODUCER'::text, 'COMPOSER'::text, 'CINEMATOGRAPHER'::text, 'EDITOR'::text, 'OTHER'::text])))
 );
 
 CREATE TABLE public.credit (
