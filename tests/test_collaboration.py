@@ -140,10 +140,11 @@ async def test_imdb_first_load_then_reimport_with_prune_keep_the_counts_exact(
         assert await assert_exact(conn, 3) > 100
         changed = scratch_dir / "changed"
         generate_imdb(changed, 0.0002, 5, changed=0.3)
-        for _ in range(2):  # the newer files, then the same again
-            result = filmgraph_import(empty_dsn, "imdb", changed, "--prune")
-            assert result.returncode == 0, result.stderr
-            assert await assert_exact(conn, 3) > 100
+        # Films, people and credits changed, added and (--prune) removed.
+        result = filmgraph_import(empty_dsn, "imdb", changed, "--prune")
+        assert result.returncode == 0, result.stderr
+        assert "deleted" in result.stdout
+        assert await assert_exact(conn, 3) > 100
         await assert_pages_agree(conn)
     finally:
         await conn.close()
