@@ -73,6 +73,49 @@ async def assert_pages_agree(conn: asyncpg.Connection) -> None:
                 ]
 
 
+async def assert_shared_films(conn: asyncpg.Connection) -> None:
+    """Collaborator.films of every pair in either order, driven from either side (the one
+    with fewer credits), is the brute-force list: newest first, at most `first`."""
+    films = {r["id"]: r for r in await conn.fetch("select id, year, title from film")}
+    credits = await conn.fetch("select film_id, person_id, role from credit")
+    pairs = sorted(
+        {
+            (a["person_id"], b["person_id"])
+            for a in credits
+            for b in credits
+            if a["film_id"] == b["film_id"] and a["person_id"] != b["person_id"]
+        }
+    )
+    for role in (None, "ACTOR", "DIRECTOR"):
+        for first in (1, 3):
+            rows = await conn.fetch(
+                db.sql("shared_films_by_people"),
+                [a for a, _ in pairs],
+                [b for _, b in pairs],
+                first,
+                role,
+            )
+            got: dict[tuple[int, int], list[int]] = {}
+            for r in rows:
+                got.setdefault((r["person_id"], r["other_id"]), []).append(r["id"])
+            for a, b in pairs:
+                shared = {c["film_id"] for c in credits if c["person_id"] == a} & {
+                    c["film_id"]
+                    for c in credits
+                    if c["person_id"] == b and role in (None, c["role"])
+                }
+                newest = sorted(
+                    shared,
+                    key=lambda f: (
+                        films[f]["year"] is None,
+                        -(films[f]["year"] or 0),
+                        films[f]["title"],
+                        f,
+                    ),
+                )
+                assert got.get((a, b), []) == newest[:first], (a, b, role)
+
+
 async def test_demo_load_and_writes_by_hand_keep_the_counts_exact(empty_dsn: str) -> None:
     conn = await asyncpg.connect(empty_dsn)
     try:
@@ -81,6 +124,7 @@ async def test_demo_load_and_writes_by_hand_keep_the_counts_exact(empty_dsn: str
         await load_demo(conn)  # hubs become so as their credits reach 4
         assert await assert_exact(conn, 4) > 100
         await assert_pages_agree(conn)
+        await assert_shared_films(conn)
         await conn.execute("update collaboration_setting set min_credits = 2")
         await conn.execute("select collaborations_recount()")
         assert await assert_exact(conn, 2) > 100
