@@ -116,6 +116,25 @@ async def assert_shared_films(conn: asyncpg.Connection) -> None:
                 assert got.get((a, b), []) == newest[:first], (a, b, role)
 
 
+async def assert_common_films_of_pairs(conn: asyncpg.Connection) -> None:
+    """commonFilms of two people, one a hub: the same pages as the grouping statement."""
+    hubs = [r["person_id"] for r in await conn.fetch("select person_id from collaborator_hub")]
+    people = [r["id"] for r in await conn.fetch("select id from person order by id")]
+    for a in hubs:
+        for b in people[::29]:
+            if a == b:
+                continue
+            pair = sorted((a, b))
+            for after, first in ((0, 20), (1, 2)):
+                ours = await conn.fetch(db.sql("common_films_page_of_pair"), after, first, *pair)
+                grouped = await conn.fetch(
+                    db.sql("common_films_page"), after, None, first, None, pair
+                )
+                assert [(r["page_total"], r["rn"], r["id"]) for r in ours] == [
+                    (r["page_total"], r["rn"], r["id"]) for r in grouped
+                ], pair
+
+
 async def test_demo_load_and_writes_by_hand_keep_the_counts_exact(empty_dsn: str) -> None:
     conn = await asyncpg.connect(empty_dsn)
     try:
@@ -125,6 +144,7 @@ async def test_demo_load_and_writes_by_hand_keep_the_counts_exact(empty_dsn: str
         assert await assert_exact(conn, 4) > 100
         await assert_pages_agree(conn)
         await assert_shared_films(conn)
+        await assert_common_films_of_pairs(conn)
         await conn.execute("update collaboration_setting set min_credits = 2")
         await conn.execute("select collaborations_recount()")
         assert await assert_exact(conn, 2) > 100

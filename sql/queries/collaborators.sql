@@ -123,6 +123,59 @@ cross join lateral (
 join film f on f.id = s.film_id
 order by k.a, k.b, f.year desc nulls last, f.title, f.id;
 
+-- name: common_films_page_of_pair
+-- common_films_page for two people of whom one at least is a hub (migration 0019): $1 after,
+-- $2 first (commonFilms takes no last or before), $3 and $4 the people. The total is their
+-- counted collaboration; the page walks the credits of whichever has fewer (credit_tally),
+-- newest first by their copies of the film's year and title, and probes the other among
+-- each film's credits until the page is full: persons 1 and 2 of the 1M catalogue (249,151
+-- and 61,877 credits) sort person 2's and probe a few dozen films, where grouping both
+-- people's 311,000 credits by film took 0.9 s.
+with total as (
+    select coalesce((
+        select c.shared from collaboration c
+        where c.role = 'ANY'
+          and ((c.person_id = $3::bigint and c.other_id = $4::bigint)
+               or (c.person_id = $4::bigint and c.other_id = $3::bigint))
+        limit 1), 0) as total
+), sides as (
+    select case when coalesce((select sum(t.films) from credit_tally t
+                               where t.person_id = $3::bigint), 0)
+                  <= coalesce((select sum(t.films) from credit_tally t
+                               where t.person_id = $4::bigint), 0)
+                then $3::bigint else $4::bigint end as walked
+), page as (
+    select s.film_id, s.film_year, s.film_title
+    from (
+        -- Sorted first, probed after (offset 0: the probe is not pushed under the sort).
+        select distinct on (c.film_year, c.film_title, c.film_id)
+               c.film_id, c.film_year, c.film_title
+        from credit c
+        where c.person_id = (select walked from sides)
+        order by c.film_year desc nulls last, c.film_title, c.film_id
+        offset 0
+    ) s
+    where (select case when walked = $3::bigint then $4::bigint else $3::bigint end from sides)
+          = any(array(select d.person_id from credit d where d.film_id = s.film_id))
+    order by s.film_year desc nulls last, s.film_title, s.film_id
+    offset $1::bigint
+    limit $2::bigint
+), numbered as (
+    select $1::bigint + row_number() over (
+               order by p.film_year desc nulls last, p.film_title, p.film_id) as rn,
+           p.film_id
+    from page p
+)
+select 0::bigint as page_parent, t.total as page_total, 0::bigint as parent, n.rn, f.*
+from total t
+left join numbered n on true
+left join film f on f.id = n.film_id
+order by n.rn;
+
+-- name: common_films_pair_counted
+-- Whether either of two people is a hub (migration 0019): common_films_page_of_pair serves.
+select exists (select from collaborator_hub h where h.person_id in ($1::bigint, $2::bigint));
+
 -- name: common_films_page
 -- The films every person of $5 (distinct ids) is credited on, newest first (year desc nulls
 -- last, title, id), with graph/db.py's page window and total ($1 after, $2 before, $3 first,
