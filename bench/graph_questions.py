@@ -11,7 +11,8 @@ Reports p50/p95/p99 (ms) of each question and of its floor, the ratio of the p95
 similar, its one statement alone, to tell the database's time from the rest), and for
 paths how many answered, how many found no path within maxHops, how many were refused with
 PATH_TOO_COSTLY or TIMEOUT, and the lengths found. Person.collaborators(first: 10) of random
-people (a role or none) and of the busiest people, each beside its page statement alone;
+people (a role or none) and of the busiest people (also with each collaborator's films), each
+beside its page statement alone;
 commonFilms of the sets that took seconds and of random pairs. Targets (issue 13): path p95
 <= 200 ms, similar p95 <= 50 ms, collaborators p95 <= 200 ms.
 
@@ -55,6 +56,9 @@ SIMILAR = """query Similar($f: ID!) { film(id: $f) { similar(first: 10) { score 
 FILM = "query Film($f: ID!) { film(id: $f) { title } }"
 COLLABORATORS = """query Collaborators($a: ID!, $role: CreditRole) { person(id: $a) {
   collaborators(first: 10, role: $role) { totalCount nodes { sharedFilms person { name } } } } }"""
+COLLABORATORS_FILMS = """query Collaborators($a: ID!, $role: CreditRole) { person(id: $a) {
+  collaborators(first: 10, role: $role) { totalCount nodes { sharedFilms person { name }
+    films(first: 5) { title } } } } }"""
 COMMON = (
     "query Common($p: [ID!]!) { commonFilms(people: $p, first: 10) { totalCount nodes { title } } }"
 )
@@ -150,14 +154,16 @@ async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int,
     drawn: list[tuple[int, str | None]] = [
         (rng.randint(1, people), rng.choice([None, None, "ACTOR", "DIRECTOR"])) for _ in range(n)
     ]
-    groups = {"random": drawn, "busiest": [(p, r) for p in busiest for r in (None, "DIRECTOR")]}
+    on_busiest = [(p, r) for p in busiest for r in (None, "DIRECTOR")]
+    groups = {"random": drawn, "busiest": on_busiest, "busiest+films": on_busiest}
     for label, cases in groups.items():
+        query = COLLABORATORS_FILMS if label.endswith("films") else COLLABORATORS
         times: list[float] = []
         floor: list[float] = []
         statement: list[float] = []
         for pk, role in cases:
             a = to_global_id("Person", pk)
-            took, result = await timed(schema, pool, COLLABORATORS, {"a": a, "role": role})
+            took, result = await timed(schema, pool, query, {"a": a, "role": role})
             assert not result.errors, result.errors
             floor.append((await timed(schema, pool, PERSON, {"a": a}))[0])
             times.append(took)
@@ -171,7 +177,7 @@ async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int,
             statement.append((time.perf_counter() - start) * 1000)
         print(line(f"collab {label}", times, floor))
         print(line("  its SQL", statement, floor))
-        if label == "busiest":
+        if label.startswith("busiest"):
             print(f"          busiest {busiest}: " + " ".join(f"{t:.0f}" for t in times))
 
 

@@ -73,11 +73,16 @@ async def assert_pages_agree(conn: asyncpg.Connection) -> None:
                 ]
 
 
-async def assert_shared_films(conn: asyncpg.Connection) -> None:
-    """Collaborator.films of every pair in either order, driven from either side (the one
-    with fewer credits), is the brute-force list: newest first, at most `first`."""
+async def assert_shared_films(
+    conn: asyncpg.Connection, pairs: list[tuple[int, int]] | None = None
+) -> None:
+    """Collaborator.films of every pair (or of `pairs`) in either order, driven from either
+    side (the one with fewer credits), is the brute-force list: newest first, at most
+    `first`."""
     films = {r["id"]: r for r in await conn.fetch("select id, year, title from film")}
     credits = await conn.fetch("select film_id, person_id, role from credit")
+    if pairs is not None:
+        credits = [c for c in credits if c["person_id"] in {p for pair in pairs for p in pair}]
     pairs = sorted(
         {
             (a["person_id"], b["person_id"])
@@ -233,10 +238,21 @@ async def test_the_migration_counts_the_hubs_of_a_database_of_the_previous_main(
                from film f, person p
                where f.slug like 'made-%' and (p.id = 1 or p.id = 2 + f.id % 5)"""
         )
+        # Person 7 on 2,500 films of their own, newer than the one they share with person 1:
+        # Collaborator.films walks person 7's newest 2,000 credits, finds none shared, and
+        # walks them all.
+        await conn.execute(
+            """insert into film (slug, title, year)
+               select 'solo-' || i, 'Solo ' || i, 2000 + i % 50 from generate_series(1, 2500) i;
+               insert into credit (film_id, person_id, role)
+               select f.id, 7, 'WRITER' from film f where f.slug like 'solo-%'
+                  or f.slug = 'made-3000'"""
+        )
         assert [m.version for m in await migrate(conn)] == [19]
         hubs = await conn.fetch("select person_id from collaborator_hub")
         assert [r["person_id"] for r in hubs] == [1]
         assert await assert_exact(conn, 3000) > 5
         await assert_pages_agree(conn)
+        await assert_shared_films(conn, [(1, 7), (1, 2)])
     finally:
         await conn.close()
