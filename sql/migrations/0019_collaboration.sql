@@ -118,15 +118,24 @@ begin
         ), people_on as (
             select distinct s.n, s.film_id, s.person_id
             from state s where s.film_id in (select h.film_id from hubs_on h)
+        ), changed as (
+            select distinct d.film_id, d.person_id from delta d
         ), pairs as (
+            -- Only pairs with a changed person on the film: the others count the same before
+            -- and after (a film's unchanged pairs, read twice, cost 17 times the insert of
+            -- 50,000 credits at 1M films).
             select h.person_id, s.role, s.person_id as other_id, h.n
             from hubs_on h
             join state s on s.n = h.n and s.film_id = h.film_id and s.person_id <> h.person_id
+            where exists (select from changed c
+                          where c.film_id = h.film_id and c.person_id in (h.person_id, s.person_id))
             union all
             select h.person_id, 'ANY', p.person_id, h.n
             from hubs_on h
             join people_on p on p.n = h.n and p.film_id = h.film_id
                             and p.person_id <> h.person_id
+            where exists (select from changed c
+                          where c.film_id = h.film_id and c.person_id in (h.person_id, p.person_id))
         ), summed as (
             select p.person_id, p.role, p.other_id, sum(p.n)::integer as n
             from pairs p
