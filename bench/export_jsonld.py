@@ -17,8 +17,11 @@ command writes a file, each in a process of its own so that its peak RSS is its 
 - chunked: `filmgraph export jsonld`'s feed, `--chunk` films a statement on `--connections`
   connections sharing one snapshot (graph/export.py), once for each chunk size given.
 
-Each line says films/s, the seconds to the first document, the process's peak RSS, and the
-1-minute load average sampled every 2 s during that feed (min-max): the machine is shared.
+Each line says films/s, the seconds to the first document, the process's peak RSS, the
+1-minute load average sampled every 2 s during that feed (min-max), and the CPU time the
+feed's server backends and its client process took (read from /proc, so the server must run
+on this machine): on a shared machine films/s says how much of the cores the feed got, and
+films a CPU second what each core does with them.
 
     .venv/bin/python bench/export_jsonld.py [--films 1000000] [--connections 2]
         [--chunk 20000 [--chunk 10000 ...]] [--dsn DSN of a server already running it]
@@ -64,17 +67,33 @@ class DevNull:
         self.out.flush()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process of this machine (a server backend)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def feed(dsn: str, variant: str, connections: int, chunk: int) -> dict[str, Any]:
     """One feed over the whole catalogue, in this process."""
     out = DevNull()
     conns = [await asyncpg.connect(dsn) for _ in range(connections if variant != "single" else 1)]
     try:
+        backends = [await conn.fetchval("select pg_backend_pid()") for conn in conns]
+        server_cpu = sum(cpu_seconds(pid) for pid in backends)
+        client_cpu = own_cpu_seconds()
         start = time.perf_counter()
         if variant == "single":
             async with conns[0].transaction(isolation="repeatable_read", readonly=True):
                 done = await write_feed(conns[0], out, BASE, None)  # type: ignore[arg-type]
         else:
             done = await export_jsonld(conns, out, BASE, None, "ndjson", chunk)  # type: ignore[arg-type]
+        server_cpu = sum(cpu_seconds(pid) for pid in backends) - server_cpu
+        client_cpu = own_cpu_seconds() - client_cpu
     finally:
         for conn in conns:
             await conn.close()
@@ -84,6 +103,8 @@ async def feed(dsn: str, variant: str, connections: int, chunk: int) -> dict[str
         "first": (out.first or start) - start,
         "bytes": out.bytes,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "server_cpu": server_cpu,
+        "client_cpu": client_cpu,
     }
 
 
@@ -152,7 +173,9 @@ def main(args: argparse.Namespace) -> int:
             print(
                 f"{name}: {r['films']} films in {r['seconds']:.1f} s ({rate:,.0f} films/s); "
                 f"first document at {r['first']:.1f} s; {r['bytes'] / 1e9:.2f} GB; "
-                f"peak RSS {r['rss_mb']:.0f} MB; load {r['load'][0]:.1f}-{r['load'][1]:.1f}",
+                f"peak RSS {r['rss_mb']:.0f} MB; load {r['load'][0]:.1f}-{r['load'][1]:.1f}; "
+                f"CPU s server {r['server_cpu']:.0f}, client {r['client_cpu']:.0f} "
+                f"({r['films'] / (r['server_cpu'] + r['client_cpu']):,.0f} films a CPU second)",
                 flush=True,
             )
         single = rates.pop("single statement")
