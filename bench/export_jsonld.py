@@ -15,7 +15,10 @@ command writes a file, each in a process of its own so that its peak RSS is its 
 - single: `films_jsonld_feed`, the whole feed as one statement on one connection (one server
   core; the first document comes after the sort of every credit);
 - chunked: `filmgraph export jsonld`'s feed, `--chunk` films a statement on `--connections`
-  connections sharing one snapshot (graph/export.py), once for each chunk size given.
+  connections sharing one snapshot (graph/export.py), once for each chunk size given;
+- with --parallel, parallel: the single statement with PostgreSQL's parallel query, which
+  needs COPY (a cursor never runs parallel), whose text format escapes backslashes: the
+  speed of the alternative, not the feed's bytes.
 
 Each line says films/s, the seconds to the first document, the process's peak RSS, the
 1-minute load average sampled every 2 s during that feed (min-max), and the CPU time the
@@ -23,7 +26,7 @@ feed's server backends and its client process took (read from /proc, so the serv
 on this machine): on a shared machine films/s says how much of the cores the feed got, and
 films a CPU second what each core does with them.
 
-    .venv/bin/python bench/export_jsonld.py [--films 1000000] [--connections 2]
+    .venv/bin/python bench/export_jsonld.py [--films 1000000] [--connections 2] [--parallel]
         [--chunk 20000 [--chunk 10000 ...]] [--dsn DSN of a server already running it]
 """
 
