@@ -444,3 +444,26 @@ async def test_a_bad_root_connection_leaves_the_rest_of_the_page(
     assert body["data"]["search"] is None
     assert body["data"]["providers"]["totalCount"] > 0
     assert [e["path"] for e in body["errors"]] == [["films"], ["genres"], ["search"]]
+
+
+async def test_a_bad_id_list_leaves_the_rest_of_the_page(client: httpx.AsyncClient) -> None:
+    """`nodes` and `resolveIds` are root lists too: a malformed id, or too many, nulls that
+    field alone."""
+    body = await post(
+        client,
+        'query($many: [ID!]!) { film(slug: "refusenik-2007") { title } '
+        'nodes(ids: ["not an id"]) { id } resolveIds(ids: ["nope"]) { id } '
+        "many: nodes(ids: $many) { id } }",
+        {"many": ["RmlsbTox"] * 101},
+    )
+    assert body["data"] == {
+        "film": {"title": "Refusenik"},
+        "nodes": None,
+        "resolveIds": None,
+        "many": None,
+    }
+    assert [(e["path"], e["extensions"]["argument"]) for e in body["errors"]] == [
+        (["nodes"], "ids"),
+        (["resolveIds"], "ids"),
+        (["many"], "ids"),
+    ]
