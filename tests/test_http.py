@@ -420,6 +420,30 @@ async def test_a_variable_error_names_the_variable_and_quotes_graphql(
     assert errors["$slug"]["message"].endswith("not to be null.")
 
 
+async def test_a_wrong_enum_value_in_a_variable_is_quoted_as_graphql(
+    client: httpx.AsyncClient,
+) -> None:
+    """A string where an enum value is expected, at the top of a variable or deep in an input
+    object's list, is quoted as the JSON string it was (`"director"`), not as Python's."""
+    body = await post(
+        client,
+        "query($role: CreditRole, $filter: FilmFilter) "
+        '{ person(slug: "x") { filmography(role: $role, first: 1) { totalCount } } '
+        "films(filter: $filter) { totalCount } }",
+        {"role": "director", "filter": {"availability": {"kinds": ["RENT", "it's"]}}},
+    )
+    assert "data" not in body
+    messages = {e["extensions"]["argument"]: e["message"] for e in body["errors"]}
+    assert messages["$role"].startswith(
+        "Variable '$role' has invalid value: Value \"director\" does not exist in "
+        "'CreditRole' enum."
+    )
+    assert messages["$filter"] == (
+        "Variable '$filter' has invalid value at .availability.kinds[1]: "
+        "Value \"it's\" does not exist in 'OfferKind' enum."
+    )
+
+
 async def test_several_lookup_keys_name_the_extra_one(client: httpx.AsyncClient) -> None:
     body = await post(client, '{ film(id: "RmlsbTox", slug: "refusenik-2007") { title } }')
     assert body["data"] == {"film": None}
