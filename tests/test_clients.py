@@ -146,6 +146,26 @@ def test_the_docs_show_the_glue_the_tests_run() -> None:
         assert text in page, f"docs/clients.md does not show tests/clients/{glue} as it is"
 
 
+def test_scripts_refuse_a_node_older_than_20(scratch_dir: Path) -> None:
+    """Debian 12's own nodejs is Node 18, on which GraphQL Code Generator 7 cannot parse its
+    regular expressions and Apollo's JSON import warns: scripts/test (and so .ci/run) stops
+    at once, saying what to install, rather than failing these tests obscurely."""
+    for tool, says in (("node", "v18.20.4"), ("npm", "9.2.0")):
+        stub = scratch_dir / tool
+        stub.write_text(f"#!/bin/sh\necho {says}\n")
+        stub.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", f"source {ROOT / 'scripts' / 'venv.sh'}; ensure_node_clients"],
+        env={"PATH": f"{scratch_dir}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Node v18.20.4 is too old" in done.stderr, done.stderr
+
+
 def example(name: str, **variables: Any) -> GraphQLRequest:
     return GraphQLRequest((EXAMPLES / name).read_text(), variable_values=variables)
 
