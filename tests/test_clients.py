@@ -7,6 +7,7 @@ The Node packages are those of tests/clients/package-lock.json, which scripts/te
 
 from __future__ import annotations
 
+import base64
 import datetime
 import decimal
 import json
@@ -207,6 +208,10 @@ async def test_gql_pages_through_films_and_reads_nodes(live: LiveServer) -> None
     assert again["node"] == {"__typename": "Film", **seen[9]}
     assert {r["__typename"] for r in found["search"]} == {"Film", "Person"}
     assert all(r["id"] for r in found["search"])
+    # The supported way to read an id's type without a request (docs/clients.md#ids).
+    for result in found["search"] + [again["node"]]:
+        decoded = base64.b64decode(result["id"], validate=True).decode()
+        assert decoded.partition(":")[0] == result["__typename"], result
 
 
 async def test_gql_gets_spec_shaped_errors(live: LiveServer) -> None:
