@@ -172,7 +172,7 @@ class BoundedPool:
             # A turn held means a connection is free or may be opened; opening one is bounded
             # by the pool's connect timeout.
             conn = self._kept.pop() if self._kept else None
-            if conn is not None and conn.is_closed():
+            if conn is not None and not _usable(conn):
                 # The server ended it while it was kept: asyncpg cleans up after it.
                 await self._release(conn)
                 conn = None
@@ -188,8 +188,11 @@ class BoundedPool:
         """Give back a connection of take(); `clean`: its user saw no error (no statement was
         cancelled or failed on it), so it is kept for the next take as it is."""
         try:
-            if clean and not conn.is_closed() and not conn.is_in_transaction():
+            if clean and _usable(conn):
                 self._kept.append(conn)
+                # asyncpg calls the statement counter (graph/observe.py) soon after each
+                # statement: once, before the request that ran it records its figures.
+                await asyncio.sleep(0)
             else:
                 await self._release(conn)
         finally:
@@ -245,6 +248,15 @@ class BoundedPool:
         while self._kept:
             await self._release(self._kept.pop())
         await self.pool.close()
+
+
+def _usable(conn: Any) -> bool:
+    """Whether a kept connection may serve as it is: open, outside a transaction. One that
+    the server closed may have gone back to asyncpg's pool already (its proxy then refuses)."""
+    try:
+        return not conn.is_closed() and not conn.is_in_transaction()
+    except asyncpg.InterfaceError:
+        return False
 
 
 class RequestConnection:
