@@ -14,6 +14,7 @@ holding the rows of that value.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -27,10 +28,19 @@ if TYPE_CHECKING:
     from graph.compiled.sql import Builder
 
 
+# A line of comment in a statement.
+_COMMENT = re.compile(r"^\s*--.*\n", re.MULTILINE)
+
+
 def bound(statement: str, values: Sequence[str]) -> str:
     """Named statement `statement` (sql/queries) with each `$n` replaced by `values[n - 1]`,
-    in parentheses (a cast after it, `$1::bigint[]`, applies to the whole value)."""
-    return PLACEHOLDER.sub(lambda m: f"({values[int(m.group(1)) - 1]})", db.sql(statement))
+    in parentheses (a cast after it, `$1::bigint[]`, applies to the whole value); on one line,
+    without its comments, as tests/sql/*.sql shows it one clause a line."""
+    text = _COMMENT.sub("", db.sql(statement) + "\n")
+    # Runs of white space as one space, outside string literals (the odd parts between quotes).
+    parts = text.split("'")
+    text = "'".join(p if i % 2 else re.sub(r"\s+", " ", p) for i, p in enumerate(parts))
+    return PLACEHOLDER.sub(lambda m: f"({values[int(m.group(1)) - 1]})", text.strip())
 
 
 def embedded(b: Builder, s: Selected, question: Embedded, parent: str | None) -> str:
