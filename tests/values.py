@@ -391,6 +391,9 @@ class Arguments:
         c = self.choose
         named = get_named_type(type_)
         node_type = {"film": "Film", "person": "Person", "genre": "Genre", "provider": "Provider"}
+        if name == "first" and field_name == "similar":
+            # 1-50 (similar's own bound), now and then outside it (refused).
+            return c.pick((1, 2, 3, 10, 50)) if not c.chance(0.1) else c.pick((0, 51))
         if name in ("first", "last"):
             return self.page_size()
         if name in ("after", "before"):
