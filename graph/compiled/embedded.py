@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from graph import db
 from graph.compiled.arguments import PLACEHOLDER, embedded_parameter
-from graph.compiled.plan import Selected, snake
+from graph.compiled.plan import NotCompilable, Selected, snake
 from graph.mapping import MODEL, ROWS, Embedded, Group
 
 if TYPE_CHECKING:
@@ -64,10 +64,10 @@ def embedded(b: Builder, s: Selected, question: Embedded, parent: str | None) ->
             given["parent"] = parent
         values.append(template.format(**given))
     sql = bound(question.statement, values)
-    t = b.alias("q")
-    order = question.order.format(t=t)
     if question.group is not None:
         return _grouped(b, s, question, question.group, sql, param(question.group.argument))
+    t = b.alias("q")
+    order = question.order.format(t=t)
     obj = _object(b, question.target, t, s.children)
     if question.shape == "one":
         return f"(select {obj} from ({sql}) {t} limit 1)"
@@ -105,14 +105,16 @@ def _object(b: Builder, target: str, t: str, children: Mapping[str, tuple[Select
     the entity its `entity` column names, read by `id` (null when the row has none)."""
     if target in MODEL or target in ROWS:
         return b.entity(target, t, children[target])
-    cases = " ".join(
-        f"when '{entity}' then (select {b.entity(entity, x, fields)} "
-        f"from {MODEL[entity].table} {x} where {x}.id = {t}.id)"
-        for entity, fields in children.items()
-        if entity in MODEL and MODEL[entity].table
-        for x in [b.alias("t")]
-    )
-    return f"case {t}.entity {cases} end" if cases else "null::json"
+    cases = []
+    for entity, fields in children.items():
+        if entity not in MODEL or not MODEL[entity].table:
+            raise NotCompilable(f"{target} as {entity}")
+        x = b.alias("t")
+        cases.append(
+            f"when '{entity}' then (select {b.entity(entity, x, fields)} "
+            f"from {MODEL[entity].table} {x} where {x}.id = {t}.id)"
+        )
+    return f"case {t}.entity {' '.join(cases)} end"
 
 
 def variants(b: Builder, s: Selected, members: tuple[tuple[str, str], ...], alias: str) -> str:

@@ -113,19 +113,19 @@ select json_build_object('film', (
               order by score desc, s.film_id
               limit ($4::int) ) r join film f on f.id = r.film_id
             order by r.score desc, r.film_id) q15), '[]'::json), 'availability', coalesce((
-          select json_agg(json_build_object('region', g22.key, 'offers', coalesce((
-                  select json_agg(json_build_object('kind', q23.kind, 'price', q23.price::text, 'currency', q23.currency, 'provider', (
-                        select json_build_object('name', t24.name)
-                        from provider t24
-                        where t24.id = q23.provider_id))
-                    order by q23.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], q23.kind), q23.price nulls first, q23.provider_id, q23.quality, q23.id)
+          select json_agg(json_build_object('region', g21.key, 'offers', coalesce((
+                  select json_agg(json_build_object('kind', q22.kind, 'price', q22.price::text, 'currency', q22.currency, 'provider', (
+                        select json_build_object('name', t23.name)
+                        from provider t23
+                        where t23.id = q22.provider_id))
+                    order by q22.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], q22.kind), q22.price nulls first, q22.provider_id, q22.quality, q22.id)
                   from (
                     select o.film_id as parent, o.*
                     from offer o
                     where o.film_id = any((array[t1.id])::bigint[]) and o.region = any(($8::text[])::text[])
-                    order by o.film_id, o.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], o.kind), o.price nulls first, o.provider_id, o.quality, o.id) q23
-                  where q23.region = g22.key), '[]'::json))
-            order by g22.ord)
-          from unnest($8::text[]) with ordinality g22(key, ord)), '[]'::json))
+                    order by o.film_id, o.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], o.kind), o.price nulls first, o.provider_id, o.quality, o.id) q22
+                  where q22.region = g21.key), '[]'::json))
+            order by g21.ord)
+          from unnest($8::text[]) with ordinality g21(key, ord)), '[]'::json))
     from film t1
     where t1.slug = $1::text))::text as data, true as ok
