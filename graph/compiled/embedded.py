@@ -47,6 +47,7 @@ def embedded(b: Builder, s: Selected, question: Embedded, parent: str | None) ->
     """The field's value: the statement's rows for the parent (`parent`, its key as SQL; None
     at the root) as the mapping's objects, a JSON list, or one object or null."""
     b.arguments(s)  # its text checked as the resolvers check it
+    b.embeds = True
     params: dict[str, str] = {}
 
     def param(name: str) -> str:

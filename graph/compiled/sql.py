@@ -94,6 +94,10 @@ class Statement:
     # Parameters the SQL does not use (a page's size when only its count is selected), still
     # computed for each request: the resolvers check those arguments all the same.
     unused: list[Source] = field(default_factory=list)
+    # Whether it embeds a graph question's statement (graph/compiled/embedded.py): the
+    # resolvers run each as a statement of its own, so when this one times out they say which
+    # field was slow (graph/compiled/run.py hands it to them).
+    embeds: bool = False
 
 
 @dataclass
@@ -108,6 +112,7 @@ class Builder:
     # Arguments checked for each request whether or not the SQL uses their values.
     validators: list[Source] = field(default_factory=list)
     custom_plan: bool = False
+    embeds: bool = False
     aliases: int = 0
 
     def param(self, source: Source, cast: str) -> str:
@@ -149,6 +154,7 @@ class Builder:
             tuple(fields),
             may_refuse=bool(self.checks),
             unused=unused + self.validators,
+            embeds=self.embeds,
         )
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:
