@@ -1,8 +1,8 @@
 """How the GraphQL types map onto tables, columns and relations: the one place that says so.
 
 For every field: the column it reads, or the relation it follows (the rows of one parent, their
-order, the predicate of each argument, as SQL fragments), or, on Query, how the root reaches
-its rows. Both paths read it: the loaders build their batch statements from the relations
+order, the predicate of each argument, as SQL fragments), or the named statement that answers
+it (an Embedded: the graph questions), or, on Query, how the root reaches its rows. Both paths read it: the loaders build their batch statements from the relations
 (graph/batches.py) and the types build objects from rows with the columns; the compiler
 (graph/compiled/) correlates the same fragments to a parent row. tests/test_mapping.py checks
 that it covers every field of schema.graphql.
