@@ -2,10 +2,11 @@
 
 For every field: the column it reads, or the relation it follows (the rows of one parent, their
 order, the predicate of each argument, as SQL fragments), or the named statement that answers
-it (an Embedded: the graph questions), or, on Query, how the root reaches its rows. Both paths read it: the loaders build their batch statements from the relations
-(graph/batches.py) and the types build objects from rows with the columns; the compiler
-(graph/compiled/) correlates the same fragments to a parent row. tests/test_mapping.py checks
-that it covers every field of schema.graphql.
+it (an Embedded: the graph questions), or, on Query, how the root reaches its rows. Both paths
+read it: the loaders build their batch statements from the relations (graph/batches.py) and
+the types build objects from rows with the columns; the compiler (graph/compiled/) correlates
+the same fragments, and embeds the same statements, to a parent row. tests/test_mapping.py
+checks that it covers every field of schema.graphql.
 """
 
 from __future__ import annotations
