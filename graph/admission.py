@@ -92,13 +92,11 @@ class Admission:
         """Run `app` for the request, counted in progress, or refuse it when busy. Also the
         lane's (graph/lane.py), in front of its own app."""
         if self.busy():
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": self.refuse(scope["headers"]),
-                }
-            )
+            headers = self.refuse(scope["headers"])
+            if scope["method"] in ("GET", "HEAD"):
+                # Its media type follows Accept, as every GET answer's: a CDN keeps them apart.
+                headers.append((b"vary", b"accept"))
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": BODY})
             return
         self.in_progress += 1
