@@ -10,8 +10,8 @@ film page cost 0.40 ms of the server's CPU, and those layers about a third of it
 order (the observer's request id, metrics and log line; admission; the URL and body bounds and
 the rate limit's charge for the bytes; the hang-up's cancellation; the fast path's checks,
 charges, schema gate, trusted documents, timeout and cost), and writes the answer with the
-headers those layers give it: Content-Length, Content-Type, `Cache-Control: no-store`,
-`Vary: Origin`, X-Request-Id.
+headers those layers give it, in their order: Content-Length, Content-Type,
+`Cache-Control: no-store`, X-Request-Id, `Vary: Origin`.
 
 It takes only what ends well: a result with data and no error. Anything else leaves it where
 it stands, for the normal path's code: a request it cannot take is handed to the normal path
@@ -47,9 +47,9 @@ _MEDIA = GRAPHQL_RESPONSE_JSON.encode() + b"; charset=utf-8"
 
 
 class Lane:
-    """The lane for one app: as an ASGI app, answers a POST /graphql
-    without an Origin (graph/app.py's App sends it here), itself or by `normal`, the normal
-    path (the app's /graphql endpoint under VaryOrigin)."""
+    """The lane for one app: an ASGI app for a POST /graphql without an Origin (graph/app.py's
+    App sends it here), answered by the lane itself or by `normal`, the normal path (the app's
+    /graphql endpoint under VaryOrigin)."""
 
     def __init__(
         self,
