@@ -86,6 +86,11 @@ class Admission:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.admit(self.app, scope, receive, send)
+
+    async def admit(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run `app` for the request, counted in progress, or refuse it when busy. Also the
+        lane's (graph/lane.py), in front of its own app."""
         if self.busy():
             headers = self.refuse(scope["headers"])
             if scope["method"] in ("GET", "HEAD"):
@@ -96,7 +101,7 @@ class Admission:
             return
         self.in_progress += 1
         try:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
         finally:
             self.in_progress -= 1
 

@@ -37,6 +37,7 @@ from graph.draining import Drain
 from graph.envelope import BoundedRequest
 from graph.graphiql import routes as graphiql_routes
 from graph.httpcache import CacheFront, HttpCache, fingerprint, log_version_change
+from graph.lane import Lane
 from graph.linked import routes as linked_routes
 from graph.metrics import (
     Metrics,
@@ -85,6 +86,9 @@ class App(Starlette):
         # A cache hit is answered before those two as well, with the Vary they would give it
         # (ServerErrorMiddleware's 500 and uvicorn's for an error raised here are the same).
         self.front = front
+        # A POST goes to the lane (graph/lane.py), which hands what it does not take to
+        # VaryOrigin(graphql) under the same ServerErrorMiddleware; None: no lane.
+        self.lane: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,6 +116,9 @@ class App(Starlette):
                 and await self.front.hit(scope, send, ACCEPT_ORIGIN)
             ):
                 return
+            if scope["method"] == "POST" and self.lane is not None:
+                await self.lane(scope, receive, send)
+                return
             await self.graphql(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -129,21 +136,27 @@ class VaryOrigin:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers") or [])
-                vary = [i for i, (name, _) in enumerate(headers) if name == b"vary"]
-                joined = (b"vary", b", ".join([*(headers[i][1] for i in vary), b"Origin"]))
-                if vary:  # in place of the first, as Starlette's MutableHeaders sets it
-                    headers[vary[0]] = joined
-                    for i in reversed(vary[1:]):
-                        del headers[i]
-                else:
-                    headers.append(joined)
-                message = {**message, "headers": headers}
-            await send(message)
+        await self.app(scope, receive, vary_origin(send))
 
-        await self.app(scope, receive, sending)
+
+def vary_origin(send: Send) -> Send:
+    """`send` adding Origin to the answer's Vary (VaryOrigin's)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or [])
+            vary = [i for i, (name, _) in enumerate(headers) if name == b"vary"]
+            joined = (b"vary", b", ".join([*(headers[i][1] for i in vary), b"Origin"]))
+            if vary:  # in place of the first, as Starlette's MutableHeaders sets it
+                headers[vary[0]] = joined
+                for i in reversed(vary[1:]):
+                    del headers[i]
+            else:
+                headers.append(joined)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def create_app(
@@ -367,6 +380,9 @@ def create_app(
     )
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission
+    if tracing is None:
+        lane = Lane(VaryOrigin(endpoint), vary_origin, endpoint, admission, graphql, app.state)
+        app.lane = ServerErrorMiddleware(lane)
     if metrics is not None:
         watch(
             metrics, graphql.schema.document_cache, graphql.http_cache, admission, lambda: app.state

@@ -128,6 +128,13 @@ class BoundedPool:
         # (a give-back, or a take that found a connection free); and how often it moves (a
         # moving average of the time between two moves ending in a give-back).
         self.holding = 0
+        # Connections given back clean, kept for the next take: asyncpg's acquire and release
+        # (a queue, a proxy, an inactivity timer; a task of its own for the release, a timeout
+        # context and two reset coroutines) cost a compiled film page 8% of its CPU
+        # (bench/README.md, "The lane"). Only a connection whose user saw no error comes back
+        # here (`give_back(conn, clean=True)`); any other goes back through asyncpg, which
+        # waits for a cancelled statement and resets what it must.
+        self._kept: list[Any] = []
         # Takes that found every connection in use and waited (for /metrics).
         self.waits = 0
         self._moved_at = time.monotonic()
@@ -142,10 +149,12 @@ class BoundedPool:
     async def acquire(self) -> AsyncIterator[Any]:
         """`async with pool.acquire() as conn`, as asyncpg's, with the bounded wait."""
         conn = await self.take()
+        clean = False
         try:
             yield conn
+            clean = True
         finally:
-            await self.give_back(conn)
+            await self.give_back(conn, clean)
 
     async def take(self) -> Any:
         """A connection, after waiting at most acquire_timeout; give it back with give_back."""
@@ -162,14 +171,39 @@ class BoundedPool:
         try:
             # A turn held means a connection is free or may be opened; opening one is bounded
             # by the pool's connect timeout.
-            conn = await self.pool.acquire()
+            conn = self._kept.pop() if self._kept else None
+            if conn is not None and not _usable(conn):
+                # The server ended it while it was kept: asyncpg cleans up after it.
+                await self._release(conn)
+                conn = None
+            if conn is None:
+                conn = await self.pool.acquire()
         except BaseException:
             self._turns.release()
             raise
         self.holding += 1
         return conn
 
-    async def give_back(self, conn: Any) -> None:
+    async def give_back(self, conn: Any, clean: bool = False) -> None:
+        """Give back a connection of take(); `clean`: its user saw no error (no statement was
+        cancelled or failed on it), so it is kept for the next take as it is."""
+        try:
+            if clean and _usable(conn):
+                self._kept.append(conn)
+                # asyncpg calls the statement counter (graph/observe.py) soon after each
+                # statement: once, before the request that ran it records its figures.
+                await asyncio.sleep(0)
+            else:
+                await self._release(conn)
+        finally:
+            self._turns.release()
+            self.holding -= 1
+            now = time.monotonic()
+            gap = now - self._moved_at
+            self._back_every = gap if not self._back_every else 0.8 * self._back_every + 0.2 * gap
+            self._moved_at = now
+
+    async def _release(self, conn: Any) -> None:
         try:
             await self.pool.release(conn)
         except (*CONNECTION_ERRORS, asyncpg.InternalClientError) as exc:
@@ -178,13 +212,11 @@ class BoundedPool:
             # InternalClientError); it opens a new one on demand. Its statement's error, which
             # the request has reported, said why.
             log.info("connection lost before it was released error=%r", exc)
-        finally:
-            self._turns.release()
-            self.holding -= 1
-            now = time.monotonic()
-            gap = now - self._moved_at
-            self._back_every = gap if not self._back_every else 0.8 * self._back_every + 0.2 * gap
-            self._moved_at = now
+
+    def idle(self) -> int:
+        """Connections open and free: asyncpg's idle ones and those kept here."""
+        idle: int = self.pool.get_idle_size()
+        return idle + len(self._kept)
 
     def expected_wait(self, ahead: int) -> float:
         """How long a request with `ahead` others before it in the line would wait for a
@@ -209,12 +241,22 @@ class BoundedPool:
 
     def saturated(self) -> bool:
         """Whether every connection the pool may open is open and in use."""
-        idle: int = self.pool.get_idle_size()
         size: int = self.pool.get_size()
-        return idle == 0 and size >= self.pool.get_max_size()
+        return self.idle() == 0 and size >= self.pool.get_max_size()
 
     async def close(self) -> None:
+        while self._kept:
+            await self._release(self._kept.pop())
         await self.pool.close()
+
+
+def _usable(conn: Any) -> bool:
+    """Whether a kept connection may serve as it is: open, outside a transaction. One that
+    the server closed may have gone back to asyncpg's pool already (its proxy then refuses)."""
+    try:
+        return not conn.is_closed() and not conn.is_in_transaction()
+    except asyncpg.InterfaceError:
+        return False
 
 
 class RequestConnection:
@@ -238,6 +280,7 @@ class RequestConnection:
         self._conn: Any = None
         self._turn = asyncio.Lock()
         self._released = False
+        self._clean = True  # no statement has failed or been cancelled on the connection
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
@@ -251,7 +294,10 @@ class RequestConnection:
                 self._conn = await self._take()
             try:
                 yield self._conn
-            except Exception as exc:
+            except BaseException as exc:
+                self._clean = False
+                if not isinstance(exc, Exception):
+                    raise  # cancelled: asyncpg's release waits for the statement's end
                 replica = self.replica
                 if replica is None or self.replicas is None:
                     raise
@@ -303,7 +349,8 @@ class RequestConnection:
             self._released = True
             conn, self._conn = self._conn, None
             if conn is not None:
-                await (self.replica.pool if self.replica is not None else self.pool).give_back(conn)
+                pool = self.replica.pool if self.replica is not None else self.pool
+                await pool.give_back(conn, self._clean)
 
 
 # What runs statements: the pool itself, or one request's connection.

@@ -277,7 +277,7 @@ def watch(
         pools = [primary, *(r.pool for r in replicas.replicas)] if replicas else [primary]
         return (
             sum(p.holding for p in pools),
-            sum(p.pool.get_idle_size() for p in pools),
+            sum(p.idle() for p in pools),
             sum(p.waits for p in pools),
         )
 

@@ -199,7 +199,7 @@ class Observe:
             await self.app(scope, receive, sending)
             return True
 
-        await self._observe(scope, send, run)
+        await self.observed(scope, send, run)
 
     async def hit(self, scope: Scope, send: Send, vary: bytes = b"accept") -> bool:
         """Whether the cache in front (graph/httpcache.py CacheFront) answered the request,
@@ -209,11 +209,14 @@ class Observe:
         front = self.front
         if front is None:
             return False
-        return await self._observe(scope, send, lambda sending: front.hit(scope, sending, vary))
+        return await self.observed(scope, send, lambda sending: front.hit(scope, sending, vary))
 
-    async def _observe(
+    async def observed(
         self, scope: Scope, send: Send, run: Callable[[Send], Awaitable[bool]]
     ) -> bool:
+        """Run `run(sending)` as the request, observed: `sending` adds X-Request-Id to the
+        answer; the request is recorded unless `run` says it did not answer (False). Also
+        the lane's (graph/lane.py)."""
         observed = Observed(request_id(scope["headers"], self.new_id))
         token = CURRENT.set(observed)
         header = (REQUEST_ID_HEADER, observed.request_id.encode())

@@ -110,17 +110,20 @@ class GraphQLView(GraphQL[Context, None]):
         database = state.pool.for_request(getattr(state, "replicas", None))
         response = await self._respond(request, database)
         if database.replica_failed:
-            # The replica it read from failed under it (gone, or a statement cancelled by the
-            # replay of the primary's changes): the answer may hold that error. The primary
-            # answers it again (graph/replicas.py); the body was read once, and is kept.
-            log.info("replica failed under a request, answered again from the primary")
-            # Charged once, and counted by the answer the client gets, not the one dropped.
-            request.state.charged = True
-            observed = current()
-            if observed is not None:
-                observed.code = None
-            response = await self._respond(request, state.pool.for_request())
+            response = await self.answer_again(request)
         await response(scope, receive, send)
+
+    async def answer_again(self, request: Request) -> Response:
+        """The answer from the primary to a request whose replica failed under it (gone, or
+        a statement cancelled by the replay of the primary's changes): the first answer may
+        hold that error (graph/replicas.py). The body was read once, and is kept."""
+        log.info("replica failed under a request, answered again from the primary")
+        # Charged once, and counted by the answer the client gets, not the one dropped.
+        request.state.charged = True
+        observed = current()
+        if observed is not None:
+            observed.code = None
+        return await self._respond(request, request.app.state.pool.for_request())
 
     async def _respond(self, request: Request, database: RequestConnection) -> Response:
         # The request's one connection (see get_context), given back before the answer is

@@ -57,6 +57,28 @@ async def test_custom_plans_do_not_outlive_their_statement(
         assert not conn.is_in_transaction()
 
 
+async def test_a_clean_connection_is_kept_and_a_failed_one_goes_back_through_asyncpg(
+    one_connection: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    """A connection whose user saw no error is kept by the pool for the next take, past
+    asyncpg's acquire and release; one whose statement failed goes back through asyncpg's
+    release, which resets it. Either way it counts as idle."""
+    app, client = one_connection
+    pool = app.state.pool
+    await gql(client, FILM_PAGE, FILM)
+    assert (pool.pool.get_idle_size(), pool.idle()) == (0, 1)  # kept, not asyncpg's
+    async with pool.acquire() as first:
+        pass
+    async with pool.acquire() as again:
+        assert again is first
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        async with pool.acquire() as conn:
+            await conn.execute("select 1/0")
+    assert (pool.pool.get_idle_size(), pool.idle()) == (1, 1)  # back in asyncpg's queue
+    assert not pool.saturated()
+    assert (await gql(client, FILM_PAGE, FILM))["film"]["title"] == "Refusenik"
+
+
 async def test_a_client_hanging_up_mid_request_leaves_no_trace(
     empty_dsn: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -45,6 +45,7 @@ COMPILED = "filmgraph compiled"
 RESOLVERS = "filmgraph resolvers"
 FILMGRAPH = "filmgraph (default execution)"  # --scale: whichever path serves the page
 WORKERS = "filmgraph --workers 2"
+WORKERS_BEFORE = "filmgraph --workers 2 (before)"  # --before DIR
 PERSISTED = "filmgraph persisted GET"
 NOT_MODIFIED = "filmgraph GET If-None-Match (304)"
 
@@ -209,6 +210,13 @@ def print_table(
             f"  ratios ({default}): / PostGraphile {ratio(fg, pgl)}, / floor {ratio(fg, floor)}"
             f"; PostGraphile / floor {ratio(pgl, floor)}"
         )
+        after = summary.get((WORKERS, page), {}).get("rps")
+        before = summary.get((WORKERS_BEFORE, page), {}).get("rps")
+        if before:
+            lines.append(
+                f"  --workers 2 / floor {ratio(after, floor)} (before {ratio(before, floor)}); "
+                f"after / before {ratio(after, before)}"
+            )
     text = "\n".join(lines)
     print(text)
     return text
@@ -222,6 +230,7 @@ async def prepare_targets(
     pgl_folder: Path,
     label: str = "",
     variants: bool = True,
+    before: Path | None = None,
 ) -> tuple[list[Target], list[systems.Server], dict[str, Any]]:
     """The targets on one database, with their servers (not started) and what was detected."""
     logs = work / "logs"
@@ -261,6 +270,10 @@ async def prepare_targets(
         else:
             workers.na = dict.fromkeys(pages, "filmgraph serve has no --workers yet")
         targets.append(workers)
+        if before is not None and detected["workers"]:
+            b = systems.filmgraph(db, logs, "compiled", workers=2, tree=before)
+            servers.append(b)
+            targets.append(Target(WORKERS_BEFORE + label, "post", b, db))
         targets.append(Target(PERSISTED + label, "persisted", default, db))
         targets.append(Target(NOT_MODIFIED + label, "not-modified", default, db))
     return targets, servers, detected
@@ -499,7 +512,9 @@ async def main_compare(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await conn.close()
         prewarm_s = await prewarm(db, pages, keys)
-        targets, servers, detected = await prepare_targets(db, work, pages, keys, pgl_folder)
+        targets, servers, detected = await prepare_targets(
+            db, work, pages, keys, pgl_folder, before=args.before
+        )
         with running(servers):
             await setup_requests(targets, work, pages, keys)
             samples = (
@@ -661,6 +676,13 @@ def main() -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a setting for every filmgraph server (repeatable), e.g. one a feature needs",
+    )
+    ap.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also `filmgraph --workers 2` served by the code in DIR (a checkout of the commit "
+        "to compare with: git archive main | tar -x -C DIR), alternating with the others",
     )
     args = ap.parse_args()
     load.CONNECTIONS = args.connections

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from database import FILMGRAPH, Database
+from database import FILMGRAPH, REPO, Database
 from pages import PAGES
 
 from graph.embedded import free_port
@@ -106,12 +106,20 @@ EXTRA_ENV: dict[str, str] = {}
 
 
 def filmgraph(
-    db: Database, logs: Path, execution: str, workers: int | None = None, explain: bool = False
+    db: Database,
+    logs: Path,
+    execution: str,
+    workers: int | None = None,
+    explain: bool = False,
+    tree: Path | None = None,
 ) -> Server:
     """filmgraph serve as production runs it, except: no rate limit (one client sends
     everything) and a pool queue that holds all 32 connections (a refusal would be a failed
-    request, not a slower one); the pool itself stays at its default of 10, as PostGraphile's."""
+    request, not a slower one); the pool itself stays at its default of 10, as PostGraphile's.
+    With `tree`, the code served is that folder's (a checkout of another commit: run.py
+    --before), not this one's."""
     name = f"filmgraph {execution}" + (f" --workers {workers}" if workers else "")
+    name += " (before)" if tree is not None else ""
     command = [str(FILMGRAPH), "serve", "--host", "127.0.0.1"]
     if workers:
         command += ["--workers", str(workers)]
@@ -125,6 +133,9 @@ def filmgraph(
         "FILMGRAPH_EXPLAIN_EXECUTION": "1" if explain else "0",
         **EXTRA_ENV,
     }
+    # The code of this checkout (or of `tree`), whichever checkout the venv's editable install
+    # points at: worktrees share one venv.
+    env["PYTHONPATH"] = str((tree or REPO).resolve())
     server = Server(name, command, env, FILMGRAPH.parent, logs / f"{name}.log", "/readyz")
     server.command += ["--port", str(server.port)]
     return server

@@ -12,7 +12,8 @@ the normal path.
 
 Anything else takes the normal path: another method or media type, a batch, `extensions` in
 the request, variables that do not coerce, a cost over the limit, an argument the resolvers
-refuse, a statement that may answer NOT_FOUND. Those checks come before anything is charged.
+refuse, a statement that may answer NOT_FOUND, one whose timeout the resolvers would answer
+(several root fields, a graph question). Those checks come before anything is charged.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,13 +35,13 @@ from strawberry.types import ExecutionResult
 from graph.compiled.arguments import Arguments
 from graph.compiled.cache import Served, StatementCache, signature
 from graph.compiled.plan import operation_of
-from graph.compiled.run import prepare, reading_roots, run
+from graph.compiled.run import prepare, run, timeouts_to_resolvers
 from graph.compiled.sql import Statement
 from graph.cost import cost_signature, operation_cost
 from graph.envelope import check_variables_depth
 from graph.errors import SERVICE_UNAVAILABLE, TIMEOUT
 from graph.observe import current
-from graph.ratelimit import client_key, rate_limited
+from graph.ratelimit import Limiter, client_key, rate_limited
 from graph.tracing import execute_span
 
 if TYPE_CHECKING:
@@ -67,19 +69,34 @@ class Ready:
 async def answer(view: GraphQLView, request: Request) -> Response | None:
     """The response to a request for an operation served compiled before; None when the
     normal path must answer it (nothing has been charged then)."""
-    cache = view.schema.statement_cache
-    if request.method != "POST" or not cache.served or view.settings.execution != "compiled":
+    if request.method != "POST" or not takes(view, request.headers):
         return None
-    headers = request.headers
-    if "application/json" not in headers.get("content-type", ""):
-        return None
-    accept = headers.get("accept", "")
-    if "text/event-stream" in accept or "multipart/mixed" in accept:
-        return None  # a streaming transport: Strawberry's
-    ready = await _ready(view, cache, request)
+    ready = prepared(view, await request.body(), request.app.state.cursor_key)
     if ready is None:
         return None
-    cache.fast_answers += 1
+    begin(view, ready)
+    address = request.client.host if request.client else None
+    client = client_key(request.headers.get("x-api-key"), address, view.settings.api_keys)
+    result = await execute(
+        view, ready, view.limiter(request), client, request.state.database, request.state
+    )
+    return await respond(view, request, result)
+
+
+def takes(view: GraphQLView, headers: Mapping[str, str]) -> bool:
+    """Whether a POST with these headers may be the fast path's, before its body is read: the
+    compiled execution on, an operation served compiled already, JSON, no streaming."""
+    if not view.schema.statement_cache.served or view.settings.execution != "compiled":
+        return False
+    if "application/json" not in headers.get("content-type", ""):
+        return False
+    accept = headers.get("accept", "")
+    return "text/event-stream" not in accept and "multipart/mixed" not in accept
+
+
+def begin(view: GraphQLView, ready: Ready) -> None:
+    """Count the request as the fast path's, and tell the request's observer its operation."""
+    view.schema.statement_cache.fast_answers += 1
     documents = view.schema.document_cache
     documents.parse_hits += 1
     documents.validation_hits += 1
@@ -87,11 +104,10 @@ async def answer(view: GraphQLView, request: Request) -> Response | None:
     if observed is not None:
         observed.operation(ready.document, ready.name, ready.query)
         observed.cost = ready.cost
-    if observed is not None and observed.tracer is not None:
-        with execute_span(observed.tracer):
-            result = await _execute(view, request, ready)
-    else:
-        result = await _execute(view, request, ready)
+
+
+async def respond(view: GraphQLView, request: Request, result: ExecutionResult) -> Response:
+    """The response for the result, as the view makes it (errors, statuses, headers)."""
     sub_response = await view.get_sub_response(request)
     if result.errors:
         view.schema.process_errors(result.errors)
@@ -99,11 +115,30 @@ async def answer(view: GraphQLView, request: Request) -> Response | None:
     return view.create_response(processed, sub_response)
 
 
-async def _ready(view: GraphQLView, cache: StatementCache, request: Request) -> Ready | None:
+async def execute(
+    view: GraphQLView,
+    ready: Ready,
+    limiter: Limiter | None,
+    client: str,
+    database: Any,
+    state: Any,
+) -> ExecutionResult:
+    """The operation's result, traced when the request is."""
+    observed = current()
+    if observed is not None and observed.tracer is not None:
+        with execute_span(observed.tracer):
+            return await _execute(view, ready, limiter, client, database, state)
+    return await _execute(view, ready, limiter, client, database, state)
+
+
+def prepared(view: GraphQLView, raw: bytes, cursor_key: bytes) -> Ready | None:
+    """The request whose body is `raw`, ready to run; None when the normal path must take it
+    (nothing is charged or counted here)."""
+    cache = view.schema.statement_cache
     try:
         # orjson, a third of the json module's time; what it refuses that json takes (an
         # integer past 64 bits, a lone surrogate, UTF-16) takes the normal path.
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except Exception:  # the normal path says what is wrong with it
         return None
     if not isinstance(body, dict) or body.get("extensions") is not None:
@@ -125,7 +160,7 @@ async def _ready(view: GraphQLView, cache: StatementCache, request: Request) -> 
             return None
         check_variables_depth(variables, view.settings.max_variables_depth)
         return _prepared(
-            view, cache, Known(query, entry.document, digest, served), variables or {}, request
+            view, cache, Known(query, entry.document, digest, served), variables or {}, cursor_key
         )
     except Exception:
         return None
@@ -146,7 +181,7 @@ def _prepared(
     cache: StatementCache,
     known: Known,
     variables: dict[str, Any],
-    request: Request,
+    cursor_key: bytes,
 ) -> Ready | None:
     schema = view.schema._schema
     name = known.served.name
@@ -172,34 +207,39 @@ def _prepared(
         return None
     key = (known.digest, name, signature(coerced.coerced, known.served.info.steering))
     args = Arguments(schema, coerced)
-    args.memo["cursor_key"] = request.app.state.cursor_key
+    args.memo["cursor_key"] = cursor_key
     prepared = prepare(cache, key, args)
-    # A statement of several root fields that times out goes to the resolvers (see run()),
-    # which would charge the request twice from here: those take the normal path.
-    if prepared is None or prepared[0].may_refuse or reading_roots(prepared[0]) > 1:
+    # A statement of several root fields, or with a graph question, that times out goes to
+    # the resolvers (see run()), which would charge the request twice from here: those take
+    # the normal path.
+    if prepared is None or prepared[0].may_refuse or timeouts_to_resolvers(prepared[0]):
         return None
     statement, params = prepared
     return Ready(known.query, statement, params, args, cost, known.document, name)
 
 
-async def _execute(view: GraphQLView, request: Request, ready: Ready) -> ExecutionResult:
+async def _execute(
+    view: GraphQLView,
+    ready: Ready,
+    limiter: Limiter | None,
+    client: str,
+    database: Any,
+    state: Any,
+) -> ExecutionResult:
     """The steps of GraphQLView.execute_single and the schema's extensions after parsing and
-    validation, in their order."""
-    limiter = view.limiter(request)
-    address = request.client.host if request.client else None
-    client = client_key(request.headers.get("x-api-key"), address, view.settings.api_keys)
+    validation, in their order. `state`, the request's, is told the document (for the
+    Cache-Tag of a cached answer)."""
     if limiter is not None:
         wait = await limiter.charge(client, 1)
         if wait is not None:
             return ExecutionResult(data=None, errors=[rate_limited(limiter, wait)])
-    database = request.state.database
     refusal = await view.schema_gate.refusal(database)
     if refusal is not None:
         error = GraphQLError(refusal, extensions={"code": SERVICE_UNAVAILABLE})
         return ExecutionResult(data=None, errors=[error])
     try:
         # Trusted documents may be required (graph/persisted.py).
-        request.state.document = view.documents.resolve(ready.query, None)
+        state.document = view.documents.resolve(ready.query, None)
     except GraphQLError as untrusted:
         return ExecutionResult(data=None, errors=[untrusted])
     extensions: dict[str, Any] = {"cost": ready.cost}
