@@ -11,11 +11,14 @@ Reports p50/p95/p99 (ms) of each question and of its floor, the ratio of the p95
 the compiled path and on the resolvers, side by side, with the ratio of their p95s; and for
 similar, its one statement alone, to tell the database's time from the rest), and for
 paths how many answered, how many found no path within maxHops, how many were refused with
-PATH_TOO_COSTLY or TIMEOUT, and the lengths found. Targets (issue 13): path p95 <= 200 ms,
-similar p95 <= 50 ms.
+PATH_TOO_COSTLY or TIMEOUT, and the lengths found. Person.collaborators(first: 10) of random
+people (a role or none) and of the busiest people (also with each collaborator's films), each
+beside its page statement alone;
+commonFilms of the sets that took seconds and of random pairs. Targets (issue 13): path p95
+<= 200 ms, similar p95 <= 50 ms, collaborators p95 <= 200 ms.
 
     .venv/bin/python bench/graph_questions.py [--pairs 500] [--films 500] [--warm 100]
-                                              [--only path|similar]
+                                              [--only path|similar|collaborators|common]
 """
 
 from __future__ import annotations
@@ -52,6 +55,16 @@ SIMILAR = """query Similar($f: ID!) { film(id: $f) { similar(first: 10) { score 
   reasons { __typename ... on SharedPeople { people { name } }
     ... on SharedGenres { genres { name } } ... on YearDistance { years } } } } }"""
 FILM = "query Film($f: ID!) { film(id: $f) { title } }"
+COLLABORATORS = """query Collaborators($a: ID!, $role: CreditRole) { person(id: $a) {
+  collaborators(first: 10, role: $role) { totalCount nodes { sharedFilms person { name } } } } }"""
+COLLABORATORS_FILMS = """query Collaborators($a: ID!, $role: CreditRole) { person(id: $a) {
+  collaborators(first: 10, role: $role) { totalCount nodes { sharedFilms person { name }
+    films(first: 5) { title } } } } }"""
+COMMON = (
+    "query Common($p: [ID!]!) { commonFilms(people: $p, first: 10) { totalCount nodes { title } } }"
+)
+# The busiest people, by their credits: the cases that took seconds (issue 13).
+BUSIEST = 10
 
 
 async def timed(
@@ -137,6 +150,71 @@ async def similar(
     print(f"          p95 compiled / resolvers {compiled / resolvers:.2f}")
 
 
+async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
+    """Random people, then each of the BUSIEST people with and without a role, each timed
+    through the schema and its statement alone (the page statement of graph/collaborators.py,
+    after the hub check)."""
+    rng = random.Random(seed)
+    busiest = [
+        r["person_id"]
+        for r in await pool.fetch(
+            "select person_id from credit_tally group by 1 order by sum(films) desc limit $1",
+            BUSIEST,
+        )
+    ]
+    drawn: list[tuple[int, str | None]] = [
+        (rng.randint(1, people), rng.choice([None, None, "ACTOR", "DIRECTOR"])) for _ in range(n)
+    ]
+    on_busiest = [(p, r) for p in busiest for r in (None, "DIRECTOR")]
+    groups = {"random": drawn, "busiest": on_busiest, "busiest+films": on_busiest}
+    for label, cases in groups.items():
+        query = COLLABORATORS_FILMS if label.endswith("films") else COLLABORATORS
+        times: list[float] = []
+        floor: list[float] = []
+        statement: list[float] = []
+        for pk, role in cases:
+            a = to_global_id("Person", pk)
+            took, result = await timed(schema, pool, query, {"a": a, "role": role})
+            assert not result.errors, result.errors
+            floor.append((await timed(schema, pool, PERSON, {"a": a}))[0])
+            times.append(took)
+            start = time.perf_counter()
+            if await pool.fetchval(db.sql("collaborators_counted"), pk):
+                await pool.fetch(db.sql("collaborators_page_counted"), 0, 10, pk, role)
+            else:
+                await pool.fetch(
+                    db.sql("collaborators_page_by_person_id"), 0, None, 10, None, pk, role
+                )
+            statement.append((time.perf_counter() - start) * 1000)
+        print(line(f"collab {label}", times, floor))
+        print(line("  its SQL", statement, floor))
+        if label.startswith("busiest"):
+            print(f"          busiest {busiest}: " + " ".join(f"{t:.0f}" for t in times))
+
+
+async def common(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
+    """commonFilms of the pairs and sets that took seconds, then of random pairs."""
+    rng = random.Random(seed)
+    fixed = [[1, 2], [2, 3], [1, 2, 3], list(range(1, 11)), [1, 4321]]
+    cases = fixed + [[rng.randint(1, people), rng.randint(1, people)] for _ in range(n)]
+    times: list[float] = []
+    floor: list[float] = []
+    for ids in cases:
+        gids = [to_global_id("Person", i) for i in ids]
+        took, result = await timed(schema, pool, COMMON, {"p": gids})
+        assert not result.errors, result.errors
+        floor.append((await timed(schema, pool, PERSON, {"a": gids[0]}))[0])
+        times.append(took)
+    print(line("common", times, floor))
+    print(
+        "          fixed "
+        + " ".join(
+            f"{ids[:3]}{'...' if len(ids) > 3 else ''}={t:.0f}"
+            for ids, t in zip(fixed, times[: len(fixed)], strict=True)
+        )
+    )
+
+
 async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
     url = os.environ.get("DATABASE_URL")
     database = None
@@ -169,11 +247,19 @@ async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
             await paths(schema, pool, people, warm, seed=99)
         if only in (None, "similar"):
             await similar(schemas, pool, films, warm, seed=99)
+        if only in (None, "collaborators"):
+            await collaborators(schema, pool, people, warm, seed=99)
+        if only in (None, "common"):
+            await common(schema, pool, people, warm, seed=99)
         print("timed:")
         if only in (None, "path"):
             await paths(schema, pool, people, pairs, seed=1)
         if only in (None, "similar"):
             await similar(schemas, pool, films, films_n, seed=1)
+        if only in (None, "collaborators"):
+            await collaborators(schema, pool, people, pairs, seed=1)
+        if only in (None, "common"):
+            await common(schema, pool, people, pairs, seed=1)
         await pool.close()
     finally:
         if database is not None:
@@ -185,6 +271,8 @@ if __name__ == "__main__":
     parser.add_argument("--pairs", type=int, default=500)
     parser.add_argument("--films", type=int, default=500)
     parser.add_argument("--warm", type=int, default=100)
-    parser.add_argument("--only", choices=["path", "similar"], help="one question alone")
+    parser.add_argument(
+        "--only", choices=["path", "similar", "collaborators", "common"], help="one question alone"
+    )
     args = parser.parse_args()
     asyncio.run(main(args.pairs, args.films, args.warm, args.only))

@@ -14,6 +14,73 @@ CREATE FUNCTION public.changed_rows(op text, columns text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE op WHEN 'INSERT'::text THEN format('select %s, 1 as n from new_rows'::text, columns) WHEN 'DELETE'::text THEN format('select %s, -1 as n from old_rows'::text, columns) ELSE format('select %1$s, 1 as n from new_rows union all select %1$s, -1 as n from old_rows'::text, columns) END;
 
+CREATE TABLE public.collaboration (
+    person_id bigint NOT NULL,
+    role text NOT NULL,
+    other_id bigint NOT NULL,
+    shared integer NOT NULL,
+    CONSTRAINT collaboration_role_check CHECK ((role = ANY (ARRAY['ANY'::text, 'DIRECTOR'::text, 'WRITER'::text, 'ACTOR'::text, 'PRODUCER'::text, 'COMPOSER'::text, 'CINEMATOGRAPHER'::text, 'EDITOR'::text, 'OTHER'::text])))
+);
+
+CREATE TABLE public.credit (
+    id bigint NOT NULL,
+    film_id bigint NOT NULL,
+    person_id bigint NOT NULL,
+    role text NOT NULL,
+    character_name text,
+    billing_order integer,
+    film_year integer,
+    film_release_date date,
+    film_title text,
+    CONSTRAINT credit_billing_order_check CHECK ((billing_order >= 1)),
+    CONSTRAINT credit_check CHECK (((character_name IS NULL) OR (role = 'ACTOR'::text))),
+    CONSTRAINT credit_role_check CHECK ((role = ANY (ARRAY['DIRECTOR'::text, 'WRITER'::text, 'ACTOR'::text, 'PRODUCER'::text, 'COMPOSER'::text, 'CINEMATOGRAPHER'::text, 'EDITOR'::text, 'OTHER'::text])))
+);
+
+CREATE FUNCTION public.collaborations_count(hubs bigint[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO '$user', 'public'
+    BEGIN ATOMIC
+ INSERT INTO public.collaboration (person_id, role, other_id, shared)  SELECT a.person_id,
+             o.role,
+             o.person_id,
+             count(*) AS count
+            FROM (( SELECT DISTINCT c.person_id,
+                     c.film_id
+                    FROM public.credit c
+                   WHERE (c.person_id = ANY (collaborations_count.hubs))) a
+              JOIN public.credit o ON (((o.film_id = a.film_id) AND (o.person_id <> a.person_id))))
+           GROUP BY a.person_id, o.role, o.person_id;
+ INSERT INTO public.collaboration (person_id, role, other_id, shared)  SELECT a.person_id,
+             'ANY',
+             o.person_id,
+             count(DISTINCT o.film_id) AS count
+            FROM (( SELECT DISTINCT c.person_id,
+                     c.film_id
+                    FROM public.credit c
+                   WHERE (c.person_id = ANY (collaborations_count.hubs))) a
+              JOIN public.credit o ON (((o.film_id = a.film_id) AND (o.person_id <> a.person_id))))
+           GROUP BY a.person_id, o.person_id;
+END;
+
+CREATE FUNCTION public.collaborations_recount() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $$
+declare
+    hubs bigint[];
+begin
+    delete from collaboration;
+    delete from collaborator_hub;
+    insert into collaborator_hub (person_id)
+    select t.person_id from credit_tally t
+    group by t.person_id
+    having sum(t.films) >= (select s.min_credits from collaboration_setting s)
+    order by t.person_id;
+    select coalesce(array_agg(h.person_id), '{}') into hubs from collaborator_hub h;
+    perform collaborations_count(hubs);
+end $$;
+
 CREATE TABLE public.film_tally (
     facet text NOT NULL,
     value numeric NOT NULL,
@@ -43,6 +110,122 @@ CREATE FUNCTION public.compact_film_tally() RETURNS bigint
             FROM taken) - ( SELECT count(*) AS count
             FROM folded));
 END;
+
+CREATE FUNCTION public.count_collaborations() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $_$
+declare
+    gone_people bigint[];
+    gone_roles text[];
+    gone_others bigint[];
+    grown bigint[];
+begin
+    execute format($q$
+        with raw as (%s),
+        -- An update that moves no credit (a character name, a billing order) changes nothing.
+        delta as (
+            select r.* from raw r
+            where not exists (select from raw o
+                              where o.id = r.id and o.n = -r.n and o.film_id = r.film_id
+                                and o.person_id = r.person_id and o.role = r.role)
+        ),
+        touched as (select distinct d.film_id from delta d),
+        state as (
+            select 1 as n, c.film_id, c.person_id, c.role
+            from credit c where c.film_id in (select t.film_id from touched t)
+            union all
+            select -1, c.film_id, c.person_id, c.role
+            from credit c where c.film_id in (select t.film_id from touched t)
+              and not exists (select from delta d where d.n = 1 and d.id = c.id)
+            union all
+            select -1, d.film_id, d.person_id, d.role from delta d where d.n = -1
+        ), hubs_on as (
+            select distinct s.n, s.film_id, s.person_id
+            from state s join collaborator_hub h on h.person_id = s.person_id
+        ), people_on as (
+            select distinct s.n, s.film_id, s.person_id
+            from state s where s.film_id in (select h.film_id from hubs_on h)
+        ), changed as (
+            select distinct d.film_id, d.person_id from delta d
+        ), pairs as (
+            -- Only pairs with a changed person on the film: the others count the same before
+            -- and after (joining every hub of 50,000 films with the films' people, to find
+            -- that, took 6 of the 8 s this trigger then added to an insert of 50,000
+            -- credits at 1M films). Two ways, each pair once: a hub whose own credits on the
+            -- film changed, with everyone on it; someone whose credits on it changed, with
+            -- the film's hubs whose credits did not.
+            select h.person_id, s.role, s.person_id as other_id, h.n
+            from hubs_on h
+            join changed c on c.film_id = h.film_id and c.person_id = h.person_id
+            join state s on s.n = h.n and s.film_id = h.film_id and s.person_id <> h.person_id
+            union all
+            select h.person_id, s.role, s.person_id, h.n
+            from state s
+            join changed c on c.film_id = s.film_id and c.person_id = s.person_id
+            join hubs_on h on h.n = s.n and h.film_id = s.film_id and h.person_id <> s.person_id
+            where not exists (select from changed o
+                              where o.film_id = h.film_id and o.person_id = h.person_id)
+            union all
+            select h.person_id, 'ANY', p.person_id, h.n
+            from hubs_on h
+            join changed c on c.film_id = h.film_id and c.person_id = h.person_id
+            join people_on p on p.n = h.n and p.film_id = h.film_id
+                            and p.person_id <> h.person_id
+            union all
+            select h.person_id, 'ANY', p.person_id, h.n
+            from people_on p
+            join changed c on c.film_id = p.film_id and c.person_id = p.person_id
+            join hubs_on h on h.n = p.n and h.film_id = p.film_id and h.person_id <> p.person_id
+            where not exists (select from changed o
+                              where o.film_id = h.film_id and o.person_id = h.person_id)
+        ), summed as (
+            select p.person_id, p.role, p.other_id, sum(p.n)::integer as n
+            from pairs p
+            group by p.person_id, p.role, p.other_id
+            having sum(p.n) <> 0
+        ), counted as (
+            insert into collaboration as t (person_id, role, other_id, shared)
+            select s.person_id, s.role, s.other_id, s.n from summed s
+            order by s.person_id, s.role, s.other_id
+            on conflict (person_id, role, other_id) do update set shared = t.shared + excluded.shared
+        )
+        -- The pairs whose count fell, some maybe to 0: deleted by the next statement, which
+        -- sees this one's updates.
+        select array_agg(s.person_id), array_agg(s.role), array_agg(s.other_id)
+        from summed s
+        where s.n < 0
+        $q$, changed_rows(tg_op, 'id, film_id, person_id, role'))
+    into gone_people, gone_roles, gone_others;
+    if gone_people is not null then
+        delete from collaboration c
+        using unnest(gone_people, gone_roles, gone_others) g(person_id, role, other_id)
+        where c.person_id = g.person_id and c.role = g.role and c.other_id = g.other_id
+          and c.shared = 0;
+    end if;
+    -- Someone whose credits reached the bound is counted ahead from now on.
+    if tg_op <> 'DELETE' then
+        execute format($q$
+            with grown as (
+                insert into collaborator_hub (person_id)
+                select t.person_id from credit_tally t
+                where t.person_id in (select d.person_id from (%s) d)
+                group by t.person_id
+                having sum(t.films) >= (select s.min_credits from collaboration_setting s)
+                order by t.person_id
+                on conflict do nothing
+                returning person_id
+            )
+            select array_agg(g.person_id) from grown g
+            $q$, changed_rows(tg_op, 'person_id'))
+        into grown;
+        if grown is not null then
+            delete from collaboration c where c.person_id = any(grown);
+            perform collaborations_count(grown);
+        end if;
+    end if;
+    return null;
+end $_$;
 
 CREATE FUNCTION public.credit_film_key() RETURNS trigger
     LANGUAGE plpgsql
@@ -146,12 +329,30 @@ begin
     return null;
 end $$;
 
+CREATE FUNCTION public.forget_collaborations() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $$
+begin
+    delete from collaboration;
+    return null;
+end $$;
+
 CREATE FUNCTION public.forget_credit_tally() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO '$user', 'public'
     AS $$
 begin
     delete from credit_tally;
+    return null;
+end $$;
+
+CREATE FUNCTION public.forget_hub_collaborations() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO '$user', 'public'
+    AS $$
+begin
+    delete from collaboration c using old_rows o where c.person_id = o.person_id;
     return null;
 end $$;
 
@@ -462,19 +663,15 @@ CREATE FUNCTION public.written_rows(op text, columns text[]) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE op WHEN 'INSERT'::text THEN 'new_rows n'::text ELSE format('new_rows n join old_rows o on o.id = n.id where (%s) is distinct from (%s)'::text, array_to_string(ARRAY(SELECT ('n.'::text || c.c) FROM unnest(written_rows.columns) c(c)), ', '::text), array_to_string(ARRAY(SELECT ('o.'::text || c.c) FROM unnest(written_rows.columns) c(c)), ', '::text)) END;
 
-CREATE TABLE public.credit (
-    id bigint NOT NULL,
-    film_id bigint NOT NULL,
-    person_id bigint NOT NULL,
-    role text NOT NULL,
-    character_name text,
-    billing_order integer,
-    film_year integer,
-    film_release_date date,
-    film_title text,
-    CONSTRAINT credit_billing_order_check CHECK ((billing_order >= 1)),
-    CONSTRAINT credit_check CHECK (((character_name IS NULL) OR (role = 'ACTOR'::text))),
-    CONSTRAINT credit_role_check CHECK ((role = ANY (ARRAY['DIRECTOR'::text, 'WRITER'::text, 'ACTOR'::text, 'PRODUCER'::text, 'COMPOSER'::text, 'CINEMATOGRAPHER'::text, 'EDITOR'::text, 'OTHER'::text])))
+CREATE TABLE public.collaboration_setting (
+    one boolean DEFAULT true NOT NULL,
+    min_credits integer NOT NULL,
+    CONSTRAINT collaboration_setting_min_credits_check CHECK ((min_credits >= 1)),
+    CONSTRAINT collaboration_setting_one_check CHECK (one)
+);
+
+CREATE TABLE public.collaborator_hub (
+    person_id bigint NOT NULL
 );
 
 ALTER TABLE public.credit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -597,6 +794,15 @@ CREATE TABLE public.schema_migration (
     checksum text
 );
 
+ALTER TABLE ONLY public.collaboration
+    ADD CONSTRAINT collaboration_pkey PRIMARY KEY (person_id, role, other_id);
+
+ALTER TABLE ONLY public.collaboration_setting
+    ADD CONSTRAINT collaboration_setting_pkey PRIMARY KEY (one);
+
+ALTER TABLE ONLY public.collaborator_hub
+    ADD CONSTRAINT collaborator_hub_pkey PRIMARY KEY (person_id);
+
 ALTER TABLE ONLY public.credit
     ADD CONSTRAINT credit_film_id_role_person_id_key UNIQUE (film_id, role, person_id);
 
@@ -684,6 +890,8 @@ ALTER TABLE ONLY public.schema_migration
 ALTER TABLE ONLY public.search_word
     ADD CONSTRAINT search_word_pkey PRIMARY KEY (word);
 
+CREATE INDEX collaboration_rank_idx ON public.collaboration USING btree (person_id, role, shared DESC, other_id);
+
 CREATE INDEX credit_filmography_idx ON public.credit USING btree (person_id, role, film_year DESC NULLS LAST, film_release_date DESC NULLS LAST, film_title, film_id);
 
 CREATE INDEX credit_person_role_idx ON public.credit USING btree (person_id, role, film_id);
@@ -722,6 +930,8 @@ CREATE INDEX search_word_name_trgm_idx ON public.search_word USING gin (word pub
 
 CREATE INDEX search_word_title_trgm_idx ON public.search_word USING gin (word public.gin_trgm_ops) WHERE in_titles;
 
+CREATE TRIGGER collaborator_hub_forget AFTER DELETE ON public.collaborator_hub REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.forget_hub_collaborations();
+
 CREATE TRIGGER credit_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.credit FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
 
 CREATE TRIGGER credit_film_key BEFORE INSERT OR UPDATE OF film_id, film_year, film_release_date, film_title ON public.credit FOR EACH ROW EXECUTE FUNCTION public.credit_film_key();
@@ -733,6 +943,14 @@ CREATE TRIGGER credit_tally_insert AFTER INSERT ON public.credit REFERENCING NEW
 CREATE TRIGGER credit_tally_truncate AFTER TRUNCATE ON public.credit FOR EACH STATEMENT EXECUTE FUNCTION public.forget_credit_tally();
 
 CREATE TRIGGER credit_tally_update AFTER UPDATE ON public.credit REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tally_credits();
+
+CREATE TRIGGER credit_to_collaboration_delete AFTER DELETE ON public.credit REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.count_collaborations();
+
+CREATE TRIGGER credit_to_collaboration_insert AFTER INSERT ON public.credit REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.count_collaborations();
+
+CREATE TRIGGER credit_to_collaboration_truncate AFTER TRUNCATE ON public.credit FOR EACH STATEMENT EXECUTE FUNCTION public.forget_collaborations();
+
+CREATE TRIGGER credit_to_collaboration_update AFTER UPDATE ON public.credit REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.count_collaborations();
 
 CREATE CONSTRAINT TRIGGER data_version_at_commit AFTER INSERT ON public.data_change DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.raise_data_version();
 
@@ -775,6 +993,9 @@ CREATE TRIGGER person_words_insert AFTER INSERT ON public.person REFERENCING NEW
 CREATE TRIGGER person_words_update AFTER UPDATE ON public.person REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.remember_words();
 
 CREATE TRIGGER provider_data_version AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.provider FOR EACH STATEMENT EXECUTE FUNCTION public.note_data_change();
+
+ALTER TABLE ONLY public.collaborator_hub
+    ADD CONSTRAINT collaborator_hub_person_id_fkey FOREIGN KEY (person_id) REFERENCES public.person(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.credit
     ADD CONSTRAINT credit_film_id_fkey FOREIGN KEY (film_id) REFERENCES public.film(id) ON DELETE CASCADE;

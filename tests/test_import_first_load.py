@@ -33,6 +33,9 @@ union all select 'c' || row(f.imdb_id, p.imdb_id, c.role, c.character_name, c.bi
 from credit c join film f on f.id = c.film_id join person p on p.id = c.person_id
 union all select 'ct' || row(p.imdb_id, t.role, t.films)::text
 from credit_tally t join person p on p.id = t.person_id where t.films <> 0
+union all select 'h' || p.imdb_id from collaborator_hub h join person p on p.id = h.person_id
+union all select 'co' || row(p.imdb_id, c.role, o.imdb_id, c.shared)::text
+from collaboration c join person p on p.id = c.person_id join person o on o.id = c.other_id
 union all select 'a' || row(f.imdb_id, a.ordering, a.title, a.region, a.language, a.types,
                             a.attributes, a.is_original)::text
 from film_alternative_title a join film f on f.id = a.film_id
@@ -47,6 +50,9 @@ async def _import(
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
+        # Collaborations counted ahead for people of 3 credits and more (migration 0019), so
+        # that both paths count some.
+        await conn.execute("update collaboration_setting set min_credits = 3")
     finally:
         await conn.close()
     statements: list[str] = []
@@ -108,6 +114,8 @@ async def test_first_load_and_normal_path_make_the_same_graph(
         finally:
             await drop_database(server_dsn, name)
     assert len(graphs[0]) > 20
+    if files == "generated":
+        assert any(x.startswith("co") for x in graphs[0])
     assert graphs[0] == graphs[1]
     assert summaries[0] == summaries[1]
 

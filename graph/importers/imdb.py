@@ -377,6 +377,7 @@ FIRST_LOAD_BUILD = (
     "imdb_first_load_credit_keys",
     "imdb_first_load_credit_person_role_idx",
     "imdb_first_load_credit_filmography_idx",
+    "imdb_first_load_collaborations",
     "imdb_first_load_alternative_title_keys",
     "imdb_first_load_analyze",
 )

@@ -40,11 +40,15 @@ alter table credit drop constraint credit_film_id_fkey, drop constraint credit_p
 -- is left out until imdb_first_load_credit_trigger_on, before the commit; so is its tally of
 -- credits per person and role, which would keep every new credit in a transition table, and
 -- is counted once at the end (imdb_first_load_credit_tally). Transactional, and the tables are
--- this transaction's: nobody else writes a credit meanwhile.
-alter table credit disable trigger credit_film_key, disable trigger credit_tally_insert;
+-- this transaction's: nobody else writes a credit meanwhile. Likewise migration 0019's count
+-- of the busiest people's collaborations, which reads every touched film's credits again:
+-- counted once at the end (imdb_first_load_collaborations).
+alter table credit disable trigger credit_film_key, disable trigger credit_tally_insert,
+    disable trigger credit_to_collaboration_insert;
 
 -- name: imdb_first_load_credit_trigger_on
-alter table credit enable trigger credit_film_key, enable trigger credit_tally_insert;
+alter table credit enable trigger credit_film_key, enable trigger credit_tally_insert,
+    enable trigger credit_to_collaboration_insert;
 
 -- name: imdb_first_load_credit_tally
 -- What trigger credit_tally_insert would have counted: the first load's credits, by person and
@@ -52,6 +56,12 @@ alter table credit enable trigger credit_film_key, enable trigger credit_tally_i
 insert into credit_tally as t (person_id, role, films)
 select person_id, role, count(*) from credit group by person_id, role
 on conflict (person_id, role) do update set films = t.films + excluded.films;
+
+-- name: imdb_first_load_collaborations
+-- What trigger credit_to_collaboration_insert would have counted: the hubs chosen by their
+-- credits (credit_tally, counted above) and their collaborations (migration 0019). Run once
+-- credit's indexes are back: the count reads each hub's films by their credits.
+select collaborations_recount();
 
 -- name: imdb_first_load_drop_alternative_title_keys
 alter table film_alternative_title drop constraint film_alternative_title_film_id_fkey,
