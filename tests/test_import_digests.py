@@ -29,7 +29,9 @@ def _edit(path: Path, change: Callable[[int, bytes], bytes | None]) -> None:
         f.write(b"\n".join(out) + b"\n")
 
 
-def _fields(change: Callable[[int, list[bytes]], list[bytes] | None]) -> Callable[..., bytes | None]:
+def _fields(
+    change: Callable[[int, list[bytes]], list[bytes] | None],
+) -> Callable[..., bytes | None]:
     def line(n: int, text: bytes) -> bytes | None:
         fields = change(n, text.split(b"\t"))
         return None if fields is None else b"\t".join(fields)
@@ -147,9 +149,7 @@ async def test_a_re_import_stages_only_what_changed_and_makes_the_same_graph(
     assert changed["film_alternative_title"].deleted > 0
 
 
-async def test_a_file_out_of_order_is_read_again_whole(
-    server_dsn: str, scratch_dir: Path
-) -> None:
+async def test_a_file_out_of_order_is_read_again_whole(server_dsn: str, scratch_dir: Path) -> None:
     day0, day1 = _days(scratch_dir / "imdb")
     # The first lines of title.principals, moved to its end: a title's lines seen again after
     # it was left out.
