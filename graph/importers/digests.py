@@ -28,10 +28,12 @@ from __future__ import annotations
 import bisect
 import hashlib
 from array import array
+from collections.abc import Iterator
 
 # Rows of table imdb_digest by file.
 AKAS = "title.akas"
 CREDITS = "credits"
+NAMES = "name.basics"
 
 
 def digest(data: bytes) -> int:
@@ -39,14 +41,14 @@ def digest(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
-def title_number(tconst: bytes) -> int:
-    """The number of an IMDb title id as IMDb writes it (`tt` and at least 7 digits), or -1:
-    a title spelt otherwise is always staged."""
-    digits = tconst[2:]
-    if tconst[:2] != b"tt" or not digits.isdigit() or len(digits) > 12:
+def id_number(key: bytes, prefix: bytes) -> int:
+    """The number of an IMDb id as IMDb writes it (`tt` or `nm` and at least 7 digits), or
+    -1: an id spelt otherwise is always staged."""
+    digits = key[2:]
+    if key[:2] != prefix or not digits.isdigit() or len(digits) > 12:
         return -1
     n = int(digits)
-    return n if tconst == b"tt%07d" % n else -1
+    return n if key == b"%s%07d" % (prefix, n) else -1
 
 
 class Digests:
@@ -87,26 +89,36 @@ class Digests:
 
 
 class Titles:
-    """A filter of COPY blocks (`line<TAB>tconst<TAB>…`, a title's lines together) that
-    leaves out each title whose digest is the stored one, and notes the digest of every
-    title it stages (`changed`). With `stored` None it stages every line and only notes each
-    title's own digest (`seen`: title.crew's, for title.principals).
+    """A filter of COPY blocks (`line<TAB>id<TAB>…`, an id's lines together) that leaves out
+    the lines of each id whose digest is the stored one, and notes the digest of every id it
+    stages (`changed`). With `stored` None it stages every line and only notes each id's own
+    digest (`seen`: title.crew's, for title.principals).
 
     With `before`, the digests of another file read first (title.crew for title.principals),
     a title's digest is of both files' lines; a title only `before` has is decided at the
-    end (`rest`). Call `rest` after the last block for the last title's lines."""
+    end (`rest`). Call `rest` after the last block for the last id's lines."""
 
-    def __init__(self, stored: Digests | None, before: Digests | None = None) -> None:
+    def __init__(
+        self, stored: Digests | None, before: Digests | None = None, prefix: bytes = b"tt"
+    ) -> None:
         self.stored = stored
         self.before = before
-        self.seen = Digests()  # this file's own digest of each title, in order
-        self.changed: list[tuple[str, int]] = []
+        self.prefix = prefix
+        self.seen = Digests()  # with stored None: this file's own digest of each id
+        self.changed = Digests()
         self.unchanged_rows = 0
-        self.skipped = False  # whether any title was left out
+        self.skipped = False  # whether any id was left out
         self.in_order = True
         self._key = b""
+        self._last = -1
         self._lines: list[bytes] = []
         self._at = 0  # the next title of `before` not yet decided
+
+    def staged_ids(self) -> Iterator[tuple[str, int]]:
+        """The ids staged, as written, with their digests."""
+        prefix = self.prefix.decode()
+        for number, value in zip(self.changed.numbers, self.changed.digests, strict=True):
+            yield f"{prefix}{number:07d}", value
 
     def __call__(self, block: bytes) -> bytes:
         out: list[bytes] = []
@@ -134,14 +146,16 @@ class Titles:
             return
         self._lines = []
         out.extend(lines)
-        number = title_number(self._key)
+        number = id_number(self._key, self.prefix)
         if number < 0 or not self.in_order:
             return  # staged, and no digest kept
-        own = digest(b"\n".join(line[line.index(b"\t") + 1 :] for line in lines))
-        if not self.seen.add(number, own):
+        if number <= self._last:
             self.in_order = False
             return
+        self._last = number
+        own = digest(b"\n".join(line[line.index(b"\t") + 1 :] for line in lines))
         if self.stored is None:
+            self.seen.add(number, own)
             return
         value = own
         if self.before is not None:
@@ -152,7 +166,7 @@ class Titles:
         if self._same(number, value):
             del out[len(out) - len(lines) :]
             return
-        self.changed.append((self._key.decode(), value))
+        self.changed.add(number, value)
 
     def _before_until(self, number: int) -> None:
         """Decide the titles of `before` this file has no line for, up to number."""
@@ -162,7 +176,7 @@ class Titles:
             n = before.numbers[self._at]
             value = digest(b"%d" % before.digests[self._at])
             if not self._same(n, value):
-                self.changed.append((f"tt{n:07d}", value))
+                self.changed.add(n, value)
             self._at += 1
         if self._at < len(before) and before.numbers[self._at] == number:
             self._at += 1

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from graph import db
-from graph.importers.digests import AKAS, CREDITS, Digests, Titles
+from graph.importers.digests import AKAS, CREDITS, NAMES, Digests, Titles
 from graph.importers.genres import merge_genres
 from graph.importers.kept import Kept
 from graph.importers.priority import yield_cpu
@@ -238,6 +238,7 @@ async def import_imdb(
         run.note(f"{skipped} credit line(s) of titles of other types left out")
     await run.resolve("imdb_people_resolve", "", UNKNOWN_PERSON)
     await _people(run, kept.left_out.get("name.basics", 0), first=first)
+    run.merged("person", 0, 0, changes.unchanged_rows(NAMES))
     if first:
         inserted = await conn.fetchval(db.sql("imdb_credits_insert_first"))
         run.merged("credit", inserted, 0, inserted)
@@ -316,7 +317,17 @@ async def _stage(
     return name
 
 
-STORE = {AKAS: "imdb_digests_store_akas", CREDITS: "imdb_digests_store_credits"}
+STORE = {
+    AKAS: "imdb_digests_store_akas",
+    CREDITS: "imdb_digests_store_credits",
+    NAMES: "imdb_digests_store_names",
+}
+# The files each digest is of, the one whose reading decides first.
+DIGESTED = {
+    AKAS: ("title.akas",),
+    CREDITS: ("title.principals", "title.crew"),
+    NAMES: ("name.basics",),
+}
 
 
 def _chain(keep: Callable[[bytes], bytes], titles: Titles) -> Callable[[bytes], bytes]:
@@ -338,13 +349,15 @@ class Changes:
     def kind(self, name: str) -> str | None:
         if name == "title.akas":
             return AKAS
+        if name == "name.basics":
+            return NAMES
         if name in ("title.principals", "title.crew"):
             both = "title.principals" in self.found and "title.crew" in self.found
             return CREDITS if both else None
         return None
 
     async def load(self, conn: asyncpg.Connection) -> None:
-        for kind in (AKAS, CREDITS):
+        for kind in DIGESTED:
             self.stored[kind] = Digests()
             if not self.prune:
                 await conn.copy_from_query(
@@ -359,6 +372,8 @@ class Changes:
         stored = Digests() if whole else self.stored[kind]
         if name == "title.crew":
             return Titles(None)
+        if name == "name.basics":
+            return Titles(stored, prefix=b"nm")
         crew = self.titles.get("title.crew") if name == "title.principals" else None
         if crew is not None and not crew.in_order:
             self.broken.add(CREDITS)
@@ -379,19 +394,18 @@ class Changes:
             self.broken.add(CREDITS)
 
     def unchanged_rows(self, kind: str) -> int:
-        name = "title.akas" if kind == AKAS else "title.principals"
-        titles = self.titles.get(name)
+        titles = self.titles.get(DIGESTED[kind][0])
         return titles.unchanged_rows if titles is not None else 0
 
     async def staged(self, conn: asyncpg.Connection) -> None:
         """Stage the digests of the titles staged; leave out title.crew's lines of titles
         whose credits did not change."""
-        records = [
+        records = (
             (kind, key, value)
-            for kind, name in ((AKAS, "title.akas"), (CREDITS, "title.principals"))
-            if name in self.titles
-            for key, value in self.titles[name].changed
-        ]
+            for kind, names in DIGESTED.items()
+            if names[0] in self.titles
+            for key, value in self.titles[names[0]].staged_ids()
+        )
         await conn.copy_records_to_table("imdb_digest_stage", records=records)
         principals = self.titles.get("title.principals")
         if principals is not None and principals.skipped:
@@ -404,7 +418,7 @@ class Changes:
         files do not list."""
         if self.prune:
             await conn.execute(db.sql("imdb_digests_forget"))
-        for kind, names in ((AKAS, ("title.akas",)), (CREDITS, ("title.principals", "title.crew"))):
+        for kind, names in DIGESTED.items():
             if not any(n in self.found for n in names):
                 continue
             if kind in self.broken or self.kind(names[0]) is None:

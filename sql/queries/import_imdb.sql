@@ -687,3 +687,10 @@ delete from imdb_digest where file = $1;
 -- Forget every digest: an import with --prune may have removed the films, people, credits and
 -- alternative titles of titles its files do not list.
 delete from imdb_digest;
+
+-- name: imdb_digests_store_names
+-- The digests of the staged people of name.basics who are in the graph.
+insert into imdb_digest (file, imdb_id, digest, rows)
+select 'name.basics', s.imdb_id, s.digest, 1
+from imdb_digest_stage s
+where s.file = 'name.basics' and exists (select 1 from person p where p.imdb_id = s.imdb_id);
