@@ -186,7 +186,8 @@ async def import_imdb(
     found = find_files(directory)
     run.name_unread(directory, {path.name for path in found.values()})
     conn = run.conn
-    if not first_load or not await conn.fetchval(db.sql("imdb_graph_empty")):
+    empty = await conn.fetchval(db.sql("imdb_graph_empty"))
+    if not first_load or not empty:
         # The graph is serving reads (into an empty one, there is nothing to serve yet).
         await yield_cpu(conn)
     for f in FILES:
@@ -207,7 +208,8 @@ async def import_imdb(
         "name.basics": kept.names,
     }
     await conn.execute(db.sql("imdb_digest_stage_create"))
-    changes = Changes(found, prune)
+    # Into an empty graph, a digest left from an earlier one says nothing: none is read.
+    changes = Changes(found, compare_all=prune or empty)
     await changes.load(conn)
     names: dict[str, str] = {}
     for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
@@ -338,10 +340,11 @@ class Changes:
     """The digests of one import (digests.py): those stored by the last imports, loaded
     before reading, and those of the titles staged, stored at the end."""
 
-    def __init__(self, found: dict[str, Path], prune: bool) -> None:
+    def __init__(self, found: dict[str, Path], *, compare_all: bool) -> None:
         self.found = found
-        # With --prune, every title is staged and compared (a stored digest is not read).
-        self.prune = prune
+        # With --prune, every title is staged and compared (a stored digest is not read),
+        # and the digests of those the files do not list are forgotten.
+        self.prune = compare_all
         self.stored: dict[str, Digests] = {}
         self.titles: dict[str, Titles] = {}
         self.broken: set[str] = set()  # digest files not to store (rejects, not in order)
