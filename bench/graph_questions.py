@@ -7,7 +7,8 @@ The database is bench/peers/database.py's (`filmgraph generate --films 1000000 -
 the demo, under FILMGRAPH_BENCH_CACHE, default ~/.cache/filmgraph-bench), or DATABASE_URL's.
 A first round of `--warm` draws (another seed) fills the caches and is not counted.
 
-Reports p50/p95/p99 (ms) of each question and of its floor, the ratio of the p95s (and for
+Reports p50/p95/p99 (ms) of each question and of its floor, the ratio of the p95s (similar on
+the compiled path and on the resolvers, side by side, with the ratio of their p95s; and for
 similar, its one statement alone, to tell the database's time from the rest), and for
 paths how many answered, how many found no path within maxHops, how many were refused with
 PATH_TOO_COSTLY or TIMEOUT, and the lengths found. Targets (issue 13): path p95 <= 200 ms,
@@ -72,7 +73,7 @@ def line(label: str, times: list[float], floor: list[float]) -> str:
     p = [pct(times, q) for q in (0.5, 0.95, 0.99)]
     f = [pct(floor, q) for q in (0.5, 0.95, 0.99)]
     return (
-        f"{label:9} n={len(times):4}  p50 {p[0]:6.1f}  p95 {p[1]:6.1f}  p99 {p[2]:6.1f}   "
+        f"{label:18} n={len(times):4}  p50 {p[0]:6.1f}  p95 {p[1]:6.1f}  p99 {p[2]:6.1f}   "
         f"floor p50 {f[0]:5.1f}  p95 {f[1]:5.1f}  p99 {f[2]:5.1f}   p95 ratio {p[1] / f[1]:5.1f}"
     )
 
@@ -100,18 +101,25 @@ async def paths(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: i
     print(f"          outcomes {dict(outcomes)}  lengths {dict(sorted(lengths.items()))}")
 
 
-async def similar(schema: Schema, pool: asyncpg.Pool, films: int, n: int, seed: int) -> None:
+async def similar(
+    schemas: dict[str, Schema], pool: asyncpg.Pool, films: int, n: int, seed: int
+) -> None:
+    """similar(first: 10) of n random films on each execution path, alternating, then its
+    statement alone."""
     rng = random.Random(seed)
-    times: list[float] = []
+    times: dict[str, list[float]] = {path: [] for path in schemas}
     floor: list[float] = []
     statement: list[float] = []
     for _ in range(n):
         pk = rng.randint(1, films)
         f = to_global_id("Film", pk)
-        took, result = await timed(schema, pool, SIMILAR, {"f": f})
-        assert not result.errors, result.errors
-        floor.append((await timed(schema, pool, FILM, {"f": f}))[0])
-        times.append(took)
+        for path, schema in schemas.items():
+            took, result = await timed(schema, pool, SIMILAR, {"f": f})
+            assert not result.errors, result.errors
+            served = (result.extensions or {}).get("execution", path)
+            assert served == path, (path, served)
+            times[path].append(took)
+        floor.append((await timed(schemas["compiled"], pool, FILM, {"f": f}))[0])
         start = time.perf_counter()
         await pool.fetch(
             db.sql("similar_films_by_film_id"),
@@ -122,8 +130,11 @@ async def similar(schema: Schema, pool: asyncpg.Pool, films: int, n: int, seed: 
             PEOPLE_CANDIDATES,
         )
         statement.append((time.perf_counter() - start) * 1000)
-    print(line("similar", times, floor))
+    for path, measured in times.items():
+        print(line(f"similar {path}", measured, floor))
     print(line("  its SQL", statement, floor))
+    compiled, resolvers = (pct(times[p], 0.95) for p in ("compiled", "resolvers"))
+    print(f"          p95 compiled / resolvers {compiled / resolvers:.2f}")
 
 
 async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
@@ -148,16 +159,21 @@ async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
         people = await pool.fetchval("select max(id) from person")
         films = await pool.fetchval("select max(id) from film")
         schema = create_schema(Settings())
+        # Film.similar runs on both paths (graph/compiled/embedded.py); path on the resolvers.
+        schemas = {
+            path: create_schema(Settings(execution=path, explain_execution=True))
+            for path in ("compiled", "resolvers")
+        }
         print(f"{people} people, {films} films; {warm} draws to warm up, then timed")
         if only in (None, "path"):
             await paths(schema, pool, people, warm, seed=99)
         if only in (None, "similar"):
-            await similar(schema, pool, films, warm, seed=99)
+            await similar(schemas, pool, films, warm, seed=99)
         print("timed:")
         if only in (None, "path"):
             await paths(schema, pool, people, pairs, seed=1)
         if only in (None, "similar"):
-            await similar(schema, pool, films, films_n, seed=1)
+            await similar(schemas, pool, films, films_n, seed=1)
         await pool.close()
     finally:
         if database is not None:

@@ -87,13 +87,11 @@ class Admission:
             await self.app(scope, receive, send)
             return
         if self.busy():
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": self.refuse(scope["headers"]),
-                }
-            )
+            headers = self.refuse(scope["headers"])
+            if scope["method"] in ("GET", "HEAD"):
+                # Its media type follows Accept, as every GET answer's: a CDN keeps them apart.
+                headers.append((b"vary", b"accept"))
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": BODY})
             return
         self.in_progress += 1

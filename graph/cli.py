@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 import socket
 import sys
@@ -30,10 +31,10 @@ from graph.draining import Drain
 from graph.dsn import DsnError
 from graph.dsn import check as check_dsn
 from graph.embedded import EmbeddedError, EmbeddedPostgres
-from graph.export import FORMATS, Exported, export_jsonld
+from graph.export import CHUNK_FILMS, CONNECTIONS, FORMATS, Exported, OutputError, export_jsonld
 from graph.generate import GenerateError, generate
 from graph.imdb_files import generate_imdb
-from graph.importers.command import add_import_parser, cmd_import
+from graph.importers.command import add_import_parser, cmd_import, one_line
 from graph.metrics import across_workers
 from graph.migrate import MigrationError, ensure_current, migrate, schema_state
 from graph.observe import JsonFormatter
@@ -301,27 +302,61 @@ def _region(text: str) -> str:
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     async def run(dsn: str, out: BinaryIO) -> Exported:
-        conn = await asyncpg.connect(dsn, timeout=10)
+        conns: list[asyncpg.Connection] = []
         try:
-            await ensure_current(conn)
-            return await export_jsonld(conn, out, settings.public_url, args.region, args.format)
+            for _ in range(args.connections):
+                conns.append(await asyncpg.connect(dsn, timeout=10))
+            await ensure_current(conns[0])
+            return await export_jsonld(
+                conns, out, settings.public_url, args.region, args.format, args.chunk
+            )
         finally:
-            await conn.close()
+            for conn in conns:
+                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await conn.close(timeout=5)
 
-    with contextlib.ExitStack() as stack:
-        out = (
-            sys.stdout.buffer
-            if args.output == "-"
-            else stack.enter_context(open(args.output, "wb"))
+    where = "standard output" if args.output == "-" else args.output
+    try:
+        out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+    except OSError as exc:
+        print(f"filmgraph: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        with database(settings) as (dsn, _):
+            done = stopping.run(run(dsn, out))
+    except OutputError as exc:
+        if out is sys.stdout.buffer:
+            # What could not be written must not be written again at exit, failing again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        print(f"filmgraph: {where}: {exc}; the feed is incomplete", file=sys.stderr)
+        return 2
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        print(
+            f"filmgraph: database error: {one_line(exc)}; the feed is incomplete", file=sys.stderr
         )
-        dsn, _ = stack.enter_context(database(settings))
-        done = stopping.run(run(dsn, out))
+        return 2
+    finally:
+        if out is not sys.stdout.buffer:
+            with contextlib.suppress(OSError):  # a failed write was reported above
+                out.close()
     rate = done.films / done.seconds if done.seconds else 0.0
     print(
         f"filmgraph: exported {done.films} film(s) in {done.seconds:.1f} s ({rate:,.0f}/s)",
         file=sys.stderr,
     )
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _scale(text: str) -> float:
@@ -485,6 +520,22 @@ def parser() -> argparse.ArgumentParser:
         default="-",
         metavar="FILE",
         help="where to write (default -: standard output)",
+    )
+    jsonld.add_argument(
+        "--connections",
+        type=_positive,
+        default=CONNECTIONS,
+        metavar="N",
+        help="database connections reading chunks at once, one server core each, all from one "
+        "snapshot (default %(default)s)",
+    )
+    jsonld.add_argument(
+        "--chunk",
+        type=_positive,
+        default=CHUNK_FILMS,
+        metavar="FILMS",
+        help="films read by one statement; a chunk waiting to be written holds its documents "
+        "in memory (~2.3 KB a film) (default %(default)s)",
     )
     return p
 

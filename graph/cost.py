@@ -185,8 +185,9 @@ def operation_cost(
     return _Costing(schema, document, variables).selections(operation.selection_set, root, 0)
 
 
-# The arguments whose values (beside whether they are null) the cost reads.
-COSTED_ARGUMENTS = frozenset({"first", "last", "ids"})
+# The arguments whose values (beside whether they are null) the cost reads: page sizes, and
+# the lists whose length it counts (`nodes(ids:)`, `resolveIds(ids:)`, `availability(regions:)`).
+COSTED_ARGUMENTS = frozenset({"first", "last", "ids", "regions"})
 
 
 def cost_signature(variables: Mapping[str, Any], costed: frozenset[str]) -> tuple[Any, ...]:

@@ -195,6 +195,9 @@ async def _refuse(
 ) -> None:
     response = refusal(status, reason, Headers(scope=scope).get("accept", ""), extensions)
     response.headers.update(headers or {})
+    if scope["method"] in ("GET", "HEAD"):
+        # Its media type follows Accept, as every GET answer's: a CDN keeps them apart.
+        response.headers["vary"] = "accept"
     # Close the connection: the rest of the body (oversized, or not paid for) is not worth
     # reading.
     response.headers["connection"] = "close"

@@ -9,8 +9,13 @@ from typing import Any
 
 from graph import db
 from graph.errors import UserInputError
+from graph.mapping import QUERY
 
 MAX_IDS = 100
+# resolveIds' statement (graph/mapping.py), which the compiler embeds too.
+_RESOLVE = QUERY["resolveIds"].embedded
+assert _RESOLVE is not None
+RESOLVE = _RESOLVE
 WIKIDATA = re.compile(r"Q[1-9][0-9]{0,11}")
 # TMDB ids are 32-bit positive integers in the graph.
 MAX_TMDB = 2**31 - 1
@@ -79,5 +84,5 @@ async def resolve(pool: Any, ids: list[str]) -> list[tuple[str, int] | None]:
     kinds, values, numbers = parse(ids)
     if not ids:
         return []
-    rows = await pool.fetch(db.sql("nodes_by_external_id"), kinds, values, numbers)
+    rows = await pool.fetch(db.sql(RESOLVE.statement), kinds, values, numbers)
     return [None if row["id"] is None else (row["entity"], row["id"]) for row in rows]

@@ -1,11 +1,12 @@
 """How the GraphQL types map onto tables, columns and relations: the one place that says so.
 
 For every field: the column it reads, or the relation it follows (the rows of one parent, their
-order, the predicate of each argument, as SQL fragments), or, on Query, how the root reaches
-its rows. Both paths read it: the loaders build their batch statements from the relations
-(graph/batches.py) and the types build objects from rows with the columns; the compiler
-(graph/compiled/) correlates the same fragments to a parent row. tests/test_mapping.py checks
-that it covers every field of schema.graphql.
+order, the predicate of each argument, as SQL fragments), or the named statement that answers
+it (an Embedded: the graph questions), or, on Query, how the root reaches its rows. Both paths
+read it: the loaders build their batch statements from the relations (graph/batches.py) and
+the types build objects from rows with the columns; the compiler (graph/compiled/) correlates
+the same fragments, and embeds the same statements, to a parent row. tests/test_mapping.py
+checks that it covers every field of schema.graphql.
 """
 
 from __future__ import annotations
@@ -57,10 +58,21 @@ def _float(value: Decimal | None) -> float | None:
 
 @dataclass(frozen=True)
 class Column:
-    """A scalar field read straight from a column, with an optional conversion."""
+    """A scalar field read straight from a column, with an optional conversion; `sql` is how
+    the compiler writes it, `{c}` the column (when its text is not what the resolvers' JSON
+    holds)."""
 
     name: str
     convert: Callable[[Any], Any] | None = None
+    sql: str = "{c}"
+
+
+# A numeric as the JSON of the Python float it converts to: its shortest text, with ".0" when
+# whole (PostgreSQL writes 17, Python 17.0). Exact for numerics of up to 15 digits.
+FLOAT_TEXT = (
+    "(case when {c} = trunc({c}) then trunc({c})::text || '.0' "
+    "else trim_scale({c})::text end)::json"
+)
 
 
 @dataclass(frozen=True)
@@ -119,12 +131,63 @@ class Computed:
 
 
 @dataclass(frozen=True)
+class Group:
+    """An Embedded list made of one `type` object per value of the list argument `argument`
+    (as its resolver checks it: in the order given, each once), whose field `key` is that value
+    and whose field `rows` lists the statement's rows whose `key` column holds it (as the
+    Embedded's `target`), an empty list when none does."""
+
+    type: str
+    argument: str
+    key: str
+    rows: str
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A field whose rows one named statement of sql/queries finds for its parent, with
+    arguments of its own: the graph questions (a ranking, offers by region, the best offer,
+    external ids). The resolvers run `statement` in `module`; the compiler embeds the same
+    statement as a subquery correlated to the parent's row (graph/compiled/embedded.py).
+
+    parameters: what each $n of the statement is, in order, as SQL: `{parent}` the parent's
+        key (its row's `id`), any other `{name}` a bound parameter, computed per request from
+        the field's arguments by the resolver's own checks, or a constant of `module`
+        (graph/compiled/arguments.py, EMBEDDED_PARAMETERS, by statement). A batch statement
+        takes one parent as an array: `array[{parent}]`.
+    target: the type of each row: an entity of MODEL (its columns are the row's), a type of
+        ROWS (made from the row), or an interface (the row's `entity` names the type, its
+        `id` the key).
+    order: the order of the rows, `{t}` their alias (the statement's own order).
+    shape: "list", or "one" (at most one row; null when there is none).
+    """
+
+    target: str
+    statement: str
+    module: str
+    parameters: tuple[str, ...]
+    order: str = ""
+    shape: Literal["list", "one"] = "list"
+    group: Group | None = None
+
+
+@dataclass(frozen=True)
 class Entity:
+    """A type of the schema: a table's (`table`), or one made from a row of an Embedded
+    statement (ROWS, `table` empty)."""
+
     table: str
     columns: Mapping[str, Column]
     lookups: Mapping[str, str] = field(default_factory=dict)
     relations: Mapping[str, Relation] = field(default_factory=dict)
     computed: Mapping[str, Computed] = field(default_factory=dict)
+    embedded: Mapping[str, Embedded] = field(default_factory=dict)
+    # Fields that are the row itself as an entity of MODEL (the statement's row holds all of
+    # that entity's columns): field -> entity.
+    itself: Mapping[str, str] = field(default_factory=dict)
+    # Fields that list members of a union made from the row: field -> (object type, the
+    # predicate over the row, `{t}`, that says it holds one), in the list's order.
+    variants: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 def _columns(*names: str, **special: Column) -> dict[str, Column]:
@@ -140,6 +203,12 @@ ARGUMENT_TYPES: Mapping[str, str] = {
     "kinds": "text[]",
     "first": "int",
 }
+
+# Film.offers' order, which Film.availability keeps (sql/queries/watch.sql).
+OFFERS_ORDER = (
+    "{t}.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', 'RENT', 'BUY'], {t}.kind), "
+    "{t}.price nulls first, {t}.provider_id, {t}.quality, {t}.id"
+)
 
 # Crew first (director, writer, ...), then the cast in billing order.
 CREDITS_ON_FILM = (
@@ -235,9 +304,7 @@ MODEL: Mapping[str, Entity] = {
                 "offers_by_film_id",
                 "list",
                 rows="offer {t} where {t}.film_id = {parent}",
-                order="{t}.region, array_position(array['FREE', 'ADS', 'SUBSCRIPTION', "
-                "'RENT', 'BUY'], {t}.kind), {t}.price nulls first, {t}.provider_id, "
-                "{t}.quality, {t}.id",
+                order=OFFERS_ORDER,
                 arguments=("region", "kinds"),
                 predicates={"region": "{t}.region = {value}", "kinds": "{t}.kind = any({value})"},
             ),
@@ -259,6 +326,38 @@ MODEL: Mapping[str, Entity] = {
                 order="{t}.ordering",
                 arguments=("region",),
                 predicates={"region": "{t}.region = {value}"},
+            ),
+        },
+        # The graph questions (issue 13): statements of their own (sql/queries/similar.sql,
+        # watch.sql), embedded by the compiler.
+        embedded={
+            "similar": Embedded(
+                "SimilarFilm",
+                "similar_films_by_film_id",
+                "graph/similar.py",
+                parameters=(
+                    "{parent}",
+                    "{first}",
+                    "{linking_credits}",
+                    "{genre_candidates}",
+                    "{people_candidates}",
+                ),
+                order="{t}.score desc, {t}.film_id",
+            ),
+            "availability": Embedded(
+                "Offer",
+                "offers_by_film_id_and_regions",
+                "graph/watch.py",
+                parameters=("array[{parent}]", "{regions}"),
+                order=OFFERS_ORDER,
+                group=Group("RegionAvailability", "regions", "region", "offers"),
+            ),
+            "best_offer": Embedded(
+                "BestOffer",
+                "best_offers_by_film_id",
+                "graph/watch.py",
+                parameters=("array[{parent}]", "{region}", "{subscriptions}"),
+                shape="one",
             ),
         },
     ),
@@ -419,6 +518,63 @@ MODEL: Mapping[str, Entity] = {
     ),
 }
 
+# Types made from a row of an Embedded statement (graph/similar.py, graph/watch.py): their
+# fields are the row's columns, the row itself as an entity, lists of entities by an array of
+# keys the row holds, or union members made from the row. RegionAvailability is a Group.
+ROWS: Mapping[str, Entity] = {
+    # A row of similar_films_by_film_id: the film's columns, the shared people's and genres'
+    # ids, the year distance and the score.
+    "SimilarFilm": Entity(
+        table="",
+        # The score has tenths only (3 a person, 1 a genre, (10 - years) / 10 for the era).
+        columns={"score": Column("score", sql=FLOAT_TEXT)},
+        itself={"film": "Film"},
+        variants={
+            "reasons": (
+                ("SharedPeople", "cardinality({t}.people) > 0"),
+                ("SharedGenres", "cardinality({t}.genres) > 0"),
+                ("YearDistance", "{t}.year_distance < 10"),
+            )
+        },
+    ),
+    "SharedPeople": Entity(
+        table="",
+        # The shared people's ids (not a field: the key of `people`).
+        columns={"person_ids": Column("people")},
+        relations={
+            "people": Relation(
+                "Person",
+                "people_by_id",
+                "list",
+                rows="person {t} where {t}.id = any({parent})",
+                order="{t}.id",
+                key="person_ids",
+            )
+        },
+    ),
+    "SharedGenres": Entity(
+        table="",
+        columns={"genre_ids": Column("genres")},
+        relations={
+            "genres": Relation(
+                "Genre",
+                "genres_by_id",
+                "list",
+                rows="genre {t} where {t}.id = any({parent})",
+                order="{t}.id",
+                key="genre_ids",
+            )
+        },
+    ),
+    "YearDistance": Entity(table="", columns={"years": Column("year_distance")}),
+    # A row of best_offers_by_film_id: the offer's columns, the reason and the cost.
+    "BestOffer": Entity(
+        table="",
+        columns={"reason": Column("reason"), "cost": Column("cost")},
+        itself={"offer": "Offer"},
+    ),
+}
+
 # Root connections paged by position: every row of a small node type, in its natural order.
 # (films and people are keyset connections with filters: graph/discovery/.)
 ROOT_PAGES: Mapping[str, Relation] = {
@@ -433,12 +589,13 @@ ROOT_PAGES: Mapping[str, Relation] = {
 class Root:
     """How a field of Query reaches its rows: `lookup` by a key (the entity's `lookups`),
     `node` by global id (graph/ids.py), `page` over every row (ROOT_PAGES), `keyset` by a
-    filter and order built in graph/discovery/, `search` in graph/search.py; `resolver`: only
-    its resolver reaches its rows, in the module RESOLVER_ONLY names (the compiler leaves the
-    operation to the resolvers)."""
+    filter and order built in graph/discovery/, `search` in graph/search.py, `embedded` by
+    its Embedded statement; `resolver`: only its resolver reaches its rows, in the module
+    RESOLVER_ONLY names (the compiler leaves the operation to the resolvers)."""
 
-    kind: Literal["lookup", "node", "page", "keyset", "search", "resolver"]
+    kind: Literal["lookup", "node", "page", "keyset", "search", "embedded", "resolver"]
     entity: str | None = None
+    embedded: Embedded | None = None
 
 
 QUERY: Mapping[str, Root] = {
@@ -454,38 +611,36 @@ QUERY: Mapping[str, Root] = {
     "providers": Root("page", "Provider"),
     "search": Root("search"),
     "suggest": Root("search"),
-    "resolveIds": Root("resolver"),
+    # External ids of any kind, one statement (sql/queries/external.sql).
+    "resolveIds": Root(
+        "embedded",
+        embedded=Embedded(
+            "Node",
+            "nodes_by_external_id",
+            "graph/external.py",
+            parameters=("{kinds}", "{values}", "{numbers}"),
+            order="{t}.ord",
+        ),
+    ),
     "path": Root("resolver"),
     "commonFilms": Root("resolver"),
 }
 
-# The graph questions (issue 13): fields and whole types served only by their resolvers, each
-# with the module that holds them and names its statements (sql/queries/<module>.sql). They
-# are searches (a path, a ranking) or reshape rows in Python, so the compiler does not
-# translate them: an operation that selects one runs on the resolvers (graph/compiled/).
+# Fields and whole types served only by their resolvers, each with the module that holds them
+# and names its statements (sql/queries/<module>.sql): an operation that selects one runs on
+# the resolvers (graph/compiled/). `path` is a search of several statements, each step
+# bounded in time and in links; collaborators and commonFilms have their storage reworked
+# (docs/architecture.md).
 RESOLVER_ONLY: Mapping[str, Mapping[str, str]] = {
     "Query": {
         "path": "graph/paths.py",
         "common_films": "graph/collaborators.py",
-        # External ids of any kind, one statement (sql/queries/external.sql).
-        "resolve_ids": "graph/external.py",
-    },
-    "Film": {
-        "similar": "graph/similar.py",
-        "availability": "graph/watch.py",
-        "best_offer": "graph/watch.py",
     },
     "Person": {"collaborators": "graph/collaborators.py"},
     # Types whose every field is its resolver's: "*".
     "PersonPath": {"*": "graph/paths.py"},
     "PathHop": {"*": "graph/paths.py"},
     "Collaborator": {"*": "graph/collaborators.py"},
-    "SimilarFilm": {"*": "graph/similar.py"},
-    "SharedPeople": {"*": "graph/similar.py"},
-    "SharedGenres": {"*": "graph/similar.py"},
-    "YearDistance": {"*": "graph/similar.py"},
-    "RegionAvailability": {"*": "graph/watch.py"},
-    "BestOffer": {"*": "graph/watch.py"},
 }
 
 

@@ -155,7 +155,8 @@ class Query:
         ids: Annotated[
             list[strawberry.ID], strawberry.argument(description="Global ids, at most 100.")
         ],
-    ) -> list[Node | None]:
+    ) -> list[Node | None] | None:
+        # Nullable, as every root list: a bad id nulls this field, not the whole page.
         if len(ids) > MAX_NODES:
             raise UserInputError(f"ids: at most {MAX_NODES} ids per request", argument="ids")
         decoded = [from_global_id(i, "ids") for i in ids]
@@ -216,7 +217,7 @@ class Query:
             list[str],
             strawberry.argument(description="External ids, at most 100, e.g. `tt0068646`."),
         ],
-    ) -> list[Node | None]:
+    ) -> list[Node | None] | None:
         found = await external.resolve(info.context.loaders.pool, ids)
         return list(
             await asyncio.gather(

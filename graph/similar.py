@@ -22,6 +22,7 @@ import strawberry
 from graph import db
 from graph.context import Info
 from graph.errors import UserInputError
+from graph.mapping import MODEL
 from graph.types import Film, Genre, Person, build
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ MAX_SIMILAR = 50
 LINKING_CREDITS = 100
 GENRE_CANDIDATES = 50
 PEOPLE_CANDIDATES = 200
+# Its statement (graph/mapping.py), which the compiler embeds too.
+SIMILAR = MODEL["Film"].embedded["similar"]
 
 
 @strawberry.type(description="People credited on both films (3 points each).")
@@ -82,7 +85,7 @@ async def _batch(loaders: Loaders, first: int, film_ids: list[int]) -> list[list
     return [
         list(
             await loaders.pool.fetch(
-                db.sql("similar_films_by_film_id"),
+                db.sql(SIMILAR.statement),
                 f,
                 first,
                 LINKING_CREDITS,
@@ -98,7 +101,7 @@ async def similar_films(info: Info, film_id: int, first: int) -> list[SimilarFil
     loaders = info.context.loaders
     limit = similar_count(first)
     rows = await loaders.batched(
-        ("similar_films_by_film_id", limit), partial(_batch, loaders, limit), film_id
+        (SIMILAR.statement, limit), partial(_batch, loaders, limit), film_id
     )
     films = [build("Film", r) for r in rows]
     # The shared people's and genres' rows come with the statement, as JSON (ids and text).

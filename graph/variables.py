@@ -1,7 +1,7 @@
 """Errors in a request's variables, in GraphQL's terms: graphql-core quotes a wrong value as
-Python writes it (`['US']`, `None`, `True`); a client sent JSON and reads GraphQL, so the
-value is quoted in GraphQL's value syntax (`["US"]`, `null`, `true`) and the variable is
-named in `extensions.argument` (`"$region"`)."""
+Python writes it (`['US']`, `None`, `True`, `'director'`); a client sent JSON and reads
+GraphQL, so the value is quoted in GraphQL's value syntax (`["US"]`, `null`, `true`,
+`"director"`) and the variable is named in `extensions.argument` (`"$region"`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from graphql.pyutils import inspect
 _VARIABLE = re.compile(r"^Variable '\$(\w+)' ")
 # graphql-core's words for a null where a value is required.
 _NONE = re.compile(r"\bnot to be None\b")
+# graphql-core's words for a string that names no value of an enum, the string in quotes of
+# its own (the enum's name is a GraphQL name: no quote in it).
+_NO_SUCH_ENUM_VALUE = re.compile(r"\bValue '(.*)' does not exist in '(\w+)' enum\.")
 # How many parts of a variable's value are looked for in its errors' messages: a hostile
 # object of 20,000 fields gets up to a hundred errors, and looking for each of its parts in
 # each message took seconds of CPU. Parts past these stay as graphql-core quoted them.
@@ -88,6 +91,9 @@ def reworded(
         return error
     name = match.group(1)
     message = _NONE.sub("not to be null", error.message)
+    message = _NO_SUCH_ENUM_VALUE.sub(
+        lambda m: f"Value {graphql_value(m[1])} does not exist in '{m[2]}' enum.", message, 1
+    )
     if variables and name in variables:
         # graphql-core quotes the wrong value, or the object or list around it, after a colon.
         quotes = {} if quotes is None else quotes

@@ -23,6 +23,7 @@ from graph import db
 from graph.context import Info
 from graph.errors import UserInputError
 from graph.ids import pk_of
+from graph.mapping import MODEL
 from graph.types import Offer, build, region_code
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 MAX_REGIONS = 20
 MAX_SUBSCRIPTIONS = 50
+# Their statements (graph/mapping.py), which the compiler embeds too.
+AVAILABILITY = MODEL["Film"].embedded["availability"]
+BEST_OFFER = MODEL["Film"].embedded["best_offer"]
 
 
 @strawberry.type(description="A film's offers in one region.")
@@ -61,7 +65,8 @@ class BestOffer:
     )
 
 
-def _regions(regions: list[str]) -> tuple[str, ...]:
+def region_codes(regions: list[str]) -> tuple[str, ...]:
+    """The regions asked for, checked and upper-cased, each once, in the order given."""
     if not 1 <= len(regions) <= MAX_REGIONS:
         raise UserInputError(
             f"regions: give 1 to {MAX_REGIONS} regions, got {len(regions)}", argument="regions"
@@ -81,18 +86,16 @@ async def _offers_in(
     loaders: Loaders, regions: tuple[str, ...], film_ids: list[int]
 ) -> list[dict[str, list[Any]]]:
     grouped: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for row in await loaders.pool.fetch(
-        db.sql("offers_by_film_id_and_regions"), film_ids, list(regions)
-    ):
+    for row in await loaders.pool.fetch(db.sql(AVAILABILITY.statement), film_ids, list(regions)):
         grouped[row["parent"]][row["region"]].append(build("Offer", row))
     return [grouped[f] for f in film_ids]
 
 
 async def availability(info: Info, film_id: int, regions: list[str]) -> list[RegionAvailability]:
-    codes = _regions(regions)
+    codes = region_codes(regions)
     loaders = info.context.loaders
     offers: dict[str, list[Any]] = await loaders.batched(
-        ("offers_by_film_id_and_regions", codes), partial(_offers_in, loaders, codes), film_id
+        (AVAILABILITY.statement, codes), partial(_offers_in, loaders, codes), film_id
     )
     return [RegionAvailability(region=r, offers=offers.get(r, [])) for r in codes]
 
@@ -105,10 +108,21 @@ async def _best(
             offer=build("Offer", row), reason=BestOfferReason(row["reason"]), cost=row["cost"]
         )
         for row in await loaders.pool.fetch(
-            db.sql("best_offers_by_film_id"), film_ids, region, list(subscriptions)
+            db.sql(BEST_OFFER.statement), film_ids, region, list(subscriptions)
         )
     }
     return [found.get(f) for f in film_ids]
+
+
+def subscription_ids(subscriptions: list[strawberry.ID] | None) -> tuple[int, ...]:
+    """The providers the user pays for, by primary key (sorted, each once)."""
+    held = subscriptions or []
+    if len(held) > MAX_SUBSCRIPTIONS:
+        raise UserInputError(
+            f"subscriptions: at most {MAX_SUBSCRIPTIONS} ids, got {len(held)}",
+            argument="subscriptions",
+        )
+    return tuple(sorted({pk_of(p, "Provider", "subscriptions") for p in held}))
 
 
 async def best_offer(
@@ -116,16 +130,10 @@ async def best_offer(
 ) -> BestOffer | None:
     code = region_code(region)
     assert code is not None
-    held = subscriptions or []
-    if len(held) > MAX_SUBSCRIPTIONS:
-        raise UserInputError(
-            f"subscriptions: at most {MAX_SUBSCRIPTIONS} ids, got {len(held)}",
-            argument="subscriptions",
-        )
-    providers = tuple(sorted({pk_of(p, "Provider", "subscriptions") for p in held}))
+    providers = subscription_ids(subscriptions)
     loaders = info.context.loaders
     result: BestOffer | None = await loaders.batched(
-        ("best_offers_by_film_id", code, providers),
+        (BEST_OFFER.statement, code, providers),
         partial(_best, loaders, code, providers),
         film_id,
     )

@@ -20,11 +20,27 @@ from graph.schema import create_schema
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "sql"
 
+# The film page with the graph questions a film page shows: similar films (with their reasons)
+# and where to watch it in several regions; compiled, still one statement (bench/compiled.py).
+FILM_PAGE_SIMILAR = """query FilmPageSimilar($slug: String!, $region: String!) {
+  film(slug: $slug) { id title year certification runtimeMinutes synopsis imdbRating posterUrl
+    genres { id name }
+    directors { id name filmography(role: DIRECTOR, first: 10) { totalCount
+      nodes { id title year } } }
+    writers { id name }
+    offers(region: $region) { kind price currency quality url provider { id name logoUrl } }
+    similar(first: 10) { score film { id slug title year posterUrl }
+      reasons { __typename ... on SharedPeople { people { id name } }
+        ... on SharedGenres { genres { name } } ... on YearDistance { years } } }
+    availability(regions: ["US", "GB", "DE"]) { region
+      offers { kind price currency provider { name } } } } }"""
+
 PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "film_page": (
         (ROOT / "examples" / "film-page.graphql").read_text(),
         {"slug": "refusenik-2007", "region": "US"},
     ),
+    "film_page_similar": (FILM_PAGE_SIMILAR, {"slug": "fargo-1996", "region": "US"}),
     "filmography": (
         """query Filmography($slug: String!) { person(slug: $slug) { id name
   filmography(role: DIRECTOR, first: 50) { totalCount nodes { id title year

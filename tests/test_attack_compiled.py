@@ -340,6 +340,39 @@ TIMED_OUT: list[str] = [
 ]
 
 
+async def test_a_graph_question_timed_out_as_resolved(dsn: str) -> None:
+    """A graph question's statement past statement_timeout (credit_tally locked: similar reads
+    it, the rest of the document does not): the resolvers time out that field alone, with its
+    path; the compiled path hands the operation to them, and the answer is theirs."""
+    query = """{ film(slug: "fargo-1996") { title similar(first: 3) { score } }
+      genre(slug: "drama") { name } }"""
+    single = '{ film(slug: "fargo-1996") { title similar(first: 3) { score } } }'
+    for document in (query, single):
+        responses = []
+        for execution in ("compiled", "resolvers"):
+            settings = Settings(
+                execution=execution, statement_timeout_ms=300, pool_min_size=1, pool_max_size=1
+            )
+            locker = await asyncpg.connect(dsn)
+            try:
+                with LiveServer(create_app(settings, dsn), settings) as live:
+                    async with (
+                        httpx.AsyncClient(base_url=live.url, timeout=30) as http,
+                        locker.transaction(),
+                    ):
+                        await locker.execute("lock table credit_tally in access exclusive mode")
+                        response = await http.post("/graphql", json={"query": document})
+            finally:
+                await locker.close()
+            served, body = strip(response.json())
+            assert served == "resolvers", (execution, body)
+            responses.append(json.loads(body))
+        compiled, resolved = responses
+        assert compiled == resolved
+        assert [e["path"] for e in compiled["errors"]] == [["film", "similar"]]
+        assert compiled["errors"][0]["extensions"]["code"] == "TIMEOUT"
+
+
 @pytest.mark.parametrize("query", TIMED_OUT)
 async def test_timed_out_as_resolved(dsn: str, query: str) -> None:
     responses = []

@@ -7,6 +7,7 @@ The Node packages are those of tests/clients/package-lock.json, which scripts/te
 
 from __future__ import annotations
 
+import base64
 import datetime
 import decimal
 import json
@@ -146,6 +147,26 @@ def test_the_docs_show_the_glue_the_tests_run() -> None:
         assert text in page, f"docs/clients.md does not show tests/clients/{glue} as it is"
 
 
+def test_scripts_refuse_a_node_older_than_20(scratch_dir: Path) -> None:
+    """Debian 12's own nodejs is Node 18, on which GraphQL Code Generator 7 cannot parse its
+    regular expressions and Apollo's JSON import warns: scripts/test (and so .ci/run) stops
+    at once, saying what to install, rather than failing these tests obscurely."""
+    for tool, says in (("node", "v18.20.4"), ("npm", "9.2.0")):
+        stub = scratch_dir / tool
+        stub.write_text(f"#!/bin/sh\necho {says}\n")
+        stub.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", f"source {ROOT / 'scripts' / 'venv.sh'}; ensure_node_clients"],
+        env={"PATH": f"{scratch_dir}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Node v18.20.4 is too old" in done.stderr, done.stderr
+
+
 def example(name: str, **variables: Any) -> GraphQLRequest:
     return GraphQLRequest((EXAMPLES / name).read_text(), variable_values=variables)
 
@@ -187,6 +208,10 @@ async def test_gql_pages_through_films_and_reads_nodes(live: LiveServer) -> None
     assert again["node"] == {"__typename": "Film", **seen[9]}
     assert {r["__typename"] for r in found["search"]} == {"Film", "Person"}
     assert all(r["id"] for r in found["search"])
+    # The supported way to read an id's type without a request (docs/clients.md#ids).
+    for result in found["search"] + [again["node"]]:
+        decoded = base64.b64decode(result["id"], validate=True).decode()
+        assert decoded.partition(":")[0] == result["__typename"], result
 
 
 async def test_gql_gets_spec_shaped_errors(live: LiveServer) -> None:

@@ -143,8 +143,15 @@ FALLBACKS: list[tuple[str, dict[str, Any]]] = [
     ('{ search(query: "  ") { __typename } }', {}),
     ('{ search(query: "refusenik", types: []) { __typename } }', {}),
     ('{ suggest(prefix: "re", first: 51) { __typename } }', {}),
+    ('{ film(slug: "fargo-1996") { similar(first: 0) { score } } }', {}),
+    ('{ film(slug: "fargo-1996") { availability(regions: []) { region } } }', {}),
+    ('{ film(slug: "fargo-1996") { availability(regions: ["USA"]) { region } } }', {}),
+    ('{ film(slug: "fargo-1996") { bestOffer(region: "U") { cost } } }', {}),
+    ('{ film(slug: "fargo-1996") { bestOffer(region: "US", subscriptions: ["x"]) { cost } } }', {}),
+    ('{ resolveIds(ids: ["tt0068646", "imdb:tt1"]) { id } }', {}),
     # Fields the compiler leaves to the resolvers.
     ("{ films(last: 2, first: 2) { nodes { title } } }", {}),
+    ('{ person(slug: "joel-coen") { collaborators(first: 2) { totalCount } } }', {}),
     ('{ genres(first: 2, after: "x") { nodes { name } } }', {}),
 ]
 
@@ -162,7 +169,48 @@ async def test_what_the_compiler_leaves_to_the_resolvers(
     same(compiled, resolved, path="resolvers")
 
 
+# The graph questions (issue 13), with their reasons, groups and external ids.
+QUESTIONS = """query Questions($slug: String!, $first: Int!, $regions: [String!]!,
+  $region: String!, $held: [ID!]) { film(slug: $slug) { title
+  similar(first: $first) { score film { id title year directors { name } }
+    reasons { __typename ... on SharedPeople { people { id name } }
+      ... on SharedGenres { genres { name } } ... on YearDistance { years } } }
+  availability(regions: $regions) { region offers { kind price currency quality
+    availableFrom provider { name } } }
+  bestOffer(region: $region, subscriptions: $held) { __typename reason cost
+    offer { kind price quality provider { name } } } } }"""
+
 COMPILED: list[tuple[str, dict[str, Any]]] = [
+    *[
+        (
+            QUESTIONS,
+            {"slug": slug, "first": first, "regions": regions, "region": region, "held": held},
+        )
+        for slug, first, regions, region, held in [
+            ("fargo-1996", 10, ["US", "gb", "US", "DE"], "US", None),
+            ("the-godfather-part-ii-1974", 20, ["GB"], "US", ["UHJvdmlkZXI6OQ=="]),
+            ("the-godfather-part-ii-1974", 3, ["FR"], "GB", []),
+            ("refusenik-2007", 1, ["XX"], "XX", None),
+            ("no-such-film", 5, ["US"], "US", None),
+        ]
+    ],
+    (
+        """{ film(slug: "fargo-1996") { similar(first: 3) { reasons {
+           ... on YearDistance { years } } } a: similar { __typename score } } }""",
+        {},
+    ),
+    (
+        """query($ids: [String!]!) { resolveIds(ids: $ids) { __typename id
+           ... on Film { title similar(first: 2) { film { title } } } ... on Person { name } } }""",
+        {"ids": ["tt0068646", "nm0000338", "Q25188", "tmdb:movie:680", "tt9999999", "Q1"]},
+    ),
+    ("{ resolveIds(ids: []) { id } }", {}),
+    (
+        """{ films(first: 5) { nodes { title similar(first: 2) { score film { title } }
+           availability(regions: ["US"]) { offers { kind } } bestOffer(region: "US") {
+           reason } } } }""",
+        {},
+    ),
     (
         """{ films(last: 3, orderBy: [{field: YEAR, direction: DESC}]) { totalCount
            pageInfo { hasNextPage hasPreviousPage startCursor endCursor }

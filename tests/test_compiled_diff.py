@@ -189,6 +189,50 @@ def test_examples_and_test_documents_agree(
     check_served(tally)
 
 
+# The graph questions the compiler embeds (graph/compiled/embedded.py): their variables filled
+# from the pool by the argument each feeds (slugs, page sizes in and out of 1-50, regions with
+# repeats and bad ones, provider ids and others, external ids of every form and malformed).
+QUESTIONS = [
+    """query($slug: String!, $first: Int!, $regions: [String!]!, $region: String!,
+      $subscriptions: [ID!]) { film(slug: $slug) { title
+      similar(first: $first) { score film { id title year }
+        reasons { __typename ... on SharedPeople { people { id name } }
+          ... on SharedGenres { genres { slug } } ... on YearDistance { years } } }
+      availability(regions: $regions) { region offers { kind price currency quality
+        availableUntil provider { name } } }
+      bestOffer(region: $region, subscriptions: $subscriptions) { reason cost
+        offer { id: url kind price quality film { slug } } } } }""",
+    """query($ids: [String!]!, $first: Int!) { resolveIds(ids: $ids) { __typename id
+      ... on Film { title similar(first: $first) { score reasons { ... on YearDistance {
+        years } } } }
+      ... on Person { name } } }""",
+    """query($first: Int, $regions: [String!]!) { films(first: $first) { nodes { slug
+      similar(first: 3) { film { slug } reasons { __typename } }
+      availability(regions: $regions) { region offers { kind } }
+      bestOffer(region: "US") { reason cost } } } }""",
+]
+QUESTION_DRAWS = 15
+
+
+def test_graph_questions_agree(paths: Paths, schema: GraphQLSchema) -> None:
+    tally = Tally()
+    choose = RandomChooser(seed_for(paths.database) + 1)
+    failures = []
+    for n, document in enumerate(QUESTIONS):
+        written = Written(f"QUESTIONS[{n}]", document)
+        for _ in range(QUESTION_DRAWS):
+            for request in requests_for(schema, written, paths.values, choose):
+                outcome = check(paths.pair, schema, paths.values, tally, request, written.origin)
+                if outcome is not None and outcome.differences:
+                    failures.append(report(outcome, replay(paths.database)))
+    print(f"{paths.database}: graph questions, {tally.summary()}")
+    assert not failures, "\n\n".join(failures[:5])
+    assert tally.invalid == 0, tally.summary()
+    # Most draws are answered compiled (the rest carry an argument the resolvers refuse).
+    assert (tally.compiled_share or 0) >= 0.35, tally.summary()
+    assert tally.answered >= tally.compared * 0.35, tally.summary()
+
+
 def test_the_corpus_holds_the_examples_and_many_test_documents(written: list[Written]) -> None:
     origins = [w.origin for w in written]
     assert "examples/film-page.graphql" in origins

@@ -105,3 +105,19 @@ async def test_out_of_range_page_sizes_are_left_to_the_resolver(client: httpx.As
     for first in (-1_000_000, 0, 1_000):
         body = await post(client, NESTED, {"n": first, "m": 1})
         assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+
+
+async def test_the_cost_of_a_document_served_again_follows_its_lists(
+    client: httpx.AsyncClient,
+) -> None:
+    """availability(regions:) and resolveIds(ids:) count the items given: a request answered on
+    the fast path (graph/compiled/fast.py, the cost kept by what it reads of the variables)
+    costs what its own list holds, not what the first request's did."""
+    availability = """query($r: [String!]!) { film(slug: "fargo-1996") {
+      availability(regions: $r) { region offers { kind } } } }"""
+    resolve = "query($ids: [String!]!) { resolveIds(ids: $ids) { id } }"
+    for regions, ids in [(["US"], ["tt0068646"]), (["US", "GB", "DE"], []), (["FR"], ["Q1"])]:
+        for _ in range(2):  # the second one on the fast path
+            # film + each region x (1 + 10 offers); each id.
+            assert await cost_of(client, availability, {"r": regions}) == 1 + len(regions) * 11
+            assert await cost_of(client, resolve, {"ids": ids}) == len(ids)

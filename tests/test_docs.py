@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from graph import cli, errors
 from graph.app import server_config
+from graph.cors import ALLOWED_HEADERS, EXPOSED_HEADERS
 from graph.importers import command
 from graph.schema import create_schema
 from graph.settings import Settings
@@ -400,3 +401,15 @@ def test_the_queries_page_lists_every_filter_field_and_order() -> None:
             assert isinstance(gtype, GraphQLInputObjectType)
             actual = list(gtype.fields)
         assert sorted(shown) == sorted(actual), name
+
+
+def test_the_cors_section_names_every_header_cors_allows_and_exposes() -> None:
+    """docs/http.md#cors lists the request headers a page may send and the answer headers its
+    script may read: what graph/cors.py allows and exposes, neither more nor less."""
+    text = (ROOT / "docs" / "http.md").read_text()
+    section = text.split("## CORS", 1)[1].split("\n## ", 1)[0]
+    sent, _, read = section.partition("expose")
+    named = {c.lower() for c in code_spans(sent)}
+    assert set(ALLOWED_HEADERS) <= named, sorted(set(ALLOWED_HEADERS) - named)
+    exposed = {c.lower() for c in code_spans(read)}
+    assert exposed == set(EXPOSED_HEADERS), sorted(exposed ^ set(EXPOSED_HEADERS))

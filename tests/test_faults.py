@@ -379,6 +379,7 @@ async def test_a_request_is_refused_at_once_past_the_pool_queue(
             assert set(refused.headers) == set(from_browser.headers) - cors
             # A GET's answer varies with its Accept header, its refusal too.
             assert set(by_get.headers) - {"vary"} == set(refused.headers)
+            assert by_get.headers["vary"] == "accept, Origin"
             assert cached.status_code == 200
             assert cached.json()["data"] == {"film": {"title": "Refusenik", "year": 2007}}
             assert refused.headers["connection"] == "close"

@@ -365,8 +365,11 @@ async def test_configured_origins_may_call(dsn: str) -> None:
 async def test_every_get_answer_varies_with_accept(client: httpx.AsyncClient) -> None:
     """The same URL gives GraphiQL, application/json or graphql-response+json by Accept: a
     CDN must keep them apart."""
+    # The last: a URL over FILMGRAPH_MAX_URL_BYTES, refused (414) before GraphQL sees it, in
+    # the media type Accept asks for.
+    too_long = {"query": "{ __typename }" + " " * 9_000}
     for accept in ("text/html", "application/json", "application/graphql-response+json"):
-        for params in ({}, {"query": "{ __typename }"}, {"query": "{ nope"}):
+        for params in ({}, {"query": "{ __typename }"}, {"query": "{ nope"}, too_long):
             response = await client.get("/graphql", params=params, headers={"accept": accept})
             vary = {v.strip().lower() for v in response.headers.get("vary", "").split(",")}
             assert "accept" in vary, (accept, params, response.headers)
@@ -417,6 +420,30 @@ async def test_a_variable_error_names_the_variable_and_quotes_graphql(
     assert errors["$slug"]["message"].endswith("not to be null.")
 
 
+async def test_a_wrong_enum_value_in_a_variable_is_quoted_as_graphql(
+    client: httpx.AsyncClient,
+) -> None:
+    """A string where an enum value is expected, at the top of a variable or deep in an input
+    object's list, is quoted as the JSON string it was (`"director"`), not as Python's."""
+    body = await post(
+        client,
+        "query($role: CreditRole, $filter: FilmFilter) "
+        '{ person(slug: "x") { filmography(role: $role, first: 1) { totalCount } } '
+        "films(filter: $filter) { totalCount } }",
+        {"role": "director", "filter": {"availability": {"kinds": ["RENT", "it's"]}}},
+    )
+    assert "data" not in body
+    messages = {e["extensions"]["argument"]: e["message"] for e in body["errors"]}
+    assert messages["$role"].startswith(
+        "Variable '$role' has invalid value: Value \"director\" does not exist in "
+        "'CreditRole' enum."
+    )
+    assert messages["$filter"] == (
+        "Variable '$filter' has invalid value at .availability.kinds[1]: "
+        "Value \"it's\" does not exist in 'OfferKind' enum."
+    )
+
+
 async def test_several_lookup_keys_name_the_extra_one(client: httpx.AsyncClient) -> None:
     body = await post(client, '{ film(id: "RmlsbTox", slug: "refusenik-2007") { title } }')
     assert body["data"] == {"film": None}
@@ -444,3 +471,26 @@ async def test_a_bad_root_connection_leaves_the_rest_of_the_page(
     assert body["data"]["search"] is None
     assert body["data"]["providers"]["totalCount"] > 0
     assert [e["path"] for e in body["errors"]] == [["films"], ["genres"], ["search"]]
+
+
+async def test_a_bad_id_list_leaves_the_rest_of_the_page(client: httpx.AsyncClient) -> None:
+    """`nodes` and `resolveIds` are root lists too: a malformed id, or too many, nulls that
+    field alone."""
+    body = await post(
+        client,
+        'query($many: [ID!]!) { film(slug: "refusenik-2007") { title } '
+        'nodes(ids: ["not an id"]) { id } resolveIds(ids: ["nope"]) { id } '
+        "many: nodes(ids: $many) { id } }",
+        {"many": ["RmlsbTox"] * 101},
+    )
+    assert body["data"] == {
+        "film": {"title": "Refusenik"},
+        "nodes": None,
+        "resolveIds": None,
+        "many": None,
+    }
+    assert [(e["path"], e["extensions"]["argument"]) for e in body["errors"]] == [
+        (["nodes"], "ids"),
+        (["resolveIds"], "ids"),
+        (["many"], "ids"),
+    ]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from graphql import GraphQLObjectType, build_schema
 
-from graph.mapping import MODEL, QUERY, RESOLVER_ONLY, ROOT_PAGES
+from graph import db
+from graph.compiled.arguments import EMBEDDED_PARAMETERS
+from graph.mapping import MODEL, QUERY, RESOLVER_ONLY, ROOT_PAGES, ROWS, Embedded
 
 SDL = (Path(__file__).parent.parent / "schema.graphql").read_text()
 # Connection plumbing, the same for every connection: graph/pagination.py.
@@ -26,6 +28,12 @@ def test_every_field_of_the_schema_is_mapped() -> None:
         for name, t in schema.type_map.items()
         if isinstance(t, GraphQLObjectType) and not name.startswith("__")
     ]
+    # The types an Embedded's Group makes: their fields are its key and its rows.
+    groups = {
+        e.group.type: {e.group.key, e.group.rows}
+        for e in [*embedded_fields(), *(r.embedded for r in QUERY.values())]
+        if e is not None and e.group is not None
+    }
     for t in types:
         if PLUMBING.fullmatch(t.name):
             continue
@@ -34,15 +42,18 @@ def test_every_field_of_the_schema_is_mapped() -> None:
                 if field not in QUERY:
                     unmapped.append(f"Query.{field}")
                 continue
-            entity = MODEL.get(t.name)
+            entity = MODEL.get(t.name) or ROWS.get(t.name)
             attribute = snake(field)
             resolved = RESOLVER_ONLY.get(t.name, {})
-            if "*" in resolved or attribute in resolved:
+            if "*" in resolved or attribute in resolved or attribute in groups.get(t.name, ()):
                 continue
             if entity is None or not (
                 attribute in entity.columns
                 or attribute in entity.relations
                 or attribute in entity.computed
+                or attribute in entity.embedded
+                or attribute in entity.itself
+                or attribute in entity.variants
                 or (field == "id" and "db_id" in entity.columns)
             ):
                 unmapped.append(f"{t.name}.{field}")
@@ -66,6 +77,33 @@ def test_what_the_mapping_names_exists() -> None:
                 assert pinned in relation.predicates, (name, pinned)
         for name, computed in entity.computed.items():
             assert "{t}" in computed.expression and "{base}" in computed.expression, name
+
+
+def embedded_fields() -> list[Embedded]:
+    return [e for entity in [*MODEL.values(), *ROWS.values()] for e in entity.embedded.values()]
+
+
+def test_embedded_statements_exist_and_every_parameter_is_known() -> None:
+    """Each Embedded names a statement of sql/queries, a module that exists, and for each $n
+    of the statement one parameter the compiler knows how to compute."""
+    root = Path(__file__).parent.parent
+    questions = [*embedded_fields(), *(r.embedded for r in QUERY.values() if r.embedded)]
+    assert len(questions) == 4
+    for e in questions:
+        sql = db.sql(e.statement)
+        assert (root / e.module).is_file(), e.module
+        numbers = {int(n) for n in re.findall(r"\$(\d+)", sql)}
+        assert numbers == set(range(1, len(e.parameters) + 1)), e.statement
+        known = EMBEDDED_PARAMETERS[e.statement]
+        for template in e.parameters:
+            for name in re.findall(r"\{(\w+)\}", template):
+                assert name == "parent" or name in known, (e.statement, name)
+        assert e.target in MODEL or e.target in ROWS or e.target == "Node", e.target
+    for row in ROWS.values():
+        for target in row.itself.values():
+            assert target in MODEL
+        for members in row.variants.values():
+            assert all(t in ROWS and "{t}" in predicate for t, predicate in members)
 
 
 def test_resolver_only_fields_name_their_module_and_exist() -> None:

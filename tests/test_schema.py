@@ -11,6 +11,9 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLScalarType,
+    get_named_type,
+    is_list_type,
+    is_non_null_type,
     parse,
     validate,
 )
@@ -55,6 +58,24 @@ def test_example_documents_validate() -> None:
     assert examples
     for path in examples:
         assert validate(schema, parse(path.read_text())) == [], path.name
+
+
+def test_every_root_list_and_connection_is_nullable() -> None:
+    """A bad argument on one root list (`nodes(ids: ["x"])`, `films(first: 1000)`) nulls that
+    field and leaves the rest of the page (docs/clients.md#nullable-root-lists): no root
+    field that returns a list or a connection is non-null."""
+    schema = create_schema()._schema
+    assert schema.query_type is not None
+    non_null = [
+        name
+        for name, field in schema.query_type.fields.items()
+        if is_non_null_type(field.type)
+        and (
+            is_list_type(field.type.of_type)
+            or get_named_type(field.type).name.endswith("Connection")
+        )
+    ]
+    assert non_null == []
 
 
 def test_committed_possible_types_are_current() -> None:

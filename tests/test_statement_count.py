@@ -19,6 +19,7 @@ from graph.demo.load import load_demo
 from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql
+from tests.golden_sql import PAGES
 
 FILMS_WITH_DIRECTORS = """
 query($n: Int!) {
@@ -173,6 +174,7 @@ FILMOGRAPHY = """query Filmography($slug: String!) { person(slug: $slug) { id na
     genres { name } offers(region: "US") { kind price currency provider { name } } } } } }"""
 TOP_RATED = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
   totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
+FILM_PAGE_SIMILAR = PAGES["film_page_similar"][0]
 FILTERED = """{ films(filter: {year: {min: 1990}, runtimeMinutes: {max: 200}}, first: 5) {
   totalCount nodes { title } } }"""
 
@@ -184,6 +186,8 @@ async def test_a_compiled_request_is_one_statement(counted: Counted) -> None:
         (FILMOGRAPHY, {"slug": "director-7"}),
         (TOP_RATED, {}),
         (FILMS_WITH_DIRECTORS, {"n": 50}),
+        # The graph questions are embedded statements (graph/compiled/embedded.py).
+        (FILM_PAGE_SIMILAR, {"slug": "film-7", "region": "US"}),
     ]
     for query, variables in pages:
         _, count = await counted.run(query, variables)

@@ -106,6 +106,8 @@ class Values:
     certifications: list[str] = field(default_factory=list)
     years: list[int] = field(default_factory=list)
     cursors: dict[str, list[str]] = field(default_factory=dict)
+    # External ids held in the database, of every form resolveIds takes (graph/external.py).
+    external_ids: list[str] = field(default_factory=list)
 
     def harvest(self, data: Any, key: str = "") -> None:
         """Keep the cursors of a response's data, under the field name they belong to."""
@@ -126,10 +128,12 @@ class Values:
 VALUES_QUERY = """
 query Values {
   films(first: 100, orderBy: [{field: VOTES, direction: DESC}]) {
-    nodes { id slug imdbId title year certification }
+    nodes { id slug imdbId tmdbId wikidataId title year certification }
     pageInfo { endCursor }
   }
-  people(first: 100) { nodes { id slug imdbId name } pageInfo { endCursor } }
+  people(first: 100) {
+    nodes { id slug imdbId tmdbId wikidataId name } pageInfo { endCursor }
+  }
   genres(first: 100) { nodes { id slug name } }
   providers(first: 100) { nodes { id slug name } }
 }
@@ -150,6 +154,11 @@ def values_from(data: dict[str, Any]) -> Values:
         values.slugs[type_name] = [n["slug"] for n in nodes]
         if type_name in ("Film", "Person"):
             values.imdb_ids[type_name] = [n["imdbId"] for n in nodes if n["imdbId"]]
+            tmdb = "tmdb:movie:" if type_name == "Film" else "tmdb:person:"
+            for n in nodes:
+                values.external_ids += [n["imdbId"]] if n["imdbId"] else []
+                values.external_ids += [f"{tmdb}{n['tmdbId']}"] if n["tmdbId"] else []
+                values.external_ids += [n["wikidataId"]] if n["wikidataId"] else []
         for n in nodes:
             text = n.get("title") or n.get("name") or ""
             values.words += [w for w in text.split() if len(w) > 2][:2]
@@ -225,6 +234,30 @@ class Arguments:
         if c.chance(0.15):
             return c.pick(("tt0000000", "nm0000000", "tt", "not-an-imdb-id", ""))
         return c.pick(self.values.imdb_ids.get(type_name) or ["tt0000000"])
+
+    def external_ids(self) -> list[str]:
+        """resolveIds' ids: mostly ones the database holds, some that nothing holds, now and
+        then a malformed one (refused), rarely more than 100 (refused)."""
+        c = self.choose
+        if c.chance(0.02):
+            return ["tt0068646"] * 101
+        out = []
+        for _ in range(c.integer(0, 5)):
+            if c.chance(0.2):
+                out.append(c.pick(("tt9999999", "nm9999999", "Q1", "tmdb:movie:2147483647")))
+            elif c.chance(0.05):
+                out.append(c.pick(("imdb:tt1", "", "tmdb:movie:0", "q42", "tt12")))
+            else:
+                out.append(c.pick(self.values.external_ids or ["tt0068646"]))
+        return out
+
+    def regions(self) -> list[str]:
+        """availability's regions: 1 to 4 (repeats and lower case among them), now and then
+        none or more than 20 (refused)."""
+        c = self.choose
+        if c.chance(0.03):
+            return ["US"] * 21
+        return [self.region() for _ in range(self.count(4))]
 
     def text(self) -> str:
         c = self.choose
@@ -358,14 +391,23 @@ class Arguments:
         c = self.choose
         named = get_named_type(type_)
         node_type = {"film": "Film", "person": "Person", "genre": "Genre", "provider": "Provider"}
+        if name == "first" and field_name == "similar":
+            # 1-50 (similar's own bound), now and then outside it (refused).
+            return c.pick((1, 2, 3, 10, 50)) if not c.chance(0.1) else c.pick((0, 51))
         if name in ("first", "last"):
             return self.page_size()
         if name in ("after", "before"):
             return self.cursor(field_name)
         if name == "id" or name == "workedWith" or name == "person":
             return self.node_id(node_type.get(field_name))
+        if name == "ids" and field_name == "resolveIds":
+            return self.external_ids()
         if name == "ids":
             return [self.node_id(None) for _ in range(c.integer(0, 5))]
+        if name == "regions":
+            return self.regions()
+        if name == "subscriptions":
+            return [self.node_id("Provider") for _ in range(c.integer(0, 3))]
         if name == "slug":
             return self.slug(node_type.get(field_name, "Film"))
         if name == "imdbId":

@@ -15,6 +15,7 @@ from typing import Any
 from graphql import GraphQLSchema
 from graphql.execution.values import VariableValues, get_argument_values
 
+from graph import external, similar, watch
 from graph.compiled.plan import Selected
 from graph.textinput import check_text
 from graph.types import _kinds, _roles, region_code
@@ -87,3 +88,38 @@ CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "role": (_role, "text"),
     "kinds": (_kinds_param, "text[]"),
 }
+
+
+# The parameters of the statements the compiler embeds (graph/mapping.py, Embedded), by
+# statement and by the name its `parameters` give them: each computed from the field's
+# arguments by the resolver's own checks, or a constant of the resolver's module, and cast.
+Parameter = tuple[Callable[[dict[str, Any]], Any], str]
+EMBEDDED_PARAMETERS: dict[str, dict[str, Parameter]] = {
+    "similar_films_by_film_id": {
+        "first": (lambda a: similar.similar_count(a["first"]), "int"),
+        "linking_credits": (lambda _: similar.LINKING_CREDITS, "int"),
+        "genre_candidates": (lambda _: similar.GENRE_CANDIDATES, "int"),
+        "people_candidates": (lambda _: similar.PEOPLE_CANDIDATES, "int"),
+    },
+    "offers_by_film_id_and_regions": {
+        "regions": (lambda a: list(watch.region_codes(a["regions"])), "text[]"),
+    },
+    "best_offers_by_film_id": {
+        "region": (lambda a: region_code(a["region"]), "text"),
+        "subscriptions": (
+            lambda a: list(watch.subscription_ids(a.get("subscriptions"))),
+            "bigint[]",
+        ),
+    },
+    "nodes_by_external_id": {
+        "kinds": (lambda a: external.parse(a["ids"])[0], "text[]"),
+        "values": (lambda a: external.parse(a["ids"])[1], "text[]"),
+        "numbers": (lambda a: external.parse(a["ids"])[2], "int[]"),
+    },
+}
+
+
+def embedded_parameter(selected: Selected, statement: str, name: str) -> tuple[Source, str]:
+    """The Source of one parameter of an embedded statement, and its cast."""
+    compute, cast = EMBEDDED_PARAMETERS[statement][name]
+    return (lambda args: compute(args.of(selected))), cast

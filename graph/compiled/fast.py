@@ -12,7 +12,8 @@ the normal path.
 
 Anything else takes the normal path: another method or media type, a batch, `extensions` in
 the request, variables that do not coerce, a cost over the limit, an argument the resolvers
-refuse, a statement that may answer NOT_FOUND. Those checks come before anything is charged.
+refuse, a statement that may answer NOT_FOUND, one whose timeout the resolvers would answer
+(several root fields, a graph question). Those checks come before anything is charged.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from strawberry.types import ExecutionResult
 from graph.compiled.arguments import Arguments
 from graph.compiled.cache import Served, StatementCache, signature
 from graph.compiled.plan import operation_of
-from graph.compiled.run import prepare, reading_roots, run
+from graph.compiled.run import prepare, run, timeouts_to_resolvers
 from graph.compiled.sql import Statement
 from graph.cost import cost_signature, operation_cost
 from graph.envelope import check_variables_depth
@@ -174,9 +175,10 @@ def _prepared(
     args = Arguments(schema, coerced)
     args.memo["cursor_key"] = request.app.state.cursor_key
     prepared = prepare(cache, key, args)
-    # A statement of several root fields that times out goes to the resolvers (see run()),
-    # which would charge the request twice from here: those take the normal path.
-    if prepared is None or prepared[0].may_refuse or reading_roots(prepared[0]) > 1:
+    # A statement of several root fields, or with a graph question, that times out goes to
+    # the resolvers (see run()), which would charge the request twice from here: those take
+    # the normal path.
+    if prepared is None or prepared[0].may_refuse or timeouts_to_resolvers(prepared[0]):
         return None
     statement, params = prepared
     return Ready(known.query, statement, params, args, cost, known.document, name)

@@ -149,6 +149,14 @@ def reading_roots(statement: Statement) -> int:
     return sum(root.name != "__typename" for root in statement.roots)
 
 
+def timeouts_to_resolvers(statement: Statement) -> bool:
+    """Whether the resolvers answer when the statement times out: when it holds several root
+    fields that read, or a graph question's statement. The resolvers time out only the
+    fields whose own statement is slow, and answer the others; the one statement cannot say
+    which were slow."""
+    return reading_roots(statement) > 1 or statement.embeds
+
+
 def prepare(cache: StatementCache, key: Any, args: Arguments) -> tuple[Statement, list[Any]] | None:
     """The statement compiled for the key and its parameters for these arguments; None when
     the compiler does not take the operation or the resolvers refuse an argument (they say
@@ -170,16 +178,14 @@ async def run(
     pool: Any, statement: Statement, params: list[Any], args: Arguments
 ) -> GraphQLExecutionResult | None:
     """The statement's answer; None when it says a filter names something that does not
-    exist (the resolvers give the NOT_FOUND), or when a statement of several root fields
-    timed out (the resolvers answer the fields that were not slow)."""
+    exist (the resolvers give the NOT_FOUND), or when a statement of several root fields or
+    with a graph question timed out (the resolvers answer the fields that were not slow)."""
     try:
         async with pool.acquire() as conn:
             rows = await fetch(conn, statement.sql, params, statement.custom_plan)
     except UNAVAILABLE as exc:
-        if isinstance(exc, asyncpg.QueryCanceledError) and reading_roots(statement) > 1:
-            # A statement timeout of several root fields: the resolvers time out only those
-            # that are slow and answer the others, and the one statement cannot say which
-            # were slow. The resolvers run them, at the cost of a second wait.
+        if isinstance(exc, asyncpg.QueryCanceledError) and timeouts_to_resolvers(statement):
+            # The resolvers run them, at the cost of a second wait.
             return None
         # No pool connection in time, a statement timeout, the database gone: reported on
         # the root fields, as the resolvers report it on theirs (graph.errors.classify

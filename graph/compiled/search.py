@@ -4,12 +4,11 @@ and the objects are read by id under the union's fragments."""
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from graph import db
 from graph.compiled.arguments import argument
+from graph.compiled.embedded import bound
 from graph.compiled.plan import NotCompilable, Selected
 from graph.discovery.filters import search_text
 from graph.errors import UserInputError
@@ -63,7 +62,7 @@ def search(b: Builder, s: Selected) -> str:
 def _named(statement: str, text: str, hits: str) -> str:
     """A search statement of sql/queries with its $1 (the text) and $2 (the limit) bound to
     this statement's parameters."""
-    return re.sub(r"\$([12])\b", lambda m: text if m.group(1) == "1" else hits, db.sql(statement))
+    return bound(statement, (text, hits))
 
 
 def _search_hits(first: int) -> int:

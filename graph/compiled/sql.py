@@ -37,7 +37,7 @@ from graphql import (
 )
 
 from graph import external
-from graph.compiled import pages, search
+from graph.compiled import embedded, pages, search
 from graph.compiled.arguments import (
     CHECKS,
     PLACEHOLDER,
@@ -50,7 +50,7 @@ from graph.compiled.arguments import (
 from graph.compiled.pages import CursorSlot, KeysetSlot
 from graph.compiled.plan import NotCompilable, Selected, plan, snake
 from graph.ids import from_global_id, pk_of
-from graph.mapping import MODEL, QUERY, ROOT_PAGES, Relation
+from graph.mapping import MODEL, QUERY, ROOT_PAGES, ROWS, Entity, Relation
 from graph.types import _limit
 
 # json_build_object takes at most 100 arguments.
@@ -94,6 +94,10 @@ class Statement:
     # Parameters the SQL does not use (a page's size when only its count is selected), still
     # computed for each request: the resolvers check those arguments all the same.
     unused: list[Source] = field(default_factory=list)
+    # Whether it embeds a graph question's statement (graph/compiled/embedded.py): the
+    # resolvers run each as a statement of its own, so when this one times out they say which
+    # field was slow (graph/compiled/run.py hands it to them).
+    embeds: bool = False
 
 
 @dataclass
@@ -108,6 +112,7 @@ class Builder:
     # Arguments checked for each request whether or not the SQL uses their values.
     validators: list[Source] = field(default_factory=list)
     custom_plan: bool = False
+    embeds: bool = False
     aliases: int = 0
 
     def param(self, source: Source, cast: str) -> str:
@@ -149,11 +154,15 @@ class Builder:
             tuple(fields),
             may_refuse=bool(self.checks),
             unused=unused + self.validators,
+            embeds=self.embeds,
         )
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:
-        if not fields or len(fields) > MAX_KEYS:
+        if len(fields) > MAX_KEYS:
             raise NotCompilable("too many keys for json_build_object")
+        if not fields:
+            # A member of an interface or union none of whose fields are selected: `{}`.
+            return "json_build_object()"
         pairs = ", ".join(f"'{f.key}', {value(f)}" for f in fields)
         return f"json_build_object({pairs})"
 
@@ -173,6 +182,9 @@ class Builder:
             return pages.page(self, s, ROOT_PAGES[root.entity], None, f"Query.{root.entity}", None)
         if root.kind == "search":
             return search.search(self, s)
+        if root.kind == "embedded":
+            assert root.embedded is not None
+            return embedded.embedded(self, s, root.embedded, None)
         if name == "node":
             return self.node(s, self.arguments(s)["id"], "id")
         if name == "nodes":
@@ -224,17 +236,26 @@ class Builder:
     def entity_field(self, entity: str, alias: str, s: Selected) -> str:
         if s.name == "__typename":
             return f"'{entity}'"
-        model = MODEL[entity]
+        model = _model(entity)
         if s.name == "id" and entity in ("Film", "Person", "Genre", "Provider"):
             return f"encode(convert_to('{entity}:' || {alias}.id, 'UTF8'), 'base64')"
         attribute = snake(s.name)
         column = model.columns.get(attribute)
         if column is not None:
-            return self.scalar(s, f"{alias}.{column.name}")
+            return self.scalar(s, column.sql.format(c=f"{alias}.{column.name}"))
         computed = model.computed.get(attribute)
         if computed is not None:
             base = self.param(constant(self.strawberry_schema.public_url), "text")
             return computed.expression.format(t=alias, base=base)
+        question = model.embedded.get(attribute)
+        if question is not None:
+            return embedded.embedded(self, s, question, f"{alias}.{model.columns['db_id'].name}")
+        itself = model.itself.get(attribute)
+        if itself is not None:
+            return self.entity(itself, alias, s.children[itself])
+        members = model.variants.get(attribute)
+        if members is not None:
+            return embedded.variants(self, s, members, alias)
         relation = model.relations.get(attribute)
         if relation is None:
             raise NotCompilable(f"{entity}.{s.name}")
@@ -330,6 +351,11 @@ class Builder:
         )
 
     # -- connections ---------------------------------------------------------------
+
+
+def _model(entity: str) -> Entity:
+    """A type of the model: a table's, or one made from a statement's row."""
+    return MODEL[entity] if entity in MODEL else ROWS[entity]
 
 
 def _same(value: Any) -> Any:

@@ -30,50 +30,35 @@ select json_build_object('films', (
         select u.*, row_number() over (order by u.score desc, u.rank, u.id) as n
         from ((
             select h.id, h.score, 0 as rank
-            from (-- Films matching $5::text, best first, at most $4::int: title over original title over synopsis. Every
--- word must match a word of the film's, as typed or corrected against the dictionary of title
--- words (typo_query); the whole title's trigram similarity to the text breaks near-ties.
-with q as materialized (
-                select fold($5::text::text) as text, typo_query($5::text::text, false) as query)
-select f.id,
-       (ts_rank('{0.1, 0.3, 0.6, 1.0}', f.search_vector, q.query)
-        + similarity(fold(f.title), q.text))::float8 as score
-from film f, q
-where f.search_vector @@ q.query
-order by score desc, f.id
-limit $4::int) h
+            from (with q as materialized (
+                select fold(($5::text)::text) as text, typo_query(($5::text)::text, false) as query) select f.id, (ts_rank('{0.1, 0.3, 0.6, 1.0}', f.search_vector, q.query) + similarity(fold(f.title), q.text))::float8 as score
+              from film f, q
+              where f.search_vector @@ q.query
+              order by score desc, f.id
+              limit ($4::int)) h
             where $6::text[] is null or 'FILM' = any($6::text[])) union all (
             select h.id, h.score, 1 as rank
-            from (-- People whose name matches $5::text, best first, at most $4::int: every word as typed or corrected
--- against the dictionary of name words (typo_query), ranked by similarity to the whole name.
-with q as materialized (
-    select fold($5::text::text) as text, typo_query($5::text::text, true) as query
-)
-select p.id, name_match(p.name, q.text) as score
-from person p, q
-where to_tsvector('simple', fold(p.name)) @@ q.query
-order by score desc, p.id
-limit $4::int) h
+            from (with q as materialized ( select fold(($5::text)::text) as text, typo_query(($5::text)::text, true) as query ) select p.id, name_match(p.name, q.text) as score
+              from person p, q
+              where to_tsvector('simple', fold(p.name)) @@ q.query
+              order by score desc, p.id
+              limit ($4::int)) h
             where $6::text[] is null or 'PERSON' = any($6::text[])) union all (
             select h.id, h.score, 2 as rank
-            from (-- Genres whose name matches $5::text, best first, at most $4::int.
-with q as (
-                select fold($5::text::text) as text)
-select g.id, name_match(g.name, q.text) as score
-from genre g, q
-where fold(g.name) % q.text or fold(g.name) %> q.text
-order by score desc, g.id
-limit $4::int) h
+            from (with q as (
+                select fold(($5::text)::text) as text) select g.id, name_match(g.name, q.text) as score
+              from genre g, q
+              where fold(g.name) % q.text or fold(g.name) %> q.text
+              order by score desc, g.id
+              limit ($4::int)) h
             where $6::text[] is null or 'GENRE' = any($6::text[])) union all (
             select h.id, h.score, 3 as rank
-            from (-- Providers whose name matches $5::text, best first, at most $4::int.
-with q as (
-                select fold($5::text::text) as text)
-select p.id, name_match(p.name, q.text) as score
-from provider p, q
-where fold(p.name) % q.text or fold(p.name) %> q.text
-order by score desc, p.id
-limit $4::int) h
+            from (with q as (
+                select fold(($5::text)::text) as text) select p.id, name_match(p.name, q.text) as score
+              from provider p, q
+              where fold(p.name) % q.text or fold(p.name) %> q.text
+              order by score desc, p.id
+              limit ($4::int)) h
             where $6::text[] is null or 'PROVIDER' = any($6::text[]))) u
         order by u.score desc, u.rank, u.id
         limit $4::int) h), '[]'::json))::text as data, true as ok
