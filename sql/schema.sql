@@ -549,7 +549,7 @@ ALTER TABLE public.genre ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
-CREATE TABLE public.imdb_digest (
+CREATE UNLOGGED TABLE public.imdb_digest (
     file text NOT NULL,
     imdb_id text NOT NULL,
     digest bigint NOT NULL,

@@ -286,7 +286,10 @@ async def import_imdb(
             )
     if first:
         await _build_again(run)
-    await changes.store(conn)
+    # Without a credit left out for naming an unknown person, every staged title's credits
+    # were merged whole, and none need be looked for.
+    unknown_people = any(reason == UNKNOWN_PERSON for _, reason in run.dangling)
+    await changes.store(conn, unknown_people=unknown_people)
 
 
 async def _stage(
@@ -414,7 +417,7 @@ class Changes:
         if principals is not None and principals.skipped:
             await conn.execute(db.sql("imdb_crew_unchanged_drop"))
 
-    async def store(self, conn: asyncpg.Connection) -> None:
+    async def store(self, conn: asyncpg.Connection, *, unknown_people: bool) -> None:
         """Store the digests of the titles merged whole; forget those of files that had a
         line rejected or were not in order. With --prune, forget every other digest: the
         import may have removed films, people, credits and alternative titles of titles the
@@ -428,7 +431,8 @@ class Changes:
                 await conn.execute(db.sql("imdb_digests_forget_file"), kind)
                 continue
             await conn.execute(db.sql("imdb_digests_replace"), kind)
-            await conn.execute(db.sql(STORE[kind]))
+            args = (unknown_people,) if kind == CREDITS else ()
+            await conn.execute(db.sql(STORE[kind]), *args)
 
 
 async def _in_graph(

@@ -3,7 +3,9 @@
 -- of a title whose digest is the same, so its merges and prunes only see what changed (see
 -- graph/importers/digests.py). Not part of the graph: deleting every row is always safe (the
 -- next import then stages every line, as before), and any other import does just that.
-create table imdb_digest (
+-- Unlogged: a cache, not data. After a crash PostgreSQL empties it, and the next import compares
+-- every title; meanwhile no WAL is written for it (a first load stores millions of rows).
+create unlogged table imdb_digest (
     -- 'title.akas', or 'credits' for title.principals and title.crew together
     file text not null,
     imdb_id text not null,

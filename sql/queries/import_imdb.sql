@@ -659,7 +659,8 @@ where s.file = 'title.akas' and exists (select 1 from film f where f.imdb_id = s
 -- name: imdb_digests_store_credits
 -- The digests of the staged titles of title.principals and title.crew whose film is in the
 -- graph and whose lines name only people in it (a credit left out as dangling must be staged
--- again next time), each with its number of credits.
+-- again next time), each with its number of credits. $1: whether any credit was left out for
+-- naming an unknown person (if not, no title is looked for: a first load stores them all).
 with unsettled as (
     select p.tconst from imdb_principal_stage p
     where not exists (select 1 from person x where x.imdb_id = p.nconst)
@@ -676,7 +677,7 @@ from imdb_digest_stage s
 left join (select tconst, count(distinct (role, nconst)) as rows
            from imdb_credit_stage group by tconst) n on n.tconst = s.imdb_id
 where s.file = 'credits' and exists (select 1 from film f where f.imdb_id = s.imdb_id)
-  and not exists (select 1 from unsettled u where u.tconst = s.imdb_id);
+  and not ($1::boolean and exists (select 1 from unsettled u where u.tconst = s.imdb_id));
 
 -- name: imdb_digests_forget_file
 -- Forget the digests of file $1: some line of it was rejected, or its titles were not in
