@@ -746,6 +746,14 @@ ALTER TABLE public.genre ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE UNLOGGED TABLE public.imdb_digest (
+    file text NOT NULL,
+    imdb_id text NOT NULL,
+    digest bigint NOT NULL,
+    rows integer NOT NULL,
+    CONSTRAINT imdb_digest_rows_check CHECK ((rows >= 0))
+);
+
 CREATE TABLE public.import_tally (
     table_name text NOT NULL,
     outcome text NOT NULL,
@@ -847,6 +855,9 @@ ALTER TABLE ONLY public.genre
 
 ALTER TABLE ONLY public.genre
     ADD CONSTRAINT genre_slug_key UNIQUE (slug);
+
+ALTER TABLE ONLY public.imdb_digest
+    ADD CONSTRAINT imdb_digest_pkey PRIMARY KEY (file, imdb_id);
 
 ALTER TABLE ONLY public.import_tally
     ADD CONSTRAINT import_tally_pkey PRIMARY KEY (table_name, outcome);

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from graph import db
+from graph.importers.digests import AKAS, CREDITS, NAMES, Digests, Titles
 from graph.importers.genres import merge_genres
 from graph.importers.kept import Kept
 from graph.importers.priority import yield_cpu
@@ -122,8 +123,8 @@ FILES = [
 # name.basics last, to know the people the credits name (see kept.py).
 STAGING_ORDER = (
     "title.basics",
+    "title.crew",  # before title.principals: the credits' digest is of both (digests.py)
     "title.principals",
-    "title.crew",
     "title.ratings",
     "title.akas",
     "name.basics",
@@ -185,7 +186,8 @@ async def import_imdb(
     found = find_files(directory)
     run.name_unread(directory, {path.name for path in found.values()})
     conn = run.conn
-    if not first_load or not await conn.fetchval(db.sql("imdb_graph_empty")):
+    empty = await conn.fetchval(db.sql("imdb_graph_empty"))
+    if not first_load or not empty:
         # The graph is serving reads (into an empty one, there is nothing to serve yet).
         await yield_cpu(conn)
     for f in FILES:
@@ -205,15 +207,22 @@ async def import_imdb(
         "title.akas": kept.about_titles("title.akas", 0),
         "name.basics": kept.names,
     }
+    await conn.execute(db.sql("imdb_digest_stage_create"))
+    # Into an empty graph, a digest left from an earlier one says nothing: none is read.
+    changes = Changes(found, compare_all=prune or empty)
+    await changes.load(conn)
     names: dict[str, str] = {}
     for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
         if f.name in found:
-            names[f.name], _ = await run.stage_tsv(
-                f.stage, found[f.name], f.header, f.table, keep[f.name]
-            )
+            rejected = run.rejected
+            names[f.name] = await _stage(run, f, found[f.name], keep[f.name], kept, changes)
+            changes.rejected(f.name, run.rejected > rejected)
+    await changes.staged(conn)
     for f in FILES:
         if f.name in found:
+            rejected = run.rejected
             await run.reject_rows(f.check, f.stage, names[f.name], f.table)
+            changes.rejected(f.name, run.rejected > rejected)
 
     if prune:
         prune = _can_prune(run)
@@ -231,12 +240,14 @@ async def import_imdb(
         run.note(f"{skipped} credit line(s) of titles of other types left out")
     await run.resolve("imdb_people_resolve", "", UNKNOWN_PERSON)
     await _people(run, kept.left_out.get("name.basics", 0), first=first)
+    run.merged("person", 0, 0, changes.unchanged_rows(NAMES))
     if first:
         inserted = await conn.fetchval(db.sql("imdb_credits_insert_first"))
         run.merged("credit", inserted, 0, inserted)
     else:
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
         run.merged("credit", inserted, updated, total)
+    run.merged("credit", 0, 0, changes.unchanged_rows(CREDITS))
     if "title.principals" in found and "title.crew" in found:
         if run.tally("credit").rejected:
             run.note("credits no longer listed are kept: some credit lines were rejected")
@@ -266,6 +277,7 @@ async def import_imdb(
         else:
             inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
             run.merged("film_alternative_title", inserted, updated, total)
+        run.merged("film_alternative_title", 0, 0, changes.unchanged_rows(AKAS))
         if run.tally("film_alternative_title").rejected:
             run.note("alternative titles no longer listed are kept: some lines were rejected")
         elif not first:
@@ -274,6 +286,153 @@ async def import_imdb(
             )
     if first:
         await _build_again(run)
+    # Without a credit left out for naming an unknown person, every staged title's credits
+    # were merged whole, and none need be looked for.
+    unknown_people = any(reason == UNKNOWN_PERSON for _, reason in run.dangling)
+    await changes.store(conn, unknown_people=unknown_people)
+
+
+async def _stage(
+    run: Run,
+    f: DatasetFile,
+    path: Path,
+    keep: Callable[[bytes], bytes],
+    kept: Kept,
+    changes: Changes,
+) -> str:
+    """Stage one file; the lines of titles whose digest did not change are left out."""
+    titles = changes.reader(f.name)
+    if titles is None:
+        name, _ = await run.stage_tsv(f.stage, path, f.header, f.table, keep)
+        return name
+    left_out = kept.left_out.get(f.name, 0)
+    name, _ = await run.stage_tsv(
+        f.stage, path, f.header, f.table, _chain(keep, titles), last=titles.rest
+    )
+    if not titles.in_order and titles.skipped:
+        # Titles left out may come again further on: the file is read again, whole.
+        await run.conn.execute(f"truncate {f.stage}")
+        kept.left_out[f.name] = left_out
+        titles = changes.reader(f.name, whole=True)
+        assert titles is not None
+        name, _ = await run.stage_tsv(
+            f.stage, path, f.header, f.table, _chain(keep, titles), last=titles.rest, again=True
+        )
+    changes.read(f.name, titles)
+    return name
+
+
+STORE = {
+    AKAS: "imdb_digests_store_akas",
+    CREDITS: "imdb_digests_store_credits",
+    NAMES: "imdb_digests_store_names",
+}
+# The files each digest is of, the one whose reading decides first.
+DIGESTED = {
+    AKAS: ("title.akas",),
+    CREDITS: ("title.principals", "title.crew"),
+    NAMES: ("name.basics",),
+}
+
+
+def _chain(keep: Callable[[bytes], bytes], titles: Titles) -> Callable[[bytes], bytes]:
+    return lambda block: titles(keep(block))
+
+
+class Changes:
+    """The digests of one import (digests.py): those stored by the last imports, loaded
+    before reading, and those of the titles staged, stored at the end."""
+
+    def __init__(self, found: dict[str, Path], *, compare_all: bool) -> None:
+        self.found = found
+        # With --prune, every title is staged and compared (a stored digest is not read),
+        # and the digests of those the files do not list are forgotten.
+        self.prune = compare_all
+        self.stored: dict[str, Digests] = {}
+        self.titles: dict[str, Titles] = {}
+        self.broken: set[str] = set()  # digest files not to store (rejects, not in order)
+
+    def kind(self, name: str) -> str | None:
+        if name == "title.akas":
+            return AKAS
+        if name == "name.basics":
+            return NAMES
+        if name in ("title.principals", "title.crew"):
+            both = "title.principals" in self.found and "title.crew" in self.found
+            return CREDITS if both else None
+        return None
+
+    async def load(self, conn: asyncpg.Connection) -> None:
+        for kind in DIGESTED:
+            self.stored[kind] = Digests()
+            if not self.prune:
+                await conn.copy_from_query(
+                    db.sql("imdb_digests_by_file"), kind, output=self.stored[kind].read
+                )
+
+    def reader(self, name: str, *, whole: bool = False) -> Titles | None:
+        """The filter of a file's COPY blocks, or None (not a file read by title)."""
+        kind = self.kind(name)
+        if kind is None:
+            return None
+        stored = Digests() if whole else self.stored[kind]
+        if name == "title.crew":
+            return Titles(None)
+        if name == "name.basics":
+            return Titles(stored, prefix=b"nm")
+        crew = self.titles.get("title.crew") if name == "title.principals" else None
+        if crew is not None and not crew.in_order:
+            self.broken.add(CREDITS)
+            stored = Digests()
+        return Titles(stored, crew.seen if crew is not None else None)
+
+    def read(self, name: str, titles: Titles) -> None:
+        self.titles[name] = titles
+        kind = self.kind(name)
+        if kind is not None and not titles.in_order:
+            self.broken.add(kind)
+
+    def rejected(self, name: str, any_rejected: bool) -> None:
+        kind = self.kind(name)
+        if kind is not None and any_rejected:
+            self.broken.add(kind)
+        elif any_rejected and name in ("title.principals", "title.crew"):
+            self.broken.add(CREDITS)
+
+    def unchanged_rows(self, kind: str) -> int:
+        titles = self.titles.get(DIGESTED[kind][0])
+        return titles.unchanged_rows if titles is not None else 0
+
+    async def staged(self, conn: asyncpg.Connection) -> None:
+        """Stage the digests of the titles staged; leave out title.crew's lines of titles
+        whose credits did not change."""
+        records = (
+            (kind, key, value)
+            for kind, names in DIGESTED.items()
+            if names[0] in self.titles
+            for key, value in self.titles[names[0]].staged_ids()
+        )
+        await conn.copy_records_to_table("imdb_digest_stage", records=records)
+        principals = self.titles.get("title.principals")
+        if principals is not None and principals.skipped:
+            await conn.execute(db.sql("imdb_crew_unchanged_drop"))
+
+    async def store(self, conn: asyncpg.Connection, *, unknown_people: bool) -> None:
+        """Store the digests of the titles merged whole; forget those of files that had a
+        line rejected or were not in order. With --prune, forget every other digest: the
+        import may have removed films, people, credits and alternative titles of titles the
+        files do not list."""
+        if self.prune:
+            await conn.execute(db.sql("imdb_digests_forget"))
+        for kind, names in DIGESTED.items():
+            if not any(n in self.found for n in names):
+                continue
+            if kind in self.broken or self.kind(names[0]) is None:
+                await conn.execute(db.sql("imdb_digests_forget_file"), kind)
+                continue
+            await conn.execute(db.sql("imdb_digests_replace"), kind)
+            args = (unknown_people,) if kind == CREDITS else ()
+            await conn.execute(db.sql(STORE[kind]), *args)
 
 
 async def _in_graph(

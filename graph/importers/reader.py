@@ -201,11 +201,17 @@ def tsv_copy(
                 if line.count(b"\t") == tabs
             ]
             if len(out) < len(escaped):
+                # Again, with the repaired lines in their place: a file's lines stay in order
+                # (an IMDb re-import reads each title's lines together, see digests.py).
+                out = []
+                append = out.append
                 for i, line in enumerate(escaped):
-                    if lines[i] and line.count(b"\t") != tabs:
+                    if line.count(b"\t") == tabs:
+                        append(b"%d\t%s" % (number + i, line))
+                    elif lines[i]:
                         fixed = _repair(source, number + i, lines[i], columns, reject)
                         if fixed is not None:
-                            out.append(b"%d\t%s" % (number + i, fixed))
+                            append(b"%d\t%s" % (number + i, fixed))
         else:
             for i, line in enumerate(lines):
                 if not line:

@@ -212,17 +212,27 @@ class Run:
         header: list[str],
         target: str,
         keep: Callable[[bytes], bytes] | None = None,
+        *,
+        last: Callable[[], bytes] | None = None,
+        again: bool = False,
     ) -> tuple[str, int]:
         """Stream a tab-separated file into a staging table (`line` + its columns as text),
-        each COPY block through `keep` if given (it may drop lines, see kept.py).
+        each COPY block through `keep` if given (it may drop lines, see kept.py), then what
+        `last` gives after the last block. `again`: the file is read a second time, and its
+        bad lines, reported the first, are not reported again.
 
         Returns the file's name and how many of its lines were read."""
         source = Source(path)
         progress = self.progress(source)
+
+        def reject(item: Reject) -> None:
+            if not again:
+                self.reject(item, target)
+
         try:
-            blocks = tsv_copy(source, header, lambda r: self.reject(r, target), progress.add)
+            blocks = tsv_copy(source, header, reject, progress.add)
             if keep is not None:
-                blocks = (b for b in map(keep, blocks) if b)
+                blocks = _filtered(blocks, keep, last)
             await self.conn.copy_to_table(
                 table, source=_aiter(blocks), columns=["line", *_columns(header)], format="text"
             )
@@ -304,6 +314,16 @@ from (select line, reason from gone order by line limit $1) listed"""
 def _columns(header: list[str]) -> list[str]:
     """Staging columns are the file's own column names, lower-cased."""
     return [h.lower() for h in header]
+
+
+def _filtered(
+    blocks: Iterator[bytes], keep: Callable[[bytes], bytes], last: Callable[[], bytes] | None
+) -> Iterator[bytes]:
+    for block in blocks:
+        if kept := keep(block):
+            yield kept
+    if last is not None and (rest := last()):
+        yield rest
 
 
 async def _aiter(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:

@@ -617,3 +617,81 @@ select count(*) filter (where inserted) as inserted,
        count(*) filter (where not inserted) as updated,
        (select count(*) from wanted) as total
 from merged;
+
+-- name: imdb_digest_stage_create
+-- The digests of the titles staged by this import (graph/importers/digests.py).
+create temp table imdb_digest_stage (
+    file text not null, imdb_id text not null, digest bigint not null
+) on commit drop;
+
+-- name: imdb_digests_by_file
+-- The digests the last imports stored for file $1 (read by COPY), by title number in order.
+select substr(imdb_id, 3)::bigint as number, digest, rows
+from imdb_digest
+where file = $1
+order by length(imdb_id), imdb_id;
+
+-- name: imdb_crew_unchanged_drop
+-- Leave out the title.crew lines of titles whose credits did not change: those with a stored
+-- digest that title.principals' reading did not stage again.
+delete from imdb_crew_stage c
+where exists (select 1 from imdb_digest d where d.file = 'credits' and d.imdb_id = c.tconst)
+  and not exists (select 1 from imdb_digest_stage s
+                  where s.file = 'credits' and s.imdb_id = c.tconst);
+
+-- name: imdb_digests_replace
+-- Forget the stored digests of the titles of file $1 this import staged (imdb_digests_store_*
+-- then stores those merged whole).
+delete from imdb_digest d
+using imdb_digest_stage s
+where d.file = $1 and s.file = $1 and d.imdb_id = s.imdb_id;
+
+-- name: imdb_digests_store_akas
+-- The digests of the staged titles of title.akas whose film is in the graph, each with its
+-- number of alternative titles (rejected and dangling lines are gone from the stage by now).
+insert into imdb_digest (file, imdb_id, digest, rows)
+select 'title.akas', s.imdb_id, s.digest, coalesce(n.rows, 0)
+from imdb_digest_stage s
+left join (select titleid, count(distinct ordering::integer) as rows
+           from imdb_aka_stage group by titleid) n on n.titleid = s.imdb_id
+where s.file = 'title.akas' and exists (select 1 from film f where f.imdb_id = s.imdb_id);
+
+-- name: imdb_digests_store_credits
+-- The digests of the staged titles of title.principals and title.crew whose film is in the
+-- graph and whose lines name only people in it (a credit left out as dangling must be staged
+-- again next time), each with its number of credits. $1: whether any credit was left out for
+-- naming an unknown person (if not, no title is looked for: a first load stores them all).
+with unsettled as (
+    select p.tconst from imdb_principal_stage p
+    where not exists (select 1 from person x where x.imdb_id = p.nconst)
+    union
+    select c.tconst
+    from imdb_crew_stage c
+    cross join lateral unnest(string_to_array(nullif(c.directors, '\N'), ',')
+                              || string_to_array(nullif(c.writers, '\N'), ',')) n(nconst)
+    where not exists (select 1 from person x where x.imdb_id = n.nconst)
+)
+insert into imdb_digest (file, imdb_id, digest, rows)
+select 'credits', s.imdb_id, s.digest, coalesce(n.rows, 0)
+from imdb_digest_stage s
+left join (select tconst, count(distinct (role, nconst)) as rows
+           from imdb_credit_stage group by tconst) n on n.tconst = s.imdb_id
+where s.file = 'credits' and exists (select 1 from film f where f.imdb_id = s.imdb_id)
+  and not ($1::boolean and exists (select 1 from unsettled u where u.tconst = s.imdb_id));
+
+-- name: imdb_digests_forget_file
+-- Forget the digests of file $1: some line of it was rejected, or its titles were not in
+-- order, so what the graph holds of its titles is not what a digest would say.
+delete from imdb_digest where file = $1;
+
+-- name: imdb_digests_forget
+-- Forget every digest: an import with --prune may have removed the films, people, credits and
+-- alternative titles of titles its files do not list.
+delete from imdb_digest;
+
+-- name: imdb_digests_store_names
+-- The digests of the staged people of name.basics who are in the graph.
+insert into imdb_digest (file, imdb_id, digest, rows)
+select 'name.basics', s.imdb_id, s.digest, 1
+from imdb_digest_stage s
+where s.file = 'name.basics' and exists (select 1 from person p where p.imdb_id = s.imdb_id);
