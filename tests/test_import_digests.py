@@ -82,11 +82,12 @@ def _counts(run: Run) -> dict[str, Tally]:
 def _unslugged(graph: list[str]) -> list[str]:
     """The rows of _content without the slugs of films and people (their first field: a film
     or person keeps its slug when its title or name changes, so that its address stays), and
-    without the tallies and search words (which keep what films left in the graph gave)."""
+    without the tallies, search words and counted collaborations (which keep what films left
+    in the graph gave)."""
     return sorted(
         row[:2] + row.split(",", 1)[1] if row.startswith(("f(", "p(")) else row
         for row in graph
-        if not row.startswith(("t(", "w(", "ct("))
+        if not row.startswith(("t(", "w(", "ct(", "co(", "hnm"))
     )
 
 
