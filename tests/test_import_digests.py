@@ -187,7 +187,7 @@ async def test_a_film_and_a_person_deleted_by_hand_come_back_whole(
     """A film deleted between imports (by hand, or by another importer's prune) comes back
     with its credits and alternative titles, and a person deleted comes back, though the
     digests of their lines did not change: the re-import makes the graph it made before."""
-    day0, _ = _days(scratch_dir / "imdb")
+    day0, day1 = _days(scratch_dir / "imdb")
     name = "filmgraph_digests_deleted"
     dsn = await create_database(server_dsn, name)
     try:
@@ -213,5 +213,29 @@ async def test_a_film_and_a_person_deleted_by_hand_come_back_whole(
             await conn.close()
         await _import(dsn, day0, first_load=True, max_errors=0)
         assert _unslugged(await _content(dsn)) == before
+        # The next day's changes, digests left out: the hubs' collaborations (migration
+        # 0019's trigger) are what counting them from scratch gives.
+        await _import(dsn, day1, first_load=True, max_errors=0)
+        assert await _collaborations(dsn) == await _collaborations(dsn, afresh=True)
     finally:
         await drop_database(server_dsn, name)
+
+
+async def _collaborations(dsn: str, *, afresh: bool = False) -> list[tuple[int, str, int, int]]:
+    """The counted collaborations; `afresh`: those of the same hubs counted from scratch (in
+    a transaction rolled back)."""
+    conn = await asyncpg.connect(dsn)
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        if afresh:
+            await conn.execute("delete from collaboration")
+            await conn.execute(
+                "select collaborations_count(array(select person_id from collaborator_hub))"
+            )
+        rows = await conn.fetch("select * from collaboration order by 1, 2, 3")
+        assert rows
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+    finally:
+        await transaction.rollback()
+        await conn.close()
