@@ -202,3 +202,22 @@ async def test_repeated_headers_are_read_as_the_normal_path_reads_them(dsn: str)
     with_lane, without = await lane_and_normal(dsn, Settings(), repeated)
     assert with_lane == without
     assert [status for status, *_ in with_lane] == [200, 200, 400, 200]
+
+
+async def test_a_content_type_naming_json_in_a_parameter_is_not_json(dsn: str) -> None:
+    """`text/plain; profile=application/json` is not JSON: Strawberry refuses it, and so do
+    the lane and the fast path once the operation is served compiled (they took it)."""
+    odd = {"content-type": "text/plain; profile=application/json"}
+    body = json.dumps(film("refusenik-2007")).encode()
+
+    async def refused(client: httpx.AsyncClient, lane: Lane) -> Any:
+        before = raw(await client.post("/graphql", content=body, headers=odd))
+        await client.post("/graphql", json=film("refusenik-2007"))
+        after = raw(await client.post("/graphql", content=body, headers=odd))
+        await client.post("/graphql", json=film("refusenik-2007"))  # the lane answers one
+        return before, after
+
+    with_lane, without = await lane_and_normal(dsn, Settings(), refused)
+    assert with_lane == without
+    before, after = with_lane
+    assert before == after and before[0] == 400
