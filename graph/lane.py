@@ -91,10 +91,11 @@ class Lane:
         a body without a Content-Length, a query string, and tracing (its spans)."""
         if self.observe.tracing is not None or scope.get("query_string"):
             return None
+        # Of a header sent twice, the first, as Starlette's Headers.get reads it.
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
-            if name in (b"content-type", b"accept", b"content-length") and name not in headers:
-                headers[name.decode()] = value.decode("latin-1")
+            if name in (b"content-type", b"accept", b"content-length"):
+                headers.setdefault(name.decode(), value.decode("latin-1"))
         declared = headers.get("content-length", "")
         if not declared.isdigit() or int(declared) > self.bounded.max_body:
             return None

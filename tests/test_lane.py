@@ -5,6 +5,7 @@ app's `lane` set to None: the normal path, fast path included), on real servers.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +176,48 @@ async def test_metrics_count_the_lanes_requests_and_statements(dsn: str) -> None
     with_lane, without = await lane_and_normal(dsn, settings, counted)
     assert with_lane == without
     assert any('operation="FilmPage"' in line and line.endswith(" 3.0") for line in with_lane)
+
+
+async def test_repeated_headers_are_read_as_the_normal_path_reads_them(dsn: str) -> None:
+    """Of a header sent twice, the normal path (Starlette) reads the first: so does the lane,
+    for the answer's Content-Type and for taking the request at all."""
+
+    async def repeated(client: httpx.AsyncClient, lane: Lane) -> Any:
+        await client.post("/graphql", json=film("refusenik-2007"))
+        answers = []
+        for name, values in (
+            ("accept", ("application/json", GRAPHQL)),
+            ("accept", (GRAPHQL, "application/json")),
+            ("content-type", ("text/plain", "application/json")),
+            ("content-type", ("application/json", "text/plain")),
+        ):
+            body = json.dumps(film("refusenik-2007")).encode()
+            headers = [(name, v) for v in values]
+            if name == "accept":
+                headers.append(("content-type", "application/json"))
+            response = await client.post("/graphql", content=body, headers=headers)
+            answers.append(raw(response))
+        return answers
+
+    with_lane, without = await lane_and_normal(dsn, Settings(), repeated)
+    assert with_lane == without
+    assert [status for status, *_ in with_lane] == [200, 200, 400, 200]
+
+
+async def test_a_content_type_naming_json_in_a_parameter_is_not_json(dsn: str) -> None:
+    """`text/plain; profile=application/json` is not JSON: Strawberry refuses it, and so do
+    the lane and the fast path once the operation is served compiled (they took it)."""
+    odd = {"content-type": "text/plain; profile=application/json"}
+    body = json.dumps(film("refusenik-2007")).encode()
+
+    async def refused(client: httpx.AsyncClient, lane: Lane) -> Any:
+        before = raw(await client.post("/graphql", content=body, headers=odd))
+        await client.post("/graphql", json=film("refusenik-2007"))
+        after = raw(await client.post("/graphql", content=body, headers=odd))
+        await client.post("/graphql", json=film("refusenik-2007"))  # the lane answers one
+        return before, after
+
+    with_lane, without = await lane_and_normal(dsn, Settings(), refused)
+    assert with_lane == without
+    before, after = with_lane
+    assert before == after and before[0] == 400

@@ -88,7 +88,9 @@ def takes(view: GraphQLView, headers: Mapping[str, str]) -> bool:
     compiled execution on, an operation served compiled already, JSON, no streaming."""
     if not view.schema.statement_cache.served or view.settings.execution != "compiled":
         return False
-    if "application/json" not in headers.get("content-type", ""):
+    # The media type, as Strawberry reads it (its parameters are not it): `text/plain;
+    # profile=application/json` is refused there.
+    if "application/json" not in headers.get("content-type", "").split(";", 1)[0].strip():
         return False
     accept = headers.get("accept", "")
     return "text/event-stream" not in accept and "multipart/mixed" not in accept

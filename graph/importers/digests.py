@@ -17,8 +17,9 @@ its credits name is (a credit of a person still unknown must be staged again nex
 no line of the file was rejected (a rejected line may be about any title). Nothing is left
 out with --prune (the files are then the whole dataset, and every title is compared), and such
 an import forgets the digests of the titles it did not stage: it may have removed their rows.
-No other importer writes IMDb's credits or alternative titles (orderings up to 999,999), so
-the digests hold across their imports.
+A stored digest is read only while the graph holds what it was stored for (the film, with as
+many credits and IMDb alternative titles as the lines gave, or the person): a film or person
+deleted since, by hand or by another importer, has its lines staged again.
 A file whose titles are not in order (IMDb's are) cannot be read by title: the import notices
 and stages it whole.
 """

@@ -625,11 +625,26 @@ create temp table imdb_digest_stage (
 ) on commit drop;
 
 -- name: imdb_digests_by_file
--- The digests the last imports stored for file $1 (read by COPY), by title number in order.
-select substr(imdb_id, 3)::bigint as number, digest, rows
-from imdb_digest
-where file = $1
-order by length(imdb_id), imdb_id;
+-- The digests the last imports stored for file $1 (read by COPY), by title number in order,
+-- of the titles and people the graph still holds as those imports left them: a film or person
+-- deleted since (by hand, by another importer), or a film whose credits or IMDb alternative
+-- titles are not as many as its lines gave, has its lines staged again.
+select substr(d.imdb_id, 3)::bigint as number, d.digest, d.rows
+from imdb_digest d
+left join film f on d.file <> 'name.basics' and f.imdb_id = d.imdb_id
+where d.file = $1
+  and case d.file
+      when 'name.basics' then exists (select 1 from person p where p.imdb_id = d.imdb_id)
+      when 'credits' then
+          f.id is not null
+          and d.rows = (select count(*) from credit c where c.film_id = f.id)
+      when 'title.akas' then
+          f.id is not null
+          and d.rows = (select count(*) from film_alternative_title a
+                        where a.film_id = f.id and a.ordering <= 999999)
+      else false
+  end
+order by length(d.imdb_id), d.imdb_id;
 
 -- name: imdb_crew_unchanged_drop
 -- Leave out the title.crew lines of titles whose credits did not change: those with a stored
