@@ -312,7 +312,12 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
             )
         finally:
             for conn in conns:
-                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                with contextlib.suppress(
+                    OSError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    asyncpg.InternalClientError,
+                ):
                     await conn.close(timeout=5)
 
     where = "standard output" if args.output == "-" else args.output
@@ -332,7 +337,13 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
             os.close(devnull)
         print(f"filmgraph: {where}: {exc}; the feed is incomplete", file=sys.stderr)
         return 2
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    # InternalClientError: asyncpg's word for a connection the server dropped mid-protocol.
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+    ) as exc:
         print(
             f"filmgraph: database error: {one_line(exc)}; the feed is incomplete", file=sys.stderr
         )

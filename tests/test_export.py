@@ -156,7 +156,7 @@ async def test_database_gone_mid_feed(generated: str) -> None:
     finally:
         await conn.close()
     rest, errors = feed.communicate(timeout=120)
-    assert feed.returncode == 2
+    assert feed.returncode == 2, errors.decode()
     lines = errors.decode().splitlines()
     assert len(lines) == 1, errors
     assert lines[0].startswith("filmgraph: database error: ")

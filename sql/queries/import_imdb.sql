@@ -632,9 +632,10 @@ create temp table imdb_digest_stage (
 select substr(d.imdb_id, 3)::bigint as number, d.digest, d.rows
 from imdb_digest d
 left join film f on d.file <> 'name.basics' and f.imdb_id = d.imdb_id
+left join person p on d.file = 'name.basics' and p.imdb_id = d.imdb_id
 where d.file = $1
   and case d.file
-      when 'name.basics' then exists (select 1 from person p where p.imdb_id = d.imdb_id)
+      when 'name.basics' then p.id is not null
       when 'credits' then
           f.id is not null
           and d.rows = (select count(*) from credit c where c.film_id = f.id)
