@@ -14,7 +14,8 @@ paths how many answered, how many found no path within maxHops, how many were re
 PATH_TOO_COSTLY or TIMEOUT, and the lengths found. Person.collaborators(first: 10) of random
 people (a role or none) and of the busiest people (also with each collaborator's films), each
 beside its page statement alone;
-commonFilms of the sets that took seconds and of random pairs. Targets (issue 13): path p95
+commonFilms of the sets that took seconds, and of pairs, threes and fives of random people
+and of people drawn from the 300 busiest. Targets (issue 13): path p95
 <= 200 ms, similar p95 <= 50 ms, collaborators p95 <= 200 ms.
 
     .venv/bin/python bench/graph_questions.py [--pairs 500] [--films 500] [--warm 100]
@@ -65,6 +66,8 @@ COMMON = (
 )
 # The busiest people, by their credits: the cases that took seconds (issue 13).
 BUSIEST = 10
+# commonFilms of people drawn from this many of the busiest.
+BUSY = 300
 
 
 async def timed(
@@ -193,26 +196,39 @@ async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int,
 
 
 async def common(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
-    """commonFilms of the pairs and sets that took seconds, then of random pairs."""
+    """commonFilms of the sets that took seconds (each timed alone), then of random pairs,
+    threes and fives: of anyone, and of the BUSY busiest people (who share many films)."""
     rng = random.Random(seed)
-    fixed = [[1, 2], [2, 3], [1, 2, 3], list(range(1, 11)), [1, 4321]]
-    cases = fixed + [[rng.randint(1, people), rng.randint(1, people)] for _ in range(n)]
-    times: list[float] = []
-    floor: list[float] = []
-    for ids in cases:
-        gids = [to_global_id("Person", i) for i in ids]
-        took, result = await timed(schema, pool, COMMON, {"p": gids})
-        assert not result.errors, result.errors
-        floor.append((await timed(schema, pool, PERSON, {"a": gids[0]}))[0])
-        times.append(took)
-    print(line("common", times, floor))
-    print(
-        "          fixed "
-        + " ".join(
-            f"{ids[:3]}{'...' if len(ids) > 3 else ''}={t:.0f}"
-            for ids, t in zip(fixed, times[: len(fixed)], strict=True)
+    busy = [
+        r["person_id"]
+        for r in await pool.fetch(
+            "select person_id from credit_tally group by 1 order by sum(films) desc limit $1",
+            BUSY,
         )
-    )
+    ]
+    fixed = [[1, 2], [2, 3], [1, 2, 3], [1, 2, 3, 4, 5], list(range(1, 11)), [1, 4321]]
+    groups: dict[str, list[list[int]]] = {"fixed": fixed}
+    for size in (2, 3, 5):
+        groups[f"random {size}"] = [[rng.randint(1, people) for _ in range(size)] for _ in range(n)]
+        groups[f"busy {size}"] = [rng.sample(busy, size) for _ in range(n)]
+    for label, cases in groups.items():
+        times: list[float] = []
+        floor: list[float] = []
+        for ids in cases:
+            gids = [to_global_id("Person", i) for i in ids]
+            took, result = await timed(schema, pool, COMMON, {"p": gids})
+            assert not result.errors, result.errors
+            floor.append((await timed(schema, pool, PERSON, {"a": gids[0]}))[0])
+            times.append(took)
+        print(line(f"common {label}", times, floor))
+        if label == "fixed":
+            print(
+                "          fixed "
+                + " ".join(
+                    f"{ids[:3]}{'...' if len(ids) > 3 else ''}={t:.0f}"
+                    for ids, t in zip(fixed, times, strict=True)
+                )
+            )
 
 
 async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:

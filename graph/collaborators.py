@@ -136,11 +136,9 @@ async def common_films(
     ids = sorted({pk_of(p, "Person", "people") for p in people})
     scope = f"Query.commonFilms:{ids!r}"
     win = window(scope, first, after, None, None)
-    pool = info.context.loaders.pool
-    if len(ids) == 2 and await pool.fetchval(db.sql("common_films_pair_counted"), *ids):
-        rows = await pool.fetch(db.sql("common_films_page_of_pair"), win.after, win.first, *ids)
-    else:
-        rows = await pool.fetch(db.sql("common_films_page"), *win.params, ids)
+    rows = await info.context.loaders.pool.fetch(
+        db.sql("common_films_page"), ids, win.after, win.first
+    )
     total = rows[0]["page_total"] if rows else 0
     items = [(row["rn"], build("Film", row)) for row in rows if row["rn"] is not None]
     return connection(scope, Page(items=items, total=total), win, lambda node: node)

@@ -121,23 +121,38 @@ async def assert_shared_films(
                 assert got.get((a, b), []) == newest[:first], (a, b, role)
 
 
+# The films every person of $1 is on, newest first: the plain intersection, by counting.
+COMMON_FILMS = """
+select f.id from film f
+where f.id in (select c.film_id from credit c where c.person_id = any($1::bigint[])
+               group by c.film_id having count(distinct c.person_id) = cardinality($1::bigint[]))
+order by f.year desc nulls last, f.title, f.id"""
+
+
+async def assert_common_films(conn: asyncpg.Connection, sets: list[list[int]]) -> None:
+    """commonFilms' statement gives the plain intersection's total and pages for each set."""
+    for people in sets:
+        ids = sorted(set(people))
+        expected = [r["id"] for r in await conn.fetch(COMMON_FILMS, ids)]
+        for after, first in ((0, 20), (1, 2), (len(expected), 5)):
+            rows = await conn.fetch(db.sql("common_films_page"), people, after, first)
+            assert {r["page_total"] for r in rows} == {len(expected)}, people
+            assert [r["rn"] for r in rows if r["rn"] is not None] == list(
+                range(after + 1, min(after + first, len(expected)) + 1)
+            ), people
+            assert [r["id"] for r in rows if r["rn"] is not None] == expected[
+                after : after + first
+            ], people
+
+
 async def assert_common_films_of_pairs(conn: asyncpg.Connection) -> None:
-    """commonFilms of two people, one a hub: the same pages as the grouping statement."""
+    """commonFilms of two people, one a hub (its total counted ahead, its page walked), and of
+    a hub with others: the plain intersection's."""
     hubs = [r["person_id"] for r in await conn.fetch("select person_id from collaborator_hub")]
     people = [r["id"] for r in await conn.fetch("select id from person order by id")]
-    for a in hubs:
-        for b in people[::29]:
-            if a == b:
-                continue
-            pair = sorted((a, b))
-            for after, first in ((0, 20), (1, 2)):
-                ours = await conn.fetch(db.sql("common_films_page_of_pair"), after, first, *pair)
-                grouped = await conn.fetch(
-                    db.sql("common_films_page"), after, None, first, None, pair
-                )
-                assert [(r["page_total"], r["rn"], r["id"]) for r in ours] == [
-                    (r["page_total"], r["rn"], r["id"]) for r in grouped
-                ], pair
+    sets = [[a, b] for a in hubs for b in people[::29] if a != b]
+    sets += [[a, *hubs[:2], b] for a in hubs[:3] for b in people[::97]]
+    await assert_common_films(conn, sets)
 
 
 async def test_demo_load_and_writes_by_hand_keep_the_counts_exact(empty_dsn: str) -> None:
@@ -191,6 +206,7 @@ async def test_generate_keeps_the_counts_exact(empty_dsn: str) -> None:
         await conn.execute("update collaboration_setting set min_credits = 40")
         await generate(conn, 400, 3)
         assert await assert_exact(conn, 40) > 1000
+        await assert_common_films_of_pairs(conn)
     finally:
         await conn.close()
 

@@ -143,116 +143,13 @@ cross join lateral (
 join film f on f.id = s.film_id
 order by k.a, k.b, f.year desc nulls last, f.title, f.id;
 
--- name: common_films_page_of_pair
--- common_films_page for two people of whom one at least is a hub (migration 0019): $1 after,
--- $2 first (commonFilms takes no last or before), $3 and $4 the people. The total is their
--- counted collaboration; the page walks the credits of whichever has fewer (credit_tally),
--- newest first by their copies of the film's year and title, and probes the other among
--- each film's credits until the page is full: persons 1 and 2 of the 1M catalogue (249,151
--- and 61,877 credits) sort person 2's and probe a few dozen films, where grouping both
--- people's 311,000 credits by film took 0.9 s.
-with total as (
-    select coalesce((
-        select c.shared from collaboration c
-        where c.role = 'ANY'
-          and ((c.person_id = $3::bigint and c.other_id = $4::bigint)
-               or (c.person_id = $4::bigint and c.other_id = $3::bigint))
-        limit 1), 0) as total
-), sides as (
-    select case when coalesce((select sum(t.films) from credit_tally t
-                               where t.person_id = $3::bigint), 0)
-                  <= coalesce((select sum(t.films) from credit_tally t
-                               where t.person_id = $4::bigint), 0)
-                then $3::bigint else $4::bigint end as walked
-), page as (
-    select s.film_id, s.film_year, s.film_title
-    from (
-        -- Sorted first, probed after (offset 0: the probe is not pushed under the sort).
-        select distinct on (c.film_year, c.film_title, c.film_id)
-               c.film_id, c.film_year, c.film_title
-        from credit c
-        where c.person_id = (select walked from sides)
-        order by c.film_year desc nulls last, c.film_title, c.film_id
-        offset 0
-    ) s
-    where (select case when walked = $3::bigint then $4::bigint else $3::bigint end from sides)
-          = any(array(select d.person_id from credit d where d.film_id = s.film_id))
-    order by s.film_year desc nulls last, s.film_title, s.film_id
-    offset $1::bigint
-    limit $2::bigint
-), numbered as (
-    select $1::bigint + row_number() over (
-               order by p.film_year desc nulls last, p.film_title, p.film_id) as rn,
-           p.film_id
-    from page p
-)
-select 0::bigint as page_parent, t.total as page_total, 0::bigint as parent, n.rn, f.*
-from total t
-left join numbered n on true
-left join film f on f.id = n.film_id
-order by n.rn;
-
--- name: common_films_pair_counted
--- Whether either of two people is a hub (migration 0019): common_films_page_of_pair serves.
-select exists (select from collaborator_hub h where h.person_id in ($1::bigint, $2::bigint));
-
 -- name: common_films_page
--- The films every person of $5 (distinct ids) is credited on, newest first (year desc nulls
--- last, title, id), with graph/db.py's page window and total ($1 after, $2 before, $3 first,
--- $4 last, as its PAGE_FRAGMENT): written out here so that film is read for the page's rows
--- only; the films are found and numbered from the credits, which carry their film's year and
--- title (migration 0009's copies, read from credit_filmography_idx).
--- Two ways to find them, chosen by the people's credit counts (credit_tally):
--- - the rarest person has under a fiftieth of the others' credits: each of that person's
---   films is checked by its own credits (read by film, a dozen entries each), so Slim Pickens
---   with the catalogue's busiest person reads Slim Pickens's films and no more;
--- - else everyone's credits are read once (each person's a contiguous index range) and
---   grouped by film: two people of 62,000 and 249,000 credits read 311,000 index entries,
---   where checking 50,000 films one by one read millions of buffers (past the timeout).
-with asked as materialized (
-    select p.id, coalesce((select sum(t.films) from credit_tally t where t.person_id = p.id), 0)
-        as credits
-    from unnest($5::bigint[]) as p(id)
-), rarest as materialized (
-    select a.id,
-           a.credits * 50 < (select coalesce(sum(o.credits), 0) from asked o where o.id <> a.id)
-               as alone
-    from asked a
-    order by a.credits, a.id
-    limit 1
-), common as materialized (
-    select k.film_id, k.year, k.title
-    from (
-        select distinct c.film_id, c.film_year as year, c.film_title as title
-        from credit c
-        where c.person_id = (select id from rarest) and (select alone from rarest)
-    ) k
-    cross join lateral (
-        -- The people are tested in the aggregate, so the film's credits are read by film.
-        select count(distinct d.person_id) filter (where d.person_id = any($5::bigint[])) as n
-        from credit d
-        where d.film_id = k.film_id
-    ) m
-    where m.n = (select count(*) from asked)
-    union all
-    select c.film_id, min(c.film_year), min(c.film_title)
-    from credit c
-    where c.person_id = any($5::bigint[]) and not (select alone from rarest)
-    group by c.film_id
-    having count(distinct c.person_id) = (select count(*) from asked)
-), numbered as materialized (
-    select row_number() over (order by c.year desc nulls last, c.title, c.film_id) as rn,
-           c.film_id
-    from common c
-), total as (
-    select count(*) as total from numbered
-)
-select 0::bigint as page_parent, t.total as page_total, 0::bigint as parent, n.rn, f.*
-from total t
-left join numbered n
-  on n.rn > $1::bigint
- and n.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or n.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or n.rn >= least($2::bigint, t.total + 1) - $4::bigint)
+-- The films every person of $1 (repeats count once) is credited on, newest first (year desc
+-- nulls last, title, id): the page of $3 after position $2, numbered (rn), with the total of
+-- them on every row, and one row with a null rn when the page is empty. Found and numbered
+-- by migration 0022's common_films_page_of (rarest person first, narrowed one person at a
+-- time), the page's films read whole here.
+select 0::bigint as page_parent, n.total as page_total, 0::bigint as parent, n.rn, f.*
+from common_films_page_of($1::bigint[], $2::bigint, $3::bigint) n
 left join film f on f.id = n.film_id
 order by n.rn;
