@@ -155,8 +155,7 @@ async def similar(
 
 async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
     """Random people, then each of the BUSIEST people with and without a role, each timed
-    through the schema and its statement alone (the page statement of graph/collaborators.py,
-    after the hub check)."""
+    through the schema and its statement alone (the page statement of graph/collaborators.py)."""
     rng = random.Random(seed)
     busiest = [
         r["person_id"]
@@ -182,12 +181,7 @@ async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int,
             floor.append((await timed(schema, pool, PERSON, {"a": a}))[0])
             times.append(took)
             start = time.perf_counter()
-            if await pool.fetchval(db.sql("collaborators_counted"), pk):
-                await pool.fetch(db.sql("collaborators_page_counted"), 0, 10, pk, role)
-            else:
-                await pool.fetch(
-                    db.sql("collaborators_page_by_person_id"), 0, None, 10, None, pk, role
-                )
+            await pool.fetch(db.sql("collaborators_page"), 0, 10, pk, role)
             statement.append((time.perf_counter() - start) * 1000)
         print(line(f"collab {label}", times, floor))
         print(line("  its SQL", statement, floor))

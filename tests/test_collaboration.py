@@ -55,22 +55,29 @@ async def assert_exact(conn: asyncpg.Connection, min_credits: int | None = None)
 
 
 async def assert_pages_agree(conn: asyncpg.Connection) -> None:
-    """For every hub and role: the counted page is the request-time page, row for row."""
+    """For every hub (its collaborations counted ahead) and some others (counted at request
+    time), in every role: collaborators_page gives the brute-force page, row for row."""
     hubs = [r["person_id"] for r in await conn.fetch("select person_id from collaborator_hub")]
     assert hubs
-    for person in hubs:
+    names = {r["id"]: r["name"] for r in await conn.fetch("select id, name from person")}
+    on_film: dict[int, list[tuple[int, str]]] = {}
+    for r in await conn.fetch("select film_id, person_id, role from credit"):
+        on_film.setdefault(r["film_id"], []).append((r["person_id"], r["role"]))
+    others = [p for p in sorted(names)[::37] if p not in hubs]
+    for person in hubs + others:
         for role in ROLES:
+            shared: Counter[int] = Counter()
+            for credits in on_film.values():
+                if any(p == person for p, _ in credits):
+                    shared.update({p for p, r in credits if p != person and role in (None, r)})
+            ranked = sorted(shared, key=lambda p: (-shared[p], names[p], p))
             for after, first in ((0, 20), (2, 3)):
-                counted = await conn.fetch(
-                    db.sql("collaborators_page_counted"), after, first, person, role
-                )
-                live = await conn.fetch(
-                    db.sql("collaborators_page_by_person_id"), after, None, first, None, person,
-                    role,
-                )  # fmt: skip
-                assert [(r["page_total"], r["rn"], r["id"], r["shared"]) for r in counted] == [
-                    (r["page_total"], r["rn"], r["id"], r["shared"]) for r in live
-                ]
+                rows = await conn.fetch(db.sql("collaborators_page"), after, first, person, role)
+                assert {r["page_total"] for r in rows} == {len(ranked)}, (person, role)
+                page = ranked[after : after + first]
+                assert [(r["rn"], r["id"], r["shared"]) for r in rows if r["rn"]] == [
+                    (after + n, p, shared[p]) for n, p in enumerate(page, start=1)
+                ], (person, role)
 
 
 async def assert_shared_films(

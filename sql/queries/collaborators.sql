@@ -1,76 +1,78 @@
 -- Person.collaborators, Collaborator.films and Query.commonFilms (graph/collaborators.py).
 
--- name: collaborators_page_by_person_id
--- The people who share films with person $5, most shared films first (then by name, id),
--- with how many they share; $6 a role: only collaborators who held it on a shared film (and
--- only those films count). With graph/db.py's page window and total ($1 after, $2 before,
--- $3 first, $4 last, as its PAGE_FRAGMENT), written out so that only the page's people are
--- read whole. Counted here for people below migration 0019's bound (the others' are counted
--- ahead: collaborators_page_counted), who have at most a few tens of thousands of
--- collaborators: the numbering takes their names one index probe each (a subquery), where
+-- name: collaborators_page
+-- The people who share films with person $3, most shared films first (then by name, id),
+-- with how many they share; $4 a role: only collaborators who held it on a shared film (and
+-- only those films count). The page of $2 after position $1, numbered (rn), with the total
+-- on every row (page_total) and one row with a null rn when the page is empty; each row
+-- says whose collaborator it is (parent) and the role asked ($4, asked_role), which
+-- Collaborator.films reads. One statement, so that the compiled path embeds it as the
+-- resolvers run it: the busiest people's collaborators (migration 0019's hubs) are counted
+-- ahead, and their rows read (the first part); anyone else's are counted here (the second);
+-- each part runs only for the people it is for (a one-time filter on whether $3 is a hub).
+with hub as materialized (
+    select exists (select from collaborator_hub h where h.person_id = $3::bigint) as counted
+)
+-- A hub's page: the rank index walks the person's collaborators most shared first; only the
+-- films counts that the page reaches are sorted by name (incremental sort), and the total
+-- counts index entries.
+select c.* from (
+    with total as (
+        select count(*) as total
+        from collaboration c
+        where c.person_id = $3::bigint and c.role = coalesce($4::text, 'ANY')
+    ), page as (
+        select c.other_id, c.shared
+        from collaboration c
+        join person o on o.id = c.other_id
+        where c.person_id = $3::bigint and c.role = coalesce($4::text, 'ANY')
+        order by c.shared desc, o.name, o.id
+        offset $1::bigint
+        limit $2::bigint
+    ), numbered as (
+        select $1::bigint + row_number() over (order by p.shared desc, o.name, o.id) as rn,
+               p.other_id, p.shared
+        from page p
+        join person o on o.id = p.other_id
+    )
+    select $3::bigint as page_parent, t.total as page_total, $3::bigint as parent, n.rn, p.*,
+           n.shared, $4::text as asked_role
+    from total t
+    left join numbered n on true
+    left join person p on p.id = n.other_id
+) c
+where (select h.counted from hub h)
+union all
+-- Anyone else's, counted from their films' credits: at most a few tens of thousands of
+-- collaborators, whose numbering takes their names one index probe each (a subquery), where
 -- the planner, overestimating them, read the whole of person by a hash join (180 ms for a
 -- person of 31 films on a loaded machine). Each of the person's films is read by its own
 -- credits.
-with shared as materialized (
-    select c2.person_id, count(distinct c2.film_id) as shared
-    from credit c1
-    join credit c2 on c2.film_id = c1.film_id and c2.person_id <> c1.person_id
-    where c1.person_id = $5::bigint and ($6::text is null or c2.role = $6::text)
-    group by c2.person_id
-), numbered as materialized (
-    select row_number() over (
-               order by s.shared desc, (select p.name from person p where p.id = s.person_id),
-                        s.person_id
-           ) as rn,
-           s.person_id, s.shared
-    from shared s
-), total as (
-    select count(*) as total from numbered
-)
-select $5::bigint as page_parent, t.total as page_total, $5::bigint as parent, n.rn, p.*,
-       n.shared
-from total t
-left join numbered n
-  on n.rn > $1::bigint
- and n.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or n.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or n.rn >= least($2::bigint, t.total + 1) - $4::bigint)
-left join person p on p.id = n.person_id
-order by n.rn;
-
--- name: collaborators_counted
--- Whether person $1's collaborators are counted ahead (migration 0019's hubs).
-select exists (select from collaborator_hub h where h.person_id = $1::bigint);
-
--- name: collaborators_page_counted
--- collaborators_page_by_person_id for a hub, from its counted collaborations: $1 after,
--- $2 first (the field takes no last or before), $3 the person, $4 a role or null. The rank
--- index walks the person's collaborators most shared first; only the films counts that the
--- page reaches are sorted by name (incremental sort), and the total counts index entries.
-with total as (
-    select count(*) as total
-    from collaboration c
-    where c.person_id = $3::bigint and c.role = coalesce($4::text, 'ANY')
-), page as (
-    select c.other_id, c.shared
-    from collaboration c
-    join person o on o.id = c.other_id
-    where c.person_id = $3::bigint and c.role = coalesce($4::text, 'ANY')
-    order by c.shared desc, o.name, o.id
-    offset $1::bigint
-    limit $2::bigint
-), numbered as (
-    select $1::bigint + row_number() over (order by p.shared desc, o.name, o.id) as rn,
-           p.other_id, p.shared
-    from page p
-    join person o on o.id = p.other_id
-)
-select $3::bigint as page_parent, t.total as page_total, $3::bigint as parent, n.rn, p.*,
-       n.shared
-from total t
-left join numbered n on true
-left join person p on p.id = n.other_id
-order by n.rn;
+select o.* from (
+    with shared as materialized (
+        select c2.person_id, count(distinct c2.film_id) as shared
+        from credit c1
+        join credit c2 on c2.film_id = c1.film_id and c2.person_id <> c1.person_id
+        where c1.person_id = $3::bigint and ($4::text is null or c2.role = $4::text)
+        group by c2.person_id
+    ), numbered as materialized (
+        select row_number() over (
+                   order by s.shared desc, (select p.name from person p where p.id = s.person_id),
+                            s.person_id
+               ) as rn,
+               s.person_id, s.shared
+        from shared s
+    ), total as (
+        select count(*) as total from numbered
+    )
+    select $3::bigint as page_parent, t.total as page_total, $3::bigint as parent, n.rn, p.*,
+           n.shared, $4::text as asked_role
+    from total t
+    left join numbered n on n.rn > $1::bigint and n.rn <= $1::bigint + $2::bigint
+    left join person p on p.id = n.person_id
+) o
+where not (select h.counted from hub h)
+order by rn;
 
 -- name: shared_films_by_people
 -- For pairs of people ($1[i], $2[i]): the films both are credited on (the second in role $4
