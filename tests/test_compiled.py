@@ -149,9 +149,16 @@ FALLBACKS: list[tuple[str, dict[str, Any]]] = [
     ('{ film(slug: "fargo-1996") { bestOffer(region: "U") { cost } } }', {}),
     ('{ film(slug: "fargo-1996") { bestOffer(region: "US", subscriptions: ["x"]) { cost } } }', {}),
     ('{ resolveIds(ids: ["tt0068646", "imdb:tt1"]) { id } }', {}),
+    ("{ commonFilms(people: []) { totalCount } }", {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE=", "RmlsbTox"]) { totalCount } }', {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE="], first: 101) { totalCount } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators(first: 0) { totalCount } } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators { nodes { films(first: 21) { slug } } } } }', {}),
     # Fields the compiler leaves to the resolvers.
     ("{ films(last: 2, first: 2) { nodes { title } } }", {}),
-    ('{ person(slug: "joel-coen") { collaborators(first: 2) { totalCount } } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators(after: "x") { totalCount } } }', {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE="], after: "x") { totalCount } }', {}),
+    ('{ path(from: "UGVyc29uOjE=", to: "UGVyc29uOjI=") { length } }', {}),
     ('{ genres(first: 2, after: "x") { nodes { name } } }', {}),
 ]
 
