@@ -153,9 +153,32 @@ async def similar(
     print(f"          p95 compiled / resolvers {compiled / resolvers:.2f}")
 
 
-async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
+async def on_paths(
+    schemas: dict[str, Schema], pool: asyncpg.Pool, query: str, variables: dict[str, Any]
+) -> dict[str, float]:
+    """The time of one request on each execution path, each checked to be served by it."""
+    out = {}
+    for path, schema in schemas.items():
+        took, result = await timed(schema, pool, query, variables)
+        assert not result.errors, result.errors
+        served = (result.extensions or {}).get("execution", path)
+        assert served == path, (path, served)
+        out[path] = took
+    return out
+
+
+def lines(label: str, times: dict[str, list[float]], floor: list[float]) -> None:
+    for path, measured in times.items():
+        print(line(f"{label} {path[:4]}", measured, floor))
+    compiled, resolvers = (pct(times[p], 0.95) for p in ("compiled", "resolvers"))
+    print(f"          p95 compiled / resolvers {compiled / resolvers:.2f}")
+
+
+async def collaborators(
+    schemas: dict[str, Schema], pool: asyncpg.Pool, people: int, n: int, seed: int
+) -> None:
     """Random people, then each of the BUSIEST people with and without a role, each timed
-    through the schema and its statement alone (the page statement of graph/collaborators.py)."""
+    on both paths and its statement alone (the page statement of graph/collaborators.py)."""
     rng = random.Random(seed)
     busiest = [
         r["person_id"]
@@ -171,25 +194,31 @@ async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int,
     groups = {"random": drawn, "busiest": on_busiest, "busiest+films": on_busiest}
     for label, cases in groups.items():
         query = COLLABORATORS_FILMS if label.endswith("films") else COLLABORATORS
-        times: list[float] = []
+        times: dict[str, list[float]] = {path: [] for path in schemas}
         floor: list[float] = []
         statement: list[float] = []
         for pk, role in cases:
             a = to_global_id("Person", pk)
-            took, result = await timed(schema, pool, query, {"a": a, "role": role})
-            assert not result.errors, result.errors
-            floor.append((await timed(schema, pool, PERSON, {"a": a}))[0])
-            times.append(took)
+            for path, took in (
+                await on_paths(schemas, pool, query, {"a": a, "role": role})
+            ).items():
+                times[path].append(took)
+            floor.append((await timed(schemas["compiled"], pool, PERSON, {"a": a}))[0])
             start = time.perf_counter()
             await pool.fetch(db.sql("collaborators_page"), 0, 10, pk, role)
             statement.append((time.perf_counter() - start) * 1000)
-        print(line(f"collab {label}", times, floor))
+        lines(f"collab {label}", times, floor)
         print(line("  its SQL", statement, floor))
         if label.startswith("busiest"):
-            print(f"          busiest {busiest}: " + " ".join(f"{t:.0f}" for t in times))
+            print(
+                f"          busiest {busiest} compiled: "
+                + " ".join(f"{t:.0f}" for t in times["compiled"])
+            )
 
 
-async def common(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
+async def common(
+    schemas: dict[str, Schema], pool: asyncpg.Pool, people: int, n: int, seed: int
+) -> None:
     """commonFilms of the sets that took seconds (each timed alone), then of random pairs,
     threes and fives: of anyone, and of the BUSY busiest people (who share many films)."""
     rng = random.Random(seed)
@@ -206,21 +235,20 @@ async def common(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: 
         groups[f"random {size}"] = [[rng.randint(1, people) for _ in range(size)] for _ in range(n)]
         groups[f"busy {size}"] = [rng.sample(busy, size) for _ in range(n)]
     for label, cases in groups.items():
-        times: list[float] = []
+        times: dict[str, list[float]] = {path: [] for path in schemas}
         floor: list[float] = []
         for ids in cases:
             gids = [to_global_id("Person", i) for i in ids]
-            took, result = await timed(schema, pool, COMMON, {"p": gids})
-            assert not result.errors, result.errors
-            floor.append((await timed(schema, pool, PERSON, {"a": gids[0]}))[0])
-            times.append(took)
-        print(line(f"common {label}", times, floor))
+            for path, took in (await on_paths(schemas, pool, COMMON, {"p": gids})).items():
+                times[path].append(took)
+            floor.append((await timed(schemas["compiled"], pool, PERSON, {"a": gids[0]}))[0])
+        lines(f"common {label}", times, floor)
         if label == "fixed":
             print(
-                "          fixed "
+                "          fixed compiled "
                 + " ".join(
                     f"{ids[:3]}{'...' if len(ids) > 3 else ''}={t:.0f}"
-                    for ids, t in zip(fixed, times, strict=True)
+                    for ids, t in zip(fixed, times["compiled"], strict=True)
                 )
             )
 
@@ -247,7 +275,8 @@ async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
         people = await pool.fetchval("select max(id) from person")
         films = await pool.fetchval("select max(id) from film")
         schema = create_schema(Settings())
-        # Film.similar runs on both paths (graph/compiled/embedded.py); path on the resolvers.
+        # similar, collaborators and commonFilms run on both paths (graph/compiled/embedded.py);
+        # path on the resolvers.
         schemas = {
             path: create_schema(Settings(execution=path, explain_execution=True))
             for path in ("compiled", "resolvers")
@@ -258,18 +287,18 @@ async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
         if only in (None, "similar"):
             await similar(schemas, pool, films, warm, seed=99)
         if only in (None, "collaborators"):
-            await collaborators(schema, pool, people, warm, seed=99)
+            await collaborators(schemas, pool, people, warm, seed=99)
         if only in (None, "common"):
-            await common(schema, pool, people, warm, seed=99)
+            await common(schemas, pool, people, warm, seed=99)
         print("timed:")
         if only in (None, "path"):
             await paths(schema, pool, people, pairs, seed=1)
         if only in (None, "similar"):
             await similar(schemas, pool, films, films_n, seed=1)
         if only in (None, "collaborators"):
-            await collaborators(schema, pool, people, pairs, seed=1)
+            await collaborators(schemas, pool, people, pairs, seed=1)
         if only in (None, "common"):
-            await common(schema, pool, people, pairs, seed=1)
+            await common(schemas, pool, people, pairs, seed=1)
         await pool.close()
     finally:
         if database is not None:
