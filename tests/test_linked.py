@@ -283,6 +283,30 @@ async def test_pages_negotiate_cache_and_refuse_unknown_slugs(client: httpx.Asyn
     assert (await client.get("/films/" + "x" * 400)).status_code == 404
 
 
+async def test_pages_weigh_accept_by_quality_and_match_star_only_when_found(
+    client: httpx.AsyncClient,
+) -> None:
+    await version_known(client)
+    path = "/films/refusenik-2007"
+    for accept, served in (
+        ("text/html;q=0.1, application/ld+json", "application/ld+json"),
+        ("application/ld+json;q=0, text/html", "text/html"),
+        ("application/json, text/html", "application/ld+json"),
+        ("text/html, application/json", "text/html"),
+        ("text/*;q=0.9, application/*;q=0.5", "text/html"),
+        ("*/*", "application/ld+json"),
+    ):
+        response = await client.get(path, headers={"accept": accept})
+        assert response.status_code == 200
+        assert response.headers["content-type"].split(";")[0] == served, accept
+    # "*" is any current representation: none for a slug nothing has.
+    found = await client.get(path, headers={"if-none-match": "*"})
+    assert found.status_code == 304
+    for missing in ("/films/no-such-film", "/people/no-such-person"):
+        gone = await client.get(missing, headers={"if-none-match": "*"})
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
+
+
 async def test_offer_window_and_public_url(writable_dsn: str) -> None:
     conn = await asyncpg.connect(writable_dsn)
     try:
@@ -493,6 +517,14 @@ async def test_import_wikidata_refuses_what_is_not_sparql_results(
     done = filmgraph_import(empty_dsn, "wikidata", not_results)
     assert done.returncode == 4
     assert "tmdb.json: not SPARQL JSON results" in done.stderr
+    # The whole import is one file: cut short, it is refused, not counted as a bad row.
+    whole = json.dumps({"head": {"vars": ["item", "imdbId"]}, "results": {"bindings": []}})
+    for name, content in (("cut.json", whole[:-3].encode()), ("latin1.json", b"\xff{}")):
+        (scratch_dir / name).write_bytes(content)
+        done = filmgraph_import(empty_dsn, "wikidata", scratch_dir / name, "--max-errors", "5")
+        assert done.returncode == 4, done.stderr
+        assert done.stderr.splitlines()[-1].startswith(f"filmgraph: {name}:1: "), done.stderr
+        assert done.stderr.splitlines()[-1].endswith("; nothing was imported"), done.stderr
     no_imdb = scratch_dir / "items.json"
     no_imdb.write_text('{"head": {"vars": ["item"]}, "results": {"bindings": []}}')
     done = filmgraph_import(empty_dsn, "wikidata", no_imdb)
