@@ -307,6 +307,32 @@ async def test_pages_weigh_accept_by_quality_and_match_star_only_when_found(
         assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
 
 
+async def test_another_public_url_is_another_etag(dsn: str) -> None:
+    """The documents' @ids come from FILMGRAPH_PUBLIC_URL: a server given another one (the
+    same data, the same cursor secret) must not confirm with 304 what a cache holds from the
+    first."""
+    graphql = {"query": '{ film(slug: "refusenik-2007") { jsonLd } }'}
+    asked = [("/films/refusenik-2007", None), ("/graphql", graphql)]
+    seen: list[list[httpx.Response]] = []
+    for url in ("http://127.0.0.1:8000", "https://films.example.org"):
+        settings = replace(Settings(), public_url=url, cursor_secret="s" * 32)
+        with LiveServer(create_app(settings, dsn), settings) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                await version_known(client)
+                headers = (
+                    [{"if-none-match": r.headers["etag"]} for r in seen[0]] if seen else [{}, {}]
+                )
+                seen.append(
+                    [
+                        await client.get(path, params=params, headers=h)
+                        for (path, params), h in zip(asked, headers, strict=True)
+                    ]
+                )
+    for response in seen[1]:
+        assert response.status_code == 200, response.url
+        assert "https://films.example.org/films/refusenik-2007" in response.text
+
+
 async def test_offer_window_and_public_url(writable_dsn: str) -> None:
     conn = await asyncpg.connect(writable_dsn)
     try:
