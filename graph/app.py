@@ -367,7 +367,7 @@ def create_app(
         endpoint,
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST"]),
-            *linked_routes(settings, lambda: data_version.current, deployment),
+            *linked_routes(settings, lambda: data_version.current, deployment, limiter),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(

@@ -22,9 +22,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graph import db
+from graph.cost import JSON_DOCUMENT_COST
 from graph.db import CONNECTION_ERRORS, BoundedPool
-from graph.errors import NOT_FOUND, SERVICE_UNAVAILABLE
+from graph.errors import NOT_FOUND, RATE_LIMITED, SERVICE_UNAVAILABLE
 from graph.httpcache import not_modified
+from graph.ratelimit import Limiter, client_key
 from graph.settings import Settings
 
 JSON_LD = "application/ld+json"
@@ -87,8 +89,31 @@ def page(document: str) -> str:
     )
 
 
-def routes(settings: Settings, version: Callable[[], int | None], fingerprint: str) -> list[Route]:
+def routes(
+    settings: Settings,
+    version: Callable[[], int | None],
+    fingerprint: str,
+    limiter: Limiter | None = None,
+) -> list[Route]:
     max_age = f"public, max-age={settings.cache_max_age_s}"
+
+    async def refused(request: Request, points: int) -> Response | None:
+        """Charge the client's rate limit what `{ film(slug:) { jsonLd } }` costs (1 point up
+        front, and the document's cost once it is read; a 304 only the first): the pages
+        draw from the same bucket as /graphql. The 429 when it had not the points."""
+        if limiter is None:
+            return None
+        address = request.client.host if request.client else None
+        client = client_key(request.headers.get("x-api-key"), address, settings.api_keys)
+        wait = await limiter.charge(client, points)
+        if wait is None:
+            return None
+        message = f"Rate limit reached: {limiter.capacity:.0f} cost points per minute."
+        return JSONResponse(
+            {"error": {"code": RATE_LIMITED, "message": f"{message} Retry in {wait} s."}},
+            status_code=429,
+            headers={"retry-after": str(wait), "vary": "accept"},
+        )
 
     def endpoint(kind: str, statement: str) -> Callable[[Request], object]:
         async def serve(request: Request) -> Response:
@@ -104,7 +129,12 @@ def routes(settings: Settings, version: Callable[[], int | None], fingerprint: s
                 # bare "*" matches only a document that exists, so it waits for the lookup.
                 named = etag[1:-1] in request.headers.get("if-none-match", "")
                 if named and not_modified(request.scope, etag.encode()):
-                    return Response(status_code=304, headers=_headers(etag, max_age))
+                    return await refused(request, 1) or Response(
+                        status_code=304, headers=_headers(etag, max_age)
+                    )
+            refusal = await refused(request, 1 + JSON_DOCUMENT_COST)
+            if refusal is not None:
+                return refusal
             document = None
             if len(slug) <= MAX_SLUG_CHARS and "\x00" not in slug:
                 pool: BoundedPool = request.app.state.pool

@@ -333,6 +333,24 @@ async def test_another_public_url_is_another_etag(dsn: str) -> None:
         assert "https://films.example.org/films/refusenik-2007" in response.text
 
 
+async def test_pages_are_charged_to_the_clients_rate_limit(dsn: str) -> None:
+    """A page is the document `{ film(slug:) { jsonLd } }` answers, and costs what it costs
+    (1 point up front and 31 for the document), from the same bucket as /graphql: with rate
+    limiting on, the pages are not a way round it."""
+    settings = Settings(rate_limit=True, rate_limit_points=100)
+    query = {"query": '{ film(slug: "refusenik-2007") { jsonLd } }'}
+    with LiveServer(create_app(settings, dsn), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            spent = [(await client.post("/graphql", json=query)).json() for _ in range(2)]
+            served = await client.get("/films/refusenik-2007")
+            refused = await client.get("/people/laura-bialis")
+    assert [body["extensions"]["cost"] for body in spent] == [32, 32]  # and 1 up front each
+    assert served.status_code == 200  # 98 points of 100
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+
+
 async def test_offer_window_and_public_url(writable_dsn: str) -> None:
     conn = await asyncpg.connect(writable_dsn)
     try:
