@@ -553,6 +553,41 @@ async def test_import_wikidata(writable_dsn: str) -> None:
     assert await fingerprint(writable_dsn) == after
 
 
+async def test_import_wikidata_leaves_a_sole_director_another_name_labels(
+    writable_dsn: str, scratch_dir: Path
+) -> None:
+    """The film's only director on both sides is the item, unless the item's label names
+    someone else: the graph's director and Wikidata's are then two people."""
+
+    def binding(film: str, imdb: str, director: str, label: str) -> dict[str, Any]:
+        entity = "http://www.wikidata.org/entity/"
+        return {"item": {"type": "uri", "value": entity + film},
+                "imdbId": {"type": "literal", "value": imdb},
+                "director": {"type": "uri", "value": entity + director},
+                "directorLabel": {"type": "literal", "xml:lang": "en", "value": label}}  # fmt: skip
+
+    results = {
+        "head": {"vars": ["item", "imdbId", "director", "directorLabel"]},
+        "results": {
+            "bindings": [
+                binding("Q47703", "tt0068646", "Q7000001", "Somebody Else"),  # Coppola's
+                binding("Q104123", "tt0110912", "Q3772", "Q3772"),  # no English label
+            ]
+        },
+    }
+    path = scratch_dir / "directors.json"
+    path.write_text(json.dumps(results))
+    done = filmgraph_import(writable_dsn, "wikidata", path)
+    assert done.returncode == 0, done.stderr
+    assert await _rows(writable_dsn, DIRECTORS) == [
+        ("david-fincher", None),
+        ("ethan-coen", None),
+        ("francis-ford-coppola", None),
+        ("joel-coen", None),
+        ("quentin-tarantino", "Q3772"),
+    ]
+
+
 async def test_import_wikidata_refuses_what_is_not_sparql_results(
     empty_dsn: str, scratch_dir: Path
 ) -> None:
