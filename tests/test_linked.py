@@ -387,7 +387,7 @@ async def test_film_and_person_by_tmdb_and_wikidata_id(client: httpx.AsyncClient
         client,
         """{ a: film(tmdbId: 238) { title } b: film(wikidataId: "Q25188") { title }
              c: film(tmdbId: 99999999) { title } d: person(wikidataId: "Q1") { name }
-             e: person(tmdbId: 1) { name } }""",
+             e: person(tmdbId: 1) { name } f: film(imdbId: "tt0000001") { title } }""",
     )
     assert data == {
         "a": {"title": "The Godfather"},
@@ -395,11 +395,15 @@ async def test_film_and_person_by_tmdb_and_wikidata_id(client: httpx.AsyncClient
         "c": None,
         "d": None,
         "e": None,
+        "f": None,
     }
     for query, argument in (
         ('{ film(wikidataId: "47703") { title } }', "wikidataId"),
         ("{ film(tmdbId: 0) { title } }", "tmdbId"),
         ('{ person(wikidataId: "Q0") { name } }', "wikidataId"),
+        ('{ film(imdbId: "garbage") { title } }', "imdbId"),
+        ('{ person(imdbId: "tt0068646") { name } }', "imdbId"),
+        ('{ film(imdbId: "nm0000233") { title } }', "imdbId"),
     ):
         error = await gql_error(client, query)
         assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": argument}
