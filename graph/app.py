@@ -215,12 +215,14 @@ def create_app(
     elif settings.rate_limit:
         limiter = RateLimiter(settings.rate_limit_points)
     # The cache's answers differ between deployments that differ in these (cursors are sealed
-    # with the key, the execution path shows in `extensions`): so do their ETags.
+    # with the key, the execution path shows in `extensions`, JSON-LD @ids start with the
+    # public URL): so do their ETags.
     deployment = fingerprint(
         metadata.version("filmgraph"),
         hashlib.sha256(cursor_key).hexdigest(),
         settings.execution,
         settings.explain_execution,
+        settings.public_url,
     )
     data_version = DataVersion(database)
 
@@ -365,7 +367,7 @@ def create_app(
         endpoint,
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST"]),
-            *linked_routes(settings, lambda: data_version.current, deployment),
+            *linked_routes(settings, lambda: data_version.current, deployment, limiter),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(

@@ -212,6 +212,8 @@ class Builder:
             )
         else:
             check, cast = LOOKUP_CHECKS.get(argument_name, (_same, "text"))
+            if argument_name == "imdbId":
+                check = partial(external.imdb_id, entity=entity)
             value = self.param(argument(s, argument_name, check), cast)
         return self.row(entity, s, f"{MODEL[entity].table} {{t}} where {{t}}.{column} = {value}")
 
