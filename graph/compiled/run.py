@@ -164,6 +164,7 @@ def prepare(cache: StatementCache, key: Any, args: Arguments) -> tuple[Statement
     statement = cache.get(key)
     if not isinstance(statement, Statement):
         return None
+    args.written(statement.written)
     try:
         for selected in statement.checked:
             args.of(selected)
