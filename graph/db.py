@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from graph.dsn import address
-from graph.observe import count_statement
+from graph.observe import count_statement, current
 from graph.settings import Settings
 
 if TYPE_CHECKING:
@@ -190,9 +190,11 @@ class BoundedPool:
         try:
             if clean and _usable(conn):
                 self._kept.append(conn)
-                # asyncpg calls the statement counter (graph/observe.py) soon after each
-                # statement: once, before the request that ran it records its figures.
-                await asyncio.sleep(0)
+                observed = current()
+                if observed is not None and observed.span is not None:
+                    # asyncpg calls the statement counter (graph/observe.py) soon after each
+                    # statement, which makes its span: once, while the request's is open.
+                    await asyncio.sleep(0)
             else:
                 await self._release(conn)
         finally:
