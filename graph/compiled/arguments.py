@@ -9,10 +9,17 @@ resolvers run the operation, so the error a client sees is the reference path's 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from graphql import GraphQLSchema
+from graphql import (
+    FieldNode,
+    GraphQLSchema,
+    ListValueNode,
+    ObjectValueNode,
+    ValueNode,
+    VariableNode,
+)
 from graphql.execution.values import VariableValues, get_argument_values
 
 from graph import collaborators, external, similar, watch
@@ -42,11 +49,33 @@ class Arguments:
             self._values[key] = values
         return values
 
+    def written(self, values: Mapping[int, dict[str, Any]]) -> None:
+        """The values of the fields whose arguments are all written in the document (no
+        variable in them, see `written_whole`), by their node: the same for every request of
+        a statement, so read and checked once, when it was compiled."""
+        self._values.update(values)
+
     def once(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A value several parameters share (a whole `films` page), computed once."""
         if key not in self.memo:
             self.memo[key] = compute()
         return self.memo[key]
+
+
+def written_whole(node: FieldNode) -> bool:
+    """Whether every argument of the field is written in the document, no variable in it:
+    then its values, and their checks, are the same for every request."""
+    return all(_written(argument.value) for argument in node.arguments or ())
+
+
+def _written(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return False
+    if isinstance(value, ListValueNode):
+        return all(_written(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return all(_written(item.value) for item in value.fields)
+    return True
 
 
 # A parameter's placeholder in a statement.

@@ -46,6 +46,7 @@ from graph.compiled.arguments import (
     Source,
     argument,
     constant,
+    written_whole,
 )
 from graph.compiled.embedded import EmbeddedSlot
 from graph.compiled.pages import CursorSlot, KeysetSlot
@@ -99,6 +100,10 @@ class Statement:
     # resolvers run each as a statement of its own, so when this one times out they say which
     # field was slow (graph/compiled/run.py hands it to them).
     embeds: bool = False
+    # The argument values of the fields whose arguments are all written in the document
+    # (`filmography(role: DIRECTOR, first: 10)`), by node, as read and checked when it was
+    # compiled: the same for every request (the others are in `checked`).
+    written: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,6 +114,7 @@ class Builder:
     sources: list[Source] = field(default_factory=list)
     cursors: list[CursorSlot | KeysetSlot | EmbeddedSlot] = field(default_factory=list)
     checked: list[Selected] = field(default_factory=list)
+    written: dict[int, dict[str, Any]] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
     # Arguments checked for each request whether or not the SQL uses their values.
     validators: list[Source] = field(default_factory=list)
@@ -136,9 +142,13 @@ class Builder:
         return f"{base}{self.aliases}"
 
     def arguments(self, selected: Selected) -> dict[str, Any]:
+        values = self.args.of(selected)
         if selected.node.arguments:
-            self.checked.append(selected)
-        return self.args.of(selected)
+            if written_whole(selected.node):
+                self.written[id(selected.node)] = values
+            elif all(other is not selected for other in self.checked):
+                self.checked.append(selected)
+        return values
 
     # -- the operation ----------------------------------------------------------------
 
@@ -156,6 +166,7 @@ class Builder:
             may_refuse=bool(self.checks),
             unused=unused + self.validators,
             embeds=self.embeds,
+            written=self.written,
         )
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:
