@@ -149,6 +149,8 @@ FALLBACKS: list[tuple[str, dict[str, Any]]] = [
     ('{ film(slug: "fargo-1996") { bestOffer(region: "U") { cost } } }', {}),
     ('{ film(slug: "fargo-1996") { bestOffer(region: "US", subscriptions: ["x"]) { cost } } }', {}),
     ('{ resolveIds(ids: ["tt0068646", "imdb:tt1"]) { id } }', {}),
+    ('{ film(imdbId: "tt1") { title } }', {}),
+    ('{ person(imdbId: "tt0068646") { name } }', {}),
     # Fields the compiler leaves to the resolvers.
     ("{ films(last: 2, first: 2) { nodes { title } } }", {}),
     ('{ person(slug: "joel-coen") { collaborators(first: 2) { totalCount } } }', {}),
@@ -233,7 +235,7 @@ COMPILED: list[tuple[str, dict[str, Any]]] = [
     ),
     ('{ suggest(prefix: "r", first: 7) { ... on Film { title } ... on Person { name } } }', {}),
     (FILM_PAGE, {"slug": "refusenik-2007", "region": "us"}),
-    ('{ film(imdbId: "tt1") { title } }', {}),
+    ('{ film(imdbId: "tt0000001") { title } }', {}),
     ("query($id: ID) { film(id: $id) { id __typename slug releaseDate } }", {"id": "RmlsbTox"}),
     (
         """{ a: film(slug: "refusenik-2007") { ...F b: cast(first: 3) { character billingOrder
