@@ -57,6 +57,7 @@ from graph.settings import Settings
 from graph.sharedlimit import CONNECTIONS as LEASE_CONNECTIONS
 from graph.sharedlimit import SharedRateLimiter
 from graph.tracing import Tracing, provider_for
+from graph.unrouted import HANDLERS as UNROUTED
 from graph.view import RETRY_AFTER_S, GraphQLView
 
 __all__ = ["create_app", "server_config"]
@@ -379,6 +380,7 @@ def create_app(
         ],
         lifespan=lifespan,
         middleware=[cors_middleware(settings)],
+        exception_handlers=UNROUTED,
     )
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission

@@ -103,7 +103,7 @@ def _provider(entry: Any) -> ProviderRow | str:
 
 async def import_providers(run: Run, path: Path) -> None:
     await run.conn.execute(db.sql("tmdb_provider_stage_create"))
-    doc = _load(path, run, "provider")
+    doc = _load(path, run, "provider", whole=True)
     rows: list[ProviderRow] = []
     if doc is not None:
         results = doc.value.get("results") if isinstance(doc.value, dict) else None
