@@ -151,9 +151,16 @@ FALLBACKS: list[tuple[str, dict[str, Any]]] = [
     ('{ resolveIds(ids: ["tt0068646", "imdb:tt1"]) { id } }', {}),
     ('{ film(imdbId: "tt1") { title } }', {}),
     ('{ person(imdbId: "tt0068646") { name } }', {}),
+    ("{ commonFilms(people: []) { totalCount } }", {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE=", "RmlsbTox"]) { totalCount } }', {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE="], first: 101) { totalCount } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators(first: 0) { totalCount } } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators { nodes { films(first: 21) { slug } } } } }', {}),
     # Fields the compiler leaves to the resolvers.
     ("{ films(last: 2, first: 2) { nodes { title } } }", {}),
-    ('{ person(slug: "joel-coen") { collaborators(first: 2) { totalCount } } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators(after: "x") { totalCount } } }', {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE="], after: "x") { totalCount } }', {}),
+    ('{ path(from: "UGVyc29uOjE=", to: "UGVyc29uOjI=") { length } }', {}),
     ('{ genres(first: 2, after: "x") { nodes { name } } }', {}),
 ]
 

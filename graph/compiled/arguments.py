@@ -22,8 +22,9 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values
 
-from graph import external, similar, watch
+from graph import collaborators, external, similar, watch
 from graph.compiled.plan import Selected
+from graph.pagination import window
 from graph.textinput import check_text
 from graph.types import _kinds, _roles, region_code
 
@@ -105,6 +106,13 @@ def _roles_param(value: Any) -> list[str] | None:
     return None if roles is None else list(roles)
 
 
+def page_first(first: int | None) -> int:
+    """A connection's first page size, checked as graph/pagination.py's window checks it."""
+    win = window("", first, None, None, None)
+    assert win.first is not None
+    return win.first
+
+
 def _kinds_param(value: Any) -> list[str] | None:
     kinds = _kinds(value)
     return None if kinds is None else list(kinds)
@@ -140,6 +148,17 @@ EMBEDDED_PARAMETERS: dict[str, dict[str, Parameter]] = {
             "bigint[]",
         ),
     },
+    "collaborators_page": {
+        "first": (lambda a: page_first(a.get("first")), "bigint"),
+        "role": (lambda a: _role(a.get("role")), "text"),
+    },
+    "shared_films_by_people": {
+        "first": (lambda a: collaborators.shared_films_count(a["first"]), "int"),
+    },
+    "common_films_page": {
+        "people": (lambda a: collaborators.common_people(a["people"]), "bigint[]"),
+        "first": (lambda a: page_first(a.get("first")), "bigint"),
+    },
     "nodes_by_external_id": {
         "kinds": (lambda a: external.parse(a["ids"])[0], "text[]"),
         "values": (lambda a: external.parse(a["ids"])[1], "text[]"),
@@ -152,3 +171,15 @@ def embedded_parameter(selected: Selected, statement: str, name: str) -> tuple[S
     """The Source of one parameter of an embedded statement, and its cast."""
     compute, cast = EMBEDDED_PARAMETERS[statement][name]
     return (lambda args: compute(args.of(selected))), cast
+
+
+# The scope of the cursors of an Embedded page (shape "page"), by statement: as its resolver
+# seals them, from the field's arguments and the parent's key (its text; "0" at the root).
+EMBEDDED_SCOPES: dict[str, Callable[[dict[str, Any], str], str]] = {
+    "collaborators_page": lambda a, parent: collaborators.collaborators_scope(
+        parent, _role(a.get("role"))
+    ),
+    "common_films_page": lambda a, _: collaborators.common_films_scope(
+        collaborators.common_people(a["people"])
+    ),
+}

@@ -48,6 +48,7 @@ from graph.compiled.arguments import (
     constant,
     written_whole,
 )
+from graph.compiled.embedded import EmbeddedSlot
 from graph.compiled.pages import CursorSlot, KeysetSlot
 from graph.compiled.plan import NotCompilable, Selected, plan, snake
 from graph.ids import from_global_id, pk_of
@@ -86,7 +87,7 @@ class Statement:
     sql: str
     sources: list[Source]
     custom_plan: bool
-    cursors: list[CursorSlot | KeysetSlot]
+    cursors: list[CursorSlot | KeysetSlot | EmbeddedSlot]
     checked: list[Selected]
     roots: tuple[Selected, ...]
     # Whether `ok` may be false (a filter names something that may not exist): then the
@@ -111,7 +112,7 @@ class Builder:
     strawberry_schema: Any
     args: Arguments  # this request's values: only their shape may steer the SQL
     sources: list[Source] = field(default_factory=list)
-    cursors: list[CursorSlot | KeysetSlot] = field(default_factory=list)
+    cursors: list[CursorSlot | KeysetSlot | EmbeddedSlot] = field(default_factory=list)
     checked: list[Selected] = field(default_factory=list)
     written: dict[int, dict[str, Any]] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
@@ -262,7 +263,8 @@ class Builder:
             return computed.expression.format(t=alias, base=base)
         question = model.embedded.get(attribute)
         if question is not None:
-            return embedded.embedded(self, s, question, f"{alias}.{model.columns['db_id'].name}")
+            key = f"{alias}.{model.columns['db_id'].name}"
+            return embedded.embedded(self, s, question, key, alias)
         itself = model.itself.get(attribute)
         if itself is not None:
             return self.entity(itself, alias, s.children[itself])
