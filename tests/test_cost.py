@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from graph.app import create_app
-from graph.cost import SEARCH_COST, SEARCHES
+from graph.cost import SEARCH_COST, SEARCHES, UNPAGED_SEARCH_FANOUT
 from graph.schema import create_schema
 from graph.settings import Settings
 from tests.conftest import LiveServer, extensions, post
@@ -85,10 +85,11 @@ async def test_each_graph_search_costs_its_work_not_only_its_nodes(
     (error,) = body["errors"]
     assert extensions(error)["code"] == "QUERY_TOO_COSTLY"
     assert error["extensions"]["cost"] == 100 + 100 * (SEARCH_COST + 1)
-    # A connection's totalCount is free, its count is not: collaborators of 10 directors a film.
+    # A connection's totalCount is free, its count is not: collaborators of every director.
     counts = "query($n: Int) { films(first: $n) { nodes { directors { collaborators(first: 1) { totalCount } } } } }"
-    assert await cost_of(client, counts, {"n": 5}) == 5 + 5 * (10 + 10 * SEARCH_COST)
-    body = await post(client, counts, {"n": 10})
+    # directors has no page size: its searches count as UNPAGED_SEARCH_FANOUT, its nodes as 10.
+    assert await cost_of(client, counts, {"n": 1}) == 1 + 10 + UNPAGED_SEARCH_FANOUT * SEARCH_COST
+    body = await post(client, counts, {"n": 2})
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
     people = await post(client, "{ people(first: 2) { nodes { id } } }")
     ids = [p["id"] for p in people["data"]["people"]["nodes"]]
@@ -160,11 +161,6 @@ async def test_the_cost_of_a_document_served_again_follows_its_lists(
             assert await cost_of(client, resolve, {"ids": ids}) == len(ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4: an unpaged list (directors, writers, SharedPeople.people) is costed as 10 "
-    "whatever its length, so the searches under it are charged for 10 (graph/cost.py)",
-)
 async def test_searches_under_a_list_without_a_page_size_are_each_charged(
     writable_dsn: str,
 ) -> None:
