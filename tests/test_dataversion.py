@@ -169,8 +169,14 @@ class Serve(Child):
     def __init__(self, dsn: str) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FILMGRAPH_")}
-        # One secret: both processes seal cursors alike, so their ETags agree.
-        env.update(DATABASE_URL=dsn, FILMGRAPH_CURSOR_SECRET="shared")
+        # One secret and one public address, as two processes behind one balancer have: both
+        # seal cursors alike and name the same JSON-LD @ids, so their ETags agree (without
+        # FILMGRAPH_PUBLIC_URL, each names its own port).
+        env.update(
+            DATABASE_URL=dsn,
+            FILMGRAPH_CURSOR_SECRET="shared",
+            FILMGRAPH_PUBLIC_URL="https://films.example.org",
+        )
         super().__init__(["serve", "--port", str(self.port)], env)
         self.http = httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}", timeout=30, trust_env=False
