@@ -201,10 +201,18 @@ async def run(
     return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
 
 
-async def _rows(pool: Any, statement: Statement, params: list[Any]) -> list[asyncpg.Record]:
+async def _rows(pool: Any, statement: Statement, params: list[Any]) -> list[Any]:
     """The statement's rows. A statement reads only, and runs before anything of the answer is
     sent: one whose connection was lost under it (the server ended it while the pool kept it)
-    is asked again, once, on a fresh connection, rather than answered SERVICE_UNAVAILABLE."""
+    is asked again, once, on a fresh connection, rather than answered SERVICE_UNAVAILABLE.
+    With coalescing (FILMGRAPH_COALESCE), its row from a batch of requests running the same
+    statement; when the batch fails, it runs alone."""
+    if statement.batched is not None and isinstance(pool, RequestConnection):
+        coalescer = pool.pool.coalescer
+        if coalescer is not None and pool.replicas is None:
+            got = await coalescer.row(statement.batched, params)
+            if got is not None:
+                return [{"data": got[0], "ok": got[1]}]
     try:
         async with pool.acquire() as conn:
             return await fetch(conn, statement.sql, params, statement.custom_plan)
