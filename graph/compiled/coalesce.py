@@ -64,8 +64,9 @@ def batched(sql: str) -> str | None:
 
 
 class _Batch:
-    def __init__(self, sql: str) -> None:
+    def __init__(self, sql: str, alone: str) -> None:
         self.sql = sql
+        self.alone = alone
         self.params: list[list[Any]] = []
         self.answers: list[asyncio.Future[tuple[str, bool] | None]] = []
         self.open = True
@@ -84,12 +85,13 @@ class Coalescer:
         self.answered = 0
         self.failed = 0
 
-    async def row(self, sql: str, params: list[Any]) -> tuple[str, bool] | None:
-        """This request's (data, ok) from a batch of its statement's batched form `sql`; None
-        when the batch failed (the request then runs alone)."""
+    async def row(self, sql: str, alone: str, params: list[Any]) -> tuple[str, bool] | None:
+        """This request's (data, ok) from a batch of its statement's batched form `sql` (a
+        batch of one runs the statement itself, `alone`); None when the batch failed (the
+        request then runs alone)."""
         batch = self._open.get(sql)
         if batch is None or not batch.open:
-            batch = _Batch(sql)
+            batch = _Batch(sql, alone)
             self._open[sql] = batch
             # In a context of its own: the statement is no one request's (each counts its own).
             task = asyncio.get_running_loop().create_task(
@@ -122,8 +124,12 @@ class Coalescer:
         try:
             async with self.pool.acquire() as conn:
                 self._close(batch)  # those that come now make the next batch
-                columns = [list(column) for column in zip(*batch.params, strict=True)]
-                rows = await conn.fetch(batch.sql, *columns)
+                if len(batch.params) == 1:
+                    # No one came: the statement itself, which costs less than its batch.
+                    rows = [(1, *row) for row in await conn.fetch(batch.alone, *batch.params[0])]
+                else:
+                    columns = [list(column) for column in zip(*batch.params, strict=True)]
+                    rows = await conn.fetch(batch.sql, *columns)
         except Exception:
             self.failed += 1
             rows = None

@@ -210,7 +210,7 @@ async def _rows(pool: Any, statement: Statement, params: list[Any]) -> list[Any]
     if statement.batched is not None and isinstance(pool, RequestConnection):
         coalescer = pool.pool.coalescer
         if coalescer is not None and pool.replicas is None:
-            got = await coalescer.row(statement.batched, params)
+            got = await coalescer.row(statement.batched, statement.sql, params)
             if got is not None:
                 return [{"data": got[0], "ok": got[1]}]
     try:
