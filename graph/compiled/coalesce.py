@@ -105,9 +105,9 @@ class Coalescer:
         if len(batch.answers) >= self.size:
             self._close(batch)
         started = time.monotonic()
-        # Shielded: a request that is cancelled (its client gone, its timeout) drops its own
-        # answer, and the batch runs on for the others.
-        got = await asyncio.shield(answer)
+        # A request that is cancelled (its client gone, its timeout) cancels its own answer
+        # only: the batch runs on for the others.
+        got = await answer
         observed = CURRENT.get()
         if observed is not None and got is not None:
             observed.statements += 1
