@@ -56,22 +56,43 @@ class ReadAhead:
         self.position = 0
 
     async def blocks(self) -> AsyncGenerator[bytes, None]:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            __name__,
-            str(self.path),
-            *self.header,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            limit=STREAM_LIMIT,
-            env=_child_env(),
-        )
-        assert child.stdout is not None
+        # The pipe is our own, read by a transport closed below whatever happens: with the
+        # process's own pipe, waiting for a killed child would wait for its pipe's end too,
+        # which a transport paused on a full buffer never reads.
+        read_end, write_end = os.pipe()
         try:
-            while True:
-                kind, size = FRAME.unpack(await _exactly(child.stdout, FRAME.size))
-                payload = await _exactly(child.stdout, size)
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                __name__,
+                str(self.path),
+                *self.header,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_end,
+                env=_child_env(),
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        loop = asyncio.get_running_loop()
+        pipe = asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop)
+        stream = os.fdopen(read_end, "rb", 0)
+        transport: asyncio.BaseTransport | None = None
+        done = False
+        try:
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(pipe, loop=loop), stream
+            )
+            while not done:
+                try:
+                    kind, size = FRAME.unpack(await pipe.readexactly(FRAME.size))
+                    payload = await pipe.readexactly(size)
+                except asyncio.IncompleteReadError:
+                    raise InputError(
+                        f"{self.path.name}: the file's reader process ended without finishing"
+                    ) from None
                 if kind == BLOCK:
                     yield payload
                 elif kind == COUNTED:
@@ -83,10 +104,13 @@ class ReadAhead:
                     self.reject(Reject(self.path.name, line, reason))
                 elif kind == FAILED:
                     raise InputError(payload.decode())
-                elif kind == DONE:
-                    break
+                done = kind == DONE
         finally:
-            if child.returncode is None:
+            if transport is None:
+                stream.close()
+            else:
+                transport.close()
+            if not done:
                 with contextlib.suppress(ProcessLookupError):
                     child.kill()
             await child.wait()
@@ -95,13 +119,6 @@ class ReadAhead:
 def _child_env() -> dict[str, str]:
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": PACKAGE_ROOT + (os.pathsep + path if path else "")}
-
-
-async def _exactly(stream: asyncio.StreamReader, size: int) -> bytes:
-    try:
-        return await stream.readexactly(size)
-    except asyncio.IncompleteReadError:
-        raise InputError("the file's reader process ended without finishing") from None
 
 
 def _send(out: BinaryIO, kind: bytes, payload: bytes) -> None:
