@@ -21,7 +21,10 @@ of each step (the importer's per-statement debug log, and its per-file read line
 title.principals rows per second of wall time. Prints one table, extrapolated linearly to the
 full dataset where --scale is below 1.
 
-    .venv/bin/python bench/imdb_scale.py [--scale 0.1] [--seed 1] [--normal-too]
+With --inline-too N, N pairs of further daily changes (day0 and day1 in turn), read by the
+reader processes and by the importer's own process (as before them), alternately.
+
+    .venv/bin/python bench/imdb_scale.py [--scale 0.1] [--seed 1] [--normal-too] [--inline-too N]
         [--pg-bin /usr/lib/postgresql/15/bin]
 """
 
@@ -64,6 +67,28 @@ if sys.argv[1] == "normal":
     import functools
     import graph.importers.command as command
     command.import_imdb = functools.partial(command.import_imdb, first_load=False)
+if sys.argv[1] == "inline":
+    # Each file read in the importer's own process, as before graph/importers/readahead.py.
+    import graph.importers.run as run
+    from graph.importers.reader import Source, tsv_copy
+
+    class Inline:
+        def __init__(self, path, header, reject, counted):
+            self.source = Source(path)
+            self.args = (header, reject, counted)
+
+        @property
+        def position(self):
+            return self.source.position
+
+        async def blocks(self):
+            try:
+                for block in tsv_copy(self.source, *self.args):
+                    yield block
+            finally:
+                self.source.close()
+
+    run.ReadAhead = Inline
 from graph.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -447,6 +472,7 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
                 busy.finish()
         results.append(daily)
         print(daily.summary, file=sys.stderr)
+        paired = readers_against_inline(dsn, (day0, day1), data_dir, args.inline_too)
     finally:
         asyncio.run(drop(server_dsn, dsn))
     if args.normal_too:
@@ -461,6 +487,42 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
         f"during the daily-change import {busy.p95_ms():.1f} ms ({len(busy.latencies)} "
         f"requests, {busy.errors} errors): ratio {busy.p95_ms() / idle.p95_ms():.2f}"
     )
+    if paired:
+        print(paired)
+
+
+READERS, INLINE = "reader processes", "in-process reading"
+
+
+def readers_against_inline(
+    dsn: str, days: tuple[Path, Path], data_dir: Path | None, rounds: int
+) -> str:
+    """Daily changes (day0 and day1 in turn: each import is a 1% change from the last), read
+    by reader processes and in the importer's own process alternately, in pairs."""
+    runs: dict[str, list[Measured]] = {READERS: [], INLINE: []}
+    at = 0  # the graph holds day1: day0 is next
+    for r in range(rounds):
+        pair = [(READERS, "auto"), (INLINE, "inline")]
+        for label, path in pair if r % 2 == 0 else pair[::-1]:
+            runs[label].append(run_import(label, dsn, days[at], data_dir, path))
+            at = 1 - at
+    if not rounds:
+        return ""
+    lines = [f"\ndaily change, {rounds} pair(s) alternated, median (all runs):"]
+    for label, measured in runs.items():
+        walls = [m.seconds for m in measured]
+        reads = [sum(v for k, v in m.steps.items() if k.startswith("read+")) for m in measured]
+        rss = max(m.tree_rss_bytes for m in measured) / 2**20
+        lines.append(
+            f"  {label}: wall {statistics.median(walls):.1f} s "
+            f"({', '.join(f'{w:.1f}' for w in walls)}), read+COPY steps "
+            f"{statistics.median(reads):.1f} s, peak RSS all processes {rss:.0f} MiB"
+        )
+    ratio = statistics.median(m.seconds for m in runs[READERS]) / statistics.median(
+        m.seconds for m in runs[INLINE]
+    )
+    lines.append(f"  wall ratio, reader processes / in-process: {ratio:.2f}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -468,6 +530,13 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--normal-too", action="store_true")
+    parser.add_argument(
+        "--inline-too",
+        type=int,
+        default=0,
+        metavar="PAIRS",
+        help="then PAIRS daily changes read by reader processes and in-process, alternately",
+    )
     parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--pg-bin", type=Path, default=None)
     args = parser.parse_args()
