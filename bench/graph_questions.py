@@ -7,15 +7,16 @@ The database is bench/peers/database.py's (`filmgraph generate --films 1000000 -
 the demo, under FILMGRAPH_BENCH_CACHE, default ~/.cache/filmgraph-bench), or DATABASE_URL's.
 A first round of `--warm` draws (another seed) fills the caches and is not counted.
 
-Reports p50/p95/p99 (ms) of each question and of its floor, the ratio of the p95s (similar on
-the compiled path and on the resolvers, side by side, with the ratio of their p95s; and for
-similar, its one statement alone, to tell the database's time from the rest), and for
-paths how many answered, how many found no path within maxHops, how many were refused with
-PATH_TOO_COSTLY or TIMEOUT, and the lengths found. Person.collaborators(first: 10) of random
-people (a role or none) and of the busiest people (also with each collaborator's films), each
-beside its page statement alone;
-commonFilms of the sets that took seconds and of random pairs. Targets (issue 13): path p95
-<= 200 ms, similar p95 <= 50 ms, collaborators p95 <= 200 ms.
+Reports p50/p95/p99 (ms) of each question and of its floor, the ratio of the p95s (similar,
+collaborators and commonFilms on the compiled path and on the resolvers, side by side, with
+the ratio of their p95s; for similar and collaborators, the statement alone too, to tell the
+database's time from the rest), and for paths how many answered, how many found no path
+within maxHops, how many were refused with PATH_TOO_COSTLY or TIMEOUT, and the lengths found.
+Person.collaborators(first: 10) of random people (a role or none) and of the busiest people
+(also with each collaborator's films); commonFilms of the sets that took seconds, and of
+pairs, threes and fives of random people and of people drawn from the 300 busiest. Targets
+(issue 13): path p95 <= 200 ms, similar p95 <= 50 ms, collaborators and commonFilms p95
+well under 200 ms.
 
     .venv/bin/python bench/graph_questions.py [--pairs 500] [--films 500] [--warm 100]
                                               [--only path|similar|collaborators|common]
@@ -65,6 +66,8 @@ COMMON = (
 )
 # The busiest people, by their credits: the cases that took seconds (issue 13).
 BUSIEST = 10
+# commonFilms of people drawn from this many of the busiest.
+BUSY = 300
 
 
 async def timed(
@@ -150,10 +153,38 @@ async def similar(
     print(f"          p95 compiled / resolvers {compiled / resolvers:.2f}")
 
 
-async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
+async def on_paths(
+    schemas: dict[str, Schema],
+    pool: asyncpg.Pool,
+    query: str,
+    variables: dict[str, Any],
+    turn: int,
+) -> dict[str, float]:
+    """The time of one request on each execution path, each checked to be served by it; the
+    paths take turns going first (the first reads the pages the second then finds cached)."""
+    out = {}
+    order = list(schemas.items())
+    for path, schema in order if turn % 2 == 0 else order[::-1]:
+        took, result = await timed(schema, pool, query, variables)
+        assert not result.errors, result.errors
+        served = (result.extensions or {}).get("execution", path)
+        assert served == path, (path, served)
+        out[path] = took
+    return out
+
+
+def lines(label: str, times: dict[str, list[float]], floor: list[float]) -> None:
+    for path, measured in times.items():
+        print(line(f"{label} {path[:4]}", measured, floor))
+    compiled, resolvers = (pct(times[p], 0.95) for p in ("compiled", "resolvers"))
+    print(f"          p95 compiled / resolvers {compiled / resolvers:.2f}")
+
+
+async def collaborators(
+    schemas: dict[str, Schema], pool: asyncpg.Pool, people: int, n: int, seed: int
+) -> None:
     """Random people, then each of the BUSIEST people with and without a role, each timed
-    through the schema and its statement alone (the page statement of graph/collaborators.py,
-    after the hub check)."""
+    on both paths and its statement alone (the page statement of graph/collaborators.py)."""
     rng = random.Random(seed)
     busiest = [
         r["person_id"]
@@ -169,50 +200,63 @@ async def collaborators(schema: Schema, pool: asyncpg.Pool, people: int, n: int,
     groups = {"random": drawn, "busiest": on_busiest, "busiest+films": on_busiest}
     for label, cases in groups.items():
         query = COLLABORATORS_FILMS if label.endswith("films") else COLLABORATORS
-        times: list[float] = []
+        times: dict[str, list[float]] = {path: [] for path in schemas}
         floor: list[float] = []
         statement: list[float] = []
-        for pk, role in cases:
+        for turn, (pk, role) in enumerate(cases):
             a = to_global_id("Person", pk)
-            took, result = await timed(schema, pool, query, {"a": a, "role": role})
-            assert not result.errors, result.errors
-            floor.append((await timed(schema, pool, PERSON, {"a": a}))[0])
-            times.append(took)
+            for path, took in (
+                await on_paths(schemas, pool, query, {"a": a, "role": role}, turn)
+            ).items():
+                times[path].append(took)
+            floor.append((await timed(schemas["compiled"], pool, PERSON, {"a": a}))[0])
             start = time.perf_counter()
-            if await pool.fetchval(db.sql("collaborators_counted"), pk):
-                await pool.fetch(db.sql("collaborators_page_counted"), 0, 10, pk, role)
-            else:
-                await pool.fetch(
-                    db.sql("collaborators_page_by_person_id"), 0, None, 10, None, pk, role
-                )
+            await pool.fetch(db.sql("collaborators_page"), 0, 10, pk, role)
             statement.append((time.perf_counter() - start) * 1000)
-        print(line(f"collab {label}", times, floor))
+        lines(f"collab {label}", times, floor)
         print(line("  its SQL", statement, floor))
         if label.startswith("busiest"):
-            print(f"          busiest {busiest}: " + " ".join(f"{t:.0f}" for t in times))
+            print(
+                f"          busiest {busiest} compiled: "
+                + " ".join(f"{t:.0f}" for t in times["compiled"])
+            )
 
 
-async def common(schema: Schema, pool: asyncpg.Pool, people: int, n: int, seed: int) -> None:
-    """commonFilms of the pairs and sets that took seconds, then of random pairs."""
+async def common(
+    schemas: dict[str, Schema], pool: asyncpg.Pool, people: int, n: int, seed: int
+) -> None:
+    """commonFilms of the sets that took seconds (each timed alone), then of random pairs,
+    threes and fives: of anyone, and of the BUSY busiest people (who share many films)."""
     rng = random.Random(seed)
-    fixed = [[1, 2], [2, 3], [1, 2, 3], list(range(1, 11)), [1, 4321]]
-    cases = fixed + [[rng.randint(1, people), rng.randint(1, people)] for _ in range(n)]
-    times: list[float] = []
-    floor: list[float] = []
-    for ids in cases:
-        gids = [to_global_id("Person", i) for i in ids]
-        took, result = await timed(schema, pool, COMMON, {"p": gids})
-        assert not result.errors, result.errors
-        floor.append((await timed(schema, pool, PERSON, {"a": gids[0]}))[0])
-        times.append(took)
-    print(line("common", times, floor))
-    print(
-        "          fixed "
-        + " ".join(
-            f"{ids[:3]}{'...' if len(ids) > 3 else ''}={t:.0f}"
-            for ids, t in zip(fixed, times[: len(fixed)], strict=True)
+    busy = [
+        r["person_id"]
+        for r in await pool.fetch(
+            "select person_id from credit_tally group by 1 order by sum(films) desc limit $1",
+            BUSY,
         )
-    )
+    ]
+    fixed = [[1, 2], [2, 3], [1, 2, 3], [1, 2, 3, 4, 5], list(range(1, 11)), [1, 4321]]
+    groups: dict[str, list[list[int]]] = {"fixed": fixed}
+    for size in (2, 3, 5):
+        groups[f"random {size}"] = [[rng.randint(1, people) for _ in range(size)] for _ in range(n)]
+        groups[f"busy {size}"] = [rng.sample(busy, size) for _ in range(n)]
+    for label, cases in groups.items():
+        times: dict[str, list[float]] = {path: [] for path in schemas}
+        floor: list[float] = []
+        for turn, ids in enumerate(cases):
+            gids = [to_global_id("Person", i) for i in ids]
+            for path, took in (await on_paths(schemas, pool, COMMON, {"p": gids}, turn)).items():
+                times[path].append(took)
+            floor.append((await timed(schemas["compiled"], pool, PERSON, {"a": gids[0]}))[0])
+        lines(f"common {label}", times, floor)
+        if label == "fixed":
+            print(
+                "          fixed compiled "
+                + " ".join(
+                    f"{ids[:3]}{'...' if len(ids) > 3 else ''}={t:.0f}"
+                    for ids, t in zip(fixed, times["compiled"], strict=True)
+                )
+            )
 
 
 async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
@@ -237,7 +281,8 @@ async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
         people = await pool.fetchval("select max(id) from person")
         films = await pool.fetchval("select max(id) from film")
         schema = create_schema(Settings())
-        # Film.similar runs on both paths (graph/compiled/embedded.py); path on the resolvers.
+        # similar, collaborators and commonFilms run on both paths (graph/compiled/embedded.py);
+        # path on the resolvers.
         schemas = {
             path: create_schema(Settings(execution=path, explain_execution=True))
             for path in ("compiled", "resolvers")
@@ -248,18 +293,18 @@ async def main(pairs: int, films_n: int, warm: int, only: str | None) -> None:
         if only in (None, "similar"):
             await similar(schemas, pool, films, warm, seed=99)
         if only in (None, "collaborators"):
-            await collaborators(schema, pool, people, warm, seed=99)
+            await collaborators(schemas, pool, people, warm, seed=99)
         if only in (None, "common"):
-            await common(schema, pool, people, warm, seed=99)
+            await common(schemas, pool, people, warm, seed=99)
         print("timed:")
         if only in (None, "path"):
             await paths(schema, pool, people, pairs, seed=1)
         if only in (None, "similar"):
             await similar(schemas, pool, films, films_n, seed=1)
         if only in (None, "collaborators"):
-            await collaborators(schema, pool, people, pairs, seed=1)
+            await collaborators(schemas, pool, people, pairs, seed=1)
         if only in (None, "common"):
-            await common(schema, pool, people, pairs, seed=1)
+            await common(schemas, pool, people, pairs, seed=1)
         await pool.close()
     finally:
         if database is not None:

@@ -57,6 +57,7 @@ from graph.settings import Settings
 from graph.sharedlimit import CONNECTIONS as LEASE_CONNECTIONS
 from graph.sharedlimit import SharedRateLimiter
 from graph.tracing import Tracing, provider_for
+from graph.unrouted import HANDLERS as UNROUTED
 from graph.view import RETRY_AFTER_S, GraphQLView
 
 __all__ = ["create_app", "server_config"]
@@ -215,12 +216,14 @@ def create_app(
     elif settings.rate_limit:
         limiter = RateLimiter(settings.rate_limit_points)
     # The cache's answers differ between deployments that differ in these (cursors are sealed
-    # with the key, the execution path shows in `extensions`): so do their ETags.
+    # with the key, the execution path shows in `extensions`, JSON-LD @ids start with the
+    # public URL): so do their ETags.
     deployment = fingerprint(
         metadata.version("filmgraph"),
         hashlib.sha256(cursor_key).hexdigest(),
         settings.execution,
         settings.explain_execution,
+        settings.public_url,
     )
     data_version = DataVersion(database)
 
@@ -365,7 +368,7 @@ def create_app(
         endpoint,
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST"]),
-            *linked_routes(settings, lambda: data_version.current, deployment),
+            *linked_routes(settings, lambda: data_version.current, deployment, limiter),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *(
@@ -377,6 +380,7 @@ def create_app(
         ],
         lifespan=lifespan,
         middleware=[cors_middleware(settings)],
+        exception_handlers=UNROUTED,
     )
     # For the HTTP protocol, which refuses a request before the app (see server_config).
     app.state.admission = admission

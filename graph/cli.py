@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,7 +42,7 @@ from graph.observe import JsonFormatter
 from graph.persisted import trusted_documents
 from graph.schema import abstract_types, create_schema
 from graph.server_version import UnsupportedServer, check_server_version
-from graph.settings import Settings
+from graph.settings import Settings, public_url_set, served_url
 from graph.workers import WorkersError, worker_settings
 from graph.workers import serve as serve_workers
 
@@ -300,6 +301,27 @@ def _region(text: str) -> str:
     return text.upper()
 
 
+def _open_feed(path: str) -> tuple[BinaryIO, str | None]:
+    """Where to write the feed meant for `path`: a regular file (or a new one) is written
+    beside it (`path.partial-PID`, with the mode of the file it replaces) and renamed over it
+    once the feed is whole, so a failed export leaves the last feed as it was; the partial
+    name is returned to rename or remove. Anything else (/dev/full, a pipe, a symbolic link)
+    is written to in place."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):  # a device, a pipe, a symbolic link
+        return open(path, "wb"), None
+    partial = f"{path}.partial-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(partial)  # left by a process of this pid that was killed
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    if mode is not None:
+        os.fchmod(fd, stat.S_IMODE(mode))
+    return os.fdopen(fd, "wb"), partial
+
+
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     async def run(dsn: str, out: BinaryIO) -> Exported:
         conns: list[asyncpg.Connection] = []
@@ -321,21 +343,30 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                     await conn.close(timeout=5)
 
     where = "standard output" if args.output == "-" else args.output
+    partial = None
     try:
-        out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+        if args.output == "-":
+            out = sys.stdout.buffer
+        else:
+            out, partial = _open_feed(args.output)
     except OSError as exc:
         print(f"filmgraph: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    # What a failure leaves: FILE as it was when the feed is written beside it.
+    kept = f"; {args.output} is left as it was" if partial else ""
+    complete = False
     try:
         with database(settings) as (dsn, _):
             done = stopping.run(run(dsn, out))
+        out.flush()
+        complete = True
     except OutputError as exc:
         if out is sys.stdout.buffer:
             # What could not be written must not be written again at exit, failing again.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
-        print(f"filmgraph: {where}: {exc}; the feed is incomplete", file=sys.stderr)
+        print(f"filmgraph: {where}: {exc}; the feed is incomplete{kept}", file=sys.stderr)
         return 2
     # InternalClientError: asyncpg's word for a connection the server dropped mid-protocol.
     except (
@@ -345,13 +376,20 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
         OSError,
     ) as exc:
         print(
-            f"filmgraph: database error: {one_line(exc)}; the feed is incomplete", file=sys.stderr
+            f"filmgraph: database error: {one_line(exc)}; the feed is incomplete{kept}",
+            file=sys.stderr,
         )
         return 2
     finally:
         if out is not sys.stdout.buffer:
             with contextlib.suppress(OSError):  # a failed write was reported above
                 out.close()
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                if complete:
+                    os.replace(partial, args.output)
+                else:
+                    os.unlink(partial)
     rate = done.films / done.seconds if done.seconds else 0.0
     print(
         f"filmgraph: exported {done.films} film(s) in {done.seconds:.1f} s ({rate:,.0f}/s)",
@@ -564,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(
             settings, host=args.host or settings.host, port=args.port or settings.port
         )
+        if not public_url_set():
+            # The JSON-LD @ids name the pages of the server that serves them.
+            settings = replace(settings, public_url=served_url(settings.host, settings.port))
     if getattr(args, "no_migrate", False):
         settings = dataclasses.replace(settings, migrate_on_start=False)
     commands: dict[str, Callable[[Settings], int]] = {

@@ -45,10 +45,7 @@ class Collaborator:
             strawberry.argument(description=f"At most this many films (1-{MAX_SHARED_FILMS})."),
         ] = DEFAULT_SHARED_FILMS,
     ) -> list[Film]:
-        if not 1 <= first <= MAX_SHARED_FILMS:
-            raise UserInputError(
-                f"first must be between 1 and {MAX_SHARED_FILMS}, got {first}", argument="first"
-            )
+        shared_films_count(first)
         loaders = info.context.loaders
         films: list[Film] = await loaders.batched(
             ("shared_films_by_people", first, self.role),
@@ -56,6 +53,34 @@ class Collaborator:
             (self.person_id, self.other_id),
         )
         return films
+
+
+def shared_films_count(first: int) -> int:
+    """Collaborator.films' `first`, checked."""
+    if not 1 <= first <= MAX_SHARED_FILMS:
+        raise UserInputError(
+            f"first must be between 1 and {MAX_SHARED_FILMS}, got {first}", argument="first"
+        )
+    return first
+
+
+def collaborators_scope(person_id: int | str, role: str | None) -> str:
+    """The scope of Person.collaborators' cursors."""
+    return f"Person.collaborators:{person_id}:{role!r}"
+
+
+def common_people(people: list[strawberry.ID]) -> list[int]:
+    """commonFilms' `people`, checked: their primary keys, each once, in order."""
+    if not 1 <= len(people) <= MAX_COMMON_PEOPLE:
+        raise UserInputError(
+            f"people: give 1 to {MAX_COMMON_PEOPLE} ids, got {len(people)}", argument="people"
+        )
+    return sorted({pk_of(p, "Person", "people") for p in people})
+
+
+def common_films_scope(ids: list[int]) -> str:
+    """The scope of commonFilms' cursors."""
+    return f"Query.commonFilms:{ids!r}"
 
 
 async def _shared_films(
@@ -81,20 +106,11 @@ async def collaborators(
     first: int | None,
     after: str | None,
 ) -> Connection[Collaborator]:
-    scope = f"Person.collaborators:{person_id}:{role!r}"
+    scope = collaborators_scope(person_id, role)
     win = window(scope, first, after, None, None)
-    pool = info.context.loaders.pool
-    # The busiest people's collaborators are counted ahead (migration 0019); anyone else's
-    # are counted from their films' credits, which costs a few dozen milliseconds below the
-    # bound.
-    if await pool.fetchval(db.sql("collaborators_counted"), person_id):
-        rows = await pool.fetch(
-            db.sql("collaborators_page_counted"), win.after, win.first, person_id, role
-        )
-    else:
-        rows = await pool.fetch(
-            db.sql("collaborators_page_by_person_id"), *win.params, person_id, role
-        )
+    rows = await info.context.loaders.pool.fetch(
+        db.sql("collaborators_page"), win.after, win.first, person_id, role
+    )
     total = rows[0]["page_total"] if rows else 0
     items = [
         (
@@ -129,18 +145,12 @@ async def common_films(
         str | None, strawberry.argument(description="Start after this cursor.")
     ] = None,
 ) -> Connection[Film]:
-    if not 1 <= len(people) <= MAX_COMMON_PEOPLE:
-        raise UserInputError(
-            f"people: give 1 to {MAX_COMMON_PEOPLE} ids, got {len(people)}", argument="people"
-        )
-    ids = sorted({pk_of(p, "Person", "people") for p in people})
-    scope = f"Query.commonFilms:{ids!r}"
+    ids = common_people(people)
+    scope = common_films_scope(ids)
     win = window(scope, first, after, None, None)
-    pool = info.context.loaders.pool
-    if len(ids) == 2 and await pool.fetchval(db.sql("common_films_pair_counted"), *ids):
-        rows = await pool.fetch(db.sql("common_films_page_of_pair"), win.after, win.first, *ids)
-    else:
-        rows = await pool.fetch(db.sql("common_films_page"), *win.params, ids)
+    rows = await info.context.loaders.pool.fetch(
+        db.sql("common_films_page"), ids, win.after, win.first
+    )
     total = rows[0]["page_total"] if rows else 0
     items = [(row["rn"], build("Film", row)) for row in rows if row["rn"] is not None]
     return connection(scope, Page(items=items, total=total), win, lambda node: node)

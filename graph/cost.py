@@ -14,11 +14,13 @@ as 31 (the object and three short lists), `Film.availability(regions:)` as the r
 given, and any other object as 1. So the graph questions are bounded too: `path` is one
 object and its `hops` a list of 10 (a path has at most 6), `similar(first:)` and
 `Collaborator.films(first:)` count `first`, `collaborators` and `commonFilms` are
-connections. Connection plumbing (the
-connection, its edges, `pageInfo`) and introspection are free. Fragments and inline fragments
-count wherever they are spread, with the operation's variables as coerced for execution. Page
-sizes outside 0-100 count as the nearest bound: the resolver refuses them anyway, with a more
-useful error.
+connections. Those four are also searches, whose work grows with the graph and not with what
+they return, so each call of one adds SEARCH_COST (below) to what its nodes cost: under a
+page of 100 films, `similar(first: 1)` is 100 searches, and costs 100 x 101. Connection
+plumbing (the connection, its edges, `pageInfo`) and introspection are free. Fragments and
+inline fragments count wherever they are spread, with the operation's variables as coerced
+for execution. Page sizes outside 0-100 count as the nearest bound: the resolver refuses them
+anyway, with a more useful error.
 
 Cost depends on the variables, so it is computed per request at execution, not cached with
 the validation result; the fast path (graph/compiled/fast.py) keeps it by what it reads of
@@ -57,6 +59,17 @@ from graph.ratelimit import rate_limited
 UNPAGED_LIST_SIZE = 10
 # A JSON-LD document: the object and three short lists of its facts (people, genres, offers).
 JSON_DOCUMENT_COST = 1 + 3 * UNPAGED_LIST_SIZE
+
+# A graph question is a search in the graph (`path`: a bidirectional walk; `similar`,
+# `collaborators`, `commonFilms`: every credit of a person's films, or of the people asked
+# about), 10-150 ms each at 1M films against well under 1 ms for a node read by key. Each call
+# adds this many points to the nodes it returns, so a search under a page of 100 parents costs
+# 10,000 (the default limit) by itself: 100 searches in one document are refused, and the
+# default rate limit allows about 1,000 a minute per client.
+SEARCH_COST = 100
+SEARCHES = frozenset(
+    {("Query", "path"), ("Query", "commonFilms"), ("Film", "similar"), ("Person", "collaborators")}
+)
 
 # The cost of the operation running in this task (each operation of a batch runs in a task of
 # its own), for an answer made without the extension: one ended by the request's time limit.
@@ -125,7 +138,8 @@ class _Costing:
         else:
             count = UNPAGED_LIST_SIZE
         own = 0 if _is_plumbing(named) else count
-        return own + count * self.selections(node.selection_set, named, page)
+        search = SEARCH_COST if (parent.name, name) in SEARCHES else 0
+        return search + own + count * self.selections(node.selection_set, named, page)
 
 
 def _size(value: Any, default: int) -> int:
@@ -245,8 +259,9 @@ class CostLimit(SchemaExtension):
         if self.cost is not None and spent + self.cost > self.max_cost:
             what = f"With {spent} granted to this batch, the query" if spent else "The query"
             return errors.limit_error(
-                f"{what} can return {self.cost} nodes; at most {self.max_cost} are allowed. "
-                "Ask for smaller pages or fewer nested lists.",
+                f"{what} costs {self.cost} (the nodes it can return, and {SEARCH_COST} per graph "
+                f"search); at most {self.max_cost} is allowed. Ask for smaller pages, fewer nested "
+                "lists or fewer searches.",
                 errors.QUERY_TOO_COSTLY,
                 cost=self.cost,
                 limit=self.max_cost,

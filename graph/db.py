@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from graph.dsn import address
-from graph.observe import count_statement
+from graph.observe import count_statement, current
 from graph.settings import Settings
 
 if TYPE_CHECKING:
@@ -190,9 +190,11 @@ class BoundedPool:
         try:
             if clean and _usable(conn):
                 self._kept.append(conn)
-                # asyncpg calls the statement counter (graph/observe.py) soon after each
-                # statement: once, before the request that ran it records its figures.
-                await asyncio.sleep(0)
+                observed = current()
+                if observed is not None and observed.span is not None:
+                    # asyncpg calls the statement counter (graph/observe.py) soon after each
+                    # statement, which makes its span: once, while the request's is open.
+                    await asyncio.sleep(0)
             else:
                 await self._release(conn)
         finally:
@@ -281,6 +283,7 @@ class RequestConnection:
         self._turn = asyncio.Lock()
         self._released = False
         self._clean = True  # no statement has failed or been cancelled on the connection
+        self._replaced = False
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
@@ -336,6 +339,20 @@ class RequestConnection:
     def saturated(self) -> bool:
         return self.pool.saturated()
 
+    async def replace(self) -> bool:
+        """Give back the primary's connection that a statement just lost (see LOST), so that
+        the next statement takes a fresh one; once a request. False when there is nothing to
+        replace: no connection, a replica's (graph/replicas.py answers that), or a second
+        loss."""
+        async with self._turn:
+            if self._released or self._replaced or self._conn is None or self.replica:
+                return False
+            self._replaced = True
+            conn, self._conn = self._conn, None
+            self._clean = True
+            await self.pool.give_back(conn)  # not clean: asyncpg closes or resets it
+            return True
+
     def settled(self) -> bool:
         """No statement runs on the connection and none waits for it: release() takes its
         turn at once, and a cancellation after that cannot keep the connection from the pool
@@ -351,6 +368,19 @@ class RequestConnection:
             if conn is not None:
                 pool = self.replica.pool if self.replica is not None else self.pool
                 await pool.give_back(conn, self._clean)
+
+
+# What a statement raises when its connection was lost under it, the server never having
+# answered it: the server ended the connection (pg_terminate_backend's 57P01, a restart) while
+# the pool kept it, and asyncpg found out on the next use (a closed connection; a reset; the
+# server's last message read in the middle of the next statement: InternalClientError).
+LOST: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+)
 
 
 # What runs statements: the pool itself, or one request's connection.

@@ -17,13 +17,14 @@ _RESOLVE = QUERY["resolveIds"].embedded
 assert _RESOLVE is not None
 RESOLVE = _RESOLVE
 WIKIDATA = re.compile(r"Q[1-9][0-9]{0,11}")
+IMDB = {"Film": re.compile(r"tt[0-9]{7,10}"), "Person": re.compile(r"nm[0-9]{7,10}")}
 # TMDB ids are 32-bit positive integers in the graph.
 MAX_TMDB = 2**31 - 1
 
 # The forms an id may take in resolveIds, and its kind.
 FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"tt[0-9]{7,10}"), "imdb_title"),
-    (re.compile(r"nm[0-9]{7,10}"), "imdb_name"),
+    (IMDB["Film"], "imdb_title"),
+    (IMDB["Person"], "imdb_name"),
     (WIKIDATA, "wikidata"),
     (re.compile(r"tmdb:movie:([1-9][0-9]{0,9})"), "tmdb_movie"),
     (re.compile(r"tmdb:person:([1-9][0-9]{0,9})"), "tmdb_person"),
@@ -35,6 +36,18 @@ def tmdb_id(value: int | None, argument: str = "tmdbId") -> int | None:
     if value is not None and not 1 <= value <= MAX_TMDB:
         raise UserInputError(
             f"{argument} must be a positive TMDB id, got {value}", argument=argument
+        )
+    return value
+
+
+def imdb_id(value: str | None, entity: str, argument: str = "imdbId") -> str | None:
+    """An IMDb id of the entity's kind (the form the graph's check constraint holds them in),
+    else BAD_USER_INPUT: a malformed id is refused, as a malformed TMDB or Wikidata id is."""
+    if value is not None and not IMDB[entity].fullmatch(value):
+        example = "tt0068646" if entity == "Film" else "nm0000233"
+        raise UserInputError(
+            f"{argument} must be an IMDb {entity.lower()} id such as {example}, got {value[:40]!r}",
+            argument=argument,
         )
     return value
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 from collections.abc import Callable
 
 import asyncpg
@@ -21,27 +22,54 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graph import db
+from graph.cost import JSON_DOCUMENT_COST
 from graph.db import CONNECTION_ERRORS, BoundedPool
-from graph.errors import NOT_FOUND, SERVICE_UNAVAILABLE
+from graph.errors import NOT_FOUND, RATE_LIMITED, SERVICE_UNAVAILABLE
 from graph.httpcache import not_modified
+from graph.ratelimit import Limiter, client_key
 from graph.settings import Settings
 
 JSON_LD = "application/ld+json"
 # Slugs as the graph stores them (the film and person tables' checks); anything else is
 # no film or person at all.
 MAX_SLUG_CHARS = 300
+# RFC 9110's qvalue: 0 to 1, at most three decimals.
+QVALUE = re.compile(r"[01](\.[0-9]{0,3})?")
 
 
 def wants_html(accept: str) -> bool:
-    """Whether the client prefers HTML to JSON-LD: a browser's Accept names text/html before
-    any JSON type (q-values ignored: browsers list what they prefer first)."""
-    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    for media in types:
-        if media in ("text/html", "application/xhtml+xml"):
-            return True
-        if media in (JSON_LD, "application/json", "*/*"):
-            return False
-    return False
+    """Whether the client prefers HTML to JSON-LD, by RFC 9110's rules: each type's quality
+    is that of the most specific range of Accept that matches it (`text/html`, then `text/*`,
+    then `*/*`), and HTML wins when its quality is higher than JSON-LD's, or equal (and not 0)
+    from a range listed before (a browser lists text/html first; `*/*` alone is JSON-LD)."""
+    ranges = [_media_range(part) for part in accept.split(",") if part.strip()]
+    page_q = max(_quality(ranges, t) for t in ("text/html", "application/xhtml+xml"))
+    document_q = max(_quality(ranges, t) for t in (JSON_LD, "application/json"))
+    # (q, minus the position): higher q first, then the range listed first.
+    return page_q > document_q and page_q[0] > 0
+
+
+def _media_range(part: str) -> tuple[str, float]:
+    """A range of Accept and its q (1 when missing or not a qvalue)."""
+    media, *params = (p.strip() for p in part.split(";"))
+    q = 1.0
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q" and QVALUE.fullmatch(value.strip()):
+            q = min(float(value), 1.0)
+    return media.lower(), q
+
+
+def _quality(ranges: list[tuple[str, float]], media: str) -> tuple[float, int]:
+    """The q the most specific matching range gives `media`, and minus that range's position
+    (so that of two equal qualities, max() prefers the range listed first); 0 when none."""
+    kind = media.split("/")[0] + "/*"
+    best: tuple[int, float, int] | None = None  # specificity, q, position
+    for at, (found, q) in enumerate(ranges):
+        specific = 2 if found == media else 1 if found == kind else 0 if found == "*/*" else -1
+        if specific >= 0 and (best is None or specific > best[0]):
+            best = (specific, q, at)
+    return (0.0, -len(ranges)) if best is None else (best[1], -best[2])
 
 
 def page(document: str) -> str:
@@ -61,8 +89,31 @@ def page(document: str) -> str:
     )
 
 
-def routes(settings: Settings, version: Callable[[], int | None], fingerprint: str) -> list[Route]:
+def routes(
+    settings: Settings,
+    version: Callable[[], int | None],
+    fingerprint: str,
+    limiter: Limiter | None = None,
+) -> list[Route]:
     max_age = f"public, max-age={settings.cache_max_age_s}"
+
+    async def refused(request: Request, points: int) -> Response | None:
+        """Charge the client's rate limit what `{ film(slug:) { jsonLd } }` costs (1 point up
+        front, and the document's cost once it is read; a 304 only the first): the pages
+        draw from the same bucket as /graphql. The 429 when it had not the points."""
+        if limiter is None:
+            return None
+        address = request.client.host if request.client else None
+        client = client_key(request.headers.get("x-api-key"), address, settings.api_keys)
+        wait = await limiter.charge(client, points)
+        if wait is None:
+            return None
+        message = f"Rate limit reached: {limiter.capacity:.0f} cost points per minute."
+        return JSONResponse(
+            {"error": {"code": RATE_LIMITED, "message": f"{message} Retry in {wait} s."}},
+            status_code=429,
+            headers={"retry-after": str(wait), "vary": "accept"},
+        )
 
     def endpoint(kind: str, statement: str) -> Callable[[Request], object]:
         async def serve(request: Request) -> Response:
@@ -74,8 +125,16 @@ def routes(settings: Settings, version: Callable[[], int | None], fingerprint: s
                 seed = f"{fingerprint}\n{current}\n{request.url.path}\n{as_html}"
                 digest = hashlib.blake2b(seed.encode("utf-8", "surrogatepass"), digest_size=16)
                 etag = f'"{digest.hexdigest()}"'
-                if not_modified(request.scope, etag.encode()):
-                    return Response(status_code=304, headers=_headers(etag, max_age))
+                # If-None-Match naming this very tag: 304 without reading the document. A
+                # bare "*" matches only a document that exists, so it waits for the lookup.
+                named = etag[1:-1] in request.headers.get("if-none-match", "")
+                if named and not_modified(request.scope, etag.encode()):
+                    return await refused(request, 1) or Response(
+                        status_code=304, headers=_headers(etag, max_age)
+                    )
+            refusal = await refused(request, 1 + JSON_DOCUMENT_COST)
+            if refusal is not None:
+                return refusal
             document = None
             if len(slug) <= MAX_SLUG_CHARS and "\x00" not in slug:
                 pool: BoundedPool = request.app.state.pool
@@ -98,6 +157,8 @@ def routes(settings: Settings, version: Callable[[], int | None], fingerprint: s
                     status_code=404,
                     headers={"vary": "accept"},
                 )
+            if etag is not None and not_modified(request.scope, etag.encode()):
+                return Response(status_code=304, headers=_headers(etag, max_age))
             headers = _headers(etag, max_age) if current == version() else {"vary": "accept"}
             if as_html:
                 return Response(page(document), media_type="text/html", headers=headers)

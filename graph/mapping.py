@@ -151,7 +151,8 @@ class Embedded:
     statement as a subquery correlated to the parent's row (graph/compiled/embedded.py).
 
     parameters: what each $n of the statement is, in order, as SQL: `{parent}` the parent's
-        key (its row's `id`), any other `{name}` a bound parameter, computed per request from
+        key (its row's `id`), `{row}` the parent's row (a column of it: `{row}.parent`), any
+        other `{name}` a bound parameter, computed per request from
         the field's arguments by the resolver's own checks, or a constant of `module`
         (graph/compiled/arguments.py, EMBEDDED_PARAMETERS, by statement). A batch statement
         takes one parent as an array: `array[{parent}]`.
@@ -159,7 +160,11 @@ class Embedded:
         ROWS (made from the row), or an interface (the row's `entity` names the type, its
         `id` the key).
     order: the order of the rows, `{t}` their alias (the statement's own order).
-    shape: "list", or "one" (at most one row; null when there is none).
+    shape: "list", "one" (at most one row; null when there is none), or "page": a connection
+        whose statement answers one page as the paged statements of sql/queries do (each row
+        numbered `rn` with the total in `page_total`; one row with a null `rn` when the page
+        is empty), its first page only; `scope` (graph/compiled/arguments.py,
+        EMBEDDED_SCOPES) seals its cursors as the resolver does.
     """
 
     target: str
@@ -167,7 +172,7 @@ class Embedded:
     module: str
     parameters: tuple[str, ...]
     order: str = ""
-    shape: Literal["list", "one"] = "list"
+    shape: Literal["list", "one", "page"] = "list"
     group: Group | None = None
 
 
@@ -436,6 +441,17 @@ MODEL: Mapping[str, Entity] = {
                 "where {l}.person_id = {parent}{filters}), 0)",
             ),
         },
+        # Issue 13 (sql/queries/collaborators.sql): a page of the people they share films
+        # with, each row a Collaborator.
+        embedded={
+            "collaborators": Embedded(
+                "Collaborator",
+                "collaborators_page",
+                "graph/collaborators.py",
+                parameters=("0", "{first}", "{parent}", "{role}"),
+                shape="page",
+            )
+        },
     ),
     "Genre": Entity(
         table="genre",
@@ -567,6 +583,28 @@ ROWS: Mapping[str, Entity] = {
         },
     ),
     "YearDistance": Entity(table="", columns={"years": Column("year_distance")}),
+    # A row of collaborators_page: the collaborator's columns (the person), how many films
+    # they share, whose collaborator (`parent`) and the role asked; `films` the films both
+    # are on, newest first.
+    "Collaborator": Entity(
+        table="",
+        columns={"db_id": Column("id"), "shared_films": Column("shared")},
+        itself={"person": "Person"},
+        embedded={
+            "films": Embedded(
+                "Film",
+                "shared_films_by_people",
+                "graph/collaborators.py",
+                parameters=(
+                    "array[{row}.parent]",
+                    "array[{parent}]",
+                    "{first}",
+                    "{row}.asked_role",
+                ),
+                order="{t}.year desc nulls last, {t}.title, {t}.id",
+            )
+        },
+    ),
     # A row of best_offers_by_film_id: the offer's columns, the reason and the cost.
     "BestOffer": Entity(
         table="",
@@ -623,24 +661,28 @@ QUERY: Mapping[str, Root] = {
         ),
     ),
     "path": Root("resolver"),
-    "commonFilms": Root("resolver"),
+    # The films people share (sql/queries/collaborators.sql), a connection.
+    "commonFilms": Root(
+        "embedded",
+        embedded=Embedded(
+            "Film",
+            "common_films_page",
+            "graph/collaborators.py",
+            parameters=("{people}", "0", "{first}"),
+            shape="page",
+        ),
+    ),
 }
 
 # Fields and whole types served only by their resolvers, each with the module that holds them
 # and names its statements (sql/queries/<module>.sql): an operation that selects one runs on
 # the resolvers (graph/compiled/). `path` is a search of several statements, each step
-# bounded in time and in links; collaborators and commonFilms have their storage reworked
-# (docs/architecture.md).
+# bounded in time and in links, that one statement cannot reproduce (docs/architecture.md).
 RESOLVER_ONLY: Mapping[str, Mapping[str, str]] = {
-    "Query": {
-        "path": "graph/paths.py",
-        "common_films": "graph/collaborators.py",
-    },
-    "Person": {"collaborators": "graph/collaborators.py"},
+    "Query": {"path": "graph/paths.py"},
     # Types whose every field is its resolver's: "*".
     "PersonPath": {"*": "graph/paths.py"},
     "PathHop": {"*": "graph/paths.py"},
-    "Collaborator": {"*": "graph/collaborators.py"},
 }
 
 

@@ -60,6 +60,26 @@ SQL_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 STATEMENT_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34)
 
 
+class ProcessId:
+    """This process's id for prometheus-client, which asks for it before every write of a
+    figure, to notice a fork (a worker then writes files of its own): os.getpid() is a system
+    call, and a request writes a dozen figures. Read once, and again in a child after a fork."""
+
+    def __init__(self) -> None:
+        self.value = os.getpid()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.value = os.getpid()
+
+    def __call__(self) -> int:
+        return self.value
+
+
+# One per process: a fork updates it (register_at_fork cannot be undone, so not one per server).
+PROCESS_ID = ProcessId()
+
+
 def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROCESS_DIR))
 
@@ -73,7 +93,7 @@ def across_workers() -> Iterator[str]:
     previous_class = values.ValueClass
     os.environ[MULTIPROCESS_DIR] = directory
     # prometheus-client picks the kind of value once, when it is imported.
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    values.ValueClass = values.MultiProcessValue(PROCESS_ID)  # type: ignore[no-untyped-call]
     try:
         yield directory
     finally:

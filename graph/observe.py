@@ -9,6 +9,7 @@ asyncpg calls just after a statement ends, in the context of the request that ra
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import itertools
@@ -236,13 +237,21 @@ class Observe:
                     answered = await run(sending)
         finally:
             CURRENT.reset(token)
-            if answered:
+            if answered and (self.metrics is not None or self.json_log):
                 seconds = time.perf_counter() - observed.started
-                if self.metrics is not None:
-                    self.metrics.request(observed, seconds)
-                if self.json_log:
-                    log.info(log_line(scope, observed, seconds))
+                # Recorded once the event loop has run what it was given before: asyncpg
+                # calls the statement counter (count_statement) with call_soon as each of the
+                # request's statements ends, so every call comes first. (Waiting for them here
+                # instead, a turn of the loop, resumed every coroutine of the request: 7 us of
+                # a film page.)
+                asyncio.get_running_loop().call_soon(self._record, scope, observed, seconds)
         return answered
+
+    def _record(self, scope: Scope, observed: Observed, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.request(observed, seconds)
+        if self.json_log:
+            log.info(log_line(scope, observed, seconds))
 
 
 @runtime_checkable

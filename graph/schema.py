@@ -95,6 +95,8 @@ async def _lookup(info: Info, entity: str, argument: str, value: Any) -> Any:
         value = external.tmdb_id(value)
     elif argument == "wikidataId":
         value = external.wikidata_id(value)
+    elif argument == "imdbId":
+        value = external.imdb_id(value, entity)
     by = LOOKUP_COLUMNS.get(argument, argument)
     return await info.context.loaders.lookup(entity, by, value)
 

@@ -68,11 +68,21 @@ RATE_LIMIT_STORES = ("process", "postgres")
 _SHELL_SPECIAL = re.compile(r'["$`\n]|\\\\')
 
 
+def served_url(host: str, port: int) -> str:
+    """The URL a server listening on host:port answers at: FILMGRAPH_PUBLIC_URL's default."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def public_url_set() -> bool:
+    """Whether FILMGRAPH_PUBLIC_URL is given (else the URL follows the host and port)."""
+    return bool((os.environ.get("FILMGRAPH_PUBLIC_URL") or "").rstrip("/"))
+
+
 def _public_url() -> str:
     url = (os.environ.get("FILMGRAPH_PUBLIC_URL") or "").rstrip("/")
     if not url:
         host = os.environ.get("FILMGRAPH_HOST") or DEFAULT_HOST
-        return f"http://{host}:{_int('FILMGRAPH_PORT', DEFAULT_PORT, 1, 65_535)}"
+        return served_url(host, _int("FILMGRAPH_PORT", DEFAULT_PORT, 1, 65_535))
     if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
         raise SystemExit(
             "FILMGRAPH_PUBLIC_URL must be an http(s) URL without query or fragment, e.g. "

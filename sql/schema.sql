@@ -81,6 +81,95 @@ begin
     perform collaborations_count(hubs);
 end $$;
 
+CREATE FUNCTION public.common_films_page_of(people bigint[], after bigint, first bigint) RETURNS TABLE(total bigint, rn bigint, film_id bigint)
+    LANGUAGE plpgsql STABLE
+    SET plan_cache_mode TO 'force_custom_plan'
+    SET search_path TO '$user', 'public'
+    AS $$
+#variable_conflict use_column
+declare
+    asked bigint[];
+    credits bigint[];
+    films bigint[];
+    walked bigint;
+    probed bigint;
+begin
+    -- The people, each once, rarest first.
+    select coalesce(array_agg(a.id order by a.credits, a.id), '{}'),
+           coalesce(array_agg(a.credits order by a.credits, a.id), '{}')
+    into asked, credits
+    from (select p.id,
+                 coalesce((select sum(t.films) from credit_tally t where t.person_id = p.id), 0)
+                     as credits
+          from (select distinct u.id from unnest(people) as u(id)) p) a;
+    if cardinality(asked) = 2
+       and exists (select from collaborator_hub h where h.person_id = any(asked)) then
+        walked := asked[1];
+        probed := asked[2];
+        return query
+        with page as (
+            select s.film_id, s.film_year, s.film_title
+            from (
+                -- Sorted first, probed after (offset 0: the probe is not pushed under it).
+                select distinct on (c.film_year, c.film_title, c.film_id)
+                       c.film_id, c.film_year, c.film_title
+                from credit c
+                where c.person_id = walked
+                order by c.film_year desc nulls last, c.film_title, c.film_id
+                offset 0
+            ) s
+            where probed = any(array(select d.person_id from credit d
+                                     where d.film_id = s.film_id))
+            order by s.film_year desc nulls last, s.film_title, s.film_id
+            offset after
+            limit first
+        ), numbered as (
+            select after + row_number() over (
+                       order by p.film_year desc nulls last, p.film_title, p.film_id) as rn,
+                   p.film_id
+            from page p
+        )
+        select coalesce((select c.shared::bigint from collaboration c
+                         where c.role = 'ANY' and c.person_id = any(asked)
+                           and c.other_id = any(asked) and c.other_id <> c.person_id
+                         limit 1), 0),
+               n.rn, n.film_id
+        from (select) one
+        left join numbered n on true
+        order by n.rn;
+        return;
+    end if;
+    films := array(select c.film_id from credit c where c.person_id = asked[1]);
+    for i in 2 .. cardinality(asked) loop
+        exit when cardinality(films) = 0;
+        if cardinality(films) * 40 < credits[i] then
+            films := array(select f.id from unnest(films) f(id)
+                           where asked[i] = any(array(select d.person_id from credit d
+                                                      where d.film_id = f.id)));
+        else
+            films := array(select distinct c.film_id from credit c
+                           where c.person_id = asked[i]
+                             and c.film_id in (select unnest(films)));
+        end if;
+    end loop;
+    return query
+    with common as materialized (
+        -- Their years and titles as the rarest's credits copy them (migration 0009).
+        select c.film_id as id, min(c.film_year) as year, min(c.film_title) as title
+        from credit c
+        where c.person_id = asked[1]
+          and (cardinality(asked) = 1 or c.film_id in (select unnest(films)))
+        group by c.film_id
+    ), numbered as (
+        select row_number() over (order by c.year desc nulls last, c.title, c.id) as rn, c.id
+        from common c
+    )
+    select (select count(*) from common), n.rn, n.id
+    from (select) one
+    left join numbered n on n.rn > after and n.rn <= after + first
+    order by n.rn;
+end $$;
+
 CREATE TABLE public.film_tally (
     facet text NOT NULL,
     value numeric NOT NULL,

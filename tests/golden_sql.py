@@ -35,12 +35,24 @@ FILM_PAGE_SIMILAR = """query FilmPageSimilar($slug: String!, $region: String!) {
     availability(regions: ["US", "GB", "DE"]) { region
       offers { kind price currency provider { name } } } } }"""
 
+# A person's collaborators with the films they share, and the films of several people:
+# compiled, one statement (the graph questions that are connections).
+COLLABORATORS = """query Collaborators($slug: String!, $people: [ID!]!) {
+  person(slug: $slug) { name collaborators(first: 5) { totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { sharedFilms person { id name } films(first: 3) { title year } } } }
+  commonFilms(people: $people, first: 5) { totalCount nodes { id title year } } }"""
+
 PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "film_page": (
         (ROOT / "examples" / "film-page.graphql").read_text(),
         {"slug": "refusenik-2007", "region": "US"},
     ),
     "film_page_similar": (FILM_PAGE_SIMILAR, {"slug": "fargo-1996", "region": "US"}),
+    "collaborators": (
+        COLLABORATORS,
+        {"slug": "roger-deakins", "people": ["UGVyc29uOjEzMg==", "UGVyc29uOjEzNQ=="]},
+    ),
     "filmography": (
         """query Filmography($slug: String!) { person(slug: $slug) { id name
   filmography(role: DIRECTOR, first: 50) { totalCount nodes { id title year

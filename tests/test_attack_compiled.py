@@ -373,6 +373,56 @@ async def test_a_graph_question_timed_out_as_resolved(dsn: str) -> None:
         assert compiled["errors"][0]["extensions"]["code"] == "TIMEOUT"
 
 
+# The graph questions that are connections: the table the question reads first locked, the
+# rest of the document reading none of it; (table, document, the path of the error).
+QUESTIONS_TIMED_OUT = [
+    (
+        "collaborator_hub",
+        """{ person(slug: "roger-deakins") { name collaborators(first: 2) { totalCount
+          nodes { sharedFilms films { title } } } } genre(slug: "drama") { name } }""",
+        ["person", "collaborators"],
+    ),
+    (
+        "credit_tally",
+        """{ commonFilms(people: ["UGVyc29uOjEzMg==", "UGVyc29uOjEzNQ=="]) { totalCount
+          nodes { title } } genre(slug: "drama") { name } }""",
+        ["commonFilms"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "query", "path"), QUESTIONS_TIMED_OUT)
+async def test_a_connection_question_timed_out_as_resolved(
+    dsn: str, table: str, query: str, path: list[str]
+) -> None:
+    """collaborators and commonFilms past statement_timeout: compiled, the operation goes to
+    the resolvers, which time out that field alone; the same answer on both paths."""
+    responses = []
+    for execution in ("compiled", "resolvers"):
+        settings = Settings(
+            execution=execution, statement_timeout_ms=300, pool_min_size=1, pool_max_size=1
+        )
+        locker = await asyncpg.connect(dsn)
+        try:
+            with LiveServer(create_app(settings, dsn), settings) as live:
+                async with (
+                    httpx.AsyncClient(base_url=live.url, timeout=30) as http,
+                    locker.transaction(),
+                ):
+                    await locker.execute(f"lock table {table} in access exclusive mode")
+                    response = await http.post("/graphql", json={"query": query})
+        finally:
+            await locker.close()
+        served, body = strip(response.json())
+        assert served == "resolvers", (execution, body)
+        responses.append(json.loads(body))
+    compiled, resolved = responses
+    assert compiled == resolved
+    assert [e["path"] for e in compiled["errors"]] == [path]
+    assert compiled["errors"][0]["extensions"]["code"] == "TIMEOUT"
+    assert compiled["data"]["genre"] == {"name": "Drama"}
+
+
 @pytest.mark.parametrize("query", TIMED_OUT)
 async def test_timed_out_as_resolved(dsn: str, query: str) -> None:
     responses = []

@@ -60,7 +60,7 @@ async def test_a_batch_shares_one_cost_limit(batching: LiveServer) -> None:
     refused = next(r for r in results if r.get("errors"))
     assert "data" not in refused
     assert refused["errors"][0]["message"].startswith(
-        "With 6100 granted to this batch, the query can return 6100 nodes; at most 10000"
+        "With 6100 granted to this batch, the query costs 6100 (the nodes it can return, and 100"
     )
 
 

@@ -77,6 +77,9 @@ def test_serve_starts_embedded_postgres_with_demo_data(data_dir: Path) -> None:
             "data": {"film": {"title": "Refusenik", "directors": [{"name": "Laura Bialis"}]}},
             "extensions": {"cost": 11, "execution": "compiled"},
         }
+        # The JSON-LD @ids name the pages of this server, on the port it was given.
+        ld = serve.query('{ film(slug: "refusenik-2007") { jsonLd } }')["data"]["film"]["jsonLd"]
+        assert ld["@id"] == f"http://127.0.0.1:{serve.port}/films/refusenik-2007"
         films = serve.query("{ films(first: 1) { totalCount } }")
         first = serve.query("{ films(first: 2) { nodes { slug } pageInfo { endCursor } } }")
         assert "errors" not in first, first

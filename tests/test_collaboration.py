@@ -55,22 +55,29 @@ async def assert_exact(conn: asyncpg.Connection, min_credits: int | None = None)
 
 
 async def assert_pages_agree(conn: asyncpg.Connection) -> None:
-    """For every hub and role: the counted page is the request-time page, row for row."""
+    """For every hub (its collaborations counted ahead) and some others (counted at request
+    time), in every role: collaborators_page gives the brute-force page, row for row."""
     hubs = [r["person_id"] for r in await conn.fetch("select person_id from collaborator_hub")]
     assert hubs
-    for person in hubs:
+    names = {r["id"]: r["name"] for r in await conn.fetch("select id, name from person")}
+    on_film: dict[int, list[tuple[int, str]]] = {}
+    for r in await conn.fetch("select film_id, person_id, role from credit"):
+        on_film.setdefault(r["film_id"], []).append((r["person_id"], r["role"]))
+    others = [p for p in sorted(names)[::37] if p not in hubs]
+    for person in hubs + others:
         for role in ROLES:
+            shared: Counter[int] = Counter()
+            for credits in on_film.values():
+                if any(p == person for p, _ in credits):
+                    shared.update({p for p, r in credits if p != person and role in (None, r)})
+            ranked = sorted(shared, key=lambda p: (-shared[p], names[p], p))
             for after, first in ((0, 20), (2, 3)):
-                counted = await conn.fetch(
-                    db.sql("collaborators_page_counted"), after, first, person, role
-                )
-                live = await conn.fetch(
-                    db.sql("collaborators_page_by_person_id"), after, None, first, None, person,
-                    role,
-                )  # fmt: skip
-                assert [(r["page_total"], r["rn"], r["id"], r["shared"]) for r in counted] == [
-                    (r["page_total"], r["rn"], r["id"], r["shared"]) for r in live
-                ]
+                rows = await conn.fetch(db.sql("collaborators_page"), after, first, person, role)
+                assert {r["page_total"] for r in rows} == {len(ranked)}, (person, role)
+                page = ranked[after : after + first]
+                assert [(r["rn"], r["id"], r["shared"]) for r in rows if r["rn"]] == [
+                    (after + n, p, shared[p]) for n, p in enumerate(page, start=1)
+                ], (person, role)
 
 
 async def assert_shared_films(
@@ -121,23 +128,38 @@ async def assert_shared_films(
                 assert got.get((a, b), []) == newest[:first], (a, b, role)
 
 
+# The films every person of $1 is on, newest first: the plain intersection, by counting.
+COMMON_FILMS = """
+select f.id from film f
+where f.id in (select c.film_id from credit c where c.person_id = any($1::bigint[])
+               group by c.film_id having count(distinct c.person_id) = cardinality($1::bigint[]))
+order by f.year desc nulls last, f.title, f.id"""
+
+
+async def assert_common_films(conn: asyncpg.Connection, sets: list[list[int]]) -> None:
+    """commonFilms' statement gives the plain intersection's total and pages for each set."""
+    for people in sets:
+        ids = sorted(set(people))
+        expected = [r["id"] for r in await conn.fetch(COMMON_FILMS, ids)]
+        for after, first in ((0, 20), (1, 2), (len(expected), 5)):
+            rows = await conn.fetch(db.sql("common_films_page"), people, after, first)
+            assert {r["page_total"] for r in rows} == {len(expected)}, people
+            assert [r["rn"] for r in rows if r["rn"] is not None] == list(
+                range(after + 1, min(after + first, len(expected)) + 1)
+            ), people
+            assert [r["id"] for r in rows if r["rn"] is not None] == expected[
+                after : after + first
+            ], people
+
+
 async def assert_common_films_of_pairs(conn: asyncpg.Connection) -> None:
-    """commonFilms of two people, one a hub: the same pages as the grouping statement."""
+    """commonFilms of two people, one a hub (its total counted ahead, its page walked), and of
+    a hub with others: the plain intersection's."""
     hubs = [r["person_id"] for r in await conn.fetch("select person_id from collaborator_hub")]
     people = [r["id"] for r in await conn.fetch("select id from person order by id")]
-    for a in hubs:
-        for b in people[::29]:
-            if a == b:
-                continue
-            pair = sorted((a, b))
-            for after, first in ((0, 20), (1, 2)):
-                ours = await conn.fetch(db.sql("common_films_page_of_pair"), after, first, *pair)
-                grouped = await conn.fetch(
-                    db.sql("common_films_page"), after, None, first, None, pair
-                )
-                assert [(r["page_total"], r["rn"], r["id"]) for r in ours] == [
-                    (r["page_total"], r["rn"], r["id"]) for r in grouped
-                ], pair
+    sets = [[a, b] for a in hubs for b in people[::29] if a != b]
+    sets += [[a, *hubs[:2], b] for a in hubs[:3] for b in people[::97]]
+    await assert_common_films(conn, sets)
 
 
 async def test_demo_load_and_writes_by_hand_keep_the_counts_exact(empty_dsn: str) -> None:
@@ -191,6 +213,7 @@ async def test_generate_keeps_the_counts_exact(empty_dsn: str) -> None:
         await conn.execute("update collaboration_setting set min_credits = 40")
         await generate(conn, 400, 3)
         assert await assert_exact(conn, 40) > 1000
+        await assert_common_films_of_pairs(conn)
     finally:
         await conn.close()
 

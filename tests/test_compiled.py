@@ -149,9 +149,18 @@ FALLBACKS: list[tuple[str, dict[str, Any]]] = [
     ('{ film(slug: "fargo-1996") { bestOffer(region: "U") { cost } } }', {}),
     ('{ film(slug: "fargo-1996") { bestOffer(region: "US", subscriptions: ["x"]) { cost } } }', {}),
     ('{ resolveIds(ids: ["tt0068646", "imdb:tt1"]) { id } }', {}),
+    ('{ film(imdbId: "tt1") { title } }', {}),
+    ('{ person(imdbId: "tt0068646") { name } }', {}),
+    ("{ commonFilms(people: []) { totalCount } }", {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE=", "RmlsbTox"]) { totalCount } }', {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE="], first: 101) { totalCount } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators(first: 0) { totalCount } } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators { nodes { films(first: 21) { slug } } } } }', {}),
     # Fields the compiler leaves to the resolvers.
     ("{ films(last: 2, first: 2) { nodes { title } } }", {}),
-    ('{ person(slug: "joel-coen") { collaborators(first: 2) { totalCount } } }', {}),
+    ('{ person(slug: "joel-coen") { collaborators(after: "x") { totalCount } } }', {}),
+    ('{ commonFilms(people: ["UGVyc29uOjE="], after: "x") { totalCount } }', {}),
+    ('{ path(from: "UGVyc29uOjE=", to: "UGVyc29uOjI=") { length } }', {}),
     ('{ genres(first: 2, after: "x") { nodes { name } } }', {}),
 ]
 
@@ -233,7 +242,7 @@ COMPILED: list[tuple[str, dict[str, Any]]] = [
     ),
     ('{ suggest(prefix: "r", first: 7) { ... on Film { title } ... on Person { name } } }', {}),
     (FILM_PAGE, {"slug": "refusenik-2007", "region": "us"}),
-    ('{ film(imdbId: "tt1") { title } }', {}),
+    ('{ film(imdbId: "tt0000001") { title } }', {}),
     ("query($id: ID) { film(id: $id) { id __typename slug releaseDate } }", {"id": "RmlsbTox"}),
     (
         """{ a: film(slug: "refusenik-2007") { ...F b: cast(first: 3) { character billingOrder

@@ -210,6 +210,16 @@ QUESTIONS = [
       similar(first: 3) { film { slug } reasons { __typename } }
       availability(regions: $regions) { region offers { kind } }
       bestOffer(region: "US") { reason cost } } } }""",
+    """query($id: ID!, $role: CreditRole, $first: Int, $films: Int!, $people: [ID!]!) {
+      person(id: $id) { name
+        collaborators(role: $role, first: $first) { totalCount
+          pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+          edges { cursor node { sharedFilms person { id name }
+            films(first: $films) { slug year directors { name } } } } } }
+      commonFilms(people: $people, first: $first) { __typename totalCount
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        nodes { slug title similar(first: 2) { film { slug } } }
+        edges { cursor node { id } } } }""",
 ]
 QUESTION_DRAWS = 15
 
@@ -231,6 +241,38 @@ def test_graph_questions_agree(paths: Paths, schema: GraphQLSchema) -> None:
     # Most draws are answered compiled (the rest carry an argument the resolvers refuse).
     assert (tally.compiled_share or 0) >= 0.35, tally.summary()
     assert tally.answered >= tally.compared * 0.35, tally.summary()
+
+
+COLLABORATORS = """query($id: ID!, $role: CreditRole, $first: Int) { person(id: $id) {
+  collaborators(role: $role, first: $first) { totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { sharedFilms person { id slug } films { slug } } } } } }"""
+COMMON_FILMS = """query($people: [ID!]!, $first: Int) { commonFilms(people: $people, first: $first) {
+  totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  edges { cursor node { slug year } } } }"""
+
+
+def test_collaborators_and_common_films_agree(paths: Paths) -> None:
+    """Person.collaborators (with and without a role, its films) and commonFilms of each
+    person with their collaborators, which share films: compiled, and the same answers. A
+    cursor of either path pages on either (tests/test_graph_questions.py pages them)."""
+    pair = paths.pair
+    failures = []
+    compiled = 0
+    people = paths.values.ids["Person"][:12]
+    for n, person in enumerate(people):
+        for role in (None, "ACTOR", "DIRECTOR"):
+            request = Generated(COLLABORATORS, {"id": person, "role": role, "first": 1 + n % 4})
+            outcome = pair.run(request, "collaborators")
+            failures += outcome.differences
+            compiled += served_by(outcome.compiled.body) == "compiled"
+        answer = outcome.resolvers.body["data"]["person"]["collaborators"]
+        shared = [e["node"]["person"]["id"] for e in answer["edges"]]
+        for group in ([person, *shared[:1]], [person, *shared[:2]], [*shared[:3], person]):
+            outcome = pair.run(Generated(COMMON_FILMS, {"people": group, "first": 2}), "common")
+            failures += outcome.differences
+            compiled += served_by(outcome.compiled.body) == "compiled"
+    assert not failures, failures[:5]
+    assert compiled >= len(people) * 6, compiled
 
 
 def test_the_corpus_holds_the_examples_and_many_test_documents(written: list[Written]) -> None:

@@ -9,6 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
+from graph.cost import SEARCH_COST, SEARCHES
+from graph.schema import create_schema
 from tests.conftest import extensions, post
 from tests.test_statement_count import COUNT
 
@@ -71,6 +73,37 @@ async def test_nodes_and_search_count_what_they_ask_for(client: httpx.AsyncClien
     assert await cost_of(client, search, {}) == 4 + 4 * 10
 
 
+async def test_each_graph_search_costs_its_work_not_only_its_nodes(
+    client: httpx.AsyncClient,
+) -> None:
+    # `similar` under a page of films is one search per film: 100 each beside its nodes.
+    similar = "query($n: Int) { films(first: $n) { nodes { similar(first: 1) { score } } } }"
+    assert await cost_of(client, similar, {"n": 3}) == 3 + 3 * (SEARCH_COST + 1)
+    body = await post(client, similar, {"n": 100})
+    (error,) = body["errors"]
+    assert extensions(error)["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["cost"] == 100 + 100 * (SEARCH_COST + 1)
+    # A connection's totalCount is free, its count is not: collaborators of 10 directors a film.
+    counts = "query($n: Int) { films(first: $n) { nodes { directors { collaborators(first: 1) { totalCount } } } } }"
+    assert await cost_of(client, counts, {"n": 5}) == 5 + 5 * (10 + 10 * SEARCH_COST)
+    body = await post(client, counts, {"n": 10})
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    people = await post(client, "{ people(first: 2) { nodes { id } } }")
+    ids = [p["id"] for p in people["data"]["people"]["nodes"]]
+    common = "query($p: [ID!]!) { commonFilms(people: $p, first: 2) { nodes { title } } }"
+    assert await cost_of(client, common, {"p": ids}) == SEARCH_COST + 2
+    path = "query($a: ID!, $b: ID!) { path(from: $a, to: $b) { length } }"
+    assert await cost_of(client, path, {"a": ids[0], "b": ids[1]}) == SEARCH_COST + 1
+    # A lookup by key is no search.
+    assert await cost_of(client, "{ films(first: 3) { nodes { title } } }", {}) == 3
+
+
+def test_every_search_named_is_a_field_of_the_schema() -> None:
+    types = create_schema()._schema.type_map
+    for type_name, field in SEARCHES:
+        assert field in types[type_name].fields, (type_name, field)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 async def statements(dsn: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(dsn)
@@ -87,7 +120,9 @@ async def test_a_costly_query_is_refused_before_any_sql(
     assert "data" not in body
     (error,) = body["errors"]
     assert extensions(error) == {"code": "QUERY_TOO_COSTLY", "cost": 101_100, "limit": 10_000}
-    assert error["message"].startswith("The query can return 101100 nodes; at most 10000")
+    assert error["message"].startswith(
+        "The query costs 101100 (the nodes it can return, and 100 per graph search); at most 10000 is"
+    )
     assert body["extensions"] == {"cost": 101_100}
     assert await statements.fetchval(COUNT, database) == 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from pathlib import Path
 from typing import IO
 
 import asyncpg
@@ -191,3 +192,23 @@ def test_output_errors(dsn: str) -> None:
         with pytest.raises(SystemExit) as refused:
             parser().parse_args(["export", "jsonld", *bad])
         assert refused.value.code == 2
+
+
+def test_a_failed_export_leaves_the_last_feed_as_it_was(dsn: str, scratch_dir: Path) -> None:
+    feed = scratch_dir / "feed.ndjson"
+    feed.write_bytes(b"yesterday's feed\n")
+    feed.chmod(0o640)
+    gone = export("postgresql://postgres@127.0.0.1:1/none", "--output", str(feed))
+    _, errors = gone.communicate(timeout=120)
+    assert gone.returncode == 2
+    (line,) = errors.decode().splitlines()
+    assert line.startswith("filmgraph: database error: ")
+    assert line.endswith(f"; the feed is incomplete; {feed} is left as it was")
+    assert feed.read_bytes() == b"yesterday's feed\n"
+
+    done = export(dsn, "--output", str(feed))
+    _, errors = done.communicate(timeout=120)
+    assert done.returncode == 0, errors
+    assert feed.read_bytes().count(b'"@type":"Movie"') == 51
+    assert feed.stat().st_mode & 0o777 == 0o640  # the feed it replaced kept its mode
+    assert [p.name for p in scratch_dir.iterdir()] == ["feed.ndjson"]  # no partial file left

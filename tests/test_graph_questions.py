@@ -262,43 +262,65 @@ async def test_common_films_of_several_people(client: httpx.AsyncClient) -> None
         assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": "people"}
 
 
-async def test_common_films_either_way_they_are_found(dsn: str) -> None:
-    # commonFilms checks the rarest person's films one by one when that person has under a
-    # fiftieth of the others' credits, else groups everyone's credits by film: both must give
-    # the films every person is on, newest first, and the same pages.
+async def test_common_films_either_way_they_are_found(empty_dsn: str) -> None:
+    # commonFilms narrows the rarest person's films one person at a time (migration 0022):
+    # by reading the next person's credits, or, when the films left are under a fortieth of
+    # that person's credits, by looking for them among each film's credits. Either way the
+    # films every person is on, newest first, and the same pages.
     from graph import db
+    from graph.demo.load import load_demo
+    from graph.migrate import migrate
 
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(empty_dsn)
     try:
+        await migrate(conn)
+        await load_demo(conn)
+        # The demo's first person on 120 more films: 40 times a person of 3 credits.
+        await conn.execute(
+            """insert into film (slug, title, year)
+               select 'more-' || i, 'More ' || i, 1950 + i % 70 from generate_series(1, 120) i;
+               insert into credit (film_id, person_id, role)
+               select f.id, 1, 'PRODUCER' from film f where f.slug like 'more-%'"""
+        )
         credits = await conn.fetch("select person_id, film_id from credit")
         films = {
             r["id"]: (r["year"], r["title"])
             for r in await conn.fetch("select id, year, title from film")
         }
         on: dict[int, set[int]] = {}
+        counts: dict[int, int] = {}
         for r in credits:
             on.setdefault(r["person_id"], set()).add(r["film_id"])
+            counts[r["person_id"]] = counts.get(r["person_id"], 0) + 1
         busiest = sorted(on, key=lambda p: (-len(on[p]), p))[:10]
-        rarest = min(on, key=lambda p: (len(on[p]), p))
-        sets = [busiest[:2], busiest, [rarest, *busiest[:9]], [busiest[0], busiest[0]]]
-        counts = {p: sum(1 for r in credits if r["person_id"] == p) for p in on}
+        rarest = min(on, key=lambda p: (counts[p], p))
+        sets = [
+            busiest[:3],
+            busiest,
+            [rarest, *busiest[:9]],
+            [busiest[0], busiest[0]],
+            [busiest[0]],
+            [busiest[4], busiest[2], rarest],
+            [busiest[0], *(p for p in on if counts[p] == 3)],
+        ]
         ways = set()
         for people in sets:
-            ids = sorted(set(people))
-            first = min(ids, key=lambda p: (counts[p], p))
-            ways.add(counts[first] * 50 < sum(counts[o] for o in ids if o != first))
+            ids = sorted(set(people), key=lambda p: (counts[p], p))
+            left = [f for r in credits if r["person_id"] == ids[0] for f in [r["film_id"]]]
+            for other in ids[1:]:
+                if not left:
+                    break
+                ways.add("probed" if len(left) * 40 < counts[other] else "read")
+                left = [f for f in dict.fromkeys(left) if f in on[other]]
             common = set.intersection(*(on[p] for p in ids))
             newest = sorted(
                 common, key=lambda f: (films[f][0] is None, -(films[f][0] or 0), films[f][1], f)
             )
-            for window, expected in (
-                ((0, None, 20, None), newest[:20]),
-                ((1, None, 2, None), newest[1:3]),
-            ):
-                rows = await conn.fetch(db.sql("common_films_page"), *window, ids)
+            for (after, first), expected in (((0, 20), newest[:20]), ((1, 2), newest[1:3])):
+                rows = await conn.fetch(db.sql("common_films_page"), people, after, first)
                 assert rows[0]["page_total"] == len(common)
                 assert [r["id"] for r in rows if r["rn"] is not None] == expected
-        assert ways == {True, False}  # both ways were taken
+        assert ways == {"probed", "read"}  # both ways were taken
     finally:
         await conn.close()
 

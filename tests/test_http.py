@@ -71,6 +71,25 @@ async def test_other_methods_refused(client: httpx.AsyncClient) -> None:
     assert response.status_code == 405
 
 
+async def test_a_path_or_method_no_route_takes_gets_a_stable_code(
+    client: httpx.AsyncClient,
+) -> None:
+    # Not Starlette's plain "Not Found": the JSON-LD pages' shape, with a code.
+    response = await client.get("/films")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert response.headers["cache-control"] == "no-store"
+    response = await client.post("/films/refusenik-2007", json={})
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD"}
+    # On /graphql, a GraphQL response like every other refusal there.
+    response = await client.put("/graphql", json={"query": QUERY})
+    assert "PUT" in refused(response, 405, "METHOD_NOT_ALLOWED")
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD", "POST"}
+
+
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")

@@ -401,6 +401,14 @@ async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
     result = filmgraph_import(empty_dsn, "tmdb-providers", regions)
     assert result.returncode == 4, result.stderr
     assert "regions.json: not a TMDB provider list" in result.stderr.splitlines()[-1]
+    # A provider list cut short (or not JSON at all) is the whole import: refused, not one
+    # bad row that --max-errors could let through as a successful import of nothing.
+    cut = scratch_dir / "providers-cut.json"
+    cut.write_text(json.dumps(PROVIDER_LIST)[:-20])
+    for extra in ((), ("--max-errors", "1")):
+        result = filmgraph_import(empty_dsn, "tmdb-providers", cut, *extra)
+        assert result.returncode == 4, result.stderr
+        assert "providers-cut.json:1: not JSON" in result.stderr.splitlines()[-1], result.stderr
     assert await fingerprint(empty_dsn) == before
 
     # gzip answers are read; one about a film the graph does not have writes nothing, not

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from starlette.middleware.errors import ServerErrorMiddleware
@@ -221,3 +222,28 @@ async def test_a_content_type_naming_json_in_a_parameter_is_not_json(dsn: str) -
     assert with_lane == without
     before, after = with_lane
     assert before == after and before[0] == 400
+
+
+async def test_a_connection_the_server_ended_is_replaced_before_the_answer(dsn: str) -> None:
+    """The server ends the pool's kept connections between two requests (pg_terminate_backend,
+    as a restart or an operator would): the next request is still answered, on a fresh
+    connection, with the same bytes (it was answered SERVICE_UNAVAILABLE)."""
+
+    async def across_a_kill(client: httpx.AsyncClient, lane: Lane) -> Any:
+        first = [raw(await client.post("/graphql", json=film("refusenik-2007"))) for _ in range(2)]
+        kept = [conn.get_server_pid() for conn in lane.state.pool._kept]
+        assert kept
+        killer = await asyncpg.connect(dsn)
+        try:
+            ended = await killer.fetchval(
+                "select count(pg_terminate_backend(pid)) from unnest($1::int[]) pid", kept
+            )
+        finally:
+            await killer.close()
+        assert ended == len(kept)
+        after = raw(await client.post("/graphql", json=film("refusenik-2007")))
+        return first[-1], after
+
+    for before, after in await lane_and_normal(dsn, Settings(), across_a_kill):
+        assert before[0] == 200
+        assert after == before

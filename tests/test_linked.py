@@ -283,6 +283,74 @@ async def test_pages_negotiate_cache_and_refuse_unknown_slugs(client: httpx.Asyn
     assert (await client.get("/films/" + "x" * 400)).status_code == 404
 
 
+async def test_pages_weigh_accept_by_quality_and_match_star_only_when_found(
+    client: httpx.AsyncClient,
+) -> None:
+    await version_known(client)
+    path = "/films/refusenik-2007"
+    for accept, served in (
+        ("text/html;q=0.1, application/ld+json", "application/ld+json"),
+        ("application/ld+json;q=0, text/html", "text/html"),
+        ("application/json, text/html", "application/ld+json"),
+        ("text/html, application/json", "text/html"),
+        ("text/*;q=0.9, application/*;q=0.5", "text/html"),
+        ("*/*", "application/ld+json"),
+    ):
+        response = await client.get(path, headers={"accept": accept})
+        assert response.status_code == 200
+        assert response.headers["content-type"].split(";")[0] == served, accept
+    # "*" is any current representation: none for a slug nothing has.
+    found = await client.get(path, headers={"if-none-match": "*"})
+    assert found.status_code == 304
+    for missing in ("/films/no-such-film", "/people/no-such-person"):
+        gone = await client.get(missing, headers={"if-none-match": "*"})
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_another_public_url_is_another_etag(dsn: str) -> None:
+    """The documents' @ids come from FILMGRAPH_PUBLIC_URL: a server given another one (the
+    same data, the same cursor secret) must not confirm with 304 what a cache holds from the
+    first."""
+    graphql = {"query": '{ film(slug: "refusenik-2007") { jsonLd } }'}
+    asked = [("/films/refusenik-2007", None), ("/graphql", graphql)]
+    seen: list[list[httpx.Response]] = []
+    for url in ("http://127.0.0.1:8000", "https://films.example.org"):
+        settings = replace(Settings(), public_url=url, cursor_secret="s" * 32)
+        with LiveServer(create_app(settings, dsn), settings) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                await version_known(client)
+                headers = (
+                    [{"if-none-match": r.headers["etag"]} for r in seen[0]] if seen else [{}, {}]
+                )
+                seen.append(
+                    [
+                        await client.get(path, params=params, headers=h)
+                        for (path, params), h in zip(asked, headers, strict=True)
+                    ]
+                )
+    for response in seen[1]:
+        assert response.status_code == 200, response.url
+        assert "https://films.example.org/films/refusenik-2007" in response.text
+
+
+async def test_pages_are_charged_to_the_clients_rate_limit(dsn: str) -> None:
+    """A page is the document `{ film(slug:) { jsonLd } }` answers, and costs what it costs
+    (1 point up front and 31 for the document), from the same bucket as /graphql: with rate
+    limiting on, the pages are not a way round it."""
+    settings = Settings(rate_limit=True, rate_limit_points=100)
+    query = {"query": '{ film(slug: "refusenik-2007") { jsonLd } }'}
+    with LiveServer(create_app(settings, dsn), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            spent = [(await client.post("/graphql", json=query)).json() for _ in range(2)]
+            served = await client.get("/films/refusenik-2007")
+            refused = await client.get("/people/laura-bialis")
+    assert [body["extensions"]["cost"] for body in spent] == [32, 32]  # and 1 up front each
+    assert served.status_code == 200  # 98 points of 100
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+
+
 async def test_offer_window_and_public_url(writable_dsn: str) -> None:
     conn = await asyncpg.connect(writable_dsn)
     try:
@@ -319,7 +387,7 @@ async def test_film_and_person_by_tmdb_and_wikidata_id(client: httpx.AsyncClient
         client,
         """{ a: film(tmdbId: 238) { title } b: film(wikidataId: "Q25188") { title }
              c: film(tmdbId: 99999999) { title } d: person(wikidataId: "Q1") { name }
-             e: person(tmdbId: 1) { name } }""",
+             e: person(tmdbId: 1) { name } f: film(imdbId: "tt0000001") { title } }""",
     )
     assert data == {
         "a": {"title": "The Godfather"},
@@ -327,11 +395,15 @@ async def test_film_and_person_by_tmdb_and_wikidata_id(client: httpx.AsyncClient
         "c": None,
         "d": None,
         "e": None,
+        "f": None,
     }
     for query, argument in (
         ('{ film(wikidataId: "47703") { title } }', "wikidataId"),
         ("{ film(tmdbId: 0) { title } }", "tmdbId"),
         ('{ person(wikidataId: "Q0") { name } }', "wikidataId"),
+        ('{ film(imdbId: "garbage") { title } }', "imdbId"),
+        ('{ person(imdbId: "tt0068646") { name } }', "imdbId"),
+        ('{ film(imdbId: "nm0000233") { title } }', "imdbId"),
     ):
         error = await gql_error(client, query)
         assert extensions(error) == {"code": "BAD_USER_INPUT", "argument": argument}
@@ -485,6 +557,41 @@ async def test_import_wikidata(writable_dsn: str) -> None:
     assert await fingerprint(writable_dsn) == after
 
 
+async def test_import_wikidata_leaves_a_sole_director_another_name_labels(
+    writable_dsn: str, scratch_dir: Path
+) -> None:
+    """The film's only director on both sides is the item, unless the item's label names
+    someone else: the graph's director and Wikidata's are then two people."""
+
+    def binding(film: str, imdb: str, director: str, label: str) -> dict[str, Any]:
+        entity = "http://www.wikidata.org/entity/"
+        return {"item": {"type": "uri", "value": entity + film},
+                "imdbId": {"type": "literal", "value": imdb},
+                "director": {"type": "uri", "value": entity + director},
+                "directorLabel": {"type": "literal", "xml:lang": "en", "value": label}}  # fmt: skip
+
+    results = {
+        "head": {"vars": ["item", "imdbId", "director", "directorLabel"]},
+        "results": {
+            "bindings": [
+                binding("Q47703", "tt0068646", "Q7000001", "Somebody Else"),  # Coppola's
+                binding("Q104123", "tt0110912", "Q3772", "Q3772"),  # no English label
+            ]
+        },
+    }
+    path = scratch_dir / "directors.json"
+    path.write_text(json.dumps(results))
+    done = filmgraph_import(writable_dsn, "wikidata", path)
+    assert done.returncode == 0, done.stderr
+    assert await _rows(writable_dsn, DIRECTORS) == [
+        ("david-fincher", None),
+        ("ethan-coen", None),
+        ("francis-ford-coppola", None),
+        ("joel-coen", None),
+        ("quentin-tarantino", "Q3772"),
+    ]
+
+
 async def test_import_wikidata_refuses_what_is_not_sparql_results(
     empty_dsn: str, scratch_dir: Path
 ) -> None:
@@ -493,6 +600,14 @@ async def test_import_wikidata_refuses_what_is_not_sparql_results(
     done = filmgraph_import(empty_dsn, "wikidata", not_results)
     assert done.returncode == 4
     assert "tmdb.json: not SPARQL JSON results" in done.stderr
+    # The whole import is one file: cut short, it is refused, not counted as a bad row.
+    whole = json.dumps({"head": {"vars": ["item", "imdbId"]}, "results": {"bindings": []}})
+    for name, content in (("cut.json", whole[:-3].encode()), ("latin1.json", b"\xff{}")):
+        (scratch_dir / name).write_bytes(content)
+        done = filmgraph_import(empty_dsn, "wikidata", scratch_dir / name, "--max-errors", "5")
+        assert done.returncode == 4, done.stderr
+        assert done.stderr.splitlines()[-1].startswith(f"filmgraph: {name}:1: "), done.stderr
+        assert done.stderr.splitlines()[-1].endswith("; nothing was imported"), done.stderr
     no_imdb = scratch_dir / "items.json"
     no_imdb.write_text('{"head": {"vars": ["item"]}, "results": {"bindings": []}}')
     done = filmgraph_import(empty_dsn, "wikidata", no_imdb)

@@ -8,7 +8,7 @@ from pathlib import Path
 from graphql import GraphQLObjectType, build_schema
 
 from graph import db
-from graph.compiled.arguments import EMBEDDED_PARAMETERS
+from graph.compiled.arguments import EMBEDDED_PARAMETERS, EMBEDDED_SCOPES
 from graph.mapping import MODEL, QUERY, RESOLVER_ONLY, ROOT_PAGES, ROWS, Embedded
 
 SDL = (Path(__file__).parent.parent / "schema.graphql").read_text()
@@ -88,7 +88,7 @@ def test_embedded_statements_exist_and_every_parameter_is_known() -> None:
     of the statement one parameter the compiler knows how to compute."""
     root = Path(__file__).parent.parent
     questions = [*embedded_fields(), *(r.embedded for r in QUERY.values() if r.embedded)]
-    assert len(questions) == 4
+    assert len(questions) == 7
     for e in questions:
         sql = db.sql(e.statement)
         assert (root / e.module).is_file(), e.module
@@ -97,7 +97,9 @@ def test_embedded_statements_exist_and_every_parameter_is_known() -> None:
         known = EMBEDDED_PARAMETERS[e.statement]
         for template in e.parameters:
             for name in re.findall(r"\{(\w+)\}", template):
-                assert name == "parent" or name in known, (e.statement, name)
+                assert name in ("parent", "row") or name in known, (e.statement, name)
+        if e.shape == "page":
+            assert e.statement in EMBEDDED_SCOPES, e.statement
         assert e.target in MODEL or e.target in ROWS or e.target == "Node", e.target
     for row in ROWS.values():
         for target in row.itself.values():

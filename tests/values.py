@@ -404,6 +404,11 @@ class Arguments:
             return self.external_ids()
         if name == "ids":
             return [self.node_id(None) for _ in range(c.integer(0, 5))]
+        if name == "people":
+            # commonFilms: people, now and then one of them twice (whose films are then the
+            # answer), now and then more than the 10 it takes.
+            people = [self.node_id("Person") for _ in range(c.pick((0, 1, 1, 2, 2, 3, 5, 11)))]
+            return people + people[:1] if people and c.chance(0.3) else people
         if name == "regions":
             return self.regions()
         if name == "subscriptions":

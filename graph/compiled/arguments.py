@@ -9,14 +9,22 @@ resolvers run the operation, so the error a client sees is the reference path's 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from graphql import GraphQLSchema
+from graphql import (
+    FieldNode,
+    GraphQLSchema,
+    ListValueNode,
+    ObjectValueNode,
+    ValueNode,
+    VariableNode,
+)
 from graphql.execution.values import VariableValues, get_argument_values
 
-from graph import external, similar, watch
+from graph import collaborators, external, similar, watch
 from graph.compiled.plan import Selected
+from graph.pagination import window
 from graph.textinput import check_text
 from graph.types import _kinds, _roles, region_code
 
@@ -41,11 +49,33 @@ class Arguments:
             self._values[key] = values
         return values
 
+    def written(self, values: Mapping[int, dict[str, Any]]) -> None:
+        """The values of the fields whose arguments are all written in the document (no
+        variable in them, see `written_whole`), by their node: the same for every request of
+        a statement, so read and checked once, when it was compiled."""
+        self._values.update(values)
+
     def once(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A value several parameters share (a whole `films` page), computed once."""
         if key not in self.memo:
             self.memo[key] = compute()
         return self.memo[key]
+
+
+def written_whole(node: FieldNode) -> bool:
+    """Whether every argument of the field is written in the document, no variable in it:
+    then its values, and their checks, are the same for every request."""
+    return all(_written(argument.value) for argument in node.arguments or ())
+
+
+def _written(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return False
+    if isinstance(value, ListValueNode):
+        return all(_written(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return all(_written(item.value) for item in value.fields)
+    return True
 
 
 # A parameter's placeholder in a statement.
@@ -74,6 +104,13 @@ def _role(value: Any) -> str | None:
 def _roles_param(value: Any) -> list[str] | None:
     roles = _roles(value)
     return None if roles is None else list(roles)
+
+
+def page_first(first: int | None) -> int:
+    """A connection's first page size, checked as graph/pagination.py's window checks it."""
+    win = window("", first, None, None, None)
+    assert win.first is not None
+    return win.first
 
 
 def _kinds_param(value: Any) -> list[str] | None:
@@ -111,6 +148,17 @@ EMBEDDED_PARAMETERS: dict[str, dict[str, Parameter]] = {
             "bigint[]",
         ),
     },
+    "collaborators_page": {
+        "first": (lambda a: page_first(a.get("first")), "bigint"),
+        "role": (lambda a: _role(a.get("role")), "text"),
+    },
+    "shared_films_by_people": {
+        "first": (lambda a: collaborators.shared_films_count(a["first"]), "int"),
+    },
+    "common_films_page": {
+        "people": (lambda a: collaborators.common_people(a["people"]), "bigint[]"),
+        "first": (lambda a: page_first(a.get("first")), "bigint"),
+    },
     "nodes_by_external_id": {
         "kinds": (lambda a: external.parse(a["ids"])[0], "text[]"),
         "values": (lambda a: external.parse(a["ids"])[1], "text[]"),
@@ -123,3 +171,15 @@ def embedded_parameter(selected: Selected, statement: str, name: str) -> tuple[S
     """The Source of one parameter of an embedded statement, and its cast."""
     compute, cast = EMBEDDED_PARAMETERS[statement][name]
     return (lambda args: compute(args.of(selected))), cast
+
+
+# The scope of the cursors of an Embedded page (shape "page"), by statement: as its resolver
+# seals them, from the field's arguments and the parent's key (its text; "0" at the root).
+EMBEDDED_SCOPES: dict[str, Callable[[dict[str, Any], str], str]] = {
+    "collaborators_page": lambda a, parent: collaborators.collaborators_scope(
+        parent, _role(a.get("role"))
+    ),
+    "common_films_page": lambda a, _: collaborators.common_films_scope(
+        collaborators.common_people(a["people"])
+    ),
+}

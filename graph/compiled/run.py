@@ -27,6 +27,7 @@ from graph.compiled.arguments import Arguments
 from graph.compiled.cache import NOT_COMPILABLE, Document, Served, StatementCache, signature
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
+from graph.db import LOST, RequestConnection
 from graph.discovery.pages import fetch
 from graph.settings import Settings
 
@@ -164,6 +165,7 @@ def prepare(cache: StatementCache, key: Any, args: Arguments) -> tuple[Statement
     statement = cache.get(key)
     if not isinstance(statement, Statement):
         return None
+    args.written(statement.written)
     try:
         for selected in statement.checked:
             args.of(selected)
@@ -181,8 +183,7 @@ async def run(
     exist (the resolvers give the NOT_FOUND), or when a statement of several root fields or
     with a graph question timed out (the resolvers answer the fields that were not slow)."""
     try:
-        async with pool.acquire() as conn:
-            rows = await fetch(conn, statement.sql, params, statement.custom_plan)
+        rows = await _rows(pool, statement, params)
     except UNAVAILABLE as exc:
         if isinstance(exc, asyncpg.QueryCanceledError) and timeouts_to_resolvers(statement):
             # The resolvers run them, at the cost of a second wait.
@@ -198,6 +199,21 @@ async def run(
     if statement.cursors:
         text = _cursors(text, statement, args)
     return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
+
+
+async def _rows(pool: Any, statement: Statement, params: list[Any]) -> list[asyncpg.Record]:
+    """The statement's rows. A statement reads only, and runs before anything of the answer is
+    sent: one whose connection was lost under it (the server ended it while the pool kept it)
+    is asked again, once, on a fresh connection, rather than answered SERVICE_UNAVAILABLE."""
+    try:
+        async with pool.acquire() as conn:
+            return await fetch(conn, statement.sql, params, statement.custom_plan)
+    except LOST as exc:
+        if not isinstance(pool, RequestConnection) or not await pool.replace():
+            raise
+        log.info("connection lost under a statement; asked again on another error=%r", exc)
+    async with pool.acquire() as conn:
+        return await fetch(conn, statement.sql, params, statement.custom_plan)
 
 
 def _failed(statement: Statement, exc: BaseException) -> GraphQLExecutionResult:

@@ -46,7 +46,9 @@ from graph.compiled.arguments import (
     Source,
     argument,
     constant,
+    written_whole,
 )
+from graph.compiled.embedded import EmbeddedSlot
 from graph.compiled.pages import CursorSlot, KeysetSlot
 from graph.compiled.plan import NotCompilable, Selected, plan, snake
 from graph.ids import from_global_id, pk_of
@@ -85,7 +87,7 @@ class Statement:
     sql: str
     sources: list[Source]
     custom_plan: bool
-    cursors: list[CursorSlot | KeysetSlot]
+    cursors: list[CursorSlot | KeysetSlot | EmbeddedSlot]
     checked: list[Selected]
     roots: tuple[Selected, ...]
     # Whether `ok` may be false (a filter names something that may not exist): then the
@@ -98,6 +100,10 @@ class Statement:
     # resolvers run each as a statement of its own, so when this one times out they say which
     # field was slow (graph/compiled/run.py hands it to them).
     embeds: bool = False
+    # The argument values of the fields whose arguments are all written in the document
+    # (`filmography(role: DIRECTOR, first: 10)`), by node, as read and checked when it was
+    # compiled: the same for every request (the others are in `checked`).
+    written: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,8 +112,9 @@ class Builder:
     strawberry_schema: Any
     args: Arguments  # this request's values: only their shape may steer the SQL
     sources: list[Source] = field(default_factory=list)
-    cursors: list[CursorSlot | KeysetSlot] = field(default_factory=list)
+    cursors: list[CursorSlot | KeysetSlot | EmbeddedSlot] = field(default_factory=list)
     checked: list[Selected] = field(default_factory=list)
+    written: dict[int, dict[str, Any]] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
     # Arguments checked for each request whether or not the SQL uses their values.
     validators: list[Source] = field(default_factory=list)
@@ -135,9 +142,13 @@ class Builder:
         return f"{base}{self.aliases}"
 
     def arguments(self, selected: Selected) -> dict[str, Any]:
+        values = self.args.of(selected)
         if selected.node.arguments:
-            self.checked.append(selected)
-        return self.args.of(selected)
+            if written_whole(selected.node):
+                self.written[id(selected.node)] = values
+            elif all(other is not selected for other in self.checked):
+                self.checked.append(selected)
+        return values
 
     # -- the operation ----------------------------------------------------------------
 
@@ -155,6 +166,7 @@ class Builder:
             may_refuse=bool(self.checks),
             unused=unused + self.validators,
             embeds=self.embeds,
+            written=self.written,
         )
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:
@@ -211,6 +223,8 @@ class Builder:
             )
         else:
             check, cast = LOOKUP_CHECKS.get(argument_name, (_same, "text"))
+            if argument_name == "imdbId":
+                check = partial(external.imdb_id, entity=entity)
             value = self.param(argument(s, argument_name, check), cast)
         return self.row(entity, s, f"{MODEL[entity].table} {{t}} where {{t}}.{column} = {value}")
 
@@ -249,7 +263,8 @@ class Builder:
             return computed.expression.format(t=alias, base=base)
         question = model.embedded.get(attribute)
         if question is not None:
-            return embedded.embedded(self, s, question, f"{alias}.{model.columns['db_id'].name}")
+            key = f"{alias}.{model.columns['db_id'].name}"
+            return embedded.embedded(self, s, question, key, alias)
         itself = model.itself.get(attribute)
         if itself is not None:
             return self.entity(itself, alias, s.children[itself])

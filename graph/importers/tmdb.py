@@ -49,9 +49,10 @@ class Document:
         run.reject(Reject(self.name, line, f"{reason} (at {describe(where)})"), table)
 
 
-def _load(path: Path, run: Run, table: str) -> Document | None:
-    """The file's JSON (gzip or not, by its magic bytes), or None (reported) when it is not
-    JSON."""
+def _load(path: Path, run: Run, table: str, whole: bool = False) -> Document | None:
+    """The file's JSON (gzip or not, by its magic bytes), or None (reported as a bad row) when
+    it is not JSON. `whole`: the file is the whole import (wikidata's), so a file that is not
+    JSON, cut short or not UTF-8, is refused as a truncated gzip file is (InputError)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -69,12 +70,15 @@ def _load(path: Path, run: Run, table: str) -> Document | None:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         byte = exc.start - raw.rfind(b"\n", 0, exc.start)
-        run.reject(Reject(path.name, line, f"invalid UTF-8 at byte {byte}"), table)
-        return None
-    try:
-        return Document(path.name, Lines(text), json.loads(text))
-    except json.JSONDecodeError as exc:
-        run.reject(Reject(path.name, exc.lineno, f"not JSON: {exc.msg}"), table)
+        bad = Reject(path.name, line, f"invalid UTF-8 at byte {byte}")
+    else:
+        try:
+            return Document(path.name, Lines(text), json.loads(text))
+        except json.JSONDecodeError as exc:
+            bad = Reject(path.name, exc.lineno, f"not JSON: {exc.msg}")
+    if whole:
+        raise InputError(str(bad))
+    run.reject(bad, table)
     return None
 
 
@@ -99,7 +103,7 @@ def _provider(entry: Any) -> ProviderRow | str:
 
 async def import_providers(run: Run, path: Path) -> None:
     await run.conn.execute(db.sql("tmdb_provider_stage_create"))
-    doc = _load(path, run, "provider")
+    doc = _load(path, run, "provider", whole=True)
     rows: list[ProviderRow] = []
     if doc is not None:
         results = doc.value.get("results") if isinstance(doc.value, dict) else None

@@ -101,7 +101,7 @@ def _file_conflicts(run: Run, doc: Document, rows: list[StageRow]) -> list[Stage
 async def import_wikidata(run: Run, path: Path) -> None:
     conn = run.conn
     await conn.execute(db.sql("wikidata_stage_create"))
-    doc = _load(path, run, "film")
+    doc = _load(path, run, "film", whole=True)
     rows: list[StageRow] = []
     if doc is not None:
         for i, binding in enumerate(_bindings(doc)):

@@ -1,81 +1,86 @@
 -- Person.collaborators, Collaborator.films and Query.commonFilms (graph/collaborators.py).
 
--- name: collaborators_page_by_person_id
--- The people who share films with person $5, most shared films first (then by name, id),
--- with how many they share; $6 a role: only collaborators who held it on a shared film (and
--- only those films count). With graph/db.py's page window and total ($1 after, $2 before,
--- $3 first, $4 last, as its PAGE_FRAGMENT), written out so that only the page's people are
--- read whole. Counted here for people below migration 0019's bound (the others' are counted
--- ahead: collaborators_page_counted), who have at most a few tens of thousands of
--- collaborators: the numbering takes their names one index probe each (a subquery), where
+-- name: collaborators_page
+-- The people who share films with person $3, most shared films first (then by name, id),
+-- with how many they share; $4 a role: only collaborators who held it on a shared film (and
+-- only those films count). The page of $2 after position $1, numbered (rn), with the total
+-- on every row (page_total) and one row with a null rn when the page is empty; each row
+-- says whose collaborator it is (parent) and the role asked ($4, asked_role), which
+-- Collaborator.films reads. One statement, so that the compiled path embeds it as the
+-- resolvers run it: the busiest people's collaborators (migration 0019's hubs) are counted
+-- ahead, and their rows read (the first part); anyone else's are counted here (the second);
+-- each part runs only for the people it is for (a one-time filter on whether $3 is a hub).
+with hub as materialized (
+    select exists (select from collaborator_hub h where h.person_id = $3::bigint) as counted
+)
+-- A hub's page: the rank index walks the person's collaborators most shared first; only the
+-- films counts that the page reaches are sorted by name (incremental sort), and the total
+-- counts index entries.
+select c.* from (
+    with total as (
+        select count(*) as total
+        from collaboration c
+        where c.person_id = $3::bigint and c.role = coalesce($4::text, 'ANY')
+    ), page as (
+        select c.other_id, c.shared
+        from collaboration c
+        join person o on o.id = c.other_id
+        where c.person_id = $3::bigint and c.role = coalesce($4::text, 'ANY')
+        order by c.shared desc, o.name, o.id
+        offset $1::bigint
+        limit $2::bigint
+    ), numbered as (
+        select $1::bigint + row_number() over (order by p.shared desc, o.name, o.id) as rn,
+               p.other_id, p.shared
+        from page p
+        join person o on o.id = p.other_id
+    )
+    select $3::bigint as page_parent, t.total as page_total, $3::bigint as parent, n.rn, p.*,
+           n.shared, $4::text as asked_role
+    from total t
+    left join numbered n on true
+    left join person p on p.id = n.other_id
+) c
+where (select h.counted from hub h)
+union all
+-- Anyone else's, counted from their films' credits: at most a few tens of thousands of
+-- collaborators, whose numbering takes their names one index probe each (a subquery), where
 -- the planner, overestimating them, read the whole of person by a hash join (180 ms for a
 -- person of 31 films on a loaded machine). Each of the person's films is read by its own
 -- credits.
-with shared as materialized (
-    select c2.person_id, count(distinct c2.film_id) as shared
-    from credit c1
-    join credit c2 on c2.film_id = c1.film_id and c2.person_id <> c1.person_id
-    where c1.person_id = $5::bigint and ($6::text is null or c2.role = $6::text)
-    group by c2.person_id
-), numbered as materialized (
-    select row_number() over (
-               order by s.shared desc, (select p.name from person p where p.id = s.person_id),
-                        s.person_id
-           ) as rn,
-           s.person_id, s.shared
-    from shared s
-), total as (
-    select count(*) as total from numbered
-)
-select $5::bigint as page_parent, t.total as page_total, $5::bigint as parent, n.rn, p.*,
-       n.shared
-from total t
-left join numbered n
-  on n.rn > $1::bigint
- and n.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or n.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or n.rn >= least($2::bigint, t.total + 1) - $4::bigint)
-left join person p on p.id = n.person_id
-order by n.rn;
-
--- name: collaborators_counted
--- Whether person $1's collaborators are counted ahead (migration 0019's hubs).
-select exists (select from collaborator_hub h where h.person_id = $1::bigint);
-
--- name: collaborators_page_counted
--- collaborators_page_by_person_id for a hub, from its counted collaborations: $1 after,
--- $2 first (the field takes no last or before), $3 the person, $4 a role or null. The rank
--- index walks the person's collaborators most shared first; only the films counts that the
--- page reaches are sorted by name (incremental sort), and the total counts index entries.
-with total as (
-    select count(*) as total
-    from collaboration c
-    where c.person_id = $3::bigint and c.role = coalesce($4::text, 'ANY')
-), page as (
-    select c.other_id, c.shared
-    from collaboration c
-    join person o on o.id = c.other_id
-    where c.person_id = $3::bigint and c.role = coalesce($4::text, 'ANY')
-    order by c.shared desc, o.name, o.id
-    offset $1::bigint
-    limit $2::bigint
-), numbered as (
-    select $1::bigint + row_number() over (order by p.shared desc, o.name, o.id) as rn,
-           p.other_id, p.shared
-    from page p
-    join person o on o.id = p.other_id
-)
-select $3::bigint as page_parent, t.total as page_total, $3::bigint as parent, n.rn, p.*,
-       n.shared
-from total t
-left join numbered n on true
-left join person p on p.id = n.other_id
-order by n.rn;
+select o.* from (
+    with shared as materialized (
+        select c2.person_id, count(distinct c2.film_id) as shared
+        from credit c1
+        join credit c2 on c2.film_id = c1.film_id and c2.person_id <> c1.person_id
+        where c1.person_id = $3::bigint and ($4::text is null or c2.role = $4::text)
+        group by c2.person_id
+    ), numbered as materialized (
+        select row_number() over (
+                   order by s.shared desc, (select p.name from person p where p.id = s.person_id),
+                            s.person_id
+               ) as rn,
+               s.person_id, s.shared
+        from shared s
+    ), total as (
+        select count(*) as total from numbered
+    )
+    select $3::bigint as page_parent, t.total as page_total, $3::bigint as parent, n.rn, p.*,
+           n.shared, $4::text as asked_role
+    from total t
+    left join numbered n on n.rn > $1::bigint and n.rn <= $1::bigint + $2::bigint
+    left join person p on p.id = n.person_id
+) o
+where not (select h.counted from hub h)
+order by rn;
 
 -- name: shared_films_by_people
 -- For pairs of people ($1[i], $2[i]): the films both are credited on (the second in role $4
 -- when given), newest first (year desc nulls last, title, id), at most $3 per pair. Driven
--- from the credits of whichever of the two has fewer (credit_tally, "walked"), newest first by
+-- from the credits of whichever of the two has fewer (credit_tally, "walked"; the second's in
+-- role $4 only: a director among the busiest people's collaborators has a fifth of their
+-- credits as a director, and walking person 10's 16,657 credits for the directors among their
+-- collaborators took 260-380 ms for ten of them, 85-120 ms walking those), newest first by
 -- their copies of the film's year and title (migration 0009), probing the other among each
 -- film's own credits until $3 are found: the busiest person's collaborators are mostly busy
 -- people too, and probing every film of person 1 (249,151 credits) for each of them took
@@ -96,7 +101,8 @@ cross join lateral (
         from (select coalesce((select sum(t.films) from credit_tally t
                                where t.person_id = k.a), 0) as a_credits,
                      coalesce((select sum(t.films) from credit_tally t
-                               where t.person_id = k.b), 0) as b_credits) c
+                               where t.person_id = k.b
+                                 and ($4::text is null or t.role = $4::text)), 0) as b_credits) c
     ) t
 ) w
 cross join lateral (
@@ -143,116 +149,13 @@ cross join lateral (
 join film f on f.id = s.film_id
 order by k.a, k.b, f.year desc nulls last, f.title, f.id;
 
--- name: common_films_page_of_pair
--- common_films_page for two people of whom one at least is a hub (migration 0019): $1 after,
--- $2 first (commonFilms takes no last or before), $3 and $4 the people. The total is their
--- counted collaboration; the page walks the credits of whichever has fewer (credit_tally),
--- newest first by their copies of the film's year and title, and probes the other among
--- each film's credits until the page is full: persons 1 and 2 of the 1M catalogue (249,151
--- and 61,877 credits) sort person 2's and probe a few dozen films, where grouping both
--- people's 311,000 credits by film took 0.9 s.
-with total as (
-    select coalesce((
-        select c.shared from collaboration c
-        where c.role = 'ANY'
-          and ((c.person_id = $3::bigint and c.other_id = $4::bigint)
-               or (c.person_id = $4::bigint and c.other_id = $3::bigint))
-        limit 1), 0) as total
-), sides as (
-    select case when coalesce((select sum(t.films) from credit_tally t
-                               where t.person_id = $3::bigint), 0)
-                  <= coalesce((select sum(t.films) from credit_tally t
-                               where t.person_id = $4::bigint), 0)
-                then $3::bigint else $4::bigint end as walked
-), page as (
-    select s.film_id, s.film_year, s.film_title
-    from (
-        -- Sorted first, probed after (offset 0: the probe is not pushed under the sort).
-        select distinct on (c.film_year, c.film_title, c.film_id)
-               c.film_id, c.film_year, c.film_title
-        from credit c
-        where c.person_id = (select walked from sides)
-        order by c.film_year desc nulls last, c.film_title, c.film_id
-        offset 0
-    ) s
-    where (select case when walked = $3::bigint then $4::bigint else $3::bigint end from sides)
-          = any(array(select d.person_id from credit d where d.film_id = s.film_id))
-    order by s.film_year desc nulls last, s.film_title, s.film_id
-    offset $1::bigint
-    limit $2::bigint
-), numbered as (
-    select $1::bigint + row_number() over (
-               order by p.film_year desc nulls last, p.film_title, p.film_id) as rn,
-           p.film_id
-    from page p
-)
-select 0::bigint as page_parent, t.total as page_total, 0::bigint as parent, n.rn, f.*
-from total t
-left join numbered n on true
-left join film f on f.id = n.film_id
-order by n.rn;
-
--- name: common_films_pair_counted
--- Whether either of two people is a hub (migration 0019): common_films_page_of_pair serves.
-select exists (select from collaborator_hub h where h.person_id in ($1::bigint, $2::bigint));
-
 -- name: common_films_page
--- The films every person of $5 (distinct ids) is credited on, newest first (year desc nulls
--- last, title, id), with graph/db.py's page window and total ($1 after, $2 before, $3 first,
--- $4 last, as its PAGE_FRAGMENT): written out here so that film is read for the page's rows
--- only; the films are found and numbered from the credits, which carry their film's year and
--- title (migration 0009's copies, read from credit_filmography_idx).
--- Two ways to find them, chosen by the people's credit counts (credit_tally):
--- - the rarest person has under a fiftieth of the others' credits: each of that person's
---   films is checked by its own credits (read by film, a dozen entries each), so Slim Pickens
---   with the catalogue's busiest person reads Slim Pickens's films and no more;
--- - else everyone's credits are read once (each person's a contiguous index range) and
---   grouped by film: two people of 62,000 and 249,000 credits read 311,000 index entries,
---   where checking 50,000 films one by one read millions of buffers (past the timeout).
-with asked as materialized (
-    select p.id, coalesce((select sum(t.films) from credit_tally t where t.person_id = p.id), 0)
-        as credits
-    from unnest($5::bigint[]) as p(id)
-), rarest as materialized (
-    select a.id,
-           a.credits * 50 < (select coalesce(sum(o.credits), 0) from asked o where o.id <> a.id)
-               as alone
-    from asked a
-    order by a.credits, a.id
-    limit 1
-), common as materialized (
-    select k.film_id, k.year, k.title
-    from (
-        select distinct c.film_id, c.film_year as year, c.film_title as title
-        from credit c
-        where c.person_id = (select id from rarest) and (select alone from rarest)
-    ) k
-    cross join lateral (
-        -- The people are tested in the aggregate, so the film's credits are read by film.
-        select count(distinct d.person_id) filter (where d.person_id = any($5::bigint[])) as n
-        from credit d
-        where d.film_id = k.film_id
-    ) m
-    where m.n = (select count(*) from asked)
-    union all
-    select c.film_id, min(c.film_year), min(c.film_title)
-    from credit c
-    where c.person_id = any($5::bigint[]) and not (select alone from rarest)
-    group by c.film_id
-    having count(distinct c.person_id) = (select count(*) from asked)
-), numbered as materialized (
-    select row_number() over (order by c.year desc nulls last, c.title, c.film_id) as rn,
-           c.film_id
-    from common c
-), total as (
-    select count(*) as total from numbered
-)
-select 0::bigint as page_parent, t.total as page_total, 0::bigint as parent, n.rn, f.*
-from total t
-left join numbered n
-  on n.rn > $1::bigint
- and n.rn < least($2::bigint, t.total + 1)
- and ($3::bigint is null or n.rn <= $1::bigint + $3::bigint)
- and ($4::bigint is null or n.rn >= least($2::bigint, t.total + 1) - $4::bigint)
+-- The films every person of $1 (repeats count once) is credited on, newest first (year desc
+-- nulls last, title, id): the page of $3 after position $2, numbered (rn), with the total of
+-- them on every row, and one row with a null rn when the page is empty. Found and numbered
+-- by migration 0022's common_films_page_of (rarest person first, narrowed one person at a
+-- time), the page's films read whole here.
+select 0::bigint as page_parent, n.total as page_total, 0::bigint as parent, n.rn, f.*
+from common_films_page_of($1::bigint[], $2::bigint, $3::bigint) n
 left join film f on f.id = n.film_id
 order by n.rn;

@@ -42,8 +42,10 @@ select (select count(*) from changed) as updated, (select count(*) from matched)
 
 -- name: wikidata_directors_merge
 -- Set the Wikidata id of the matched films' directors where the graph can tell which person
--- an item is: the film's only director in the graph and its only one in the file, or the one
--- director whose name is the item's label (case and accents aside) on both sides. A person
+-- an item is: the film's only director in the graph and its only one in the file, unless the
+-- item's label names someone else (a label that is the item's id says nothing: the service
+-- gives that when the item has no label in its language), or the one director whose name is
+-- the item's label (case and accents aside) on both sides. A person
 -- matched to several items, an item matched to several people, a person holding another
 -- item already or an item another person holds: left alone. Returns updated, matched and
 -- ambiguous (people matched but left alone).
@@ -60,6 +62,7 @@ with listed as (
     from listed l join graphed g on g.film_id = l.film_id
     where (select count(distinct x.q) from listed x where x.film_id = l.film_id) = 1
       and (select count(*) from graphed y where y.film_id = g.film_id) = 1
+      and (l.label is null or l.label = fold(l.q) or l.label = g.name)
 ), named as (
     select g.person_id, l.q
     from listed l join graphed g on g.film_id = l.film_id and g.name = l.label
