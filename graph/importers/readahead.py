@@ -123,9 +123,12 @@ def _widen(pipe: int) -> None:
     """Let the pipe hold a few blocks (64 KiB by default): the child then writes a block
     while the import is busy, rather than wait for the import to be scheduled, 16 times a
     block, which on a busy machine cost more than the second core gave."""
+    setting = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+    if setting is None:
+        return
     for size in (PIPE_SIZE, 1 << 20):  # 1 MiB: the most an unprivileged user may ask
         with contextlib.suppress(OSError):
-            fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, size)
+            fcntl.fcntl(pipe, setting, size)
             return
 
 
