@@ -16,7 +16,8 @@ object and its `hops` a list of 10 (a path has at most 6), `similar(first:)` and
 `Collaborator.films(first:)` count `first`, `collaborators` and `commonFilms` are
 connections. Those four are also searches, whose work grows with the graph and not with what
 they return, so each call of one adds SEARCH_COST (below) to what its nodes cost: under a
-page of 100 films, `similar(first: 1)` is 100 searches, and costs 100 x 101. Connection
+page of 100 films, `similar(first: 1)` is 100 searches, and costs 100 x 101; under a list
+without a page size, each search counts as UNPAGED_SEARCH_FANOUT of them. Connection
 plumbing (the connection, its edges, `pageInfo`) and introspection are free. Fragments and
 inline fragments count wherever they are spread, with the operation's variables as coerced
 for execution. Page sizes outside 0-100 count as the nearest bound: the resolver refuses them
@@ -67,6 +68,14 @@ JSON_DOCUMENT_COST = 1 + 3 * UNPAGED_LIST_SIZE
 # 10,000 (the default limit) by itself: 100 searches in one document are refused, and the
 # default rate limit allows about 1,000 a minute per client.
 SEARCH_COST = 100
+# A list without a page size (`Film.directors`, `writers`, `SharedPeople.people`) counts as 10
+# nodes, but has no bound: a film may have dozens of writers (IMDb's anthologies hundreds). A
+# search under it is charged as if the list held this many elements, so that
+# `film { writers { collaborators { ... } } }` pays for 50 searches, and a document can ask
+# that of at most one film.
+UNPAGED_SEARCH_FANOUT = 50
+# Per field: the nodes it can return, and the searches it can run.
+Cost = tuple[int, int]
 SEARCHES = frozenset(
     {("Query", "path"), ("Query", "commonFilms"), ("Film", "similar"), ("Person", "collaborators")}
 )
@@ -85,22 +94,26 @@ class _Costing:
         }
         # Cost is linear in the multiplier above it, so a fragment is costed once per page size
         # it can see, however many times it is spread.
-        self.done: dict[tuple[str, int], int] = {}
+        self.done: dict[tuple[str, int], Cost] = {}
 
-    def selections(self, selection_set: SelectionSetNode | None, parent: Any, page: int) -> int:
-        total = 0
+    def selections(self, selection_set: SelectionSetNode | None, parent: Any, page: int) -> Cost:
+        nodes = searches = 0
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
-                total += self.field(selection, parent, page)
+                more = self.field(selection, parent, page)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 on = self.schema.get_type(condition.name.value) if condition else parent
-                total += self.selections(selection.selection_set, on, page)
+                more = self.selections(selection.selection_set, on, page)
             elif isinstance(selection, FragmentSpreadNode):
-                total += self.fragment(selection.name.value, page)
-        return total
+                more = self.fragment(selection.name.value, page)
+            else:
+                continue
+            nodes += more[0]
+            searches += more[1]
+        return nodes, searches
 
-    def fragment(self, name: str, page: int) -> int:
+    def fragment(self, name: str, page: int) -> Cost:
         key = (name, page)
         if key not in self.done:
             definition = self.fragments[name]
@@ -108,16 +121,17 @@ class _Costing:
             self.done[key] = self.selections(definition.selection_set, on, page)
         return self.done[key]
 
-    def field(self, node: FieldNode, parent: Any, page: int) -> int:
+    def field(self, node: FieldNode, parent: Any, page: int) -> Cost:
+        """The nodes and the searches the field can bring, per parent."""
         name = node.name.value
         fields = getattr(parent, "fields", None)
         if name.startswith("__") or not fields or name not in fields:
-            return 0
+            return 0, 0
         definition = fields[name]
         if not node.selection_set:
             # A JSON value is a whole document (`jsonLd`: a film with its people, genres and
             # offers), counted as that many nodes; any other scalar is free.
-            return JSON_DOCUMENT_COST if get_named_type(definition.type).name == "JSON" else 0
+            return (JSON_DOCUMENT_COST if get_named_type(definition.type).name == "JSON" else 0), 0
         try:
             args = get_argument_values(definition, node, self.variables)
         except GraphQLError:
@@ -125,10 +139,15 @@ class _Costing:
         named = get_named_type(definition.type)
         if _is_connection(named):
             page = _size(args.get("first") or args.get("last"), DEFAULT_PAGE_SIZE)
+        # The searches under a list of unknown length run once per element: counted as
+        # UNPAGED_SEARCH_FANOUT elements, not the 10 its nodes are counted as.
+        fanout = None
         if not is_list_type(get_nullable_type(definition.type)):
             count = 1
         elif "first" in definition.args:
-            count = _size(args.get("first") or args.get("last"), UNPAGED_LIST_SIZE)  # all: 10
+            given = args.get("first") or args.get("last")
+            count = _size(given, UNPAGED_LIST_SIZE)  # all of them: 10
+            fanout = count if isinstance(given, int) else UNPAGED_SEARCH_FANOUT
         elif "ids" in definition.args and isinstance(args.get("ids"), list):
             count = len(args["ids"])
         elif "regions" in definition.args and isinstance(args.get("regions"), list):
@@ -137,9 +156,11 @@ class _Costing:
             count = page  # edges, nodes
         else:
             count = UNPAGED_LIST_SIZE
+            fanout = UNPAGED_SEARCH_FANOUT
         own = 0 if _is_plumbing(named) else count
-        search = SEARCH_COST if (parent.name, name) in SEARCHES else 0
-        return search + own + count * self.selections(node.selection_set, named, page)
+        nodes, searches = self.selections(node.selection_set, named, page)
+        here = 1 if (parent.name, name) in SEARCHES else 0
+        return own + count * nodes, here + (count if fanout is None else fanout) * searches
 
 
 def _size(value: Any, default: int) -> int:
@@ -196,7 +217,10 @@ def operation_cost(
 ) -> int:
     """Nodes `operation` of `document` can return, with its variables coerced already."""
     root = schema.get_root_type(operation.operation)
-    return _Costing(schema, document, variables).selections(operation.selection_set, root, 0)
+    nodes, searches = _Costing(schema, document, variables).selections(
+        operation.selection_set, root, 0
+    )
+    return nodes + SEARCH_COST * searches
 
 
 # The arguments whose values (beside whether they are null) the cost reads: page sizes, and

@@ -10,8 +10,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 ASSETS = Path(__file__).parent / "static" / "graphiql"
@@ -87,7 +88,8 @@ def routes() -> list[Route]:
     async def asset(request: Request) -> Response:
         found = assets.get(request.path_params["path"])
         if found is None:
-            return PlainTextResponse("Not Found", status_code=404)
+            # A path nothing is served at, answered as any other (graph/unrouted.py).
+            raise HTTPException(404)
         headers = {
             **SECURITY_HEADERS,
             "etag": found.etag,

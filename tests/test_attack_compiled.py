@@ -4,6 +4,7 @@ its connection. The resolvers are the reference: every response must be the one 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import tracemalloc
@@ -605,8 +606,10 @@ async def test_hanging_up_mid_custom_plan_leaves_no_open_transaction(dsn: str) -
                     " and application_name = 'filmgraph' and pid <> pg_backend_pid()"
                 )
                 assert all(r["state"] != "idle in transaction" for r in states), (turns, states)
-            # The pool's one connection: no setting left from a cancelled transaction.
-            async with app.state.pool.pool.acquire() as conn:
+            # The pool's one connection, as the next request takes it (kept by the pool when
+            # the last request ended clean, which asyncpg's own acquire would wait for
+            # forever): no setting left from a cancelled transaction.
+            async with asyncio.timeout(10), app.state.pool.acquire() as conn:
                 assert await conn.fetchval("show plan_cache_mode") == "auto"
     finally:
         await watcher.close()

@@ -9,9 +9,11 @@ import asyncpg
 import httpx
 import pytest
 
-from graph.cost import SEARCH_COST, SEARCHES
+from graph.app import create_app
+from graph.cost import SEARCH_COST, SEARCHES, UNPAGED_SEARCH_FANOUT
 from graph.schema import create_schema
-from tests.conftest import extensions, post
+from graph.settings import Settings
+from tests.conftest import LiveServer, extensions, post
 from tests.test_statement_count import COUNT
 
 FILM_PAGE = (Path(__file__).resolve().parent.parent / "examples" / "film-page.graphql").read_text()
@@ -83,10 +85,11 @@ async def test_each_graph_search_costs_its_work_not_only_its_nodes(
     (error,) = body["errors"]
     assert extensions(error)["code"] == "QUERY_TOO_COSTLY"
     assert error["extensions"]["cost"] == 100 + 100 * (SEARCH_COST + 1)
-    # A connection's totalCount is free, its count is not: collaborators of 10 directors a film.
+    # A connection's totalCount is free, its count is not: collaborators of every director.
     counts = "query($n: Int) { films(first: $n) { nodes { directors { collaborators(first: 1) { totalCount } } } } }"
-    assert await cost_of(client, counts, {"n": 5}) == 5 + 5 * (10 + 10 * SEARCH_COST)
-    body = await post(client, counts, {"n": 10})
+    # directors has no page size: its searches count as UNPAGED_SEARCH_FANOUT, its nodes as 10.
+    assert await cost_of(client, counts, {"n": 1}) == 1 + 10 + UNPAGED_SEARCH_FANOUT * SEARCH_COST
+    body = await post(client, counts, {"n": 2})
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
     people = await post(client, "{ people(first: 2) { nodes { id } } }")
     ids = [p["id"] for p in people["data"]["people"]["nodes"]]
@@ -156,3 +159,44 @@ async def test_the_cost_of_a_document_served_again_follows_its_lists(
             # film + each region x (1 + 10 offers); each id.
             assert await cost_of(client, availability, {"r": regions}) == 1 + len(regions) * 11
             assert await cost_of(client, resolve, {"ids": ids}) == len(ids)
+
+
+async def test_searches_under_a_list_without_a_page_size_are_each_charged(
+    writable_dsn: str,
+) -> None:
+    """`directors` and `writers` take no `first`: the cost counts them as 10 people. A film
+    with 40 writers then asked 40 collaborator searches for the price of 10 (real films have
+    dozens of writers, IMDb's anthologies hundreds): the charge per search is the contract."""
+    writers = 40
+    conn = await asyncpg.connect(writable_dsn)
+    try:
+        film = await conn.fetchrow(
+            "select id, year, title, release_date from film where slug = 'refusenik-2007'"
+        )
+        for i in range(1, writers + 1):
+            person = await conn.fetchval(
+                "insert into person (slug, name) values ($1, $2) returning id",
+                f"writer-{i}",
+                f"Writer {i}",
+            )
+            await conn.execute(
+                "insert into credit (film_id, person_id, role, film_year, film_title,"
+                " film_release_date) values ($1, $2, 'WRITER', $3, $4, $5)",
+                film["id"],
+                person,
+                film["year"],
+                film["title"],
+                film["release_date"],
+            )
+    finally:
+        await conn.close()
+    query = (
+        '{ film(slug: "refusenik-2007") { writers { collaborators(first: 1) { totalCount } } } }'
+    )
+    with LiveServer(create_app(Settings(), writable_dsn)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            body = await post(client, query)
+    assert not body.get("errors"), body["errors"]
+    asked = len(body["data"]["film"]["writers"])
+    assert asked > writers
+    assert body["extensions"]["cost"] >= asked * SEARCH_COST, (asked, body["extensions"])

@@ -96,6 +96,8 @@ async def test_only_scripts_and_stylesheets_are_served(client: httpx.AsyncClient
     ):
         response = await client.get(f"/graphiql/static/{path}")
         assert response.status_code == 404, path
+        # As any path nothing is served at (graph/unrouted.py), not a plain "Not Found".
+        assert response.json()["error"]["code"] == "NOT_FOUND", path
 
 
 def test_each_vendored_package_keeps_its_licence() -> None:
