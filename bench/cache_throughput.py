@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import statistics
-import tempfile
+import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,6 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from graph.context import Context
 from graph.cost import CostLimit
 from graph.demo.load import load_demo
-from graph.embedded import EmbeddedPostgres
 from graph.limits import limit_rules
 from graph.loaders import Loaders
 from graph.migrate import migrate
@@ -37,7 +33,12 @@ from graph.schema import Query, create_schema
 from graph.settings import Settings
 from graph.types import Film, Genre, Person, Provider
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench/inprocess.py, and graph/ and tests/
+
+from inprocess import database  # noqa: E402
+
+ROOT = HERE.parent
 FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
 CASES = {
     "film page (Refusenik)": {"slug": "refusenik-2007", "region": "US"},
@@ -72,20 +73,6 @@ async def run_round(
         )
         assert result.errors is None, result.errors
     return n / (time.perf_counter() - start)
-
-
-@contextlib.contextmanager
-def database() -> Iterator[tuple[str, bool]]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url, False
-        return
-    with tempfile.TemporaryDirectory(prefix="filmgraph-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pgdata")
-        try:
-            yield server.start(), True
-        finally:
-            server.stop()
 
 
 async def main(rounds: int, requests: int) -> None:

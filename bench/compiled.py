@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import statistics
-import tempfile
+import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,35 +25,25 @@ import asyncpg
 
 from graph.context import Context
 from graph.demo.load import load_demo
-from graph.embedded import EmbeddedPostgres
 from graph.loaders import Loaders
 from graph.migrate import migrate
 from graph.schema import Schema, create_schema
 from graph.settings import Settings
-from tests.golden_sql import FILM_PAGE_SIMILAR
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench/inprocess.py, and graph/ and tests/
+
+from inprocess import database  # noqa: E402
+
+from tests.golden_sql import FILM_PAGE_SIMILAR  # noqa: E402
+
+ROOT = HERE.parent
 FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
 FILMOGRAPHY = """query Filmography($slug: String!) { person(slug: $slug) { id name
   filmography(role: DIRECTOR, first: 50) { totalCount nodes { id title year
     genres { name } offers(region: "US") { kind price currency provider { name } } } } } }"""
 TOP_RATED = """query TopRated { films(orderBy: [{field: RATING, direction: DESC}], first: 100) {
   totalCount nodes { id title year imdbRating directors { name } genres { name } } } }"""
-
-
-@contextlib.contextmanager
-def database() -> Iterator[tuple[str, bool]]:
-    """DATABASE_URL, or a fresh embedded PostgreSQL (True: to be loaded)."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url, False
-        return
-    with tempfile.TemporaryDirectory(prefix="filmgraph-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pgdata")
-        try:
-            yield server.start(), True
-        finally:
-            server.stop()
 
 
 class Statements:

@@ -14,13 +14,17 @@ day (`--changed 0.01`: 1% of titles and ratings changed). Then, in one embedded 
 - daily change: `filmgraph import imdb DAY1`, while `filmgraph serve` answers the film page
   in a loop; its p95 then, against its p95 idle just before.
 
-Each import runs as a child process: wall time, peak RSS (wait4), peak temporary disk (the
+Each import runs as a child process: wall time, peak RSS (wait4: the largest process's; and
+the sum over the importer and its reader processes, sampled), peak temporary disk (the
 database's temporary relations and pgsql_tmp, sampled every 0.2 s), WAL written, and the time
 of each step (the importer's per-statement debug log, and its per-file read lines). Rates are
 title.principals rows per second of wall time. Prints one table, extrapolated linearly to the
 full dataset where --scale is below 1.
 
-    .venv/bin/python bench/imdb_scale.py [--scale 0.1] [--seed 1] [--normal-too]
+With --inline-too N, N pairs of further daily changes (day0 and day1 in turn), read by the
+reader processes and by the importer's own process (as before them), alternately.
+
+    .venv/bin/python bench/imdb_scale.py [--scale 0.1] [--seed 1] [--normal-too] [--inline-too N]
         [--pg-bin /usr/lib/postgresql/15/bin]
 """
 
@@ -63,6 +67,28 @@ if sys.argv[1] == "normal":
     import functools
     import graph.importers.command as command
     command.import_imdb = functools.partial(command.import_imdb, first_load=False)
+if sys.argv[1] == "inline":
+    # Each file read in the importer's own process, as before graph/importers/readahead.py.
+    import graph.importers.run as run
+    from graph.importers.reader import Source, tsv_copy
+
+    class Inline:
+        def __init__(self, path, header, reject, counted):
+            self.source = Source(path)
+            self.args = (header, reject, counted)
+
+        @property
+        def position(self):
+            return self.source.position
+
+        async def blocks(self):
+            try:
+                for block in tsv_copy(self.source, *self.args):
+                    yield block
+            finally:
+                self.source.close()
+
+    run.ReadAhead = Inline
 from graph.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -73,6 +99,7 @@ class Measured:
     label: str
     seconds: float
     rss_kib: int
+    tree_rss_bytes: int
     temp_bytes: int
     wal_bytes: int
     steps: dict[str, float] = field(default_factory=dict)
@@ -172,6 +199,47 @@ class Sampler:
             self.thread.join()
 
 
+class TreeRss:
+    """Peak of the summed resident memory of a process and its descendants (the importer
+    and its reader processes), sampled every 0.1 s: wait4's peak is one process's."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _sum(self) -> int:
+        parents: dict[int, int] = {}
+        rss: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/statm") as f:
+                    rss[int(entry)] = int(f.read().split()[1]) * PAGE
+        tree = {self.pid}
+        grown = True
+        while grown:
+            more = {p for p, parent in parents.items() if parent in tree} - tree
+            tree |= more
+            grown = bool(more)
+        return sum(rss.get(p, 0) for p in tree)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.1):
+            self.peak = max(self.peak, self._sum())
+
+    def finish(self) -> int:
+        self.stop.set()
+        self.thread.join()
+        return self.peak
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
 STATEMENT = re.compile(r"statement name=(\S+) seconds=([0-9.]+)")
 READ = re.compile(r"read file=(\S+) rows=\d+ seconds=([0-9.]+)")
 
@@ -206,8 +274,10 @@ def run_import(
     with Sampler(data_dir) as sampler, logs.open("w+b") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err)
+        tree = TreeRss(proc.pid)
         assert proc.stdout is not None
         out = proc.stdout.read()  # the summary: small; stderr goes to a file
+        tree_rss = tree.finish()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         err.seek(0)
@@ -216,7 +286,14 @@ def run_import(
         raise SystemExit(f"{label} failed:\n{log[-3000:]}")
     wal = asyncio.run(wal_lsn(dsn)) - before
     return Measured(
-        label, seconds, usage.ru_maxrss, sampler.peak, wal, steps_of(log), out.decode().strip()
+        label,
+        seconds,
+        usage.ru_maxrss,
+        tree_rss,
+        sampler.peak,
+        wal,
+        steps_of(log),
+        out.decode().strip(),
     )
 
 
@@ -345,22 +422,23 @@ def table(
         f"scale {scale:g}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()),
         "",
         f"| step | wall s | all rows/s | / COPY floor | full dataset (x{factor:g}) | peak RSS | "
-        "temp disk | WAL |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "peak RSS, all processes | temp disk | WAL |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| COPY floor (6 files, unlogged, unindexed) | {copy_s:.1f} | {total / copy_s:,.0f} | "
-        f"1.00 | {copy_s * factor / 60:.1f} min | | | |",
+        f"1.00 | {copy_s * factor / 60:.1f} min | | | | |",
     ]
     for m in results:
         lines.append(
             f"| {m.label} | {m.seconds:.1f} | {total / m.seconds:,.0f} | "
             f"{m.seconds / copy_s:.2f} | {m.seconds * factor / 60:.1f} min | "
-            f"{m.rss_kib / 1024:.0f} MiB | {m.temp_bytes / 2**20:,.0f} MiB | "
+            f"{m.rss_kib / 1024:.0f} MiB | {m.tree_rss_bytes / 2**20:.0f} MiB | "
+            f"{m.temp_bytes / 2**20:,.0f} MiB | "
             f"{m.wal_bytes / 2**20:,.0f} MiB |"
         )
     lines.append(f"\n(title.principals: {principals:,} rows)")
     lines.append("\nCOPY floor per file: " + ", ".join(f"{k} {v:.1f} s" for k, v in copy.items()))
     for m in results:
-        top = sorted(m.steps.items(), key=lambda kv: -kv[1])[:12]
+        top = sorted(m.steps.items(), key=lambda kv: -kv[1])[:24]
         lines.append(f"\n{m.label}, steps over 0.5 s:")
         lines += [f"  {name}: {s:.1f} s" for name, s in top if s >= 0.5]
     return "\n".join(lines)
@@ -394,6 +472,7 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
                 busy.finish()
         results.append(daily)
         print(daily.summary, file=sys.stderr)
+        paired = readers_against_inline(dsn, (day0, day1), data_dir, args.inline_too)
     finally:
         asyncio.run(drop(server_dsn, dsn))
     if args.normal_too:
@@ -408,6 +487,42 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
         f"during the daily-change import {busy.p95_ms():.1f} ms ({len(busy.latencies)} "
         f"requests, {busy.errors} errors): ratio {busy.p95_ms() / idle.p95_ms():.2f}"
     )
+    if paired:
+        print(paired)
+
+
+READERS, INLINE = "reader processes", "in-process reading"
+
+
+def readers_against_inline(
+    dsn: str, days: tuple[Path, Path], data_dir: Path | None, rounds: int
+) -> str:
+    """Daily changes (day0 and day1 in turn: each import is a 1% change from the last), read
+    by reader processes and in the importer's own process alternately, in pairs."""
+    runs: dict[str, list[Measured]] = {READERS: [], INLINE: []}
+    at = 0  # the graph holds day1: day0 is next
+    for r in range(rounds):
+        pair = [(READERS, "auto"), (INLINE, "inline")]
+        for label, path in pair if r % 2 == 0 else pair[::-1]:
+            runs[label].append(run_import(label, dsn, days[at], data_dir, path))
+            at = 1 - at
+    if not rounds:
+        return ""
+    lines = [f"\ndaily change, {rounds} pair(s) alternated, median (all runs):"]
+    for label, measured in runs.items():
+        walls = [m.seconds for m in measured]
+        reads = [sum(v for k, v in m.steps.items() if k.startswith("read+")) for m in measured]
+        rss = max(m.tree_rss_bytes for m in measured) / 2**20
+        lines.append(
+            f"  {label}: wall {statistics.median(walls):.1f} s "
+            f"({', '.join(f'{w:.1f}' for w in walls)}), read+COPY steps "
+            f"{statistics.median(reads):.1f} s, peak RSS all processes {rss:.0f} MiB"
+        )
+    ratio = statistics.median(m.seconds for m in runs[READERS]) / statistics.median(
+        m.seconds for m in runs[INLINE]
+    )
+    lines.append(f"  wall ratio, reader processes / in-process: {ratio:.2f}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -415,6 +530,13 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--normal-too", action="store_true")
+    parser.add_argument(
+        "--inline-too",
+        type=int,
+        default=0,
+        metavar="PAIRS",
+        help="then PAIRS daily changes read by reader processes and in-process, alternately",
+    )
     parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--pg-bin", type=Path, default=None)
     args = parser.parse_args()

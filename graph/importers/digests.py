@@ -46,10 +46,10 @@ def id_number(key: bytes, prefix: bytes) -> int:
     """The number of an IMDb id as IMDb writes it (`tt` or `nm` and at least 7 digits), or
     -1: an id spelt otherwise is always staged."""
     digits = key[2:]
-    if key[:2] != prefix or not digits.isdigit() or len(digits) > 12:
+    if key[:2] != prefix or not 7 <= len(digits) <= 12 or not digits.isdigit():
         return -1
-    n = int(digits)
-    return n if key == b"%s%07d" % (prefix, n) else -1
+    # As written by "%07d": 7 digits, or more without a leading zero.
+    return -1 if len(digits) > 7 and digits[0] == 0x30 else int(digits)
 
 
 class Digests:
@@ -154,7 +154,10 @@ class Titles:
             self.in_order = False
             return
         self._last = number
-        own = digest(b"\n".join(line[line.index(b"\t") + 1 :] for line in lines))
+        if len(lines) == 1:  # a person's one line of name.basics, and many titles'
+            own = digest(lines[0][lines[0].index(b"\t") + 1 :])
+        else:
+            own = digest(b"\n".join(line[line.index(b"\t") + 1 :] for line in lines))
         if self.stored is None:
             self.seen.add(number, own)
             return

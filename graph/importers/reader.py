@@ -195,23 +195,22 @@ def tsv_copy(
                 escaped = list(escaped)
                 for i in suspect:
                     escaped[i] = b""
+            # A line left out is b"" in its place, then repaired there if it can be: a file's
+            # lines stay in order (an IMDb re-import reads each title's lines together, see
+            # digests.py). Only those lines are visited again, not the block.
             out = [
-                b"%d\t%s" % (n, line)
+                b"%d\t%s" % (n, line) if line.count(b"\t") == tabs else b""
                 for n, line in enumerate(escaped, number)
-                if line.count(b"\t") == tabs
             ]
-            if len(out) < len(escaped):
-                # Again, with the repaired lines in their place: a file's lines stay in order
-                # (an IMDb re-import reads each title's lines together, see digests.py).
-                out = []
-                append = out.append
-                for i, line in enumerate(escaped):
-                    if line.count(b"\t") == tabs:
-                        append(b"%d\t%s" % (number + i, line))
-                    elif lines[i]:
+            if b"" in out:
+                i = out.index(b"")
+                while i >= 0:
+                    if lines[i]:
                         fixed = _repair(source, number + i, lines[i], columns, reject)
                         if fixed is not None:
-                            append(b"%d\t%s" % (number + i, fixed))
+                            out[i] = b"%d\t%s" % (number + i, fixed)
+                    i = _next_empty(out, i + 1)
+                out = list(filter(None, out))
         else:
             for i, line in enumerate(lines):
                 if not line:
@@ -231,6 +230,13 @@ def tsv_copy(
             yield b"\n".join(out)
     if first:
         raise InputError(f"{source.name}: empty file, expected a header line")
+
+
+def _next_empty(items: list[bytes], start: int) -> int:
+    try:
+        return items.index(b"", start)
+    except ValueError:
+        return -1
 
 
 def _empty_as_null(line: bytes) -> bytes:

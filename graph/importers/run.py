@@ -25,7 +25,8 @@ from graph import db
 from graph.dsn import address
 from graph.httpcache import TABLE_TAGS
 from graph.importers.progress import FileProgress, terminal
-from graph.importers.reader import Reject, Source, csv_rows, tsv_copy
+from graph.importers.readahead import ReadAhead
+from graph.importers.reader import Reject, Source, csv_rows
 
 log = logging.getLogger(__name__)
 
@@ -222,22 +223,22 @@ class Run:
         bad lines, reported the first, are not reported again.
 
         Returns the file's name and how many of its lines were read."""
-        source = Source(path)
-        progress = self.progress(source)
+        source = Source(path)  # a missing or unreadable file fails here, as it did
+        source.close()
+        ahead: ReadAhead
 
         def reject(item: Reject) -> None:
             if not again:
                 self.reject(item, target)
 
-        try:
-            blocks = tsv_copy(source, header, reject, progress.add)
-            if keep is not None:
-                blocks = _filtered(blocks, keep, last)
+        progress = FileProgress(source.name, source.size, lambda: ahead.position, self.out)
+        ahead = ReadAhead(path, header, reject, progress.add)
+        # Closed here, whatever ends the COPY: that ends the child too.
+        async with contextlib.aclosing(ahead.blocks()) as read:
+            blocks = read if keep is None else _filtered(read, keep, last)
             await self.conn.copy_to_table(
-                table, source=_aiter(blocks), columns=["line", *_columns(header)], format="text"
+                table, source=blocks, columns=["line", *_columns(header)], format="text"
             )
-        finally:
-            source.close()
         progress.done()
         await self.conn.execute(f"analyze {table}")
         return source.name, progress.rows
@@ -316,19 +317,16 @@ def _columns(header: list[str]) -> list[str]:
     return [h.lower() for h in header]
 
 
-def _filtered(
-    blocks: Iterator[bytes], keep: Callable[[bytes], bytes], last: Callable[[], bytes] | None
-) -> Iterator[bytes]:
-    for block in blocks:
+async def _filtered(
+    blocks: AsyncIterator[bytes],
+    keep: Callable[[bytes], bytes],
+    last: Callable[[], bytes] | None,
+) -> AsyncIterator[bytes]:
+    async for block in blocks:
         if kept := keep(block):
             yield kept
     if last is not None and (rest := last()):
         yield rest
-
-
-async def _aiter(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    for block in blocks:
-        yield block
 
 
 async def _aiter_records(
