@@ -357,6 +357,11 @@ class RequestConnection:
             await self.pool.give_back(conn)  # not clean: asyncpg closes or resets it
             return True
 
+    def holding(self) -> bool:
+        """Whether the request holds a connection already (a batch of compiled requests,
+        graph/compiled/coalesce.py, would wait for another while it holds one)."""
+        return self._conn is not None
+
     def settled(self) -> bool:
         """No statement runs on the connection and none waits for it: release() takes its
         turn at once, and a cancellation after that cannot keep the connection from the pool
@@ -499,5 +504,5 @@ async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = No
     if settings.coalesce:
         from graph.compiled.coalesce import Coalescer
 
-        bounded.coalescer = Coalescer(bounded)
+        bounded.coalescer = Coalescer(bounded, settings.statement_timeout_ms / 1000)
     return bounded

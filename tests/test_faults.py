@@ -270,13 +270,16 @@ async def test_pool_storm_refusals_come_within_the_pool_wait(
     # mid-storm: a film page that got one for the film then waits again for its directors'.
     # Each refusal must still come within one pool wait of the request, however many levels
     # it waited at (the second case admits every request, so no refusal comes from the
-    # queue), and /healthz keep answering at once.
+    # queue), and /healthz keep answering at once. Each request's statement alone: the same
+    # requests coalesced (graph/compiled/coalesce.py) swamp no pool, which
+    # tests/test_coalesce.py's storm checks.
     settings = Settings(
         pool_min_size=2,
         pool_max_size=2,
         pool_timeout_ms=1_000,
         statement_timeout_ms=400,
         pool_queue=queue,
+        coalesce=False,
     )
     wait = settings.pool_timeout_ms / 1000
     with LiveServer(create_app(settings, dsn)) as live:

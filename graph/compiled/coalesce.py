@@ -1,5 +1,6 @@
 """Coalescing: compiled requests that run the same statement (the same SQL text, other
-parameters) at the same time share one database round trip (FILMGRAPH_COALESCE).
+parameters) at the same time share one database round trip (FILMGRAPH_COALESCE, on by
+default).
 
 The batched form of a statement runs it once per request in one statement, each request's
 parameters a row of arrays:
@@ -11,14 +12,34 @@ parameters a row of arrays:
 built from the statement's own text and fixed fragments (no value of a request is written
 in SQL). A statement with an array parameter, none at all, or planned for its values
 (custom_plan) has no batched form: it runs alone, as does every request when coalescing is
-off.
+off, on a replica, or holding a connection already.
 
 A batch opens with its first request and takes those of the same statement that ask before
-it has a connection (the same turn of the event loop, or while the pool is busy), up to
-BATCH_SIZE. It runs in a task of its own on a connection of the pool, so that a request
-whose client hangs up drops only its own answer. A batch that fails in any way (an error,
-a statement or pool timeout, a lost connection) answers no one: each request then runs its
-statement alone, as without coalescing, with its own errors and timeouts.
+it has a connection (the same turn of the event loop, or while the pool is busy), up to its
+size. It runs in a task of its own on a connection of the pool. A batch of one runs the
+statement itself, which costs less than its batched form.
+
+Limits: a request keeps the bounds it has alone, one pool wait and one statement_timeout.
+- The batch waits for the pool once, bounded as any take: when no connection comes in time
+  (or the database cannot be reached), each request gets that error, as alone, without a
+  second wait.
+- The batch's statement runs under the session's statement_timeout from the connection its
+  requests share, as each of theirs would alone. Its size is chosen so that it is expected to
+  take at most a quarter of that (SHARE, from the statement's recent batches): a batch of
+  slow statements is small, one of statements slower than a quarter of the timeout runs alone.
+  A batch that times out all the same gives each request the timeout (its statement did run
+  for the whole of it): no request waits twice as long as alone.
+- A request whose client hangs up or whose wall-clock limit expires leaves its batch; when
+  the last one leaves, the batch's task is cancelled, which cancels its statement on the
+  server (asyncpg sends the cancel request), as the request's own would be. A batch thus
+  lives until the latest deadline of its requests, never after.
+- A batch whose connection was lost under it, or that failed otherwise with several
+  requests (one request's values may be at fault), answers each with `Alone`: the request
+  runs its statement alone, but only within what remains of its own bounds (its pool wait
+  and statement_timeout, counted from when it asked); past that it gets the timeout.
+
+Statements: the batch is one statement on the server for all its requests; each request's
+figures (graph/observe.py) count it as its one statement.
 """
 
 from __future__ import annotations
@@ -26,19 +47,35 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import re
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import asyncpg
 
 from graph.observe import CURRENT
 
-# The most requests one batch answers: its statement runs at most this many times as long as
-# one request's under the same statement_timeout.
+# The most requests one batch answers.
 BATCH_SIZE = 16
+# The share of statement_timeout a batch is expected to take at most (see `size`).
+SHARE = 0.25
+# Statements whose recent cost per request is remembered (a bound on memory; past it, the
+# memory starts afresh and batches are BATCH_SIZE until they are timed again).
+REMEMBERED = 1_000
 
 # A parameter as the compiler writes it (graph/compiled/sql.py, Builder.param): `$n::cast`.
 _PARAM = re.compile(r"\$(\d+)::([a-z][a-z0-9_]*)\b(\[\])?")
 # The casts whose array type is the cast and `[]`: any other keeps a statement apart.
 _SCALARS = frozenset({"text", "int", "bigint", "numeric", "boolean", "date", "timestamptz"})
+
+# A batch's connection lost under it (as graph/db.py's LOST, which imports this package).
+_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+)
 
 
 def batched(sql: str) -> str | None:
@@ -63,55 +100,92 @@ def batched(sql: str) -> str | None:
     )
 
 
+@dataclass(frozen=True)
+class Alone:
+    """The batch could not answer: run the statement alone, by `deadline` (loop time)."""
+
+    deadline: float
+
+
+Answer = tuple[str, bool] | Alone
+
+
+class _Member:
+    __slots__ = ("answer", "asked", "params")
+
+    def __init__(self, params: list[Any], answer: asyncio.Future[Answer], asked: float) -> None:
+        self.params = params
+        self.answer = answer
+        self.asked = asked
+
+
 class _Batch:
-    def __init__(self, sql: str, alone: str) -> None:
+    def __init__(self, sql: str, alone: str, size: int) -> None:
         self.sql = sql
         self.alone = alone
-        self.params: list[list[Any]] = []
-        self.answers: list[asyncio.Future[tuple[str, bool] | None]] = []
+        self.size = size
+        self.members: list[_Member] = []
         self.open = True
+        self.task: asyncio.Task[None] | None = None
 
 
 class Coalescer:
     """One process's batches, by statement text, over the pool (a BoundedPool)."""
 
-    def __init__(self, pool: Any, size: int = BATCH_SIZE) -> None:
+    def __init__(self, pool: Any, statement_timeout: float, size: int = BATCH_SIZE) -> None:
         self.pool = pool
-        self.size = size
+        self.statement_timeout = statement_timeout
+        self.max_size = size
         self._open: dict[str, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        # For tests and the bench: batches run, requests they answered, batches that failed.
+        # Seconds per request of each statement's recent batches (a moving average).
+        self._cost: dict[str, float] = {}
+        # For /metrics, tests and the bench: batches that answered, the requests they
+        # answered, batches that failed (their requests got the error, or ran alone).
         self.batches = 0
         self.answered = 0
         self.failed = 0
 
-    async def row(self, sql: str, alone: str, params: list[Any]) -> tuple[str, bool] | None:
+    def size(self, sql: str) -> int:
+        """How many requests a batch of the statement takes: as many as fit in SHARE of
+        statement_timeout at its recent cost per request, from 1 to the most."""
+        cost = self._cost.get(sql)
+        if not cost:
+            return self.max_size
+        return max(1, min(self.max_size, int(self.statement_timeout * SHARE / cost)))
+
+    def _budget(self, member: _Member) -> float:
+        wait: float = self.pool.acquire_timeout
+        return member.asked + wait + self.statement_timeout
+
+    async def row(self, sql: str, alone: str, params: list[Any]) -> Answer:
         """This request's (data, ok) from a batch of its statement's batched form `sql` (a
-        batch of one runs the statement itself, `alone`); None when the batch failed (the
-        request then runs alone)."""
+        batch of one runs the statement itself, `alone`), or Alone when the request must run
+        it alone. Raises the error the request would get alone: no connection in time, the
+        database unreachable, a statement timeout."""
+        loop = asyncio.get_running_loop()
         batch = self._open.get(sql)
-        if batch is None or not batch.open:
-            batch = _Batch(sql, alone)
+        if batch is None:
+            batch = _Batch(sql, alone, self.size(sql))
             self._open[sql] = batch
             # In a context of its own: the statement is no one request's (each counts its own).
-            task = asyncio.get_running_loop().create_task(
-                self._run(batch), context=contextvars.Context()
-            )
+            task = loop.create_task(self._run(batch), context=contextvars.Context())
+            batch.task = task
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        answer: asyncio.Future[tuple[str, bool] | None] = asyncio.get_running_loop().create_future()
-        batch.params.append(params)
-        batch.answers.append(answer)
-        if len(batch.answers) >= self.size:
+            task.add_done_callback(self._ended(batch))
+        member = _Member(params, loop.create_future(), loop.time())
+        batch.members.append(member)
+        if len(batch.members) >= batch.size:
             self._close(batch)
-        started = time.monotonic()
-        # A request that is cancelled (its client gone, its timeout) cancels its own answer
-        # only: the batch runs on for the others.
-        got = await answer
+        try:
+            got = await member.answer
+        except asyncio.CancelledError:
+            self._leave(batch)
+            raise
         observed = CURRENT.get()
-        if observed is not None and got is not None:
+        if observed is not None and not isinstance(got, Alone):
             observed.statements += 1
-            observed.sql_seconds += time.monotonic() - started
+            observed.sql_seconds += loop.time() - member.asked
         return got
 
     def _close(self, batch: _Batch) -> None:
@@ -119,35 +193,100 @@ class Coalescer:
         if self._open.get(batch.sql) is batch:
             del self._open[batch.sql]
 
-    async def _run(self, batch: _Batch) -> None:
-        rows: list[Any] | None = None
-        try:
-            async with self.pool.acquire() as conn:
-                self._close(batch)  # those that come now make the next batch
-                if len(batch.params) == 1:
-                    # No one came: the statement itself, which costs less than its batch.
-                    rows = [(1, *row) for row in await conn.fetch(batch.alone, *batch.params[0])]
-                else:
-                    columns = [list(column) for column in zip(*batch.params, strict=True)]
-                    rows = await conn.fetch(batch.sql, *columns)
-        except Exception:
-            self.failed += 1
-            rows = None
-        finally:
+    def _leave(self, batch: _Batch) -> None:
+        """A request left (cancelled: its client gone, its limit expired); with it the last,
+        the batch ends, and its statement with it."""
+        if all(member.answer.done() for member in batch.members):
             self._close(batch)
-            got: dict[int, tuple[str, bool]] = {}
-            if rows is not None:
-                got = {row[0]: (row[1], row[2]) for row in rows}
-                if len(got) != len(batch.answers):
-                    self.failed += 1
-                    got = {}
-                else:
-                    self.batches += 1
-                    self.answered += len(got)
-            for i, answer in enumerate(batch.answers, start=1):
-                if not answer.done():
-                    answer.set_result(got.get(i))
+            if batch.task is not None and not batch.task.done():
+                batch.task.cancel()
+
+    async def _run(self, batch: _Batch) -> None:
+        try:
+            conn = await self.pool.take()
+        except Exception as exc:
+            # No connection in time, or none could be opened: each request's error, as alone.
+            self._close(batch)
+            self.failed += 1
+            for member in batch.members:
+                if not member.answer.done():
+                    member.answer.set_exception(exc)
+            return
+        self._close(batch)  # those that come now make the next batch
+        members = [member for member in batch.members if not member.answer.done()]
+        clean = False
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            if len(members) == 1:
+                rows = [(1, *row) for row in await conn.fetch(batch.alone, *members[0].params)]
+            elif members:
+                each = (member.params for member in members)
+                columns = [list(column) for column in zip(*each, strict=True)]
+                rows = await conn.fetch(batch.sql, *columns)
+            else:
+                rows = []
+            clean = True
+        except Exception as exc:
+            self.failed += 1
+            if isinstance(exc, asyncpg.QueryCanceledError):
+                # Slow statements (a lock, a heavy page) make smaller batches from now on.
+                self._learn(batch.sql, (loop.time() - started) / len(members))
+            self._failed(members, exc)
+            return
+        finally:
+            await self.pool.give_back(conn, clean)
+        if not members:
+            return
+        got = {row[0]: (row[1], row[2]) for row in rows}
+        if len(got) != len(members):
+            self.failed += 1
+            for member in members:
+                if not member.answer.done():
+                    member.answer.set_result(Alone(self._budget(member)))
+            return
+        self._learn(batch.sql, (loop.time() - started) / len(members))
+        self.batches += 1
+        self.answered += len(members)
+        for i, member in enumerate(members, start=1):
+            if not member.answer.done():
+                member.answer.set_result(got[i])
+
+    def _failed(self, members: list[_Member], exc: Exception) -> None:
+        for member in members:
+            if member.answer.done():
+                continue
+            if isinstance(exc, _LOST) or (
+                len(members) > 1 and not isinstance(exc, asyncpg.QueryCanceledError)
+            ):
+                # Lost (alone, it is asked again on a fresh connection), or one request's
+                # values may be at fault: alone, within its own bounds.
+                member.answer.set_result(Alone(self._budget(member)))
+            else:
+                # Its own statement's error, or a timeout that spent its statement's budget.
+                member.answer.set_exception(exc)
+
+    def _learn(self, sql: str, cost: float) -> None:
+        if len(self._cost) >= REMEMBERED and sql not in self._cost:
+            self._cost.clear()
+        before = self._cost.get(sql)
+        self._cost[sql] = cost if before is None else 0.8 * before + 0.2 * cost
+
+    def _ended(self, batch: _Batch) -> Callable[[asyncio.Task[None]], None]:
+        def ended(task: asyncio.Task[None]) -> None:
+            # Whatever ended the task (cancelled before it began, by close()), no request is
+            # left waiting for it: those still there run alone.
+            self._tasks.discard(task)
+            self._close(batch)
+            for member in batch.members:
+                if not member.answer.done():
+                    member.answer.set_result(Alone(self._budget(member)))
+
+        return ended
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            await task
+        """End the batches still running (the pool is closing): their requests run alone."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
