@@ -5,6 +5,7 @@ Counted where it happens: pg_stat_statements on the server, for the test's own d
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -199,3 +200,36 @@ async def test_a_compiled_request_is_one_statement(counted: Counted) -> None:
     # A filter is planned for its values, by a statement prepared afresh: still one.
     _, count = await counted.run(FILTERED, {})
     assert count == 1, f"a filtered page took {count} statements"
+
+
+async def test_coalesced_requests_run_at_most_one_statement_each(empty_dsn: str) -> None:
+    """Compiled requests asked at once share statements (graph/compiled/coalesce.py): the
+    server runs at most one per request, each request gets its own page, and a request's
+    figures count the statement it shared as its one."""
+    settings = Settings(pool_max_size=1, explain_execution=False, coalesce=True)
+    admin = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(admin)
+        await admin.execute(SEED)
+        await admin.execute("create extension if not exists pg_stat_statements")
+        database = await admin.fetchval("select current_database()")
+        app = create_app(settings, empty_dsn)
+        with LiveServer(app, settings) as live:
+            limits = httpx.Limits(max_connections=20)
+            async with httpx.AsyncClient(base_url=live.url, timeout=30, limits=limits) as client:
+                films = [f"film-{i}" for i in range(1, 21)]
+                await gql(client, FILM_PAGE, {"slug": films[0], "region": "US"})  # compiled
+                await admin.execute("select pg_stat_statements_reset()")
+                pages = await asyncio.gather(
+                    *(gql(client, FILM_PAGE, {"slug": slug, "region": "US"}) for slug in films)
+                )
+                count: int = await admin.fetchval(COUNT, database)
+                shared: int = await admin.fetchval(
+                    "select coalesce(sum(calls), 0)::int from pg_stat_statements"
+                    " where query like 'select b.i, s.data, s.ok%'"
+                )
+    finally:
+        await admin.close()
+    assert [page["film"]["title"] for page in pages] == [f"Film {i:03d}" for i in range(1, 21)]
+    assert count <= len(films), f"{len(films)} requests took {count} statements"
+    assert shared >= 1 and count < len(films), (count, shared)

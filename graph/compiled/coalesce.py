@@ -146,6 +146,10 @@ class Coalescer:
         self.answered = 0
         self.failed = 0
 
+    def waiting(self) -> int:
+        """Requests in batches that wait for a connection."""
+        return sum(len(batch.members) for batch in self._open.values())
+
     def size(self, sql: str) -> int:
         """How many requests a batch of the statement takes: as many as fit in SHARE of
         statement_timeout at its recent cost per request, from 1 to the most."""
