@@ -52,8 +52,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from asyncpg.connection import LoggedQuery
 
-from graph.observe import CURRENT
+from graph.observe import CURRENT, count_statement
 
 # The most requests one batch answers.
 BATCH_SIZE = 16
@@ -127,6 +128,9 @@ class _Batch:
         self.members: list[_Member] = []
         self.open = True
         self.task: asyncio.Task[None] | None = None
+        # The statement it ran, and how long it took, once it has.
+        self.ran: str | None = None
+        self.elapsed = 0.0
 
 
 class Coalescer:
@@ -186,11 +190,19 @@ class Coalescer:
         except asyncio.CancelledError:
             self._leave(batch)
             raise
-        observed = CURRENT.get()
-        if observed is not None and not isinstance(got, Alone):
-            observed.statements += 1
-            observed.sql_seconds += loop.time() - member.asked
+        except Exception as exc:
+            self._count(batch, exc)
+            raise
+        if not isinstance(got, Alone):
+            self._count(batch, None)
         return got
+
+    @staticmethod
+    def _count(batch: _Batch, error: BaseException | None) -> None:
+        """The batch's statement, that ran (or failed) for this request: counted as its one
+        statement, and its span (graph/observe.py), in the request's context."""
+        if batch.ran is not None and CURRENT.get() is not None:
+            count_statement(LoggedQuery(batch.ran, (), None, batch.elapsed, error, None, None))
 
     def _close(self, batch: _Batch) -> None:
         batch.open = False
@@ -223,15 +235,19 @@ class Coalescer:
         started = loop.time()
         try:
             if len(members) == 1:
+                batch.ran = batch.alone
                 rows = [(1, *row) for row in await conn.fetch(batch.alone, *members[0].params)]
             elif members:
+                batch.ran = batch.sql
                 each = (member.params for member in members)
                 columns = [list(column) for column in zip(*each, strict=True)]
                 rows = await conn.fetch(batch.sql, *columns)
             else:
                 rows = []
             clean = True
+            batch.elapsed = loop.time() - started
         except Exception as exc:
+            batch.elapsed = loop.time() - started
             self.failed += 1
             if isinstance(exc, asyncpg.QueryCanceledError):
                 # Slow statements (a lock, a heavy page) make smaller batches from now on.
