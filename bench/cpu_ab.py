@@ -11,7 +11,7 @@ and PostgreSQL's (the backends its pools opened, found by their client ports) pe
     .venv/bin/python bench/cpu_ab.py --before DIR [--rounds 5] [--seconds 5] [--after-env N=V]
 
 --after-env sets a variable for this checkout's server only (a setting to compare on and
-off: `--before .` with `--after-env FILMGRAPH_COALESCE=1`).
+off: `--before .` with `--after-env FILMGRAPH_COALESCE=0`).
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -231,8 +232,7 @@ class Coalescer:
         self._close(batch)  # those that come now make the next batch
         members = [member for member in batch.members if not member.answer.done()]
         clean = False
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = time.perf_counter()  # uvloop's loop.time() counts whole milliseconds
         try:
             if len(members) == 1:
                 batch.ran = batch.alone
@@ -245,13 +245,13 @@ class Coalescer:
             else:
                 rows = []
             clean = True
-            batch.elapsed = loop.time() - started
+            batch.elapsed = time.perf_counter() - started
         except Exception as exc:
-            batch.elapsed = loop.time() - started
+            batch.elapsed = time.perf_counter() - started
             self.failed += 1
             if isinstance(exc, asyncpg.QueryCanceledError):
                 # Slow statements (a lock, a heavy page) make smaller batches from now on.
-                self._learn(batch.sql, (loop.time() - started) / len(members))
+                self._learn(batch.sql, batch.elapsed / len(members))
             self._failed(members, exc)
             return
         finally:
@@ -265,7 +265,7 @@ class Coalescer:
                 if not member.answer.done():
                     member.answer.set_result(Alone(self._budget(member)))
             return
-        self._learn(batch.sql, (loop.time() - started) / len(members))
+        self._learn(batch.sql, batch.elapsed / len(members))
         self.batches += 1
         self.answered += len(members)
         for i, member in enumerate(members, start=1):
