@@ -296,9 +296,16 @@ def watch(
     metrics.count(metrics.busy, lambda: admission.refusals)
 
     def coalesced(figure: str) -> Callable[[], int]:
+        found: list[Any] = []  # the pool's coalescer, once the lifespan has opened the pool
+
         def value() -> int:
-            coalescer = getattr(getattr(state(), "pool", None), "coalescer", None)
-            return 0 if coalescer is None else int(getattr(coalescer, figure))
+            if not found:
+                coalescer = getattr(getattr(state(), "pool", None), "coalescer", None)
+                if coalescer is None:
+                    return 0
+                found.append(coalescer)
+            figure_now: int = getattr(found[0], figure)
+            return figure_now
 
         return value
 

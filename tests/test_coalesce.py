@@ -86,12 +86,13 @@ async def test_a_failed_batch_runs_each_request_alone(dsn: str) -> None:
             # (observed on the server, not timed); the requests they held run alone once the
             # lock goes.
             ended = 0
-            while not ended:
-                assert not asked.done()
-                ended = await locker.fetchval(
-                    "select count(pg_terminate_backend(pid)) from pg_stat_activity"
-                    " where application_name = 'filmgraph' and wait_event_type = 'Lock'"
-                )
+            async with asyncio.timeout(30):
+                while not ended:
+                    assert not asked.done()
+                    ended = await locker.fetchval(
+                        "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+                        " where application_name = 'filmgraph' and wait_event_type = 'Lock'"
+                    )
             await tx.rollback()
             got = await asyncio.wait_for(asked, 30)
             coalescer = app.state.pool.coalescer
