@@ -128,12 +128,12 @@ async def test_concurrent_requests_of_one_document_each_get_their_own_answer(dsn
                                 continue
                         compared.append((request, a, b))
     failures = []
-    for request, expected, got_one in compared:
-        diff = differences(comparable(got_one), comparable(expected))
+    for request, wanted, got_one in compared:
+        diff = differences(comparable(got_one), comparable(wanted))
         if diff:
             failures.append(
                 f"{json.dumps(payload(request))[:600]}\n  got {json.dumps(got_one.body)[:400]}"
-                f"\n  expected {json.dumps(expected.body)[:400]}\n  {diff[:3]}"
+                f"\n  expected {json.dumps(wanted.body)[:400]}\n  {diff[:3]}"
             )
     coalescer = app.state.pool.coalescer
     print(
