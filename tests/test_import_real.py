@@ -54,6 +54,11 @@ DANGLING = [
     ("title.ratings.tsv", "title", 2, "line 6 (tt9999901), line 7 (tt9999902)"),
     ("title.akas.tsv", "title", 1, "line 6 (tt9999901)"),
 ]  # fmt: skip
+# The IMDb files' integer columns.
+INTEGER_COLUMNS = {
+    *("isAdult", "startYear", "endYear", "runtimeMinutes", "numVotes", "ordering"),
+    *("birthYear", "deathYear", "isOriginalTitle"),
+}
 COUNTS = """
 select (select count(*) from film) as films,
        (select count(*) from film where imdb_rating is not null) as rated,
@@ -154,11 +159,15 @@ async def test_quoted_and_unquoted_copies_import_alike(fresh_dsn: Any, scratch_d
 async def test_nulls_written_as_empty_fields_import_as_nulls(
     fresh_dsn: Any, scratch_dir: Path
 ) -> None:
-    """pandas writes a null as an empty field where IMDb writes `\\N`:
-    tests/fixtures/extract-pandas is the extract as pandas re-saves it (read with
-    na_values=["\\N"], written with to_csv(sep="\\t")), and a QUOTE_ALL copy writes `""`.
-    Both give the graph IMDb's own text gives, with no line rejected (an empty startYear was
-    "bad startYear ''", an empty characters "not JSON")."""
+    """pandas writes a null as an empty field where IMDb writes `\\N`, and the numbers of an
+    integer column that holds a null as floats (a birthYear of 1959 as "1959.0"):
+    tests/fixtures/extract-pandas is the extract as pandas 3.1 re-saves it (read with
+    read_csv(sep="\\t", quoting=csv.QUOTE_NONE, na_values=["\\N"], keep_default_na=False),
+    written with to_csv(sep="\\t", index=False)), and a QUOTE_ALL copy writes `""`. A
+    QUOTE_NONNUMERIC copy has every integer column as floats ("2020.0", an ordering "1.0", an
+    isOriginalTitle "0.0"), as pandas writes a column with a null in any file. All give the
+    graph IMDb's own text gives, with no line rejected (an empty startYear was "bad startYear
+    ''", an empty characters "not JSON", a birthYear "bad birthYear '1959.0'")."""
     original = await fresh_dsn()
     assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
     graph = await fingerprint(original)
@@ -170,7 +179,19 @@ async def test_nulls_written_as_empty_fields_import_as_nulls(
         csv.writer(out, delimiter="\t", quoting=csv.QUOTE_ALL).writerows(rows)
         (quoted_all / path.name).write_text(out.getvalue(), encoding="utf-8")
     assert '\t""\t' in (quoted_all / "title.basics.tsv").read_text()
-    for files in (FIXTURES / "extract-pandas", quoted_all):
+    floats = scratch_dir / "floats"
+    floats.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+        whole = [i for i, name in enumerate(rows[0]) if name in INTEGER_COLUMNS]
+        body = [
+            [float(f) if i in whole and f else f for i, f in enumerate(row)] for row in rows[1:]
+        ]
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONNUMERIC).writerows([rows[0], *body])
+        (floats / path.name).write_text(out.getvalue(), encoding="utf-8")
+    assert "\t1.0\t" in (floats / "title.akas.tsv").read_text()
+    for files in (FIXTURES / "extract-pandas", quoted_all, floats):
         dsn = await fresh_dsn()
         result = filmgraph_import(dsn, "imdb", files)
         assert result.returncode == 0, (files.name, result.stderr)
