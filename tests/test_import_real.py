@@ -165,9 +165,11 @@ async def test_nulls_written_as_empty_fields_import_as_nulls(
     read_csv(sep="\\t", quoting=csv.QUOTE_NONE, na_values=["\\N"], keep_default_na=False),
     written with to_csv(sep="\\t", index=False)), and a QUOTE_ALL copy writes `""`. A
     QUOTE_NONNUMERIC copy has every integer column as floats ("2020.0", an ordering "1.0", an
-    isOriginalTitle "0.0"), as pandas writes a column with a null in any file. All give the
+    isOriginalTitle "0.0"), as pandas writes a column with a null in any file, and to_csv's
+    default (index=True) writes the row numbers first, under an empty name. All give the
     graph IMDb's own text gives, with no line rejected (an empty startYear was "bad startYear
-    ''", an empty characters "not JSON", a birthYear "bad birthYear '1959.0'")."""
+    ''", an empty characters "not JSON", a birthYear "bad birthYear '1959.0'", an index "header
+    is '|tconst|…'")."""
     original = await fresh_dsn()
     assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
     graph = await fingerprint(original)
@@ -191,7 +193,14 @@ async def test_nulls_written_as_empty_fields_import_as_nulls(
         csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONNUMERIC).writerows([rows[0], *body])
         (floats / path.name).write_text(out.getvalue(), encoding="utf-8")
     assert "\t1.0\t" in (floats / "title.akas.tsv").read_text()
-    for files in (FIXTURES / "extract-pandas", quoted_all, floats):
+    # pandas' to_csv writes the table's index first, under an empty name, unless index=False.
+    indexed = scratch_dir / "indexed"
+    indexed.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        numbered = [f"\t{lines[0]}"] + [f"{i}\t{line}" for i, line in enumerate(lines[1:])]
+        (indexed / path.name).write_text("\n".join(numbered) + "\n", encoding="utf-8")
+    for files in (FIXTURES / "extract-pandas", quoted_all, floats, indexed):
         dsn = await fresh_dsn()
         result = filmgraph_import(dsn, "imdb", files)
         assert result.returncode == 0, (files.name, result.stderr)

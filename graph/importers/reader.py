@@ -149,13 +149,22 @@ def _quote_minimal(fields: list[str]) -> str:
     return out.getvalue().removesuffix("\n")
 
 
-def check_header(source: Source, first: bytes, expected: list[str]) -> None:
+# The name pandas gives a column without one when it reads a file: its index, written again.
+UNNAMED = ("", "Unnamed: 0")
+
+
+def check_header(source: Source, first: bytes, expected: list[str]) -> bool:
+    """Whether the file has an index column first: pandas writes the row numbers of a table,
+    under an empty name, unless told to_csv(index=False). Another header is refused."""
     header = first.removeprefix(BOM).decode("utf-8", "replace").split("\t")
     header = [h.strip('"') for h in header]
-    if header != expected:
-        raise InputError(
-            f"{source.name}:1: header is {'|'.join(header)!r}, expected {'|'.join(expected)!r}"
-        )
+    if header == expected:
+        return False
+    if header[0] in UNNAMED and header[1:] == expected:
+        return True
+    raise InputError(
+        f"{source.name}:1: header is {'|'.join(header)!r}, expected {'|'.join(expected)!r}"
+    )
 
 
 def tsv_copy(
@@ -174,14 +183,18 @@ def tsv_copy(
     inner = any(i < tabs for i in whole)
     last = tabs in whole
     first = True
+    index = False
     for number, lines in _lines(source, reject):
         if not lines:
             counted(1)
             continue
         if first:
-            check_header(source, lines[0], header)
+            index = check_header(source, lines[0], header)
             lines[0] = b""
             first = False
+        if index:
+            # The index is a row number, never quoted: the line's fields follow its first tab.
+            lines = [line.partition(b"\t")[2] for line in lines]
         block = b"\n".join(lines)
         # Fields start after a tab or a line end: with both as tabs, one search finds an empty
         # field and one a field that starts with a quote, for the whole block.
