@@ -382,6 +382,34 @@ async def test_movielens_release_imports_every_film(empty_dsn: str) -> None:
         assert (inserted, updated) == (0, 0), (table, again.stdout)
 
 
+async def test_movielens_links_resaved_by_pandas_import_alike(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """pandas reads links.csv's ids as numbers: imdbId loses its leading zeros ("114709"), and
+    tmdbId, which has empty cells in real releases, becomes floats ("862.0"), written back so
+    by to_csv(index=False). Every row was "bad tmdbId '862.0'"."""
+    files = copy(MOVIELENS, scratch_dir / "pandas")
+    rows = list(csv.reader((MOVIELENS / "links.csv").read_text(encoding="utf-8").splitlines()))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(rows[0])
+    writer.writerows([m, str(int(i)), f"{float(t)}" if t else ""] for m, i, t in rows[1:])
+    (files / "links.csv").write_text(out.getvalue(), encoding="utf-8")
+    assert "\n1,114709,862.0\n" in out.getvalue()
+    result = filmgraph_import(empty_dsn, "movielens", files)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    assert (
+        await _rows(empty_dsn, "select imdb_id, tmdb_id, title, year from film order by 1")
+        == ML_FILMS
+    )
+    # The files MovieLens published, after them: nothing changes.
+    again = filmgraph_import(empty_dsn, "movielens", MOVIELENS)
+    assert again.returncode == 0, again.stderr
+    for table, (inserted, updated, _, _) in summary(again.stdout).items():
+        assert (inserted, updated) == (0, 0), (table, again.stdout)
+
+
 PROVIDER_LIST = {
     "results": [
         {"display_priority": 3, "logo_path": "/i.jpg", "provider_name": "Apple iTunes",

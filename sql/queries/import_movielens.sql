@@ -40,11 +40,12 @@ end as reason
 from movielens_movie_stage;
 
 -- name: movielens_links_check
--- Why a links.csv row is rejected, or null to keep it: a malformed id.
+-- Why a links.csv row is rejected, or null to keep it: a malformed id. An id written as a float
+-- with a zero fraction (862.0) is that id: pandas reads tmdbId, which has empty cells, as floats.
 select l.line, case
     when l.movieid !~ '^[0-9]{1,9}$' then 'bad movieId ' || quote_literal(left(l.movieid, 20))
-    when l.imdbid !~ '^[0-9]{1,10}$' then 'bad imdbId ' || quote_literal(left(l.imdbid, 20))
-    when l.tmdbid <> '' and l.tmdbid !~ '^0*[1-9][0-9]{0,8}$'
+    when l.imdbid !~ '^[0-9]{1,10}(\.0+)?$' then 'bad imdbId ' || quote_literal(left(l.imdbid, 20))
+    when l.tmdbid <> '' and l.tmdbid !~ '^0*[1-9][0-9]{0,8}(\.0+)?$'
         then 'bad tmdbId ' || quote_literal(left(l.tmdbid, 20))
 end as reason
 from movielens_link_stage l;
@@ -67,8 +68,9 @@ with films as (
     insert into movielens_film_stage (imdb_id, line, title, year, alternatives, tmdb_id, genres)
     select distinct on (imdb_id) imdb_id, line, title, year, alternatives, tmdb_id, genres
     from (
-        select 'tt' || lpad(ltrim(l.imdbid, '0'), 7, '0') as imdb_id, l.line, t.title, t.year,
-               t.alternatives, nullif(l.tmdbid, '')::integer as tmdb_id,
+        select 'tt' || lpad(ltrim(split_part(l.imdbid, '.', 1), '0'), 7, '0') as imdb_id,
+               l.line, t.title, t.year, t.alternatives,
+               nullif(split_part(l.tmdbid, '.', 1), '')::integer as tmdb_id,
                nullif(m.genres, '(no genres listed)') as genres
         from movielens_link_stage l
         join (select distinct on (movieid) * from movielens_movie_stage
