@@ -387,7 +387,9 @@ async def test_movielens_links_resaved_by_pandas_import_alike(
 ) -> None:
     """pandas reads links.csv's ids as numbers: imdbId loses its leading zeros ("114709"), and
     tmdbId, which has empty cells in real releases, becomes floats ("862.0"), written back so
-    by to_csv(index=False). Every row was "bad tmdbId '862.0'"."""
+    by to_csv(index=False). Every row was "bad tmdbId '862.0'". With to_csv's default
+    (index=True), a first column of row numbers without a name: "header is ['', 'movieId',
+    ...]"."""
     files = copy(MOVIELENS, scratch_dir / "pandas")
     rows = list(csv.reader((MOVIELENS / "links.csv").read_text(encoding="utf-8").splitlines()))
     out = io.StringIO()
@@ -403,11 +405,21 @@ async def test_movielens_links_resaved_by_pandas_import_alike(
         await _rows(empty_dsn, "select imdb_id, tmdb_id, title, year from film order by 1")
         == ML_FILMS
     )
-    # The files MovieLens published, after them: nothing changes.
-    again = filmgraph_import(empty_dsn, "movielens", MOVIELENS)
-    assert again.returncode == 0, again.stderr
-    for table, (inserted, updated, _, _) in summary(again.stdout).items():
-        assert (inserted, updated) == (0, 0), (table, again.stdout)
+    # to_csv's default writes the index first, under an empty name; then the files MovieLens
+    # published: nothing changes.
+    indexed = copy(files, scratch_dir / "indexed")
+    for name in ("movies.csv", "links.csv"):
+        rows = list(csv.reader((files / name).read_text(encoding="utf-8").splitlines()))
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(
+            [["", *rows[0]], *([str(i), *row] for i, row in enumerate(rows[1:]))]
+        )
+        (indexed / name).write_text(out.getvalue(), encoding="utf-8")
+    for again_files in (indexed, MOVIELENS):
+        again = filmgraph_import(empty_dsn, "movielens", again_files)
+        assert again.returncode == 0, again.stderr
+        for table, (inserted, updated, _, _) in summary(again.stdout).items():
+            assert (inserted, updated) == (0, 0), (table, again.stdout)
 
 
 PROVIDER_LIST = {

@@ -371,11 +371,15 @@ def csv_rows(
             raise InputError(f"{source.name}: empty file, expected a header line")
         if got and got[0].startswith("\ufeff"):
             got[0] = got[0][1:]
-        if got != header:
+        # pandas' index first, as check_header allows it in a tab-separated file.
+        index = bool(got) and got[0] in UNNAMED and got[1:] == header
+        if got != header and not index:
             raise InputError(f"{source.name}:1: header is {got!r}, expected {header!r}")
         for fields in reader:
             if not fields:
                 continue
+            if index:
+                del fields[0]
             if len(fields) != len(header):
                 reject(
                     Reject(
