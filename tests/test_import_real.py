@@ -287,6 +287,30 @@ async def test_a_file_cut_inside_its_last_line_is_rejected(
     assert await _rows(empty_dsn, "select name from genre where name like 'D%'") == [("Drama",)]
 
 
+async def test_a_utf16_copy_is_refused_in_one_line(empty_dsn: str, scratch_dir: Path) -> None:
+    """Excel's "Unicode Text" is UTF-16: the header was shown as 'ÿþt\\x00c\\x00o\\x00…'."""
+    files = copy(EXTRACT, scratch_dir / "utf16")
+    ratings = (EXTRACT / "title.ratings.tsv").read_text(encoding="utf-8")
+    (files / "title.ratings.tsv").write_bytes(ratings.encode("utf-16"))
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        'filmgraph: title.ratings.tsv: UTF-16 text (as Excel saves "Unicode Text"), expected '
+        "UTF-8; nothing was imported"
+    )
+    # MovieLens' movies.csv likewise (its first line was "NUL byte in line").
+    movielens = copy(MOVIELENS, scratch_dir / "movielens")
+    movies = (MOVIELENS / "movies.csv").read_text(encoding="utf-8")
+    (movielens / "movies.csv").write_bytes(movies.encode("utf-16"))
+    result = filmgraph_import(empty_dsn, "movielens", movielens, "--max-errors", "5")
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        'filmgraph: movies.csv: UTF-16 text (as Excel saves "Unicode Text"), expected UTF-8; '
+        "nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"
+
+
 async def test_reimport_brings_each_mentioned_films_genre_links_in_line(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

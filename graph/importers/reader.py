@@ -156,15 +156,23 @@ UNNAMED = ("", "Unnamed: 0")
 def check_header(source: Source, first: bytes, expected: list[str]) -> bool:
     """Whether the file has an index column first: pandas writes the row numbers of a table,
     under an empty name, unless told to_csv(index=False). Another header is refused."""
+    _not_utf16(source, first)
     header = first.removeprefix(BOM).decode("utf-8", "replace").split("\t")
     header = [h.strip('"') for h in header]
     if header == expected:
         return False
     if header[0] in UNNAMED and header[1:] == expected:
         return True
-    raise InputError(
-        f"{source.name}:1: header is {'|'.join(header)!r}, expected {'|'.join(expected)!r}"
-    )
+    got = "|".join(header)
+    got = got if len(got) <= 200 else got[:200] + "…"
+    raise InputError(f"{source.name}:1: header is {got!r}, expected {'|'.join(expected)!r}")
+
+
+def _not_utf16(source: Source, first: bytes) -> None:
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(
+            f'{source.name}: UTF-16 text (as Excel saves "Unicode Text"), expected UTF-8'
+        )
 
 
 def tsv_copy(
@@ -356,6 +364,8 @@ def csv_rows(
     def text() -> Iterator[str]:
         for number, block in _lines(source, reject):
             for n, line in enumerate(block, number):
+                if n == 1:
+                    _not_utf16(source, line)
                 bad = _bad_bytes(line)
                 if bad:
                     reject(Reject(source.name, n, bad))
