@@ -528,6 +528,33 @@ async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
     ]
 
 
+async def test_a_tmdb_watch_answer_cut_short_is_one_bad_row_plain_or_gzip(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Among several answers, one cut short is one bad row whether it was plain or gzip (a
+    gzip one refused the whole import, exit 4, whatever --max-errors said)."""
+    await _film_with_tmdb_id(empty_dsn, 550)
+    whole = json.dumps(_answer(550, "Apple TV")).encode()
+    plain = scratch_dir / "551.json"
+    plain.write_bytes(whole[:-10])
+    packed = scratch_dir / "552.json.gz"
+    packed.write_bytes(gzip.compress(whole)[:-12])
+    good = scratch_dir / "550.json"
+    good.write_bytes(whole)
+    result = filmgraph_import(empty_dsn, "tmdb-watch", good, plain, packed, "--max-errors", "1")
+    assert result.returncode == 1, result.stderr
+    result = filmgraph_import(empty_dsn, "tmdb-watch", good, plain, packed, "--max-errors", "2")
+    assert result.returncode == 0, result.stderr
+    bad = rejects(result.stderr)
+    assert len(bad) == 2, bad
+    assert bad[0].startswith("551.json:1: not JSON: "), bad
+    assert bad[1] == (
+        "552.json.gz:1: corrupt or truncated gzip file: Compressed file ended before the "
+        "end-of-stream marker was reached"
+    )
+    assert summary(result.stdout)["offer"] == [1, 0, 0, 2]
+
+
 async def test_missing_paths_and_a_database_error_are_one_line(
     empty_dsn: str, scratch_dir: Path
 ) -> None:
