@@ -145,6 +145,7 @@ class Coalescer:
         self.max_size = size
         self._open: dict[str, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[_Batch] = set()  # those without a connection yet
         # Seconds per request of each statement's recent batches (a moving average).
         self._cost: dict[str, float] = {}
         # For /metrics, tests and the bench: batches that answered, the requests they
@@ -155,7 +156,7 @@ class Coalescer:
 
     def waiting(self) -> int:
         """Requests in batches that wait for a connection."""
-        return sum(len(batch.members) for batch in self._open.values())
+        return sum(len(batch.members) for batch in self._waiting)
 
     def size(self, sql: str) -> int:
         """How many requests a batch of the statement takes: as many as fit in SHARE of
@@ -183,6 +184,7 @@ class Coalescer:
             task = loop.create_task(self._run(batch), context=contextvars.Context())
             batch.task = task
             self._tasks.add(task)
+            self._waiting.add(batch)
             task.add_done_callback(self._ended(batch))
         member = _Member(params, loop.create_future(), loop.time())
         batch.members.append(member)
@@ -191,6 +193,8 @@ class Coalescer:
         try:
             got = await member.answer
         except asyncio.CancelledError:
+            if member.answer.done() and not member.answer.cancelled():
+                member.answer.exception()  # answered as it left: retrieved, not logged
             self._leave(batch)
             raise
         except Exception as exc:
@@ -224,6 +228,7 @@ class Coalescer:
         try:
             conn = await self.pool.take()
         except Exception as exc:
+            self._waiting.discard(batch)
             # No connection in time, or none could be opened: each request's error, as alone.
             self._close(batch)
             self.failed += 1
@@ -232,6 +237,7 @@ class Coalescer:
                     member.answer.set_exception(exc)
             return
         self._close(batch)  # those that come now make the next batch
+        self._waiting.discard(batch)
         members = [member for member in batch.members if not member.answer.done()]
         clean = False
         started = time.perf_counter()  # uvloop's loop.time() counts whole milliseconds
@@ -298,6 +304,7 @@ class Coalescer:
             # Whatever ended the task (cancelled before it began, by close()), no request is
             # left waiting for it: those still there run alone.
             self._tasks.discard(task)
+            self._waiting.discard(batch)
             self._close(batch)
             for member in batch.members:
                 if not member.answer.done():
