@@ -27,8 +27,10 @@ Limits: a request keeps the bounds it has alone, one pool wait and one statement
   requests share, as each of theirs would alone. Its size is chosen so that it is expected to
   take at most a quarter of that (SHARE, from the statement's recent batches): a batch of
   slow statements is small, one of statements slower than a quarter of the timeout runs alone.
-  A batch that times out all the same gives each request the timeout (its statement did run
-  for the whole of it): no request waits twice as long as alone.
+  A batch of several that times out all the same may owe it to one request's values (a
+  page of a hundred films among pages of one): each request runs alone, within what remains
+  of its own bounds (below), so that the cheap ones get their answers and the dear one its
+  timeout; none waits longer than alone.
 - A request whose client hangs up or whose wall-clock limit expires leaves its batch; when
   the last one leaves, the batch's task is cancelled, which cancels its statement on the
   server (asyncpg sends the cancel request), as the request's own would be. A batch thus
@@ -282,14 +284,13 @@ class Coalescer:
         for member in members:
             if member.answer.done():
                 continue
-            if isinstance(exc, _LOST) or (
-                len(members) > 1 and not isinstance(exc, asyncpg.QueryCanceledError)
-            ):
+            if isinstance(exc, _LOST) or len(members) > 1:
                 # Lost (alone, it is asked again on a fresh connection), or one request's
-                # values may be at fault: alone, within its own bounds.
+                # values may be at fault (an error, or a statement past the timeout that
+                # would time out the cheap ones beside it): alone, within its own bounds.
                 member.answer.set_result(Alone(self._budget(member)))
             else:
-                # Its own statement's error, or a timeout that spent its statement's budget.
+                # Its own statement's error, or its own statement's timeout.
                 member.answer.set_exception(exc)
 
     def _learn(self, sql: str, cost: float) -> None:
