@@ -413,6 +413,8 @@ class Changes:
             for key, value in self.titles[names[0]].staged_ids()
         )
         await conn.copy_records_to_table("imdb_digest_stage", records=records)
+        # Planned blind, the digests' stores probed person's key once per staged person.
+        await conn.execute("analyze imdb_digest_stage")
         principals = self.titles.get("title.principals")
         if principals is not None and principals.skipped:
             await conn.execute(db.sql("imdb_crew_unchanged_drop"))
@@ -505,6 +507,8 @@ async def _people(run: Run, dropped: int, *, first: bool) -> None:
     if first:
         inserted = await conn.fetchval(db.sql("imdb_people_insert_first"))
         run.merged("person", inserted, 0, total)
+        # For the plan of the credits' insert, which joins them (a hash, not two sorts).
+        await conn.execute("analyze person")
         return
     updated = await conn.fetchval(db.sql("imdb_people_update"))
     inserted = await conn.fetchval(db.sql("imdb_people_insert"))
@@ -518,6 +522,7 @@ FIRST_LOAD_DROP = (
     "imdb_first_load_drop_credit_keys",
     "imdb_first_load_drop_alternative_title_keys",
     "imdb_first_load_credit_trigger_off",
+    "imdb_first_load_credit_tally_clear",
 )
 FIRST_LOAD_BUILD = (
     "imdb_first_load_credit_trigger_on",
