@@ -227,7 +227,7 @@ async def import_imdb(
     if prune:
         prune = _can_prune(run)
     first = first_load and await _first_load(run)
-    await _films(run, title_types, forget_ratings=prune and "title.ratings" in found)
+    await _films(run, title_types, forget_ratings=prune and "title.ratings" in found, first=first)
     if prune:
         await _prune(run, found)
     principals = names.get("title.principals", "title.principals")
@@ -482,9 +482,12 @@ async def _prune(run: Run, found: dict[str, Path]) -> None:
         run.tally("credit").deleted += credits
 
 
-async def _films(run: Run, title_types: list[str], *, forget_ratings: bool) -> None:
+async def _films(
+    run: Run, title_types: list[str], *, forget_ratings: bool, first: bool = False
+) -> None:
     """Merge the films of title.basics; with forget_ratings, a rating that title.ratings does
-    not list is removed from the film (--prune)."""
+    not list is removed from the film (--prune). A first load's films are all new: none has
+    genre links to prune."""
     conn = run.conn
     total = _count(await conn.execute(db.sql("imdb_films_stage"), title_types))
     await conn.execute("analyze imdb_film_stage")
@@ -493,7 +496,7 @@ async def _films(run: Run, title_types: list[str], *, forget_ratings: bool) -> N
     inserted = await conn.fetchval(db.sql("imdb_films_insert"))
     run.merged("film", inserted, updated, total)
     await conn.execute(db.sql("imdb_film_genres_stage"))
-    await merge_genres(run, "imdb")
+    await merge_genres(run, "imdb", prune=not first)
 
 
 async def _people(run: Run, dropped: int, *, first: bool) -> None:

@@ -69,8 +69,13 @@ with named as (
     join named n on n.name = s.name
     join genre g on g.slug = n.slug
 ), merged as (
+    -- The links a re-import finds there already, from $1, are left out by one anti-join,
+    -- where the insert would probe the key for each (as imdb_credits_merge does).
     insert into film_genre (film_id, genre_id, sources)
-    select film_id, genre_id, array[$1::text] from wanted
+    select w.film_id, w.genre_id, array[$1::text] from wanted w
+    where not exists (select 1 from film_genre fg
+                      where fg.film_id = w.film_id and fg.genre_id = w.genre_id
+                        and $1::text = any(fg.sources))
     on conflict (film_id, genre_id) do update set sources = film_genre.sources || $1::text
     where not $1::text = any(film_genre.sources)
     returning (xmax = 0) as inserted
