@@ -57,7 +57,12 @@ async def test_movielens_merges_onto_imdb_films_and_creates_the_rest(
     files = movielens(scratch_dir / "ml")
     result = filmgraph_import(empty_dsn, "movielens", files)
     assert result.returncode == 0, result.stderr
-    assert "filmgraph: 1 movie(s) without a row in links.csv left out" in result.stderr
+    # Unlinked has no IMDb id to be merged by: left out, named, and counted in the summary.
+    assert (
+        "filmgraph: movies.csv: 1 movie(s) without a row in links.csv skipped, "
+        "e.g. line 5 (movieId 4)"
+    ) in result.stderr.splitlines()
+    assert "skipped movies.csv: 1 movie(s) without a row in links.csv" in result.stdout
     films = [r for r in await _rows(empty_dsn, FILMS) if r[0] in ("tt0000001", "tt0112346",
                                                                    "tt0114709")]  # fmt: skip
     assert films == [
@@ -85,6 +90,24 @@ async def test_movielens_merges_onto_imdb_films_and_creates_the_rest(
         """select f.imdb_id, f.tmdb_id, count(o.*) from film f join offer o on o.film_id = f.id
            group by 1, 2""",
     ) == [("tt0000001", 100, 5)]
+
+
+async def test_two_movies_with_one_imdb_id_are_one_film_with_a_warning(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """The later links.csv row's movie gives the film its title, genres and TMDB id, and a
+    warning names the row it replaced (that movie's TMDB id was dropped without a word)."""
+    links = LINKS + "5,0114709,10862\n"
+    movies = MOVIES + "5,Toy Story (Special Edition) (1995),Animation\n"
+    result = filmgraph_import(empty_dsn, "movielens", movielens(scratch_dir, movies, links))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "filmgraph: warning: links.csv:2: movieId 1 has the IMDb id tt0114709 of movieId 5 "
+        "(line 5): one film, with line 5's title, genres and tmdbId"
+    ) in result.stderr.splitlines()
+    assert summary(result.stdout)["film"] == [3, 0, 0, 0]
+    films = [r for r in await _rows(empty_dsn, FILMS) if r[0] == "tt0114709"]
+    assert films == [("tt0114709", 10862, "toy-story-1995", "Toy Story", 1995, "Animation")]
 
 
 async def test_movielens_bad_rows(empty_dsn: str, scratch_dir: Path) -> None:

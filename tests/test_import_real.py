@@ -54,6 +54,11 @@ DANGLING = [
     ("title.ratings.tsv", "title", 2, "line 6 (tt9999901), line 7 (tt9999902)"),
     ("title.akas.tsv", "title", 1, "line 6 (tt9999901)"),
 ]  # fmt: skip
+# The IMDb files' integer columns.
+INTEGER_COLUMNS = {
+    *("isAdult", "startYear", "endYear", "runtimeMinutes", "numVotes", "ordering"),
+    *("birthYear", "deathYear", "isOriginalTitle"),
+}
 COUNTS = """
 select (select count(*) from film) as films,
        (select count(*) from film where imdb_rating is not null) as rated,
@@ -154,11 +159,17 @@ async def test_quoted_and_unquoted_copies_import_alike(fresh_dsn: Any, scratch_d
 async def test_nulls_written_as_empty_fields_import_as_nulls(
     fresh_dsn: Any, scratch_dir: Path
 ) -> None:
-    """pandas writes a null as an empty field where IMDb writes `\\N`:
-    tests/fixtures/extract-pandas is the extract as pandas re-saves it (read with
-    na_values=["\\N"], written with to_csv(sep="\\t")), and a QUOTE_ALL copy writes `""`.
-    Both give the graph IMDb's own text gives, with no line rejected (an empty startYear was
-    "bad startYear ''", an empty characters "not JSON")."""
+    """pandas writes a null as an empty field where IMDb writes `\\N`, and the numbers of an
+    integer column that holds a null as floats (a birthYear of 1959 as "1959.0"):
+    tests/fixtures/extract-pandas is the extract as pandas 3.1 re-saves it (read with
+    read_csv(sep="\\t", quoting=csv.QUOTE_NONE, na_values=["\\N"], keep_default_na=False),
+    written with to_csv(sep="\\t", index=False)), and a QUOTE_ALL copy writes `""`. A
+    QUOTE_NONNUMERIC copy has every integer column as floats ("2020.0", an ordering "1.0", an
+    isOriginalTitle "0.0"), as pandas writes a column with a null in any file, and to_csv's
+    default (index=True) writes the row numbers first, under an empty name. All give the
+    graph IMDb's own text gives, with no line rejected (an empty startYear was "bad startYear
+    ''", an empty characters "not JSON", a birthYear "bad birthYear '1959.0'", an index "header
+    is '|tconst|…'")."""
     original = await fresh_dsn()
     assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
     graph = await fingerprint(original)
@@ -170,7 +181,26 @@ async def test_nulls_written_as_empty_fields_import_as_nulls(
         csv.writer(out, delimiter="\t", quoting=csv.QUOTE_ALL).writerows(rows)
         (quoted_all / path.name).write_text(out.getvalue(), encoding="utf-8")
     assert '\t""\t' in (quoted_all / "title.basics.tsv").read_text()
-    for files in (FIXTURES / "extract-pandas", quoted_all):
+    floats = scratch_dir / "floats"
+    floats.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+        whole = [i for i, name in enumerate(rows[0]) if name in INTEGER_COLUMNS]
+        body = [
+            [float(f) if i in whole and f else f for i, f in enumerate(row)] for row in rows[1:]
+        ]
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONNUMERIC).writerows([rows[0], *body])
+        (floats / path.name).write_text(out.getvalue(), encoding="utf-8")
+    assert "\t1.0\t" in (floats / "title.akas.tsv").read_text()
+    # pandas' to_csv writes the table's index first, under an empty name, unless index=False.
+    indexed = scratch_dir / "indexed"
+    indexed.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        numbered = [f"\t{lines[0]}"] + [f"{i}\t{line}" for i, line in enumerate(lines[1:])]
+        (indexed / path.name).write_text("\n".join(numbered) + "\n", encoding="utf-8")
+    for files in (FIXTURES / "extract-pandas", quoted_all, floats, indexed):
         dsn = await fresh_dsn()
         result = filmgraph_import(dsn, "imdb", files)
         assert result.returncode == 0, (files.name, result.stderr)
@@ -255,6 +285,30 @@ async def test_a_file_cut_inside_its_last_line_is_rejected(
         ("tt0000012", None),
     ]
     assert await _rows(empty_dsn, "select name from genre where name like 'D%'") == [("Drama",)]
+
+
+async def test_a_utf16_copy_is_refused_in_one_line(empty_dsn: str, scratch_dir: Path) -> None:
+    """Excel's "Unicode Text" is UTF-16: the header was shown as 'ÿþt\\x00c\\x00o\\x00…'."""
+    files = copy(EXTRACT, scratch_dir / "utf16")
+    ratings = (EXTRACT / "title.ratings.tsv").read_text(encoding="utf-8")
+    (files / "title.ratings.tsv").write_bytes(ratings.encode("utf-16"))
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        'filmgraph: title.ratings.tsv: UTF-16 text (as Excel saves "Unicode Text"), expected '
+        "UTF-8; nothing was imported"
+    )
+    # MovieLens' movies.csv likewise (its first line was "NUL byte in line").
+    movielens = copy(MOVIELENS, scratch_dir / "movielens")
+    movies = (MOVIELENS / "movies.csv").read_text(encoding="utf-8")
+    (movielens / "movies.csv").write_bytes(movies.encode("utf-16"))
+    result = filmgraph_import(empty_dsn, "movielens", movielens, "--max-errors", "5")
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        'filmgraph: movies.csv: UTF-16 text (as Excel saves "Unicode Text"), expected UTF-8; '
+        "nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"
 
 
 async def test_reimport_brings_each_mentioned_films_genre_links_in_line(
@@ -352,6 +406,46 @@ async def test_movielens_release_imports_every_film(empty_dsn: str) -> None:
         assert (inserted, updated) == (0, 0), (table, again.stdout)
 
 
+async def test_movielens_links_resaved_by_pandas_import_alike(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """pandas reads links.csv's ids as numbers: imdbId loses its leading zeros ("114709"), and
+    tmdbId, which has empty cells in real releases, becomes floats ("862.0"), written back so
+    by to_csv(index=False). Every row was "bad tmdbId '862.0'". With to_csv's default
+    (index=True), a first column of row numbers without a name: "header is ['', 'movieId',
+    ...]"."""
+    files = copy(MOVIELENS, scratch_dir / "pandas")
+    rows = list(csv.reader((MOVIELENS / "links.csv").read_text(encoding="utf-8").splitlines()))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(rows[0])
+    writer.writerows([m, str(int(i)), f"{float(t)}" if t else ""] for m, i, t in rows[1:])
+    (files / "links.csv").write_text(out.getvalue(), encoding="utf-8")
+    assert "\n1,114709,862.0\n" in out.getvalue()
+    result = filmgraph_import(empty_dsn, "movielens", files)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    assert (
+        await _rows(empty_dsn, "select imdb_id, tmdb_id, title, year from film order by 1")
+        == ML_FILMS
+    )
+    # to_csv's default writes the index first, under an empty name; then the files MovieLens
+    # published: nothing changes.
+    indexed = copy(files, scratch_dir / "indexed")
+    for name in ("movies.csv", "links.csv"):
+        rows = list(csv.reader((files / name).read_text(encoding="utf-8").splitlines()))
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(
+            [["", *rows[0]], *([str(i), *row] for i, row in enumerate(rows[1:]))]
+        )
+        (indexed / name).write_text(out.getvalue(), encoding="utf-8")
+    for again_files in (indexed, MOVIELENS):
+        again = filmgraph_import(empty_dsn, "movielens", again_files)
+        assert again.returncode == 0, again.stderr
+        for table, (inserted, updated, _, _) in summary(again.stdout).items():
+            assert (inserted, updated) == (0, 0), (table, again.stdout)
+
+
 PROVIDER_LIST = {
     "results": [
         {"display_priority": 3, "logo_path": "/i.jpg", "provider_name": "Apple iTunes",
@@ -432,6 +526,33 @@ async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
         (2, "Apple TV"),
         (8, "Netflix"),
     ]
+
+
+async def test_a_tmdb_watch_answer_cut_short_is_one_bad_row_plain_or_gzip(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Among several answers, one cut short is one bad row whether it was plain or gzip (a
+    gzip one refused the whole import, exit 4, whatever --max-errors said)."""
+    await _film_with_tmdb_id(empty_dsn, 550)
+    whole = json.dumps(_answer(550, "Apple TV")).encode()
+    plain = scratch_dir / "551.json"
+    plain.write_bytes(whole[:-10])
+    packed = scratch_dir / "552.json.gz"
+    packed.write_bytes(gzip.compress(whole)[:-12])
+    good = scratch_dir / "550.json"
+    good.write_bytes(whole)
+    result = filmgraph_import(empty_dsn, "tmdb-watch", good, plain, packed, "--max-errors", "1")
+    assert result.returncode == 1, result.stderr
+    result = filmgraph_import(empty_dsn, "tmdb-watch", good, plain, packed, "--max-errors", "2")
+    assert result.returncode == 0, result.stderr
+    bad = rejects(result.stderr)
+    assert len(bad) == 2, bad
+    assert bad[0].startswith("551.json:1: not JSON: "), bad
+    assert bad[1] == (
+        "552.json.gz:1: corrupt or truncated gzip file: Compressed file ended before the "
+        "end-of-stream marker was reached"
+    )
+    assert summary(result.stdout)["offer"] == [1, 0, 0, 2]
 
 
 async def test_missing_paths_and_a_database_error_are_one_line(

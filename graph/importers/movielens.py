@@ -20,6 +20,8 @@ from graph.importers.run import DANGLING_EXAMPLES, Run
 
 MOVIES = ["movieId", "title", "genres"]
 LINKS = ["movieId", "imdbId", "tmdbId"]
+# Warnings shown per line (duplicate ids); the rest are counted in one more.
+WARNINGS = 5
 # The other files of a MovieLens release, which filmgraph does not read.
 OTHER_FILES = ("ratings.csv", "tags.csv", "genome-scores.csv", "genome-tags.csv", "README.txt")
 
@@ -116,9 +118,17 @@ async def import_movielens(run: Run, directory: Path) -> None:
         links_name, f"row(s) naming a movieId {movies_name} does not have", dangling, examples
     )
     await _titles(run)
-    unlinked, total = await conn.fetchrow(db.sql("movielens_films_stage"))
-    if unlinked:
-        run.note(f"{unlinked} movie(s) without a row in {links_name} left out")
+    total, unlinked, lines, refs, merged, merged_lines, reasons = await conn.fetchrow(
+        db.sql("movielens_films_stage"), DANGLING_EXAMPLES, WARNINGS
+    )
+    # A movie without a links.csv row has no IMDb id to be merged by: an extract's reference.
+    run.skip_dangling(
+        movies_name,
+        f"movie(s) without a row in {links_name}",
+        unlinked,
+        [f"line {n} (movieId {ref})" for n, ref in zip(lines or [], refs or [], strict=True)],
+    )
+    _warn(run, links_name, merged, merged_lines, reasons, "row(s) merged into another film")
     await conn.execute("analyze movielens_film_stage")
     await _tmdb_clashes(run, links_name)
     updated = await conn.fetchval(db.sql("movielens_films_update"))
@@ -150,8 +160,20 @@ async def _tmdb_clashes(run: Run, links_name: str) -> None:
     """A TMDB id that links.csv gives to several films (real releases do) goes to one: the
     film that already has it in the graph, else the first in links.csv. The others are
     imported without it, and named as a warning."""
-    clashes, lines, reasons = await run.conn.fetchrow(db.sql("movielens_tmdb_clashes"), 5)
+    clashes, lines, reasons = await run.conn.fetchrow(db.sql("movielens_tmdb_clashes"), WARNINGS)
+    _warn(run, links_name, clashes, lines, reasons, "film(s) imported without a TMDB id")
+
+
+def _warn(
+    run: Run,
+    links_name: str,
+    count: int,
+    lines: list[int] | None,
+    reasons: list[str] | None,
+    more: str,
+) -> None:
+    """A warning per line for the first WARNINGS of count, then one for the rest."""
     for line, reason in zip(lines or [], reasons or [], strict=True):
         run.note(f"warning: {links_name}:{line}: {reason}")
-    if clashes > len(lines or []):
-        run.note(f"warning: {clashes - len(lines or [])} more film(s) imported without a TMDB id")
+    if count > len(lines or []):
+        run.note(f"warning: {count - len(lines or [])} more {more}")

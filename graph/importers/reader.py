@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,13 @@ from typing import BinaryIO
 BLOCK = 1 << 20
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, as Windows tools write
 NULL = b"\\N"  # IMDb's null, as its files write it
+# IMDb's integer columns. pandas reads a column holding a null as floats and writes its numbers
+# back so: a startYear of 1994 as "1994.0", an isOriginalTitle of 1 as "1.0".
+WHOLE = frozenset(
+    {"isAdult", "startYear", "endYear", "runtimeMinutes", "numVotes", "ordering", "birthYear"}
+    | {"deathYear", "isOriginalTitle"}
+)
+_WHOLE_FLOAT = re.compile(rb"([0-9]+)\.0+")
 
 
 class InputError(Exception):
@@ -110,7 +118,7 @@ def _field(text: str) -> bytes:
     return _escape(text.encode()).replace(b"\t", b"\\t").replace(b"\n", b"\\n")
 
 
-def _unquote(line: bytes, columns: int) -> bytes | None:
+def _unquote(line: bytes, columns: int, whole: tuple[int, ...] = ()) -> bytes | None:
     """A line whose fields are quoted CSV-style, if it then has the right number of fields;
     None otherwise.
 
@@ -128,6 +136,9 @@ def _unquote(line: bytes, columns: int) -> bytes | None:
         return None
     if not line.startswith(b'"') and _quote_minimal(fields) != text:
         return None
+    for i in whole:
+        if fields[i].endswith(".0"):
+            fields[i] = _whole_number(fields[i].encode()).decode()
     # A quoted empty field ("") is a null too, as pandas writes it with QUOTE_ALL.
     return b"\t".join(_field(f) if f else _escape(NULL) for f in fields)
 
@@ -138,12 +149,29 @@ def _quote_minimal(fields: list[str]) -> str:
     return out.getvalue().removesuffix("\n")
 
 
-def check_header(source: Source, first: bytes, expected: list[str]) -> None:
+# The name pandas gives a column without one when it reads a file: its index, written again.
+UNNAMED = ("", "Unnamed: 0")
+
+
+def check_header(source: Source, first: bytes, expected: list[str]) -> bool:
+    """Whether the file has an index column first: pandas writes the row numbers of a table,
+    under an empty name, unless told to_csv(index=False). Another header is refused."""
+    _not_utf16(source, first)
     header = first.removeprefix(BOM).decode("utf-8", "replace").split("\t")
     header = [h.strip('"') for h in header]
-    if header != expected:
+    if header == expected:
+        return False
+    if header[0] in UNNAMED and header[1:] == expected:
+        return True
+    got = "|".join(header)
+    got = got if len(got) <= 200 else got[:200] + "…"
+    raise InputError(f"{source.name}:1: header is {got!r}, expected {'|'.join(expected)!r}")
+
+
+def _not_utf16(source: Source, first: bytes) -> None:
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(
-            f"{source.name}:1: header is {'|'.join(header)!r}, expected {'|'.join(expected)!r}"
+            f'{source.name}: UTF-16 text (as Excel saves "Unicode Text"), expected UTF-8'
         )
 
 
@@ -157,15 +185,24 @@ def tsv_copy(
     """
     columns = len(header)
     tabs = columns - 1
+    whole = tuple(i for i, name in enumerate(header) if name in WHOLE)
+    # pandas' floats ("1994.0") are looked for only where they can be: before a tab if an
+    # integer column is not last (a rating of 7.0 is not one), before a line end if one is.
+    inner = any(i < tabs for i in whole)
+    last = tabs in whole
     first = True
+    index = False
     for number, lines in _lines(source, reject):
         if not lines:
             counted(1)
             continue
         if first:
-            check_header(source, lines[0], header)
+            index = check_header(source, lines[0], header)
             lines[0] = b""
             first = False
+        if index:
+            # The index is a row number, never quoted: the line's fields follow its first tab.
+            lines = [line.partition(b"\t")[2] for line in lines]
         block = b"\n".join(lines)
         # Fields start after a tab or a line end: with both as tabs, one search finds an empty
         # field and one a field that starts with a quote, for the whole block.
@@ -173,6 +210,10 @@ def tsv_copy(
         if b"\t\t" in fields or fields.startswith(b"\t") or fields.endswith(b"\t"):
             # pandas writes a null as an empty field, where IMDb writes \N.
             lines = [_empty_as_null(line) for line in lines]
+            block = b"\n".join(lines)
+            fields = block.replace(b"\n", b"\t")
+        if (inner and b".0\t" in block) or (last and (b".0\n" in block or block.endswith(b".0"))):
+            lines = [_whole_numbers(line, whole, columns) for line in lines]
             block = b"\n".join(lines)
             fields = block.replace(b"\n", b"\t")
         quoted = fields.startswith(b'"') or b'\t"' in fields
@@ -206,7 +247,7 @@ def tsv_copy(
                 i = out.index(b"")
                 while i >= 0:
                     if lines[i]:
-                        fixed = _repair(source, number + i, lines[i], columns, reject)
+                        fixed = _repair(source, number + i, lines[i], columns, reject, whole)
                         if fixed is not None:
                             out[i] = b"%d\t%s" % (number + i, fixed)
                     i = _next_empty(out, i + 1)
@@ -221,7 +262,7 @@ def tsv_copy(
                 elif line.count(b"\t") == tabs and not _maybe_quoted(line):
                     append(b"%d\t%s" % (number + i, _escape(line)))
                 else:
-                    fixed = _repair(source, number + i, line, columns, reject)
+                    fixed = _repair(source, number + i, line, columns, reject, whole)
                     if fixed is not None:
                         append(b"%d\t%s" % (number + i, fixed))
         counted(len(lines))
@@ -230,6 +271,24 @@ def tsv_copy(
             yield b"\n".join(out)
     if first:
         raise InputError(f"{source.name}: empty file, expected a header line")
+
+
+def _whole_numbers(line: bytes, whole: tuple[int, ...], columns: int) -> bytes:
+    """A line with pandas' floats in integer columns ("1994.0") as IMDb writes them ("1994");
+    another line as it is (a quoted one is read by _unquote, which does the same)."""
+    if b".0" not in line:
+        return line
+    fields = line.split(b"\t")
+    if len(fields) != columns:
+        return line
+    for i in whole:
+        fields[i] = _whole_number(fields[i])
+    return b"\t".join(fields)
+
+
+def _whole_number(field: bytes) -> bytes:
+    match = _WHOLE_FLOAT.fullmatch(field)
+    return match[1] if match else field
 
 
 def _next_empty(items: list[bytes], start: int) -> int:
@@ -267,10 +326,17 @@ def _maybe_quoted(line: bytes) -> bool:
     return line.startswith(b'"') or b'\t"' in line
 
 
-def _repair(source: Source, n: int, line: bytes, columns: int, reject: RejectSink) -> bytes | None:
+def _repair(
+    source: Source,
+    n: int,
+    line: bytes,
+    columns: int,
+    reject: RejectSink,
+    whole: tuple[int, ...] = (),
+) -> bytes | None:
     """A line with quoted fields or the wrong number of tabs: re-read as quoted (CSV-style)
     fields if that gives the right number of them, else rejected."""
-    fixed = _unquote(line, columns) if b'"' in line else None
+    fixed = _unquote(line, columns, whole) if b'"' in line else None
     if fixed is None and line.count(b"\t") == columns - 1:
         return _escape(line)
     if fixed is None:
@@ -298,6 +364,8 @@ def csv_rows(
     def text() -> Iterator[str]:
         for number, block in _lines(source, reject):
             for n, line in enumerate(block, number):
+                if n == 1:
+                    _not_utf16(source, line)
                 bad = _bad_bytes(line)
                 if bad:
                     reject(Reject(source.name, n, bad))
@@ -313,11 +381,15 @@ def csv_rows(
             raise InputError(f"{source.name}: empty file, expected a header line")
         if got and got[0].startswith("\ufeff"):
             got[0] = got[0][1:]
-        if got != header:
+        # pandas' index first, as check_header allows it in a tab-separated file.
+        index = bool(got) and got[0] in UNNAMED and got[1:] == header
+        if got != header and not index:
             raise InputError(f"{source.name}:1: header is {got!r}, expected {header!r}")
         for fields in reader:
             if not fields:
                 continue
+            if index:
+                del fields[0]
             if len(fields) != len(header):
                 reject(
                     Reject(

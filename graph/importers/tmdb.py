@@ -51,8 +51,8 @@ class Document:
 
 def _load(path: Path, run: Run, table: str, whole: bool = False) -> Document | None:
     """The file's JSON (gzip or not, by its magic bytes), or None (reported as a bad row) when
-    it is not JSON. `whole`: the file is the whole import (wikidata's), so a file that is not
-    JSON, cut short or not UTF-8, is refused as a truncated gzip file is (InputError)."""
+    it is not JSON, cut short (plain or gzip) or not UTF-8. `whole`: the file is the whole
+    import (a provider list, wikidata's results), so such a file is refused (InputError)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -63,23 +63,31 @@ def _load(path: Path, run: Run, table: str, whole: bool = False) -> Document | N
         try:
             raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as exc:
-            raise InputError(f"{path.name}: corrupt or truncated gzip file: {exc}") from None
-    raw = raw.removeprefix(BOM)
+            if whole:
+                raise InputError(f"{path.name}: corrupt or truncated gzip file: {exc}") from None
+            # Cut short as a plain answer can be: one bad answer among several, as that is.
+            run.reject(Reject(path.name, 1, f"corrupt or truncated gzip file: {exc}"), table)
+            return None
+    parsed = _parse(path, raw.removeprefix(BOM))
+    if isinstance(parsed, Document):
+        return parsed
+    if whole:
+        raise InputError(str(parsed))
+    run.reject(parsed, table)
+    return None
+
+
+def _parse(path: Path, raw: bytes) -> Document | Reject:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         byte = exc.start - raw.rfind(b"\n", 0, exc.start)
-        bad = Reject(path.name, line, f"invalid UTF-8 at byte {byte}")
-    else:
-        try:
-            return Document(path.name, Lines(text), json.loads(text))
-        except json.JSONDecodeError as exc:
-            bad = Reject(path.name, exc.lineno, f"not JSON: {exc.msg}")
-    if whole:
-        raise InputError(str(bad))
-    run.reject(bad, table)
-    return None
+        return Reject(path.name, line, f"invalid UTF-8 at byte {byte}")
+    try:
+        return Document(path.name, Lines(text), json.loads(text))
+    except json.JSONDecodeError as exc:
+        return Reject(path.name, exc.lineno, f"not JSON: {exc.msg}")
 
 
 def _provider(entry: Any) -> ProviderRow | str:

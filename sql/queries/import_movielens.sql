@@ -40,11 +40,12 @@ end as reason
 from movielens_movie_stage;
 
 -- name: movielens_links_check
--- Why a links.csv row is rejected, or null to keep it: a malformed id.
+-- Why a links.csv row is rejected, or null to keep it: a malformed id. An id written as a float
+-- with a zero fraction (862.0) is that id: pandas reads tmdbId, which has empty cells, as floats.
 select l.line, case
     when l.movieid !~ '^[0-9]{1,9}$' then 'bad movieId ' || quote_literal(left(l.movieid, 20))
-    when l.imdbid !~ '^[0-9]{1,10}$' then 'bad imdbId ' || quote_literal(left(l.imdbid, 20))
-    when l.tmdbid <> '' and l.tmdbid !~ '^0*[1-9][0-9]{0,8}$'
+    when l.imdbid !~ '^[0-9]{1,10}(\.0+)?$' then 'bad imdbId ' || quote_literal(left(l.imdbid, 20))
+    when l.tmdbid <> '' and l.tmdbid !~ '^0*[1-9][0-9]{0,8}(\.0+)?$'
         then 'bad tmdbId ' || quote_literal(left(l.tmdbid, 20))
 end as reason
 from movielens_link_stage l;
@@ -62,26 +63,43 @@ select count(*) as dangling, (array_agg(line order by line))[1:$1] as lines,
 from gone;
 -- name: movielens_films_stage
 -- Films of linked movies (the last row of a duplicated id winning), with their titles as
--- split in movielens_title_stage. Returns how many movies had no link, and the films.
-with films as (
+-- split in movielens_title_stage. Returns how many films; how many movies had no link, with
+-- the movies.csv lines and movieIds of the first $1; and how many links.csv rows a later row
+-- with the same IMDb id replaced, with the warnings of the first $2.
+with linked as (
+    select 'tt' || lpad(ltrim(split_part(l.imdbid, '.', 1), '0'), 7, '0') as imdb_id,
+           l.line, l.movieid, t.title, t.year, t.alternatives,
+           nullif(split_part(l.tmdbid, '.', 1), '')::integer as tmdb_id,
+           nullif(m.genres, '(no genres listed)') as genres
+    from movielens_link_stage l
+    join (select distinct on (movieid) * from movielens_movie_stage
+          order by movieid, line desc) m on m.movieid = l.movieid
+    join movielens_title_stage t on t.line = m.line
+), films as (
     insert into movielens_film_stage (imdb_id, line, title, year, alternatives, tmdb_id, genres)
     select distinct on (imdb_id) imdb_id, line, title, year, alternatives, tmdb_id, genres
-    from (
-        select 'tt' || lpad(ltrim(l.imdbid, '0'), 7, '0') as imdb_id, l.line, t.title, t.year,
-               t.alternatives, nullif(l.tmdbid, '')::integer as tmdb_id,
-               nullif(m.genres, '(no genres listed)') as genres
-        from movielens_link_stage l
-        join (select distinct on (movieid) * from movielens_movie_stage
-              order by movieid, line desc) m on m.movieid = l.movieid
-        join movielens_title_stage t on t.line = m.line
-    ) linked
+    from linked
     order by imdb_id, line desc
     returning 1
+), unlinked as (
+    select m.line, m.movieid from movielens_movie_stage m
+    where not exists (select 1 from movielens_link_stage l where l.movieid = m.movieid)
+), merged as (
+    select l.line,
+           'movieId ' || l.movieid || ' has the IMDb id ' || l.imdb_id || ' of movieId '
+           || w.movieid || ' (line ' || w.line || '): one film, with line ' || w.line
+           || '''s title, genres and tmdbId' as reason
+    from linked l
+    join (select distinct on (imdb_id) imdb_id, line, movieid from linked
+          order by imdb_id, line desc) w on w.imdb_id = l.imdb_id and w.line <> l.line
 )
-select (select count(*) from movielens_movie_stage m
-        where not exists (select 1 from movielens_link_stage l where l.movieid = m.movieid))
-       as unlinked,
-       (select count(*) from films) as films;
+select (select count(*) from films) as films,
+       (select count(*) from unlinked) as unlinked,
+       (select (array_agg(line order by line))[1:$1] from unlinked) as unlinked_lines,
+       (select (array_agg(movieid order by line))[1:$1] from unlinked) as unlinked_refs,
+       (select count(*) from merged) as merged,
+       (select (array_agg(line order by line))[1:$2] from merged) as merged_lines,
+       (select (array_agg(reason order by line))[1:$2] from merged) as merged_reasons;
 -- name: movielens_tmdb_clashes
 -- A TMDB id given to several films goes to one: a film of the graph that has it already, else
 -- the first in links.csv. The others stay in the stage without it. Returns how many, and the
