@@ -8,7 +8,10 @@ other work keeps busy, requests/s swing from round to round, and so does the CPU
 costs, but alike for both. Each round prints, per tree, the server's CPU (its process tree)
 and PostgreSQL's (the backends its pools opened, found by their client ports) per request.
 
-    .venv/bin/python bench/cpu_ab.py --before DIR [--rounds 5] [--seconds 5]
+    .venv/bin/python bench/cpu_ab.py --before DIR [--rounds 5] [--seconds 5] [--after-env N=V]
+
+--after-env sets a variable for this checkout's server only (a setting to compare on and
+off: `--before .` with `--after-env FILMGRAPH_COALESCE=0`).
 """
 
 from __future__ import annotations
@@ -129,7 +132,7 @@ async def one_round(
     return out
 
 
-async def main(before: Path, rounds: int, seconds: int) -> None:
+async def main(before: Path, rounds: int, seconds: int, after_env: dict[str, str]) -> None:
     db = await open_database(CACHE, 50_000)
     try:
         with tempfile.TemporaryDirectory(prefix="filmgraph-cpu-ab-") as tmp:
@@ -161,6 +164,7 @@ async def main(before: Path, rounds: int, seconds: int) -> None:
                 "before": systems.filmgraph(db, work, "compiled", workers=2, tree=before),
                 "after": systems.filmgraph(db, work, "compiled", workers=2),
             }
+            servers["after"].env.update(after_env)
             for server in servers.values():
                 server.start()
             try:
@@ -196,5 +200,7 @@ if __name__ == "__main__":
     parser.add_argument("--before", type=Path, required=True, help="the tree to compare with")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--after-env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
-    asyncio.run(main(args.before, args.rounds, args.seconds))
+    after_env = dict(item.split("=", 1) for item in args.after_env)
+    asyncio.run(main(args.before, args.rounds, args.seconds, after_env))

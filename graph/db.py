@@ -135,6 +135,8 @@ class BoundedPool:
         # here (`give_back(conn, clean=True)`); any other goes back through asyncpg, which
         # waits for a cancelled statement and resets what it must.
         self._kept: list[Any] = []
+        # Batches of compiled requests (graph/compiled/coalesce.py), with FILMGRAPH_COALESCE.
+        self.coalescer: Any = None
         # Takes that found every connection in use and waited (for /metrics).
         self.waits = 0
         self._moved_at = time.monotonic()
@@ -247,6 +249,8 @@ class BoundedPool:
         return self.idle() == 0 and size >= self.pool.get_max_size()
 
     async def close(self) -> None:
+        if self.coalescer is not None:
+            await self.coalescer.close()
         while self._kept:
             await self._release(self._kept.pop())
         await self.pool.close()
@@ -352,6 +356,11 @@ class RequestConnection:
             self._clean = True
             await self.pool.give_back(conn)  # not clean: asyncpg closes or resets it
             return True
+
+    def holding(self) -> bool:
+        """Whether the request holds a connection already (a batch of compiled requests,
+        graph/compiled/coalesce.py, would wait for another while it holds one)."""
+        return self._conn is not None
 
     def settled(self) -> bool:
         """No statement runs on the connection and none waits for it: release() takes its
@@ -491,4 +500,9 @@ async def create_pool(settings: Settings, dsn: str, *, min_size: int | None = No
         timeout=10,
         command_timeout=settings.statement_timeout_ms / 1000 + 5,
     )
-    return BoundedPool(pool, settings.pool_timeout_ms / 1000)
+    bounded = BoundedPool(pool, settings.pool_timeout_ms / 1000)
+    if settings.coalesce:
+        from graph.compiled.coalesce import Coalescer
+
+        bounded.coalescer = Coalescer(bounded, settings.statement_timeout_ms / 1000)
+    return bounded

@@ -161,6 +161,18 @@ class Metrics:
             "(FILMGRAPH_POOL_QUEUE), most as soon as their head was read",
             registry=r,
         )
+        self.batches = Counter(
+            "filmgraph_coalesced_batches",
+            "Batches of compiled requests that shared one statement (FILMGRAPH_COALESCE), by "
+            "outcome (answered; failed: their requests got the error, or ran alone)",
+            ["outcome"],
+            registry=r,
+        )
+        self.coalesced = Counter(
+            "filmgraph_coalesced_requests",
+            "Compiled requests answered by a batch's statement (FILMGRAPH_COALESCE)",
+            registry=r,
+        )
         self.cache = Counter(
             "filmgraph_cache_lookups",
             "Lookups of the parse, validation and response caches, by result (hit, miss)",
@@ -282,6 +294,24 @@ def watch(
     """Carry the caches', admission's and the pool's counts into `metrics`; `state()` is the
     app's state, whose pool the lifespan opens."""
     metrics.count(metrics.busy, lambda: admission.refusals)
+
+    def coalesced(figure: str) -> Callable[[], int]:
+        found: list[Any] = []  # the pool's coalescer, once the lifespan has opened the pool
+
+        def value() -> int:
+            if not found:
+                coalescer = getattr(getattr(state(), "pool", None), "coalescer", None)
+                if coalescer is None:
+                    return 0
+                found.append(coalescer)
+            figure_now: int = getattr(found[0], figure)
+            return figure_now
+
+        return value
+
+    metrics.count(metrics.batches.labels("answered"), coalesced("batches"))
+    metrics.count(metrics.batches.labels("failed"), coalesced("failed"))
+    metrics.count(metrics.coalesced, coalesced("answered"))
     metrics.watch_cache("parse", lambda: documents.parse_hits, lambda: documents.parse_misses)
     metrics.watch_cache(
         "validation", lambda: documents.validation_hits, lambda: documents.validation_misses

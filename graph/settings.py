@@ -156,6 +156,9 @@ class Settings:
     execution: str = "compiled"
     # Say in `extensions.execution` which path served a response; off in production.
     explain_execution: bool = True
+    # Compiled requests that run the same statement at the same time share one round trip
+    # (graph/compiled/coalesce.py).
+    coalesce: bool = True
     # Persisted documents (docs/caching.md): a manifest of trusted documents loaded at start,
     # whether only those are accepted, and the memory for automatic persisted queries.
     trusted_documents: Path | None = None
@@ -235,6 +238,7 @@ class Settings:
             migrate_on_start=_bool("FILMGRAPH_MIGRATE_ON_START", development),
             execution=os.environ.get("FILMGRAPH_EXECUTION") or "compiled",
             explain_execution=_bool("FILMGRAPH_EXPLAIN_EXECUTION", development),
+            coalesce=_bool("FILMGRAPH_COALESCE", True),
             trusted_documents=_path("FILMGRAPH_TRUSTED_DOCUMENTS"),
             trusted_only=_bool("FILMGRAPH_TRUSTED_ONLY", False),
             apq_cache_bytes=_int("FILMGRAPH_APQ_CACHE_BYTES", 8_000_000, 0),

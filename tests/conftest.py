@@ -10,10 +10,14 @@ TEST_DATABASE_URL points the suite at an existing server instead (it needs
 shared_preload_libraries=pg_stat_statements for the statement-count test); each run works in a
 database of its own, created and dropped here. With FILMGRAPH_TEST_PG also set, the suite
 checks that server is version N.
+
+FILMGRAPH_COALESCE=0 runs the suite with coalescing off (graph/compiled/coalesce.py): the
+servers started from the environment read it, and `Settings()` here defaults to it.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import secrets
@@ -36,6 +40,26 @@ from graph.demo.load import load_demo
 from graph.embedded import EmbeddedError, EmbeddedPostgres, bin_dir
 from graph.migrate import migrate
 from graph.settings import Settings
+
+
+def _coalescing_from_environment() -> None:
+    """Settings() with coalescing as FILMGRAPH_COALESCE says (on when unset, as in
+    production), so that the whole suite runs on either path; a test that names `coalesce`
+    keeps its own."""
+    if os.environ.get("FILMGRAPH_COALESCE", "").strip().lower() not in ("0", "false", "no", "off"):
+        return
+    init: Any = Settings.__init__
+    defaulted = [
+        name
+        for name, parameter in inspect.signature(init).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    ]
+    defaults = list(init.__defaults__)
+    defaults[defaulted.index("coalesce")] = False
+    init.__defaults__ = tuple(defaults)
+
+
+_coalescing_from_environment()
 
 
 def _with_database(dsn: str, name: str) -> str:

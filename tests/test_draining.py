@@ -62,11 +62,12 @@ async def test_sigterm_drains_requests_in_flight_and_refuses_new_ones(
             transaction = lock.transaction()
             await transaction.start()
             await lock.execute("lock table film in access exclusive mode")
-            slow = [
-                asyncio.create_task(client.post("/graphql", json={"query": FILM}))
-                for _ in range(SLOW)
-            ]
-            await _waiting_on_lock(dsn, SLOW)
+            # One after the other: asked together, they could share one statement
+            # (graph/compiled/coalesce.py), and fewer than SLOW would wait on the lock.
+            slow = []
+            for held in range(1, SLOW + 1):
+                slow.append(asyncio.create_task(client.post("/graphql", json={"query": FILM})))
+                await _waiting_on_lock(dsn, held)
 
             serve.proc.send_signal(signal.SIGTERM)
             ready = await _until_stopping(client)

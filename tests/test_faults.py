@@ -50,14 +50,16 @@ async def wait_until_blocked(
     conn: asyncpg.Connection, backends: int, *, exactly: bool = False
 ) -> None:
     """Until `backends` (or, exactly, no more than that) filmgraph statements wait on a lock:
-    observed on the server, not timed."""
-    while True:
-        waiting = await conn.fetchval(
-            "select count(*) from pg_stat_activity where application_name = 'filmgraph'"
-            " and wait_event_type = 'Lock'"
-        )
-        if waiting == backends if exactly else waiting >= backends:
-            return
+    observed on the server, not timed (the deadline only turns a test that would wait for
+    ever into a failure)."""
+    async with asyncio.timeout(30):
+        while True:
+            waiting = await conn.fetchval(
+                "select count(*) from pg_stat_activity where application_name = 'filmgraph'"
+                " and wait_event_type = 'Lock'"
+            )
+            if waiting == backends if exactly else waiting >= backends:
+                return
 
 
 async def test_statement_timeout(dsn: str, locker: asyncpg.Connection) -> None:
@@ -89,11 +91,14 @@ async def test_pool_exhaustion_fails_fast_and_recovers(
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
             tx = await lock_films(locker)
             try:
-                slow = [
-                    asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
-                    for _ in range(2)
-                ]
-                await wait_until_blocked(locker, 2)
+                # One after the other: asked together, the two would share one statement
+                # (graph/compiled/coalesce.py) and hold one connection.
+                slow = []
+                for held in (1, 2):
+                    slow.append(
+                        asyncio.ensure_future(client.post("/graphql", json={"query": QUERY}))
+                    )
+                    await wait_until_blocked(locker, held)
                 flood = await asyncio.gather(
                     *(client.post("/graphql", json={"query": QUERY}) for _ in range(5))
                 )
@@ -270,13 +275,16 @@ async def test_pool_storm_refusals_come_within_the_pool_wait(
     # mid-storm: a film page that got one for the film then waits again for its directors'.
     # Each refusal must still come within one pool wait of the request, however many levels
     # it waited at (the second case admits every request, so no refusal comes from the
-    # queue), and /healthz keep answering at once.
+    # queue), and /healthz keep answering at once. Each request's statement alone: the same
+    # requests coalesced (graph/compiled/coalesce.py) swamp no pool, which
+    # tests/test_coalesce.py's storm checks.
     settings = Settings(
         pool_min_size=2,
         pool_max_size=2,
         pool_timeout_ms=1_000,
         statement_timeout_ms=400,
         pool_queue=queue,
+        coalesce=False,
     )
     wait = settings.pool_timeout_ms / 1000
     with LiveServer(create_app(settings, dsn)) as live:

@@ -5,6 +5,7 @@ Counted where it happens: pg_stat_statements on the server, for the test's own d
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -199,3 +200,53 @@ async def test_a_compiled_request_is_one_statement(counted: Counted) -> None:
     # A filter is planned for its values, by a statement prepared afresh: still one.
     _, count = await counted.run(FILTERED, {})
     assert count == 1, f"a filtered page took {count} statements"
+
+
+async def test_coalesced_requests_run_at_most_one_statement_each(empty_dsn: str) -> None:
+    """Compiled requests asked at once share statements (graph/compiled/coalesce.py): the
+    server runs at most one per request, and each request gets its own page."""
+    settings = Settings(pool_max_size=1, explain_execution=False, coalesce=True)
+    admin = await asyncpg.connect(empty_dsn)
+    locker = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(admin)
+        await admin.execute(SEED)
+        await admin.execute("create extension if not exists pg_stat_statements")
+        database = await admin.fetchval("select current_database()")
+        app = create_app(settings, empty_dsn)
+        with LiveServer(app, settings) as live:
+            limits = httpx.Limits(max_connections=30)
+            async with httpx.AsyncClient(base_url=live.url, timeout=30, limits=limits) as client:
+                films = [f"film-{i}" for i in range(1, 21)]
+                await gql(client, FILM_PAGE, {"slug": films[0], "region": "US"})  # compiled
+                # The pool's one connection held by another statement waiting on a lock, so
+                # that the film pages all wait for it, in batches.
+                tx = locker.transaction()
+                await tx.start()
+                await locker.execute("lock table film in access exclusive mode")
+                holder = asyncio.ensure_future(gql(client, '{ film(slug: "x") { title } }', {}))
+                asked = [
+                    asyncio.ensure_future(gql(client, FILM_PAGE, {"slug": slug, "region": "US"}))
+                    for slug in films
+                ]
+                coalescer = app.state.pool.coalescer
+                async with asyncio.timeout(30):
+                    while coalescer.waiting() < len(films):
+                        await admin.fetchval("select 1")  # a round trip between looks
+                await admin.execute("select pg_stat_statements_reset()")
+                await tx.rollback()
+                requests = 1 + len(films)
+                assert await holder == {"film": None}
+                pages = await asyncio.gather(*asked)
+                count: int = await admin.fetchval(COUNT, database)
+                shared: int = await admin.fetchval(
+                    "select coalesce(sum(calls), 0)::int from pg_stat_statements"
+                    " where query like 'select b.i, s.data, s.ok%'"
+                )
+    finally:
+        await admin.close()
+        await locker.close()
+    assert [page["film"]["title"] for page in pages] == [f"Film {i:03d}" for i in range(1, 21)]
+    assert count <= requests, f"{requests} requests took {count} statements"
+    # The holder's, and the 20 film pages' in batches of at most 16.
+    assert shared >= 1 and count <= 1 + 2, (count, shared)

@@ -10,6 +10,7 @@ Otherwise the resolvers run it, and give the error.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from strawberry.extensions import SchemaExtension
 
 from graph.compiled.arguments import Arguments
 from graph.compiled.cache import NOT_COMPILABLE, Document, Served, StatementCache, signature
+from graph.compiled.coalesce import Alone
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
 from graph.db import LOST, RequestConnection
@@ -201,10 +203,39 @@ async def run(
     return GraphQLExecutionResult(data=RawJson(text))  # type: ignore[arg-type]
 
 
-async def _rows(pool: Any, statement: Statement, params: list[Any]) -> list[asyncpg.Record]:
-    """The statement's rows. A statement reads only, and runs before anything of the answer is
-    sent: one whose connection was lost under it (the server ended it while the pool kept it)
-    is asked again, once, on a fresh connection, rather than answered SERVICE_UNAVAILABLE."""
+async def _rows(pool: Any, statement: Statement, params: list[Any]) -> list[Any]:
+    """The statement's rows. With coalescing (graph/compiled/coalesce.py), its row from a
+    batch of requests running the same statement, for a request on the primary that holds no
+    connection yet; when the batch cannot answer, the statement runs alone within what remains
+    of the request's bounds."""
+    if (
+        statement.batched is not None
+        and isinstance(pool, RequestConnection)
+        and pool.pool.coalescer is not None
+        and pool.replicas is None
+        and not pool.holding()
+    ):
+        got = await pool.pool.coalescer.row(statement.batched, statement.sql, params)
+        if not isinstance(got, Alone):
+            return [{"data": got[0], "ok": got[1]}]
+        try:
+            async with asyncio.timeout_at(got.deadline) as bound:
+                return await _alone(pool, statement, params)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            # Its pool wait and statement_timeout spent: the timeout it would get alone.
+            raise asyncpg.QueryCanceledError(
+                "canceling statement due to statement timeout"
+            ) from None
+    return await _alone(pool, statement, params)
+
+
+async def _alone(pool: Any, statement: Statement, params: list[Any]) -> list[Any]:
+    """The statement's rows, run alone. A statement reads only, and runs before anything of
+    the answer is sent: one whose connection was lost under it (the server ended it while the
+    pool kept it) is asked again, once, on a fresh connection, rather than answered
+    SERVICE_UNAVAILABLE."""
     try:
         async with pool.acquire() as conn:
             return await fetch(conn, statement.sql, params, statement.custom_plan)

@@ -37,7 +37,7 @@ from graphql import (
 )
 
 from graph import external
-from graph.compiled import embedded, pages, search
+from graph.compiled import coalesce, embedded, pages, search
 from graph.compiled.arguments import (
     CHECKS,
     PLACEHOLDER,
@@ -104,6 +104,8 @@ class Statement:
     # (`filmography(role: DIRECTOR, first: 10)`), by node, as read and checked when it was
     # compiled: the same for every request (the others are in `checked`).
     written: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # The statement's batched form (graph/compiled/coalesce.py), when it has one.
+    batched: str | None = None
 
 
 @dataclass
@@ -167,6 +169,7 @@ class Builder:
             unused=unused + self.validators,
             embeds=self.embeds,
             written=self.written,
+            batched=None if self.custom_plan else coalesce.batched(sql),
         )
 
     def object(self, fields: Sequence[Selected], value: Callable[[Selected], str]) -> str:

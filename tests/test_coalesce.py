@@ -1,0 +1,271 @@
+"""Coalescing (graph/compiled/coalesce.py, FILMGRAPH_COALESCE): concurrent compiled requests
+for different films share statements and each gets its own page, byte for byte the page a
+server without coalescing gives; a batch that fails leaves each request to run alone."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.compiled.coalesce import batched
+from graph.settings import Settings
+from tests.conftest import LiveServer
+from tests.test_faults import FILM_PAGE as FAULTS_FILM_PAGE
+from tests.test_faults import raw_request, roundtrip
+
+FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
+GOLDEN = Path(__file__).parent / "sql"
+
+
+def film(slug: str) -> dict[str, Any]:
+    return {"query": FILM_PAGE, "variables": {"slug": slug, "region": "US"}}
+
+
+async def slugs(dsn: str, n: int) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("select slug from film order by id limit $1", n)
+    finally:
+        await conn.close()
+    return [r["slug"] for r in rows] + ["no-such-film"]
+
+
+async def pages(url: str, films: list[str], warm: bool = True) -> list[tuple[int, bytes]]:
+    """Every film's page, all asked at once."""
+    limits = httpx.Limits(max_connections=len(films))
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        if warm:
+            await client.post("/graphql", json=film(films[0]))  # compiled before
+        answers = await asyncio.gather(*(client.post("/graphql", json=film(s)) for s in films))
+    return [(a.status_code, a.content) for a in answers]
+
+
+async def test_concurrent_film_pages_each_get_their_own_page(dsn: str) -> None:
+    films = await slugs(dsn, 40)
+    settings = Settings(explain_execution=False, coalesce=False)
+    with LiveServer(create_app(settings, dsn), settings) as plain:
+        expected = await pages(plain.url, films)
+    assert len({body for _, body in expected}) == len(films)
+    # One connection: requests that come while a batch runs make the next batch.
+    settings = Settings(explain_execution=False, coalesce=True, pool_max_size=1)
+    app = create_app(settings, dsn)
+    with LiveServer(app, settings) as coalescing:
+        got = await pages(coalescing.url, films)
+        coalescer = app.state.pool.coalescer
+        assert got == expected
+        assert coalescer.failed == 0
+        assert coalescer.answered >= len(films)
+        assert coalescer.batches < coalescer.answered  # some batch answered several
+
+
+async def test_a_failed_batch_runs_each_request_alone(dsn: str) -> None:
+    films = await slugs(dsn, 12)
+    settings = Settings(explain_execution=False, coalesce=False)
+    with LiveServer(create_app(settings, dsn), settings) as plain:
+        expected = await pages(plain.url, films)
+    settings = Settings(explain_execution=False, coalesce=True, pool_max_size=2)
+    app = create_app(settings, dsn)
+    locker = await asyncpg.connect(dsn)
+    try:
+        with LiveServer(app, settings) as coalescing:
+            async with httpx.AsyncClient(base_url=coalescing.url, timeout=30) as client:
+                await client.post("/graphql", json=film(films[0]))
+            tx = locker.transaction()
+            await tx.start()
+            await locker.execute("lock table film in access exclusive mode")
+            asked = asyncio.ensure_future(pages(coalescing.url, films, warm=False))
+            # Batches wait on the lock (all that runs yet): their connections end under them
+            # (observed on the server, not timed); the requests they held run alone once the
+            # lock goes.
+            ended = 0
+            async with asyncio.timeout(30):
+                while not ended:
+                    assert not asked.done()
+                    ended = await locker.fetchval(
+                        "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+                        " where application_name = 'filmgraph' and wait_event_type = 'Lock'"
+                    )
+            await tx.rollback()
+            got = await asyncio.wait_for(asked, 30)
+            coalescer = app.state.pool.coalescer
+            assert coalescer.failed >= 1
+    finally:
+        await locker.close()
+    assert got == expected
+
+
+def test_only_statements_of_scalar_parameters_have_a_batched_form() -> None:
+    def statement(name: str) -> str:
+        text = (GOLDEN / f"{name}.sql").read_text().splitlines()
+        return "\n".join(line for line in text if not line.startswith("--"))
+
+    film_page = batched(statement("film_page"))
+    assert film_page is not None
+    assert film_page.startswith(
+        "select b.i, s.data, s.ok\n"
+        "from unnest($1::text[], $2::int[], $3::text[]) with ordinality b(p1, p2, p3, i)\n"
+    )
+    assert "$" not in film_page.split("\n", 2)[2]  # every parameter a column of the batch
+    assert batched(statement("search")) is None  # types: a text[] parameter
+    assert batched("select 1 as data, true as ok") is None
+    assert batched("select $1 as data, true as ok") is None  # no cast
+
+
+async def batched_backends(admin: asyncpg.Connection, waiting: bool) -> int:
+    """The API's backends running a batched statement (graph/compiled/coalesce.py), or only
+    those waiting on a lock: observed on the server."""
+    count: int = await admin.fetchval(
+        "select count(*) from pg_stat_activity where application_name = 'filmgraph'"
+        " and state = 'active' and query like 'select b.i, s.data, s.ok%'"
+        " and (not $1 or wait_event_type = 'Lock')",
+        waiting,
+    )
+    return count
+
+
+async def until(check: Callable[[], Awaitable[bool]], deadline: float = 10) -> None:
+    """Until `check()` is true, asked again after each answer, under a deadline."""
+    async with asyncio.timeout(deadline):
+        while not await check():
+            pass
+
+
+@pytest.mark.parametrize("leaving", ["all but one", "all"])
+async def test_a_batch_runs_for_those_left_and_its_statement_ends_with_the_last(
+    dsn: str, leaving: str
+) -> None:
+    """Requests whose clients hang up leave their batch: the others still get their pages.
+    When the last leaves, the batch's statement is cancelled on the server, as a request's
+    own statement is alone (tests/test_faults.py)."""
+    films = (await slugs(dsn, 4))[:4]
+    settings = Settings(
+        explain_execution=False,
+        coalesce=True,
+        pool_min_size=1,
+        pool_max_size=1,
+        request_timeout_ms=60_000,
+        statement_timeout_ms=60_000,
+    )
+    with LiveServer(create_app(dataclasses.replace(settings, coalesce=False), dsn)) as plain:
+        expected = dict(zip(films, await pages(plain.url, films), strict=True))
+    app = create_app(settings, dsn)
+    admin, film_locker, credit_locker = [await asyncpg.connect(dsn) for _ in range(3)]
+    try:
+        with LiveServer(app, settings) as live:
+            limits = httpx.Limits(max_connections=10)
+            async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
+                await client.post("/graphql", json=film(films[0]))  # compiled before
+                # The pool's one connection taken by a statement that waits on `film`, and the
+                # film pages, one batch, waiting for it; then the batch's statement waits on
+                # `credit`, which the film page reads and the other statement does not.
+                film_lock, credit_lock = film_locker.transaction(), credit_locker.transaction()
+                await film_lock.start()
+                await film_locker.execute("lock table film in access exclusive mode")
+                other = asyncio.ensure_future(
+                    client.post("/graphql", json={"query": '{ film(slug: "x") { title } }'})
+                )
+                await until(lambda: _blocked(admin))
+                asked = [
+                    asyncio.ensure_future(client.post("/graphql", json=film(s))) for s in films
+                ]
+                coalescer = app.state.pool.coalescer
+
+                async def in_one_batch() -> bool:
+                    await admin.fetchval("select 1")  # a round trip between looks
+                    return bool(coalescer.waiting() == len(films))
+
+                await until(in_one_batch)
+                await credit_lock.start()
+                await credit_locker.execute("lock table credit in access exclusive mode")
+                await film_lock.rollback()
+                assert (await other).status_code == 200
+                await until(lambda: _batched_waits(admin))
+                gone = asked if leaving == "all" else asked[1:]
+                for request in gone:
+                    request.cancel()  # the client gives up, and its connection closes
+                await asyncio.gather(*gone, return_exceptions=True)
+                if leaving == "all":
+                    # The lock is still held, yet the statement no longer waits on it.
+                    await until(lambda: _no_batched(admin))
+                    await credit_lock.rollback()
+                else:
+                    await credit_lock.rollback()
+                    response = await asyncio.wait_for(asked[0], 30)
+                    assert (response.status_code, response.content) == expected[films[0]]
+                assert coalescer.batches >= 1
+                next_page = await client.post("/graphql", json=film(films[1]))
+                assert (next_page.status_code, next_page.content) == expected[films[1]]
+    finally:
+        for conn in (admin, film_locker, credit_locker):
+            await conn.close()
+
+
+async def _blocked(admin: asyncpg.Connection) -> bool:
+    waiting = await admin.fetchval(
+        "select count(*) from pg_stat_activity where application_name = 'filmgraph'"
+        " and wait_event_type = 'Lock'"
+    )
+    return bool(waiting)
+
+
+async def _batched_waits(admin: asyncpg.Connection) -> bool:
+    return await batched_backends(admin, waiting=True) == 1
+
+
+async def _no_batched(admin: asyncpg.Connection) -> bool:
+    return await batched_backends(admin, waiting=False) == 0
+
+
+async def test_a_storm_of_one_statement_waits_for_the_pool_once(dsn: str) -> None:
+    """A hundred film pages on a pool of two whose statements time out (a lock): batches
+    wait for the pool in turn. A batch that gets no connection within the pool wait refuses
+    each of its requests then (SERVICE_UNAVAILABLE), without a second wait; one that times out
+    gives each the timeout. No request waits longer than alone: one pool wait, one
+    statement_timeout."""
+    settings = Settings(
+        pool_min_size=2,
+        pool_max_size=2,
+        pool_timeout_ms=1_000,
+        statement_timeout_ms=400,
+        pool_queue=1_000,  # every request admitted: the refusals are the pool's
+        coalesce=True,
+    )
+    wait, timeout = settings.pool_timeout_ms / 1000, settings.statement_timeout_ms / 1000
+    app = create_app(settings, dsn)
+    with LiveServer(app, settings) as live:
+        async with asyncio.timeout(30):
+            assert (await roundtrip(live.port, raw_request("/graphql", FAULTS_FILM_PAGE)))[0] == 200
+        locker = await asyncpg.connect(dsn)
+        try:
+            tx = locker.transaction()
+            await tx.start()
+            await locker.execute("lock table credit in access exclusive mode")
+            try:
+                async with asyncio.timeout(60):
+                    answers = await asyncio.gather(
+                        *(
+                            roundtrip(live.port, raw_request("/graphql", FAULTS_FILM_PAGE))
+                            for _ in range(100)
+                        )
+                    )
+            finally:
+                await tx.rollback()
+        finally:
+            await locker.close()
+    refusals = [seconds for status, _, seconds in answers if status == 503]
+    timeouts = [seconds for status, _, seconds in answers if status == 200]
+    assert len(refusals) + len(timeouts) == 100, [status for status, _, _ in answers]
+    assert refusals, "no batch waited past the pool wait"
+    assert app.state.pool.coalescer.failed >= 1
+    # The margin is for a loaded machine, as in tests/test_faults.py. Twice the pool wait (a
+    # second wait after a failed batch) would be past it.
+    assert max(refusals) < wait + 0.75, sorted(refusals)[-10:]
+    assert max(timeouts) < wait + timeout + 0.75, sorted(timeouts)[-10:]
