@@ -4,7 +4,9 @@ path for a graph that has data, on the same files."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from pathlib import Path
 
 import asyncpg
@@ -12,7 +14,7 @@ import pytest
 
 from graph.imdb_files import generate_imdb
 from graph.importers.imdb import DEFAULT_TITLE_TYPES, import_imdb
-from graph.importers.run import Run, run_import
+from graph.importers.run import ImportFailed, Run, run_import
 from graph.migrate import migrate
 from tests.conftest import create_database, drop_database
 from tests.schema_dump import SCHEMA_SQL, schema_sql
@@ -128,3 +130,62 @@ async def test_a_graph_with_data_is_not_loaded_as_a_first_load(
     _, statements = await _import(empty_dsn, directory, first_load=True, max_errors=10)
     assert not any("name=imdb_first_load_lock" in s for s in statements)
     assert any("name=imdb_credits_merge" in s for s in statements)
+
+
+async def test_a_first_load_that_fails_midway_leaves_the_graph_as_it_was(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """The first load drops indexes, keys and triggers and empties credit_tally in its own
+    transaction: its connection lost after those, everything is as before, schema included,
+    and the next import loads the files whole."""
+    directory = scratch_dir / "imdb"
+    generate_imdb(directory, 0.0002, 5)
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        # Rows a first load empties or writes beside the graph: a tally a deletion left at 0,
+        # a genre, a search word.
+        person = await conn.fetchval(
+            "insert into person (slug, name) values ('gone', 'Gone Person') returning id"
+        )
+        await conn.execute("insert into credit_tally values ($1, 'ACTOR', 0)", person)
+        await conn.execute("delete from person")
+        await conn.execute("insert into genre (slug, name) values ('noir', 'Noir')")
+        before = await _content(empty_dsn)
+        before_tally = await conn.fetch("select * from credit_tally")
+        # The import stops at the genres, which come after the drops: held here.
+        holder = await asyncpg.connect(empty_dsn)
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute("lock table genre in access exclusive mode")
+        task = asyncio.create_task(_import(empty_dsn, directory, first_load=True, max_errors=0))
+        deadline = time.monotonic() + 60
+        waiting = None
+        while waiting is None and time.monotonic() < deadline and not task.done():
+            waiting = await conn.fetchval(
+                "select pid from pg_stat_activity where application_name = 'filmgraph import'"
+                " and wait_event_type = 'Lock'"
+            )
+            if waiting is None:
+                await asyncio.sleep(0.05)  # polling the server's view, under a deadline
+        assert waiting is not None, "the import never waited for the genres"
+        dropped = await conn.fetchval(
+            "select count(*) from pg_locks l join pg_class c on c.oid = l.relation"
+            " where l.pid = $1 and c.relname = 'credit' and l.mode = 'AccessExclusiveLock'",
+            waiting,
+        )
+        assert dropped == 1  # the import holds the tables it empties and rebuilds
+        await conn.fetchval("select pg_terminate_backend($1)", waiting)
+        with pytest.raises(ImportFailed, match="lost the database connection"):
+            await task
+        await hold.rollback()
+        await holder.close()
+        assert await _content(empty_dsn) == before
+        assert await conn.fetch("select * from credit_tally") == before_tally
+        assert schema_sql(empty_dsn) == SCHEMA_SQL.read_text()
+        run, statements = await _import(empty_dsn, directory, first_load=True, max_errors=0)
+        assert any("name=imdb_first_load_lock" in s for s in statements)
+        assert run.tallies["credit"].inserted == await conn.fetchval("select count(*) from credit")
+        assert await conn.fetchval("select count(*) from credit") > 20
+    finally:
+        await conn.close()

@@ -227,7 +227,7 @@ async def import_imdb(
     if prune:
         prune = _can_prune(run)
     first = first_load and await _first_load(run)
-    await _films(run, title_types, forget_ratings=prune and "title.ratings" in found)
+    await _films(run, title_types, forget_ratings=prune and "title.ratings" in found, first=first)
     if prune:
         await _prune(run, found)
     principals = names.get("title.principals", "title.principals")
@@ -413,6 +413,8 @@ class Changes:
             for key, value in self.titles[names[0]].staged_ids()
         )
         await conn.copy_records_to_table("imdb_digest_stage", records=records)
+        # Planned blind, the digests' stores probed person's key once per staged person.
+        await conn.execute("analyze imdb_digest_stage")
         principals = self.titles.get("title.principals")
         if principals is not None and principals.skipped:
             await conn.execute(db.sql("imdb_crew_unchanged_drop"))
@@ -480,9 +482,12 @@ async def _prune(run: Run, found: dict[str, Path]) -> None:
         run.tally("credit").deleted += credits
 
 
-async def _films(run: Run, title_types: list[str], *, forget_ratings: bool) -> None:
+async def _films(
+    run: Run, title_types: list[str], *, forget_ratings: bool, first: bool = False
+) -> None:
     """Merge the films of title.basics; with forget_ratings, a rating that title.ratings does
-    not list is removed from the film (--prune)."""
+    not list is removed from the film (--prune). A first load's films are all new: none has
+    genre links to prune."""
     conn = run.conn
     total = _count(await conn.execute(db.sql("imdb_films_stage"), title_types))
     await conn.execute("analyze imdb_film_stage")
@@ -491,7 +496,7 @@ async def _films(run: Run, title_types: list[str], *, forget_ratings: bool) -> N
     inserted = await conn.fetchval(db.sql("imdb_films_insert"))
     run.merged("film", inserted, updated, total)
     await conn.execute(db.sql("imdb_film_genres_stage"))
-    await merge_genres(run, "imdb")
+    await merge_genres(run, "imdb", prune=not first)
 
 
 async def _people(run: Run, dropped: int, *, first: bool) -> None:
@@ -505,6 +510,8 @@ async def _people(run: Run, dropped: int, *, first: bool) -> None:
     if first:
         inserted = await conn.fetchval(db.sql("imdb_people_insert_first"))
         run.merged("person", inserted, 0, total)
+        # For the plan of the credits' insert, which joins them (a hash, not two sorts).
+        await conn.execute("analyze person")
         return
     updated = await conn.fetchval(db.sql("imdb_people_update"))
     inserted = await conn.fetchval(db.sql("imdb_people_insert"))
@@ -518,6 +525,7 @@ FIRST_LOAD_DROP = (
     "imdb_first_load_drop_credit_keys",
     "imdb_first_load_drop_alternative_title_keys",
     "imdb_first_load_credit_trigger_off",
+    "imdb_first_load_credit_tally_clear",
 )
 FIRST_LOAD_BUILD = (
     "imdb_first_load_credit_trigger_on",
