@@ -54,16 +54,49 @@ async def test_concurrent_film_pages_each_get_their_own_page(dsn: str) -> None:
     with LiveServer(create_app(settings, dsn), settings) as plain:
         expected = await pages(plain.url, films)
     assert len({body for _, body in expected}) == len(films)
-    # One connection: requests that come while a batch runs make the next batch.
+    # One connection, held by a statement waiting on a lock until every film page waits for
+    # it: the pages then share batches on every run, however fast the server answers.
     settings = Settings(explain_execution=False, coalesce=True, pool_max_size=1)
     app = create_app(settings, dsn)
-    with LiveServer(app, settings) as coalescing:
-        got = await pages(coalescing.url, films)
-        coalescer = app.state.pool.coalescer
-        assert got == expected
-        assert coalescer.failed == 0
-        assert coalescer.answered >= len(films)
-        assert coalescer.batches < coalescer.answered  # some batch answered several
+    admin = await asyncpg.connect(dsn)
+    locker = await asyncpg.connect(dsn)
+    try:
+        with LiveServer(app, settings) as coalescing:
+            limits = httpx.Limits(max_connections=len(films) + 1)
+            async with httpx.AsyncClient(
+                base_url=coalescing.url, timeout=30, limits=limits
+            ) as client:
+                await client.post("/graphql", json=film(films[0]))  # compiled before
+                tx = locker.transaction()
+                await tx.start()
+                await locker.execute("lock table film in access exclusive mode")
+                holder = asyncio.ensure_future(
+                    client.post("/graphql", json={"query": '{ film(slug: "x") { title } }'})
+                )
+                async with asyncio.timeout(30):
+                    while not await admin.fetchval(
+                        "select count(*) from pg_stat_activity"
+                        " where datname = current_database() and wait_event_type = 'Lock'"
+                    ):
+                        pass
+                asked = [
+                    asyncio.ensure_future(client.post("/graphql", json=film(s))) for s in films
+                ]
+                coalescer = app.state.pool.coalescer
+                async with asyncio.timeout(30):
+                    while coalescer.waiting() < len(films):
+                        await admin.fetchval("select 1")  # a round trip between looks
+                await tx.rollback()
+                assert (await holder).json()["data"] == {"film": None}
+                answers = await asyncio.gather(*asked)
+                got = [(a.status_code, a.content) for a in answers]
+    finally:
+        await admin.close()
+        await locker.close()
+    assert got == expected
+    assert coalescer.failed == 0
+    assert coalescer.answered >= len(films)
+    assert coalescer.batches < coalescer.answered  # some batch answered several
 
 
 async def test_a_failed_batch_runs_each_request_alone(dsn: str) -> None:
