@@ -55,8 +55,9 @@ async def test_concurrent_film_pages_each_get_their_own_page(dsn: str) -> None:
         expected = await pages(plain.url, films)
     assert len({body for _, body in expected}) == len(films)
     # One connection, held by a statement waiting on a lock until every film page waits for
-    # it: the pages then share batches on every run, however fast the server answers.
-    settings = Settings(explain_execution=False, coalesce=True, pool_max_size=1)
+    # it: the pages then share batches on every run, however fast the server answers. A
+    # queue of 100: admission (graph/admission.py) refuses a burst behind a stuck pool.
+    settings = Settings(explain_execution=False, coalesce=True, pool_max_size=1, pool_queue=100)
     app = create_app(settings, dsn)
     admin = await asyncpg.connect(dsn)
     locker = await asyncpg.connect(dsn)

@@ -205,7 +205,8 @@ async def test_a_compiled_request_is_one_statement(counted: Counted) -> None:
 async def test_coalesced_requests_run_at_most_one_statement_each(empty_dsn: str) -> None:
     """Compiled requests asked at once share statements (graph/compiled/coalesce.py): the
     server runs at most one per request, and each request gets its own page."""
-    settings = Settings(pool_max_size=1, explain_execution=False, coalesce=True)
+    # A queue of 100: admission (graph/admission.py) refuses a burst behind a stuck pool.
+    settings = Settings(pool_max_size=1, explain_execution=False, coalesce=True, pool_queue=100)
     admin = await asyncpg.connect(empty_dsn)
     locker = await asyncpg.connect(empty_dsn)
     try:
