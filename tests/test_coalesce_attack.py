@@ -20,7 +20,7 @@ from graph.settings import Settings
 from tests.conftest import LiveServer
 from tests.differential import Answer, comparable, corpus, differences, requests_for
 from tests.documents import Generated
-from tests.test_coalesce import until
+from tests.held_pool import until
 from tests.values import VALUES_QUERY, RandomChooser, values_from
 
 CURSOR_SECRET = "coalesce-attack"
