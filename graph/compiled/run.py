@@ -224,8 +224,8 @@ async def _rows(pool: Any, statement: Statement, params: list[Any]) -> list[Any]
                 return await _alone(pool, statement, params)
         except TimeoutError:
             if not bound.expired() or not pool.holding():
-                # Its bounds spent waiting for the pool: the error of a pool wait that ran
-                # out alone (SERVICE_UNAVAILABLE).
+                # The pool's own wait ran out, or its bounds did while it waited for the
+                # pool: the error of a pool wait that runs out alone (SERVICE_UNAVAILABLE).
                 raise
             # Spent with its statement running: the statement timeout it would get alone.
             raise asyncpg.QueryCanceledError(
