@@ -49,15 +49,21 @@ class Line(Protocol):
     @property
     def acquire_timeout(self) -> float: ...
 
+    @property
+    def sharing(self) -> int: ...
+
     def expected_wait(self, ahead: int) -> float: ...
 
 
 class Admission:
     """Counts the requests in progress; refuses one (503, SERVICE_UNAVAILABLE, Retry-After)
-    when at least `queue` requests in progress hold no connection (each will ask for one, or
-    waits for one already: a burst arrives faster than its requests reach the pool) and the
-    pool would not serve it within its wait (BoundedPool.expected_wait), which a pool held by
-    stuck statements, or idle before the burst, shows at once."""
+    when at least `queue` turns of the pool are owed to requests in progress that hold no
+    connection (each will ask for one, or waits for one already: a burst arrives faster than
+    its requests reach the pool) and the pool would not serve it within its wait
+    (BoundedPool.expected_wait), which a pool held by stuck statements, or idle before the
+    burst, shows at once. A request owes one turn, but the requests of one batch of compiled
+    requests (graph/compiled/coalesce.py) owe one between them; a request not yet read may
+    join a batch or not, and owes one."""
 
     def __init__(
         self,
@@ -80,6 +86,11 @@ class Admission:
         refuses a request as soon as its head is read (see `refusal_headers`)."""
         pool = self.pool()
         ahead = self.in_progress - pool.holding
+        if ahead < self.queue:
+            return False  # the common case, decided without looking at batches
+        # Requests of one statement waiting together in a batch (graph/compiled/coalesce.py)
+        # take one turn of the pool between them, not one each.
+        ahead -= pool.sharing
         return ahead >= self.queue and pool.expected_wait(ahead) > pool.acquire_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

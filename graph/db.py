@@ -222,6 +222,12 @@ class BoundedPool:
         idle: int = self.pool.get_idle_size()
         return idle + len(self._kept)
 
+    @property
+    def sharing(self) -> int:
+        """Requests waiting for a connection, or running on one, in a batch of compiled
+        requests beyond its first (graph/compiled/coalesce.py): they need no turn of their own."""
+        return self.coalescer.sharing() if self.coalescer is not None else 0
+
     def expected_wait(self, ahead: int) -> float:
         """How long a request with `ahead` others before it in the line would wait for a
         connection: the pool's free connections serve the first of them at once, and the rest
@@ -344,7 +350,7 @@ class RequestConnection:
         return self.pool.saturated()
 
     async def replace(self) -> bool:
-        """Give back the primary's connection that a statement just lost (see LOST), so that
+        """Give back the primary's connection that a statement just lost (graph/lost.py), so that
         the next statement takes a fresh one; once a request. False when there is nothing to
         replace: no connection, a replica's (graph/replicas.py answers that), or a second
         loss."""
@@ -377,19 +383,6 @@ class RequestConnection:
             if conn is not None:
                 pool = self.replica.pool if self.replica is not None else self.pool
                 await pool.give_back(conn, self._clean)
-
-
-# What a statement raises when its connection was lost under it, the server never having
-# answered it: the server ended the connection (pg_terminate_backend's 57P01, a restart) while
-# the pool kept it, and asyncpg found out on the next use (a closed connection; a reset; the
-# server's last message read in the middle of the next statement: InternalClientError).
-LOST: tuple[type[BaseException], ...] = (
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.AdminShutdownError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    ConnectionError,
-)
 
 
 # What runs statements: the pool itself, or one request's connection.

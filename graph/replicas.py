@@ -309,6 +309,12 @@ class ReadPools:
     def holding(self) -> int:
         return self.primary.holding + sum(r.pool.holding for r in self.replicas.replicas)
 
+    @property
+    def sharing(self) -> int:
+        # A request that may read from a replica runs its statement alone: only the primary's
+        # batches, if any, share.
+        return self.primary.sharing
+
     def expected_wait(self, ahead: int) -> float:
         version = self.replicas.version()
         serving = [r.pool for r in self.replicas.replicas if r.serves(version)]

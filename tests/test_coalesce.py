@@ -5,8 +5,11 @@ server without coalescing gives; a batch that fails leaves each request to run a
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
-from collections.abc import Awaitable, Callable
+import functools
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from graph.app import create_app
 from graph.compiled.coalesce import batched
 from graph.settings import Settings
 from tests.conftest import LiveServer
+from tests.held_pool import held_pool, holder, until
 from tests.test_faults import FILM_PAGE as FAULTS_FILM_PAGE
 from tests.test_faults import raw_request, roundtrip
 
@@ -48,56 +52,48 @@ async def pages(url: str, films: list[str], warm: bool = True) -> list[tuple[int
     return [(a.status_code, a.content) for a in answers]
 
 
-async def test_concurrent_film_pages_each_get_their_own_page(dsn: str) -> None:
+async def test_concurrent_film_pages_each_get_their_own_page(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each page is byte for byte the plain server's; each page's figures count its batch's
+    statement as its one statement, and the statement's whole time as its sqlMs (the same for
+    every request of a batch: docs/observability.md)."""
     films = await slugs(dsn, 40)
     settings = Settings(explain_execution=False, coalesce=False)
     with LiveServer(create_app(settings, dsn), settings) as plain:
         expected = await pages(plain.url, films)
     assert len({body for _, body in expected}) == len(films)
     # One connection, held by a statement waiting on a lock until every film page waits for
-    # it: the pages then share batches on every run, however fast the server answers. A
-    # queue of 100: admission (graph/admission.py) refuses a burst behind a stuck pool.
-    settings = Settings(explain_execution=False, coalesce=True, pool_max_size=1, pool_queue=100)
+    # it: the pages then share batches on every run, however fast the server answers.
+    settings = Settings(explain_execution=False, coalesce=True, pool_max_size=1, log_format="json")
     app = create_app(settings, dsn)
-    admin = await asyncpg.connect(dsn)
-    locker = await asyncpg.connect(dsn)
-    try:
-        with LiveServer(app, settings) as coalescing:
-            limits = httpx.Limits(max_connections=len(films) + 1)
-            async with httpx.AsyncClient(
-                base_url=coalescing.url, timeout=30, limits=limits
-            ) as client:
-                await client.post("/graphql", json=film(films[0]))  # compiled before
-                tx = locker.transaction()
-                await tx.start()
-                await locker.execute("lock table film in access exclusive mode")
-                holder = asyncio.ensure_future(
-                    client.post("/graphql", json={"query": '{ film(slug: "x") { title } }'})
+    caplog.set_level(logging.INFO, logger="graph.observe")
+    with LiveServer(app, settings) as coalescing:
+        limits = httpx.Limits(max_connections=len(films) + 1)
+        async with httpx.AsyncClient(base_url=coalescing.url, timeout=30, limits=limits) as client:
+            await client.post("/graphql", json=film(films[0]))  # compiled before
+            async with held_pool(app, client, dsn) as held:
+                asked = await held.burst(
+                    [functools.partial(client.post, "/graphql", json=film(s)) for s in films]
                 )
-                async with asyncio.timeout(30):
-                    while not await admin.fetchval(
-                        "select count(*) from pg_stat_activity"
-                        " where datname = current_database() and wait_event_type = 'Lock'"
-                    ):
-                        pass
-                asked = [
-                    asyncio.ensure_future(client.post("/graphql", json=film(s))) for s in films
-                ]
-                coalescer = app.state.pool.coalescer
-                async with asyncio.timeout(30):
-                    while coalescer.waiting() < len(films):
-                        await admin.fetchval("select 1")  # a round trip between looks
-                await tx.rollback()
-                assert (await holder).json()["data"] == {"film": None}
+            async with asyncio.timeout(30):
                 answers = await asyncio.gather(*asked)
-                got = [(a.status_code, a.content) for a in answers]
-    finally:
-        await admin.close()
-        await locker.close()
+            got = [(a.status_code, a.content) for a in answers]
+            coalescer = app.state.pool.coalescer
     assert got == expected
     assert coalescer.failed == 0
     assert coalescer.answered >= len(films)
     assert coalescer.batches < coalescer.answered  # some batch answered several
+    # The burst's log lines (a line is written as its request ends, after its answer).
+    ids = {a.headers["x-request-id"] for a in answers}
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "graph.observe"]
+    lines = [line for line in lines if line["requestId"] in ids]
+    assert len(lines) == len(films)
+    assert {line["sqlStatements"] for line in lines} == {1}
+    # Batches of at most 16: the 41 pages shared at most three figures, one a batch.
+    shared = collections.Counter(line["sqlMs"] for line in lines)
+    assert len(shared) <= -(-len(films) // 16) and max(shared.values()) >= 16, shared
+    assert all(0 < line["sqlMs"] <= line["durationMs"] for line in lines)
 
 
 async def test_a_failed_batch_runs_each_request_alone(dsn: str) -> None:
@@ -163,13 +159,6 @@ async def batched_backends(admin: asyncpg.Connection, waiting: bool) -> int:
         waiting,
     )
     return count
-
-
-async def until(check: Callable[[], Awaitable[bool]], deadline: float = 10) -> None:
-    """Until `check()` is true, asked again after each answer, under a deadline."""
-    async with asyncio.timeout(deadline):
-        while not await check():
-            pass
 
 
 @pytest.mark.parametrize("leaving", ["all but one", "all"])
@@ -303,3 +292,135 @@ async def test_a_storm_of_one_statement_waits_for_the_pool_once(dsn: str) -> Non
     # second wait after a failed batch) would be past it.
     assert max(refusals) < wait + 0.75, sorted(refusals)[-10:]
     assert max(timeouts) < wait + timeout + 0.75, sorted(timeouts)[-10:]
+
+
+async def test_a_burst_of_one_document_past_the_queue_is_served_not_refused(dsn: str) -> None:
+    """Admission (graph/admission.py) counts the pool turns requests in progress are owed: the
+    requests of one batch owe one between them. Behind a pool held by a stuck statement,
+    twice FILMGRAPH_POOL_QUEUE film pages of one document wait in three batches and are all
+    served once it moves; as many documents that share no statement are refused past the
+    queue, as they are without coalescing."""
+    settings = Settings(
+        explain_execution=False,
+        coalesce=True,
+        pool_min_size=1,
+        pool_max_size=1,
+        # Long bounds: a stuck pool is what admission looks at, not what ends a request here.
+        pool_timeout_ms=5_000,
+        statement_timeout_ms=20_000,
+    )
+    queue = settings.pool_queue
+    films = (await slugs(dsn, 2 * queue))[: 2 * queue]
+    app = create_app(settings, dsn)
+    pool, admission = None, None
+    with LiveServer(app, settings) as live:
+        limits = httpx.Limits(max_connections=2 * queue + 1)
+        async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
+            await client.post("/graphql", json=film(films[0]))  # compiled before
+            pool, admission = app.state.pool, app.state.admission
+
+            async def stuck() -> bool:
+                # No connection back for so long that `queue` requests, each owing a turn,
+                # would not be served within the pool wait: they would be refused.
+                await client.get("/healthz")  # a round trip between looks
+                return bool(pool.expected_wait(queue) > pool.acquire_timeout)
+
+            async with held_pool(app, client, dsn) as held:
+                await until(stuck, 30)
+                same = await held.burst(
+                    [functools.partial(client.post, "/graphql", json=film(s)) for s in films]
+                )
+            async with asyncio.timeout(30):
+                served = await asyncio.gather(*same)
+            refusals = admission.refusals
+            # One statement each (an alias of its own): a turn each.
+            distinct = [
+                {"query": f'{{ page{i}: film(slug: "{slug}") {{ title }} }}'}
+                for i, slug in enumerate(films)
+            ]
+            async with held_pool(app, client, dsn) as held:
+                await until(stuck, 30)
+                apart = await held.burst(
+                    [functools.partial(client.post, "/graphql", json=d) for d in distinct]
+                )
+            async with asyncio.timeout(30):
+                answered = await asyncio.gather(*apart)
+    assert [a.status_code for a in served] == [200] * len(films)
+    assert all(a.json()["data"]["film"] is not None for a in served)
+    assert refusals == 0
+    # The first `queue` wait for the pool; the rest are refused at once, as alone.
+    assert [a.status_code for a in answered] == [200] * queue + [503] * (len(films) - queue)
+    assert [a.json()["data"] for a in answered[:queue]] != [None] * queue
+    assert admission.refusals == len(films) - queue
+
+
+async def test_a_request_alone_after_its_batch_failed_is_refused_when_its_pool_wait_runs_out(
+    dsn: str,
+) -> None:
+    """A batch that times out has each request run alone within what remains of its bounds
+    (its pool wait and statement_timeout, from when it asked). One whose bounds run out while
+    it waits for the pool gets what a request waiting too long for the pool gets alone,
+    SERVICE_UNAVAILABLE, not TIMEOUT."""
+    settings = Settings(
+        explain_execution=False,
+        coalesce=True,
+        pool_min_size=1,
+        pool_max_size=1,
+        statement_timeout_ms=1_200,
+        pool_timeout_ms=1_800,
+    )
+    statement, wait = settings.statement_timeout_ms / 1000, settings.pool_timeout_ms / 1000
+    films = (await slugs(dsn, 4))[:4]
+    app = create_app(settings, dsn)
+    admin, locker = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        with LiveServer(app, settings) as live:
+            limits = httpx.Limits(max_connections=10)
+            async with httpx.AsyncClient(base_url=live.url, timeout=30, limits=limits) as client:
+                await client.post("/graphql", json=film(films[0]))  # compiled before
+                coalescer = app.state.pool.coalescer
+                lock = locker.transaction()
+                await lock.start()
+                await locker.execute("lock table film in access exclusive mode")
+                try:
+                    # t=0: the first holder takes the pool's connection; its statement waits on
+                    # the lock until its statement_timeout (t=1.2).
+                    first = asyncio.ensure_future(client.post("/graphql", json=holder(0)))
+                    await until(lambda: _blocked(admin))
+                    # The film pages, one batch, wait for the connection (asked at t=0+).
+                    asked = [
+                        asyncio.ensure_future(client.post("/graphql", json=film(s))) for s in films
+                    ]
+
+                    async def in_one_batch() -> bool:
+                        await admin.fetchval("select 1")  # a round trip between looks
+                        return bool(coalescer.waiting() == len(films))
+
+                    await until(in_one_batch)
+                    # t=1.2: the batch has the connection; its statement waits on the lock
+                    # until t=2.4. The second holder asks for the pool then, before the pages
+                    # do again, alone, when the batch times out: it holds the connection from
+                    # t=2.4 until t=3.6, past the pages' bounds (t=0+ + 1.8 + 1.2 = 3.0+).
+                    await until(lambda: _batched_waits(admin))
+                    second = asyncio.ensure_future(client.post("/graphql", json=holder(1)))
+                    async with asyncio.timeout(30):
+                        pages = await asyncio.gather(*asked)
+                        holders = await asyncio.gather(first, second)
+                finally:
+                    await lock.rollback()
+    finally:
+        await admin.close()
+        await locker.close()
+    assert [code(h) for h in holders] == ["TIMEOUT", "TIMEOUT"]
+    assert coalescer.failed >= 1
+    assert [code(p) for p in pages] == ["SERVICE_UNAVAILABLE"] * len(films)
+    for page in pages:
+        assert page.status_code == 503 and "retry-after" in page.headers
+        # As alone: no longer than one pool wait and one statement timeout (a margin for a
+        # loaded machine).
+        assert page.elapsed.total_seconds() < wait + statement + 0.75
+
+
+def code(response: httpx.Response) -> str | None:
+    errors = response.json().get("errors") or []
+    return errors[0]["extensions"]["code"] if errors else None

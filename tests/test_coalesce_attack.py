@@ -1,10 +1,15 @@
 """Attacks on coalescing (graph/compiled/coalesce.py): many concurrent requests of one
 document with distinct variables each get exactly the answer a server without coalescing
-gives them, and a request that fails inside a batch fails as it would alone."""
+gives them, and a request that fails inside a batch fails as it would alone.
+
+Whether concurrent requests share a batch depends on how fast the server answers them: the
+written document whose statements have a batched form (BATCHED) is sent behind a held pool
+(tests/held_pool.py), so that its requests share batches on every run."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import zlib
@@ -20,14 +25,15 @@ from graph.settings import Settings
 from tests.conftest import LiveServer
 from tests.differential import Answer, comparable, corpus, differences, requests_for
 from tests.documents import Generated
-from tests.test_coalesce import until
+from tests.held_pool import held_pool, until
 from tests.values import VALUES_QUERY, RandomChooser, values_from
 
 CURSOR_SECRET = "coalesce-attack"
 # Variable fills per written document: requests of one document share its statement.
 FILLS = 4
 
-# Variables of every scalar type the compiler binds, each a different value per request.
+# Variables of every scalar type the compiler binds, each a different value per request. A
+# filter is planned for its values: its statement runs alone (no batched form).
 SCALARS = """query($q: String, $min: Float, $votes: Int, $y0: Int, $y1: Int, $genres: [String!],
   $first: Int, $after: String, $dir: OrderDirection!, $withYear: Boolean!, $skipTitle: Boolean!,
   $region: String) {
@@ -36,10 +42,34 @@ SCALARS = """query($q: String, $min: Float, $votes: Int, $y0: Int, $y1: Int, $ge
                  genresAny: $genres, availability: {region: $region}}) {
     totalCount
     edges { cursor node { slug title @skip(if: $skipTitle) year @include(if: $withYear)
-      releaseDate imdbRating offers(region: $region, first: 2) { nodes { price kind availableFrom } } } }
+      releaseDate imdbRating offers(region: $region) { price kind availableFrom } } }
     pageInfo { endCursor hasNextPage }
   }
 }"""
+
+
+# A document whose statements have a batched form (parameters of scalar types, no filter):
+# those of its requests whose conditions (@skip, @include: part of the statement) are alike
+# share a statement, four at most, and so batches.
+BATCHED = """query($slug: String!, $first: Int!, $region: String!, $withYear: Boolean!,
+  $skipTitle: Boolean!) {
+  film(slug: $slug) { slug title @skip(if: $skipTitle) year @include(if: $withYear)
+    offers(region: $region) { price kind availableFrom } }
+  films(first: $first, orderBy: [{field: YEAR, direction: DESC}]) { totalCount
+    edges { cursor node { slug releaseDate imdbRating } } pageInfo { endCursor hasNextPage } }
+}"""
+# Requests of BATCHED per group (one batch holds 16).
+BATCHED_GROUP = 16
+
+
+def batched_variables(rng: random.Random, slugs: list[str]) -> dict[str, Any]:
+    return {
+        "slug": rng.choice([*slugs[:20], "no-such-film"]),
+        "first": rng.choice([1, 2, 5, 20]),
+        "region": rng.choice(["US", "GB", "XX"]),
+        "withYear": rng.choice([True, False]),
+        "skipTitle": rng.choice([True, False]),
+    }
 
 
 def scalar_variables(rng: random.Random, words: list[str], cursors: list[str]) -> dict[str, Any]:
@@ -74,6 +104,7 @@ async def answer(client: httpx.AsyncClient, request: Generated) -> Answer:
 
 async def test_concurrent_requests_of_one_document_each_get_their_own_answer(dsn: str) -> None:
     schema: GraphQLSchema = create_schema()._schema
+    shared: list[tuple[int, int]] = []  # (batches, requests answered) of each held group
     common = {"cursor_secret": CURSOR_SECRET, "statement_timeout_ms": 20_000}
     plain_settings = Settings(coalesce=False, **common)  # type: ignore[arg-type]
     # Two connections: requests pile up in batches while others run.
@@ -105,6 +136,15 @@ async def test_concurrent_requests_of_one_document_each_get_their_own_answer(dsn
                     for _ in range(16)
                 ]
             )
+        held = range(len(groups), len(groups) + 4)
+        for _ in held:
+            film_slugs = values.slugs.get("Film") or ["no-such-film"]
+            groups.append(
+                [
+                    Generated(BATCHED, batched_variables(rng, film_slugs))
+                    for _ in range(BATCHED_GROUP)
+                ]
+            )
         async with httpx.AsyncClient(
             base_url=plain.url, timeout=60, limits=httpx.Limits(max_connections=8)
         ) as client:
@@ -112,11 +152,25 @@ async def test_concurrent_requests_of_one_document_each_get_their_own_answer(dsn
         async with httpx.AsyncClient(
             base_url=coalescing.url, timeout=120, limits=httpx.Limits(max_connections=64)
         ) as client:
-            # Once to compile, then each document's requests all at once.
+            # Once to compile, then each document's requests all at once; BATCHED's behind
+            # the held pool, counted apart.
             got_all: list[list[Answer]] = []
-            for group in groups:
+            coalescer = app.state.pool.coalescer
+            for number, group in enumerate(groups):
                 await answer(client, group[0])
-                got_all.append(await asyncio.gather(*(answer(client, r) for r in group)))
+                if number not in held:
+                    got_all.append(await asyncio.gather(*(answer(client, r) for r in group)))
+                    continue
+                batches, answered = coalescer.batches, coalescer.answered
+                async with held_pool(app, client, dsn) as pool:
+                    asked = await pool.burst([functools.partial(answer, client, r) for r in group])
+                async with asyncio.timeout(60):
+                    got_all.append(await asyncio.gather(*asked))
+                # The holders' statements, batches of one each, aside.
+                holders = len(pool.holders)
+                shared.append(
+                    (coalescer.batches - batches - holders, coalescer.answered - answered - holders)
+                )
             # Those that differ asked again of the plain server: the resolvers do not always
             # answer an error alike.
             async with httpx.AsyncClient(base_url=plain.url, timeout=60) as again:
@@ -136,13 +190,15 @@ async def test_concurrent_requests_of_one_document_each_get_their_own_answer(dsn
                 f"{json.dumps(payload(request))[:600]}\n  got {json.dumps(got_one.body)[:400]}"
                 f"\n  expected {json.dumps(wanted.body)[:400]}\n  {diff[:3]}"
             )
-    coalescer = app.state.pool.coalescer
     print(
         f"{len(compared)} requests compared; batches={coalescer.batches} "
-        f"answered={coalescer.answered} failed={coalescer.failed}"
+        f"answered={coalescer.answered} failed={coalescer.failed}; held groups: {shared}"
     )
     assert not failures, f"{len(failures)} differ:\n" + "\n\n".join(failures[:5])
-    assert coalescer.answered > coalescer.batches  # batches answered several
+    # Each held group's requests all waited in batches, one a statement (four at most): each
+    # answered by a batch, and some batch answered several.
+    for batches, answered in shared:
+        assert answered == BATCHED_GROUP and batches <= 4, shared
 
 
 # One statement whose cost its variables set: films' neighbourhoods ($n films, $m films of

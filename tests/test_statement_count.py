@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from graph.migrate import migrate
 from graph.settings import Settings
 from tests.conftest import LiveServer, gql
 from tests.golden_sql import COLLABORATORS, PAGES
+from tests.held_pool import held_pool
 
 FILMS_WITH_DIRECTORS = """
 query($n: Int!) {
@@ -82,6 +84,15 @@ class Counted:
         return data, count
 
 
+async def seeded(admin: asyncpg.Connection) -> str:
+    """Migrate and seed the test's database (SEED), with pg_stat_statements; its name."""
+    await migrate(admin)
+    await admin.execute(SEED)
+    await admin.execute("create extension if not exists pg_stat_statements")
+    database: str = await admin.fetchval("select current_database()")
+    return database
+
+
 @pytest.fixture(params=["resolvers"])
 async def counted(empty_dsn: str, request: pytest.FixtureRequest) -> AsyncIterator[Counted]:
     """The API on the seeded database, on the execution path the test asks for (the loaders'
@@ -89,10 +100,7 @@ async def counted(empty_dsn: str, request: pytest.FixtureRequest) -> AsyncIterat
     settings = dataclasses.replace(Settings(), execution=request.param)
     admin = await asyncpg.connect(empty_dsn)
     try:
-        await migrate(admin)
-        await admin.execute(SEED)
-        await admin.execute("create extension if not exists pg_stat_statements")
-        database = await admin.fetchval("select current_database()")
+        database = await seeded(admin)
         with LiveServer(create_app(settings, empty_dsn), settings) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 yield Counted(client, admin, database)
@@ -205,15 +213,10 @@ async def test_a_compiled_request_is_one_statement(counted: Counted) -> None:
 async def test_coalesced_requests_run_at_most_one_statement_each(empty_dsn: str) -> None:
     """Compiled requests asked at once share statements (graph/compiled/coalesce.py): the
     server runs at most one per request, and each request gets its own page."""
-    # A queue of 100: admission (graph/admission.py) refuses a burst behind a stuck pool.
-    settings = Settings(pool_max_size=1, explain_execution=False, coalesce=True, pool_queue=100)
+    settings = Settings(pool_max_size=1, explain_execution=False, coalesce=True)
     admin = await asyncpg.connect(empty_dsn)
-    locker = await asyncpg.connect(empty_dsn)
     try:
-        await migrate(admin)
-        await admin.execute(SEED)
-        await admin.execute("create extension if not exists pg_stat_statements")
-        database = await admin.fetchval("select current_database()")
+        database = await seeded(admin)
         app = create_app(settings, empty_dsn)
         with LiveServer(app, settings) as live:
             limits = httpx.Limits(max_connections=30)
@@ -222,23 +225,19 @@ async def test_coalesced_requests_run_at_most_one_statement_each(empty_dsn: str)
                 await gql(client, FILM_PAGE, {"slug": films[0], "region": "US"})  # compiled
                 # The pool's one connection held by another statement waiting on a lock, so
                 # that the film pages all wait for it, in batches.
-                tx = locker.transaction()
-                await tx.start()
-                await locker.execute("lock table film in access exclusive mode")
-                holder = asyncio.ensure_future(gql(client, '{ film(slug: "x") { title } }', {}))
-                asked = [
-                    asyncio.ensure_future(gql(client, FILM_PAGE, {"slug": slug, "region": "US"}))
-                    for slug in films
-                ]
-                coalescer = app.state.pool.coalescer
-                async with asyncio.timeout(30):
-                    while coalescer.waiting() < len(films):
-                        await admin.fetchval("select 1")  # a round trip between looks
-                await admin.execute("select pg_stat_statements_reset()")
-                await tx.rollback()
+                async with held_pool(app, client, empty_dsn) as held:
+                    asked = await held.burst(
+                        [
+                            functools.partial(
+                                gql, client, FILM_PAGE, {"slug": slug, "region": "US"}
+                            )
+                            for slug in films
+                        ]
+                    )
+                    await admin.execute("select pg_stat_statements_reset()")
                 requests = 1 + len(films)
-                assert await holder == {"film": None}
-                pages = await asyncio.gather(*asked)
+                async with asyncio.timeout(30):
+                    pages = await asyncio.gather(*asked)
                 count: int = await admin.fetchval(COUNT, database)
                 shared: int = await admin.fetchval(
                     "select coalesce(sum(calls), 0)::int from pg_stat_statements"
@@ -246,7 +245,6 @@ async def test_coalesced_requests_run_at_most_one_statement_each(empty_dsn: str)
                 )
     finally:
         await admin.close()
-        await locker.close()
     assert [page["film"]["title"] for page in pages] == [f"Film {i:03d}" for i in range(1, 21)]
     assert count <= requests, f"{requests} requests took {count} statements"
     # The holder's, and the 20 film pages' in batches of at most 16.

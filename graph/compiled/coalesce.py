@@ -38,10 +38,16 @@ Limits: a request keeps the bounds it has alone, one pool wait and one statement
 - A batch whose connection was lost under it, or that failed otherwise with several
   requests (one request's values may be at fault), answers each with `Alone`: the request
   runs its statement alone, but only within what remains of its own bounds (its pool wait
-  and statement_timeout, counted from when it asked); past that it gets the timeout.
+  and statement_timeout, counted from when it asked); past that it gets what it would get
+  alone (graph/compiled/run.py): a pool wait that ran out while it waits for a connection,
+  a statement timeout while its statement runs.
+
+Admission (graph/admission.py) counts the requests of a batch as one turn of the pool
+(`sharing`): a burst of one statement waits in a few batches rather than being refused.
 
 Statements: the batch is one statement on the server for all its requests; each request's
-figures (graph/observe.py) count it as its one statement.
+figures (graph/observe.py) count it as its one statement, and its whole time as the
+request's SQL time (the time the request waited on it, not a share).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from typing import Any
 import asyncpg
 from asyncpg.connection import LoggedQuery
 
+from graph.lost import LOST
 from graph.observe import CURRENT, count_statement
 
 # The most requests one batch answers.
@@ -71,15 +78,6 @@ REMEMBERED = 1_000
 _PARAM = re.compile(r"\$(\d+)::([a-z][a-z0-9_]*)\b(\[\])?")
 # The casts whose array type is the cast and `[]`: any other keeps a statement apart.
 _SCALARS = frozenset({"text", "int", "bigint", "numeric", "boolean", "date", "timestamptz"})
-
-# A batch's connection lost under it (as graph/db.py's LOST, which imports this package).
-_LOST: tuple[type[BaseException], ...] = (
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.AdminShutdownError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    ConnectionError,
-)
 
 
 def batched(sql: str) -> str | None:
@@ -146,6 +144,7 @@ class Coalescer:
         self._open: dict[str, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: set[_Batch] = set()  # those without a connection yet
+        self._live: set[_Batch] = set()  # those whose task has not ended
         # Seconds per request of each statement's recent batches (a moving average).
         self._cost: dict[str, float] = {}
         # For /metrics, tests and the bench: batches that answered, the requests they
@@ -157,6 +156,17 @@ class Coalescer:
     def waiting(self) -> int:
         """Requests in batches that wait for a connection."""
         return sum(len(batch.members) for batch in self._waiting)
+
+    def sharing(self) -> int:
+        """Requests that need no pool turn of their own: those waiting in a batch (for its
+        connection, or for its statement) beyond the batch's first. For admission
+        (graph/admission.py): a batch takes one turn for all its requests."""
+        shared = 0
+        for batch in self._live:
+            waiting = sum(not member.answer.done() for member in batch.members)
+            if waiting > 1:
+                shared += waiting - 1
+        return shared
 
     def size(self, sql: str) -> int:
         """How many requests a batch of the statement takes: as many as fit in SHARE of
@@ -185,6 +195,7 @@ class Coalescer:
             batch.task = task
             self._tasks.add(task)
             self._waiting.add(batch)
+            self._live.add(batch)
             task.add_done_callback(self._ended(batch))
         member = _Member(params, loop.create_future(), loop.time())
         batch.members.append(member)
@@ -284,7 +295,7 @@ class Coalescer:
         for member in members:
             if member.answer.done():
                 continue
-            if isinstance(exc, _LOST) or len(members) > 1:
+            if isinstance(exc, LOST) or len(members) > 1:
                 # Lost (alone, it is asked again on a fresh connection), or one request's
                 # values may be at fault (an error, or a statement past the timeout that
                 # would time out the cheap ones beside it): alone, within its own bounds.
@@ -305,6 +316,7 @@ class Coalescer:
             # left waiting for it: those still there run alone.
             self._tasks.discard(task)
             self._waiting.discard(batch)
+            self._live.discard(batch)
             self._close(batch)
             for member in batch.members:
                 if not member.answer.done():

@@ -29,8 +29,9 @@ from graph.compiled.cache import NOT_COMPILABLE, Document, Served, StatementCach
 from graph.compiled.coalesce import Alone
 from graph.compiled.plan import NotCompilable, operation_of
 from graph.compiled.sql import Statement, compile_operation
-from graph.db import LOST, RequestConnection
+from graph.db import RequestConnection
 from graph.discovery.pages import fetch
+from graph.lost import LOST
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -222,9 +223,11 @@ async def _rows(pool: Any, statement: Statement, params: list[Any]) -> list[Any]
             async with asyncio.timeout_at(got.deadline) as bound:
                 return await _alone(pool, statement, params)
         except TimeoutError:
-            if not bound.expired():
+            if not bound.expired() or not pool.holding():
+                # The pool's own wait ran out, or its bounds did while it waited for the
+                # pool: the error of a pool wait that runs out alone (SERVICE_UNAVAILABLE).
                 raise
-            # Its pool wait and statement_timeout spent: the timeout it would get alone.
+            # Spent with its statement running: the statement timeout it would get alone.
             raise asyncpg.QueryCanceledError(
                 "canceling statement due to statement timeout"
             ) from None
