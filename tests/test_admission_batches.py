@@ -1,0 +1,182 @@
+"""Attacks on admission (graph/admission.py) where it counts a batch of compiled requests
+(graph/compiled/coalesce.py) as one turn of the pool: what one document can make the server
+queue behind a stuck pool is bounded (a batch takes BATCH_SIZE requests at most), and once
+the batches end, however they end (answered, their pool wait run out, their clients gone),
+nothing stays counted: a burst of distinct documents is refused past the queue, at once."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.compiled.coalesce import BATCH_SIZE
+from graph.settings import Settings
+from tests.conftest import LiveServer
+from tests.held_pool import Held, held_pool, until
+
+FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
+# A queue small enough that its bound in batches (BATCH_SIZE each) is a modest burst.
+QUEUE = 4
+
+
+def film(slug: str) -> dict[str, Any]:
+    return {"query": FILM_PAGE, "variables": {"slug": slug, "region": "US"}}
+
+
+async def slugs(dsn: str, n: int) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("select slug from film order by id limit $1", n)
+    finally:
+        await conn.close()
+    found = [r["slug"] for r in rows]
+    return [found[i % len(found)] for i in range(n)]
+
+
+def settings_for(pool_timeout_ms: int) -> Settings:
+    return Settings(
+        explain_execution=False,
+        coalesce=True,
+        pool_min_size=1,
+        pool_max_size=1,
+        pool_queue=QUEUE,
+        pool_timeout_ms=pool_timeout_ms,
+        statement_timeout_ms=20_000,
+    )
+
+
+async def in_waves(
+    held: Held, requests: list[Any], wave: int
+) -> list[asyncio.Future[httpx.Response]]:
+    """`requests` sent `wave` at a time, each wave once those before it wait in batches or
+    have been answered (refused)."""
+    coalescer = held.app.state.pool.coalescer
+    asked: list[asyncio.Future[httpx.Response]] = []
+
+    async def settled() -> bool:
+        await held.look()
+        done = sum(request.done() for request in asked)
+        return bool(coalescer.waiting() + done >= len(asked))
+
+    for start in range(0, len(requests), wave):
+        asked += [asyncio.ensure_future(r()) for r in requests[start : start + wave]]
+        await until(settled, 30)
+    return asked
+
+
+def refused_at_once(answer: httpx.Response) -> bool:
+    return (
+        answer.status_code == 503
+        and "retry-after" in answer.headers
+        and answer.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        and answer.elapsed.total_seconds() < 1.0
+    )
+
+
+@pytest.mark.parametrize("ending", ["answered", "pool wait runs out", "clients hang up"])
+async def test_one_document_queues_at_most_its_batches_and_leaves_nothing_counted(
+    dsn: str, ending: str
+) -> None:
+    """Behind a stuck pool, one document is queued in batches only up to the queue's worth of
+    batches (QUEUE * BATCH_SIZE requests); the rest are refused at once. However those
+    batches end, afterwards nothing is counted as sharing a turn, and distinct documents
+    behind the stuck pool are refused past the queue at once, as before any batch."""
+    # A pool wait that runs out while the pool is held (after the burst is sent), or one that
+    # outlasts the hold. Short: a stuck pool shows once no connection came back for a fifth
+    # of it (QUEUE + 1 turns).
+    wait_ms = 3_000 if ending == "pool wait runs out" else 5_000
+    settings = settings_for(wait_ms)
+    total = 2 * QUEUE * BATCH_SIZE
+    films = await slugs(dsn, total)
+    app = create_app(settings, dsn)
+    with LiveServer(app, settings) as live:
+        limits = httpx.Limits(max_connections=total + 8)
+        async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
+            await client.post("/graphql", json=film(films[0]))  # compiled before
+            pool, admission = app.state.pool, app.state.admission
+            coalescer = pool.coalescer
+
+            async def stuck() -> bool:
+                await client.get("/healthz")  # a round trip between looks
+                return bool(pool.expected_wait(QUEUE) > pool.acquire_timeout)
+
+            async with held_pool(app, client, dsn) as held:
+                await until(stuck, 30)
+                same = await in_waves(
+                    held,
+                    [functools.partial(client.post, "/graphql", json=film(s)) for s in films],
+                    QUEUE // 2,
+                )
+                queued = [a for a in same if not a.done()]
+                refused = [a.result() for a in same if a.done()]
+                # Bounded: the queue's worth of batches at most, the rest refused at once.
+                assert QUEUE < len(queued) <= QUEUE * BATCH_SIZE, len(queued)
+                assert len(refused) >= total - QUEUE * BATCH_SIZE
+                assert all(refused_at_once(a) for a in refused), [
+                    (a.status_code, a.elapsed) for a in refused if not refused_at_once(a)
+                ]
+                if ending == "clients hang up":
+                    for answer in queued:
+                        answer.cancel()
+                    await asyncio.gather(*queued, return_exceptions=True)
+
+                    async def left() -> bool:
+                        await held.look()
+                        return bool(coalescer.sharing() == 0 and coalescer.waiting() == 0)
+
+                    await until(left, 30)
+                elif ending == "pool wait runs out":
+                    async with asyncio.timeout(30):
+                        out = await asyncio.gather(*queued)
+                    assert {a.status_code for a in out} == {503}, [a.content for a in out][:3]
+            if ending == "answered":
+                async with asyncio.timeout(30):
+                    served = await asyncio.gather(*queued)
+                assert [a.status_code for a in served] == [200] * len(queued)
+
+            async def quiet() -> bool:
+                await client.get("/healthz")
+                return bool(
+                    coalescer.sharing() == 0
+                    and coalescer.waiting() == 0
+                    and pool.holding == 0
+                    and admission.in_progress == 0
+                )
+
+            await until(quiet, 30)
+            refusals = admission.refusals
+            distinct = [
+                functools.partial(
+                    client.post,
+                    "/graphql",
+                    json={"query": f'{{ page{i}: film(slug: "{slug}") {{ title }} }}'},
+                )
+                for i, slug in enumerate(films[: 3 * QUEUE])
+            ]
+            async with held_pool(app, client, dsn) as held:
+                await until(stuck, 30)
+                started = time.monotonic()
+                apart = [asyncio.ensure_future(r()) for r in distinct]
+
+                async def answered_or_waiting() -> bool:
+                    await held.look()
+                    return sum(a.done() for a in apart) >= len(apart) - QUEUE
+
+                await until(answered_or_waiting, 30)
+                refused_apart = [a.result() for a in apart if a.done()]
+                took = time.monotonic() - started
+            async with asyncio.timeout(30):
+                await asyncio.gather(*apart, return_exceptions=True)
+    # Nothing of the batches left counted: as many refused as without them.
+    assert len(refused_apart) >= len(distinct) - QUEUE
+    assert all(refused_at_once(a) for a in refused_apart)
+    assert admission.refusals - refusals >= len(distinct) - QUEUE
+    assert took < 5, took
