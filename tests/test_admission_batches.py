@@ -7,7 +7,10 @@ nothing stays counted: a burst of distinct documents is refused past the queue, 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import httpx
 import pytest
 
 from graph.app import create_app
+from graph.cli import _Server
 from graph.compiled.coalesce import BATCH_SIZE
 from graph.settings import Settings
 from tests.conftest import LiveServer
@@ -180,3 +184,97 @@ async def test_one_document_queues_at_most_its_batches_and_leaves_nothing_counte
     assert all(refused_at_once(a) for a in refused_apart)
     assert admission.refusals - refusals >= len(distinct) - QUEUE
     assert took < 5, took
+
+
+async def test_a_drain_cut_answers_a_queued_burst_of_one_document(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server stopping (graph/draining.py) while one document's burst waits in batches
+    behind a stuck pool: at the drain's deadline each request of the burst is cut and
+    answered 503 SERVICE_UNAVAILABLE with Retry-After, as a new one would be, no batch
+    outlives it, nothing is logged as an error, and the server stops."""
+    settings = dataclasses.replace(settings_for(20_000), drain_timeout_ms=300)
+    films = await slugs(dsn, 3 * BATCH_SIZE)
+    app = create_app(settings, dsn)
+    live = LiveServer(app, settings)
+    # As `filmgraph serve` runs it: a server that drains before it stops.
+    server = live.server = _Server(live.server.config, announce="")
+    assert server.drain is not None
+    live.thread = threading.Thread(target=live.server.run, kwargs={"sockets": [live.sock]})
+    with live:
+        limits = httpx.Limits(max_connections=len(films) + 8)
+        async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
+            await client.post("/graphql", json=film(films[0]))  # compiled before
+            coalescer = app.state.pool.coalescer
+            async with held_pool(app, client, dsn) as held:
+                queued = await in_waves(
+                    held,
+                    [functools.partial(client.post, "/graphql", json=film(s)) for s in films],
+                    QUEUE // 2,
+                )
+                assert not any(a.done() for a in queued)
+                assert coalescer.sharing() == len(films) - 1 - (len(films) - 1) // BATCH_SIZE
+                server.drain.start()
+                async with asyncio.timeout(30):
+                    cut = await asyncio.gather(*queued)
+                    holders = await asyncio.gather(*held.holders)
+                held.released = True  # the holders were cut, not answered
+                await held.lock.rollback()
+        async with asyncio.timeout(30):
+            await asyncio.to_thread(live.thread.join)
+    assert [a.status_code for a in cut] == [503] * len(cut)
+    assert all(a.headers.get("retry-after") == "2" for a in cut)
+    assert {a.json()["errors"][0]["extensions"]["code"] for a in cut} == {"SERVICE_UNAVAILABLE"}
+    assert [a.status_code for a in holders] == [503] * len(holders)
+    assert coalescer.sharing() == 0 and not coalescer._live
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+SEARCH = """query Search($q: String!) { films(filter: {query: $q}, first: 20) { nodes { id title
+  year imdbRating } } search(query: $q, first: 10) { __typename ... on Film { id title }
+  ... on Person { id name } } }"""
+
+
+def search(q: str) -> dict[str, Any]:
+    return {"query": SEARCH, "variables": {"q": q}}
+
+
+async def test_one_document_that_runs_alone_is_refused_past_the_queue(dsn: str) -> None:
+    """A document whose statement has no batched form (the search's text[] parameter) runs
+    each request alone: behind a stuck pool, a burst of it is refused past the queue at once,
+    as distinct documents are, however alike its requests look."""
+    settings = settings_for(5_000)
+    total = 3 * QUEUE
+    app = create_app(settings, dsn)
+    with LiveServer(app, settings) as live:
+        limits = httpx.Limits(max_connections=total + 8)
+        async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
+            first = await client.post("/graphql", json=search("a"))
+            assert first.status_code == 200 and "errors" not in first.json(), first.text
+            pool, admission = app.state.pool, app.state.admission
+
+            async def stuck() -> bool:
+                await client.get("/healthz")  # a round trip between looks
+                return bool(pool.expected_wait(QUEUE) > pool.acquire_timeout)
+
+            async with held_pool(app, client, dsn) as held:
+                await until(stuck, 30)
+                asked = [
+                    asyncio.ensure_future(client.post("/graphql", json=search(f"q{i}")))
+                    for i in range(total)
+                ]
+
+                async def refused_past_the_queue() -> bool:
+                    await held.look()
+                    return sum(a.done() for a in asked) >= total - QUEUE
+
+                await until(refused_past_the_queue, 30)
+                refused = [a.result() for a in asked if a.done()]
+                waiting = [a for a in asked if not a.done()]
+                assert pool.coalescer.sharing() == 0
+            async with asyncio.timeout(30):
+                served = await asyncio.gather(*waiting)
+    assert all(refused_at_once(a) for a in refused), [(a.status_code, a.text) for a in refused]
+    assert admission.refusals == len(refused) >= total - QUEUE
+    assert all(a.status_code == 200 for a in served)
