@@ -127,6 +127,17 @@ async def test_a_failed_batch_runs_each_request_alone(dsn: str) -> None:
             got = await asyncio.wait_for(asked, 30)
             coalescer = app.state.pool.coalescer
             assert coalescer.failed >= 1
+            pool, admission = app.state.pool, app.state.admission
+
+            async def nothing_counted() -> bool:
+                # Admission (graph/admission.py) counts no request as sharing a turn, nor in
+                # progress, once the failed batches' requests are answered.
+                await locker.fetchval("select 1")  # a round trip between looks
+                return bool(
+                    coalescer.sharing() == 0 and admission.in_progress == 0 and pool.holding == 0
+                )
+
+            await until(nothing_counted)
     finally:
         await locker.close()
     assert got == expected
