@@ -326,3 +326,61 @@ async def test_a_second_stop_signal_answers_requests_in_flight_as_a_drain_cut_do
     assert all(a.headers.get("retry-after") == "2" for a in cut)
     assert {a.json()["errors"][0]["extensions"]["code"] for a in cut} == {"SERVICE_UNAVAILABLE"}
     assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
+
+
+async def test_one_document_in_batches_of_one_is_refused_past_the_queue(dsn: str) -> None:
+    """A statement whose recent cost is high beside statement_timeout runs in batches of one
+    (graph/compiled/coalesce.py's `size`): each request of a burst of it takes a turn of its
+    own, and behind a stuck pool the burst is refused past the queue at once."""
+    settings = dataclasses.replace(settings_for(3_000), statement_timeout_ms=4_000)
+    films = await slugs(dsn, 3 * QUEUE)
+    app = create_app(settings, dsn)
+    admin, locker = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        with LiveServer(app, settings) as live:
+            limits = httpx.Limits(max_connections=len(films) + 8)
+            async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
+                pool, admission = app.state.pool, app.state.admission
+                # The film page's first statement waits on a lock for over a quarter of
+                # statement_timeout, then is cancelled: its cost per request, the first
+                # remembered, allows batches of one.
+                async with locker.transaction():
+                    await locker.execute("lock table film in access exclusive mode")
+                    slow = asyncio.ensure_future(client.post("/graphql", json=film(films[0])))
+
+                    async def slow_enough() -> bool:
+                        cancelled: int = await admin.fetchval(
+                            "select count(pg_cancel_backend(pid)) from pg_stat_activity"
+                            " where application_name = 'filmgraph'"
+                            " and wait_event_type = 'Lock'"
+                            " and clock_timestamp() - query_start > interval '1.2 seconds'"
+                        )
+                        return bool(cancelled)
+
+                    await until(slow_enough)
+                    async with asyncio.timeout(30):
+                        await slow
+
+                async def stuck() -> bool:
+                    await client.get("/healthz")  # a round trip between looks
+                    return bool(pool.expected_wait(QUEUE) > pool.acquire_timeout)
+
+                async with held_pool(app, client, dsn) as held:
+                    await until(stuck, 30)
+                    same = await in_waves(
+                        held,
+                        [functools.partial(client.post, "/graphql", json=film(s)) for s in films],
+                        QUEUE // 2,
+                    )
+                    refused = [a.result() for a in same if a.done()]
+                    queued = [a for a in same if not a.done()]
+                    sharing = pool.coalescer.sharing()
+                async with asyncio.timeout(30):
+                    await asyncio.gather(*queued)
+    finally:
+        await admin.close()
+        await locker.close()
+    assert sharing == 0
+    assert len(queued) <= QUEUE
+    assert all(refused_at_once(a) for a in refused), [(a.status_code, a.text) for a in refused]
+    assert admission.refusals == len(refused) >= len(films) - QUEUE
