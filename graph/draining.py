@@ -68,8 +68,9 @@ class Drain:
         return not self.in_flight
 
     async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run a request of the app, counted as in flight; one cut at the deadline gets 503
-        as a new one would, unless its answer had begun (then its connection just closes)."""
+        """Run a request of the app, counted as in flight; one cut while the server stops (at
+        the deadline, or by uvicorn after a second signal) gets 503 as a new one would, unless
+        its answer had begun (then its connection just closes)."""
         task = asyncio.current_task()
         assert task is not None
         began = False
@@ -83,7 +84,9 @@ class Drain:
         try:
             await app(scope, receive, sending)
         except asyncio.CancelledError:
-            if not self.cut or began:
+            # Cut at the drain's deadline, or by uvicorn once a second signal's grace
+            # (graph/cli.py's STOP_MARGIN_S) has run out: uvicorn would answer it 500.
+            if not self.started or began:
                 raise
             task.uncancel()
             await self.refuse(scope, receive, send, read_body=False)  # the app has read it

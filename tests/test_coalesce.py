@@ -127,6 +127,17 @@ async def test_a_failed_batch_runs_each_request_alone(dsn: str) -> None:
             got = await asyncio.wait_for(asked, 30)
             coalescer = app.state.pool.coalescer
             assert coalescer.failed >= 1
+            pool, admission = app.state.pool, app.state.admission
+
+            async def nothing_counted() -> bool:
+                # Admission (graph/admission.py) counts no request as sharing a turn, nor in
+                # progress, once the failed batches' requests are answered.
+                await locker.fetchval("select 1")  # a round trip between looks
+                return bool(
+                    coalescer.sharing() == 0 and admission.in_progress == 0 and pool.holding == 0
+                )
+
+            await until(nothing_counted)
     finally:
         await locker.close()
     assert got == expected
@@ -215,6 +226,14 @@ async def test_a_batch_runs_for_those_left_and_its_statement_ends_with_the_last(
                 for request in gone:
                     request.cancel()  # the client gives up, and its connection closes
                 await asyncio.gather(*gone, return_exceptions=True)
+
+                async def shares_no_turn() -> bool:
+                    # Admission (graph/admission.py) no longer counts those gone as sharing
+                    # the batch's turn, while its statement still runs (for the one left).
+                    await admin.fetchval("select 1")  # a round trip between looks
+                    return bool(coalescer.sharing() == 0)
+
+                await until(shares_no_turn)
                 if leaving == "all":
                     # The lock is still held, yet the statement no longer waits on it.
                     await until(lambda: _no_batched(admin))
@@ -226,6 +245,17 @@ async def test_a_batch_runs_for_those_left_and_its_statement_ends_with_the_last(
                 assert coalescer.batches >= 1
                 next_page = await client.post("/graphql", json=film(films[1]))
                 assert (next_page.status_code, next_page.content) == expected[films[1]]
+                admission, pool = app.state.admission, app.state.pool
+
+                async def nothing_counted() -> bool:
+                    await admin.fetchval("select 1")  # a round trip between looks
+                    return bool(
+                        coalescer.sharing() == 0
+                        and admission.in_progress == 0
+                        and pool.holding == 0
+                    )
+
+                await until(nothing_counted)
     finally:
         for conn in (admin, film_locker, credit_locker):
             await conn.close()
