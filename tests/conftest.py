@@ -21,6 +21,7 @@ import inspect
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import tempfile
@@ -125,6 +126,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # in one line, rather than erroring in every test or running on another version.
     if not os.environ.get("TEST_DATABASE_URL"):
         config.stash[_BINARIES] = find_binaries(requested_major())
+    # A shell without job control starts a background command (`pytest ... &`, nohup) with
+    # SIGINT ignored, and the servers and imports the tests start would inherit that: the
+    # tests that stop them with SIGINT would then wait out their deadlines. Their children
+    # get Ctrl-C's default back, as from a terminal.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
