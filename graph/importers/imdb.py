@@ -197,16 +197,25 @@ async def import_imdb(
     await conn.execute(db.sql("import_genre_stage_create"))
 
     kept = Kept(title_types)
+    try:
+        await _import(run, found, kept, title_types, empty, prune=prune, first_load=first_load)
+    finally:
+        kept.close()
+
+
+async def _import(
+    run: Run,
+    found: dict[str, Path],
+    kept: Kept,
+    title_types: list[str],
+    empty: bool,
+    *,
+    prune: bool,
+    first_load: bool,
+) -> None:
+    conn = run.conn
     await _in_graph(conn, "imdb_film_ids", kept.titles_in_graph)
     await _in_graph(conn, "imdb_person_ids", kept.people_in_graph)
-    keep: dict[str, Callable[[bytes], bytes]] = {
-        "title.basics": kept.basics,
-        "title.ratings": kept.about_titles("title.ratings", 0),
-        "title.principals": kept.about_titles("title.principals", 3),
-        "title.crew": kept.about_titles("title.crew", 2),
-        "title.akas": kept.about_titles("title.akas", 0),
-        "name.basics": kept.names,
-    }
     await conn.execute(db.sql("imdb_digest_stage_create"))
     # Into an empty graph, a digest left from an earlier one says nothing: none is read.
     changes = Changes(found, compare_all=prune or empty)
@@ -215,7 +224,7 @@ async def import_imdb(
     for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
         if f.name in found:
             rejected = run.rejected
-            names[f.name] = await _stage(run, f, found[f.name], keep[f.name], kept, changes)
+            names[f.name] = await _stage(run, f, found[f.name], kept, changes)
             changes.rejected(f.name, run.rejected > rejected)
     await changes.staged(conn)
     for f in FILES:
@@ -292,22 +301,17 @@ async def import_imdb(
     await changes.store(conn, unknown_people=unknown_people)
 
 
-async def _stage(
-    run: Run,
-    f: DatasetFile,
-    path: Path,
-    keep: Callable[[bytes], bytes],
-    kept: Kept,
-    changes: Changes,
-) -> str:
+async def _stage(run: Run, f: DatasetFile, path: Path, kept: Kept, changes: Changes) -> str:
     """Stage one file; the lines of titles whose digest did not change are left out."""
     titles = changes.reader(f.name)
     if titles is None:
-        name, _ = await run.stage_tsv(f.stage, path, f.header, f.table, keep)
+        name, _ = await run.stage_tsv(
+            f.stage, path, f.header, f.table, drop=kept.reader_filter(f.name)
+        )
         return name
     left_out = kept.left_out.get(f.name, 0)
     name, _ = await run.stage_tsv(
-        f.stage, path, f.header, f.table, _chain(keep, titles), last=titles.rest
+        f.stage, path, f.header, f.table, titles, last=titles.rest, drop=kept.reader_filter(f.name)
     )
     if not titles.in_order and titles.skipped:
         # Titles left out may come again further on: the file is read again, whole.
@@ -316,7 +320,14 @@ async def _stage(
         titles = changes.reader(f.name, whole=True)
         assert titles is not None
         name, _ = await run.stage_tsv(
-            f.stage, path, f.header, f.table, _chain(keep, titles), last=titles.rest, again=True
+            f.stage,
+            path,
+            f.header,
+            f.table,
+            titles,
+            last=titles.rest,
+            again=True,
+            drop=kept.reader_filter(f.name),
         )
     changes.read(f.name, titles)
     return name
@@ -333,10 +344,6 @@ DIGESTED = {
     CREDITS: ("title.principals", "title.crew"),
     NAMES: ("name.basics",),
 }
-
-
-def _chain(keep: Callable[[bytes], bytes], titles: Titles) -> Callable[[bytes], bytes]:
-    return lambda block: titles(keep(block))
 
 
 class Changes:

@@ -25,7 +25,7 @@ from graph import db
 from graph.dsn import address
 from graph.httpcache import TABLE_TAGS
 from graph.importers.progress import FileProgress, terminal
-from graph.importers.readahead import ReadAhead
+from graph.importers.readahead import Filter, ReadAhead
 from graph.importers.reader import Reject, Source, csv_rows
 
 log = logging.getLogger(__name__)
@@ -216,11 +216,13 @@ class Run:
         *,
         last: Callable[[], bytes] | None = None,
         again: bool = False,
+        drop: Filter | None = None,
     ) -> tuple[str, int]:
         """Stream a tab-separated file into a staging table (`line` + its columns as text),
-        each COPY block through `keep` if given (it may drop lines, see kept.py), then what
-        `last` gives after the last block. `again`: the file is read a second time, and its
-        bad lines, reported the first, are not reported again.
+        the lines `drop` wants left out left out by the reader (see kept.py), each COPY block
+        through `keep` if given (it may drop lines, see digests.py), then what `last` gives
+        after the last block. `again`: the file is read a second time, and its bad lines,
+        reported the first, are not reported again.
 
         Returns the file's name and how many of its lines were read."""
         source = Source(path)  # a missing or unreadable file fails here, as it did
@@ -232,7 +234,7 @@ class Run:
                 self.reject(item, target)
 
         progress = FileProgress(source.name, source.size, lambda: ahead.position, self.out)
-        ahead = ReadAhead(path, header, reject, progress.add)
+        ahead = ReadAhead(path, header, reject, progress.add, drop)
         # Closed here, whatever ends the COPY: that ends the child too.
         async with contextlib.aclosing(ahead.blocks()) as read:
             blocks = read if keep is None else _filtered(read, keep, last)
