@@ -8,6 +8,8 @@ from title.principals and title.crew; alternative titles from title.akas.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from graph.importers.digests import AKAS, CREDITS, NAMES, Digests, Titles
 from graph.importers.genres import merge_genres
 from graph.importers.kept import Kept
 from graph.importers.priority import yield_cpu
+from graph.importers.readahead import ReadAhead
 from graph.importers.reader import InputError
 from graph.importers.run import Run
 
@@ -197,9 +200,13 @@ async def import_imdb(
     await conn.execute(db.sql("import_genre_stage_create"))
 
     kept = Kept(title_types)
+    ahead = Ahead(found, kept)
     try:
-        await _import(run, found, kept, title_types, empty, prune=prune, first_load=first_load)
+        await _import(
+            run, found, kept, ahead, title_types, empty, prune=prune, first_load=first_load
+        )
     finally:
+        await ahead.close()
         kept.close()
 
 
@@ -207,6 +214,7 @@ async def _import(
     run: Run,
     found: dict[str, Path],
     kept: Kept,
+    ahead: Ahead,
     title_types: list[str],
     empty: bool,
     *,
@@ -221,11 +229,15 @@ async def _import(
     changes = Changes(found, compare_all=prune or empty)
     await changes.load(conn)
     names: dict[str, str] = {}
+    if "title.basics" not in found:
+        ahead.start()
     for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
         if f.name in found:
             rejected = run.rejected
-            names[f.name] = await _stage(run, f, found[f.name], kept, changes)
+            reader = await ahead.take(f.name)
+            names[f.name] = await _stage(run, f, found[f.name], kept, changes, reader)
             changes.rejected(f.name, run.rejected > rejected)
+            ahead.staged(f.name)
     await changes.staged(conn)
     for f in FILES:
         if f.name in found:
@@ -301,17 +313,24 @@ async def _import(
     await changes.store(conn, unknown_people=unknown_people)
 
 
-async def _stage(run: Run, f: DatasetFile, path: Path, kept: Kept, changes: Changes) -> str:
-    """Stage one file; the lines of titles whose digest did not change are left out."""
+async def _stage(
+    run: Run,
+    f: DatasetFile,
+    path: Path,
+    kept: Kept,
+    changes: Changes,
+    reader: ReadAhead | None,
+) -> str:
+    """Stage one file (read ahead by reader, if given); the lines of titles whose digest did
+    not change are left out."""
     titles = changes.reader(f.name)
+    drop = kept.reader_filter(f.name) if reader is None else None
     if titles is None:
-        name, _ = await run.stage_tsv(
-            f.stage, path, f.header, f.table, drop=kept.reader_filter(f.name)
-        )
+        name, _ = await run.stage_tsv(f.stage, path, f.header, f.table, drop=drop, ahead=reader)
         return name
     left_out = kept.left_out.get(f.name, 0)
     name, _ = await run.stage_tsv(
-        f.stage, path, f.header, f.table, titles, last=titles.rest, drop=kept.reader_filter(f.name)
+        f.stage, path, f.header, f.table, titles, last=titles.rest, drop=drop, ahead=reader
     )
     if not titles.in_order and titles.skipped:
         # Titles left out may come again further on: the file is read again, whole.
@@ -331,6 +350,72 @@ async def _stage(run: Run, f: DatasetFile, path: Path, kept: Kept, changes: Chan
         )
     changes.read(f.name, titles)
     return name
+
+
+# How many files' readers run at once: each takes a core (gunzip, split, drop in Python),
+# while the import's process and the server's COPY of the lines kept take little.
+READERS_AT_ONCE = 2
+# The readers that need the people marked by the credits' readers (see kept.py).
+PEOPLE_READERS = ("title.crew", "title.principals")
+
+
+class Ahead:
+    """The files after title.basics, read ahead of their turn, READERS_AT_ONCE at a time, each
+    into a spool file (ReadAhead.spool): the readers of title.crew, title.principals,
+    title.ratings and title.akas need only title.basics' marks of titles, and name.basics'
+    reader the people marked by the credits' readers. The files are still staged one at a
+    time, in STAGING_ORDER, on the import's one connection."""
+
+    def __init__(self, found: dict[str, Path], kept: Kept) -> None:
+        self.found = found
+        self.kept = kept
+        self.slots = asyncio.Semaphore(READERS_AT_ONCE)
+        self.tasks: dict[str, asyncio.Task[ReadAhead]] = {}
+        self.waiting = {name for name in PEOPLE_READERS if name in found}
+        self.people = asyncio.Event()
+
+    def start(self) -> None:
+        """Start reading the files after title.basics (whose marks of titles they need)."""
+        if not self.waiting:
+            self.people.set()
+        for name in STAGING_ORDER[1:]:
+            if name in self.found:
+                self.tasks[name] = asyncio.create_task(self._read(name))
+
+    def staged(self, name: str) -> None:
+        if name == "title.basics":
+            self.start()
+        self.waiting.discard(name)
+        if not self.waiting:
+            self.people.set()
+
+    async def take(self, name: str) -> ReadAhead | None:
+        """The file's reader, done reading; None if it was not read ahead."""
+        task = self.tasks.pop(name, None)
+        return None if task is None else await task
+
+    async def _read(self, name: str) -> ReadAhead:
+        if name == "name.basics":
+            await self.people.wait()
+        async with self.slots:
+            f = next(f for f in FILES if f.name == name)
+            reader = ReadAhead(
+                self.found[name], f.header, _unheard, _unheard, self.kept.reader_filter(name)
+            )
+            await reader.spool(self.kept.spool(name))
+        return reader
+
+    async def close(self) -> None:
+        """Stop the readers still reading (a failed import)."""
+        for task in self.tasks.values():
+            task.cancel()
+        for task in self.tasks.values():
+            with contextlib.suppress(BaseException):
+                await task
+
+
+def _unheard(_: object) -> None:
+    """A reader's rejects and counts are heard as its file is staged (Run.stage_tsv)."""
 
 
 STORE = {

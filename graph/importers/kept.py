@@ -105,9 +105,13 @@ class Kept:
                 spec |= {
                     "people_column": column,
                     "people": str(self._write("people")),
-                    "people_out": str(self._path("people-read")),
+                    "people_out": str(self._path(f"people-{name}")),
                 }
         return FileFilter(self, name, spec)
+
+    def spool(self, name: str) -> Path:
+        """Where the reader of file `name` may spool what it reads (readahead.py)."""
+        return self._path(f"spool-{name}")
 
     def close(self) -> None:
         if self._dir is not None:
@@ -130,9 +134,20 @@ class Kept:
     def _read_back(self, which: str, path: Path) -> None:
         """The marks a reader wrote: those it was given, and those it made."""
         marks: Marks = getattr(self, which)
-        marks.marks = bytearray(path.read_bytes())
-        # The file is the marks as they now are: the next reader is given it as it is.
-        self._written[which] = path.rename(path.with_name(which))
+        if which == "titles":
+            # title.basics' reader, the one to mark titles: its file is the marks as they now
+            # are, and the next readers are given it as it is.
+            marks.marks = bytearray(path.read_bytes())
+            self._written[which] = path.rename(path.with_name(which))
+            return
+        # People are marked by the credits' readers, which may run at once, each from the
+        # marks of the graph: a person marked by either is marked (marks are 0 or KEPT).
+        made = path.read_bytes()
+        size = max(len(made), len(marks.marks))
+        both = int.from_bytes(made, "little") | int.from_bytes(marks.marks, "little")
+        marks.marks = bytearray(both.to_bytes(size, "little"))
+        path.unlink()
+        self._written.pop(which, None)
 
 
 # title.principals' nconst and title.crew's directors and writers (columns of the file).

@@ -76,26 +76,21 @@ class ReadAhead:
         self.counted = counted
         self.drop = drop
         self.position = 0
+        # Read ahead of its turn (spool()): the reader process and the file it wrote.
+        self._spooled: tuple[asyncio.subprocess.Process, Path] | None = None
 
     async def blocks(self) -> AsyncGenerator[bytes, None]:
+        if self._spooled is not None:
+            async for block in self._spooled_blocks(*self._spooled):
+                yield block
+            return
         # The pipe is our own, read by a transport closed below whatever happens: with the
         # process's own pipe, waiting for a killed child would wait for its pipe's end too,
         # which a transport paused on a full buffer never reads.
         read_end, write_end = os.pipe()
         _widen(write_end)
-        options = ["--filter", self.drop.argument()] if self.drop is not None else []
         try:
-            child = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                __name__,
-                *options,
-                str(self.path),
-                *self.header,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=write_end,
-                env=_child_env(),
-            )
+            child = await self._start(write_end)
         except BaseException:
             os.close(read_end)
             raise
@@ -115,24 +110,11 @@ class ReadAhead:
                     kind, size = FRAME.unpack(await pipe.readexactly(FRAME.size))
                     payload = await pipe.readexactly(size)
                 except asyncio.IncompleteReadError:
-                    raise InputError(
-                        f"{self.path.name}: the file's reader process ended without finishing"
-                    ) from None
+                    raise self._unfinished() from None
                 if kind == BLOCK:
                     yield payload
-                elif kind == COUNTED:
-                    lines, self.position = PAIR.unpack(payload)
-                    self.counted(lines)
-                elif kind == REJECT:
-                    (line,) = LINE.unpack_from(payload)
-                    reason = payload[LINE.size :].decode()
-                    self.reject(Reject(self.path.name, line, reason))
-                elif kind == LEFT_OUT:
-                    (left_out,) = LINE.unpack(payload)
-                    if self.drop is not None:
-                        self.drop.finished(left_out)
-                elif kind == FAILED:
-                    raise InputError(payload.decode())
+                else:
+                    self._message(kind, payload)
                 done = kind == DONE
         finally:
             if transport is None:
@@ -143,6 +125,80 @@ class ReadAhead:
                 with contextlib.suppress(ProcessLookupError):
                     child.kill()
             await child.wait()
+
+    async def spool(self, spool: Path) -> None:
+        """Read the file now, ahead of its turn, into spool (a file: memory stays bounded);
+        return when the reader is done. blocks() then gives what it read."""
+        with spool.open("wb") as out:
+            child = await self._start(out.fileno())
+        self._spooled = (child, spool)
+        try:
+            await child.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            await child.wait()
+            _remove(spool)
+            raise
+
+    async def _spooled_blocks(
+        self, child: asyncio.subprocess.Process, spool: Path
+    ) -> AsyncGenerator[bytes, None]:
+        await child.wait()
+        try:
+            with spool.open("rb") as stream:
+                kind = b""
+                while kind != DONE:
+                    head = stream.read(FRAME.size)
+                    if len(head) < FRAME.size:
+                        raise self._unfinished()
+                    kind, size = FRAME.unpack(head)
+                    payload = stream.read(size)
+                    if len(payload) < size:
+                        raise self._unfinished()
+                    if kind == BLOCK:
+                        yield payload
+                    else:
+                        self._message(kind, payload)
+        finally:
+            _remove(spool)
+
+    async def _start(self, out: int) -> asyncio.subprocess.Process:
+        options = ["--filter", self.drop.argument()] if self.drop is not None else []
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            *options,
+            str(self.path),
+            *self.header,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            env=_child_env(),
+        )
+
+    def _message(self, kind: bytes, payload: bytes) -> None:
+        if kind == COUNTED:
+            lines, self.position = PAIR.unpack(payload)
+            self.counted(lines)
+        elif kind == REJECT:
+            (line,) = LINE.unpack_from(payload)
+            reason = payload[LINE.size :].decode()
+            self.reject(Reject(self.path.name, line, reason))
+        elif kind == LEFT_OUT:
+            (left_out,) = LINE.unpack(payload)
+            if self.drop is not None:
+                self.drop.finished(left_out)
+        elif kind == FAILED:
+            raise InputError(payload.decode())
+
+    def _unfinished(self) -> InputError:
+        return InputError(f"{self.path.name}: the file's reader process ended without finishing")
+
+
+def _remove(spool: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(spool)
 
 
 def _widen(pipe: int) -> None:
