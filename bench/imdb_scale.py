@@ -498,7 +498,11 @@ def table(
     lines.append("\nCOPY floor per file: " + ", ".join(f"{k} {v:.1f} s" for k, v in copy.items()))
     for m in results:
         top = sorted(m.steps.items(), key=lambda kv: -kv[1])[:24]
-        lines.append(f"\n{m.label}, steps over 0.5 s:")
+        sql_s = sum(s for name, s in m.steps.items() if not name.startswith("read+"))
+        lines.append(
+            f"\n{m.label}: statements {sql_s:.1f} s, the rest (reading, waiting for the "
+            f"readers, start-up) {m.seconds - sql_s:.1f} s; steps over 0.5 s:"
+        )
         lines += [f"  {name}: {s:.1f} s" for name, s in top if s >= 0.5]
     return "\n".join(lines)
 

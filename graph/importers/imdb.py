@@ -229,15 +229,17 @@ async def _import(
     changes = Changes(found, compare_all=prune or empty)
     await changes.load(conn)
     names: dict[str, str] = {}
+    ahead.start(["name.basics"])
     if "title.basics" not in found:
-        ahead.start()
+        ahead.start(STAGING_ORDER[1:])
     for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
         if f.name in found:
             rejected = run.rejected
             reader = await ahead.take(f.name)
             names[f.name] = await _stage(run, f, found[f.name], kept, changes, reader)
             changes.rejected(f.name, run.rejected > rejected)
-            ahead.staged(f.name)
+            if f.name == "title.basics":
+                ahead.start(STAGING_ORDER[1:])
     await changes.staged(conn)
     for f in FILES:
         if f.name in found:
@@ -325,12 +327,23 @@ async def _stage(
     not change are left out."""
     titles = changes.reader(f.name)
     drop = kept.reader_filter(f.name) if reader is None else None
+    # name.basics read ahead was read whole: its lines are left out here (Ahead).
+    keep = kept.names if reader is not None and f.name == "name.basics" else None
     if titles is None:
-        name, _ = await run.stage_tsv(f.stage, path, f.header, f.table, drop=drop, ahead=reader)
+        name, _ = await run.stage_tsv(
+            f.stage, path, f.header, f.table, keep, drop=drop, ahead=reader
+        )
         return name
     left_out = kept.left_out.get(f.name, 0)
     name, _ = await run.stage_tsv(
-        f.stage, path, f.header, f.table, titles, last=titles.rest, drop=drop, ahead=reader
+        f.stage,
+        path,
+        f.header,
+        f.table,
+        titles if keep is None else _chain(keep, titles),
+        last=titles.rest,
+        drop=drop,
+        ahead=reader,
     )
     if not titles.in_order and titles.skipped:
         # Titles left out may come again further on: the file is read again, whole.
@@ -355,39 +368,27 @@ async def _stage(
 # How many files' readers run at once: each takes a core (gunzip, split, drop in Python),
 # while the import's process and the server's COPY of the lines kept take little.
 READERS_AT_ONCE = 2
-# The readers that need the people marked by the credits' readers (see kept.py).
-PEOPLE_READERS = ("title.crew", "title.principals")
 
 
 class Ahead:
-    """The files after title.basics, read ahead of their turn, READERS_AT_ONCE at a time, each
-    into a spool file (ReadAhead.spool): the readers of title.crew, title.principals,
-    title.ratings and title.akas need only title.basics' marks of titles, and name.basics'
-    reader the people marked by the credits' readers. The files are still staged one at a
-    time, in STAGING_ORDER, on the import's one connection."""
+    """Files read ahead of their turn, READERS_AT_ONCE at a time, each into a spool file
+    (ReadAhead.spool), while the import stages the files before them: name.basics from the
+    start, beside title.basics (its lines of people nobody credits are then left out as it is
+    staged, by Kept.names: the credits are read by then); title.crew, title.principals,
+    title.ratings and title.akas once title.basics is staged (they need its marks of titles).
+    The files are still staged one at a time, in STAGING_ORDER, on the import's one
+    connection."""
 
     def __init__(self, found: dict[str, Path], kept: Kept) -> None:
         self.found = found
         self.kept = kept
         self.slots = asyncio.Semaphore(READERS_AT_ONCE)
         self.tasks: dict[str, asyncio.Task[ReadAhead]] = {}
-        self.waiting = {name for name in PEOPLE_READERS if name in found}
-        self.people = asyncio.Event()
 
-    def start(self) -> None:
-        """Start reading the files after title.basics (whose marks of titles they need)."""
-        if not self.waiting:
-            self.people.set()
-        for name in STAGING_ORDER[1:]:
-            if name in self.found:
+    def start(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name in self.found and name not in self.tasks:
                 self.tasks[name] = asyncio.create_task(self._read(name))
-
-    def staged(self, name: str) -> None:
-        if name == "title.basics":
-            self.start()
-        self.waiting.discard(name)
-        if not self.waiting:
-            self.people.set()
 
     async def take(self, name: str) -> ReadAhead | None:
         """The file's reader, done reading; None if it was not read ahead."""
@@ -395,13 +396,11 @@ class Ahead:
         return None if task is None else await task
 
     async def _read(self, name: str) -> ReadAhead:
-        if name == "name.basics":
-            await self.people.wait()
         async with self.slots:
             f = next(f for f in FILES if f.name == name)
-            reader = ReadAhead(
-                self.found[name], f.header, _unheard, _unheard, self.kept.reader_filter(name)
-            )
+            # name.basics is read before the credits have marked their people: unfiltered.
+            drop = self.kept.reader_filter(name) if name != "name.basics" else None
+            reader = ReadAhead(self.found[name], f.header, _unheard, _unheard, drop)
             await reader.spool(self.kept.spool(name))
         return reader
 
@@ -429,6 +428,10 @@ DIGESTED = {
     CREDITS: ("title.principals", "title.crew"),
     NAMES: ("name.basics",),
 }
+
+
+def _chain(keep: Callable[[bytes], bytes], titles: Titles) -> Callable[[bytes], bytes]:
+    return lambda block: titles(keep(block))
 
 
 class Changes:

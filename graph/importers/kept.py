@@ -109,6 +109,22 @@ class Kept:
                 }
         return FileFilter(self, name, spec)
 
+    def names(self, block: bytes) -> bytes:
+        """A name.basics COPY block without the lines of people nobody here credits, for a
+        file read before the credits were (its reader was given no marks of people)."""
+        out = []
+        dropped = 0
+        people = self.people
+        for line in block.split(b"\n"):
+            fields = line.split(b"\t", 2)
+            n = _number(fields[1], b"nm") if len(fields) == 3 else -1
+            if n >= 0 and people.get(n) == 0:
+                dropped += 1
+                continue
+            out.append(line)
+        self.left_out["name.basics"] = self.left_out.get("name.basics", 0) + dropped
+        return b"\n".join(out)
+
     def spool(self, name: str) -> Path:
         """Where the reader of file `name` may spool what it reads (readahead.py)."""
         return self._path(f"spool-{name}")
