@@ -68,23 +68,33 @@ if sys.argv[1] == "normal":
     import graph.importers.command as command
     command.import_imdb = functools.partial(command.import_imdb, first_load=False)
 if sys.argv[1] == "inline":
-    # Each file read in the importer's own process, as before graph/importers/readahead.py.
+    # Each file read in the importer's own process, as before graph/importers/readahead.py:
+    # none read ahead, and the lines left out by the same filter, in process.
+    import json
+    import graph.importers.imdb as imdb
     import graph.importers.run as run
+    from graph.importers.kept import LineFilter
     from graph.importers.reader import Source, tsv_copy
 
+    imdb.Ahead.start = lambda self, names: None
+
     class Inline:
-        def __init__(self, path, header, reject, counted):
+        def __init__(self, path, header, reject, counted, drop=None):
             self.source = Source(path)
             self.args = (header, reject, counted)
+            self.drop = drop
 
         @property
         def position(self):
             return self.source.position
 
         async def blocks(self):
+            lines = LineFilter(json.loads(self.drop.argument())) if self.drop else None
             try:
-                for block in tsv_copy(self.source, *self.args):
+                for block in tsv_copy(self.source, *self.args, lines):
                     yield block
+                if lines is not None:
+                    self.drop.finished(lines.finish())
             finally:
                 self.source.close()
 
