@@ -9,6 +9,9 @@ day (`--changed 0.01`: 1% of titles and ratings changed). Then, in one embedded 
 - floor: COPY of the same six files, decompressed as they are read, into unlogged, unindexed
   tables of text columns (what a raw loader does);
 - first load: `filmgraph import imdb DAY0` into an empty graph (the first-load path);
+- write floor: the graph the first load made written again (CREATE TABLE AS of each of its
+  tables, logged, and the same indexes, then a checkpoint): what writing its rows and indexes
+  costs at all, whatever computes them (--first-only stops here);
 - with --normal-too, the same first load by the path for a graph that has data, for the ratio;
 - re-import: the same files again, which changes nothing;
 - daily change: `filmgraph import imdb DAY1`, while `filmgraph serve` answers the film page
@@ -25,7 +28,7 @@ With --inline-too N, N pairs of further daily changes (day0 and day1 in turn), r
 reader processes and by the importer's own process (as before them), alternately.
 
     .venv/bin/python bench/imdb_scale.py [--scale 0.1] [--seed 1] [--normal-too] [--inline-too N]
-        [--pg-bin /usr/lib/postgresql/15/bin]
+        [--first-only] [--pg-bin /usr/lib/postgresql/15/bin]
 """
 
 from __future__ import annotations
