@@ -401,7 +401,7 @@ class Ahead:
             # name.basics is read before the credits have marked their people: unfiltered.
             drop = self.kept.reader_filter(name) if name != "name.basics" else None
             reader = ReadAhead(self.found[name], f.header, _unheard, _unheard, drop)
-            await reader.spool(self.kept.spool(name))
+            await reader.spool()
         return reader
 
     async def close(self) -> None:

@@ -125,10 +125,6 @@ class Kept:
         self.left_out["name.basics"] = self.left_out.get("name.basics", 0) + dropped
         return b"\n".join(out)
 
-    def spool(self, name: str) -> Path:
-        """Where the reader of file `name` may spool what it reads (readahead.py)."""
-        return self._path(f"spool-{name}")
-
     def close(self) -> None:
         if self._dir is not None:
             self._dir.cleanup()

@@ -26,6 +26,7 @@ import json
 import os
 import struct
 import sys
+import tempfile
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -77,7 +78,7 @@ class ReadAhead:
         self.drop = drop
         self.position = 0
         # Read ahead of its turn (spool()): the reader process and the file it wrote.
-        self._spooled: tuple[asyncio.subprocess.Process, Path] | None = None
+        self._spooled: tuple[asyncio.subprocess.Process, BinaryIO] | None = None
 
     async def blocks(self) -> AsyncGenerator[bytes, None]:
         if self._spooled is not None:
@@ -126,42 +127,46 @@ class ReadAhead:
                     child.kill()
             await child.wait()
 
-    async def spool(self, spool: Path) -> None:
-        """Read the file now, ahead of its turn, into spool (a file: memory stays bounded);
-        return when the reader is done. blocks() then gives what it read."""
-        with spool.open("wb") as out:
-            child = await self._start(out.fileno())
-        self._spooled = (child, spool)
+    async def spool(self) -> None:
+        """Read the file now, ahead of its turn, into a spool file (on disk: memory stays
+        bounded); return when the reader is done. blocks() then gives what it read. The
+        file has no name: whatever ends the import, even SIGKILL, it goes with it."""
+        # Closed by _spooled_blocks once staged, or below: it outlives this call.
+        spool = tempfile.TemporaryFile(prefix="filmgraph-spool-")  # noqa: SIM115
         try:
+            child = await self._start(spool.fileno())
+            self._spooled = (child, spool)
             await child.wait()
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
-            await child.wait()
-            _remove(spool)
+            if self._spooled is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+                await child.wait()
+            spool.close()
             raise
 
     async def _spooled_blocks(
-        self, child: asyncio.subprocess.Process, spool: Path
+        self, child: asyncio.subprocess.Process, spool: BinaryIO
     ) -> AsyncGenerator[bytes, None]:
         await child.wait()
         try:
-            with spool.open("rb") as stream:
-                kind = b""
-                while kind != DONE:
-                    head = stream.read(FRAME.size)
-                    if len(head) < FRAME.size:
-                        raise self._unfinished()
-                    kind, size = FRAME.unpack(head)
-                    payload = stream.read(size)
-                    if len(payload) < size:
-                        raise self._unfinished()
-                    if kind == BLOCK:
-                        yield payload
-                    else:
-                        self._message(kind, payload)
+            # The reader wrote through its own descriptor of the same open file.
+            spool.seek(0)
+            kind = b""
+            while kind != DONE:
+                head = spool.read(FRAME.size)
+                if len(head) < FRAME.size:
+                    raise self._unfinished()
+                kind, size = FRAME.unpack(head)
+                payload = spool.read(size)
+                if len(payload) < size:
+                    raise self._unfinished()
+                if kind == BLOCK:
+                    yield payload
+                else:
+                    self._message(kind, payload)
         finally:
-            _remove(spool)
+            spool.close()
 
     async def _start(self, out: int) -> asyncio.subprocess.Process:
         options = ["--filter", self.drop.argument()] if self.drop is not None else []
@@ -194,11 +199,6 @@ class ReadAhead:
 
     def _unfinished(self) -> InputError:
         return InputError(f"{self.path.name}: the file's reader process ended without finishing")
-
-
-def _remove(spool: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(spool)
 
 
 def _widen(pipe: int) -> None:
