@@ -9,6 +9,9 @@ day (`--changed 0.01`: 1% of titles and ratings changed). Then, in one embedded 
 - floor: COPY of the same six files, decompressed as they are read, into unlogged, unindexed
   tables of text columns (what a raw loader does);
 - first load: `filmgraph import imdb DAY0` into an empty graph (the first-load path);
+- write floor: the graph the first load made written again (CREATE TABLE AS of each of its
+  tables, logged, and the same indexes, then a checkpoint): what writing its rows and indexes
+  costs at all, whatever computes them (--first-only stops here);
 - with --normal-too, the same first load by the path for a graph that has data, for the ratio;
 - re-import: the same files again, which changes nothing;
 - daily change: `filmgraph import imdb DAY1`, while `filmgraph serve` answers the film page
@@ -25,7 +28,7 @@ With --inline-too N, N pairs of further daily changes (day0 and day1 in turn), r
 reader processes and by the importer's own process (as before them), alternately.
 
     .venv/bin/python bench/imdb_scale.py [--scale 0.1] [--seed 1] [--normal-too] [--inline-too N]
-        [--pg-bin /usr/lib/postgresql/15/bin]
+        [--first-only] [--pg-bin /usr/lib/postgresql/15/bin]
 """
 
 from __future__ import annotations
@@ -68,23 +71,33 @@ if sys.argv[1] == "normal":
     import graph.importers.command as command
     command.import_imdb = functools.partial(command.import_imdb, first_load=False)
 if sys.argv[1] == "inline":
-    # Each file read in the importer's own process, as before graph/importers/readahead.py.
+    # Each file read in the importer's own process, as before graph/importers/readahead.py:
+    # none read ahead, and the lines left out by the same filter, in process.
+    import json
+    import graph.importers.imdb as imdb
     import graph.importers.run as run
+    from graph.importers.kept import LineFilter
     from graph.importers.reader import Source, tsv_copy
 
+    imdb.Ahead.start = lambda self, names: None
+
     class Inline:
-        def __init__(self, path, header, reject, counted):
+        def __init__(self, path, header, reject, counted, drop=None):
             self.source = Source(path)
             self.args = (header, reject, counted)
+            self.drop = drop
 
         @property
         def position(self):
             return self.source.position
 
         async def blocks(self):
+            lines = LineFilter(json.loads(self.drop.argument())) if self.drop else None
             try:
-                for block in tsv_copy(self.source, *self.args):
+                for block in tsv_copy(self.source, *self.args, lines):
                     yield block
+                if lines is not None:
+                    self.drop.finished(lines.finish())
             finally:
                 self.source.close()
 
@@ -242,6 +255,53 @@ class TreeRss:
 PAGE = os.sysconf("SC_PAGE_SIZE")
 STATEMENT = re.compile(r"statement name=(\S+) seconds=([0-9.]+)")
 READ = re.compile(r"read file=(\S+) rows=\d+ seconds=([0-9.]+)")
+
+
+# The tables a first load writes, for the write floor: the graph's rows and indexes written
+# again, copied from the loaded graph (CREATE TABLE AS, then each index of sql/schema.sql).
+GRAPH_TABLES = (
+    "film",
+    "person",
+    "credit",
+    "film_alternative_title",
+    "film_genre",
+    "credit_tally",
+    "search_word",
+    "collaboration",
+)
+
+
+async def write_floor(dsn: str) -> dict[str, float]:
+    """Seconds to write the loaded graph's rows (CREATE TABLE AS, logged) and build its
+    indexes (the same definitions) again: the cost of writing the graph at all, whatever
+    computes it. Derived values (slugs, search vectors, words) are copied, not computed."""
+    conn = await asyncpg.connect(dsn)
+    times: dict[str, float] = {}
+    try:
+        # As the first load's transaction has it (imdb_first_load_memory).
+        await conn.execute("set maintenance_work_mem = '256MB'")
+        for table in GRAPH_TABLES:
+            copy = f"floor_{table}"
+            indexes = await conn.fetch(
+                "select indexname, indexdef from pg_indexes "
+                "where schemaname = 'public' and tablename = $1",
+                table,
+            )
+            await conn.execute(f"drop table if exists {copy}")
+            start = time.perf_counter()
+            await conn.execute(f"create table {copy} as select * from {table}")
+            for index in indexes:
+                ddl = index["indexdef"].replace(
+                    f" {index['indexname']} ON public.{table} ",
+                    f" floor_{index['indexname']} ON public.{copy} ",
+                )
+                await conn.execute(ddl)
+            await conn.execute("checkpoint")
+            times[table] = time.perf_counter() - start
+            await conn.execute(f"drop table {copy}")
+    finally:
+        await conn.close()
+    return times
 
 
 def steps_of(log: str) -> dict[str, float]:
@@ -412,7 +472,11 @@ class FilmPages:
 
 
 def table(
-    results: list[Measured], copy: dict[str, float], rows: dict[str, int], scale: float
+    results: list[Measured],
+    copy: dict[str, float],
+    rows: dict[str, int],
+    scale: float,
+    written: dict[str, float],
 ) -> str:
     principals = rows["title.principals"]
     total = sum(rows.values())
@@ -435,11 +499,23 @@ def table(
             f"{m.temp_bytes / 2**20:,.0f} MiB | "
             f"{m.wal_bytes / 2**20:,.0f} MiB |"
         )
+    written_s = sum(written.values())
+    lines.append(
+        f"\nwrite floor (the first load's graph written again: CREATE TABLE AS, logged, its "
+        f"indexes, a checkpoint): {written_s:.1f} s = {written_s / copy_s:.2f} x the COPY floor; "
+        f"COPY floor + write floor {copy_s + written_s:.1f} s = "
+        f"{(copy_s + written_s) / copy_s:.2f} x; per table: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in written.items())
+    )
     lines.append(f"\n(title.principals: {principals:,} rows)")
     lines.append("\nCOPY floor per file: " + ", ".join(f"{k} {v:.1f} s" for k, v in copy.items()))
     for m in results:
         top = sorted(m.steps.items(), key=lambda kv: -kv[1])[:24]
-        lines.append(f"\n{m.label}, steps over 0.5 s:")
+        sql_s = sum(s for name, s in m.steps.items() if not name.startswith("read+"))
+        lines.append(
+            f"\n{m.label}: statements {sql_s:.1f} s, the rest (reading, waiting for the "
+            f"readers, start-up) {m.seconds - sql_s:.1f} s; steps over 0.5 s:"
+        )
         lines += [f"  {name}: {s:.1f} s" for name, s in top if s >= 0.5]
     return "\n".join(lines)
 
@@ -455,6 +531,11 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
         first = run_import("first load (empty graph)", dsn, day0, data_dir)
         results.append(first)
         print(first.summary, file=sys.stderr)
+        written = asyncio.run(write_floor(dsn))
+        print(f"write floor: {sum(written.values()):.1f} s", file=sys.stderr)
+        if args.first_only:
+            print(table(results, copy, rows, args.scale, written))
+            return
         again = run_import("re-import, same files", dsn, day0, data_dir)
         results.append(again)
         print(again.summary, file=sys.stderr)
@@ -481,7 +562,7 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
             results.insert(1, run_import("first load, normal path", dsn, day0, data_dir, "normal"))
         finally:
             asyncio.run(drop(server_dsn, dsn))
-    print(table(results, copy, rows, args.scale))
+    print(table(results, copy, rows, args.scale, written))
     print(
         f"\nfilm page p95 idle {idle.p95_ms():.1f} ms ({len(idle.latencies)} requests), "
         f"during the daily-change import {busy.p95_ms():.1f} ms ({len(busy.latencies)} "
@@ -530,6 +611,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--normal-too", action="store_true")
+    parser.add_argument(
+        "--first-only", action="store_true", help="the COPY floor, the first load, its write floor"
+    )
     parser.add_argument(
         "--inline-too",
         type=int,

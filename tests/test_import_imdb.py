@@ -876,3 +876,27 @@ def _plain(page: dict[str, object]) -> dict[str, object]:
     nodes = page["nodes"]
     assert isinstance(nodes, list)
     return {"totalCount": page["totalCount"], "nodes": [(n["title"], n["year"]) for n in nodes]}
+
+
+async def test_a_malformed_line_of_a_title_of_another_type_is_rejected_not_left_out(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """The readers leave out the lines of titles of other types before they are checked
+    (graph/importers/kept.py), but only well-formed ones: a malformed line spends the error
+    budget whatever its title."""
+    files = scratch_dir / "imdb"
+    files.mkdir()
+    write(files / "title.basics.tsv", BASICS)
+    write(
+        files / "title.principals.tsv",
+        PRINCIPALS + "tt0000003\t2\tnm0000099\tactor\t\\N\t\\N\n" + "tt0000003\t3\tnm0000099\n",
+    )
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 1, result.stderr
+    assert "title.principals.tsv:9: 3 columns, expected 6" in result.stderr
+    assert "1 bad row(s), more than --max-errors 0" in result.stderr
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    # tt0000003 is a tvEpisode: its two well-formed lines are left out, the third rejected.
+    assert "filmgraph: 2 credit line(s) of titles of other types left out" in result.stderr
+    assert re.search(r"^credit\s+\d+\s+0\s+0\s+1\s+0$", result.stdout, re.M), result.stdout

@@ -71,3 +71,38 @@ async def test_an_import_that_ends_early_leaves_no_reader_behind(
     assert "title.basics.tsv:6: 3 columns, expected 9" in result.stderr
     assert await fingerprint(empty_dsn) == "empty"
     assert _readers(path) == []
+
+
+def _big_names(directory: Path, rows: int) -> Path:
+    """A name.basics long enough that its reader is still reading while title.basics is."""
+    line = "nm{n:08d}\tPerson {n}\t1950\t\\N\tactor\t\\N\n"
+    with (directory / "name.basics.tsv").open("w") as out:
+        out.write("nconst\tprimaryName\tbirthYear\tdeathYear\tprimaryProfession\tknownForTitles\n")
+        out.writelines(line.format(n=n) for n in range(1, rows + 1))
+    return directory
+
+
+async def test_name_basics_is_read_ahead_beside_title_basics_and_its_reader_dying_fails_the_import(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    files = _big_names(_big_basics(scratch_dir / "big", 1_000_000), 1_000_000)
+    basics, names = files / "title.basics.tsv", files / "name.basics.tsv"
+    importer = Importer(empty_dsn, "imdb", files)
+
+    async def both_reading() -> bool:
+        assert importer.proc.poll() is None, importer.finish()
+        return bool(_readers(basics)) and bool(_readers(names))
+
+    # name.basics is read from the start, into a spool file, while title.basics is staged.
+    await wait_until(both_reading, "the readers of title.basics and name.basics at once")
+    (reader,) = _readers(names)
+    os.kill(reader, signal.SIGKILL)
+    code, _, err = importer.finish()
+    assert code == 4, err
+    assert err.splitlines()[-1] == (
+        "filmgraph: name.basics.tsv: the file's reader process ended without finishing; "
+        "nothing was imported"
+    ), err
+    assert "Traceback" not in err
+    assert await fingerprint(empty_dsn) == "empty"
+    assert _readers(basics) == _readers(names) == []

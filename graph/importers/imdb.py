@@ -8,6 +8,8 @@ from title.principals and title.crew; alternative titles from title.akas.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from graph.importers.digests import AKAS, CREDITS, NAMES, Digests, Titles
 from graph.importers.genres import merge_genres
 from graph.importers.kept import Kept
 from graph.importers.priority import yield_cpu
+from graph.importers.readahead import ReadAhead
 from graph.importers.reader import InputError
 from graph.importers.run import Run
 
@@ -197,26 +200,46 @@ async def import_imdb(
     await conn.execute(db.sql("import_genre_stage_create"))
 
     kept = Kept(title_types)
+    ahead = Ahead(found, kept)
+    try:
+        await _import(
+            run, found, kept, ahead, title_types, empty, prune=prune, first_load=first_load
+        )
+    finally:
+        await ahead.close()
+        kept.close()
+
+
+async def _import(
+    run: Run,
+    found: dict[str, Path],
+    kept: Kept,
+    ahead: Ahead,
+    title_types: list[str],
+    empty: bool,
+    *,
+    prune: bool,
+    first_load: bool,
+) -> None:
+    conn = run.conn
     await _in_graph(conn, "imdb_film_ids", kept.titles_in_graph)
     await _in_graph(conn, "imdb_person_ids", kept.people_in_graph)
-    keep: dict[str, Callable[[bytes], bytes]] = {
-        "title.basics": kept.basics,
-        "title.ratings": kept.about_titles("title.ratings", 0),
-        "title.principals": kept.about_titles("title.principals", 3),
-        "title.crew": kept.about_titles("title.crew", 2),
-        "title.akas": kept.about_titles("title.akas", 0),
-        "name.basics": kept.names,
-    }
     await conn.execute(db.sql("imdb_digest_stage_create"))
     # Into an empty graph, a digest left from an earlier one says nothing: none is read.
     changes = Changes(found, compare_all=prune or empty)
     await changes.load(conn)
     names: dict[str, str] = {}
+    ahead.start(["name.basics"])
+    if "title.basics" not in found:
+        ahead.start(STAGING_ORDER[1:])
     for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
         if f.name in found:
             rejected = run.rejected
-            names[f.name] = await _stage(run, f, found[f.name], keep[f.name], kept, changes)
+            reader = await ahead.take(f.name)
+            names[f.name] = await _stage(run, f, found[f.name], kept, changes, reader)
             changes.rejected(f.name, run.rejected > rejected)
+            if f.name == "title.basics":
+                ahead.start(STAGING_ORDER[1:])
     await changes.staged(conn)
     for f in FILES:
         if f.name in found:
@@ -296,18 +319,31 @@ async def _stage(
     run: Run,
     f: DatasetFile,
     path: Path,
-    keep: Callable[[bytes], bytes],
     kept: Kept,
     changes: Changes,
+    reader: ReadAhead | None,
 ) -> str:
-    """Stage one file; the lines of titles whose digest did not change are left out."""
+    """Stage one file (read ahead by reader, if given); the lines of titles whose digest did
+    not change are left out."""
     titles = changes.reader(f.name)
+    drop = kept.reader_filter(f.name) if reader is None else None
+    # name.basics read ahead was read whole: its lines are left out here (Ahead).
+    keep = kept.names if reader is not None and f.name == "name.basics" else None
     if titles is None:
-        name, _ = await run.stage_tsv(f.stage, path, f.header, f.table, keep)
+        name, _ = await run.stage_tsv(
+            f.stage, path, f.header, f.table, keep, drop=drop, ahead=reader
+        )
         return name
     left_out = kept.left_out.get(f.name, 0)
     name, _ = await run.stage_tsv(
-        f.stage, path, f.header, f.table, _chain(keep, titles), last=titles.rest
+        f.stage,
+        path,
+        f.header,
+        f.table,
+        titles if keep is None else _chain(keep, titles),
+        last=titles.rest,
+        drop=drop,
+        ahead=reader,
     )
     if not titles.in_order and titles.skipped:
         # Titles left out may come again further on: the file is read again, whole.
@@ -316,10 +352,69 @@ async def _stage(
         titles = changes.reader(f.name, whole=True)
         assert titles is not None
         name, _ = await run.stage_tsv(
-            f.stage, path, f.header, f.table, _chain(keep, titles), last=titles.rest, again=True
+            f.stage,
+            path,
+            f.header,
+            f.table,
+            titles,
+            last=titles.rest,
+            again=True,
+            drop=kept.reader_filter(f.name),
         )
     changes.read(f.name, titles)
     return name
+
+
+# How many files' readers run at once: each takes a core (gunzip, split, drop in Python),
+# while the import's process and the server's COPY of the lines kept take little.
+READERS_AT_ONCE = 2
+
+
+class Ahead:
+    """Files read ahead of their turn, READERS_AT_ONCE at a time, each into a spool file
+    (ReadAhead.spool), while the import stages the files before them: name.basics from the
+    start, beside title.basics (its lines of people nobody credits are then left out as it is
+    staged, by Kept.names: the credits are read by then); title.crew, title.principals,
+    title.ratings and title.akas once title.basics is staged (they need its marks of titles).
+    The files are still staged one at a time, in STAGING_ORDER, on the import's one
+    connection."""
+
+    def __init__(self, found: dict[str, Path], kept: Kept) -> None:
+        self.found = found
+        self.kept = kept
+        self.slots = asyncio.Semaphore(READERS_AT_ONCE)
+        self.tasks: dict[str, asyncio.Task[ReadAhead]] = {}
+
+    def start(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name in self.found and name not in self.tasks:
+                self.tasks[name] = asyncio.create_task(self._read(name))
+
+    async def take(self, name: str) -> ReadAhead | None:
+        """The file's reader, done reading; None if it was not read ahead."""
+        task = self.tasks.pop(name, None)
+        return None if task is None else await task
+
+    async def _read(self, name: str) -> ReadAhead:
+        async with self.slots:
+            f = next(f for f in FILES if f.name == name)
+            # name.basics is read before the credits have marked their people: unfiltered.
+            drop = self.kept.reader_filter(name) if name != "name.basics" else None
+            reader = ReadAhead(self.found[name], f.header, _unheard, _unheard, drop)
+            await reader.spool()
+        return reader
+
+    async def close(self) -> None:
+        """Stop the readers still reading (a failed import)."""
+        for task in self.tasks.values():
+            task.cancel()
+        for task in self.tasks.values():
+            with contextlib.suppress(BaseException):
+                await task
+
+
+def _unheard(_: object) -> None:
+    """A reader's rejects and counts are heard as its file is staged (Run.stage_tsv)."""
 
 
 STORE = {

@@ -13,13 +13,23 @@ ten in SQL, cost most of an import's time. So, as the files are read:
   name, and name.basics lines of people neither named nor in the graph are dropped and counted
   as "not credited here", as the SQL would have left them out.
 
+The dropping is done by each file's reader process (readahead.py), before it numbers and
+writes a line: at full scale 98% of title.principals' 96 million lines are about titles of
+other types, and splitting each of them a second time in the import's process cost more than
+reading them. The import hands the reader the marks it needs as a file (Kept.reader_filter);
+the reader gives back the marks it made and how many lines it left out (FileFilter.finished).
+
 Ids are the number after `tt`/`nm`, kept one byte each (IMDb's run to about 40 million); an id
 past MAX_ID is never dropped.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 MAX_ID = 1 << 28
 OTHER, KEPT = 1, 2
@@ -38,8 +48,8 @@ def _number(field: bytes, prefix: bytes) -> int:
 class Marks:
     """One byte per id number, grown as ids come."""
 
-    def __init__(self) -> None:
-        self.marks = bytearray()
+    def __init__(self, marks: bytes = b"") -> None:
+        self.marks = bytearray(marks)
 
     def mark(self, n: int, value: int) -> None:
         if n < 0:
@@ -54,43 +64,54 @@ class Marks:
 
 
 class Kept:
-    """The titles and people of one import, and the lines left out per file."""
+    """The titles and people of one import, and the lines left out per file (the import's
+    side: the readers do the dropping, see LineFilter)."""
 
     def __init__(self, title_types: Iterable[str]) -> None:
-        self.types = {t.encode() for t in title_types}
+        self.types = sorted(title_types)
         self.titles = Marks()
         self.people = Marks()
         self.left_out: dict[str, int] = {}
-        self.basics_read = False
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        # The marks as last written for a reader, until they change.
+        self._written: dict[str, Path] = {}
 
     def titles_in_graph(self, ids: Iterable[str]) -> None:
         for i in ids:
             self.titles.mark(_number(i.encode(), b"tt"), KEPT)
+        self._written.pop("titles", None)
 
     def people_in_graph(self, ids: Iterable[str]) -> None:
         for i in ids:
             self.people.mark(_number(i.encode(), b"nm"), KEPT)
+        self._written.pop("people", None)
 
-    def basics(self, block: bytes) -> bytes:
-        """Note the type of each title of a title.basics COPY block (`line, tconst,
-        titleType, …`); the block is staged whole."""
-        for line in block.split(b"\n"):
-            fields = line.split(b"\t", 3)
-            if len(fields) < 4:
-                continue
-            n = _number(fields[1], b"tt")
-            if n >= 0:
-                self.titles.mark(n, KEPT if fields[2] in self.types else OTHER)
-        self.basics_read = True
-        return block
-
-    def about_titles(self, name: str, people: int) -> TitleLines:
-        """A filter of the COPY blocks of a file whose first column is a title id; `people`
-        says which columns name people (0: none, 3: principals' nconst, 2: crew's lists)."""
-        return TitleLines(self, name, people)
+    def reader_filter(self, name: str) -> FileFilter:
+        """What the reader of file `name` is to leave out, and the marks it needs."""
+        spec: dict[str, object]
+        if name == "title.basics":
+            spec = {
+                "kind": "basics",
+                "types": self.types,
+                "titles": str(self._write("titles")),
+                "titles_out": str(self._path("titles-read")),
+            }
+        elif name == "name.basics":
+            spec = {"kind": "names", "people": str(self._write("people"))}
+        else:
+            spec = {"kind": "titles", "titles": str(self._write("titles"))}
+            column = PEOPLE_COLUMNS.get(name, 0)
+            if column:
+                spec |= {
+                    "people_column": column,
+                    "people": str(self._write("people")),
+                    "people_out": str(self._path(f"people-{name}")),
+                }
+        return FileFilter(self, name, spec)
 
     def names(self, block: bytes) -> bytes:
-        """A name.basics COPY block without the lines of people nobody here credits."""
+        """A name.basics COPY block without the lines of people nobody here credits, for a
+        file read before the credits were (its reader was given no marks of people)."""
         out = []
         dropped = 0
         people = self.people
@@ -104,41 +125,151 @@ class Kept:
         self.left_out["name.basics"] = self.left_out.get("name.basics", 0) + dropped
         return b"\n".join(out)
 
+    def close(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
 
-class TitleLines:
-    def __init__(self, kept: Kept, name: str, people: int) -> None:
+    def _path(self, name: str) -> Path:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="filmgraph-import-")
+        return Path(self._dir.name) / name
+
+    def _write(self, which: str) -> Path:
+        path = self._written.get(which)
+        if path is None:
+            path = self._path(which)
+            path.write_bytes(getattr(self, which).marks)
+            self._written[which] = path
+        return path
+
+    def _read_back(self, which: str, path: Path) -> None:
+        """The marks a reader wrote: those it was given, and those it made."""
+        marks: Marks = getattr(self, which)
+        if which == "titles":
+            # title.basics' reader, the one to mark titles: its file is the marks as they now
+            # are, and the next readers are given it as it is.
+            marks.marks = bytearray(path.read_bytes())
+            self._written[which] = path.rename(path.with_name(which))
+            return
+        # People are marked by the credits' readers, which may run at once, each from the
+        # marks of the graph: a person marked by either is marked (marks are 0 or KEPT).
+        made = path.read_bytes()
+        size = max(len(made), len(marks.marks))
+        both = int.from_bytes(made, "little") | int.from_bytes(marks.marks, "little")
+        marks.marks = bytearray(both.to_bytes(size, "little"))
+        path.unlink()
+        self._written.pop(which, None)
+
+
+# title.principals' nconst and title.crew's directors and writers (columns of the file).
+PEOPLE_COLUMNS = {"title.principals": 3, "title.crew": 2}
+
+
+class FileFilter:
+    """The import's side of one file's LineFilter: its spec (for the reader's command line),
+    and what the reader reports at its end."""
+
+    def __init__(self, kept: Kept, name: str, spec: dict[str, object]) -> None:
         self.kept = kept
         self.name = name
-        self.people = people
+        self.spec = spec
 
-    def __call__(self, block: bytes) -> bytes:
-        titles = self.kept.titles
-        marks = titles.marks
-        size = len(marks)
-        people = self.kept.people
-        out = []
-        dropped = 0
-        # IMDb's files run title by title: a title's lines follow each other, so its id is
-        # looked up once.
-        last, other = b"", False
-        for line in block.split(b"\n"):
-            fields = line.split(b"\t", 4)
-            if len(fields) < 3:
-                out.append(line)
-                continue
-            if fields[1] != last:
-                last = fields[1]
-                n = _number(last, b"tt")
-                other = 0 <= n < size and marks[n] == OTHER
-            if other:
-                dropped += 1
-                continue
-            out.append(line)
-            if self.people == 3 and len(fields) > 3:
-                people.mark(_number(fields[3], b"nm"), KEPT)
-            elif self.people == 2:
+    def argument(self) -> str:
+        return json.dumps(self.spec)
+
+    def finished(self, left_out: int) -> None:
+        kept = self.kept
+        kept.left_out[self.name] = kept.left_out.get(self.name, 0) + left_out
+        if "titles_out" in self.spec:
+            kept._read_back("titles", Path(str(self.spec["titles_out"])))
+        if "people_out" in self.spec:
+            kept._read_back("people", Path(str(self.spec["people_out"])))
+
+
+class LineFilter:
+    """The reader's side (reader.tsv_copy calls it): drops the lines of one file that are not
+    worth staging before they are numbered, and marks the titles and people of those it stages.
+
+    A line is dropped only when it has its number of fields and is read as it is (a line that
+    is repaired is checked once repaired, by `drops`), so a malformed line is rejected as it
+    was, not left out."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.kind: str = spec["kind"]
+        self.spec = spec
+        self.types = {t.encode() for t in spec.get("types", ())}
+        self.titles = Marks(Path(spec["titles"]).read_bytes() if "titles" in spec else b"")
+        self.people = Marks(Path(spec["people"]).read_bytes() if "people" in spec else b"")
+        self.people_column: int = spec.get("people_column", 0)
+        self.left_out = 0
+
+    def number(self, lines: list[bytes], first: int, tabs: int) -> list[bytes | None]:
+        """Each line as COPY text prefixed with its number; b"" for a line with the wrong
+        number of fields (to be repaired or rejected), None for a line left out."""
+        if self.kind == "basics":
+            return [
+                b"%d\t%s" % (n, line) if line.count(b"\t") == tabs else b""
+                for n, line in enumerate(lines, first)
+            ]
+        heads = [line.partition(b"\t")[0] for line in lines]
+        # A file's lines run title by title (or person by person): each id is looked up once.
+        dropped = {head for head in set(heads) if self._other(head)}
+        out = [
+            (None if head in dropped else b"%d\t%s" % (n, line))
+            if line.count(b"\t") == tabs
+            else b""
+            for n, line, head in zip(range(first, first + len(lines)), lines, heads, strict=True)
+        ]
+        if dropped:
+            self.left_out += out.count(None)
+        return out
+
+    def drops(self, line: bytes) -> bool:
+        """Whether a line read otherwise (repaired, or of a block with bad bytes) is left out."""
+        if self.kind == "basics" or not self._other(line.partition(b"\t")[0]):
+            return False
+        self.left_out += 1
+        return True
+
+    def _other(self, head: bytes) -> bool:
+        if self.kind == "names":
+            n = _number(head, b"nm")
+            return n >= 0 and self.people.get(n) == 0
+        marks = self.titles.marks
+        n = _number(head, b"tt")
+        return 0 <= n < len(marks) and marks[n] == OTHER
+
+    def staged(self, lines: list[bytes]) -> None:
+        """Mark the titles (title.basics) or people (credits) of a block's staged lines
+        (`line<TAB>fields…`)."""
+        if self.kind == "basics":
+            titles = self.titles
+            for line in lines:
+                fields = line.split(b"\t", 3)
+                if len(fields) < 4:
+                    continue
+                n = _number(fields[1], b"tt")
+                if n >= 0:
+                    titles.mark(n, KEPT if fields[2] in self.types else OTHER)
+        elif self.people_column == 3:
+            people = self.people
+            for line in lines:
+                fields = line.split(b"\t", 4)
+                if len(fields) > 3:
+                    people.mark(_number(fields[3], b"nm"), KEPT)
+        elif self.people_column == 2:
+            people = self.people
+            for line in lines:
+                fields = line.split(b"\t", 4)
                 for column in fields[2:4]:
                     for nconst in column.split(b","):
                         people.mark(_number(nconst, b"nm"), KEPT)
-        self.kept.left_out[self.name] = self.kept.left_out.get(self.name, 0) + dropped
-        return b"\n".join(out)
+
+    def finish(self) -> int:
+        """Write the marks made for the import; return how many lines were left out."""
+        if "titles_out" in self.spec:
+            Path(self.spec["titles_out"]).write_bytes(self.titles.marks)
+        if "people_out" in self.spec:
+            Path(self.spec["people_out"]).write_bytes(self.people.marks)
+        return self.left_out

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, cast
 
 BLOCK = 1 << 20
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, as Windows tools write
@@ -45,6 +45,23 @@ class Reject:
 
 
 RejectSink = Callable[[Reject], None]
+
+
+class LineFilter(Protocol):
+    """Lines a reader leaves out as it reads (graph/importers/kept.py's for IMDb)."""
+
+    def number(self, lines: list[bytes], first: int, tabs: int) -> list[bytes | None]:
+        """The lines numbered as tsv_copy numbers them, b"" for a line with the wrong number
+        of tabs, None for one left out."""
+        ...
+
+    def drops(self, line: bytes) -> bool:
+        """Whether a line read otherwise (repaired, of a block with bad bytes) is left out."""
+        ...
+
+    def staged(self, lines: list[bytes]) -> None:
+        """Hears the numbered lines of each block given."""
+        ...
 
 
 class Source:
@@ -176,12 +193,17 @@ def _not_utf16(source: Source, first: bytes) -> None:
 
 
 def tsv_copy(
-    source: Source, header: list[str], reject: RejectSink, counted: Callable[[int], None]
+    source: Source,
+    header: list[str],
+    reject: RejectSink,
+    counted: Callable[[int], None],
+    drop: LineFilter | None = None,
 ) -> Iterator[bytes]:
     """COPY text blocks (`line<TAB>fields…`) of a tab-separated file with this header.
 
     Bad lines go to `reject` and are left out; `counted` hears how many lines each block held.
-    Empty lines are skipped silently.
+    Empty lines are skipped silently. `drop` leaves out the good lines it does not want, before
+    they are numbered.
     """
     columns = len(header)
     tabs = columns - 1
@@ -239,19 +261,26 @@ def tsv_copy(
             # A line left out is b"" in its place, then repaired there if it can be: a file's
             # lines stay in order (an IMDb re-import reads each title's lines together, see
             # digests.py). Only those lines are visited again, not the block.
-            out = [
-                b"%d\t%s" % (n, line) if line.count(b"\t") == tabs else b""
-                for n, line in enumerate(escaped, number)
-            ]
-            if b"" in out:
-                i = out.index(b"")
+            numbered: list[bytes | None] = (
+                [
+                    b"%d\t%s" % (n, line) if line.count(b"\t") == tabs else b""
+                    for n, line in enumerate(escaped, number)
+                ]
+                if drop is None
+                else drop.number(escaped, number, tabs)
+            )
+            if b"" in numbered:
+                i = numbered.index(b"")
                 while i >= 0:
                     if lines[i]:
                         fixed = _repair(source, number + i, lines[i], columns, reject, whole)
-                        if fixed is not None:
-                            out[i] = b"%d\t%s" % (number + i, fixed)
-                    i = _next_empty(out, i + 1)
-                out = list(filter(None, out))
+                        if fixed is not None and not (drop and drop.drops(fixed)):
+                            numbered[i] = b"%d\t%s" % (number + i, fixed)
+                    i = _next_empty(numbered, i + 1)
+            if drop is None and b"" not in numbered:
+                out = cast(list[bytes], numbered)
+            else:
+                out = list(filter(None, numbered))
         else:
             for i, line in enumerate(lines):
                 if not line:
@@ -260,11 +289,14 @@ def tsv_copy(
                 if bad:
                     reject(Reject(source.name, number + i, bad))
                 elif line.count(b"\t") == tabs and not _maybe_quoted(line):
-                    append(b"%d\t%s" % (number + i, _escape(line)))
+                    if not (drop and drop.drops(_escape(line))):
+                        append(b"%d\t%s" % (number + i, _escape(line)))
                 else:
                     fixed = _repair(source, number + i, line, columns, reject, whole)
-                    if fixed is not None:
+                    if fixed is not None and not (drop and drop.drops(fixed)):
                         append(b"%d\t%s" % (number + i, fixed))
+        if drop is not None:
+            drop.staged(out)
         counted(len(lines))
         if out:
             out.append(b"")
@@ -291,7 +323,7 @@ def _whole_number(field: bytes) -> bytes:
     return match[1] if match else field
 
 
-def _next_empty(items: list[bytes], start: int) -> int:
+def _next_empty(items: list[bytes | None], start: int) -> int:
     try:
         return items.index(b"", start)
     except ValueError:

@@ -25,7 +25,7 @@ from graph import db
 from graph.dsn import address
 from graph.httpcache import TABLE_TAGS
 from graph.importers.progress import FileProgress, terminal
-from graph.importers.readahead import ReadAhead
+from graph.importers.readahead import Filter, ReadAhead
 from graph.importers.reader import Reject, Source, csv_rows
 
 log = logging.getLogger(__name__)
@@ -216,25 +216,33 @@ class Run:
         *,
         last: Callable[[], bytes] | None = None,
         again: bool = False,
+        drop: Filter | None = None,
+        ahead: ReadAhead | None = None,
     ) -> tuple[str, int]:
         """Stream a tab-separated file into a staging table (`line` + its columns as text),
-        each COPY block through `keep` if given (it may drop lines, see kept.py), then what
-        `last` gives after the last block. `again`: the file is read a second time, and its
-        bad lines, reported the first, are not reported again.
+        the lines `drop` wants left out left out by the reader (see kept.py), each COPY block
+        through `keep` if given (it may drop lines, see digests.py), then what `last` gives
+        after the last block. `again`: the file is read a second time, and its bad lines,
+        reported the first, are not reported again. `ahead`: the file's reader, started
+        before (ReadAhead.spool), instead of one started now.
 
         Returns the file's name and how many of its lines were read."""
         source = Source(path)  # a missing or unreadable file fails here, as it did
         source.close()
-        ahead: ReadAhead
 
         def reject(item: Reject) -> None:
             if not again:
                 self.reject(item, target)
 
-        progress = FileProgress(source.name, source.size, lambda: ahead.position, self.out)
-        ahead = ReadAhead(path, header, reject, progress.add)
+        reader: ReadAhead
+        progress = FileProgress(source.name, source.size, lambda: reader.position, self.out)
+        if ahead is None:
+            reader = ReadAhead(path, header, reject, progress.add, drop)
+        else:
+            reader = ahead
+            reader.reject, reader.counted = reject, progress.add
         # Closed here, whatever ends the COPY: that ends the child too.
-        async with contextlib.aclosing(ahead.blocks()) as read:
+        async with contextlib.aclosing(reader.blocks()) as read:
             blocks = read if keep is None else _filtered(read, keep, last)
             await self.conn.copy_to_table(
                 table, source=blocks, columns=["line", *_columns(header)], format="text"
