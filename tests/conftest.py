@@ -41,6 +41,7 @@ from graph.demo.load import load_demo
 from graph.embedded import EmbeddedError, EmbeddedPostgres, bin_dir
 from graph.migrate import migrate
 from graph.settings import Settings
+from tests import leftovers
 
 
 def _coalescing_from_environment() -> None:
@@ -228,6 +229,18 @@ async def writable_dsn(empty_dsn: str) -> str:
     finally:
         await conn.close()
     return empty_dsn
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """A test that leaves a process it started running fails, and the process is killed
+    (with what it started): a server whose test timed out stopping it would run on."""
+    before = leftovers.children()
+    yield
+    left = leftovers.children() - before
+    if left:
+        commands = leftovers.kill(left)
+        pytest.fail("left running, now killed: " + "; ".join(commands), pytrace=False)
 
 
 @pytest.fixture
