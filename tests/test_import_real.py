@@ -19,6 +19,7 @@ from typing import Any, Literal
 import asyncpg
 import pytest
 
+from graph.importers.reader import BOM
 from graph.migrate import migrate
 from tests.conftest import create_database, drop_database
 from tests.importing import filmgraph_import, fingerprint
@@ -587,3 +588,61 @@ async def test_missing_paths_and_a_database_error_are_one_line(
         "HINT: ask the owner"
     )
     assert not [line for line in result.stderr.splitlines() if line.startswith(("DETAIL", "HINT"))]
+
+
+def _joined(source: Path, target: Path, pattern: str) -> Path:
+    """Each file as two copies joined (`cat a.tsv b.tsv > c.tsv`): its lines halved, the header
+    at the top of both halves; the second half's header as the second copy wrote it (quoted
+    by QUOTE_ALL, with a byte-order mark)."""
+    target.mkdir(parents=True)
+    for path in sorted(source.glob(pattern)):
+        lines = path.read_bytes().splitlines(keepends=True)
+        half = 1 + len(lines[1:]) // 2
+        (target / path.name).write_bytes(b"".join([*lines[:half], lines[0], *lines[half:]]))
+    return target
+
+
+async def test_copies_joined_with_their_headers_import_as_one(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """Two extracts joined (`cat a.tsv b.tsv`) have the second one's header line inside: it
+    was "title.basics.tsv:4: bad tconst 'tconst'", a bad row. It is skipped, said once per file on
+    stderr and in the summary, and spends no --max-errors, whether the lines are IMDb's own,
+    quoted by QUOTE_ALL (as pandas writes its header too) or with a byte-order mark."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    quoted = resave(EXTRACT, scratch_dir / "all", csv.QUOTE_ALL)
+    marked = copy(EXTRACT, scratch_dir / "bom")
+    for path in marked.glob("*.tsv"):
+        path.write_bytes(BOM + path.read_bytes())
+    for name, files in (("plain", EXTRACT), ("all", quoted), ("bom", marked)):
+        joined = _joined(files, scratch_dir / f"joined-{name}", "*.tsv")
+        dsn = await fresh_dsn()
+        result = filmgraph_import(dsn, "imdb", joined)
+        assert result.returncode == 0, (name, result.stderr)
+        assert rejects(result.stderr) == [], name
+        assert dict(await _one(dsn, COUNTS)) == EXPECTED, name
+        assert await fingerprint(dsn) == graph, name
+        basics = (EXTRACT / "title.basics.tsv").read_text().count("\n")
+        line = 1 + (basics - 1) // 2 + 1
+        reason = "1 repeated header line(s) of files joined together"
+        assert f"filmgraph: title.basics.tsv: {reason} skipped, e.g. line {line}" in (
+            result.stderr.splitlines()
+        ), name
+        skipped = [s for s in result.stdout.splitlines() if "repeated header" in s]
+        assert len(skipped) == 6, (name, result.stdout)
+        assert f"skipped title.basics.tsv: {reason}" in skipped, name
+
+    ml_original = await fresh_dsn()
+    assert filmgraph_import(ml_original, "movielens", MOVIELENS).returncode == 0
+    joined = _joined(MOVIELENS, scratch_dir / "joined-ml", "*.csv")
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "movielens", joined)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    assert await fingerprint(dsn) == await fingerprint(ml_original)
+    assert "skipped movies.csv: 1 repeated header line(s) of files joined together" in (
+        result.stdout.splitlines()
+    )
+

@@ -98,6 +98,10 @@ class Source:
 
 
 CUT_SHORT = "last line has no line end: the file was cut short"
+# Not a bad row: the header line again, inside the file, where two copies were joined (`cat
+# a.tsv b.tsv`). Told to the reject sink with this reason, the importer counts it apart from
+# the rejects (Run.heard).
+REPEATED_HEADER = "the header line again (files joined)"
 
 
 def _lines(source: Source, reject: RejectSink) -> Iterator[tuple[int, list[bytes]]]:
@@ -214,6 +218,7 @@ def tsv_copy(
     last = tabs in whole
     first = True
     index = False
+    key = header[0].encode()  # no IMDb field holds a column's name: a cheap test of a block
     for number, lines in _lines(source, reject):
         if not lines:
             counted(1)
@@ -226,6 +231,9 @@ def tsv_copy(
             # The index is a row number, never quoted: the line's fields follow its first tab.
             lines = [line.partition(b"\t")[2] for line in lines]
         block = b"\n".join(lines)
+        if key in block:
+            _repeated_headers(source, lines, number, header, reject)
+            block = b"\n".join(lines)
         # Fields start after a tab or a line end: with both as tabs, one search finds an empty
         # field and one a field that starts with a quote, for the whole block.
         fields = block.replace(b"\n", b"\t")
@@ -303,6 +311,23 @@ def tsv_copy(
             yield b"\n".join(out)
     if first:
         raise InputError(f"{source.name}: empty file, expected a header line")
+
+
+def _repeated_headers(
+    source: Source, lines: list[bytes], number: int, header: list[str], reject: RejectSink
+) -> None:
+    """Empty the lines (of a block numbered from `number`) that are the header again, as the
+    file's first line has it or quoted (as pandas writes it with QUOTE_ALL), and tell reject.
+    A copy joined from two (`cat a.tsv b.tsv`) has the second one's header inside."""
+    names = [name.encode() for name in header]
+    key = names[0]
+    for i, line in enumerate(lines):
+        if (
+            key in line
+            and [f.strip(b'"') for f in line.removeprefix(BOM).rstrip(b"\r").split(b"\t")] == names
+        ):
+            lines[i] = b""
+            reject(Reject(source.name, number + i, REPEATED_HEADER))
 
 
 def _whole_numbers(line: bytes, whole: tuple[int, ...], columns: int) -> bytes:
@@ -419,6 +444,9 @@ def csv_rows(
             raise InputError(f"{source.name}:1: header is {got!r}, expected {header!r}")
         for fields in reader:
             if not fields:
+                continue
+            if [fields[0].removeprefix("\ufeff"), *fields[1:]] == got:
+                reject(Reject(source.name, numbers[0], REPEATED_HEADER))
                 continue
             if index:
                 del fields[0]
