@@ -646,3 +646,20 @@ async def test_copies_joined_with_their_headers_import_as_one(
         result.stdout.splitlines()
     )
 
+
+async def test_a_file_both_gzipped_and_not_is_refused(empty_dsn: str, scratch_dir: Path) -> None:
+    """A user who ran `gunzip -k title.basics.tsv.gz` (or kept an older copy beside a new
+    download) has both: the .gz was read, silently. Which one is meant cannot be told (gunzip
+    gives the copy the original's time), so the import is refused, naming both."""
+    files = copy(EXTRACT, scratch_dir / "both")
+    basics = (files / "title.basics.tsv").read_bytes()
+    (files / "title.basics.tsv.gz").write_bytes(gzip.compress(basics.replace(b"Drama", b"Dr")))
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"filmgraph: {files}: both title.basics.tsv.gz and title.basics.tsv: remove or rename "
+        "the one not to import; nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"
+    (files / "title.basics.tsv").unlink()
+    assert filmgraph_import(empty_dsn, "imdb", files).returncode == 0
