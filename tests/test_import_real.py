@@ -663,3 +663,43 @@ async def test_a_file_both_gzipped_and_not_is_refused(empty_dsn: str, scratch_di
     assert await fingerprint(empty_dsn) == "empty"
     (files / "title.basics.tsv").unlink()
     assert filmgraph_import(empty_dsn, "imdb", files).returncode == 0
+
+
+async def test_nulls_written_as_nan_import_as_nulls(fresh_dsn: Any, scratch_dir: Path) -> None:
+    """pandas writes a null as "NaN" when told to_csv(na_rep="NaN"), and "nan" is a null turned
+    to text (astype(str) in pandas before 3): every line with a null was rejected ("bad endYear
+    'NaN'", "characters is not JSON"), or gave a genre "NaN". Both are nulls, quoted or not,
+    in every column but the names and titles, where "NaN" is text: a title "NaN" read with
+    keep_default_na=False and written back is "NaN", as in IMDb's own text."""
+    named = copy(EXTRACT, scratch_dir / "named")
+    basics = (named / "title.basics.tsv").read_text(encoding="utf-8")
+    (named / "title.basics.tsv").write_text(
+        basics.replace("\tLes Misérables\t0", "\tNaN\t0"), encoding="utf-8"
+    )
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", named).returncode == 0
+    assert await _rows(original, "select original_title from film where title <> original_title")
+    graph = await fingerprint(original)
+    variants: list[tuple[str, Quoting]] = [
+        ("NaN", csv.QUOTE_MINIMAL),
+        ("NaN", csv.QUOTE_ALL),
+        ("nan", csv.QUOTE_MINIMAL),
+    ]
+    for na, quoting in variants:
+        files = scratch_dir / f"{na}-{quoting}"
+        files.mkdir()
+        for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+            text = path.read_text(encoding="utf-8").replace("\tLes Misérables\t0", "\tNaN\t0")
+            rows = list(csv.reader(text.splitlines(), delimiter="\t"))
+            body = [[f or na for f in row] for row in rows[1:]]
+            out = io.StringIO()
+            csv.writer(out, delimiter="\t", quoting=quoting).writerows([rows[0], *body])
+            (files / path.name).write_text(out.getvalue(), encoding="utf-8")
+        assert f"\t{na}\t" in (files / "title.basics.tsv").read_text().replace('"', "")
+        dsn = await fresh_dsn()
+        result = filmgraph_import(dsn, "imdb", files)
+        assert result.returncode == 0, (files.name, result.stderr)
+        assert rejects(result.stderr) == [], files.name
+        assert dict(await _one(dsn, COUNTS)) == EXPECTED, files.name
+        assert await fingerprint(dsn) == graph, files.name
+

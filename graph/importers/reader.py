@@ -28,6 +28,11 @@ WHOLE = frozenset(
     | {"deathYear", "isOriginalTitle"}
 )
 _WHOLE_FLOAT = re.compile(rb"([0-9]+)\.0+")
+# A null as pandas writes it when told to_csv(na_rep="NaN"), or as "nan" once a column is turned
+# to text (astype(str)): a null, in every column but those of names and titles, where "NaN" may
+# be a name (pandas keeps one so with keep_default_na=False).
+NANS = (b"NaN", b"nan")
+NAMED = frozenset({"primaryTitle", "originalTitle", "primaryName", "title"})
 
 
 class InputError(Exception):
@@ -139,7 +144,9 @@ def _field(text: str) -> bytes:
     return _escape(text.encode()).replace(b"\t", b"\\t").replace(b"\n", b"\\n")
 
 
-def _unquote(line: bytes, columns: int, whole: tuple[int, ...] = ()) -> bytes | None:
+def _unquote(
+    line: bytes, columns: int, whole: tuple[int, ...] = (), nan: tuple[int, ...] = ()
+) -> bytes | None:
     """A line whose fields are quoted CSV-style, if it then has the right number of fields;
     None otherwise.
 
@@ -157,6 +164,9 @@ def _unquote(line: bytes, columns: int, whole: tuple[int, ...] = ()) -> bytes | 
         return None
     if not line.startswith(b'"') and _quote_minimal(fields) != text:
         return None
+    for i in nan:
+        if fields[i] in ("NaN", "nan"):
+            fields[i] = ""
     for i in whole:
         if fields[i].endswith(".0"):
             fields[i] = _whole_number(fields[i].encode()).decode()
@@ -212,6 +222,7 @@ def tsv_copy(
     columns = len(header)
     tabs = columns - 1
     whole = tuple(i for i, name in enumerate(header) if name in WHOLE)
+    nan = tuple(i for i, name in enumerate(header) if i and name not in NAMED)
     # pandas' floats ("1994.0") are looked for only where they can be: before a tab if an
     # integer column is not last (a rating of 7.0 is not one), before a line end if one is.
     inner = any(i < tabs for i in whole)
@@ -244,6 +255,10 @@ def tsv_copy(
             fields = block.replace(b"\n", b"\t")
         if (inner and b".0\t" in block) or (last and (b".0\n" in block or block.endswith(b".0"))):
             lines = [_whole_numbers(line, whole, columns) for line in lines]
+            block = b"\n".join(lines)
+            fields = block.replace(b"\n", b"\t")
+        if b"\tNaN\t" in fields or b"\tnan\t" in fields or fields.endswith((b"\tNaN", b"\tnan")):
+            lines = [_nan_as_null(line, nan, columns) for line in lines]
             block = b"\n".join(lines)
             fields = block.replace(b"\n", b"\t")
         quoted = fields.startswith(b'"') or b'\t"' in fields
@@ -281,7 +296,7 @@ def tsv_copy(
                 i = numbered.index(b"")
                 while i >= 0:
                     if lines[i]:
-                        fixed = _repair(source, number + i, lines[i], columns, reject, whole)
+                        fixed = _repair(source, number + i, lines[i], columns, reject, whole, nan)
                         if fixed is not None and not (drop and drop.drops(fixed)):
                             numbered[i] = b"%d\t%s" % (number + i, fixed)
                     i = _next_empty(numbered, i + 1)
@@ -300,7 +315,7 @@ def tsv_copy(
                     if not (drop and drop.drops(_escape(line))):
                         append(b"%d\t%s" % (number + i, _escape(line)))
                 else:
-                    fixed = _repair(source, number + i, line, columns, reject, whole)
+                    fixed = _repair(source, number + i, line, columns, reject, whole, nan)
                     if fixed is not None and not (drop and drop.drops(fixed)):
                         append(b"%d\t%s" % (number + i, fixed))
         if drop is not None:
@@ -340,6 +355,18 @@ def _whole_numbers(line: bytes, whole: tuple[int, ...], columns: int) -> bytes:
         return line
     for i in whole:
         fields[i] = _whole_number(fields[i])
+    return b"\t".join(fields)
+
+
+def _nan_as_null(line: bytes, nan: tuple[int, ...], columns: int) -> bytes:
+    """A line with `\\N` for pandas' "NaN" or "nan" in the columns `nan` (see NANS); another
+    line as it is (a quoted one is read by _unquote, which does the same)."""
+    fields = line.split(b"\t")
+    if len(fields) != columns:
+        return line
+    for i in nan:
+        if fields[i] in NANS:
+            fields[i] = NULL
     return b"\t".join(fields)
 
 
@@ -390,10 +417,11 @@ def _repair(
     columns: int,
     reject: RejectSink,
     whole: tuple[int, ...] = (),
+    nan: tuple[int, ...] = (),
 ) -> bytes | None:
     """A line with quoted fields or the wrong number of tabs: re-read as quoted (CSV-style)
     fields if that gives the right number of them, else rejected."""
-    fixed = _unquote(line, columns, whole) if b'"' in line else None
+    fixed = _unquote(line, columns, whole, nan) if b'"' in line else None
     if fixed is None and line.count(b"\t") == columns - 1:
         return _escape(line)
     if fixed is None:
