@@ -703,3 +703,24 @@ async def test_nulls_written_as_nan_import_as_nulls(fresh_dsn: Any, scratch_dir:
         assert dict(await _one(dsn, COUNTS)) == EXPECTED, files.name
         assert await fingerprint(dsn) == graph, files.name
 
+
+async def test_movielens_empty_tmdb_ids_written_as_nan_import_as_empty(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """links.csv's empty tmdbIds, as pandas writes them with to_csv(na_rep="NaN") (or "nan", a
+    column turned to text): the row was "bad tmdbId 'NaN'", and its movie was left out."""
+    empty = copy(MOVIELENS, scratch_dir / "empty")
+    links = (MOVIELENS / "links.csv").read_text(encoding="utf-8")
+    assert "\n2,0053198,147\n" in links
+    (empty / "links.csv").write_text(links.replace("\n2,0053198,147\n", "\n2,0053198,\n"))
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "movielens", empty).returncode == 0
+    graph = await fingerprint(original)
+    for na in ("NaN", "nan", '"NaN"'):
+        files = copy(MOVIELENS, scratch_dir / f"na-{na.strip(chr(34))}-{len(na)}")
+        (files / "links.csv").write_text(links.replace("\n2,0053198,147\n", f"\n2,0053198,{na}\n"))
+        dsn = await fresh_dsn()
+        result = filmgraph_import(dsn, "movielens", files)
+        assert result.returncode == 0, (na, result.stderr)
+        assert rejects(result.stderr) == [], na
+        assert await fingerprint(dsn) == graph, na

@@ -108,6 +108,7 @@ async def import_movielens(run: Run, directory: Path) -> None:
     await conn.execute(db.sql("import_genre_stage_create"))
     movies_name, _ = await run.stage_csv("movielens_movie_stage", movies, MOVIES, "film")
     links_name, _ = await run.stage_csv("movielens_link_stage", links, LINKS, "film")
+    await conn.execute(db.sql("movielens_links_nulls"))
     await run.reject_rows("movielens_movies_check", "movielens_movie_stage", movies_name, "film")
     await run.reject_rows("movielens_links_check", "movielens_link_stage", links_name, "film")
     dangling, lines, refs = await conn.fetchrow(
