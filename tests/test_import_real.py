@@ -670,7 +670,9 @@ async def test_nulls_written_as_nan_import_as_nulls(fresh_dsn: Any, scratch_dir:
     to text (astype(str) in pandas before 3): every line with a null was rejected ("bad endYear
     'NaN'", "characters is not JSON"), or gave a genre "NaN". Both are nulls, quoted or not,
     in every column but the names and titles, where "NaN" is text: a title "NaN" read with
-    keep_default_na=False and written back is "NaN", as in IMDb's own text."""
+    keep_default_na=False and written back is "NaN", as in IMDb's own text. A file may hold
+    both (an empty string read with keep_default_na=False is written empty): those NaN were
+    left as they were once the empty fields had become `\\N`."""
     named = copy(EXTRACT, scratch_dir / "named")
     basics = (named / "title.basics.tsv").read_text(encoding="utf-8")
     (named / "title.basics.tsv").write_text(
@@ -680,18 +682,22 @@ async def test_nulls_written_as_nan_import_as_nulls(fresh_dsn: Any, scratch_dir:
     assert filmgraph_import(original, "imdb", named).returncode == 0
     assert await _rows(original, "select original_title from film where title <> original_title")
     graph = await fingerprint(original)
-    variants: list[tuple[str, Quoting]] = [
-        ("NaN", csv.QUOTE_MINIMAL),
-        ("NaN", csv.QUOTE_ALL),
-        ("nan", csv.QUOTE_MINIMAL),
+    variants: list[tuple[str, Quoting, bool]] = [
+        ("NaN", csv.QUOTE_MINIMAL, False),
+        ("NaN", csv.QUOTE_ALL, False),
+        ("nan", csv.QUOTE_MINIMAL, False),
+        ("NaN", csv.QUOTE_MINIMAL, True),  # the first line's nulls left empty
     ]
-    for na, quoting in variants:
-        files = scratch_dir / f"{na}-{quoting}"
+    for na, quoting, mixed in variants:
+        files = scratch_dir / f"{na}-{quoting}-{mixed}"
         files.mkdir()
         for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
             text = path.read_text(encoding="utf-8").replace("\tLes Misérables\t0", "\tNaN\t0")
             rows = list(csv.reader(text.splitlines(), delimiter="\t"))
-            body = [[f or na for f in row] for row in rows[1:]]
+            body = [
+                [f or ("" if mixed and n == 1 else na) for f in row] for n, row in enumerate(rows)
+            ]
+            body = body[1:]
             out = io.StringIO()
             csv.writer(out, delimiter="\t", quoting=quoting).writerows([rows[0], *body])
             (files / path.name).write_text(out.getvalue(), encoding="utf-8")

@@ -229,7 +229,10 @@ def tsv_copy(
     last = tabs in whole
     first = True
     index = False
-    key = header[0].encode()  # no IMDb field holds a column's name: a cheap test of a block
+    # The header line as IMDb writes it, and quoted (QUOTE_ALL, QUOTE_NONNUMERIC): long needles,
+    # a block is searched for them about ten times as fast as for a short one.
+    again = "\t".join(header).encode()
+    again_quoted = "\t".join(f'"{name}"' for name in header).encode()
     for number, lines in _lines(source, reject):
         if not lines:
             counted(1)
@@ -242,9 +245,9 @@ def tsv_copy(
             # The index is a row number, never quoted: the line's fields follow its first tab.
             lines = [line.partition(b"\t")[2] for line in lines]
         block = b"\n".join(lines)
-        if key in block:
-            _repeated_headers(source, lines, number, header, reject)
-            block = b"\n".join(lines)
+        # A null written NaN is looked for only in a block without IMDb's nulls (found at once
+        # in IMDb's own files, whose lines are full of them), before empty fields become them.
+        nans = NULL not in block
         # Fields start after a tab or a line end: with both as tabs, one search finds an empty
         # field and one a field that starts with a quote, for the whole block.
         fields = block.replace(b"\n", b"\t")
@@ -257,11 +260,17 @@ def tsv_copy(
             lines = [_whole_numbers(line, whole, columns) for line in lines]
             block = b"\n".join(lines)
             fields = block.replace(b"\n", b"\t")
-        if b"\tNaN\t" in fields or b"\tnan\t" in fields or fields.endswith((b"\tNaN", b"\tnan")):
+        if nans and (
+            b"\tNaN\t" in fields or b"\tnan\t" in fields or fields.endswith((b"\tNaN", b"\tnan"))
+        ):
             lines = [_nan_as_null(line, nan, columns) for line in lines]
             block = b"\n".join(lines)
             fields = block.replace(b"\n", b"\t")
         quoted = fields.startswith(b'"') or b'\t"' in fields
+        if again in block or (quoted and again_quoted in block):
+            _repeated_headers(source, lines, number, again, reject)
+            block = b"\n".join(lines)
+            fields = block.replace(b"\n", b"\t")
         clean = b"\x00" not in block
         if clean:
             try:
@@ -329,18 +338,14 @@ def tsv_copy(
 
 
 def _repeated_headers(
-    source: Source, lines: list[bytes], number: int, header: list[str], reject: RejectSink
+    source: Source, lines: list[bytes], number: int, header: bytes, reject: RejectSink
 ) -> None:
-    """Empty the lines (of a block numbered from `number`) that are the header again, as the
-    file's first line has it or quoted (as pandas writes it with QUOTE_ALL), and tell reject.
-    A copy joined from two (`cat a.tsv b.tsv`) has the second one's header inside."""
-    names = [name.encode() for name in header]
-    key = names[0]
+    """Empty the lines (of a block numbered from `number`) that are the header (its names
+    joined by tabs) again, quoted or not (pandas quotes it with QUOTE_ALL), with a byte-order
+    mark or not, and tell reject. A copy joined from two (`cat a.tsv b.tsv`) has the second
+    one's header inside."""
     for i, line in enumerate(lines):
-        if (
-            key in line
-            and [f.strip(b'"') for f in line.removeprefix(BOM).rstrip(b"\r").split(b"\t")] == names
-        ):
+        if line.removeprefix(BOM).replace(b'"', b"") == header:
             lines[i] = b""
             reject(Reject(source.name, number + i, REPEATED_HEADER))
 
