@@ -730,3 +730,18 @@ async def test_movielens_empty_tmdb_ids_written_as_nan_import_as_empty(
         assert result.returncode == 0, (na, result.stderr)
         assert rejects(result.stderr) == [], na
         assert await fingerprint(dsn) == graph, na
+
+
+async def test_a_movielens_file_both_gzipped_and_not_is_refused(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """As for IMDb's files: movies.csv was read, and movies.csv.gz only named as not read."""
+    files = copy(MOVIELENS, scratch_dir / "both")
+    (files / "movies.csv.gz").write_bytes(gzip.compress((files / "movies.csv").read_bytes()))
+    result = filmgraph_import(empty_dsn, "movielens", files)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"filmgraph: {files}: both movies.csv and movies.csv.gz: remove or rename the one not "
+        "to import; nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"

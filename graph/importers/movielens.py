@@ -88,9 +88,15 @@ def _file(directory: Path, name: str) -> Path:
         raise InputError(f"{directory}: no such file or directory")
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
-    for candidate in (directory / name, directory / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
+    present = [c for c in (directory / name, directory / f"{name}.gz") if c.is_file()]
+    if len(present) > 1:
+        # Which is meant cannot be told, as for IMDb's files (imdb.find_files).
+        raise InputError(
+            f"{directory}: both {present[0].name} and {present[1].name}: "
+            "remove or rename the one not to import"
+        )
+    if present:
+        return present[0]
     raise InputError(f"{directory}: no {name} (a MovieLens release has movies.csv and links.csv)")
 
 
