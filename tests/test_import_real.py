@@ -745,3 +745,29 @@ async def test_a_movielens_file_both_gzipped_and_not_is_refused(
         "to import; nothing was imported"
     )
     assert await fingerprint(empty_dsn) == "empty"
+
+
+async def test_a_copy_written_with_quote_none_and_an_escapechar_imports_alike(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """pandas reads IMDb's quotes as text when told quoting=csv.QUOTE_NONE, and to_csv with
+    QUOTE_NONE asks for an escapechar: every quote and backslash is then escaped
+    (`[\\"Al \\\\\\"The Kid\\\\\\" Yankovic\\",...]`). Such lines were "characters is not JSON",
+    and a title `\\"Weird\\" Al: The Movie` was imported with its backslashes."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    files = scratch_dir / "escaped"
+    files.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\").writerows(rows)
+        (files / path.name).write_text(out.getvalue(), encoding="utf-8")
+    assert '\t\\"Weird\\" Al: The Movie\t' in (files / "title.basics.tsv").read_text()
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    assert dict(await _one(dsn, COUNTS)) == EXPECTED
+    assert await fingerprint(dsn) == graph

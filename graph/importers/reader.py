@@ -28,6 +28,7 @@ WHOLE = frozenset(
     | {"deathYear", "isOriginalTitle"}
 )
 _WHOLE_FLOAT = re.compile(rb"([0-9]+)\.0+")
+_ESCAPED = re.compile(rb"\\(.)")
 # A null as pandas writes it when told to_csv(na_rep="NaN"), or as "nan" once a column is turned
 # to text (astype(str)): a null, in every column but those of names and titles, where "NaN" may
 # be a name (pandas keeps one so with keep_default_na=False).
@@ -248,6 +249,12 @@ def tsv_copy(
         # A null written NaN is looked for only in a block without IMDb's nulls (found at once
         # in IMDb's own files, whose lines are full of them), before empty fields become them.
         nans = NULL not in block
+        if nans and b'\\"' in block and block.count(b'"') == block.count(b'\\"'):
+            # Written by csv or pandas with QUOTE_NONE and escapechar="\\" (pandas' to_csv
+            # asks for one when told QUOTE_NONE, as a reader of IMDb's quotes is): every
+            # quote and backslash escaped: `[\"Maya\"]`, `Stephen \"Dr\" Love`.
+            lines = [_ESCAPED.sub(rb"\1", line) if b"\\" in line else line for line in lines]
+            block = b"\n".join(lines)
         # Fields start after a tab or a line end: with both as tabs, one search finds an empty
         # field and one a field that starts with a quote, for the whole block.
         fields = block.replace(b"\n", b"\t")
