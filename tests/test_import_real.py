@@ -19,6 +19,7 @@ from typing import Any, Literal
 import asyncpg
 import pytest
 
+from graph.importers.reader import BOM
 from graph.migrate import migrate
 from tests.conftest import create_database, drop_database
 from tests.importing import filmgraph_import, fingerprint
@@ -587,3 +588,186 @@ async def test_missing_paths_and_a_database_error_are_one_line(
         "HINT: ask the owner"
     )
     assert not [line for line in result.stderr.splitlines() if line.startswith(("DETAIL", "HINT"))]
+
+
+def _joined(source: Path, target: Path, pattern: str) -> Path:
+    """Each file as two copies joined (`cat a.tsv b.tsv > c.tsv`): its lines halved, the header
+    at the top of both halves; the second half's header as the second copy wrote it (quoted
+    by QUOTE_ALL, with a byte-order mark)."""
+    target.mkdir(parents=True)
+    for path in sorted(source.glob(pattern)):
+        lines = path.read_bytes().splitlines(keepends=True)
+        half = 1 + len(lines[1:]) // 2
+        (target / path.name).write_bytes(b"".join([*lines[:half], lines[0], *lines[half:]]))
+    return target
+
+
+async def test_copies_joined_with_their_headers_import_as_one(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """Two extracts joined (`cat a.tsv b.tsv`) have the second one's header line inside: it
+    was "title.basics.tsv:4: bad tconst 'tconst'", a bad row. It is skipped, said once per file on
+    stderr and in the summary, and spends no --max-errors, whether the lines are IMDb's own,
+    quoted by QUOTE_ALL (as pandas writes its header too) or with a byte-order mark."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    quoted = resave(EXTRACT, scratch_dir / "all", csv.QUOTE_ALL)
+    marked = copy(EXTRACT, scratch_dir / "bom")
+    for path in marked.glob("*.tsv"):
+        path.write_bytes(BOM + path.read_bytes())
+    for name, files in (("plain", EXTRACT), ("all", quoted), ("bom", marked)):
+        joined = _joined(files, scratch_dir / f"joined-{name}", "*.tsv")
+        dsn = await fresh_dsn()
+        result = filmgraph_import(dsn, "imdb", joined)
+        assert result.returncode == 0, (name, result.stderr)
+        assert rejects(result.stderr) == [], name
+        assert dict(await _one(dsn, COUNTS)) == EXPECTED, name
+        assert await fingerprint(dsn) == graph, name
+        basics = (EXTRACT / "title.basics.tsv").read_text().count("\n")
+        line = 1 + (basics - 1) // 2 + 1
+        reason = "1 repeated header line(s) of files joined together"
+        assert f"filmgraph: title.basics.tsv: {reason} skipped, e.g. line {line}" in (
+            result.stderr.splitlines()
+        ), name
+        skipped = [s for s in result.stdout.splitlines() if "repeated header" in s]
+        assert len(skipped) == 6, (name, result.stdout)
+        assert f"skipped title.basics.tsv: {reason}" in skipped, name
+
+    ml_original = await fresh_dsn()
+    assert filmgraph_import(ml_original, "movielens", MOVIELENS).returncode == 0
+    joined = _joined(MOVIELENS, scratch_dir / "joined-ml", "*.csv")
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "movielens", joined)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    assert await fingerprint(dsn) == await fingerprint(ml_original)
+    assert "skipped movies.csv: 1 repeated header line(s) of files joined together" in (
+        result.stdout.splitlines()
+    )
+
+
+async def test_a_file_both_gzipped_and_not_is_refused(empty_dsn: str, scratch_dir: Path) -> None:
+    """A user who ran `gunzip -k title.basics.tsv.gz` (or kept an older copy beside a new
+    download) has both: the .gz was read, silently. Which one is meant cannot be told (gunzip
+    gives the copy the original's time), so the import is refused, naming both."""
+    files = copy(EXTRACT, scratch_dir / "both")
+    basics = (files / "title.basics.tsv").read_bytes()
+    (files / "title.basics.tsv.gz").write_bytes(gzip.compress(basics.replace(b"Drama", b"Dr")))
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"filmgraph: {files}: both title.basics.tsv.gz and title.basics.tsv: remove or rename "
+        "the one not to import; nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"
+    (files / "title.basics.tsv").unlink()
+    assert filmgraph_import(empty_dsn, "imdb", files).returncode == 0
+
+
+async def test_nulls_written_as_nan_import_as_nulls(fresh_dsn: Any, scratch_dir: Path) -> None:
+    """pandas writes a null as "NaN" when told to_csv(na_rep="NaN"), and "nan" is a null turned
+    to text (astype(str) in pandas before 3): every line with a null was rejected ("bad endYear
+    'NaN'", "characters is not JSON"), or gave a genre "NaN". Both are nulls, quoted or not,
+    in every column but the names and titles, where "NaN" is text: a title "NaN" read with
+    keep_default_na=False and written back is "NaN", as in IMDb's own text. A file may hold
+    both (an empty string read with keep_default_na=False is written empty): those NaN were
+    left as they were once the empty fields had become `\\N`."""
+    named = copy(EXTRACT, scratch_dir / "named")
+    basics = (named / "title.basics.tsv").read_text(encoding="utf-8")
+    (named / "title.basics.tsv").write_text(
+        basics.replace("\tLes Misérables\t0", "\tNaN\t0"), encoding="utf-8"
+    )
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", named).returncode == 0
+    assert await _rows(original, "select original_title from film where title <> original_title")
+    graph = await fingerprint(original)
+    variants: list[tuple[str, Quoting, bool]] = [
+        ("NaN", csv.QUOTE_MINIMAL, False),
+        ("NaN", csv.QUOTE_ALL, False),
+        ("nan", csv.QUOTE_MINIMAL, False),
+        ("NaN", csv.QUOTE_MINIMAL, True),  # the first line's nulls left empty
+    ]
+    for na, quoting, mixed in variants:
+        files = scratch_dir / f"{na}-{quoting}-{mixed}"
+        files.mkdir()
+        for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+            text = path.read_text(encoding="utf-8").replace("\tLes Misérables\t0", "\tNaN\t0")
+            rows = list(csv.reader(text.splitlines(), delimiter="\t"))
+            body = [
+                [f or ("" if mixed and n == 1 else na) for f in row] for n, row in enumerate(rows)
+            ]
+            body = body[1:]
+            out = io.StringIO()
+            csv.writer(out, delimiter="\t", quoting=quoting).writerows([rows[0], *body])
+            (files / path.name).write_text(out.getvalue(), encoding="utf-8")
+        assert f"\t{na}\t" in (files / "title.basics.tsv").read_text().replace('"', "")
+        dsn = await fresh_dsn()
+        result = filmgraph_import(dsn, "imdb", files)
+        assert result.returncode == 0, (files.name, result.stderr)
+        assert rejects(result.stderr) == [], files.name
+        assert dict(await _one(dsn, COUNTS)) == EXPECTED, files.name
+        assert await fingerprint(dsn) == graph, files.name
+
+
+async def test_movielens_empty_tmdb_ids_written_as_nan_import_as_empty(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """links.csv's empty tmdbIds, as pandas writes them with to_csv(na_rep="NaN") (or "nan", a
+    column turned to text): the row was "bad tmdbId 'NaN'", and its movie was left out."""
+    empty = copy(MOVIELENS, scratch_dir / "empty")
+    links = (MOVIELENS / "links.csv").read_text(encoding="utf-8")
+    assert "\n2,0053198,147\n" in links
+    (empty / "links.csv").write_text(links.replace("\n2,0053198,147\n", "\n2,0053198,\n"))
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "movielens", empty).returncode == 0
+    graph = await fingerprint(original)
+    for na in ("NaN", "nan", '"NaN"'):
+        files = copy(MOVIELENS, scratch_dir / f"na-{na.strip(chr(34))}-{len(na)}")
+        (files / "links.csv").write_text(links.replace("\n2,0053198,147\n", f"\n2,0053198,{na}\n"))
+        dsn = await fresh_dsn()
+        result = filmgraph_import(dsn, "movielens", files)
+        assert result.returncode == 0, (na, result.stderr)
+        assert rejects(result.stderr) == [], na
+        assert await fingerprint(dsn) == graph, na
+
+
+async def test_a_movielens_file_both_gzipped_and_not_is_refused(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """As for IMDb's files: movies.csv was read, and movies.csv.gz only named as not read."""
+    files = copy(MOVIELENS, scratch_dir / "both")
+    (files / "movies.csv.gz").write_bytes(gzip.compress((files / "movies.csv").read_bytes()))
+    result = filmgraph_import(empty_dsn, "movielens", files)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"filmgraph: {files}: both movies.csv and movies.csv.gz: remove or rename the one not "
+        "to import; nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"
+
+
+async def test_a_copy_written_with_quote_none_and_an_escapechar_imports_alike(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """pandas reads IMDb's quotes as text when told quoting=csv.QUOTE_NONE, and to_csv with
+    QUOTE_NONE asks for an escapechar: every quote and backslash is then escaped
+    (`[\\"Al \\\\\\"The Kid\\\\\\" Yankovic\\",...]`). Such lines were "characters is not JSON",
+    and a title `\\"Weird\\" Al: The Movie` was imported with its backslashes."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    files = scratch_dir / "escaped"
+    files.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\").writerows(rows)
+        (files / path.name).write_text(out.getvalue(), encoding="utf-8")
+    assert '\t\\"Weird\\" Al: The Movie\t' in (files / "title.basics.tsv").read_text()
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    assert dict(await _one(dsn, COUNTS)) == EXPECTED
+    assert await fingerprint(dsn) == graph

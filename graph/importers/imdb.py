@@ -147,11 +147,18 @@ def find_files(directory: Path) -> dict[str, Path]:
         raise InputError(f"{directory}: not a directory")
     found: dict[str, Path] = {}
     for f in FILES:
-        for suffix in (".tsv.gz", ".tsv"):
-            path = directory / (f.name + suffix)
-            if path.is_file():
-                found[f.name] = path
-                break
+        both = [directory / (f.name + s) for s in (".tsv.gz", ".tsv")]
+        present = [path for path in both if path.is_file()]
+        if len(present) > 1:
+            # Which one is meant cannot be told: `gunzip -k` gives the copy its original's
+            # time, and a copy kept beside a newer download is older. Reading either would
+            # import one silently, perhaps an older release.
+            raise InputError(
+                f"{directory}: both {present[0].name} and {present[1].name}: "
+                "remove or rename the one not to import"
+            )
+        if present:
+            found[f.name] = present[0]
     if not found:
         names = ", ".join(f.name + ".tsv[.gz]" for f in FILES)
         raise InputError(f"{directory}: none of the IMDb dataset files ({names})")

@@ -88,9 +88,15 @@ def _file(directory: Path, name: str) -> Path:
         raise InputError(f"{directory}: no such file or directory")
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
-    for candidate in (directory / name, directory / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
+    present = [c for c in (directory / name, directory / f"{name}.gz") if c.is_file()]
+    if len(present) > 1:
+        # Which is meant cannot be told, as for IMDb's files (imdb.find_files).
+        raise InputError(
+            f"{directory}: both {present[0].name} and {present[1].name}: "
+            "remove or rename the one not to import"
+        )
+    if present:
+        return present[0]
     raise InputError(f"{directory}: no {name} (a MovieLens release has movies.csv and links.csv)")
 
 
@@ -108,6 +114,7 @@ async def import_movielens(run: Run, directory: Path) -> None:
     await conn.execute(db.sql("import_genre_stage_create"))
     movies_name, _ = await run.stage_csv("movielens_movie_stage", movies, MOVIES, "film")
     links_name, _ = await run.stage_csv("movielens_link_stage", links, LINKS, "film")
+    await conn.execute(db.sql("movielens_links_nulls"))
     await run.reject_rows("movielens_movies_check", "movielens_movie_stage", movies_name, "film")
     await run.reject_rows("movielens_links_check", "movielens_link_stage", links_name, "film")
     dangling, lines, refs = await conn.fetchrow(

@@ -28,6 +28,12 @@ WHOLE = frozenset(
     | {"deathYear", "isOriginalTitle"}
 )
 _WHOLE_FLOAT = re.compile(rb"([0-9]+)\.0+")
+_ESCAPED = re.compile(rb"\\(.)")
+# A null as pandas writes it when told to_csv(na_rep="NaN"), or as "nan" once a column is turned
+# to text (astype(str)): a null, in every column but those of names and titles, where "NaN" may
+# be a name (pandas keeps one so with keep_default_na=False).
+NANS = (b"NaN", b"nan")
+NAMED = frozenset({"primaryTitle", "originalTitle", "primaryName", "title"})
 
 
 class InputError(Exception):
@@ -98,6 +104,10 @@ class Source:
 
 
 CUT_SHORT = "last line has no line end: the file was cut short"
+# Not a bad row: the header line again, inside the file, where two copies were joined (`cat
+# a.tsv b.tsv`). Told to the reject sink with this reason, the importer counts it apart from
+# the rejects (Run.heard).
+REPEATED_HEADER = "the header line again (files joined)"
 
 
 def _lines(source: Source, reject: RejectSink) -> Iterator[tuple[int, list[bytes]]]:
@@ -135,7 +145,9 @@ def _field(text: str) -> bytes:
     return _escape(text.encode()).replace(b"\t", b"\\t").replace(b"\n", b"\\n")
 
 
-def _unquote(line: bytes, columns: int, whole: tuple[int, ...] = ()) -> bytes | None:
+def _unquote(
+    line: bytes, columns: int, whole: tuple[int, ...] = (), nan: tuple[int, ...] = ()
+) -> bytes | None:
     """A line whose fields are quoted CSV-style, if it then has the right number of fields;
     None otherwise.
 
@@ -153,6 +165,9 @@ def _unquote(line: bytes, columns: int, whole: tuple[int, ...] = ()) -> bytes | 
         return None
     if not line.startswith(b'"') and _quote_minimal(fields) != text:
         return None
+    for i in nan:
+        if fields[i] in ("NaN", "nan"):
+            fields[i] = ""
     for i in whole:
         if fields[i].endswith(".0"):
             fields[i] = _whole_number(fields[i].encode()).decode()
@@ -208,12 +223,17 @@ def tsv_copy(
     columns = len(header)
     tabs = columns - 1
     whole = tuple(i for i, name in enumerate(header) if name in WHOLE)
+    nan = tuple(i for i, name in enumerate(header) if i and name not in NAMED)
     # pandas' floats ("1994.0") are looked for only where they can be: before a tab if an
     # integer column is not last (a rating of 7.0 is not one), before a line end if one is.
     inner = any(i < tabs for i in whole)
     last = tabs in whole
     first = True
     index = False
+    # The header line as IMDb writes it, and quoted (QUOTE_ALL, QUOTE_NONNUMERIC): long needles,
+    # a block is searched for them about ten times as fast as for a short one.
+    again = "\t".join(header).encode()
+    again_quoted = "\t".join(f'"{name}"' for name in header).encode()
     for number, lines in _lines(source, reject):
         if not lines:
             counted(1)
@@ -226,6 +246,15 @@ def tsv_copy(
             # The index is a row number, never quoted: the line's fields follow its first tab.
             lines = [line.partition(b"\t")[2] for line in lines]
         block = b"\n".join(lines)
+        # A null written NaN is looked for only in a block without IMDb's nulls (found at once
+        # in IMDb's own files, whose lines are full of them), before empty fields become them.
+        nans = NULL not in block
+        if nans and b'\\"' in block and block.count(b'"') == block.count(b'\\"'):
+            # Written by csv or pandas with QUOTE_NONE and escapechar="\\" (pandas' to_csv
+            # asks for one when told QUOTE_NONE, as a reader of IMDb's quotes is): every
+            # quote and backslash escaped: `[\"Maya\"]`, `Stephen \"Dr\" Love`.
+            lines = [_ESCAPED.sub(rb"\1", line) if b"\\" in line else line for line in lines]
+            block = b"\n".join(lines)
         # Fields start after a tab or a line end: with both as tabs, one search finds an empty
         # field and one a field that starts with a quote, for the whole block.
         fields = block.replace(b"\n", b"\t")
@@ -238,7 +267,17 @@ def tsv_copy(
             lines = [_whole_numbers(line, whole, columns) for line in lines]
             block = b"\n".join(lines)
             fields = block.replace(b"\n", b"\t")
+        if nans and (
+            b"\tNaN\t" in fields or b"\tnan\t" in fields or fields.endswith((b"\tNaN", b"\tnan"))
+        ):
+            lines = [_nan_as_null(line, nan, columns) for line in lines]
+            block = b"\n".join(lines)
+            fields = block.replace(b"\n", b"\t")
         quoted = fields.startswith(b'"') or b'\t"' in fields
+        if again in block or (quoted and again_quoted in block):
+            _repeated_headers(source, lines, number, again, reject)
+            block = b"\n".join(lines)
+            fields = block.replace(b"\n", b"\t")
         clean = b"\x00" not in block
         if clean:
             try:
@@ -273,7 +312,7 @@ def tsv_copy(
                 i = numbered.index(b"")
                 while i >= 0:
                     if lines[i]:
-                        fixed = _repair(source, number + i, lines[i], columns, reject, whole)
+                        fixed = _repair(source, number + i, lines[i], columns, reject, whole, nan)
                         if fixed is not None and not (drop and drop.drops(fixed)):
                             numbered[i] = b"%d\t%s" % (number + i, fixed)
                     i = _next_empty(numbered, i + 1)
@@ -292,7 +331,7 @@ def tsv_copy(
                     if not (drop and drop.drops(_escape(line))):
                         append(b"%d\t%s" % (number + i, _escape(line)))
                 else:
-                    fixed = _repair(source, number + i, line, columns, reject, whole)
+                    fixed = _repair(source, number + i, line, columns, reject, whole, nan)
                     if fixed is not None and not (drop and drop.drops(fixed)):
                         append(b"%d\t%s" % (number + i, fixed))
         if drop is not None:
@@ -305,6 +344,19 @@ def tsv_copy(
         raise InputError(f"{source.name}: empty file, expected a header line")
 
 
+def _repeated_headers(
+    source: Source, lines: list[bytes], number: int, header: bytes, reject: RejectSink
+) -> None:
+    """Empty the lines (of a block numbered from `number`) that are the header (its names
+    joined by tabs) again, quoted or not (pandas quotes it with QUOTE_ALL), with a byte-order
+    mark or not, and tell reject. A copy joined from two (`cat a.tsv b.tsv`) has the second
+    one's header inside."""
+    for i, line in enumerate(lines):
+        if line.removeprefix(BOM).replace(b'"', b"") == header:
+            lines[i] = b""
+            reject(Reject(source.name, number + i, REPEATED_HEADER))
+
+
 def _whole_numbers(line: bytes, whole: tuple[int, ...], columns: int) -> bytes:
     """A line with pandas' floats in integer columns ("1994.0") as IMDb writes them ("1994");
     another line as it is (a quoted one is read by _unquote, which does the same)."""
@@ -315,6 +367,18 @@ def _whole_numbers(line: bytes, whole: tuple[int, ...], columns: int) -> bytes:
         return line
     for i in whole:
         fields[i] = _whole_number(fields[i])
+    return b"\t".join(fields)
+
+
+def _nan_as_null(line: bytes, nan: tuple[int, ...], columns: int) -> bytes:
+    """A line with `\\N` for pandas' "NaN" or "nan" in the columns `nan` (see NANS); another
+    line as it is (a quoted one is read by _unquote, which does the same)."""
+    fields = line.split(b"\t")
+    if len(fields) != columns:
+        return line
+    for i in nan:
+        if fields[i] in NANS:
+            fields[i] = NULL
     return b"\t".join(fields)
 
 
@@ -365,10 +429,11 @@ def _repair(
     columns: int,
     reject: RejectSink,
     whole: tuple[int, ...] = (),
+    nan: tuple[int, ...] = (),
 ) -> bytes | None:
     """A line with quoted fields or the wrong number of tabs: re-read as quoted (CSV-style)
     fields if that gives the right number of them, else rejected."""
-    fixed = _unquote(line, columns, whole) if b'"' in line else None
+    fixed = _unquote(line, columns, whole, nan) if b'"' in line else None
     if fixed is None and line.count(b"\t") == columns - 1:
         return _escape(line)
     if fixed is None:
@@ -419,6 +484,9 @@ def csv_rows(
             raise InputError(f"{source.name}:1: header is {got!r}, expected {header!r}")
         for fields in reader:
             if not fields:
+                continue
+            if [fields[0].removeprefix("\ufeff"), *fields[1:]] == got:
+                reject(Reject(source.name, numbers[0], REPEATED_HEADER))
                 continue
             if index:
                 del fields[0]

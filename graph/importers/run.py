@@ -26,7 +26,7 @@ from graph.dsn import address
 from graph.httpcache import TABLE_TAGS
 from graph.importers.progress import FileProgress, terminal
 from graph.importers.readahead import Filter, ReadAhead
-from graph.importers.reader import Reject, Source, csv_rows
+from graph.importers.reader import REPEATED_HEADER, Reject, Source, csv_rows
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ TABLE_ORDER = (
 # Rows naming a title or person that is not there are an extract's nature: a few of them are
 # shown as examples, per file and reason, and the rest counted.
 DANGLING_EXAMPLES = 3
+# Why header lines inside a file are skipped (Run.repeated_headers).
+REPEATED_HEADERS = "repeated header line(s) of files joined together"
 
 SESSION_SETTINGS = {
     "application_name": "filmgraph import",
@@ -139,6 +141,19 @@ class Run:
                 f"{self.rejected} bad row(s), more than --max-errors {self.max_errors}; "
                 "nothing was imported"
             )
+
+    def heard(self, item: Reject, table: str, headers: list[int]) -> None:
+        """A reader's reject: a bad row, or a repeated header (its line goes to headers)."""
+        if item.reason == REPEATED_HEADER:
+            headers.append(item.line)
+        else:
+            self.reject(item, table)
+
+    def repeated_headers(self, file: str, lines: list[int]) -> None:
+        """Say once how many header lines a file had again (copies joined), and where: not
+        bad rows, they spend no --max-errors; the summary counts them as skipped."""
+        shown = [f"line {n}" for n in lines[:DANGLING_EXAMPLES]]
+        self.skip_dangling(file, REPEATED_HEADERS, len(lines), shown)
 
     def note(self, message: str) -> None:
         if self.out:
@@ -230,9 +245,11 @@ class Run:
         source = Source(path)  # a missing or unreadable file fails here, as it did
         source.close()
 
+        headers: list[int] = []
+
         def reject(item: Reject) -> None:
             if not again:
-                self.reject(item, target)
+                self.heard(item, target, headers)
 
         reader: ReadAhead
         progress = FileProgress(source.name, source.size, lambda: reader.position, self.out)
@@ -248,6 +265,7 @@ class Run:
                 table, source=blocks, columns=["line", *_columns(header)], format="text"
             )
         progress.done()
+        self.repeated_headers(source.name, headers)
         await self.conn.execute(f"analyze {table}")
         return source.name, progress.rows
 
@@ -258,7 +276,8 @@ class Run:
         source = Source(path)
         progress = self.progress(source)
         try:
-            rows = csv_rows(source, header, lambda r: self.reject(r, target), progress.add)
+            headers: list[int] = []
+            rows = csv_rows(source, header, lambda r: self.heard(r, target, headers), progress.add)
             records = ((n, *fields) for n, fields in rows)
             await self.conn.copy_records_to_table(
                 table, records=_aiter_records(records), columns=["line", *_columns(header)]
@@ -266,6 +285,7 @@ class Run:
         finally:
             source.close()
         progress.done()
+        self.repeated_headers(source.name, headers)
         await self.conn.execute(f"analyze {table}")
         return source.name, progress.rows
 

@@ -39,6 +39,11 @@ select line, case
 end as reason
 from movielens_movie_stage;
 
+-- name: movielens_links_nulls
+-- An empty tmdbId as pandas also writes it: "NaN" (to_csv(na_rep="NaN")) or "nan" (the column
+-- turned to text). It was "bad tmdbId 'NaN'", and the movie went with its row.
+update movielens_link_stage set tmdbid = '' where tmdbid in ('NaN', 'nan');
+
 -- name: movielens_links_check
 -- Why a links.csv row is rejected, or null to keep it: a malformed id. An id written as a float
 -- with a zero fraction (862.0) is that id: pandas reads tmdbId, which has empty cells, as floats.
