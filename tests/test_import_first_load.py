@@ -14,6 +14,7 @@ import pytest
 
 from graph.imdb_files import generate_imdb
 from graph.importers.imdb import DEFAULT_TITLE_TYPES, import_imdb
+from graph.importers.reader import InputError
 from graph.importers.run import ImportFailed, Run, run_import
 from graph.migrate import migrate
 from tests.conftest import create_database, drop_database
@@ -187,5 +188,55 @@ async def test_a_first_load_that_fails_midway_leaves_the_graph_as_it_was(
         assert any("name=imdb_first_load_lock" in s for s in statements)
         assert run.tallies["credit"].inserted == await conn.fetchval("select count(*) from credit")
         assert await conn.fetchval("select count(*) from credit") > 20
+    finally:
+        await conn.close()
+
+
+async def test_a_first_load_fails_on_a_file_read_after_its_merges_began_and_changes_nothing(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A first load merges the films and their alternative titles while the credits are still
+    being read: a credit file that turns out unreadable then still fails the whole import, and
+    the graph, its tallies and its schema are as before."""
+    directory = scratch_dir / "imdb"
+    generate_imdb(directory, 0.0002, 5)
+    crew = directory / "title.crew.tsv.gz"
+    whole = crew.read_bytes()
+    crew.write_bytes(whole[: len(whole) // 2])  # a download cut short
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        before = await _content(empty_dsn)
+        before_tally = await conn.fetch("select * from credit_tally")
+        statements: list[str] = []
+
+        class Statements(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                statements.append(record.getMessage().split()[1])
+
+        logger = logging.getLogger("graph.importers.run")
+        handler = Statements(logging.DEBUG)
+        level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        try:
+            with pytest.raises(InputError, match=r"title\.crew\.tsv\.gz: corrupt or truncated"):
+                await run_import(
+                    empty_dsn,
+                    0,
+                    lambda run: import_imdb(run, directory, list(DEFAULT_TITLE_TYPES)),
+                )
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        # The films and alternative titles were merged before title.crew was staged.
+        assert "name=imdb_first_load_lock" in statements
+        assert "name=imdb_films_insert" in statements
+        assert "name=imdb_akas_insert_first" in statements
+        assert "name=imdb_credits_stage" not in statements
+        assert await _content(empty_dsn) == before
+        assert await conn.fetch("select * from credit_tally") == before_tally
+        assert await conn.fetchval("select count(*) from film") == 0
+        assert schema_sql(empty_dsn) == SCHEMA_SQL.read_text()
     finally:
         await conn.close()

@@ -235,31 +235,132 @@ async def _import(
     # Into an empty graph, a digest left from an earlier one says nothing: none is read.
     changes = Changes(found, compare_all=prune or empty)
     await changes.load(conn)
+    if first_load and empty and await _first_load(run):
+        await _pipelined(run, found, kept, ahead, changes, title_types, prune=prune)
+        return
     names: dict[str, str] = {}
     ahead.start(["name.basics"])
     if "title.basics" not in found:
         ahead.start(STAGING_ORDER[1:])
     for f in sorted(FILES, key=lambda f: STAGING_ORDER.index(f.name)):
         if f.name in found:
-            rejected = run.rejected
-            reader = await ahead.take(f.name)
-            names[f.name] = await _stage(run, f, found[f.name], kept, changes, reader)
-            changes.rejected(f.name, run.rejected > rejected)
+            names[f.name] = await _stage_file(run, f, found, kept, changes, ahead)
             if f.name == "title.basics":
                 ahead.start(STAGING_ORDER[1:])
     await changes.staged(conn)
     for f in FILES:
         if f.name in found:
-            rejected = run.rejected
-            await run.reject_rows(f.check, f.stage, names[f.name], f.table)
-            changes.rejected(f.name, run.rejected > rejected)
+            await _check_file(run, f, names, changes)
 
     if prune:
         prune = _can_prune(run)
-    first = first_load and await _first_load(run)
-    await _films(run, title_types, forget_ratings=prune and "title.ratings" in found, first=first)
+    await _films(run, title_types, forget_ratings=prune and "title.ratings" in found)
     if prune:
         await _prune(run, found)
+    await _credits_stage(run, kept, names)
+    await _credits(run, found, kept, changes, prune=prune, first=False)
+    if "title.ratings" in found:
+        await _ratings(run, kept, names, prune=prune)
+    if "title.akas" in found:
+        await _akas(run, kept, changes, names, prune=prune, first=False)
+    await _store(run, changes)
+
+
+# The first load's readers, in the order they start once title.basics is staged: the longest
+# first, beside the small ones; name.basics once the credits' people are known (_pipelined).
+READING_ORDER = ("title.ratings", "title.principals", "title.akas", "title.crew")
+
+
+async def _pipelined(
+    run: Run,
+    found: dict[str, Path],
+    kept: Kept,
+    ahead: Ahead,
+    changes: Changes,
+    title_types: list[str],
+    *,
+    prune: bool,
+) -> None:
+    """A first load, pipelined: each merge runs as soon as the files it needs are staged and
+    checked, on the import's one connection, while the readers read the later files on the
+    other core (rather than the server waiting for every file to be read, then the readers'
+    core idle through the merges). Staged in this order: title.basics; title.ratings, then
+    the films (their ratings come with them); title.akas, then the alternative titles;
+    title.crew and title.principals, then the credits staged; name.basics, read once those
+    have marked the people they credit (its reader leaves out the others), then the people
+    and the credits. The graph and the summary are those of _import's order; the notes come
+    with the merges, in this order.
+
+    Into an empty graph, --prune removes nothing (every film and person in it is from these
+    files): whether it would have is still said, once every file is checked."""
+    names: dict[str, str] = {}
+    by_name = {f.name: f for f in FILES}
+
+    async def stage(name: str) -> bool:
+        if name not in found:
+            return False
+        names[name] = await _stage_file(run, by_name[name], found, kept, changes, ahead)
+        return True
+
+    async def check(name: str) -> None:
+        if name in found:
+            await _check_file(run, by_name[name], names, changes)
+
+    # The other readers need title.basics' marks of titles, known once it is staged.
+    await stage("title.basics")
+    ahead.start(READING_ORDER)
+    await check("title.basics")
+    await stage("title.ratings")
+    await check("title.ratings")
+    await _films(run, title_types, forget_ratings=False, first=True)
+    if "title.ratings" in found:
+        await _ratings(run, kept, names, prune=False)
+    if await stage("title.akas"):
+        await check("title.akas")
+        await _akas(run, kept, changes, names, prune=False, first=True)
+    await stage("title.crew")
+    await stage("title.principals")
+    # Both credit files' readers have marked the people they credit.
+    ahead.start(["name.basics"], people_known=True)
+    await check("title.crew")
+    await check("title.principals")
+    await _credits_stage(run, kept, names)
+    await stage("name.basics")
+    await check("name.basics")
+    if prune:
+        _can_prune(run)
+    await _credits(run, found, kept, changes, prune=False, first=True)
+    await _build_again(run)
+    # Nothing was left out by a digest (none is read into an empty graph), so staging the
+    # digests now drops no title.crew line (Changes.staged).
+    await changes.staged(run.conn)
+    await _store(run, changes)
+
+
+async def _stage_file(
+    run: Run,
+    f: DatasetFile,
+    found: dict[str, Path],
+    kept: Kept,
+    changes: Changes,
+    ahead: Ahead,
+) -> str:
+    rejected = run.rejected
+    reader = await ahead.take(f.name)
+    name = await _stage(run, f, found[f.name], kept, changes, reader)
+    changes.rejected(f.name, run.rejected > rejected)
+    return name
+
+
+async def _check_file(run: Run, f: DatasetFile, names: dict[str, str], changes: Changes) -> None:
+    rejected = run.rejected
+    await run.reject_rows(f.check, f.stage, names[f.name], f.table)
+    changes.rejected(f.name, run.rejected > rejected)
+
+
+async def _credits_stage(run: Run, kept: Kept, names: dict[str, str]) -> None:
+    """The credits of title.principals and title.crew, typed, of the films in the graph."""
+    conn = run.conn
     principals = names.get("title.principals", "title.principals")
     crew = names.get("title.crew", "title.crew")
     await conn.execute(db.sql("imdb_credits_stage"), principals, crew)
@@ -268,6 +369,13 @@ async def _import(
     skipped += kept.left_out.get("title.principals", 0) + kept.left_out.get("title.crew", 0)
     if skipped:
         run.note(f"{skipped} credit line(s) of titles of other types left out")
+
+
+async def _credits(
+    run: Run, found: dict[str, Path], kept: Kept, changes: Changes, *, prune: bool, first: bool
+) -> None:
+    """The people of name.basics, then the staged credits of the people in the graph."""
+    conn = run.conn
     await run.resolve("imdb_people_resolve", "", UNKNOWN_PERSON)
     await _people(run, kept.left_out.get("name.basics", 0), first=first)
     run.merged("person", 0, 0, changes.unchanged_rows(NAMES))
@@ -283,43 +391,60 @@ async def _import(
             run.note("credits no longer listed are kept: some credit lines were rejected")
         elif not first:  # a first load has no credits from before
             run.tally("credit").deleted += await conn.fetchval(db.sql("imdb_credits_prune"), prune)
-    if "title.ratings" in found:
-        if prune:
-            changed = await conn.fetchval(db.sql("imdb_ratings_prune"))
-            run.merged("film", 0, changed, changed)
-            run.tally("rating").deleted += changed
-        skipped = await run.resolve("imdb_ratings_resolve", names["title.ratings"], UNKNOWN_TITLE)
-        skipped += kept.left_out.get("title.ratings", 0)
-        if skipped:
-            run.note(f"{skipped} rating(s) of titles of other types left out")
-        inserted, updated, total = await conn.fetchrow(db.sql("imdb_ratings_update"))
-        run.merged("film", 0, inserted + updated, total)
-        run.merged("rating", inserted, updated, total)
-    if "title.akas" in found:
-        akas = names["title.akas"]
-        skipped = await run.resolve("imdb_akas_resolve", akas, UNKNOWN_TITLE)
-        skipped += kept.left_out.get("title.akas", 0)
-        if skipped:
-            run.note(f"{skipped} alternative title(s) of titles of other types left out")
-        if first:
-            inserted = await conn.fetchval(db.sql("imdb_akas_insert_first"))
-            run.merged("film_alternative_title", inserted, 0, inserted)
-        else:
-            inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
-            run.merged("film_alternative_title", inserted, updated, total)
-        run.merged("film_alternative_title", 0, 0, changes.unchanged_rows(AKAS))
-        if run.tally("film_alternative_title").rejected:
-            run.note("alternative titles no longer listed are kept: some lines were rejected")
-        elif not first:
-            run.tally("film_alternative_title").deleted += await conn.fetchval(
-                db.sql("imdb_akas_prune"), prune
-            )
+
+
+async def _ratings(run: Run, kept: Kept, names: dict[str, str], *, prune: bool) -> None:
+    """The ratings of films in the graph that title.basics did not stage."""
+    conn = run.conn
+    if prune:
+        changed = await conn.fetchval(db.sql("imdb_ratings_prune"))
+        run.merged("film", 0, changed, changed)
+        run.tally("rating").deleted += changed
+    skipped = await run.resolve("imdb_ratings_resolve", names["title.ratings"], UNKNOWN_TITLE)
+    skipped += kept.left_out.get("title.ratings", 0)
+    if skipped:
+        run.note(f"{skipped} rating(s) of titles of other types left out")
+    inserted, updated, total = await conn.fetchrow(db.sql("imdb_ratings_update"))
+    run.merged("film", 0, inserted + updated, total)
+    run.merged("rating", inserted, updated, total)
+
+
+async def _akas(
+    run: Run,
+    kept: Kept,
+    changes: Changes,
+    names: dict[str, str],
+    *,
+    prune: bool,
+    first: bool,
+) -> None:
+    """The alternative titles of title.akas, of the films in the graph."""
+    conn = run.conn
+    akas = names["title.akas"]
+    skipped = await run.resolve("imdb_akas_resolve", akas, UNKNOWN_TITLE)
+    skipped += kept.left_out.get("title.akas", 0)
+    if skipped:
+        run.note(f"{skipped} alternative title(s) of titles of other types left out")
     if first:
-        await _build_again(run)
+        inserted = await conn.fetchval(db.sql("imdb_akas_insert_first"))
+        run.merged("film_alternative_title", inserted, 0, inserted)
+    else:
+        inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
+        run.merged("film_alternative_title", inserted, updated, total)
+    run.merged("film_alternative_title", 0, 0, changes.unchanged_rows(AKAS))
+    if run.tally("film_alternative_title").rejected:
+        run.note("alternative titles no longer listed are kept: some lines were rejected")
+    elif not first:
+        run.tally("film_alternative_title").deleted += await conn.fetchval(
+            db.sql("imdb_akas_prune"), prune
+        )
+
+
+async def _store(run: Run, changes: Changes) -> None:
     # Without a credit left out for naming an unknown person, every staged title's credits
     # were merged whole, and none need be looked for.
     unknown_people = any(reason == UNKNOWN_PERSON for _, reason in run.dangling)
-    await changes.store(conn, unknown_people=unknown_people)
+    await changes.store(run.conn, unknown_people=unknown_people)
 
 
 async def _stage(
@@ -334,8 +459,10 @@ async def _stage(
     not change are left out."""
     titles = changes.reader(f.name)
     drop = kept.reader_filter(f.name) if reader is None else None
-    # name.basics read ahead was read whole: its lines are left out here (Ahead).
-    keep = kept.names if reader is not None and f.name == "name.basics" else None
+    # name.basics read ahead before the credits were read whole: its lines are left out here
+    # (Ahead).
+    whole = reader is not None and reader.drop is None
+    keep = kept.names if whole and f.name == "name.basics" else None
     if titles is None:
         name, _ = await run.stage_tsv(
             f.stage, path, f.header, f.table, keep, drop=drop, ahead=reader
@@ -384,7 +511,8 @@ class Ahead:
     staged, by Kept.names: the credits are read by then); title.crew, title.principals,
     title.ratings and title.akas once title.basics is staged (they need its marks of titles).
     The files are still staged one at a time, in STAGING_ORDER, on the import's one
-    connection."""
+    connection. A first load (_pipelined) reads name.basics last instead, once the credits
+    are staged, its reader given their marks of people."""
 
     def __init__(self, found: dict[str, Path], kept: Kept) -> None:
         self.found = found
@@ -392,21 +520,25 @@ class Ahead:
         self.slots = asyncio.Semaphore(READERS_AT_ONCE)
         self.tasks: dict[str, asyncio.Task[ReadAhead]] = {}
 
-    def start(self, names: Iterable[str]) -> None:
+    def start(self, names: Iterable[str], *, people_known: bool = False) -> None:
+        """Start reading these files (as slots free up, in this order); people_known: the
+        credits are staged (their readers' marks of people read back), so name.basics' reader
+        is given them and leaves out the people nobody credits."""
         for name in names:
             if name in self.found and name not in self.tasks:
-                self.tasks[name] = asyncio.create_task(self._read(name))
+                self.tasks[name] = asyncio.create_task(self._read(name, people_known))
 
     async def take(self, name: str) -> ReadAhead | None:
         """The file's reader, done reading; None if it was not read ahead."""
         task = self.tasks.pop(name, None)
         return None if task is None else await task
 
-    async def _read(self, name: str) -> ReadAhead:
+    async def _read(self, name: str, people_known: bool) -> ReadAhead:
         async with self.slots:
             f = next(f for f in FILES if f.name == name)
-            # name.basics is read before the credits have marked their people: unfiltered.
-            drop = self.kept.reader_filter(name) if name != "name.basics" else None
+            # name.basics read before the credits have marked their people: unfiltered.
+            filtered = name != "name.basics" or people_known
+            drop = self.kept.reader_filter(name) if filtered else None
             reader = ReadAhead(self.found[name], f.header, _unheard, _unheard, drop)
             await reader.spool()
         return reader
