@@ -621,10 +621,12 @@ FIRST_LOAD_DROP = (
     "imdb_first_load_drop_alternative_title_keys",
     "imdb_first_load_drop_film_genre_keys",
     "imdb_first_load_credit_trigger_off",
+    "imdb_first_load_person_words_off",
     "imdb_first_load_credit_tally_clear",
 )
 FIRST_LOAD_BUILD = (
     "imdb_first_load_credit_trigger_on",
+    "imdb_first_load_person_words_on",
     "imdb_first_load_credit_tally",
     "imdb_first_load_film_rating_idx",
     "imdb_first_load_film_runtime_idx",

@@ -46,6 +46,16 @@ alter table credit drop constraint credit_film_id_fkey, drop constraint credit_p
 alter table film_genre drop constraint film_genre_film_id_fkey,
     drop constraint film_genre_genre_id_fkey, drop constraint film_genre_pkey;
 
+-- name: imdb_first_load_person_words_off
+-- Trigger person_words_insert remembers the words of the names written: it folds each name
+-- again, the first load's insert having folded it for its slug. imdb_people_insert_first
+-- remembers them from that fold itself; the trigger is back on before the commit
+-- (imdb_first_load_person_words_on).
+alter table person disable trigger person_words_insert;
+
+-- name: imdb_first_load_person_words_on
+alter table person enable trigger person_words_insert;
+
 -- name: imdb_first_load_credit_trigger_off
 -- The credits a first load inserts carry their film's sort key from the insert's own join
 -- (imdb_credits_insert_first), so migration 0009's per-row trigger, one film lookup per credit,
@@ -88,17 +98,31 @@ alter table film_alternative_title drop constraint film_alternative_title_film_i
     drop constraint film_alternative_title_pkey;
 
 -- name: imdb_people_insert_first
--- imdb_people_insert into an empty graph: no slug is taken yet.
-with ranked as (
+-- imdb_people_insert into an empty graph: no slug is taken yet. Each name is folded once, for
+-- its slug (slugify) and its words (search_words), which trigger person_words_insert would
+-- have remembered (it is off for a first load: imdb_first_load_person_words_off).
+with folded as materialized (
+    select s.*, fold(s.name) as folded from imdb_person_stage s
+), ranked as (
     select s.*, row_number() over (partition by base order by imdb_id) as rn
-    from (select s.*, coalesce(nullif(slugify(s.name), ''), 'person') as base
-          from imdb_person_stage s) s
+    from (select s.*,
+                 coalesce(nullif(btrim(regexp_replace(s.folded, '[^a-z0-9]+', '-', 'g'), '-'),
+                                 ''), 'person') as base
+          from folded s) s
 ), added as (
     insert into person (slug, name, birth_year, death_year, imdb_id)
     select case when rn = 1 then base else base || '-' || imdb_id end,
            name, birth_year, death_year, imdb_id
     from ranked
     returning 1
+), words as (
+    insert into search_word (word, in_names)
+    select w, true
+    from (select distinct unnest(tsvector_to_array(to_tsvector('simple', f.folded))) as w
+          from folded f) words
+    where not exists (select 1 from search_word s where s.word = words.w and s.in_names)
+    order by w
+    on conflict (word) do update set in_names = true where not search_word.in_names
 )
 select count(*) from added;
 
