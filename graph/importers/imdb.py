@@ -623,6 +623,7 @@ FIRST_LOAD_DROP = (
     "imdb_first_load_credit_trigger_off",
     "imdb_first_load_person_words_off",
     "imdb_first_load_credit_tally_clear",
+    "imdb_first_load_drop_person_stage_key",
 )
 FIRST_LOAD_BUILD = (
     "imdb_first_load_credit_trigger_on",
