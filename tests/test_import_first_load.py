@@ -154,11 +154,12 @@ async def test_a_first_load_that_fails_midway_leaves_the_graph_as_it_was(
         await conn.execute("insert into genre (slug, name) values ('noir', 'Noir')")
         before = await _content(empty_dsn)
         before_tally = await conn.fetch("select * from credit_tally")
-        # The import stops at the genres, which come after the drops: held here.
+        # The import stops at the search words, which its films' insert writes after the drops:
+        # held here.
         holder = await asyncpg.connect(empty_dsn)
         hold = holder.transaction()
         await hold.start()
-        await holder.execute("lock table genre in access exclusive mode")
+        await holder.execute("lock table search_word in access exclusive mode")
         task = asyncio.create_task(_import(empty_dsn, directory, first_load=True, max_errors=0))
         deadline = time.monotonic() + 60
         waiting = None
@@ -169,7 +170,7 @@ async def test_a_first_load_that_fails_midway_leaves_the_graph_as_it_was(
             )
             if waiting is None:
                 await asyncio.sleep(0.05)  # polling the server's view, under a deadline
-        assert waiting is not None, "the import never waited for the genres"
+        assert waiting is not None, "the import never waited for the search words"
         dropped = await conn.fetchval(
             "select count(*) from pg_locks l join pg_class c on c.oid = l.relation"
             " where l.pid = $1 and c.relname = 'credit' and l.mode = 'AccessExclusiveLock'",

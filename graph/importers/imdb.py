@@ -730,7 +730,7 @@ async def _films(
     inserted = await conn.fetchval(db.sql("imdb_films_insert"))
     run.merged("film", inserted, updated, total)
     await conn.execute(db.sql("imdb_film_genres_stage"))
-    await merge_genres(run, "imdb", prune=not first)
+    await merge_genres(run, "imdb", new_films=first)
 
 
 async def _people(run: Run, dropped: int, *, first: bool) -> None:
@@ -758,11 +758,15 @@ FIRST_LOAD_DROP = (
     "imdb_first_load_drop_person_keys",
     "imdb_first_load_drop_credit_keys",
     "imdb_first_load_drop_alternative_title_keys",
+    "imdb_first_load_drop_film_genre_keys",
     "imdb_first_load_credit_trigger_off",
+    "imdb_first_load_person_words_off",
     "imdb_first_load_credit_tally_clear",
+    "imdb_first_load_drop_person_stage_key",
 )
 FIRST_LOAD_BUILD = (
     "imdb_first_load_credit_trigger_on",
+    "imdb_first_load_person_words_on",
     "imdb_first_load_credit_tally",
     "imdb_first_load_film_rating_idx",
     "imdb_first_load_film_runtime_idx",
@@ -771,6 +775,8 @@ FIRST_LOAD_BUILD = (
     "imdb_first_load_film_title_prefix_idx",
     "imdb_first_load_film_votes_idx",
     "imdb_first_load_film_year_idx",
+    "imdb_first_load_film_genre_keys",
+    "imdb_first_load_film_genre_genre_idx",
     "imdb_first_load_person_keys",
     "imdb_first_load_person_name_idx",
     "imdb_first_load_person_name_prefix_idx",

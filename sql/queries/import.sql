@@ -83,6 +83,26 @@ with named as (
 select (select count(*) from merged where inserted) as inserted,
        (select count(*) from wanted) as total;
 
+-- name: import_film_genres_insert_new
+-- import_film_genres_insert for films that are all new, into a film_genre without its keys
+-- (an IMDb first load: imdb_first_load_drop_film_genre_keys): every link is inserted, none
+-- looked for; returns links added and links staged.
+with named as (
+    select n.name, slugify(n.name) as slug
+    from (select distinct name from import_genre_stage where name is not null) n
+), wanted as (
+    select distinct f.id as film_id, g.id as genre_id
+    from import_genre_stage s
+    join film f on f.imdb_id = s.imdb_id
+    join named n on n.name = s.name
+    join genre g on g.slug = n.slug
+), added as (
+    insert into film_genre (film_id, genre_id, sources)
+    select film_id, genre_id, array[$1::text] from wanted
+    returning 1
+)
+select (select count(*) from added) as inserted, (select count(*) from wanted) as total;
+
 -- name: import_film_genres_prune
 -- The genre links of the staged films that source $1 gave and no longer lists: a link only
 -- $1 gave goes, one that another source also gave loses $1. Returns the links removed and
