@@ -117,6 +117,8 @@ class Measured:
     wal_bytes: int
     steps: dict[str, float] = field(default_factory=dict)
     summary: str = ""
+    import_cpu: float = 0.0  # the importer and its reader processes, user + system
+    database_cpu: float | None = None  # the database server's processes (embedded only)
 
 
 def files(root: Path, scale: float, seed: int) -> tuple[Path, Path]:
@@ -253,6 +255,64 @@ class TreeRss:
 
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+CORES = len(os.sched_getaffinity(0))
+
+
+def _server_stats(data_dir: Path) -> tuple[int, dict[int, list[str]]]:
+    """The embedded server's postmaster, and /proc/PID/stat's fields after the command of
+    every process (state ppid ... utime(11) stime(12) cutime(13) cstime(14), from 0)."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
+                stats[int(entry)] = f.read().rsplit(")", 1)[1].split()
+    return postmaster, stats
+
+
+def floor_cpu(
+    data_dir: Path | None, backends: int, bench_before: float, database_before: float | None
+) -> str:
+    """The CPU time of the COPY floor: this process (it decompresses the files) and the
+    database's, as run_import counts an import's."""
+    bench_s = time.process_time() - bench_before
+    after = database_cpu(data_dir, backends_at_most=backends)
+    if after is None or database_before is None:
+        return f"CPU: bench process {bench_s:.1f} s"
+    database_s = after - database_before
+    return (
+        f"CPU: bench process {bench_s:.1f} s, database {database_s:.1f} s, together "
+        f"{bench_s + database_s:.1f} s"
+    )
+
+
+def server_children(data_dir: Path | None) -> int:
+    """How many processes the embedded server runs (0 for a server of DATABASE_URL)."""
+    if data_dir is None:
+        return 0
+    postmaster, stats = _server_stats(data_dir)
+    return sum(1 for f in stats.values() if int(f[1]) == postmaster)
+
+
+def database_cpu(data_dir: Path | None, backends_at_most: int | None = None) -> float | None:
+    """CPU seconds (user + system) the embedded server's processes have used: the postmaster
+    and those running, plus those that ended and were reaped (its children's totals: the
+    import's backend, once its connection closes); with backends_at_most, once it runs no
+    more processes than that (10 s at most). None for a server of DATABASE_URL."""
+    if data_dir is None:
+        return None
+    deadline = time.monotonic() + 10
+    while backends_at_most is not None and server_children(data_dir) > backends_at_most:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    postmaster, stats = _server_stats(data_dir)
+    ticks = sum(int(x) for x in stats[postmaster][11:15])
+    ticks += sum(int(f[11]) + int(f[12]) for f in stats.values() if int(f[1]) == postmaster)
+    return ticks / TICK
+
+
 STATEMENT = re.compile(r"statement name=(\S+) seconds=([0-9.]+)")
 READ = re.compile(r"read file=(\S+) rows=\d+ seconds=([0-9.]+)")
 
@@ -329,6 +389,8 @@ def run_import(
         "DATABASE_URL": dsn,
     }
     before = asyncio.run(wal_lsn(dsn))
+    cpu_before = database_cpu(data_dir)
+    backends = server_children(data_dir)
     argv = [sys.executable, "-c", CHILD, path, "import", "imdb", str(directory)]
     logs = directory.parent / "import.log"
     with Sampler(data_dir) as sampler, logs.open("w+b") as err:
@@ -344,6 +406,9 @@ def run_import(
         log = err.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{label} failed:\n{log[-3000:]}")
+    # The import's backend ends once its client has exited: its time is counted once it has
+    # been reaped (asked before the next connection to the server).
+    cpu_after = database_cpu(data_dir, backends_at_most=backends)
     wal = asyncio.run(wal_lsn(dsn)) - before
     return Measured(
         label,
@@ -354,6 +419,8 @@ def run_import(
         wal,
         steps_of(log),
         out.decode().strip(),
+        usage.ru_utime + usage.ru_stime,  # wait4: the importer and its reaped readers
+        None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
     )
 
 
@@ -517,6 +584,15 @@ def table(
             f"readers, start-up) {m.seconds - sql_s:.1f} s; steps over 0.5 s:"
         )
         lines += [f"  {name}: {s:.1f} s" for name, s in top if s >= 0.5]
+        if m.database_cpu is not None:
+            # On this machine's cores, the import cannot take less wall time than its CPU
+            # time over them, however its work is overlapped.
+            cpu = m.import_cpu + m.database_cpu
+            lines.append(
+                f"  CPU: importer and its readers {m.import_cpu:.1f} s, database "
+                f"{m.database_cpu:.1f} s, together {cpu:.1f} s = {cpu / CORES:.1f} s of wall "
+                f"on {CORES} cores at the least ({cpu / CORES / copy_s:.2f} x the COPY floor)"
+            )
     return "\n".join(lines)
 
 
@@ -526,8 +602,11 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
     results: list[Measured] = []
     dsn = asyncio.run(fresh_database(server_dsn))
     try:
+        backends = server_children(data_dir)
+        cpu = time.process_time(), database_cpu(data_dir)
         copy = asyncio.run(floor(dsn, day0))
-        print(f"COPY floor: {sum(copy.values()):.1f} s", file=sys.stderr)
+        copy_cpu = floor_cpu(data_dir, backends, *cpu)
+        print(f"COPY floor: {sum(copy.values()):.1f} s; {copy_cpu}", file=sys.stderr)
         first = run_import("first load (empty graph)", dsn, day0, data_dir)
         results.append(first)
         print(first.summary, file=sys.stderr)
@@ -535,6 +614,7 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
         print(f"write floor: {sum(written.values()):.1f} s", file=sys.stderr)
         if args.first_only:
             print(table(results, copy, rows, args.scale, written))
+            print(f"\nCOPY floor: {copy_cpu}")
             return
         again = run_import("re-import, same files", dsn, day0, data_dir)
         results.append(again)
@@ -563,6 +643,7 @@ def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root
         finally:
             asyncio.run(drop(server_dsn, dsn))
     print(table(results, copy, rows, args.scale, written))
+    print(f"\nCOPY floor: {copy_cpu}")
     print(
         f"\nfilm page p95 idle {idle.p95_ms():.1f} ms ({len(idle.latencies)} requests), "
         f"during the daily-change import {busy.p95_ms():.1f} ms ({len(busy.latencies)} "
