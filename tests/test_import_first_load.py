@@ -5,8 +5,10 @@ path for a graph that has data, on the same files."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -58,6 +60,19 @@ async def _import(
         await conn.execute("update collaboration_setting set min_credits = 3")
     finally:
         await conn.close()
+    with logged_statements() as statements:
+        run, _ = await run_import(
+            dsn,
+            max_errors,
+            lambda run: import_imdb(run, files, list(DEFAULT_TITLE_TYPES), first_load=first_load),
+        )
+    return run, statements
+
+
+@contextlib.contextmanager
+def logged_statements() -> Iterator[list[str]]:
+    """The importer's debug log lines of the statements it runs ("statement name=... ..."),
+    as they are run."""
     statements: list[str] = []
 
     class Statements(logging.Handler):
@@ -70,15 +85,10 @@ async def _import(
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     try:
-        run, _ = await run_import(
-            dsn,
-            max_errors,
-            lambda run: import_imdb(run, files, list(DEFAULT_TITLE_TYPES), first_load=first_load),
-        )
+        yield statements
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-    return run, statements
 
 
 async def _content(dsn: str) -> list[str]:
@@ -209,27 +219,14 @@ async def test_a_first_load_fails_on_a_file_read_after_its_merges_began_and_chan
         await migrate(conn)
         before = await _content(empty_dsn)
         before_tally = await conn.fetch("select * from credit_tally")
-        statements: list[str] = []
-
-        class Statements(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                statements.append(record.getMessage().split()[1])
-
-        logger = logging.getLogger("graph.importers.run")
-        handler = Statements(logging.DEBUG)
-        level = logger.level
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-        try:
-            with pytest.raises(InputError, match=r"title\.crew\.tsv\.gz: corrupt or truncated"):
-                await run_import(
-                    empty_dsn,
-                    0,
-                    lambda run: import_imdb(run, directory, list(DEFAULT_TITLE_TYPES)),
-                )
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
+        with (
+            logged_statements() as logged,
+            pytest.raises(InputError, match=r"title\.crew\.tsv\.gz: corrupt or truncated"),
+        ):
+            await run_import(
+                empty_dsn, 0, lambda run: import_imdb(run, directory, list(DEFAULT_TITLE_TYPES))
+            )
+        statements = [line.split()[1] for line in logged]
         # The films and alternative titles were merged before title.crew was staged.
         assert "name=imdb_first_load_lock" in statements
         assert "name=imdb_films_insert" in statements

@@ -12,6 +12,7 @@ import io
 import json
 import secrets
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -123,6 +124,21 @@ def copy(source: Path, target: Path) -> Path:
     return target
 
 
+async def imports_as(
+    fresh_dsn: Any, source: str, files: Path, graph: str, label: str, *, counts: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Import files into a new database: exit 0, no line rejected, the extract's counts (with
+    counts, for IMDb's) and the original's graph (fingerprint). The import's run."""
+    dsn: str = await fresh_dsn()
+    result = filmgraph_import(dsn, source, files)
+    assert result.returncode == 0, (label, result.stderr)
+    assert rejects(result.stderr) == [], label
+    if counts:
+        assert dict(await _one(dsn, COUNTS)) == EXPECTED, label
+    assert await fingerprint(dsn) == graph, label
+    return result
+
+
 async def test_quoted_and_unquoted_copies_import_alike(fresh_dsn: Any, scratch_dir: Path) -> None:
     """IMDb's own unquoted text, and copies re-saved with QUOTE_MINIMAL (only fields holding a
     quote are quoted: the characters of title.principals) and QUOTE_ALL, plain or gzip, give
@@ -149,12 +165,7 @@ async def test_quoted_and_unquoted_copies_import_alike(fresh_dsn: Any, scratch_d
     ]
     for name, quoting, gz in variants:
         files = resave(EXTRACT, scratch_dir / name, quoting, gz=gz)
-        dsn = await fresh_dsn()
-        result = filmgraph_import(dsn, "imdb", files)
-        assert result.returncode == 0, (name, result.stderr)
-        assert rejects(result.stderr) == [], name
-        assert dict(await _one(dsn, COUNTS)) == EXPECTED, name
-        assert await fingerprint(dsn) == graph, name
+        await imports_as(fresh_dsn, "imdb", files, graph, name)
 
 
 async def test_nulls_written_as_empty_fields_import_as_nulls(
@@ -202,12 +213,7 @@ async def test_nulls_written_as_empty_fields_import_as_nulls(
         numbered = [f"\t{lines[0]}"] + [f"{i}\t{line}" for i, line in enumerate(lines[1:])]
         (indexed / path.name).write_text("\n".join(numbered) + "\n", encoding="utf-8")
     for files in (FIXTURES / "extract-pandas", quoted_all, floats, indexed):
-        dsn = await fresh_dsn()
-        result = filmgraph_import(dsn, "imdb", files)
-        assert result.returncode == 0, (files.name, result.stderr)
-        assert rejects(result.stderr) == [], files.name
-        assert dict(await _one(dsn, COUNTS)) == EXPECTED, files.name
-        assert await fingerprint(dsn) == graph, files.name
+        await imports_as(fresh_dsn, "imdb", files, graph, files.name)
 
 
 async def test_an_extract_skips_dangling_references_without_spending_the_error_budget(
@@ -618,12 +624,7 @@ async def test_copies_joined_with_their_headers_import_as_one(
         path.write_bytes(BOM + path.read_bytes())
     for name, files in (("plain", EXTRACT), ("all", quoted), ("bom", marked)):
         joined = _joined(files, scratch_dir / f"joined-{name}", "*.tsv")
-        dsn = await fresh_dsn()
-        result = filmgraph_import(dsn, "imdb", joined)
-        assert result.returncode == 0, (name, result.stderr)
-        assert rejects(result.stderr) == [], name
-        assert dict(await _one(dsn, COUNTS)) == EXPECTED, name
-        assert await fingerprint(dsn) == graph, name
+        result = await imports_as(fresh_dsn, "imdb", joined, graph, name)
         basics = (EXTRACT / "title.basics.tsv").read_text().count("\n")
         line = 1 + (basics - 1) // 2 + 1
         reason = "1 repeated header line(s) of files joined together"
@@ -637,11 +638,8 @@ async def test_copies_joined_with_their_headers_import_as_one(
     ml_original = await fresh_dsn()
     assert filmgraph_import(ml_original, "movielens", MOVIELENS).returncode == 0
     joined = _joined(MOVIELENS, scratch_dir / "joined-ml", "*.csv")
-    dsn = await fresh_dsn()
-    result = filmgraph_import(dsn, "movielens", joined)
-    assert result.returncode == 0, result.stderr
-    assert rejects(result.stderr) == []
-    assert await fingerprint(dsn) == await fingerprint(ml_original)
+    ml_graph = await fingerprint(ml_original)
+    result = await imports_as(fresh_dsn, "movielens", joined, ml_graph, "ml", counts=False)
     assert "skipped movies.csv: 1 repeated header line(s) of files joined together" in (
         result.stdout.splitlines()
     )
@@ -702,12 +700,7 @@ async def test_nulls_written_as_nan_import_as_nulls(fresh_dsn: Any, scratch_dir:
             csv.writer(out, delimiter="\t", quoting=quoting).writerows([rows[0], *body])
             (files / path.name).write_text(out.getvalue(), encoding="utf-8")
         assert f"\t{na}\t" in (files / "title.basics.tsv").read_text().replace('"', "")
-        dsn = await fresh_dsn()
-        result = filmgraph_import(dsn, "imdb", files)
-        assert result.returncode == 0, (files.name, result.stderr)
-        assert rejects(result.stderr) == [], files.name
-        assert dict(await _one(dsn, COUNTS)) == EXPECTED, files.name
-        assert await fingerprint(dsn) == graph, files.name
+        await imports_as(fresh_dsn, "imdb", files, graph, files.name)
 
 
 async def test_movielens_empty_tmdb_ids_written_as_nan_import_as_empty(
@@ -725,11 +718,7 @@ async def test_movielens_empty_tmdb_ids_written_as_nan_import_as_empty(
     for na in ("NaN", "nan", '"NaN"'):
         files = copy(MOVIELENS, scratch_dir / f"na-{na.strip(chr(34))}-{len(na)}")
         (files / "links.csv").write_text(links.replace("\n2,0053198,147\n", f"\n2,0053198,{na}\n"))
-        dsn = await fresh_dsn()
-        result = filmgraph_import(dsn, "movielens", files)
-        assert result.returncode == 0, (na, result.stderr)
-        assert rejects(result.stderr) == [], na
-        assert await fingerprint(dsn) == graph, na
+        await imports_as(fresh_dsn, "movielens", files, graph, na, counts=False)
 
 
 async def test_a_movielens_file_both_gzipped_and_not_is_refused(
@@ -765,9 +754,4 @@ async def test_a_copy_written_with_quote_none_and_an_escapechar_imports_alike(
         csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\").writerows(rows)
         (files / path.name).write_text(out.getvalue(), encoding="utf-8")
     assert '\t\\"Weird\\" Al: The Movie\t' in (files / "title.basics.tsv").read_text()
-    dsn = await fresh_dsn()
-    result = filmgraph_import(dsn, "imdb", files)
-    assert result.returncode == 0, result.stderr
-    assert rejects(result.stderr) == []
-    assert dict(await _one(dsn, COUNTS)) == EXPECTED
-    assert await fingerprint(dsn) == graph
+    await imports_as(fresh_dsn, "imdb", files, graph, "escaped")

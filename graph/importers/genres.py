@@ -17,6 +17,8 @@ async def merge_genres(run: Run, source: str, *, new_films: bool = False) -> Non
     known = await conn.fetchval(db.sql("import_genres_unchanged"))
     added = await conn.fetchval(db.sql("import_genres_insert"))
     run.merged("genre", added, 0, known + added)
+    await conn.execute(db.sql("import_genre_link_stage_create"))
+    await conn.execute(db.sql("import_genre_links_stage"))
     links = "import_film_genres_insert_new" if new_films else "import_film_genres_insert"
     inserted, total = await conn.fetchrow(db.sql(links), source)
     run.merged("film_genre", inserted, 0, total)

@@ -56,23 +56,34 @@ select count(*) from added;
 select count(distinct slugify(s.name)) from (select distinct name from import_genre_stage) s
 where exists (select 1 from genre g where g.slug = slugify(s.name));
 
--- name: import_film_genres_insert
--- Link staged films to their genres, noting source $1 on each link; return links added and
--- links staged.
+-- name: import_genre_link_stage_create
+-- The genre links the staged films are to have, for the inserts below.
+create temp table import_genre_link_stage (
+    film_id  bigint not null,
+    genre_id bigint not null
+) on commit drop;
+
+-- name: import_genre_links_stage
+-- The staged films' genre links: their genres, by slug.
+insert into import_genre_link_stage (film_id, genre_id)
 with named as (
     select n.name, slugify(n.name) as slug
     from (select distinct name from import_genre_stage where name is not null) n
-), wanted as (
-    select distinct f.id as film_id, g.id as genre_id
-    from import_genre_stage s
-    join film f on f.imdb_id = s.imdb_id
-    join named n on n.name = s.name
-    join genre g on g.slug = n.slug
-), merged as (
+)
+select distinct f.id as film_id, g.id as genre_id
+from import_genre_stage s
+join film f on f.imdb_id = s.imdb_id
+join named n on n.name = s.name
+join genre g on g.slug = n.slug;
+
+-- name: import_film_genres_insert
+-- Link staged films to their genres (import_genre_link_stage), noting source $1 on each link;
+-- return links added and links staged.
+with merged as (
     -- The links a re-import finds there already, from $1, are left out by one anti-join,
     -- where the insert would probe the key for each (as imdb_credits_merge does).
     insert into film_genre (film_id, genre_id, sources)
-    select w.film_id, w.genre_id, array[$1::text] from wanted w
+    select w.film_id, w.genre_id, array[$1::text] from import_genre_link_stage w
     where not exists (select 1 from film_genre fg
                       where fg.film_id = w.film_id and fg.genre_id = w.genre_id
                         and $1::text = any(fg.sources))
@@ -81,27 +92,19 @@ with named as (
     returning (xmax = 0) as inserted
 )
 select (select count(*) from merged where inserted) as inserted,
-       (select count(*) from wanted) as total;
+       (select count(*) from import_genre_link_stage) as total;
 
 -- name: import_film_genres_insert_new
 -- import_film_genres_insert for films that are all new, into a film_genre without its keys
 -- (an IMDb first load: imdb_first_load_drop_film_genre_keys): every link is inserted, none
 -- looked for; returns links added and links staged.
-with named as (
-    select n.name, slugify(n.name) as slug
-    from (select distinct name from import_genre_stage where name is not null) n
-), wanted as (
-    select distinct f.id as film_id, g.id as genre_id
-    from import_genre_stage s
-    join film f on f.imdb_id = s.imdb_id
-    join named n on n.name = s.name
-    join genre g on g.slug = n.slug
-), added as (
+with added as (
     insert into film_genre (film_id, genre_id, sources)
-    select film_id, genre_id, array[$1::text] from wanted
+    select film_id, genre_id, array[$1::text] from import_genre_link_stage
     returning 1
 )
-select (select count(*) from added) as inserted, (select count(*) from wanted) as total;
+select (select count(*) from added) as inserted,
+       (select count(*) from import_genre_link_stage) as total;
 
 -- name: import_film_genres_prune
 -- The genre links of the staged films that source $1 gave and no longer lists: a link only
