@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -25,6 +26,8 @@ import httpx
 from graph.settings import Settings
 
 T = TypeVar("T")
+
+FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
 
 # At most half of the default FILMGRAPH_POOL_QUEUE (20) requests between two looks.
 WAVE = Settings().pool_queue // 2
@@ -123,3 +126,20 @@ async def held_pool(app: Any, client: httpx.AsyncClient, dsn: str) -> AsyncItera
     finally:
         await admin.close()
         await locker.close()
+
+
+def film(slug: str) -> dict[str, Any]:
+    """The film page's request for one film, with US offers."""
+    return {"query": FILM_PAGE, "variables": {"slug": slug, "region": "US"}}
+
+
+def pool_stuck(pool: Any, client: httpx.AsyncClient, queue: int) -> Callable[[], Awaitable[bool]]:
+    """A condition for until(): the server's pool has given no connection back for so long
+    that `queue` requests, each owing a turn, would not be served within the pool wait (they
+    would be refused). A round trip to the server between looks."""
+
+    async def stuck() -> bool:
+        await client.get("/healthz")
+        return bool(pool.expected_wait(queue) > pool.acquire_timeout)
+
+    return stuck

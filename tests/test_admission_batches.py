@@ -13,7 +13,6 @@ import logging
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,15 +25,10 @@ from graph.compiled.coalesce import BATCH_SIZE
 from graph.server import server_config
 from graph.settings import Settings
 from tests.conftest import LiveServer
-from tests.held_pool import Held, held_pool, until
+from tests.held_pool import Held, film, held_pool, pool_stuck, until
 
-FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
 # A queue small enough that its bound in batches (BATCH_SIZE each) is a modest burst.
 QUEUE = 4
-
-
-def film(slug: str) -> dict[str, Any]:
-    return {"query": FILM_PAGE, "variables": {"slug": slug, "region": "US"}}
 
 
 async def slugs(dsn: str, n: int) -> list[str]:
@@ -110,9 +104,7 @@ async def test_one_document_queues_at_most_its_batches_and_leaves_nothing_counte
             pool, admission = app.state.pool, app.state.admission
             coalescer = pool.coalescer
 
-            async def stuck() -> bool:
-                await client.get("/healthz")  # a round trip between looks
-                return bool(pool.expected_wait(QUEUE) > pool.acquire_timeout)
+            stuck = pool_stuck(pool, client, QUEUE)
 
             async with held_pool(app, client, dsn) as held:
                 await until(stuck, 30)
@@ -256,9 +248,7 @@ async def test_one_document_that_runs_alone_is_refused_past_the_queue(dsn: str) 
             assert first.status_code == 200 and "errors" not in first.json(), first.text
             pool, admission = app.state.pool, app.state.admission
 
-            async def stuck() -> bool:
-                await client.get("/healthz")  # a round trip between looks
-                return bool(pool.expected_wait(QUEUE) > pool.acquire_timeout)
+            stuck = pool_stuck(pool, client, QUEUE)
 
             async with held_pool(app, client, dsn) as held:
                 await until(stuck, 30)
@@ -361,9 +351,7 @@ async def test_one_document_in_batches_of_one_is_refused_past_the_queue(dsn: str
                     async with asyncio.timeout(30):
                         await slow
 
-                async def stuck() -> bool:
-                    await client.get("/healthz")  # a round trip between looks
-                    return bool(pool.expected_wait(QUEUE) > pool.acquire_timeout)
+                stuck = pool_stuck(pool, client, QUEUE)
 
                 async with held_pool(app, client, dsn) as held:
                     await until(stuck, 30)

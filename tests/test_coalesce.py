@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -21,16 +20,11 @@ from graph.app import create_app
 from graph.compiled.coalesce import batched
 from graph.settings import Settings
 from tests.conftest import LiveServer
-from tests.held_pool import held_pool, holder, until
+from tests.held_pool import film, held_pool, holder, pool_stuck, until
 from tests.test_faults import FILM_PAGE as FAULTS_FILM_PAGE
 from tests.test_faults import raw_request, roundtrip
 
-FILM_PAGE = (Path(__file__).parent.parent / "examples" / "film-page.graphql").read_text()
 GOLDEN = Path(__file__).parent / "sql"
-
-
-def film(slug: str) -> dict[str, Any]:
-    return {"query": FILM_PAGE, "variables": {"slug": slug, "region": "US"}}
 
 
 async def slugs(dsn: str, n: int) -> list[str]:
@@ -349,11 +343,7 @@ async def test_a_burst_of_one_document_past_the_queue_is_served_not_refused(dsn:
             await client.post("/graphql", json=film(films[0]))  # compiled before
             pool, admission = app.state.pool, app.state.admission
 
-            async def stuck() -> bool:
-                # No connection back for so long that `queue` requests, each owing a turn,
-                # would not be served within the pool wait: they would be refused.
-                await client.get("/healthz")  # a round trip between looks
-                return bool(pool.expected_wait(queue) > pool.acquire_timeout)
+            stuck = pool_stuck(pool, client, queue)
 
             async with held_pool(app, client, dsn) as held:
                 await until(stuck, 30)
