@@ -755,3 +755,125 @@ async def test_a_copy_written_with_quote_none_and_an_escapechar_imports_alike(
         (files / path.name).write_text(out.getvalue(), encoding="utf-8")
     assert '\t\\"Weird\\" Al: The Movie\t' in (files / "title.basics.tsv").read_text()
     await imports_as(fresh_dsn, "imdb", files, graph, "escaped")
+
+
+async def test_a_copy_escaped_with_nulls_written_as_imdb_does_imports_alike(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """The same copy told to_csv(na_rep="\\N") as well, to keep IMDb's nulls: the escapechar
+    escapes their backslash too (`\\\\N`), and every line with a null was rejected ("bad
+    endYear E'\\\\\\\\N'"). A block whose every backslash escapes a quote or a backslash
+    is such a copy: IMDb's own text has its nulls `\\N`, a backslash before an N."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    files = scratch_dir / "escaped-nulls"
+    files.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+        rows = [[field or "\\N" for field in row] for row in rows]
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\").writerows(rows)
+        (files / path.name).write_text(out.getvalue(), encoding="utf-8")
+    basics = (files / "title.basics.tsv").read_text()
+    assert '\t\\"Weird\\" Al: The Movie\t' in basics and "\t\\\\N\t" in basics
+    await imports_as(fresh_dsn, "imdb", files, graph, "escaped-nulls")
+
+
+def _akas_min_nan(text: str) -> str:
+    """title.akas with the Canadian title's language Min Nan Chinese (ISO 639-3 "nan")."""
+    before = "\tLes misérables\tCA\tfr\t"
+    assert before in text
+    return text.replace(before, "\tLes misérables\tCA\tnan\t")
+
+
+async def test_a_language_nan_is_min_nan_chinese_not_a_null(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """ "nan" is a language code (ISO 639-3, Min Nan Chinese), and IMDb uses it. In a copy
+    without IMDb's `\\N` it was taken for pandas' null, and the language was lost. In the
+    language column it is a null only where the block writes the nulls of other columns
+    "nan" too (a copy turned to text, where the two cannot be told apart); "NaN" is a null."""
+    named = copy(EXTRACT, scratch_dir / "named")
+    akas = named / "title.akas.tsv"
+    akas.write_text(_akas_min_nan(akas.read_text(encoding="utf-8")), encoding="utf-8")
+    language = "select language from film_alternative_title where title = 'Les misérables'"
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", named).returncode == 0
+    assert await _rows(original, language) == [("nan",)]
+    graph = await fingerprint(original)
+    variants: list[tuple[str, Quoting]] = [
+        ("", csv.QUOTE_MINIMAL),
+        ("NaN", csv.QUOTE_MINIMAL),
+        ("", csv.QUOTE_ALL),
+    ]
+    for na, quoting in variants:
+        files = copy(FIXTURES / "extract-pandas", scratch_dir / f"pandas-{na}-{quoting}")
+        for path in sorted(files.glob("*.tsv")):
+            text = path.read_text(encoding="utf-8")
+            if path.name == "title.akas.tsv":
+                text = _akas_min_nan(text)
+            rows = [[f or na for f in row] for row in csv.reader(text.splitlines(), delimiter="\t")]
+            out = io.StringIO()
+            csv.writer(out, delimiter="\t", quoting=quoting).writerows(rows)
+            path.write_text(out.getvalue(), encoding="utf-8")
+        await imports_as(fresh_dsn, "imdb", files, graph, files.name)
+    # Every null written "nan", as astype(str) did before pandas 3: that "nan" is a null too.
+    files = copy(FIXTURES / "extract-pandas", scratch_dir / "text")
+    akas = files / "title.akas.tsv"
+    rows = list(csv.reader(_akas_min_nan(akas.read_text()).splitlines(), delimiter="\t"))
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t").writerows([[f or "nan" for f in row] for row in rows])
+    akas.write_text(out.getvalue(), encoding="utf-8")
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    assert await _rows(dsn, language) == [(None,)]
+
+
+def _tailed(source: Path, target: Path, pattern: str) -> Path:
+    """Each file as two halves joined by `tail -n +1 a b > c` (or `head`): a banner
+    `==> a <==` before each half's lines, the second after an empty line."""
+    target.mkdir(parents=True)
+    for path in sorted(source.glob(pattern)):
+        lines = path.read_bytes().splitlines(keepends=True)
+        half = 1 + len(lines[1:]) // 2
+        (target / "a").write_bytes(b"".join(lines[:half]))
+        (target / "b").write_bytes(b"".join([lines[0], *lines[half:]]))
+        joined = subprocess.run(
+            ["tail", "-n", "+1", "a", "b"], cwd=target, capture_output=True, check=True
+        ).stdout
+        assert joined.startswith(b"==> a <==\n") and b"\n\n==> b <==\n" in joined
+        (target / path.name).write_bytes(joined)
+        (target / "a").unlink()
+        (target / "b").unlink()
+    return target
+
+
+async def test_copies_joined_by_tail_with_their_banners_import_as_one(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """`tail -n +1 a.tsv b.tsv > c.tsv` (and `head`) write a banner `==> a.tsv <==` before each
+    file: the file was refused ("header is '==> a.tsv <=='", exit status 4), and a banner
+    inside was a bad row. Banners are skipped and counted with the repeated headers."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    joined = _tailed(EXTRACT, scratch_dir / "tailed", "*.tsv")
+    result = await imports_as(fresh_dsn, "imdb", joined, graph, "tailed")
+    basics = (EXTRACT / "title.basics.tsv").read_text().count("\n")
+    # a's banner, its header and half of its lines, an empty line, then b's banner.
+    second = 1 + 1 + (basics - 1) // 2 + 1 + 1
+    reason = "3 repeated header line(s) of files joined together"
+    assert (
+        f"filmgraph: title.basics.tsv: {reason} skipped, e.g. line 1, line {second}, "
+        f"line {second + 1}" in result.stderr.splitlines()
+    )
+    assert f"skipped title.basics.tsv: {reason}" in result.stdout.splitlines()
+
+    ml_original = await fresh_dsn()
+    assert filmgraph_import(ml_original, "movielens", MOVIELENS).returncode == 0
+    ml_graph = await fingerprint(ml_original)
+    joined = _tailed(MOVIELENS, scratch_dir / "tailed-ml", "*.csv")
+    result = await imports_as(fresh_dsn, "movielens", joined, ml_graph, "ml", counts=False)
+    assert f"skipped movies.csv: {reason}" in result.stdout.splitlines()
