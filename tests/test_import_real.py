@@ -489,7 +489,10 @@ async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
     before = await fingerprint(empty_dsn)
     listing = scratch_dir / "watch-providers-movie.json"
     listing.write_text(json.dumps(PROVIDER_LIST))
-    for wrong in (listing, scratch_dir / "genres.json"):
+    # The film's details (/movie/550) were one bad row, "not an object of regions (at results)".
+    details = scratch_dir / "550.json"
+    details.write_text(json.dumps({"id": 550, "imdb_id": "tt0137523", "title": "Fight Club"}))
+    for wrong in (listing, scratch_dir / "genres.json", details):
         if not wrong.exists():
             wrong.write_text(json.dumps({"genres": [{"id": 28, "name": "Action"}]}))
         result = filmgraph_import(empty_dsn, "tmdb-watch", wrong)
@@ -533,6 +536,27 @@ async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
         (2, "Apple TV"),
         (8, "Netflix"),
     ]
+
+
+async def test_a_tmdb_watch_answer_inside_the_films_details_is_read(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """/movie/{id}?append_to_response=watch/providers gives the film's details with its watch
+    answer under "watch/providers": it was a bad row ("not an object of regions"), and is read
+    as the answer alone is, bad entries reported at their path."""
+    await _film_with_tmdb_id(empty_dsn, 550)
+    answer = _answer(550, "Apple TV")
+    answer["results"]["US"]["buy"] = [5]
+    details = {"id": 550, "imdb_id": "tt0137523", "title": "Fight Club", "watch/providers": answer}
+    path = scratch_dir / "550.json"
+    path.write_text(json.dumps(details))
+    result = filmgraph_import(empty_dsn, "tmdb-watch", path, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == [
+        '550.json:1: not an object (at ["watch/providers"].results.US.buy[0])'
+    ]
+    assert summary(result.stdout)["offer"] == [1, 0, 0, 1]
+    assert await _rows(empty_dsn, "select kind::text, region from offer") == [("RENT", "US")]
 
 
 async def test_a_tmdb_watch_answer_cut_short_is_one_bad_row_plain_or_gzip(
