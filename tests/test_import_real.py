@@ -901,3 +901,39 @@ async def test_copies_joined_by_tail_with_their_banners_import_as_one(
     joined = _tailed(MOVIELENS, scratch_dir / "tailed-ml", "*.csv")
     result = await imports_as(fresh_dsn, "movielens", joined, ml_graph, "ml", counts=False)
     assert f"skipped movies.csv: {reason}" in result.stdout.splitlines()
+
+
+async def test_a_movielens_movie_given_twice_is_warned_of_unless_the_same_row(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """A movieId twice in movies.csv with another title was one film with the later row's
+    title, silently: it is warned of, as an IMDb id given twice in links.csv is. The same rows
+    again (`cat movies.csv movies.csv`) warned of each links.csv row as "movieId 1 has the IMDb
+    id tt0114709 of movieId 1": the same movie is one film, nothing to warn of."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "movielens", MOVIELENS).returncode == 0
+    graph = await fingerprint(original)
+    doubled = scratch_dir / "doubled"
+    doubled.mkdir()
+    for name in ("movies.csv", "links.csv"):
+        text = (MOVIELENS / name).read_text(encoding="utf-8")
+        (doubled / name).write_text(text + text, encoding="utf-8")
+    result = await imports_as(fresh_dsn, "movielens", doubled, graph, "doubled", counts=False)
+    assert [line for line in result.stderr.splitlines() if "warning" in line] == [
+        "filmgraph: warning: links.csv:27: tmdbId 4912 also belongs to tt0290538; kept there, "
+        "tt0270288 imported without it"
+    ]
+    again = copy(MOVIELENS, scratch_dir / "again")
+    movies = (MOVIELENS / "movies.csv").read_text(encoding="utf-8")
+    (again / "movies.csv").write_text(movies + "3,Lost Children (1995),Drama\n")
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "movielens", again)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "filmgraph: warning: movies.csv:4: movieId 3 again on line 14 with another title or "
+        "genres: one movie, with line 14's"
+    ) in result.stderr.splitlines()
+    assert summary(result.stdout)["film"] == [12, 0, 0, 0]
+    assert await _rows(dsn, "select title from film where imdb_id = 'tt0112682'") == [
+        ("Lost Children",)
+    ]
