@@ -937,3 +937,42 @@ async def test_a_movielens_movie_given_twice_is_warned_of_unless_the_same_row(
     assert await _rows(dsn, "select title from film where imdb_id = 'tt0112682'") == [
         ("Lost Children",)
     ]
+
+
+async def test_backslashes_of_a_copy_escaped_without_a_quote_are_read_once(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """A QUOTE_NONE copy escapes each backslash (`One\\\\Two`): a block without a quote was read
+    as IMDb's text, and the title kept both backslashes. IMDb's own text, and a copy that
+    escapes nothing (QUOTE_MINIMAL), keep theirs: a single backslash escapes nothing there."""
+    header = ["tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear"]
+    header += ["endYear", "runtimeMinutes", "genres"]
+    rows = [
+        ["tt0000011", "movie", "One\\Two", "One\\Two", "0", "2020", "", "95", "Comedy"],
+        ["tt0000012", "movie", "Back\\\\slash", "Back\\\\slash", "0", "2020", "", "90", "Drama"],
+    ]
+    imdb = scratch_dir / "imdb"
+    imdb.mkdir()
+    (imdb / "title.basics.tsv").write_text(
+        "\n".join("\t".join(f or "\\N" for f in row) for row in [header, *rows]) + "\n"
+    )
+    titles = "select title from film order by imdb_id"
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", imdb).returncode == 0
+    assert await _rows(original, titles) == [("One\\Two",), ("Back\\\\slash",)]
+    graph = await fingerprint(original)
+    for name, options in (
+        ("escaped", {"quoting": csv.QUOTE_NONE, "escapechar": "\\"}),
+        ("minimal", {"quoting": csv.QUOTE_MINIMAL}),
+    ):
+        files = scratch_dir / name
+        files.mkdir()
+        for na in ("", "\\N"):
+            out = io.StringIO()
+            body = [[f or na for f in row] for row in rows]
+            csv.writer(out, delimiter="\t", **options).writerows([header, *body])
+            (files / "title.basics.tsv").write_text(out.getvalue())
+            dsn = await fresh_dsn()
+            result = filmgraph_import(dsn, "imdb", files)
+            assert result.returncode == 0, (name, na, result.stderr)
+            assert await fingerprint(dsn) == graph, (name, na, out.getvalue())
