@@ -380,7 +380,7 @@ async def _credits(
     await _people(run, kept.left_out.get("name.basics", 0), first=first)
     run.merged("person", 0, 0, changes.unchanged_rows(NAMES))
     if first:
-        inserted = await conn.fetchval(db.sql("imdb_credits_insert_first"))
+        inserted = _count(await conn.execute(db.sql("imdb_credits_insert_first")))
         run.merged("credit", inserted, 0, inserted)
     else:
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
@@ -426,7 +426,7 @@ async def _akas(
     if skipped:
         run.note(f"{skipped} alternative title(s) of titles of other types left out")
     if first:
-        inserted = await conn.fetchval(db.sql("imdb_akas_insert_first"))
+        inserted = _count(await conn.execute(db.sql("imdb_akas_insert_first")))
         run.merged("film_alternative_title", inserted, 0, inserted)
     else:
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
@@ -742,7 +742,7 @@ async def _people(run: Run, dropped: int, *, first: bool) -> None:
         run.note(f"{left_out} name.basics row(s) of people not credited here left out")
     await conn.execute("analyze imdb_person_stage")
     if first:
-        inserted = await conn.fetchval(db.sql("imdb_people_insert_first"))
+        inserted = _count(await conn.execute(db.sql("imdb_people_insert_first")))
         run.merged("person", inserted, 0, total)
         # For the plan of the credits' insert, which joins them (a hash, not two sorts).
         await conn.execute("analyze person")

@@ -107,7 +107,8 @@ alter table film_alternative_title drop constraint film_alternative_title_film_i
 -- name: imdb_people_insert_first
 -- imdb_people_insert into an empty graph: no slug is taken yet. Each name is folded once, for
 -- its slug (slugify) and its words (search_words), which trigger person_words_insert would
--- have remembered (it is off for a first load: imdb_first_load_person_words_off).
+-- have remembered (it is off for a first load: imdb_first_load_person_words_off). A plain
+-- INSERT, its count in its command status: a CTE's RETURNING kept every row in a tuplestore.
 with folded as materialized (
     select s.*, fold(s.name) as folded from imdb_person_stage s
 ), ranked as (
@@ -116,12 +117,6 @@ with folded as materialized (
                  coalesce(nullif(btrim(regexp_replace(s.folded, '[^a-z0-9]+', '-', 'g'), '-'),
                                  ''), 'person') as base
           from folded s) s
-), added as (
-    insert into person (slug, name, birth_year, death_year, imdb_id)
-    select case when rn = 1 then base else base || '-' || imdb_id end,
-           name, birth_year, death_year, imdb_id
-    from ranked
-    returning 1
 ), words as (
     insert into search_word (word, in_names)
     select w, true
@@ -131,48 +126,45 @@ with folded as materialized (
     order by w
     on conflict (word) do update set in_names = true where not search_word.in_names
 )
-select count(*) from added;
+insert into person (slug, name, birth_year, death_year, imdb_id)
+select case when rn = 1 then base else base || '-' || imdb_id end,
+       name, birth_year, death_year, imdb_id
+from ranked;
 
 -- name: imdb_credits_insert_first
--- imdb_credits_merge into an empty graph: every credit is new; returns how many. The film's
--- sort key is copied here, as trigger credit_film_key would (it is off for a first load).
+-- imdb_credits_merge into an empty graph: every credit is new (how many: the command
+-- status). The film's sort key is copied here, as trigger credit_film_key would (it is off for
+-- a first load).
 with wanted as (
     select distinct on (c.tconst, c.role, c.nconst)
            c.tconst, c.role, c.nconst, c.character_name, c.billing_order
     from imdb_credit_stage c
     order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
-), added as (
-    insert into credit (
-        film_id, person_id, role, character_name, billing_order, film_year, film_release_date,
-        film_title
-    )
-    select f.id, p.id, w.role, w.character_name, w.billing_order, f.year, f.release_date,
-           f.title
-    from wanted w
-    join film f on f.imdb_id = w.tconst
-    join person p on p.imdb_id = w.nconst
-    returning 1
 )
-select count(*) from added;
+insert into credit (
+    film_id, person_id, role, character_name, billing_order, film_year, film_release_date,
+    film_title
+)
+select f.id, p.id, w.role, w.character_name, w.billing_order, f.year, f.release_date, f.title
+from wanted w
+join film f on f.imdb_id = w.tconst
+join person p on p.imdb_id = w.nconst;
 
 -- name: imdb_akas_insert_first
--- imdb_akas_merge into an empty graph: every alternative title is new; returns how many.
-with added as (
-    insert into film_alternative_title (
-        film_id, ordering, title, region, language, types, attributes, is_original
-    )
-    select distinct on (a.titleid, a.ordering::integer)
-           f.id, a.ordering::integer, btrim(a.title), nullif(a.region, '\N'),
-           nullif(a.language, '\N'),
-           coalesce(string_to_array(nullif(a.types, '\N'), chr(2)), '{}'),
-           coalesce(string_to_array(nullif(a.attributes, '\N'), chr(2)), '{}'),
-           a.isoriginaltitle = '1'
-    from imdb_aka_stage a
-    join film f on f.imdb_id = a.titleid
-    order by a.titleid, a.ordering::integer, a.line desc
-    returning 1
+-- imdb_akas_merge into an empty graph: every alternative title is new (how many: the command
+-- status).
+insert into film_alternative_title (
+    film_id, ordering, title, region, language, types, attributes, is_original
 )
-select count(*) from added;
+select distinct on (a.titleid, a.ordering::integer)
+       f.id, a.ordering::integer, btrim(a.title), nullif(a.region, '\N'),
+       nullif(a.language, '\N'),
+       coalesce(string_to_array(nullif(a.types, '\N'), chr(2)), '{}'),
+       coalesce(string_to_array(nullif(a.attributes, '\N'), chr(2)), '{}'),
+       a.isoriginaltitle = '1'
+from imdb_aka_stage a
+join film f on f.imdb_id = a.titleid
+order by a.titleid, a.ordering::integer, a.line desc;
 
 -- name: imdb_first_load_film_rating_idx
 create index film_rating_idx on film (coalesce(imdb_rating, (-1)::numeric), id)
