@@ -755,8 +755,9 @@ async def _people(run: Run, dropped: int, *, first: bool) -> None:
 # A first load drops these (sql/queries/import_imdb_first.sql) and builds them again.
 FIRST_LOAD_DROP = (
     "imdb_first_load_drop_indexes",
-    "imdb_first_load_drop_person_keys",
     "imdb_first_load_drop_credit_keys",
+    "imdb_first_load_drop_hub_key",
+    "imdb_first_load_drop_person_keys",
     "imdb_first_load_drop_alternative_title_keys",
     "imdb_first_load_drop_film_genre_keys",
     "imdb_first_load_credit_trigger_off",
@@ -778,6 +779,7 @@ FIRST_LOAD_BUILD = (
     "imdb_first_load_film_genre_keys",
     "imdb_first_load_film_genre_genre_idx",
     "imdb_first_load_person_keys",
+    "imdb_first_load_hub_key",
     "imdb_first_load_person_name_idx",
     "imdb_first_load_person_name_prefix_idx",
     "imdb_first_load_person_name_words_idx",
