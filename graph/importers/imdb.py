@@ -768,7 +768,9 @@ FIRST_LOAD_DROP = (
 FIRST_LOAD_BUILD = (
     "imdb_first_load_credit_trigger_on",
     "imdb_first_load_person_words_on",
+    "imdb_first_load_drop_credit_tally_key",
     "imdb_first_load_credit_tally",
+    "imdb_first_load_credit_tally_key",
     "imdb_first_load_film_rating_idx",
     "imdb_first_load_film_runtime_idx",
     "imdb_first_load_film_search_vector_idx",
