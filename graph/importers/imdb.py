@@ -334,7 +334,9 @@ async def _pipelined(
     # Nothing was left out by a digest (none is read into an empty graph), so staging the
     # digests now drops no title.crew line (Changes.staged).
     await changes.staged(run.conn)
+    await run.conn.execute(db.sql("imdb_first_load_drop_digest_key"))
     await _store(run, changes)
+    await run.conn.execute(db.sql("imdb_first_load_digest_key"))
 
 
 async def _stage_file(
