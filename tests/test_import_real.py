@@ -489,7 +489,10 @@ async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
     before = await fingerprint(empty_dsn)
     listing = scratch_dir / "watch-providers-movie.json"
     listing.write_text(json.dumps(PROVIDER_LIST))
-    for wrong in (listing, scratch_dir / "genres.json"):
+    # The film's details (/movie/550) were one bad row, "not an object of regions (at results)".
+    details = scratch_dir / "550.json"
+    details.write_text(json.dumps({"id": 550, "imdb_id": "tt0137523", "title": "Fight Club"}))
+    for wrong in (listing, scratch_dir / "genres.json", details):
         if not wrong.exists():
             wrong.write_text(json.dumps({"genres": [{"id": 28, "name": "Action"}]}))
         result = filmgraph_import(empty_dsn, "tmdb-watch", wrong)
@@ -533,6 +536,27 @@ async def test_tmdb_answers_of_the_wrong_kind_gzip_and_unknown_films(
         (2, "Apple TV"),
         (8, "Netflix"),
     ]
+
+
+async def test_a_tmdb_watch_answer_inside_the_films_details_is_read(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """/movie/{id}?append_to_response=watch/providers gives the film's details with its watch
+    answer under "watch/providers": it was a bad row ("not an object of regions"), and is read
+    as the answer alone is, bad entries reported at their path."""
+    await _film_with_tmdb_id(empty_dsn, 550)
+    answer = _answer(550, "Apple TV")
+    answer["results"]["US"]["buy"] = [5]
+    details = {"id": 550, "imdb_id": "tt0137523", "title": "Fight Club", "watch/providers": answer}
+    path = scratch_dir / "550.json"
+    path.write_text(json.dumps(details))
+    result = filmgraph_import(empty_dsn, "tmdb-watch", path, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == [
+        '550.json:1: not an object (at ["watch/providers"].results.US.buy[0])'
+    ]
+    assert summary(result.stdout)["offer"] == [1, 0, 0, 1]
+    assert await _rows(empty_dsn, "select kind::text, region from offer") == [("RENT", "US")]
 
 
 async def test_a_tmdb_watch_answer_cut_short_is_one_bad_row_plain_or_gzip(
@@ -755,3 +779,200 @@ async def test_a_copy_written_with_quote_none_and_an_escapechar_imports_alike(
         (files / path.name).write_text(out.getvalue(), encoding="utf-8")
     assert '\t\\"Weird\\" Al: The Movie\t' in (files / "title.basics.tsv").read_text()
     await imports_as(fresh_dsn, "imdb", files, graph, "escaped")
+
+
+async def test_a_copy_escaped_with_nulls_written_as_imdb_does_imports_alike(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """The same copy told to_csv(na_rep="\\N") as well, to keep IMDb's nulls: the escapechar
+    escapes their backslash too (`\\\\N`), and every line with a null was rejected ("bad
+    endYear E'\\\\\\\\N'"). A block whose every backslash escapes a quote or a backslash
+    is such a copy: IMDb's own text has its nulls `\\N`, a backslash before an N."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    files = scratch_dir / "escaped-nulls"
+    files.mkdir()
+    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+        rows = [[field or "\\N" for field in row] for row in rows]
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\").writerows(rows)
+        (files / path.name).write_text(out.getvalue(), encoding="utf-8")
+    basics = (files / "title.basics.tsv").read_text()
+    assert '\t\\"Weird\\" Al: The Movie\t' in basics and "\t\\\\N\t" in basics
+    await imports_as(fresh_dsn, "imdb", files, graph, "escaped-nulls")
+
+
+def _akas_min_nan(text: str) -> str:
+    """title.akas with the Canadian title's language Min Nan Chinese (ISO 639-3 "nan")."""
+    before = "\tLes misérables\tCA\tfr\t"
+    assert before in text
+    return text.replace(before, "\tLes misérables\tCA\tnan\t")
+
+
+async def test_a_language_nan_is_min_nan_chinese_not_a_null(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """ "nan" is a language code (ISO 639-3, Min Nan Chinese), and IMDb uses it. In a copy
+    without IMDb's `\\N` it was taken for pandas' null, and the language was lost. In the
+    language column it is a null only where the block writes the nulls of other columns
+    "nan" too (a copy turned to text, where the two cannot be told apart); "NaN" is a null."""
+    named = copy(EXTRACT, scratch_dir / "named")
+    akas = named / "title.akas.tsv"
+    akas.write_text(_akas_min_nan(akas.read_text(encoding="utf-8")), encoding="utf-8")
+    language = "select language from film_alternative_title where title = 'Les misérables'"
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", named).returncode == 0
+    assert await _rows(original, language) == [("nan",)]
+    graph = await fingerprint(original)
+    variants: list[tuple[str, Quoting]] = [
+        ("", csv.QUOTE_MINIMAL),
+        ("NaN", csv.QUOTE_MINIMAL),
+        ("", csv.QUOTE_ALL),
+    ]
+    for na, quoting in variants:
+        files = copy(FIXTURES / "extract-pandas", scratch_dir / f"pandas-{na}-{quoting}")
+        for path in sorted(files.glob("*.tsv")):
+            text = path.read_text(encoding="utf-8")
+            if path.name == "title.akas.tsv":
+                text = _akas_min_nan(text)
+            rows = [[f or na for f in row] for row in csv.reader(text.splitlines(), delimiter="\t")]
+            out = io.StringIO()
+            csv.writer(out, delimiter="\t", quoting=quoting).writerows(rows)
+            path.write_text(out.getvalue(), encoding="utf-8")
+        await imports_as(fresh_dsn, "imdb", files, graph, files.name)
+    # Every null written "nan", as astype(str) did before pandas 3: that "nan" is a null too.
+    files = copy(FIXTURES / "extract-pandas", scratch_dir / "text")
+    akas = files / "title.akas.tsv"
+    rows = list(csv.reader(_akas_min_nan(akas.read_text()).splitlines(), delimiter="\t"))
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t").writerows([[f or "nan" for f in row] for row in rows])
+    akas.write_text(out.getvalue(), encoding="utf-8")
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    assert await _rows(dsn, language) == [(None,)]
+
+
+def _tailed(source: Path, target: Path, pattern: str) -> Path:
+    """Each file as two halves joined by `tail -n +1 a b > c` (or `head`): a banner
+    `==> a <==` before each half's lines, the second after an empty line."""
+    target.mkdir(parents=True)
+    for path in sorted(source.glob(pattern)):
+        lines = path.read_bytes().splitlines(keepends=True)
+        half = 1 + len(lines[1:]) // 2
+        (target / "a").write_bytes(b"".join(lines[:half]))
+        (target / "b").write_bytes(b"".join([lines[0], *lines[half:]]))
+        joined = subprocess.run(
+            ["tail", "-n", "+1", "a", "b"], cwd=target, capture_output=True, check=True
+        ).stdout
+        assert joined.startswith(b"==> a <==\n") and b"\n\n==> b <==\n" in joined
+        (target / path.name).write_bytes(joined)
+        (target / "a").unlink()
+        (target / "b").unlink()
+    return target
+
+
+async def test_copies_joined_by_tail_with_their_banners_import_as_one(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """`tail -n +1 a.tsv b.tsv > c.tsv` (and `head`) write a banner `==> a.tsv <==` before each
+    file: the file was refused ("header is '==> a.tsv <=='", exit status 4), and a banner
+    inside was a bad row. Banners are skipped and counted with the repeated headers."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    joined = _tailed(EXTRACT, scratch_dir / "tailed", "*.tsv")
+    result = await imports_as(fresh_dsn, "imdb", joined, graph, "tailed")
+    basics = (EXTRACT / "title.basics.tsv").read_text().count("\n")
+    # a's banner, its header and half of its lines, an empty line, then b's banner.
+    second = 1 + 1 + (basics - 1) // 2 + 1 + 1
+    reason = "3 repeated header line(s) of files joined together"
+    assert (
+        f"filmgraph: title.basics.tsv: {reason} skipped, e.g. line 1, line {second}, "
+        f"line {second + 1}" in result.stderr.splitlines()
+    )
+    assert f"skipped title.basics.tsv: {reason}" in result.stdout.splitlines()
+
+    ml_original = await fresh_dsn()
+    assert filmgraph_import(ml_original, "movielens", MOVIELENS).returncode == 0
+    ml_graph = await fingerprint(ml_original)
+    joined = _tailed(MOVIELENS, scratch_dir / "tailed-ml", "*.csv")
+    result = await imports_as(fresh_dsn, "movielens", joined, ml_graph, "ml", counts=False)
+    assert f"skipped movies.csv: {reason}" in result.stdout.splitlines()
+
+
+async def test_a_movielens_movie_given_twice_is_warned_of_unless_the_same_row(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """A movieId twice in movies.csv with another title was one film with the later row's
+    title, silently: it is warned of, as an IMDb id given twice in links.csv is. The same rows
+    again (`cat movies.csv movies.csv`) warned of each links.csv row as "movieId 1 has the IMDb
+    id tt0114709 of movieId 1": the same movie is one film, nothing to warn of."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "movielens", MOVIELENS).returncode == 0
+    graph = await fingerprint(original)
+    doubled = scratch_dir / "doubled"
+    doubled.mkdir()
+    for name in ("movies.csv", "links.csv"):
+        text = (MOVIELENS / name).read_text(encoding="utf-8")
+        (doubled / name).write_text(text + text, encoding="utf-8")
+    result = await imports_as(fresh_dsn, "movielens", doubled, graph, "doubled", counts=False)
+    assert [line for line in result.stderr.splitlines() if "warning" in line] == [
+        "filmgraph: warning: links.csv:27: tmdbId 4912 also belongs to tt0290538; kept there, "
+        "tt0270288 imported without it"
+    ]
+    again = copy(MOVIELENS, scratch_dir / "again")
+    movies = (MOVIELENS / "movies.csv").read_text(encoding="utf-8")
+    (again / "movies.csv").write_text(movies + "3,Lost Children (1995),Drama\n")
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "movielens", again)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "filmgraph: warning: movies.csv:4: movieId 3 again on line 14 with another title or "
+        "genres: one movie, with line 14's"
+    ) in result.stderr.splitlines()
+    assert summary(result.stdout)["film"] == [12, 0, 0, 0]
+    assert await _rows(dsn, "select title from film where imdb_id = 'tt0112682'") == [
+        ("Lost Children",)
+    ]
+
+
+async def test_backslashes_of_a_copy_escaped_without_a_quote_are_read_once(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """A QUOTE_NONE copy escapes each backslash (`One\\\\Two`): a block without a quote was read
+    as IMDb's text, and the title kept both backslashes. IMDb's own text, and a copy that
+    escapes nothing (QUOTE_MINIMAL), keep theirs: a single backslash escapes nothing there."""
+    header = ["tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear"]
+    header += ["endYear", "runtimeMinutes", "genres"]
+    rows = [
+        ["tt0000011", "movie", "One\\Two", "One\\Two", "0", "2020", "", "95", "Comedy"],
+        ["tt0000012", "movie", "Back\\\\slash", "Back\\\\slash", "0", "2020", "", "90", "Drama"],
+    ]
+    imdb = scratch_dir / "imdb"
+    imdb.mkdir()
+    (imdb / "title.basics.tsv").write_text(
+        "\n".join("\t".join(f or "\\N" for f in row) for row in [header, *rows]) + "\n"
+    )
+    titles = "select title from film order by imdb_id"
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", imdb).returncode == 0
+    assert await _rows(original, titles) == [("One\\Two",), ("Back\\\\slash",)]
+    graph = await fingerprint(original)
+    for name, options in (
+        ("escaped", {"quoting": csv.QUOTE_NONE, "escapechar": "\\"}),
+        ("minimal", {"quoting": csv.QUOTE_MINIMAL}),
+    ):
+        files = scratch_dir / name
+        files.mkdir()
+        for na in ("", "\\N"):
+            out = io.StringIO()
+            body = [[f or na for f in row] for row in rows]
+            csv.writer(out, delimiter="\t", **options).writerows([header, *body])
+            (files / "title.basics.tsv").write_text(out.getvalue())
+            dsn = await fresh_dsn()
+            result = filmgraph_import(dsn, "imdb", files)
+            assert result.returncode == 0, (name, na, result.stderr)
+            assert await fingerprint(dsn) == graph, (name, na, out.getvalue())

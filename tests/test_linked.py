@@ -613,3 +613,72 @@ async def test_import_wikidata_refuses_what_is_not_sparql_results(
     done = filmgraph_import(empty_dsn, "wikidata", no_imdb)
     assert done.returncode == 4
     assert "the query selects no ?imdbId" in done.stderr
+
+
+# Runs `filmgraph import`, then writes the process's peak resident memory (VmHWM, counted
+# from its exec: ru_maxrss would count the forking test's own memory) on its last stderr line.
+PEAK = """
+import atexit, sys
+from graph.cli import main
+def peak():
+    (line,) = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+    print(int(line.split()[1]) * 1024, file=sys.stderr)
+atexit.register(peak)
+sys.exit(main(["import", *sys.argv[1:]]))
+"""
+
+
+def _import_peak_rss(dsn: str, *args: str | Path) -> tuple[int, str, int]:
+    """`filmgraph import ARGS…`: its exit status, stderr and peak resident memory (bytes)."""
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, *map(str, args)],
+        env=env(dsn),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    *lines, peak = done.stderr.splitlines()
+    return done.returncode, "\n".join(lines), int(peak)
+
+
+async def test_import_wikidata_streams_a_large_answer(writable_dsn: str, scratch_dir: Path) -> None:
+    """An answer about every film is hundreds of megabytes: it was read whole, about six times
+    its size in memory (1.2 GB for 200 MB). It is read as a stream: 60 MB of results (150,000
+    bindings, as the service writes them) take what a small file takes, each binding is read
+    (every film counted), and a bad one deep in the file is reported at its own line."""
+    entity = "http://www.wikidata.org/entity/"
+    count, bad = 150_000, 123_456
+    path = scratch_dir / "films.json"
+    with path.open("w", encoding="utf-8") as out:
+        out.write('{\n "head": {\n  "vars": ["item", "itemLabel", "imdbId", "director"]\n },\n')
+        out.write(' "results": {\n  "bindings": [\n')
+        for i in range(count):
+            binding = {
+                "item": {"type": "uri", "value": f"{entity}Q{10_000_000 + i}"},
+                "itemLabel": {"xml:lang": "en", "type": "literal", "value": f"Film {i} " * 8},
+                "imdbId": {"type": "literal", "value": f"tt{20_000_000 + i}"},
+                "director": {"type": "uri", "value": f"{entity}Q{30_000_000 + i}"},
+            }
+            if i == bad:
+                binding["imdbId"]["value"] = "nm0000338"
+            text = json.dumps(binding, indent=1).replace("\n", "\n   ")
+            out.write(f"   {text}{',' if i < count - 1 else ''}\n")
+        out.write("  ]\n }\n}\n")
+    size = path.stat().st_size
+    assert size > 60_000_000
+    # The line each binding starts on, counted from the text.
+    starts = [n for n, text in enumerate(path.read_text().splitlines(), 1) if text == "   {"]
+    line = starts[bad]
+    small = scratch_dir / "small.json"
+    small.write_text((FIXTURES / "wikidata" / "films.json").read_text())
+    status, _, floor = _import_peak_rss(writable_dsn, "wikidata", small, "--max-errors", "1")
+    assert status == 0
+    status, stderr, peak = _import_peak_rss(writable_dsn, "wikidata", path, "--max-errors", "1")
+    assert status == 0, stderr
+    assert rejects(stderr) == [
+        f"films.json:{line}: bad imdbId 'nm0000338' (an IMDb title id such as tt0068646) "
+        f"(at results.bindings[{bad}])"
+    ]
+    assert f"filmgraph: {count - 1} film(s) not in the graph (by IMDb id) left out" in stderr
+    assert peak < floor + 32 * 2**20, (peak, floor, size)

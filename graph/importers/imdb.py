@@ -334,7 +334,9 @@ async def _pipelined(
     # Nothing was left out by a digest (none is read into an empty graph), so staging the
     # digests now drops no title.crew line (Changes.staged).
     await changes.staged(run.conn)
+    await run.conn.execute(db.sql("imdb_first_load_drop_digest_key"))
     await _store(run, changes)
+    await run.conn.execute(db.sql("imdb_first_load_digest_key"))
 
 
 async def _stage_file(
@@ -380,7 +382,7 @@ async def _credits(
     await _people(run, kept.left_out.get("name.basics", 0), first=first)
     run.merged("person", 0, 0, changes.unchanged_rows(NAMES))
     if first:
-        inserted = await conn.fetchval(db.sql("imdb_credits_insert_first"))
+        inserted = _count(await conn.execute(db.sql("imdb_credits_insert_first")))
         run.merged("credit", inserted, 0, inserted)
     else:
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_credits_merge"))
@@ -426,7 +428,7 @@ async def _akas(
     if skipped:
         run.note(f"{skipped} alternative title(s) of titles of other types left out")
     if first:
-        inserted = await conn.fetchval(db.sql("imdb_akas_insert_first"))
+        inserted = _count(await conn.execute(db.sql("imdb_akas_insert_first")))
         run.merged("film_alternative_title", inserted, 0, inserted)
     else:
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
@@ -747,7 +749,7 @@ async def _people(run: Run, dropped: int, *, first: bool) -> None:
         run.note(f"{left_out} name.basics row(s) of people not credited here left out")
     await conn.execute("analyze imdb_person_stage")
     if first:
-        inserted = await conn.fetchval(db.sql("imdb_people_insert_first"))
+        inserted = _count(await conn.execute(db.sql("imdb_people_insert_first")))
         run.merged("person", inserted, 0, total)
         # For the plan of the credits' insert, which joins them (a hash, not two sorts).
         await conn.execute("analyze person")
@@ -760,8 +762,9 @@ async def _people(run: Run, dropped: int, *, first: bool) -> None:
 # A first load drops these (sql/queries/import_imdb_first.sql) and builds them again.
 FIRST_LOAD_DROP = (
     "imdb_first_load_drop_indexes",
-    "imdb_first_load_drop_person_keys",
     "imdb_first_load_drop_credit_keys",
+    "imdb_first_load_drop_hub_key",
+    "imdb_first_load_drop_person_keys",
     "imdb_first_load_drop_alternative_title_keys",
     "imdb_first_load_drop_film_genre_keys",
     "imdb_first_load_credit_trigger_off",
@@ -772,7 +775,9 @@ FIRST_LOAD_DROP = (
 FIRST_LOAD_BUILD = (
     "imdb_first_load_credit_trigger_on",
     "imdb_first_load_person_words_on",
+    "imdb_first_load_drop_credit_tally_key",
     "imdb_first_load_credit_tally",
+    "imdb_first_load_credit_tally_key",
     "imdb_first_load_film_rating_idx",
     "imdb_first_load_film_runtime_idx",
     "imdb_first_load_film_search_vector_idx",
@@ -783,6 +788,7 @@ FIRST_LOAD_BUILD = (
     "imdb_first_load_film_genre_keys",
     "imdb_first_load_film_genre_genre_idx",
     "imdb_first_load_person_keys",
+    "imdb_first_load_hub_key",
     "imdb_first_load_person_name_idx",
     "imdb_first_load_person_name_prefix_idx",
     "imdb_first_load_person_name_words_idx",

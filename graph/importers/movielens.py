@@ -124,6 +124,8 @@ async def import_movielens(run: Run, directory: Path) -> None:
     run.skip_dangling(
         links_name, f"row(s) naming a movieId {movies_name} does not have", dangling, examples
     )
+    replaced, lines, reasons = await conn.fetchrow(db.sql("movielens_movies_repeated"), WARNINGS)
+    _warn(run, movies_name, replaced, lines, reasons, "movie row(s) replaced by a later one")
     await _titles(run)
     total, unlinked, lines, refs, merged, merged_lines, reasons = await conn.fetchrow(
         db.sql("movielens_films_stage"), DANGLING_EXAMPLES, WARNINGS
@@ -173,7 +175,7 @@ async def _tmdb_clashes(run: Run, links_name: str) -> None:
 
 def _warn(
     run: Run,
-    links_name: str,
+    file: str,
     count: int,
     lines: list[int] | None,
     reasons: list[str] | None,
@@ -181,6 +183,6 @@ def _warn(
 ) -> None:
     """A warning per line for the first WARNINGS of count, then one for the rest."""
     for line, reason in zip(lines or [], reasons or [], strict=True):
-        run.note(f"warning: {links_name}:{line}: {reason}")
+        run.note(f"warning: {file}:{line}: {reason}")
     if count > len(lines or []):
         run.note(f"warning: {count - len(lines or [])} more {more}")

@@ -33,11 +33,18 @@ WHOLE = frozenset(
 )
 _WHOLE_FLOAT = re.compile(rb"([0-9]+)\.0+")
 _ESCAPED = re.compile(rb"\\(.)")
+# Text in which every quote and backslash is escaped by a backslash, and no backslash is
+# anything else: csv's or pandas' QUOTE_NONE with escapechar="\\" (see tsv_copy).
+_ESCAPES_ONLY = re.compile(rb'[^\\"]*(?:\\[\\"][^\\"]*)*')
 # A null as pandas writes it when told to_csv(na_rep="NaN"), or as "nan" once a column is turned
 # to text (astype(str)): a null, in every column but those of names and titles, where "NaN" may
 # be a name (pandas keeps one so with keep_default_na=False).
 NANS = (b"NaN", b"nan")
 NAMED = frozenset({"primaryTitle", "originalTitle", "primaryName", "title"})
+# Columns of codes where "nan" is one: the ISO 639-3 code of Min Nan Chinese, in title.akas'
+# language. There "NaN" is a null, and "nan" only in a block that writes the nulls of other
+# columns so too (a copy turned to text): see _text_nans.
+CODES = frozenset({"language"})
 
 
 class InputError(Exception):
@@ -121,6 +128,12 @@ CUT_SHORT = "last line has no line end: the file was cut short"
 REPEATED_HEADER = "the header line again (files joined)"
 
 
+def _banner(line: bytes) -> bool:
+    """Whether a line is the `==> a.tsv <==` that `tail -n +1 a.tsv b.tsv` (or `head`) writes
+    before each file's lines when given several: no line of a file has it (no tab)."""
+    return line.startswith(b"==> ") and line.endswith(b" <==") and b"\t" not in line
+
+
 def _lines(source: Source, reject: RejectSink) -> Iterator[tuple[int, list[bytes]]]:
     """(number of the first line, lines without their line ends), a block at a time.
 
@@ -166,7 +179,11 @@ def _field(text: str) -> bytes:
 
 
 def _unquote(
-    line: bytes, columns: int, whole: tuple[int, ...] = (), nan: tuple[int, ...] = ()
+    line: bytes,
+    columns: int,
+    whole: tuple[int, ...] = (),
+    nan: tuple[int, ...] = (),
+    upper: tuple[int, ...] = (),
 ) -> bytes | None:
     """A line whose fields are quoted CSV-style, if it then has the right number of fields;
     None otherwise.
@@ -187,6 +204,9 @@ def _unquote(
         return None
     for i in nan:
         if fields[i] in ("NaN", "nan"):
+            fields[i] = ""
+    for i in upper:
+        if fields[i] == "NaN":
             fields[i] = ""
     for i in whole:
         if fields[i].endswith(".0"):
@@ -244,6 +264,8 @@ def tsv_copy(
     tabs = columns - 1
     whole = tuple(i for i, name in enumerate(header) if name in WHOLE)
     nan = tuple(i for i, name in enumerate(header) if i and name not in NAMED)
+    codes = tuple(i for i in nan if header[i] in CODES)
+    others = tuple(i for i in nan if i not in codes)
     # pandas' floats ("1994.0") are looked for only where they can be: before a tab if an
     # integer column is not last (a rating of 7.0 is not one), before a line end if one is.
     inner = any(i < tabs for i in whole)
@@ -260,8 +282,14 @@ def tsv_copy(
             continue
         start = 0  # the lines after the header
         if first:
-            index = check_header(source, lines[0], header)
-            lines[0] = b""
+            # `tail -n +1 a.tsv b.tsv` starts with a.tsv's banner, then its header.
+            at = 0
+            while at < len(lines) - 1 and _banner(lines[at]):
+                reject(Reject(source.name, number + at, REPEATED_HEADER))
+                lines[at] = b""
+                at += 1
+            index = check_header(source, lines[at], header)
+            lines[at] = b""
             first = False
             start = 1
             text = b"\n".join(lines[1:])
@@ -301,13 +329,27 @@ def tsv_copy(
         block = b"\n".join(lines)
         # A null written NaN is looked for only in a block without IMDb's nulls (found at once
         # in IMDb's own files, whose lines are full of them), before empty fields become them.
-        nans = NULL not in block
-        if nans and b'\\"' in block and block.count(b'"') == block.count(b'\\"'):
+        null = block.find(NULL)
+        nans = null < 0
+        # IMDb's null with its backslash escaped (`\\N`) is found where its first null is, at
+        # once: a search for it through a block of IMDb's own text cost 1-2 ms a MiB.
+        escapes = (nans and (b'\\"' in block or b"\\\\" in block)) or (
+            null > 0 and block[null - 1] == ord("\\")
+        )
+        if escapes and _ESCAPES_ONLY.fullmatch(block):
             # Written by csv or pandas with QUOTE_NONE and escapechar="\\" (pandas' to_csv
             # asks for one when told QUOTE_NONE, as a reader of IMDb's quotes is): every
-            # quote and backslash escaped: `[\"Maya\"]`, `Stephen \"Dr\" Love`.
+            # quote and backslash escaped: `[\"Maya\"]`, `Stephen \"Dr\" Love`, `One\\Two`, and
+            # IMDb's null `\\N` when told na_rep="\\N". IMDb's own text has nulls `\N`, a
+            # backslash escaping nothing, so a block of it is never read so.
             lines = [_ESCAPED.sub(rb"\1", line) if b"\\" in line else line for line in lines]
             block = b"\n".join(lines)
+            nans = NULL not in block
+        # Where only "NaN" is a null: the codes, unless the block writes nulls "nan" elsewhere.
+        upper: tuple[int, ...] = ()
+        nulls = nan
+        if codes and nans and b"nan" in block and not _text_nans(lines, others):
+            upper, nulls = codes, others
         # Fields start after a tab or a line end: with both as tabs, one search finds an empty
         # field and one a field that starts with a quote, for the whole block.
         fields = block.replace(b"\n", b"\t")
@@ -323,7 +365,7 @@ def tsv_copy(
         if nans and (
             b"\tNaN\t" in fields or b"\tnan\t" in fields or fields.endswith((b"\tNaN", b"\tnan"))
         ):
-            lines = [_nan_as_null(line, nan, columns) for line in lines]
+            lines = [_nan_as_null(line, nulls, columns, upper) for line in lines]
             block = b"\n".join(lines)
             fields = block.replace(b"\n", b"\t")
         quoted = fields.startswith(b'"') or b'\t"' in fields
@@ -364,8 +406,12 @@ def tsv_copy(
             if b"" in numbered:
                 i = numbered.index(b"")
                 while i >= 0:
-                    if lines[i]:
-                        fixed = _repair(source, number + i, lines[i], columns, reject, whole, nan)
+                    if _banner(lines[i]):
+                        reject(Reject(source.name, number + i, REPEATED_HEADER))
+                    elif lines[i]:
+                        fixed = _repair(
+                            source, number + i, lines[i], columns, reject, whole, nulls, upper
+                        )
                         if fixed is not None and not (drop and drop.drops(fixed)):
                             numbered[i] = b"%d\t%s" % (number + i, fixed)
                     i = _next_empty(numbered, i + 1)
@@ -380,11 +426,13 @@ def tsv_copy(
                 bad = _bad_bytes(line)
                 if bad:
                     reject(Reject(source.name, number + i, bad))
+                elif _banner(line):
+                    reject(Reject(source.name, number + i, REPEATED_HEADER))
                 elif line.count(b"\t") == tabs and not _maybe_quoted(line):
                     if not (drop and drop.drops(_escape(line))):
                         append(b"%d\t%s" % (number + i, _escape(line)))
                 else:
-                    fixed = _repair(source, number + i, line, columns, reject, whole, nan)
+                    fixed = _repair(source, number + i, line, columns, reject, whole, nulls, upper)
                     if fixed is not None and not (drop and drop.drops(fixed)):
                         append(b"%d\t%s" % (number + i, fixed))
         if drop is not None:
@@ -482,16 +530,35 @@ def _whole_numbers(line: bytes, whole: tuple[int, ...], columns: int) -> bytes:
     return b"\t".join(fields)
 
 
-def _nan_as_null(line: bytes, nan: tuple[int, ...], columns: int) -> bytes:
-    """A line with `\\N` for pandas' "NaN" or "nan" in the columns `nan` (see NANS); another
-    line as it is (a quoted one is read by _unquote, which does the same)."""
+def _nan_as_null(
+    line: bytes, nan: tuple[int, ...], columns: int, upper: tuple[int, ...] = ()
+) -> bytes:
+    """A line with `\\N` for pandas' "NaN" or "nan" in the columns `nan` (see NANS), and for
+    "NaN" in the columns `upper`; another line as it is (a quoted one is read by _unquote,
+    which does the same)."""
     fields = line.split(b"\t")
     if len(fields) != columns:
         return line
     for i in nan:
         if fields[i] in NANS:
             fields[i] = NULL
+    for i in upper:
+        if fields[i] == b"NaN":
+            fields[i] = NULL
     return b"\t".join(fields)
+
+
+def _text_nans(lines: list[bytes], columns: tuple[int, ...]) -> bool:
+    """Whether a block writes a null "nan" (quoted or not) in one of these columns: a copy
+    turned to text (astype(str) in pandas before 3) writes every null so, and a language
+    "nan" in it cannot be told from a null. Without one, a "nan" of a code column is the code
+    (pandas' to_csv writes a null empty, or "NaN" with na_rep="NaN")."""
+    for line in lines:
+        if b"nan" in line:
+            fields = line.split(b"\t")
+            if any(i < len(fields) and fields[i] in (b"nan", b'"nan"') for i in columns):
+                return True
+    return False
 
 
 def _whole_number(field: bytes) -> bytes:
@@ -542,10 +609,11 @@ def _repair(
     reject: RejectSink,
     whole: tuple[int, ...] = (),
     nan: tuple[int, ...] = (),
+    upper: tuple[int, ...] = (),
 ) -> bytes | None:
     """A line with quoted fields or the wrong number of tabs: re-read as quoted (CSV-style)
     fields if that gives the right number of them, else rejected."""
-    fixed = _unquote(line, columns, whole, nan) if b'"' in line else None
+    fixed = _unquote(line, columns, whole, nan, upper) if b'"' in line else None
     if fixed is None and line.count(b"\t") == columns - 1:
         return _escape(line)
     if fixed is None:
@@ -586,6 +654,9 @@ def csv_rows(
     reader = csv.reader(text(), strict=True)
     try:
         got = next(reader, None)
+        while got is not None and len(got) == 1 and _banner(got[0].encode()):
+            reject(Reject(source.name, numbers[0], REPEATED_HEADER))
+            got = next(reader, None)
         if got is None:
             raise InputError(f"{source.name}: empty file, expected a header line")
         if got and got[0].startswith("\ufeff"):
@@ -596,6 +667,9 @@ def csv_rows(
             raise InputError(f"{source.name}:1: header is {got!r}, expected {header!r}")
         for fields in reader:
             if not fields:
+                continue
+            if len(fields) == 1 and _banner(fields[0].encode()):
+                reject(Reject(source.name, numbers[0], REPEATED_HEADER))
                 continue
             if [fields[0].removeprefix("\ufeff"), *fields[1:]] == got:
                 reject(Reject(source.name, numbers[0], REPEATED_HEADER))

@@ -152,7 +152,7 @@ class Run:
     def repeated_headers(self, file: str, lines: list[int]) -> None:
         """Say once how many header lines a file had again (copies joined), and where: not
         bad rows, they spend no --max-errors; the summary counts them as skipped."""
-        shown = [f"line {n}" for n in lines[:DANGLING_EXAMPLES]]
+        shown = [f"line {n}" for n in sorted(lines)[:DANGLING_EXAMPLES]]
         self.skip_dangling(file, REPEATED_HEADERS, len(lines), shown)
 
     def note(self, message: str) -> None:

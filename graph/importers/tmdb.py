@@ -156,21 +156,36 @@ def _offers(
     offers: list[tuple[object, ...]] = []
     providers: list[ProviderRow] = []
     value = doc.value
-    if not isinstance(value, dict) or "id" not in value or isinstance(value.get("results"), list):
+    answer = value
+    base: JsonPath = ()
+    if isinstance(value, dict) and "results" not in value and "watch/providers" in value:
+        # The film's details with its watch answer inside: /movie/{id}?append_to_response=
+        # watch/providers.
+        answer = value["watch/providers"]
+        base = ("watch/providers",)
+    # A film's details without it, as another of TMDB's answers, has no "results": the
+    # answer is of another kind, not a bad row.
+    if (
+        not isinstance(value, dict)
+        or "id" not in value
+        or not isinstance(answer, dict)
+        or "results" not in answer
+        or isinstance(answer.get("results"), list)
+    ):
         raise InputError(
             f"{doc.name}: not a TMDB watch/providers answer (an object with the film's "
             '"id" and "results" by region, as /movie/{id}/watch/providers gives)'
         )
     film = value.get("id")
-    results = value.get("results")
+    results = answer.get("results")
     if not isinstance(film, int) or isinstance(film, bool) or not 0 < film < 2**31:
         doc.reject(run, ("id",), f"bad film id {film!r}", "offer")
         return None, [], []
     if not isinstance(results, dict):
-        doc.reject(run, ("results",), "not an object of regions", "offer")
+        doc.reject(run, (*base, "results"), "not an object of regions", "offer")
         return None, [], []
     for region, block in results.items():
-        where: JsonPath = ("results", region)
+        where: JsonPath = (*base, "results", region)
         if not isinstance(region, str) or not _REGION.match(region):
             doc.reject(run, where, f"bad region {region!r}", "offer")
             continue

@@ -1,8 +1,9 @@
 """`filmgraph import wikidata FILE`: Wikidata ids for films (by IMDb id) and their directors,
 from the Wikidata Query Service's SPARQL JSON results (docs/importing.md gives the query).
 
-The results are read whole and each binding checked in Python: a bad one is reported as
-`file:line: reason (at results.bindings[i])`. The good ones are staged and merged by
+The results are read as a stream (sparql_json.py: an answer about every film is hundreds of
+megabytes) and each binding checked in Python: a bad one is reported as `file:line: reason (at
+results.bindings[i])`. The good ones are staged a batch at a time and merged by
 sql/queries/import_wikidata.sql: films by IMDb id, their directors where the graph can tell
 which person an item is (see `wikidata_directors_merge`). Nothing else is written: an item
 whose film is not in the graph is left out, and so is one whose id another film holds.
@@ -15,14 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from graph import db
-from graph.importers.reader import InputError
+from graph.importers.reader import InputError, Reject
 from graph.importers.run import Run
-from graph.importers.tmdb import Document, _load
+from graph.importers.sparql_json import Results
 
 ENTITY = re.compile(r"https?://www\.wikidata\.org/entity/(Q[1-9][0-9]{0,11})")
 IMDB_TITLE = re.compile(r"tt[0-9]{7,10}")
 # Conflicts listed one by one before a count says how many more there were.
 MAX_LISTED = 10
+# Good bindings staged at once.
+BATCH = 10_000
+COLUMNS = ["binding", "imdb_id", "film_q", "director_q", "director_label"]
 
 StageRow = tuple[int, str, str, str | None, str | None]
 
@@ -61,63 +65,45 @@ def _row(binding: Any, index: int) -> StageRow | str:
     return (index, imdb, film, director, label if isinstance(label, str) else None)
 
 
-def _bindings(doc: Document) -> list[Any]:
-    value = doc.value
-    head = value.get("head") if isinstance(value, dict) else None
-    results = value.get("results") if isinstance(value, dict) else None
-    variables = head.get("vars") if isinstance(head, dict) else None
-    bindings = results.get("bindings") if isinstance(results, dict) else None
-    if not isinstance(variables, list) or not isinstance(bindings, list):
-        raise InputError(
-            f"{doc.name}: not SPARQL JSON results (no head.vars and results.bindings lists)"
-        )
+def _variables(name: str, variables: list[Any]) -> None:
+    """Refuse results whose query does not select what the import needs."""
     missing = [v for v in ("item", "imdbId") if v not in variables]
     if missing:
         raise InputError(
-            f"{doc.name}: the query selects no {', '.join('?' + v for v in missing)} "
+            f"{name}: the query selects no {', '.join('?' + v for v in missing)} "
             "(docs/importing.md gives the query)"
         )
-    return bindings
-
-
-def _file_conflicts(run: Run, doc: Document, rows: list[StageRow]) -> list[StageRow]:
-    """Leave out films the file gives several items and items it gives several films: the
-    graph holds one of each per film."""
-    items: dict[str, set[str]] = {}
-    films: dict[str, set[str]] = {}
-    for _, imdb, film, _, _ in rows:
-        items.setdefault(imdb, set()).add(film)
-        films.setdefault(film, set()).add(imdb)
-    doubtful = {imdb for imdb, qs in items.items() if len(qs) > 1}
-    doubtful |= {imdb for ids in films.values() if len(ids) > 1 for imdb in ids}
-    for imdb in sorted(doubtful)[:MAX_LISTED]:
-        named = ", ".join(sorted(items[imdb]))
-        run.note(f"{doc.name}: {imdb} is ambiguous in the file (items {named}); left out")
-    if len(doubtful) > MAX_LISTED:
-        run.note(f"{doc.name}: {len(doubtful) - MAX_LISTED} more ambiguous film(s) left out")
-    return [row for row in rows if row[1] not in doubtful]
 
 
 async def import_wikidata(run: Run, path: Path) -> None:
     conn = run.conn
     await conn.execute(db.sql("wikidata_stage_create"))
-    doc = _load(path, run, "film", whole=True)
-    rows: list[StageRow] = []
-    if doc is not None:
-        for i, binding in enumerate(_bindings(doc)):
-            where = ("results", "bindings", i)
-            row = _row(binding, i)
+    results = Results(path, _variables)
+    try:
+        rows: list[StageRow] = []
+        for index, line, binding in results.bindings():
+            row = _row(binding, index)
             if isinstance(row, str):
-                doc.reject(run, where, row, "film")
-            else:
-                rows.append(row)
-        rows = _file_conflicts(run, doc, rows)
-    await conn.copy_records_to_table(
-        "wikidata_stage",
-        records=rows,
-        columns=["binding", "imdb_id", "film_q", "director_q", "director_label"],
-    )
+                reason = f"{row} (at results.bindings[{index}])"
+                run.reject(Reject(path.name, line, reason), "film")
+                continue
+            rows.append(row)
+            if len(rows) == BATCH:
+                await conn.copy_records_to_table("wikidata_stage", records=rows, columns=COLUMNS)
+                rows = []
+        await conn.copy_records_to_table("wikidata_stage", records=rows, columns=COLUMNS)
+    finally:
+        results.close()
     await conn.execute("analyze wikidata_stage")
+    # Films the file gives several items, and items it gives several films, are left out: the
+    # graph holds one of each per film.
+    doubtful = await conn.fetch(db.sql("wikidata_file_conflicts"), MAX_LISTED)
+    for imdb, items, _ in doubtful:
+        named = ", ".join(items)
+        run.note(f"{path.name}: {imdb} is ambiguous in the file (items {named}); left out")
+    if doubtful and doubtful[0]["total"] > MAX_LISTED:
+        more = doubtful[0]["total"] - MAX_LISTED
+        run.note(f"{path.name}: {more} more ambiguous film(s) left out")
     conflicts = await conn.fetch(db.sql("wikidata_film_conflicts"))
     for imdb, film_q, holder in conflicts[:MAX_LISTED]:
         run.note(f"{path.name}: {film_q} of {imdb} is the film {holder}'s already; left out")

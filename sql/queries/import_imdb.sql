@@ -690,8 +690,12 @@ with unsettled as (
 insert into imdb_digest (file, imdb_id, digest, rows)
 select 'credits', s.imdb_id, s.digest, coalesce(n.rows, 0)
 from imdb_digest_stage s
-left join (select tconst, count(distinct (role, nconst)) as rows
-           from imdb_credit_stage group by tconst) n on n.tconst = s.imdb_id
+-- Distinct (tconst, role, nconst) counted per title, rather than count(distinct (role,
+-- nconst)): that sorted a million rows by a row value, compared field by field (2.4 s of
+-- 2.9 s at a tenth of IMDb).
+left join (select tconst, count(*) as rows
+           from (select distinct tconst, role, nconst from imdb_credit_stage) d
+           group by tconst) n on n.tconst = s.imdb_id
 where s.file = 'credits' and exists (select 1 from film f where f.imdb_id = s.imdb_id)
   and not ($1::boolean and exists (select 1 from unsettled u where u.tconst = s.imdb_id));
 

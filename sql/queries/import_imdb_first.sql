@@ -8,9 +8,11 @@
 -- name: imdb_first_load_lock
 -- Take the tables a first load rebuilds, for this transaction: readers wait for its commit.
 -- film_genre and genre too: dropping film_genre's keys (imdb_first_load_drop_film_genre_keys)
--- takes both, here rather than midway, in one statement with the rest.
-lock table film, person, credit, film_alternative_title, film_genre, genre
-    in access exclusive mode;
+-- takes both, here rather than midway, in one statement with the rest; collaborator_hub too,
+-- whose key to person goes with person's (imdb_first_load_drop_hub_key), and credit_tally,
+-- whose key goes too (imdb_first_load_drop_credit_tally_key).
+lock table film, person, credit, film_alternative_title, film_genre, genre, collaborator_hub,
+    credit_tally in access exclusive mode;
 
 -- name: imdb_graph_empty
 -- Whether the graph holds no film, person, credit or alternative title yet.
@@ -33,11 +35,23 @@ drop index film_rating_idx, film_runtime_idx, film_search_vector_idx, film_title
     credit_filmography_idx, film_genre_genre_id_idx;
 
 -- name: imdb_first_load_drop_person_keys
-alter table person drop constraint person_imdb_id_key, drop constraint person_slug_key;
+-- All of person's keys: its primary key, and tmdb_id's and wikidata_id's, kept up for each
+-- row inserted though all null, took 1.3 and 0.9 s of the 3 s of inserting the people of a
+-- tenth of IMDb (built again at the end in 0.2 s). After imdb_first_load_drop_credit_keys and
+-- imdb_first_load_drop_hub_key: their foreign keys need the primary key.
+alter table person drop constraint person_imdb_id_key, drop constraint person_slug_key,
+    drop constraint person_pkey, drop constraint person_tmdb_id_key,
+    drop constraint person_wikidata_id_key;
+
+-- name: imdb_first_load_drop_hub_key
+-- Needs person's primary key: dropped with it, added again after it.
+alter table collaborator_hub drop constraint collaborator_hub_person_id_fkey;
 
 -- name: imdb_first_load_drop_credit_keys
+-- credit's primary key too: kept up row by row, 0.8 of the 2.4 s of inserting the credits of
+-- a tenth of IMDb.
 alter table credit drop constraint credit_film_id_fkey, drop constraint credit_person_id_fkey,
-    drop constraint credit_film_id_role_person_id_key;
+    drop constraint credit_film_id_role_person_id_key, drop constraint credit_pkey;
 
 -- name: imdb_first_load_drop_film_genre_keys
 -- film_genre's keys and index, kept up link by link (its keys checking each link's film and
@@ -83,16 +97,23 @@ alter table imdb_person_stage drop constraint imdb_person_stage_pkey;
 -- Into an empty graph, every credit_tally row is one a deletion left at 0 (a new graph has
 -- none): removed, so that imdb_first_load_credit_tally inserts without ON CONFLICT, which
 -- probed the key for each of a million rows (5.7 s of 6 at a tenth of IMDb, against 2.7 s).
--- DELETE, not TRUNCATE: readers of credit_tally do not wait, and it takes no lock that a
--- reader holding one of the graph's tables could be waiting behind.
 delete from credit_tally;
+
+-- name: imdb_first_load_drop_credit_tally_key
+-- Kept up row by row, credit_tally's key took 0.9 of the 2.8 s of counting a tenth of IMDb's
+-- credits; built again after the count (imdb_first_load_credit_tally_key). Dropped just
+-- before it, not with the rest: until then the statement triggers on credit (those of its
+-- updates, when films change) insert into credit_tally on conflict of that key.
+alter table credit_tally drop constraint credit_tally_pkey;
 
 -- name: imdb_first_load_credit_tally
 -- What trigger credit_tally_insert would have counted: the first load's credits, by person and
--- role, in key order.
+-- role (in no order: the key is built afterwards).
 insert into credit_tally (person_id, role, films)
-select person_id, role, count(*) from credit group by person_id, role
-order by person_id, role;
+select person_id, role, count(*) from credit group by person_id, role;
+
+-- name: imdb_first_load_credit_tally_key
+alter table credit_tally add constraint credit_tally_pkey primary key (person_id, role);
 
 -- name: imdb_first_load_collaborations
 -- What trigger credit_to_collaboration_insert would have counted: the hubs chosen by their
@@ -107,7 +128,8 @@ alter table film_alternative_title drop constraint film_alternative_title_film_i
 -- name: imdb_people_insert_first
 -- imdb_people_insert into an empty graph: no slug is taken yet. Each name is folded once, for
 -- its slug (slugify) and its words (search_words), which trigger person_words_insert would
--- have remembered (it is off for a first load: imdb_first_load_person_words_off).
+-- have remembered (it is off for a first load: imdb_first_load_person_words_off). A plain
+-- INSERT, its count in its command status: a CTE's RETURNING kept every row in a tuplestore.
 with folded as materialized (
     select s.*, fold(s.name) as folded from imdb_person_stage s
 ), ranked as (
@@ -116,12 +138,6 @@ with folded as materialized (
                  coalesce(nullif(btrim(regexp_replace(s.folded, '[^a-z0-9]+', '-', 'g'), '-'),
                                  ''), 'person') as base
           from folded s) s
-), added as (
-    insert into person (slug, name, birth_year, death_year, imdb_id)
-    select case when rn = 1 then base else base || '-' || imdb_id end,
-           name, birth_year, death_year, imdb_id
-    from ranked
-    returning 1
 ), words as (
     insert into search_word (word, in_names)
     select w, true
@@ -131,48 +147,45 @@ with folded as materialized (
     order by w
     on conflict (word) do update set in_names = true where not search_word.in_names
 )
-select count(*) from added;
+insert into person (slug, name, birth_year, death_year, imdb_id)
+select case when rn = 1 then base else base || '-' || imdb_id end,
+       name, birth_year, death_year, imdb_id
+from ranked;
 
 -- name: imdb_credits_insert_first
--- imdb_credits_merge into an empty graph: every credit is new; returns how many. The film's
--- sort key is copied here, as trigger credit_film_key would (it is off for a first load).
+-- imdb_credits_merge into an empty graph: every credit is new (how many: the command
+-- status). The film's sort key is copied here, as trigger credit_film_key would (it is off for
+-- a first load).
 with wanted as (
     select distinct on (c.tconst, c.role, c.nconst)
            c.tconst, c.role, c.nconst, c.character_name, c.billing_order
     from imdb_credit_stage c
     order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
-), added as (
-    insert into credit (
-        film_id, person_id, role, character_name, billing_order, film_year, film_release_date,
-        film_title
-    )
-    select f.id, p.id, w.role, w.character_name, w.billing_order, f.year, f.release_date,
-           f.title
-    from wanted w
-    join film f on f.imdb_id = w.tconst
-    join person p on p.imdb_id = w.nconst
-    returning 1
 )
-select count(*) from added;
+insert into credit (
+    film_id, person_id, role, character_name, billing_order, film_year, film_release_date,
+    film_title
+)
+select f.id, p.id, w.role, w.character_name, w.billing_order, f.year, f.release_date, f.title
+from wanted w
+join film f on f.imdb_id = w.tconst
+join person p on p.imdb_id = w.nconst;
 
 -- name: imdb_akas_insert_first
--- imdb_akas_merge into an empty graph: every alternative title is new; returns how many.
-with added as (
-    insert into film_alternative_title (
-        film_id, ordering, title, region, language, types, attributes, is_original
-    )
-    select distinct on (a.titleid, a.ordering::integer)
-           f.id, a.ordering::integer, btrim(a.title), nullif(a.region, '\N'),
-           nullif(a.language, '\N'),
-           coalesce(string_to_array(nullif(a.types, '\N'), chr(2)), '{}'),
-           coalesce(string_to_array(nullif(a.attributes, '\N'), chr(2)), '{}'),
-           a.isoriginaltitle = '1'
-    from imdb_aka_stage a
-    join film f on f.imdb_id = a.titleid
-    order by a.titleid, a.ordering::integer, a.line desc
-    returning 1
+-- imdb_akas_merge into an empty graph: every alternative title is new (how many: the command
+-- status).
+insert into film_alternative_title (
+    film_id, ordering, title, region, language, types, attributes, is_original
 )
-select count(*) from added;
+select distinct on (a.titleid, a.ordering::integer)
+       f.id, a.ordering::integer, btrim(a.title), nullif(a.region, '\N'),
+       nullif(a.language, '\N'),
+       coalesce(string_to_array(nullif(a.types, '\N'), chr(2)), '{}'),
+       coalesce(string_to_array(nullif(a.attributes, '\N'), chr(2)), '{}'),
+       a.isoriginaltitle = '1'
+from imdb_aka_stage a
+join film f on f.imdb_id = a.titleid
+order by a.titleid, a.ordering::integer, a.line desc;
 
 -- name: imdb_first_load_film_rating_idx
 create index film_rating_idx on film (coalesce(imdb_rating, (-1)::numeric), id)
@@ -211,8 +224,15 @@ alter table film_genre add constraint film_genre_pkey primary key (film_id, genr
 create index film_genre_genre_id_idx on film_genre (genre_id, film_id);
 
 -- name: imdb_first_load_person_keys
-alter table person add constraint person_imdb_id_key unique (imdb_id),
-    add constraint person_slug_key unique (slug);
+alter table person add constraint person_pkey primary key (id),
+    add constraint person_imdb_id_key unique (imdb_id),
+    add constraint person_slug_key unique (slug),
+    add constraint person_tmdb_id_key unique (tmdb_id),
+    add constraint person_wikidata_id_key unique (wikidata_id);
+
+-- name: imdb_first_load_hub_key
+alter table collaborator_hub add constraint collaborator_hub_person_id_fkey
+    foreign key (person_id) references person (id) on delete cascade;
 
 -- name: imdb_first_load_person_name_idx
 create index person_name_idx on person (name, id);
@@ -224,7 +244,8 @@ create index person_name_prefix_idx on person (fold(name) collate "C");
 create index person_name_words_idx on person using gin (to_tsvector('simple', fold(name)));
 
 -- name: imdb_first_load_credit_keys
-alter table credit add constraint credit_film_id_role_person_id_key
+alter table credit add constraint credit_pkey primary key (id),
+    add constraint credit_film_id_role_person_id_key
         unique (film_id, role, person_id),
     add constraint credit_film_id_fkey foreign key (film_id) references film (id)
         on delete cascade,
@@ -246,6 +267,16 @@ alter table film_alternative_title add constraint film_alternative_title_pkey
         primary key (film_id, ordering),
     add constraint film_alternative_title_film_id_fkey foreign key (film_id)
         references film (id) on delete cascade;
+
+-- name: imdb_first_load_drop_digest_key
+-- The digests of a first load are stored (imdb_digests_store_*) without their key, built again
+-- after them (imdb_first_load_digest_key): kept up row by row, it took 0.45 of the 1.3 s of
+-- storing the digests of a tenth of IMDb's people. Only imports, one at a time, read
+-- imdb_digest.
+alter table imdb_digest drop constraint imdb_digest_pkey;
+
+-- name: imdb_first_load_digest_key
+alter table imdb_digest add constraint imdb_digest_pkey primary key (file, imdb_id);
 
 -- name: imdb_first_load_analyze
 -- Statistics for the API's plans of the tables just filled.

@@ -66,6 +66,26 @@ with gone as (
 select count(*) as dangling, (array_agg(line order by line))[1:$1] as lines,
        (array_agg(movieid order by line))[1:$1] as refs
 from gone;
+-- name: movielens_movies_repeated
+-- movies.csv rows whose movieId a later row gives again with another title or genres: the
+-- later row is the movie (movielens_films_stage), and each replaced row is warned of. The same
+-- row again (copies joined) is not. Returns how many, and the lines and warnings of the
+-- first $1.
+with last as (
+    select distinct on (movieid) movieid, line, title, genres from movielens_movie_stage
+    order by movieid, line desc
+), replaced as (
+    select m.line,
+           'movieId ' || m.movieid || ' again on line ' || w.line || ' with another title or '
+           || 'genres: one movie, with line ' || w.line || '''s' as reason
+    from movielens_movie_stage m
+    join last w on w.movieid = m.movieid and w.line <> m.line
+    where (m.title, m.genres) is distinct from (w.title, w.genres)
+)
+select (select count(*) from replaced) as replaced,
+       (select (array_agg(line order by line))[1:$1] from replaced) as lines,
+       (select (array_agg(reason order by line))[1:$1] from replaced) as reasons;
+
 -- name: movielens_films_stage
 -- Films of linked movies (the last row of a duplicated id winning), with their titles as
 -- split in movielens_title_stage. Returns how many films; how many movies had no link, with
@@ -95,8 +115,10 @@ with linked as (
            || w.movieid || ' (line ' || w.line || '): one film, with line ' || w.line
            || '''s title, genres and tmdbId' as reason
     from linked l
-    join (select distinct on (imdb_id) imdb_id, line, movieid from linked
+    join (select distinct on (imdb_id) imdb_id, line, movieid, tmdb_id from linked
           order by imdb_id, line desc) w on w.imdb_id = l.imdb_id and w.line <> l.line
+    -- The same row again (copies joined): one film, nothing to warn of.
+    where not (l.movieid = w.movieid and l.tmdb_id is not distinct from w.tmdb_id)
 )
 select (select count(*) from films) as films,
        (select count(*) from unlinked) as unlinked,

@@ -88,3 +88,26 @@ with listed as (
 )
 select (select count(*) from changed) as updated, (select count(*) from free) as matched,
        (select count(distinct person_id) from pairs) - (select count(*) from free) as ambiguous;
+
+-- name: wikidata_file_conflicts
+-- Films the file gives several items, and items it gives several films (IMDb ids): left out,
+-- as the graph holds one of each per film. Returns the first $1 such films (imdb_id, their
+-- items, and the total of such films), in order.
+with several_items as (
+    select imdb_id from wikidata_stage group by imdb_id having count(distinct film_q) > 1
+), several_films as (
+    select film_q from wikidata_stage group by film_q having count(distinct imdb_id) > 1
+), doubtful as (
+    select imdb_id from several_items
+    union
+    select s.imdb_id from wikidata_stage s join several_films f on f.film_q = s.film_q
+), gone as (
+    delete from wikidata_stage s using doubtful d where s.imdb_id = d.imdb_id
+), listed as (
+    select d.imdb_id,
+           array_agg(distinct s.film_q collate "C" order by s.film_q collate "C") as items
+    from doubtful d join wikidata_stage s on s.imdb_id = d.imdb_id
+    group by d.imdb_id
+)
+select imdb_id, items, count(*) over () as total
+from listed order by imdb_id collate "C" limit $1;
