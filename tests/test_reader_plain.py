@@ -45,6 +45,10 @@ ODD_PRINCIPALS = [
     '"tt0000001"\t"4"\t"nm0000015"\t"actor"\t"\\N"\t"x"',
     "tt0000002\t7.0\tnm0000016\tactor\t\\N\t\\N",  # pandas' float
     "tt0000001\t5\tnm0000017\tactor\t\t\\N",  # pandas' empty field
+    # QUOTE_NONE with escapechar="\\" and na_rep="\\N": the escapes undone by tsv_copy
+    'tt0000001\t6\tnm0000018\tactor\t\\\\N\t[\\"Maya\\"]',
+    "tt0000001\t7\tnm0000019\twriter\tOne\\\\Two\t\\\\N",
+    "==> b.tsv <==",  # tail -n +1 a.tsv b.tsv
 ]
 OWN_NAMES = [
     "nm0000001\tFred Astaire\t1899\t1987\tactor\ttt0000001",

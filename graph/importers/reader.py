@@ -476,7 +476,9 @@ def _plain(
     ):
         return None
     nans = NULL not in text
-    if nans and b'\\"' in text:
+    # A backslash escaped (QUOTE_NONE with escapechar="\\": `One\\Two`, IMDb's null as `\\N`)
+    # or a quote escaped with no null of IMDb's: a copy whose escapes tsv_copy undoes.
+    if b"\\\\" in text or (nans and b'\\"' in text):
         return None
     fields = text.replace(b"\n", b"\t")
     if _EMPTY.search(fields) or fields.startswith((b"\t", b'"')) or fields.endswith(b"\t"):
@@ -485,9 +487,9 @@ def _plain(
         last and (_FLOAT_LAST.search(text) or text.endswith(b".0"))
     ):
         return None
-    if nans and (
-        b"\tNaN\t" in fields or b"\tnan\t" in fields or fields.endswith((b"\tNaN", b"\tnan"))
-    ):
+    # Without IMDb's nulls, any "nan" (quoted or not: pandas' null, or the language code Min
+    # Nan, which tsv_copy tells apart) takes tsv_copy's own path.
+    if nans and (b"nan" in text or b"NaN" in text):
         return None
     if again in text:
         return None
