@@ -30,6 +30,9 @@ import bisect
 import hashlib
 from array import array
 from collections.abc import Iterator
+from functools import partial
+from itertools import compress, count, islice, pairwise, repeat
+from operator import itemgetter, lt, methodcaller, ne
 
 # Rows of table imdb_digest by file.
 AKAS = "title.akas"
@@ -50,6 +53,19 @@ def id_number(key: bytes, prefix: bytes) -> int:
         return -1
     # As written by "%07d": 7 digits, or more without a leading zero.
     return -1 if len(digits) > 7 and digits[0] == 0x30 else int(digits)
+
+
+# digest(), a step at a time.
+_BLAKE2B = partial(hashlib.blake2b, digest_size=8)
+_DIGEST = methodcaller("digest")
+_SIGNED = partial(int.from_bytes, byteorder="big", signed=True)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+
+
+def _text(lines: list[bytes]) -> bytes:
+    """COPY text of lines: each with its line end."""
+    return b"\n".join(lines) + b"\n" if lines else b""
 
 
 class Digests:
@@ -113,25 +129,80 @@ class Titles:
         self._key = b""
         self._last = -1
         self._lines: list[bytes] = []
+        self._rests: list[bytes] = []  # _lines without their numbers
         self._at = 0  # the next title of `before` not yet decided
 
-    def staged_ids(self) -> Iterator[tuple[str, int]]:
-        """The ids staged, as written, with their digests."""
-        prefix = self.prefix.decode()
-        for number, value in zip(self.changed.numbers, self.changed.digests, strict=True):
-            yield f"{prefix}{number:07d}", value
+    def staged_text(self, file: str, size: int = 1 << 16) -> Iterator[bytes]:
+        """The ids staged, as written, with their digests: COPY text lines `file<TAB>id<TAB>
+        digest`, size lines a chunk (a first load has millions: formatted in C, not one
+        record a time by asyncpg)."""
+        line = file.encode() + b"\t" + self.prefix + b"%07d\t%d\n"
+        numbers, digests = self.changed.numbers, self.changed.digests
+        for i in range(0, len(numbers), size):
+            chunk = zip(numbers[i : i + size], digests[i : i + size], strict=True)
+            yield b"".join(map(line.__mod__, chunk))
 
     def __call__(self, block: bytes) -> bytes:
         out: list[bytes] = []
-        for line in block.split(b"\n"):
-            if not line:
-                continue
-            key = line.split(b"\t", 2)[1]
+        lines = block.split(b"\n")
+        if b"" in lines:
+            lines = list(filter(None, lines))
+        # Split and grouped by id in C-level passes: an import reads millions of lines.
+        rests = list(map(_SECOND, map(bytes.split, lines, repeat(b"\t"), repeat(1))))
+        keys = list(map(_FIRST, map(bytes.partition, rests, repeat(b"\t"))))
+        starts = [0, *compress(count(1), map(ne, keys, islice(keys, 1, None))), len(lines)]
+        runs = list(pairwise(starts))
+        # Into an empty graph (nothing stored, as in a first load), the ids whole in this
+        # block (not the first's nor the last's, which may go on in another) at once.
+        whole = (
+            runs[1:-1]
+            if self.stored is not None and not self.stored and self.before is None
+            else []
+        )
+        for start, end in runs[:1] if whole else runs:
+            key = keys[start]
             if key != self._key:
                 self._close(out)
                 self._key = key
-            self._lines.append(line)
-        return b"".join(line + b"\n" for line in out)
+            self._lines += lines[start:end]
+            self._rests += rests[start:end]
+        if whole:
+            self._close(out)
+            self._key = b""
+            for start, end in [] if self._new(out, keys, lines, rests, whole) else whole:
+                self._key = keys[start]
+                self._lines += lines[start:end]
+                self._rests += rests[start:end]
+                self._close(out)
+            start, end = runs[-1]
+            self._key = keys[start]
+            self._lines += lines[start:end]
+            self._rests += rests[start:end]
+        return _text(out)
+
+    def _new(
+        self,
+        out: list[bytes],
+        keys: list[bytes],
+        lines: list[bytes],
+        rests: list[bytes],
+        runs: list[tuple[int, int]],
+    ) -> bool:
+        """_close() of each run (start, end) of lines, nothing stored: their ids are new. False
+        and nothing done if an id is malformed or not in order (_close tells then)."""
+        numbers = list(
+            map(id_number, map(keys.__getitem__, map(_FIRST, runs)), repeat(self.prefix))
+        )
+        if numbers[0] <= self._last or not all(map(lt, numbers, islice(numbers, 1, None))):
+            return False
+        texts = [rests[a] if b - a == 1 else b"\n".join(rests[a:b]) for a, b in runs]
+        changed = self.changed
+        changed.numbers.extend(numbers)
+        changed.digests.extend(map(_SIGNED, map(_DIGEST, map(_BLAKE2B, texts))))
+        changed.rows.extend(repeat(0, len(numbers)))
+        self._last = numbers[-1]
+        out += lines[runs[0][0] : runs[-1][1]]
+        return True
 
     def rest(self) -> bytes:
         out: list[bytes] = []
@@ -139,13 +210,15 @@ class Titles:
         self._key = b""
         if self.before is not None and self.stored is not None and self.in_order:
             self._before_until(1 << 62)
-        return b"".join(line + b"\n" for line in out)
+        return _text(out)
 
     def _close(self, out: list[bytes]) -> None:
         lines = self._lines
         if not lines:
             return
+        rests = self._rests
         self._lines = []
+        self._rests = []
         out.extend(lines)
         number = id_number(self._key, self.prefix)
         if number < 0 or not self.in_order:
@@ -154,10 +227,8 @@ class Titles:
             self.in_order = False
             return
         self._last = number
-        if len(lines) == 1:  # a person's one line of name.basics, and many titles'
-            own = digest(lines[0][lines[0].index(b"\t") + 1 :])
-        else:
-            own = digest(b"\n".join(line[line.index(b"\t") + 1 :] for line in lines))
+        # The lines without their numbers.
+        own = digest(rests[0] if len(rests) == 1 else b"\n".join(rests))
         if self.stored is None:
             self.seen.add(number, own)
             return

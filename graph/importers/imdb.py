@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -571,6 +571,11 @@ DIGESTED = {
 }
 
 
+async def _aiter(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
 def _chain(keep: Callable[[bytes], bytes], titles: Titles) -> Callable[[bytes], bytes]:
     return lambda block: titles(keep(block))
 
@@ -642,13 +647,13 @@ class Changes:
     async def staged(self, conn: asyncpg.Connection) -> None:
         """Stage the digests of the titles staged; leave out title.crew's lines of titles
         whose credits did not change."""
-        records = (
-            (kind, key, value)
+        text = (
+            chunk
             for kind, names in DIGESTED.items()
             if names[0] in self.titles
-            for key, value in self.titles[names[0]].staged_ids()
+            for chunk in self.titles[names[0]].staged_text(kind)
         )
-        await conn.copy_records_to_table("imdb_digest_stage", records=records)
+        await conn.copy_to_table("imdb_digest_stage", source=_aiter(text), format="text")
         # Planned blind, the digests' stores probed person's key once per staged person.
         await conn.execute("analyze imdb_digest_stage")
         principals = self.titles.get("title.principals")
