@@ -460,7 +460,7 @@ end $$;
 
 CREATE FUNCTION public.imdb_id_ok(id text, prefix text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN (starts_with(id, prefix) AND (((length(id) - length(prefix)) >= 7) AND ((length(id) - length(prefix)) <= 10)) AND (ltrim(substr(id, (length(prefix) + 1)), '0123456789'::text) = ''::text));
+    RETURN (((octet_length(id) >= (octet_length(prefix) + 7)) AND (octet_length(id) <= (octet_length(prefix) + 10))) AND (rtrim(id, '0123456789'::text) = prefix));
 
 CREATE FUNCTION public.jsonb_parses(value text) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE

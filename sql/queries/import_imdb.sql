@@ -120,6 +120,9 @@ select line, case
         then 'bad ordering ' || quote_literal(left(ordering, 20))
     when btrim(category) in ('', '\N') then 'empty category'
     when characters = '\N' then null
+    -- An array of plain strings, as jsonb_ok tells it (the most of them): parsed neither by
+    -- jsonb_ok nor by jsonb_typeof below (0.13 of 1.73 s for a tenth of IMDb's principals).
+    when characters ~ '^\[("[^"\\\x01-\x1f]*"(,"[^"\\\x01-\x1f]*")*)?\]$' then null
     when not jsonb_ok(characters) then 'characters is not JSON'
     when jsonb_typeof(characters::jsonb) <> 'array' then 'characters is not a JSON array'
 end as reason

@@ -155,21 +155,19 @@ from ranked;
 -- name: imdb_credits_insert_first
 -- imdb_credits_merge into an empty graph: every credit is new (how many: the command
 -- status). The film's sort key is copied here, as trigger credit_film_key would (it is off for
--- a first load).
-with wanted as (
-    select distinct on (c.tconst, c.role, c.nconst)
-           c.tconst, c.role, c.nconst, c.character_name, c.billing_order
-    from imdb_credit_stage c
-    order by c.tconst, c.role, c.nconst, c.source, c.billing_order nulls last, c.line
-)
+-- a first load). One credit per film, role and person (a film or person per IMDb id, so the
+-- same as per tconst, role and nconst): sorted after the joins, by their integer ids, not
+-- before them by the text ids (0.2 of 3.6 s at a tenth of IMDb).
 insert into credit (
     film_id, person_id, role, character_name, billing_order, film_year, film_release_date,
     film_title
 )
-select f.id, p.id, w.role, w.character_name, w.billing_order, f.year, f.release_date, f.title
-from wanted w
-join film f on f.imdb_id = w.tconst
-join person p on p.imdb_id = w.nconst;
+select distinct on (f.id, c.role, p.id)
+       f.id, p.id, c.role, c.character_name, c.billing_order, f.year, f.release_date, f.title
+from imdb_credit_stage c
+join film f on f.imdb_id = c.tconst
+join person p on p.imdb_id = c.nconst
+order by f.id, c.role, p.id, c.source, c.billing_order nulls last, c.line;
 
 -- name: imdb_akas_insert_first
 -- imdb_akas_merge into an empty graph: every alternative title is new (how many: the command
