@@ -119,6 +119,15 @@ def resave(source: Path, target: Path, quoting: Quoting, *, gz: bool = False) ->
     return target
 
 
+def pandas_rows() -> list[tuple[Path, list[list[str]]]]:
+    """The fields of each file of the extract as pandas wrote it (extract-pandas), to be
+    written again in the variants a test makes of it."""
+    return [
+        (path, list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t")))
+        for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv"))
+    ]
+
+
 def copy(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target
@@ -187,16 +196,14 @@ async def test_nulls_written_as_empty_fields_import_as_nulls(
     graph = await fingerprint(original)
     quoted_all = scratch_dir / "all"
     quoted_all.mkdir()
-    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+    for path, rows in pandas_rows():
         out = io.StringIO()
         csv.writer(out, delimiter="\t", quoting=csv.QUOTE_ALL).writerows(rows)
         (quoted_all / path.name).write_text(out.getvalue(), encoding="utf-8")
     assert '\t""\t' in (quoted_all / "title.basics.tsv").read_text()
     floats = scratch_dir / "floats"
     floats.mkdir()
-    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+    for path, rows in pandas_rows():
         whole = [i for i, name in enumerate(rows[0]) if name in INTEGER_COLUMNS]
         body = [
             [float(f) if i in whole and f else f for i, f in enumerate(row)] for row in rows[1:]
@@ -772,8 +779,7 @@ async def test_a_copy_written_with_quote_none_and_an_escapechar_imports_alike(
     graph = await fingerprint(original)
     files = scratch_dir / "escaped"
     files.mkdir()
-    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+    for path, rows in pandas_rows():
         out = io.StringIO()
         csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\").writerows(rows)
         (files / path.name).write_text(out.getvalue(), encoding="utf-8")
@@ -793,8 +799,7 @@ async def test_a_copy_escaped_with_nulls_written_as_imdb_does_imports_alike(
     graph = await fingerprint(original)
     files = scratch_dir / "escaped-nulls"
     files.mkdir()
-    for path in sorted((FIXTURES / "extract-pandas").glob("*.tsv")):
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+    for path, rows in pandas_rows():
         rows = [[field or "\\N" for field in row] for row in rows]
         out = io.StringIO()
         csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\").writerows(rows)

@@ -319,12 +319,7 @@ def tsv_copy(
                     if fixed is not None and not (drop and drop.drops(fixed)):
                         out.append(_NUMBERED % (n, fixed))
                 at = i + 1
-            if drop is not None:
-                drop.staged(out)
-            counted(len(lines))
-            if out:
-                out.append(b"")
-                yield b"\n".join(out)
+            yield from _block(out, drop, counted, len(lines))
             continue
         block = b"\n".join(lines)
         # A null written NaN is looked for only in a block without IMDb's nulls (found at once
@@ -435,12 +430,7 @@ def tsv_copy(
                     fixed = _repair(source, number + i, line, columns, reject, whole, nulls, upper)
                     if fixed is not None and not (drop and drop.drops(fixed)):
                         append(b"%d\t%s" % (number + i, fixed))
-        if drop is not None:
-            drop.staged(out)
-        counted(len(lines))
-        if out:
-            out.append(b"")
-            yield b"\n".join(out)
+        yield from _block(out, drop, counted, len(lines))
     if first:
         raise InputError(f"{source.name}: empty file, expected a header line")
 
@@ -454,6 +444,19 @@ _EMPTY = re.compile(b"\t\t")
 _QUOTED = re.compile(b'\t"')
 _FLOAT_INNER = re.compile(rb"\.0\t")
 _FLOAT_LAST = re.compile(rb"\.0\n")
+
+
+def _block(
+    out: list[bytes], drop: LineFilter | None, counted: Callable[[int], None], lines: int
+) -> Iterator[bytes]:
+    """A block's numbered lines as one COPY text block (none if it kept no line), once drop
+    has heard which lines it staged and counted how many lines the block held."""
+    if drop is not None:
+        drop.staged(out)
+    counted(lines)
+    if out:
+        out.append(b"")
+        yield b"\n".join(out)
 
 
 def _plain(
