@@ -269,23 +269,20 @@ class LineFilter:
 
     def _others(self, heads: set[bytes]) -> set[bytes]:
         """The heads (ids) of lines to leave out: titles of another type, people of names
-        nobody credits (_number's checks, inline: a file has millions of ids)."""
-        names = self.kind == "names"
-        prefix = b"nm" if names else b"tt"
-        marks = (self.people if names else self.titles).marks
-        size = len(marks)
-        out = set()
-        for head in heads:
-            digits = head[2:]
-            if head[:2] != prefix or not digits.isdigit() or len(digits) > 9:
-                continue
-            n = int(digits)
-            if names:
-                if n < MAX_ID and (n >= size or not marks[n]):
-                    out.add(head)
-            elif n < size and n < MAX_ID and marks[n] == OTHER:
-                out.add(head)
-        return out
+        nobody credits."""
+        if self.kind == "names":
+            marks = self.people.marks
+            return {
+                head
+                for head in heads
+                if (n := _number(head, b"nm")) >= 0 and (n >= len(marks) or not marks[n])
+            }
+        marks = self.titles.marks
+        return {
+            head
+            for head in heads
+            if 0 <= (n := _number(head, b"tt")) < len(marks) and marks[n] == OTHER
+        }
 
     def staged(self, lines: list[bytes]) -> None:
         """Mark the titles (title.basics) or people (credits) of a block's staged lines
@@ -296,12 +293,11 @@ class LineFilter:
             types = self.types
             for fields in map(bytes.split, lines, repeat(b"\t"), repeat(3)):
                 if len(fields) > 3:
-                    head = fields[1]
-                    digits = head[2:]
-                    if head[:2] == b"tt" and digits.isdigit() and len(digits) <= 9:
-                        (kept if fields[2] in types else other).append(int(digits))
-            self.titles.mark_all([n for n in other if n < MAX_ID], OTHER)
-            self.titles.mark_all([n for n in kept if n < MAX_ID], KEPT)
+                    n = _number(fields[1], b"tt")
+                    if n >= 0:
+                        (kept if fields[2] in types else other).append(n)
+            self.titles.mark_all(other, OTHER)
+            self.titles.mark_all(kept, KEPT)
         elif self.people_column == 3:
             people = self.people
             for line in lines:
