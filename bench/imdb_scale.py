@@ -121,10 +121,12 @@ class Measured:
     database_cpu: float | None = None  # the database server's processes (embedded only)
 
 
-def files(root: Path, scale: float, seed: int) -> tuple[Path, Path]:
-    """day0 and day1 under root, generated once."""
+def files(root: Path, scale: float, seed: int, *, day1: bool = True) -> tuple[Path, Path]:
+    """day0 and day1 under root, generated once (day1 only if asked: --first-only reads only
+    day0, and at full scale each day takes minutes and gigabytes)."""
     base = root / f"imdb-scale-{scale:g}-seed-{seed}"
-    for day, changed in (("day0", 0.0), ("day1", 0.01)):
+    days = (("day0", 0.0), ("day1", 0.01)) if day1 else (("day0", 0.0),)
+    for day, changed in days:
         done = base / f"{day}.complete"
         if not done.exists():
             start = time.perf_counter()
@@ -597,7 +599,7 @@ def table(
 
 
 def bench(server_dsn: str, data_dir: Path | None, args: argparse.Namespace, root: Path) -> None:
-    day0, day1 = files(root, args.scale, args.seed)
+    day0, day1 = files(root, args.scale, args.seed, day1=not args.first_only)
     rows = rows_of(day0)
     results: list[Measured] = []
     dsn = asyncio.run(fresh_database(server_dsn))
