@@ -142,3 +142,17 @@ async def test_movielens_bad_rows(empty_dsn: str, scratch_dir: Path) -> None:
         ("tt0112346", 9087),
         ("tt0114709", 862),
     ]
+
+
+async def test_imdb_ids_of_eight_digits_are_kept_whole(empty_dsn: str, scratch_dir: Path) -> None:
+    """ml-32m's newer films have 8-digit IMDb ids (Oppenheimer, tt15398776): padded to 7
+    digits by lpad, they were cut to tt1539877, another film's id, and two films became one."""
+    movies = "movieId,title,genres\n1,Oppenheimer (2023),Drama\n2,Spirit of '76 (2009),Comedy\n"
+    links = "movieId,imdbId,tmdbId\n1,15398776,872585\n2,1539877,\n"
+    result = filmgraph_import(empty_dsn, "movielens", movielens(scratch_dir, movies, links))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    assert [r[:4] for r in await _rows(empty_dsn, FILMS)] == [
+        ("tt1539877", None, "spirit-of-76-2009", "Spirit of '76"),
+        ("tt15398776", 872585, "oppenheimer-2023", "Oppenheimer"),
+    ]
