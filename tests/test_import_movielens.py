@@ -156,3 +156,38 @@ async def test_imdb_ids_of_eight_digits_are_kept_whole(empty_dsn: str, scratch_d
         ("tt1539877", None, "spirit-of-76-2009", "Spirit of '76"),
         ("tt15398776", 872585, "oppenheimer-2023", "Oppenheimer"),
     ]
+
+
+async def test_older_formats_a_zip_and_the_parent_directory_are_refused_by_name(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """ml-1m and ml-10m give movies.dat ('::'-separated, latin-1), ml-100k u.item: none links a
+    movie to an IMDb id, so nothing could be merged. They were refused as "no movies.csv", as
+    were the zip as downloaded and the directory it was unzipped in."""
+    old = scratch_dir / "ml-1m"
+    old.mkdir()
+    (old / "movies.dat").write_bytes(
+        "73::Misérables, Les (1995)::Drama|Musical\n".encode("latin-1")
+    )
+    (old / "ratings.dat").write_text("1::1193::5::978300760\n")
+    result = filmgraph_import(empty_dsn, "movielens", old)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"filmgraph: {old}/movies.dat: the MovieLens 1M/10M format ('::'-separated movies.dat), "
+        "which gives no IMDb or TMDB id to merge a film by; filmgraph reads the releases with "
+        "movies.csv and links.csv (ml-latest, ml-latest-small, ml-20m, ml-25m, ml-32m); "
+        "nothing was imported"
+    )
+    archive = scratch_dir / "ml-latest-small.zip"
+    archive.write_bytes(b"PK\x05\x06" + bytes(18))
+    result = filmgraph_import(empty_dsn, "movielens", archive)
+    assert result.returncode == 4
+    assert "a zip archive, not a directory: unzip it" in result.stderr
+    movielens(scratch_dir / "ml-latest-small")
+    result = filmgraph_import(empty_dsn, "movielens", scratch_dir)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        f"filmgraph: {scratch_dir}: no movies.csv (a MovieLens release has movies.csv and "
+        f"links.csv); {scratch_dir}/ml-latest-small holds one: give that directory; nothing was "
+        "imported"
+    )

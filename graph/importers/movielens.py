@@ -83,11 +83,32 @@ def movielens_title(raw: str) -> Title:
     return Title(title, year if year is None or 1870 <= year <= 2100 else None, alternatives)
 
 
+# Releases in the older formats: '::'-separated movies.dat (ml-1m, ml-10m), latin-1 u.item
+# (ml-100k). Neither links a movie to an IMDb or TMDB id, so none of their movies could be
+# merged onto a film: they are refused by name rather than imported as nothing.
+OLD_FORMATS = {
+    "movies.dat": "the MovieLens 1M/10M format ('::'-separated movies.dat)",
+    "u.item": "the MovieLens 100K format (u.item)",
+}
+
+
 def _file(directory: Path, name: str) -> Path:
     if not directory.exists():
         raise InputError(f"{directory}: no such file or directory")
     if not directory.is_dir():
+        if directory.suffix.lower() == ".zip":
+            raise InputError(
+                f"{directory}: a zip archive, not a directory: unzip it and give the directory "
+                "holding movies.csv and links.csv"
+            )
         raise InputError(f"{directory}: not a directory")
+    for old, format_ in OLD_FORMATS.items():
+        if (directory / old).is_file() and not (directory / name).is_file():
+            raise InputError(
+                f"{directory / old}: {format_}, which gives no IMDb or TMDB id to merge a film "
+                "by; filmgraph reads the releases with movies.csv and links.csv (ml-latest, "
+                "ml-latest-small, ml-20m, ml-25m, ml-32m)"
+            )
     present = [c for c in (directory / name, directory / f"{name}.gz") if c.is_file()]
     if len(present) > 1:
         # Which is meant cannot be told, as for IMDb's files (imdb.find_files).
@@ -97,7 +118,14 @@ def _file(directory: Path, name: str) -> Path:
         )
     if present:
         return present[0]
-    raise InputError(f"{directory}: no {name} (a MovieLens release has movies.csv and links.csv)")
+    # The directory the release's zip was unzipped in, rather than the release's own.
+    within = sorted(
+        p.parent.name for n in (name, f"{name}.gz") for p in directory.glob(f"*/{n}") if p.is_file()
+    )
+    hint = f"; {directory / within[0]} holds one: give that directory" if within else ""
+    raise InputError(
+        f"{directory}: no {name} (a MovieLens release has movies.csv and links.csv){hint}"
+    )
 
 
 async def import_movielens(run: Run, directory: Path) -> None:
