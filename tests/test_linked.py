@@ -592,6 +592,51 @@ async def test_import_wikidata_leaves_a_sole_director_another_name_labels(
     ]
 
 
+async def test_import_wikidata_an_items_ids_of_films_not_in_the_graph_make_nothing_doubtful(
+    writable_dsn: str, scratch_dir: Path
+) -> None:
+    """Wikidata gives some film items a second IMDb id, a TV series' or a duplicate's: the
+    item was left out as ambiguous whatever the graph held. Only the films of the graph are
+    weighed: an item whose other id names no film of the graph is the one film's."""
+    entity = "http://www.wikidata.org/entity/"
+
+    def binding(film: str, imdb: str) -> dict[str, Any]:
+        return {"item": {"type": "uri", "value": entity + film},
+                "imdbId": {"type": "literal", "value": imdb}}  # fmt: skip
+
+    results = {
+        "head": {"vars": ["item", "imdbId"]},
+        "results": {
+            "bindings": [
+                binding("Q47703", "tt0068646"),  # The Godfather
+                binding("Q47703", "tt9900001"),  # a series' id, not in the graph
+                binding("Q104123", "tt0110912"),  # Pulp Fiction
+                binding("Q104123", "tt0105236"),  # Reservoir Dogs: both in the graph
+            ]
+        },
+    }
+    path = scratch_dir / "films.json"
+    path.write_text(json.dumps(results))
+    conn = await asyncpg.connect(writable_dsn)
+    try:  # the demo's films have their items already
+        await conn.execute("update film set wikidata_id = null")
+    finally:
+        await conn.close()
+    done = filmgraph_import(writable_dsn, "wikidata", path)
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.startswith("filmgraph: ")]
+    assert notes == [
+        "filmgraph: films.json: tt0105236 is ambiguous in the file (items Q104123); left out",
+        "filmgraph: films.json: tt0110912 is ambiguous in the file (items Q104123); left out",
+        "filmgraph: 1 film(s) not in the graph (by IMDb id) left out",
+    ]
+    assert await _rows(writable_dsn, FILMS, ["tt0068646", "tt0105236", "tt0110912"]) == [
+        ("tt0068646", "Q47703"),
+        ("tt0105236", None),
+        ("tt0110912", None),
+    ]
+
+
 async def test_import_wikidata_refuses_what_is_not_sparql_results(
     empty_dsn: str, scratch_dir: Path
 ) -> None:
