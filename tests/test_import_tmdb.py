@@ -308,3 +308,51 @@ async def test_the_demo_loads_beside_an_imported_provider_list(
         assert await fingerprint(empty_dsn) == before
     finally:
         await conn.close()
+
+
+NOT_FOUND = {"success": False, "status_code": 34,
+             "status_message": "The resource you requested could not be found."}  # fmt: skip
+BAD_KEY = {"status_code": 7, "status_message": "Invalid API key: You must be granted a valid key.",
+           "success": False}  # fmt: skip
+
+
+async def test_an_array_of_answers_and_tmdbs_error_answers(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Answers fetched by a script come joined in one array (`jq -s`), with TMDB's error body
+    where a film was not found: both refused the whole import (exit 4, "not a TMDB
+    watch/providers answer"). Each answer of an array is read; "not found" (status_code 34) is
+    counted as a film not in the graph is; another error (a bad API key) is a bad row: that
+    answer was not fetched."""
+    await _graph_with_a_film(empty_dsn)
+    unknown = watch(999, US={"flatrate": [_provider(8, "Netflix")]})
+    joined = scratch_dir / "answers.json"
+    joined.write_text(json.dumps([NOT_FOUND, FILM_WATCH, unknown], indent=2), encoding="utf-8")
+    bad_key = _write(scratch_dir / "101.json", BAD_KEY)
+    result = filmgraph_import(empty_dsn, "tmdb-watch", joined, bad_key)
+    assert result.returncode == 1, result.stderr
+    assert rejects(result.stderr) == [
+        "101.json:1: a TMDB error answer (status_code 7: Invalid API key: You must be granted a "
+        "valid key.) (at the document)"
+    ]
+    assert await _rows(empty_dsn, "select count(*) from offer") == [(0,)]
+    result = filmgraph_import(empty_dsn, "tmdb-watch", joined, bad_key, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    stderr = result.stderr.splitlines()
+    assert (
+        "filmgraph: tmdb-watch: 1 TMDB error answer(s) that the film was not found "
+        "(status_code 34) skipped, e.g. answers.json[0]"
+    ) in stderr
+    assert (
+        "filmgraph: tmdb-watch: 1 answer(s) about a film not in the graph (by TMDB id) skipped,"
+        " e.g. answers.json[2] (TMDB id 999)"
+    ) in stderr
+    assert summary(result.stdout)["offer"] == [5, 0, 0, 1]
+    assert await _rows(empty_dsn, "select count(*) from offer") == [(5,)]
+    # A provider list that is TMDB's error body says so.
+    result = filmgraph_import(empty_dsn, "tmdb-providers", bad_key)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        "filmgraph: 101.json: a TMDB error answer (status_code 7: Invalid API key: You must be "
+        "granted a valid key.), not a provider list; nothing was imported"
+    )

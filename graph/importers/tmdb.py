@@ -90,6 +90,19 @@ def _parse(path: Path, raw: bytes) -> Document | Reject:
         return Reject(path.name, exc.lineno, f"not JSON: {exc.msg}")
 
 
+# TMDB's answer when it has no such film: an error body, not an answer about a film.
+NOT_FOUND = 34
+ERROR_ANSWERS = "TMDB error answer(s) that the film was not found (status_code 34)"
+
+
+def _error(value: Any) -> str | None:
+    """TMDB's error body (`{"success": false, "status_code": 34, "status_message": "..."}`)
+    described, or None for any other value."""
+    if not isinstance(value, dict) or "status_code" not in value or "id" in value:
+        return None
+    return f"status_code {value.get('status_code')!r}: {value.get('status_message')}"
+
+
 def _provider(entry: Any) -> ProviderRow | str:
     """A provider entry as a staging row, or what is wrong with it."""
     if not isinstance(entry, dict):
@@ -115,6 +128,9 @@ async def import_providers(run: Run, path: Path) -> None:
     rows: list[ProviderRow] = []
     if doc is not None:
         results = doc.value.get("results") if isinstance(doc.value, dict) else None
+        error = _error(doc.value)
+        if error is not None:
+            raise InputError(f"{path.name}: a TMDB error answer ({error}), not a provider list")
         if not isinstance(results, list):
             raise InputError(f'{path.name}: not a TMDB provider list (no "results" list)')
         if results and not any(isinstance(e, dict) and "provider_id" in e for e in results):
@@ -148,21 +164,30 @@ async def _merge_providers(run: Run) -> None:
     run.merged("provider", inserted, updated, total)
 
 
+def _answers(doc: Document) -> list[tuple[str, JsonPath, Any]]:
+    """The answers a file holds, each with its name and path: one, or each of a JSON array of
+    answers (as `jq -s` joins them), named `file[i]`."""
+    value = doc.value
+    if isinstance(value, list) and value:
+        return [(f"{doc.name}[{i}]", (i,), v) for i, v in enumerate(value)]
+    return [(doc.name, (), value)]
+
+
 def _offers(
-    doc: Document, run: Run
+    doc: Document, run: Run, name: str, top: JsonPath, value: Any
 ) -> tuple[int | None, list[tuple[object, ...]], list[ProviderRow]]:
-    """The film (TMDB id), offer and provider rows of one watch-provider answer; bad parts
-    reported. A film of None: the answer as a whole is unusable."""
+    """The film (TMDB id), offer and provider rows of one watch-provider answer (`value`, at
+    `top` in the file; `name` names it); bad parts reported. A film of None: the answer as a
+    whole is unusable."""
     offers: list[tuple[object, ...]] = []
     providers: list[ProviderRow] = []
-    value = doc.value
     answer = value
-    base: JsonPath = ()
+    base: JsonPath = top
     if isinstance(value, dict) and "results" not in value and "watch/providers" in value:
         # The film's details with its watch answer inside: /movie/{id}?append_to_response=
         # watch/providers.
         answer = value["watch/providers"]
-        base = ("watch/providers",)
+        base = (*top, "watch/providers")
     # A film's details without it, as another of TMDB's answers, has no "results": the
     # answer is of another kind, not a bad row.
     if (
@@ -173,13 +198,13 @@ def _offers(
         or isinstance(answer.get("results"), list)
     ):
         raise InputError(
-            f"{doc.name}: not a TMDB watch/providers answer (an object with the film's "
+            f"{name}: not a TMDB watch/providers answer (an object with the film's "
             '"id" and "results" by region, as /movie/{id}/watch/providers gives)'
         )
     film = value.get("id")
     results = answer.get("results")
     if not isinstance(film, int) or isinstance(film, bool) or not 0 < film < 2**31:
-        doc.reject(run, ("id",), f"bad film id {film!r}", "offer")
+        doc.reject(run, (*top, "id"), f"bad film id {film!r}", "offer")
         return None, [], []
     if not isinstance(results, dict):
         doc.reject(run, (*base, "results"), "not an object of regions", "offer")
@@ -205,7 +230,7 @@ def _offers(
                     doc.reject(run, (*where, key, i), row, "offer")
                     continue
                 providers.append(row)
-                offers.append((doc.name, film, region, kind, row[0], link))
+                offers.append((name, film, region, kind, row[0], link))
     return film, offers, providers
 
 
@@ -216,14 +241,26 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
     await conn.execute(db.sql("tmdb_watch_film_stage_create"))
     answers: dict[str, tuple[list[tuple[object, ...]], list[ProviderRow]]] = {}
     films: list[tuple[str, int]] = []
+    not_found: list[str] = []
     for path in paths:
         doc = _load(path, run, "offer")
         if doc is None:
             continue
-        film, offers, providers = _offers(doc, run)
-        if film is not None:
-            films.append((doc.name, film))
-            answers[doc.name] = (offers, providers)
+        for name, top, value in _answers(doc):
+            error = _error(value)
+            if error is not None:
+                # TMDB has no such film: counted, like a film the graph does not have. Any
+                # other error (a bad API key, the rate limit) is an answer not fetched.
+                if value.get("status_code") == NOT_FOUND:
+                    not_found.append(name)
+                else:
+                    doc.reject(run, top, f"a TMDB error answer ({error})", "offer")
+                continue
+            film, offers, providers = _offers(doc, run, name, top, value)
+            if film is not None:
+                films.append((name, film))
+                answers[name] = (offers, providers)
+    run.skip_dangling("tmdb-watch", ERROR_ANSWERS, len(not_found), not_found[:DANGLING_EXAMPLES])
     await conn.copy_records_to_table(
         "tmdb_watch_film_stage", records=films, columns=["file", "film_tmdb_id"]
     )
