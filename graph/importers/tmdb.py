@@ -30,6 +30,7 @@ KINDS = {
 }
 _REGION = re.compile(r"^[A-Z]{2}$")
 _URL = re.compile(r"^https?://\S+$")
+_IMDB_ID = re.compile(r"^tt[0-9]{7,10}$")
 
 ProviderRow = tuple[int, str, str | None, int | None]
 
@@ -173,6 +174,12 @@ def _answers(doc: Document) -> list[tuple[str, JsonPath, Any]]:
     return [(doc.name, (), value)]
 
 
+def _imdb_id(value: Any) -> str | None:
+    """The film's IMDb id that its details give (`imdb_id`), if any."""
+    imdb = value.get("imdb_id") if isinstance(value, dict) else None
+    return imdb if isinstance(imdb, str) and _IMDB_ID.match(imdb) else None
+
+
 def _offers(
     doc: Document, run: Run, name: str, top: JsonPath, value: Any
 ) -> tuple[int | None, list[tuple[object, ...]], list[ProviderRow]]:
@@ -240,7 +247,7 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
     await conn.execute(db.sql("tmdb_offer_stage_create"))
     await conn.execute(db.sql("tmdb_watch_film_stage_create"))
     answers: dict[str, tuple[list[tuple[object, ...]], list[ProviderRow]]] = {}
-    films: list[tuple[str, int]] = []
+    films: list[tuple[str, int, str | None]] = []
     not_found: list[str] = []
     for path in paths:
         doc = _load(path, run, "offer")
@@ -258,12 +265,17 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
                 continue
             film, offers, providers = _offers(doc, run, name, top, value)
             if film is not None:
-                films.append((name, film))
+                films.append((name, film, _imdb_id(value)))
                 answers[name] = (offers, providers)
     run.skip_dangling("tmdb-watch", ERROR_ANSWERS, len(not_found), not_found[:DANGLING_EXAMPLES])
     await conn.copy_records_to_table(
-        "tmdb_watch_film_stage", records=films, columns=["file", "film_tmdb_id"]
+        "tmdb_watch_film_stage", records=films, columns=["file", "film_tmdb_id", "imdb_id"]
     )
+    # A film's details give its IMDb id too: a film known only by that (an IMDb import's) gets
+    # the answer's TMDB id.
+    adopted = await conn.fetchval(db.sql("tmdb_watch_films_by_imdb_id"))
+    if adopted:
+        run.merged("film", 0, adopted, adopted)
     # An answer about a film the graph does not have writes nothing, its providers included.
     unknown = await conn.fetch(db.sql("tmdb_watch_unknown_films"))
     examples = [f"{name} (TMDB id {film})" for name, film in unknown[:DANGLING_EXAMPLES]]

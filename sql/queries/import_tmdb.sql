@@ -16,9 +16,31 @@ create temp table tmdb_offer_stage (
 
 -- name: tmdb_watch_film_stage_create
 -- The film each watch-provider answer is about: the answer lists all of its availability.
+-- imdb_id: the IMDb id that the film's details give, when the answer came inside them.
 create temp table tmdb_watch_film_stage (
-    file text not null, film_tmdb_id integer not null
+    file text not null, film_tmdb_id integer not null, imdb_id text
 ) on commit drop;
+
+-- name: tmdb_watch_films_by_imdb_id
+-- An answer inside the film's details (which give its IMDb id) about a TMDB id no film has:
+-- the film of that IMDb id, if it has no TMDB id, gets this one (an IMDb import gives none).
+-- A TMDB id the answers give with several IMDb ids is left alone. Returns how many films.
+with wanted as (
+    select distinct s.imdb_id, s.film_tmdb_id
+    from tmdb_watch_film_stage s
+    where s.imdb_id is not null
+      and not exists (select 1 from film f where f.tmdb_id = s.film_tmdb_id)
+), one as (
+    select w.* from wanted w
+    where (select count(*) from wanted x where x.film_tmdb_id = w.film_tmdb_id) = 1
+      and (select count(*) from wanted x where x.imdb_id = w.imdb_id) = 1
+), changed as (
+    update film f set tmdb_id = o.film_tmdb_id
+    from one o
+    where f.imdb_id = o.imdb_id and f.tmdb_id is null
+    returning 1
+)
+select count(*) from changed;
 
 -- name: tmdb_providers_merge
 -- Merge the staged providers by TMDB id. A provider the graph has keeps its name (TMDB's
