@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from graph.importers.movielens import Title, movielens_title
 from tests.importing import filmgraph_import, fingerprint, write
 from tests.test_import_imdb import dataset, rejects, summary
 from tests.test_import_tmdb import FILM_WATCH
@@ -191,3 +192,14 @@ async def test_older_formats_a_zip_and_the_parent_directory_are_refused_by_name(
         f"links.csv); {scratch_dir}/ml-latest-small holds one: give that directory; nothing was "
         "imported"
     )
+
+
+def test_a_year_written_twice_is_no_alternative_title() -> None:
+    """Some MovieLens titles give the year twice ("Eden (2014) (2014)"): the first was served
+    as an alternative title "2014"."""
+    assert movielens_title("Eden (2014) (2014)") == Title("Eden", 2014, [])
+    assert movielens_title("Babylon 5 (1993-1998) (1994)") == Title("Babylon 5", 1994, [])
+    assert movielens_title("1900 (Novecento) (1976)") == Title("1900", 1976, ["Novecento"])
+    assert movielens_title("Good, the Bad and the Ugly, The (Buono, il brutto, il cattivo, Il) "
+                           "(1966)") == Title("The Good, the Bad and the Ugly", 1966,
+                                              ["Il Buono, il brutto, il cattivo"])  # fmt: skip

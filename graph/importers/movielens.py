@@ -73,7 +73,10 @@ def movielens_title(raw: str) -> Title:
     parts: list[str] = []
     while (match := _PART.match(text)) and match["rest"]:
         text = match["rest"]
-        parts.insert(0, _AKA.sub("", match["part"].strip()))
+        part = _AKA.sub("", match["part"].strip())
+        # A year written twice ("Eden (2014) (2014)") is no title.
+        if not _YEAR.match(f"({part})"):
+            parts.insert(0, part)
     title = front_article(text) or raw.strip()
     alternatives: list[str] = []
     for part in parts:
