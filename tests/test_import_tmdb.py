@@ -356,3 +356,32 @@ async def test_an_array_of_answers_and_tmdbs_error_answers(
         "filmgraph: 101.json: a TMDB error answer (status_code 7: Invalid API key: You must be "
         "granted a valid key.), not a provider list; nothing was imported"
     )
+
+
+async def test_a_provider_id_given_twice_and_a_genre_list_are_named(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A provider list giving one provider_id two names kept the first without a word; a genre
+    list (/genre/movie/list, as TMDB's samples come beside the provider list) was refused as
+    having no "results" list, not named."""
+    twice = json.loads(json.dumps(PROVIDERS))
+    twice["results"].append({"provider_id": 8, "provider_name": "Netflix basic with Ads",
+                             "logo_path": "/b.jpg", "display_priority": 7})  # fmt: skip
+    twice["results"].append(PROVIDERS["results"][0])  # the same entry again: one provider
+    result = filmgraph_import(empty_dsn, "tmdb-providers", _write(scratch_dir / "p.json", twice))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "filmgraph: warning: p.json: 1 provider_id(s) given again under another name, e.g. "
+        "results[4] 'Netflix basic with Ads' (kept results[0] 'Netflix')"
+    ) in result.stderr.splitlines()
+    assert summary(result.stdout)["provider"] == [4, 0, 0, 0]
+    genres = _write(
+        scratch_dir / "genre-movie-list.json", {"genres": [{"id": 28, "name": "Action"}]}
+    )
+    for source in ("tmdb-providers", "tmdb-watch"):
+        result = filmgraph_import(empty_dsn, source, genres)
+        assert result.returncode == 4
+        assert result.stderr.splitlines()[-1].endswith(
+            ": a TMDB genre list (/genre/movie/list), which filmgraph does not import; nothing "
+            "was imported"
+        ), result.stderr

@@ -104,6 +104,13 @@ def _error(value: Any) -> str | None:
     return f"status_code {value.get('status_code')!r}: {value.get('status_message')}"
 
 
+def _kind(doc: Document) -> str:
+    """What another of TMDB's answers is, for a refusal: ": a genre list" or ""."""
+    if isinstance(doc.value, dict) and isinstance(doc.value.get("genres"), list):
+        return ": a TMDB genre list (/genre/movie/list), which filmgraph does not import"
+    return ""
+
+
 def _provider(entry: Any) -> ProviderRow | str:
     """A provider entry as a staging row, or what is wrong with it."""
     if not isinstance(entry, dict):
@@ -133,16 +140,30 @@ async def import_providers(run: Run, path: Path) -> None:
         if error is not None:
             raise InputError(f"{path.name}: a TMDB error answer ({error}), not a provider list")
         if not isinstance(results, list):
-            raise InputError(f'{path.name}: not a TMDB provider list (no "results" list)')
+            raise InputError(
+                f'{path.name}: not a TMDB provider list (no "results" list){_kind(doc)}'
+            )
         if results and not any(isinstance(e, dict) and "provider_id" in e for e in results):
             # Another of TMDB's lists, such as /watch/providers/regions.
             raise InputError(f"{path.name}: not a TMDB provider list (no entry has a provider_id)")
+        named: dict[int, tuple[int, str]] = {}
+        again: list[str] = []
         for i, entry in enumerate(results):
             row = _provider(entry)
             if isinstance(row, str):
                 doc.reject(run, ("results", i), row, "provider")
-            else:
-                rows.append(row)
+                continue
+            rows.append(row)
+            first = named.setdefault(row[0], (i, row[1]))
+            if first[0] != i and first[1] != row[1]:
+                again.append(f"results[{i}] {row[1]!r} (kept results[{first[0]}] {first[1]!r})")
+        if again:
+            # The first name is kept (_stage_providers): say so rather than drop the other.
+            shown = ", ".join(again[:3])
+            run.note(
+                f"warning: {path.name}: {len(again)} provider_id(s) given again under another "
+                f"name, e.g. {shown}"
+            )
     await _stage_providers(run, rows)
     await _merge_providers(run)
 
@@ -206,7 +227,7 @@ def _offers(
     ):
         raise InputError(
             f"{name}: not a TMDB watch/providers answer (an object with the film's "
-            '"id" and "results" by region, as /movie/{id}/watch/providers gives)'
+            '"id" and "results" by region, as /movie/{id}/watch/providers gives)' + _kind(doc)
         )
     film = value.get("id")
     results = answer.get("results")
