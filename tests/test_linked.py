@@ -637,6 +637,38 @@ async def test_import_wikidata_an_items_ids_of_films_not_in_the_graph_make_nothi
     ]
 
 
+async def test_import_wikidata_reads_the_services_simple_json_download(
+    writable_dsn: str, scratch_dir: Path
+) -> None:
+    """query.wikidata.org's download menu offers "JSON file" beside "SPARQL JSON": an array of
+    objects of plain strings, a variable left unbound left out. It was refused as "not SPARQL
+    JSON results"; it is read as the same results, bad rows at their index."""
+    sparql = json.loads(WIKIDATA.read_text())
+    simple = [{k: cell["value"] for k, cell in b.items()} for b in sparql["results"]["bindings"]]
+    path = scratch_dir / "films.json"
+    path.write_text(json.dumps(simple, indent=2))
+    done = filmgraph_import(writable_dsn, "wikidata", path, "--max-errors", "1")
+    assert done.returncode == 0, done.stderr
+    (reject,) = rejects(done.stderr)
+    assert re.fullmatch(
+        r"films\.json:\d+: bad imdbId 'nm0000338' \(an IMDb title id such as tt0068646\) "
+        r"\(at \[13\]\)",
+        reject,
+    ), reject
+    assert summary(done.stdout) == {"film": [0, 5, 2, 1], "person": [0, 4, 0, 0]}
+    assert await _rows(writable_dsn, DIRECTORS) == [
+        ("david-fincher", None),
+        ("ethan-coen", "Q13595531"),
+        ("francis-ford-coppola", "Q56094"),
+        ("joel-coen", "Q13595311"),
+        ("quentin-tarantino", "Q3772"),
+    ]
+    path.write_text(json.dumps([{"item": "http://www.wikidata.org/entity/Q47703"}]))
+    done = filmgraph_import(writable_dsn, "wikidata", path)
+    assert done.returncode == 4
+    assert "the query selects no ?imdbId" in done.stderr
+
+
 async def test_import_wikidata_refuses_what_is_not_sparql_results(
     empty_dsn: str, scratch_dir: Path
 ) -> None:
