@@ -127,10 +127,11 @@ async def test_movielens_bad_rows(empty_dsn: str, scratch_dir: Path) -> None:
         "movies.csv:7: bad movieId 'x5'",
         "links.csv:8: bad imdbId 'tt0112346'",
     ]
-    # A movieId movies.csv does not have is an extract's reference: counted, not a bad row.
+    # A movieId movies.csv does not have is an extract's reference: counted, not a bad row
+    # (or that of a movie rejected: which, a rejected line cannot tell).
     assert (
-        "filmgraph: links.csv: 1 row(s) naming a movieId movies.csv does not have skipped, "
-        "e.g. line 6 (movieId 9)"
+        "filmgraph: links.csv: 1 row(s) naming a movieId movies.csv does not have or rejected "
+        "skipped, e.g. line 6 (movieId 9)"
     ) in result.stderr.splitlines()
     # A TMDB id two films claim stays with the first: the other film is imported without it.
     assert (
@@ -203,3 +204,21 @@ def test_a_year_written_twice_is_no_alternative_title() -> None:
     assert movielens_title("Good, the Bad and the Ugly, The (Buono, il brutto, il cattivo, Il) "
                            "(1966)") == Title("The Good, the Bad and the Ugly", 1966,
                                               ["Il Buono, il brutto, il cattivo"])  # fmt: skip
+
+
+async def test_a_rejected_movies_link_is_not_called_an_extracts(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """movies.csv saved by Excel as "CSV" (Windows-1252): its lines with accents are rejected
+    as invalid UTF-8, and their links.csv rows were then reported as naming "a movieId
+    movies.csv does not have", which it has."""
+    files = movielens(scratch_dir)
+    movies = MOVIES.replace("Refusenik (2007)", "Réfusenik (2007)")
+    (files / "movies.csv").write_bytes(movies.encode("cp1252", errors="ignore"))
+    result = filmgraph_import(empty_dsn, "movielens", files, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == ["movies.csv:4: invalid UTF-8 at byte 4"]
+    assert (
+        "skipped links.csv: 1 row(s) naming a movieId movies.csv does not have or rejected"
+        in result.stdout.splitlines()
+    ), result.stdout

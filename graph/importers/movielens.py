@@ -143,17 +143,23 @@ async def import_movielens(run: Run, directory: Path) -> None:
     ):
         await conn.execute(db.sql(f"{stage}_create"))
     await conn.execute(db.sql("import_genre_stage_create"))
+    before = run.rejected
     movies_name, _ = await run.stage_csv("movielens_movie_stage", movies, MOVIES, "film")
+    # A movie rejected leaves its links.csv row without a movie too: not an extract's.
+    rejected_movies = run.rejected - before
     links_name, _ = await run.stage_csv("movielens_link_stage", links, LINKS, "film")
     await conn.execute(db.sql("movielens_links_nulls"))
+    before = run.rejected
     await run.reject_rows("movielens_movies_check", "movielens_movie_stage", movies_name, "film")
+    rejected_movies += run.rejected - before
     await run.reject_rows("movielens_links_check", "movielens_link_stage", links_name, "film")
     dangling, lines, refs = await conn.fetchrow(
         db.sql("movielens_links_dangling"), DANGLING_EXAMPLES
     )
     examples = [f"line {n} (movieId {ref})" for n, ref in zip(lines or [], refs or [], strict=True)]
+    missing = "does not have or rejected" if rejected_movies else "does not have"
     run.skip_dangling(
-        links_name, f"row(s) naming a movieId {movies_name} does not have", dangling, examples
+        links_name, f"row(s) naming a movieId {movies_name} {missing}", dangling, examples
     )
     replaced, lines, reasons = await conn.fetchrow(db.sql("movielens_movies_repeated"), WARNINGS)
     _warn(run, movies_name, replaced, lines, reasons, "movie row(s) replaced by a later one")
