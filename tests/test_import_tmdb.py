@@ -385,3 +385,35 @@ async def test_a_provider_id_given_twice_and_a_genre_list_are_named(
             ": a TMDB genre list (/genre/movie/list), which filmgraph does not import; nothing "
             "was imported"
         ), result.stderr
+
+
+async def test_answers_of_one_file_name_in_several_directories_are_all_read(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Answers saved as 100/watch.json, 200/watch.json: answers were told apart by file name,
+    so the second replaced the first's offers (and the first film's offers were pruned as no
+    longer listed). Each is read; they are named by their paths."""
+    await _graph_with_a_film(empty_dsn)
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await conn.execute(
+            "insert into film (slug, title, year, tmdb_id) values ('other-2001', 'Other', 2001,"
+            " 200)"
+        )
+    finally:
+        await conn.close()
+    first = scratch_dir / "100" / "watch.json"
+    second = scratch_dir / "200" / "watch.json"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    _write(first, FILM_WATCH)
+    other = watch(200, US={"flatrate": [_provider(8, "Netflix")], "buy": [{"provider_id": "x"}]})
+    _write(second, other)
+    result = filmgraph_import(empty_dsn, "tmdb-watch", first, second, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    assert await _rows(
+        empty_dsn,
+        """select f.tmdb_id, count(*) from offer o join film f on f.id = o.film_id
+           group by 1 order by 1""",
+    ) == [(100, 5), (200, 1)]
+    assert f"{second}:14: bad provider_id 'x' (at results.US.buy[0])" in result.stderr.splitlines()

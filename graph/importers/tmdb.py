@@ -11,6 +11,7 @@ import gzip
 import json
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,14 @@ class Document:
         run.reject(Reject(self.name, line, f"{reason} (at {describe(where)})"), table)
 
 
-def _load(path: Path, run: Run, table: str, whole: bool = False) -> Document | None:
+def _load(
+    path: Path, run: Run, table: str, whole: bool = False, name: str | None = None
+) -> Document | None:
     """The file's JSON (gzip or not, by its magic bytes), or None (reported as a bad row) when
     it is not JSON, cut short (plain or gzip) or not UTF-8. `whole`: the file is the whole
-    import (a provider list, wikidata's results), so such a file is refused (InputError)."""
+    import (a provider list, wikidata's results), so such a file is refused (InputError).
+    `name`: what to call it (its file name by default)."""
+    name = name or path.name
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -65,11 +70,11 @@ def _load(path: Path, run: Run, table: str, whole: bool = False) -> Document | N
             raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as exc:
             if whole:
-                raise InputError(f"{path.name}: corrupt or truncated gzip file: {exc}") from None
+                raise InputError(f"{name}: corrupt or truncated gzip file: {exc}") from None
             # Cut short as a plain answer can be: one bad answer among several, as that is.
-            run.reject(Reject(path.name, 1, f"corrupt or truncated gzip file: {exc}"), table)
+            run.reject(Reject(name, 1, f"corrupt or truncated gzip file: {exc}"), table)
             return None
-    parsed = _parse(path, raw.removeprefix(BOM))
+    parsed = _parse(name, raw.removeprefix(BOM))
     if isinstance(parsed, Document):
         return parsed
     if whole:
@@ -78,17 +83,17 @@ def _load(path: Path, run: Run, table: str, whole: bool = False) -> Document | N
     return None
 
 
-def _parse(path: Path, raw: bytes) -> Document | Reject:
+def _parse(name: str, raw: bytes) -> Document | Reject:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         byte = exc.start - raw.rfind(b"\n", 0, exc.start)
-        return Reject(path.name, line, f"invalid UTF-8 at byte {byte}")
+        return Reject(name, line, f"invalid UTF-8 at byte {byte}")
     try:
-        return Document(path.name, Lines(text), json.loads(text))
+        return Document(name, Lines(text), json.loads(text))
     except json.JSONDecodeError as exc:
-        return Reject(path.name, exc.lineno, f"not JSON: {exc.msg}")
+        return Reject(name, exc.lineno, f"not JSON: {exc.msg}")
 
 
 # TMDB's answer when it has no such film: an error body, not an answer about a film.
@@ -270,8 +275,11 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
     answers: dict[str, tuple[list[tuple[object, ...]], list[ProviderRow]]] = {}
     films: list[tuple[str, int, str | None]] = []
     not_found: list[str] = []
+    # Answers are told apart by name: files of one name in several directories (550/watch.json,
+    # 551/watch.json) are named by their paths, else one answer's offers replaced another's.
+    names = Counter(path.name for path in paths)
     for path in paths:
-        doc = _load(path, run, "offer")
+        doc = _load(path, run, "offer", name=str(path) if names[path.name] > 1 else path.name)
         if doc is None:
             continue
         for name, top, value in _answers(doc):
