@@ -1,5 +1,6 @@
 """SPARQL 1.1 Query Results JSON read as a stream: `{"head": {"vars": [...]}, "results":
-{"bindings": [...]}}`, one binding at a time.
+{"bindings": [...]}}`, one binding at a time; or the Wikidata Query Service's simpler "JSON
+file" download, an array of objects of plain strings, each read as a binding.
 
 An answer of the Wikidata Query Service about every film is hundreds of megabytes, and read
 whole it took about six times its size in memory. Here the file (plain or gzip, by its magic
