@@ -417,3 +417,30 @@ async def test_answers_of_one_file_name_in_several_directories_are_all_read(
            group by 1 order by 1""",
     ) == [(100, 5), (200, 1)]
     assert f"{second}:14: bad provider_id 'x' (at results.US.buy[0])" in result.stderr.splitlines()
+
+
+async def test_offers_where_an_answer_had_a_bad_entry_are_not_pruned(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A bad entry let through by --max-errors may be one of the film's offers (here Apple
+    TV's rent offer, its provider_id written as text): it was deleted as no longer listed.
+    Offers in the region and kind of a bad entry stay, and a note counts them; the answer's
+    other offers are brought in line as before."""
+    await _graph_with_a_film(empty_dsn)
+    path = _write(scratch_dir / "100.json", FILM_WATCH)
+    assert filmgraph_import(empty_dsn, "tmdb-watch", path).returncode == 0
+    damaged = watch(100, US={"flatrate": [_provider(8, "Netflix")],
+                             "rent": [{"provider_id": "2", "provider_name": "Apple TV"}]})  # fmt: skip
+    _write(path, damaged)
+    result = filmgraph_import(empty_dsn, "tmdb-watch", path, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    # Netflix's offer loses its link; the buy, ads and GB offers go; the rent offer stays.
+    assert summary(result.stdout, deleted=True)["offer"] == [0, 1, 0, 1, 3]
+    assert await _rows(empty_dsn, "select region, kind::text from offer order by 1, 2") == [
+        ("US", "RENT"),
+        ("US", "SUBSCRIPTION"),
+    ]
+    assert (
+        "filmgraph: 1 offer(s) where an answer had a bad entry (region and kind) not pruned"
+        in result.stderr.splitlines()
+    )

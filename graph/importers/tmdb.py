@@ -206,12 +206,16 @@ def _imdb_id(value: Any) -> str | None:
     return imdb if isinstance(imdb, str) and _IMDB_ID.match(imdb) else None
 
 
+Unread = tuple[int, str, str | None]
+
+
 def _offers(
-    doc: Document, run: Run, name: str, top: JsonPath, value: Any
+    doc: Document, run: Run, name: str, top: JsonPath, value: Any, unread: list[Unread]
 ) -> tuple[int | None, list[tuple[object, ...]], list[ProviderRow]]:
     """The film (TMDB id), offer and provider rows of one watch-provider answer (`value`, at
-    `top` in the file; `name` names it); bad parts reported. A film of None: the answer as a
-    whole is unusable."""
+    `top` in the file; `name` names it); bad parts reported, and where they were added to
+    `unread` (film, region, kind or None for all): offers there are not pruned. A film of None:
+    the answer as a whole is unusable."""
     offers: list[tuple[object, ...]] = []
     providers: list[ProviderRow] = []
     answer = value
@@ -249,6 +253,7 @@ def _offers(
             continue
         if not isinstance(block, dict):
             doc.reject(run, where, "not an object", "offer")
+            unread.append((film, region, None))
             continue
         link = block.get("link")
         link = link if isinstance(link, str) and _URL.match(link) else None
@@ -256,11 +261,13 @@ def _offers(
             entries = block.get(key, [])
             if not isinstance(entries, list):
                 doc.reject(run, (*where, key), "not a list", "offer")
+                unread.append((film, region, kind))
                 continue
             for i, entry in enumerate(entries):
                 row = _provider(entry)
                 if isinstance(row, str):
                     doc.reject(run, (*where, key, i), row, "offer")
+                    unread.append((film, region, kind))
                     continue
                 providers.append(row)
                 offers.append((name, film, region, kind, row[0], link))
@@ -275,6 +282,7 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
     answers: dict[str, tuple[list[tuple[object, ...]], list[ProviderRow]]] = {}
     films: list[tuple[str, int, str | None]] = []
     not_found: list[str] = []
+    unread: list[Unread] = []
     # Answers are told apart by name: files of one name in several directories (550/watch.json,
     # 551/watch.json) are named by their paths, else one answer's offers replaced another's.
     names = Counter(path.name for path in paths)
@@ -292,7 +300,7 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
                 else:
                     doc.reject(run, top, f"a TMDB error answer ({error})", "offer")
                 continue
-            film, offers, providers = _offers(doc, run, name, top, value)
+            film, offers, providers = _offers(doc, run, name, top, value, unread)
             if film is not None:
                 films.append((name, film, _imdb_id(value)))
                 answers[name] = (offers, providers)
@@ -320,4 +328,12 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
     await _merge_providers(run)
     inserted, updated, total = await conn.fetchrow(db.sql("tmdb_offers_merge"))
     run.merged("offer", inserted, updated, total)
-    run.tally("offer").deleted += await conn.fetchval(db.sql("tmdb_offers_prune"))
+    await conn.execute(db.sql("tmdb_unread_stage_create"))
+    await conn.copy_records_to_table(
+        "tmdb_unread_stage", records=unread, columns=["film_tmdb_id", "region", "kind"]
+    )
+    deleted, kept = await conn.fetchrow(db.sql("tmdb_offers_prune"))
+    run.tally("offer").deleted += deleted
+    if kept:
+        # A bad entry may be one of them: they are not known to be gone.
+        run.note(f"{kept} offer(s) where an answer had a bad entry (region and kind) not pruned")
