@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from graph.importers.movielens import Title, movielens_title
 from tests.importing import filmgraph_import, fingerprint, write
 from tests.test_import_imdb import dataset, rejects, summary
 from tests.test_import_tmdb import FILM_WATCH
@@ -126,10 +127,11 @@ async def test_movielens_bad_rows(empty_dsn: str, scratch_dir: Path) -> None:
         "movies.csv:7: bad movieId 'x5'",
         "links.csv:8: bad imdbId 'tt0112346'",
     ]
-    # A movieId movies.csv does not have is an extract's reference: counted, not a bad row.
+    # A movieId movies.csv does not have is an extract's reference: counted, not a bad row
+    # (or that of a movie rejected: which, a rejected line cannot tell).
     assert (
-        "filmgraph: links.csv: 1 row(s) naming a movieId movies.csv does not have skipped, "
-        "e.g. line 6 (movieId 9)"
+        "filmgraph: links.csv: 1 row(s) naming a movieId movies.csv does not have or rejected "
+        "skipped, e.g. line 6 (movieId 9)"
     ) in result.stderr.splitlines()
     # A TMDB id two films claim stays with the first: the other film is imported without it.
     assert (
@@ -142,3 +144,81 @@ async def test_movielens_bad_rows(empty_dsn: str, scratch_dir: Path) -> None:
         ("tt0112346", 9087),
         ("tt0114709", 862),
     ]
+
+
+async def test_imdb_ids_of_eight_digits_are_kept_whole(empty_dsn: str, scratch_dir: Path) -> None:
+    """ml-32m's newer films have 8-digit IMDb ids (Oppenheimer, tt15398776): padded to 7
+    digits by lpad, they were cut to tt1539877, another film's id, and two films became one."""
+    movies = "movieId,title,genres\n1,Oppenheimer (2023),Drama\n2,Spirit of '76 (2009),Comedy\n"
+    links = "movieId,imdbId,tmdbId\n1,15398776,872585\n2,1539877,\n"
+    result = filmgraph_import(empty_dsn, "movielens", movielens(scratch_dir, movies, links))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    assert [r[:4] for r in await _rows(empty_dsn, FILMS)] == [
+        ("tt1539877", None, "spirit-of-76-2009", "Spirit of '76"),
+        ("tt15398776", 872585, "oppenheimer-2023", "Oppenheimer"),
+    ]
+
+
+async def test_older_formats_a_zip_and_the_parent_directory_are_refused_by_name(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """ml-1m and ml-10m give movies.dat ('::'-separated, latin-1), ml-100k u.item: none links a
+    movie to an IMDb id, so nothing could be merged. They were refused as "no movies.csv", as
+    were the zip as downloaded and the directory it was unzipped in."""
+    old = scratch_dir / "ml-1m"
+    old.mkdir()
+    (old / "movies.dat").write_bytes(
+        "73::Misérables, Les (1995)::Drama|Musical\n".encode("latin-1")
+    )
+    (old / "ratings.dat").write_text("1::1193::5::978300760\n")
+    result = filmgraph_import(empty_dsn, "movielens", old)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"filmgraph: {old}/movies.dat: the MovieLens 1M/10M format ('::'-separated movies.dat), "
+        "which gives no IMDb or TMDB id to merge a film by; filmgraph reads the releases with "
+        "movies.csv and links.csv (ml-latest, ml-latest-small, ml-20m, ml-25m, ml-32m); "
+        "nothing was imported"
+    )
+    archive = scratch_dir / "ml-latest-small.zip"
+    archive.write_bytes(b"PK\x05\x06" + bytes(18))
+    result = filmgraph_import(empty_dsn, "movielens", archive)
+    assert result.returncode == 4
+    assert "a zip archive, not a directory: unzip it" in result.stderr
+    movielens(scratch_dir / "ml-latest-small")
+    result = filmgraph_import(empty_dsn, "movielens", scratch_dir)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        f"filmgraph: {scratch_dir}: no movies.csv (a MovieLens release has movies.csv and "
+        f"links.csv); {scratch_dir}/ml-latest-small holds one: give that directory; nothing was "
+        "imported"
+    )
+
+
+def test_a_year_written_twice_is_no_alternative_title() -> None:
+    """Some MovieLens titles give the year twice ("Eden (2014) (2014)"): the first was served
+    as an alternative title "2014"."""
+    assert movielens_title("Eden (2014) (2014)") == Title("Eden", 2014, [])
+    assert movielens_title("Babylon 5 (1993-1998) (1994)") == Title("Babylon 5", 1994, [])
+    assert movielens_title("1900 (Novecento) (1976)") == Title("1900", 1976, ["Novecento"])
+    assert movielens_title("Good, the Bad and the Ugly, The (Buono, il brutto, il cattivo, Il) "
+                           "(1966)") == Title("The Good, the Bad and the Ugly", 1966,
+                                              ["Il Buono, il brutto, il cattivo"])  # fmt: skip
+
+
+async def test_a_rejected_movies_link_is_not_called_an_extracts(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """movies.csv saved by Excel as "CSV" (Windows-1252): its lines with accents are rejected
+    as invalid UTF-8, and their links.csv rows were then reported as naming "a movieId
+    movies.csv does not have", which it has."""
+    files = movielens(scratch_dir)
+    movies = MOVIES.replace("Refusenik (2007)", "Réfusenik (2007)")
+    (files / "movies.csv").write_bytes(movies.encode("cp1252", errors="ignore"))
+    result = filmgraph_import(empty_dsn, "movielens", files, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == ["movies.csv:4: invalid UTF-8 at byte 4"]
+    assert (
+        "skipped links.csv: 1 row(s) naming a movieId movies.csv does not have or rejected"
+        in result.stdout.splitlines()
+    ), result.stdout

@@ -566,6 +566,46 @@ async def test_a_tmdb_watch_answer_inside_the_films_details_is_read(
     assert await _rows(empty_dsn, "select kind::text, region from offer") == [("RENT", "US")]
 
 
+async def test_a_films_details_match_a_film_known_only_by_its_imdb_id(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A film an IMDb import made has no TMDB id, so every answer about it was skipped as
+    about a film not in the graph. The film's details give its IMDb id (`imdb_id`): the film
+    of that IMDb id gets the TMDB id, and the offers. A bare answer (no IMDb id) is still
+    skipped and counted; a film holding another TMDB id keeps it."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            """insert into film (slug, title, imdb_id, tmdb_id) values
+               ('fight-club', 'Fight Club', 'tt0137523', null),
+               ('heat', 'Heat', 'tt0113277', null),
+               ('se7en', 'Se7en', 'tt0114369', 807)"""
+        )
+    finally:
+        await conn.close()
+    details = scratch_dir / "550.json"
+    details.write_text(json.dumps({"id": 550, "imdb_id": "tt0137523", "title": "Fight Club",
+                                   "watch/providers": _answer(550, "Apple TV")}))  # fmt: skip
+    bare = scratch_dir / "949.json"
+    bare.write_text(json.dumps(_answer(949, "Apple TV")))
+    other = scratch_dir / "808.json"
+    other.write_text(json.dumps({"id": 808, "imdb_id": "tt0114369",
+                                 "watch/providers": _answer(808, "Apple TV")}))  # fmt: skip
+    result = filmgraph_import(empty_dsn, "tmdb-watch", details, bare, other)
+    assert result.returncode == 0, result.stderr
+    assert "skipped tmdb-watch: 2 answer(s) about a film not in the graph (by TMDB id)" in (
+        result.stdout.splitlines()
+    )
+    assert summary(result.stdout)["film"] == [0, 1, 0, 0]
+    assert summary(result.stdout)["offer"] == [1, 0, 0, 0]
+    assert await _rows(
+        empty_dsn,
+        """select f.imdb_id, f.tmdb_id, count(o.*) from film f left join offer o
+           on o.film_id = f.id group by 1, 2 order by 1""",
+    ) == [("tt0113277", None, 0), ("tt0114369", 807, 0), ("tt0137523", 550, 1)]
+
+
 async def test_a_tmdb_watch_answer_cut_short_is_one_bad_row_plain_or_gzip(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

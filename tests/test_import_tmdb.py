@@ -308,3 +308,139 @@ async def test_the_demo_loads_beside_an_imported_provider_list(
         assert await fingerprint(empty_dsn) == before
     finally:
         await conn.close()
+
+
+NOT_FOUND = {"success": False, "status_code": 34,
+             "status_message": "The resource you requested could not be found."}  # fmt: skip
+BAD_KEY = {"status_code": 7, "status_message": "Invalid API key: You must be granted a valid key.",
+           "success": False}  # fmt: skip
+
+
+async def test_an_array_of_answers_and_tmdbs_error_answers(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Answers fetched by a script come joined in one array (`jq -s`), with TMDB's error body
+    where a film was not found: both refused the whole import (exit 4, "not a TMDB
+    watch/providers answer"). Each answer of an array is read; "not found" (status_code 34) is
+    counted as a film not in the graph is; another error (a bad API key) is a bad row: that
+    answer was not fetched."""
+    await _graph_with_a_film(empty_dsn)
+    unknown = watch(999, US={"flatrate": [_provider(8, "Netflix")]})
+    joined = scratch_dir / "answers.json"
+    joined.write_text(json.dumps([NOT_FOUND, FILM_WATCH, unknown], indent=2), encoding="utf-8")
+    bad_key = _write(scratch_dir / "101.json", BAD_KEY)
+    result = filmgraph_import(empty_dsn, "tmdb-watch", joined, bad_key)
+    assert result.returncode == 1, result.stderr
+    assert rejects(result.stderr) == [
+        "101.json:1: a TMDB error answer (status_code 7: Invalid API key: You must be granted a "
+        "valid key.) (at the document)"
+    ]
+    assert await _rows(empty_dsn, "select count(*) from offer") == [(0,)]
+    result = filmgraph_import(empty_dsn, "tmdb-watch", joined, bad_key, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    stderr = result.stderr.splitlines()
+    assert (
+        "filmgraph: tmdb-watch: 1 TMDB error answer(s) that the film was not found "
+        "(status_code 34) skipped, e.g. answers.json[0]"
+    ) in stderr
+    assert (
+        "filmgraph: tmdb-watch: 1 answer(s) about a film not in the graph (by TMDB id) skipped,"
+        " e.g. answers.json[2] (TMDB id 999)"
+    ) in stderr
+    assert summary(result.stdout)["offer"] == [5, 0, 0, 1]
+    assert await _rows(empty_dsn, "select count(*) from offer") == [(5,)]
+    # A provider list that is TMDB's error body says so.
+    result = filmgraph_import(empty_dsn, "tmdb-providers", bad_key)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        "filmgraph: 101.json: a TMDB error answer (status_code 7: Invalid API key: You must be "
+        "granted a valid key.), not a provider list; nothing was imported"
+    )
+
+
+async def test_a_provider_id_given_twice_and_a_genre_list_are_named(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A provider list giving one provider_id two names kept the first without a word; a genre
+    list (/genre/movie/list, as TMDB's samples come beside the provider list) was refused as
+    having no "results" list, not named."""
+    twice = json.loads(json.dumps(PROVIDERS))
+    twice["results"].append({"provider_id": 8, "provider_name": "Netflix basic with Ads",
+                             "logo_path": "/b.jpg", "display_priority": 7})  # fmt: skip
+    twice["results"].append(PROVIDERS["results"][0])  # the same entry again: one provider
+    result = filmgraph_import(empty_dsn, "tmdb-providers", _write(scratch_dir / "p.json", twice))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "filmgraph: warning: p.json: 1 provider_id(s) given again under another name, e.g. "
+        "results[4] 'Netflix basic with Ads' (kept results[0] 'Netflix')"
+    ) in result.stderr.splitlines()
+    assert summary(result.stdout)["provider"] == [4, 0, 0, 0]
+    genres = _write(
+        scratch_dir / "genre-movie-list.json", {"genres": [{"id": 28, "name": "Action"}]}
+    )
+    for source in ("tmdb-providers", "tmdb-watch"):
+        result = filmgraph_import(empty_dsn, source, genres)
+        assert result.returncode == 4
+        assert result.stderr.splitlines()[-1].endswith(
+            ": a TMDB genre list (/genre/movie/list), which filmgraph does not import; nothing "
+            "was imported"
+        ), result.stderr
+
+
+async def test_answers_of_one_file_name_in_several_directories_are_all_read(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Answers saved as 100/watch.json, 200/watch.json: answers were told apart by file name,
+    so the second replaced the first's offers (and the first film's offers were pruned as no
+    longer listed). Each is read; they are named by their paths."""
+    await _graph_with_a_film(empty_dsn)
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await conn.execute(
+            "insert into film (slug, title, year, tmdb_id) values ('other-2001', 'Other', 2001,"
+            " 200)"
+        )
+    finally:
+        await conn.close()
+    first = scratch_dir / "100" / "watch.json"
+    second = scratch_dir / "200" / "watch.json"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    _write(first, FILM_WATCH)
+    other = watch(200, US={"flatrate": [_provider(8, "Netflix")], "buy": [{"provider_id": "x"}]})
+    _write(second, other)
+    result = filmgraph_import(empty_dsn, "tmdb-watch", first, second, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    assert await _rows(
+        empty_dsn,
+        """select f.tmdb_id, count(*) from offer o join film f on f.id = o.film_id
+           group by 1 order by 1""",
+    ) == [(100, 5), (200, 1)]
+    assert f"{second}:14: bad provider_id 'x' (at results.US.buy[0])" in result.stderr.splitlines()
+
+
+async def test_offers_where_an_answer_had_a_bad_entry_are_not_pruned(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A bad entry let through by --max-errors may be one of the film's offers (here Apple
+    TV's rent offer, its provider_id written as text): it was deleted as no longer listed.
+    Offers in the region and kind of a bad entry stay, and a note counts them; the answer's
+    other offers are brought in line as before."""
+    await _graph_with_a_film(empty_dsn)
+    path = _write(scratch_dir / "100.json", FILM_WATCH)
+    assert filmgraph_import(empty_dsn, "tmdb-watch", path).returncode == 0
+    damaged = watch(100, US={"flatrate": [_provider(8, "Netflix")],
+                             "rent": [{"provider_id": "2", "provider_name": "Apple TV"}]})  # fmt: skip
+    _write(path, damaged)
+    result = filmgraph_import(empty_dsn, "tmdb-watch", path, "--max-errors", "1")
+    assert result.returncode == 0, result.stderr
+    # Netflix's offer loses its link; the buy, ads and GB offers go; the rent offer stays.
+    assert summary(result.stdout, deleted=True)["offer"] == [0, 1, 0, 1, 3]
+    assert await _rows(empty_dsn, "select region, kind::text from offer order by 1, 2") == [
+        ("US", "RENT"),
+        ("US", "SUBSCRIPTION"),
+    ]
+    assert (
+        "filmgraph: 1 offer(s) where an answer had a bad entry (region and kind) not pruned"
+        in result.stderr.splitlines()
+    )

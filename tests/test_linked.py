@@ -592,6 +592,83 @@ async def test_import_wikidata_leaves_a_sole_director_another_name_labels(
     ]
 
 
+async def test_import_wikidata_an_items_ids_of_films_not_in_the_graph_make_nothing_doubtful(
+    writable_dsn: str, scratch_dir: Path
+) -> None:
+    """Wikidata gives some film items a second IMDb id, a TV series' or a duplicate's: the
+    item was left out as ambiguous whatever the graph held. Only the films of the graph are
+    weighed: an item whose other id names no film of the graph is the one film's."""
+    entity = "http://www.wikidata.org/entity/"
+
+    def binding(film: str, imdb: str) -> dict[str, Any]:
+        return {"item": {"type": "uri", "value": entity + film},
+                "imdbId": {"type": "literal", "value": imdb}}  # fmt: skip
+
+    results = {
+        "head": {"vars": ["item", "imdbId"]},
+        "results": {
+            "bindings": [
+                binding("Q47703", "tt0068646"),  # The Godfather
+                binding("Q47703", "tt9900001"),  # a series' id, not in the graph
+                binding("Q104123", "tt0110912"),  # Pulp Fiction
+                binding("Q104123", "tt0105236"),  # Reservoir Dogs: both in the graph
+            ]
+        },
+    }
+    path = scratch_dir / "films.json"
+    path.write_text(json.dumps(results))
+    conn = await asyncpg.connect(writable_dsn)
+    try:  # the demo's films have their items already
+        await conn.execute("update film set wikidata_id = null")
+    finally:
+        await conn.close()
+    done = filmgraph_import(writable_dsn, "wikidata", path)
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.startswith("filmgraph: ")]
+    assert notes == [
+        "filmgraph: films.json: tt0105236 is ambiguous in the file (items Q104123); left out",
+        "filmgraph: films.json: tt0110912 is ambiguous in the file (items Q104123); left out",
+        "filmgraph: 1 film(s) not in the graph (by IMDb id) left out",
+    ]
+    assert await _rows(writable_dsn, FILMS, ["tt0068646", "tt0105236", "tt0110912"]) == [
+        ("tt0068646", "Q47703"),
+        ("tt0105236", None),
+        ("tt0110912", None),
+    ]
+
+
+async def test_import_wikidata_reads_the_services_simple_json_download(
+    writable_dsn: str, scratch_dir: Path
+) -> None:
+    """query.wikidata.org's download menu offers "JSON file" beside "SPARQL JSON": an array of
+    objects of plain strings, a variable left unbound left out. It was refused as "not SPARQL
+    JSON results"; it is read as the same results, bad rows at their index."""
+    sparql = json.loads(WIKIDATA.read_text())
+    simple = [{k: cell["value"] for k, cell in b.items()} for b in sparql["results"]["bindings"]]
+    path = scratch_dir / "films.json"
+    path.write_text(json.dumps(simple, indent=2))
+    done = filmgraph_import(writable_dsn, "wikidata", path, "--max-errors", "1")
+    assert done.returncode == 0, done.stderr
+    (reject,) = rejects(done.stderr)
+    assert re.fullmatch(
+        r"films\.json:\d+: bad imdbId 'nm0000338' \(an IMDb title id such as tt0068646\) "
+        r"\(at \[13\]\)",
+        reject,
+    ), reject
+    assert summary(done.stdout) == {"film": [0, 5, 2, 1], "person": [0, 4, 0, 0]}
+    assert await _rows(writable_dsn, DIRECTORS) == [
+        ("david-fincher", None),
+        ("ethan-coen", "Q13595531"),
+        ("francis-ford-coppola", "Q56094"),
+        ("joel-coen", "Q13595311"),
+        ("quentin-tarantino", "Q3772"),
+    ]
+    path.write_text(json.dumps([{"item": "http://www.wikidata.org/entity/Q47703"}]))
+    done = filmgraph_import(writable_dsn, "wikidata", path)
+    assert done.returncode == 4
+    assert "the query selects no ?imdbId" in done.stderr
+
+
 async def test_import_wikidata_refuses_what_is_not_sparql_results(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

@@ -73,7 +73,10 @@ def movielens_title(raw: str) -> Title:
     parts: list[str] = []
     while (match := _PART.match(text)) and match["rest"]:
         text = match["rest"]
-        parts.insert(0, _AKA.sub("", match["part"].strip()))
+        part = _AKA.sub("", match["part"].strip())
+        # A year written twice ("Eden (2014) (2014)") is no title.
+        if not _YEAR.match(f"({part})"):
+            parts.insert(0, part)
     title = front_article(text) or raw.strip()
     alternatives: list[str] = []
     for part in parts:
@@ -83,11 +86,32 @@ def movielens_title(raw: str) -> Title:
     return Title(title, year if year is None or 1870 <= year <= 2100 else None, alternatives)
 
 
+# Releases in the older formats: '::'-separated movies.dat (ml-1m, ml-10m), latin-1 u.item
+# (ml-100k). Neither links a movie to an IMDb or TMDB id, so none of their movies could be
+# merged onto a film: they are refused by name rather than imported as nothing.
+OLD_FORMATS = {
+    "movies.dat": "the MovieLens 1M/10M format ('::'-separated movies.dat)",
+    "u.item": "the MovieLens 100K format (u.item)",
+}
+
+
 def _file(directory: Path, name: str) -> Path:
     if not directory.exists():
         raise InputError(f"{directory}: no such file or directory")
     if not directory.is_dir():
+        if directory.suffix.lower() == ".zip":
+            raise InputError(
+                f"{directory}: a zip archive, not a directory: unzip it and give the directory "
+                "holding movies.csv and links.csv"
+            )
         raise InputError(f"{directory}: not a directory")
+    for old, format_ in OLD_FORMATS.items():
+        if (directory / old).is_file() and not (directory / name).is_file():
+            raise InputError(
+                f"{directory / old}: {format_}, which gives no IMDb or TMDB id to merge a film "
+                "by; filmgraph reads the releases with movies.csv and links.csv (ml-latest, "
+                "ml-latest-small, ml-20m, ml-25m, ml-32m)"
+            )
     present = [c for c in (directory / name, directory / f"{name}.gz") if c.is_file()]
     if len(present) > 1:
         # Which is meant cannot be told, as for IMDb's files (imdb.find_files).
@@ -97,7 +121,14 @@ def _file(directory: Path, name: str) -> Path:
         )
     if present:
         return present[0]
-    raise InputError(f"{directory}: no {name} (a MovieLens release has movies.csv and links.csv)")
+    # The directory the release's zip was unzipped in, rather than the release's own.
+    within = sorted(
+        p.parent.name for n in (name, f"{name}.gz") for p in directory.glob(f"*/{n}") if p.is_file()
+    )
+    hint = f"; {directory / within[0]} holds one: give that directory" if within else ""
+    raise InputError(
+        f"{directory}: no {name} (a MovieLens release has movies.csv and links.csv){hint}"
+    )
 
 
 async def import_movielens(run: Run, directory: Path) -> None:
@@ -112,17 +143,23 @@ async def import_movielens(run: Run, directory: Path) -> None:
     ):
         await conn.execute(db.sql(f"{stage}_create"))
     await conn.execute(db.sql("import_genre_stage_create"))
+    before = run.rejected
     movies_name, _ = await run.stage_csv("movielens_movie_stage", movies, MOVIES, "film")
+    # A movie rejected leaves its links.csv row without a movie too: not an extract's.
+    rejected_movies = run.rejected - before
     links_name, _ = await run.stage_csv("movielens_link_stage", links, LINKS, "film")
     await conn.execute(db.sql("movielens_links_nulls"))
+    before = run.rejected
     await run.reject_rows("movielens_movies_check", "movielens_movie_stage", movies_name, "film")
+    rejected_movies += run.rejected - before
     await run.reject_rows("movielens_links_check", "movielens_link_stage", links_name, "film")
     dangling, lines, refs = await conn.fetchrow(
         db.sql("movielens_links_dangling"), DANGLING_EXAMPLES
     )
     examples = [f"line {n} (movieId {ref})" for n, ref in zip(lines or [], refs or [], strict=True)]
+    missing = "does not have or rejected" if rejected_movies else "does not have"
     run.skip_dangling(
-        links_name, f"row(s) naming a movieId {movies_name} does not have", dangling, examples
+        links_name, f"row(s) naming a movieId {movies_name} {missing}", dangling, examples
     )
     replaced, lines, reasons = await conn.fetchrow(db.sql("movielens_movies_repeated"), WARNINGS)
     _warn(run, movies_name, replaced, lines, reasons, "movie row(s) replaced by a later one")

@@ -1,5 +1,6 @@
 """SPARQL 1.1 Query Results JSON read as a stream: `{"head": {"vars": [...]}, "results":
-{"bindings": [...]}}`, one binding at a time.
+{"bindings": [...]}}`, one binding at a time; or the Wikidata Query Service's simpler "JSON
+file" download, an array of objects of plain strings, each read as a binding.
 
 An answer of the Wikidata Query Service about every film is hundreds of megabytes, and read
 whole it took about six times its size in memory. Here the file (plain or gzip, by its magic
@@ -155,6 +156,23 @@ class _Text:
                 raise self.error("Expecting ',' delimiter", self.pos - 1)
 
 
+_ENTITY = ("http://www.wikidata.org/entity/", "https://www.wikidata.org/entity/")
+
+
+def _binding(row: Any) -> Any:
+    """A row of the simple JSON download as a SPARQL JSON binding: an entity's URI a `uri`,
+    any other value a literal."""
+    if not isinstance(row, dict):
+        return row
+    return {
+        key: {
+            "type": "uri" if isinstance(v, str) and v.startswith(_ENTITY) else "literal",
+            "value": v,
+        }
+        for key, v in row.items()
+    }
+
+
 class Results:
     """The bindings of a SPARQL JSON results file, read as a stream. `check` hears the query's
     variables (head.vars) as soon as they are read: the service writes them first."""
@@ -162,6 +180,8 @@ class Results:
     def __init__(self, path: Path, check: Callable[[str, list[Any]], None]) -> None:
         self.path = path
         self.check = check
+        # Where the bindings are, for a reject: `results.bindings[i]`, or `[i]` in an array.
+        self.at = "results.bindings"
         try:
             self.raw: BinaryIO = path.open("rb")
         except FileNotFoundError:
@@ -184,7 +204,21 @@ class Results:
         text = _Text(name, self.stream)
         variables: Any = None
         bindings = False
-        if text.peek() != "{":
+        if text.peek() == "[":
+            # The Query Service's other JSON download ("JSON file", not "SPARQL JSON"): an
+            # array of objects of plain strings, a variable left unbound left out.
+            bindings = True
+            self.at = ""
+            for index, pos in enumerate(text.elements()):
+                line = text.line(pos)
+                row = text.value()
+                if variables is None and isinstance(row, dict):
+                    variables = list(row)
+                    self.check(name, variables)
+                yield index, line, _binding(row)
+            if variables is None:
+                variables = []  # an empty answer: no row to name them
+        elif text.peek() != "{":
             text.value()
         else:
             for key in text.members():

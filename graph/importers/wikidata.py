@@ -84,7 +84,7 @@ async def import_wikidata(run: Run, path: Path) -> None:
         for index, line, binding in results.bindings():
             row = _row(binding, index)
             if isinstance(row, str):
-                reason = f"{row} (at results.bindings[{index}])"
+                reason = f"{row} (at {results.at}[{index}])"
                 run.reject(Reject(path.name, line, reason), "film")
                 continue
             rows.append(row)

@@ -92,11 +92,13 @@ select (select count(*) from replaced) as replaced,
 -- the movies.csv lines and movieIds of the first $1; and how many links.csv rows a later row
 -- with the same IMDb id replaced, with the warnings of the first $2.
 with linked as (
-    select 'tt' || lpad(ltrim(split_part(l.imdbid, '.', 1), '0'), 7, '0') as imdb_id,
+    select 'tt' || lpad(i.digits, greatest(7, length(i.digits)), '0') as imdb_id,
            l.line, l.movieid, t.title, t.year, t.alternatives,
            nullif(split_part(l.tmdbid, '.', 1), '')::integer as tmdb_id,
            nullif(m.genres, '(no genres listed)') as genres
     from movielens_link_stage l
+    -- IMDb's ids have 7 digits or more (tt15398776): lpad(x, 7) would cut an 8-digit id to 7.
+    cross join lateral (select ltrim(split_part(l.imdbid, '.', 1), '0') as digits) i
     join (select distinct on (movieid) * from movielens_movie_stage
           order by movieid, line desc) m on m.movieid = l.movieid
     join movielens_title_stage t on t.line = m.line

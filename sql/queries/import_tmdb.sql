@@ -16,9 +16,31 @@ create temp table tmdb_offer_stage (
 
 -- name: tmdb_watch_film_stage_create
 -- The film each watch-provider answer is about: the answer lists all of its availability.
+-- imdb_id: the IMDb id that the film's details give, when the answer came inside them.
 create temp table tmdb_watch_film_stage (
-    file text not null, film_tmdb_id integer not null
+    file text not null, film_tmdb_id integer not null, imdb_id text
 ) on commit drop;
+
+-- name: tmdb_watch_films_by_imdb_id
+-- An answer inside the film's details (which give its IMDb id) about a TMDB id no film has:
+-- the film of that IMDb id, if it has no TMDB id, gets this one (an IMDb import gives none).
+-- A TMDB id the answers give with several IMDb ids is left alone. Returns how many films.
+with wanted as (
+    select distinct s.imdb_id, s.film_tmdb_id
+    from tmdb_watch_film_stage s
+    where s.imdb_id is not null
+      and not exists (select 1 from film f where f.tmdb_id = s.film_tmdb_id)
+), one as (
+    select w.* from wanted w
+    where (select count(*) from wanted x where x.film_tmdb_id = w.film_tmdb_id) = 1
+      and (select count(*) from wanted x where x.imdb_id = w.imdb_id) = 1
+), changed as (
+    update film f set tmdb_id = o.film_tmdb_id
+    from one o
+    where f.imdb_id = o.imdb_id and f.tmdb_id is null
+    returning 1
+)
+select count(*) from changed;
 
 -- name: tmdb_providers_merge
 -- Merge the staged providers by TMDB id. A provider the graph has keeps its name (TMDB's
@@ -74,9 +96,18 @@ with gone as (
 )
 select file, film_tmdb_id from gone order by file;
 
+-- name: tmdb_unread_stage_create
+-- Where an answer had a bad entry (rejected): its film, region and kind (null: every kind).
+-- The film's offers there are not known to be gone, and are not pruned.
+create temp table tmdb_unread_stage (
+    film_tmdb_id integer not null, region text not null, kind text
+) on commit drop;
+
 -- name: tmdb_offers_prune
 -- Offers of the answers' films that the answers no longer list: gone from TMDB. Only offers
--- without a quality are TMDB's (it gives none; other sources name one). Returns how many.
+-- without a quality are TMDB's (it gives none; other sources name one). Where an answer had a
+-- bad entry (tmdb_unread_stage), the offers are kept: the bad entry may be one of them.
+-- Returns how many went, and how many were kept so.
 with films as (
     select distinct f.id
     from tmdb_watch_film_stage s join film f on f.tmdb_id = s.film_tmdb_id
@@ -85,15 +116,23 @@ with films as (
     from tmdb_offer_stage s
     join film f on f.tmdb_id = s.film_tmdb_id
     join provider p on p.tmdb_id = s.provider_tmdb_id
-), gone as (
-    delete from offer o using films
-    where o.film_id = films.id and o.quality is null
+), unlisted as (
+    select o.id,
+           exists (select 1 from tmdb_unread_stage u join film f on f.tmdb_id = u.film_tmdb_id
+                   where f.id = o.film_id and u.region = o.region
+                     and (u.kind is null or u.kind = o.kind)) as unread
+    from offer o join films on films.id = o.film_id
+    where o.quality is null
       and not exists (select 1 from listed l
                       where l.film_id = o.film_id and l.provider_id = o.provider_id
                         and l.region = o.region and l.kind = o.kind)
+), gone as (
+    delete from offer o using unlisted u
+    where o.id = u.id and not u.unread
     returning 1
 )
-select count(*) from gone;
+select (select count(*) from gone) as deleted,
+       (select count(*) from unlisted where unread) as kept;
 
 -- name: tmdb_offers_merge
 -- Merge the staged offers (no price or quality: TMDB gives neither); the region's link is the

@@ -11,9 +11,11 @@ create temp table wikidata_stage (
 
 -- name: wikidata_film_conflicts
 -- Items whose id another film of the graph holds (a film of another IMDb id): left out, so
--- that no id moves between films silently. Returns imdb_id, film_q and the holder's slug.
+-- that no id moves between films silently. Returns imdb_id, film_q and the holder's slug. An
+-- IMDb id the graph does not have is left out as such (wikidata_films_merge counts it).
 with wanted as (
-    select distinct imdb_id, film_q from wikidata_stage
+    select distinct imdb_id, film_q from wikidata_stage s
+    where exists (select 1 from film f where f.imdb_id = s.imdb_id)
 ), conflicts as (
     select w.imdb_id, w.film_q, h.slug
     from wanted w join film h on h.wikidata_id = w.film_q
@@ -90,17 +92,22 @@ select (select count(*) from changed) as updated, (select count(*) from free) as
        (select count(distinct person_id) from pairs) - (select count(*) from free) as ambiguous;
 
 -- name: wikidata_file_conflicts
--- Films the file gives several items, and items it gives several films (IMDb ids): left out,
--- as the graph holds one of each per film. Returns the first $1 such films (imdb_id, their
--- items, and the total of such films), in order.
-with several_items as (
-    select imdb_id from wikidata_stage group by imdb_id having count(distinct film_q) > 1
+-- Films of the graph the file gives several items, and items it gives several films of the
+-- graph (IMDb ids): left out, as the graph holds one of each per film. An item's IMDb id that
+-- names no film of the graph (a TV series' beside the film's, which Wikidata gives some film
+-- items) makes nothing doubtful: such ids are left out as not in the graph. Returns the
+-- first $1 such films (imdb_id, their items, and the total of such films), in order.
+with graphed as (
+    select s.imdb_id, s.film_q from wikidata_stage s
+    where exists (select 1 from film f where f.imdb_id = s.imdb_id)
+), several_items as (
+    select imdb_id from graphed group by imdb_id having count(distinct film_q) > 1
 ), several_films as (
-    select film_q from wikidata_stage group by film_q having count(distinct imdb_id) > 1
+    select film_q from graphed group by film_q having count(distinct imdb_id) > 1
 ), doubtful as (
     select imdb_id from several_items
     union
-    select s.imdb_id from wikidata_stage s join several_films f on f.film_q = s.film_q
+    select s.imdb_id from graphed s join several_films f on f.film_q = s.film_q
 ), gone as (
     delete from wikidata_stage s using doubtful d where s.imdb_id = d.imdb_id
 ), listed as (
