@@ -981,3 +981,36 @@ async def test_backslashes_of_a_copy_escaped_without_a_quote_are_read_once(
             result = filmgraph_import(dsn, "imdb", files)
             assert result.returncode == 0, (name, na, result.stderr)
             assert await fingerprint(dsn) == graph, (name, na, out.getvalue())
+
+
+async def test_a_title_or_name_too_long_to_index_is_one_bad_row(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A 9,000-byte title (a field run together, a damaged copy) failed the whole import with
+    "database error: index row requires ... bytes": the graph indexes titles, names and genres
+    (a btree entry holds at most about 2,700 bytes). Such a line is a bad row now."""
+    long = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))  # 9,000 bytes
+    files = copy(EXTRACT, scratch_dir / "long")
+    for name, old, new in (
+        ("title.basics.tsv", "\tIce\t", f"\t{long}\t"),
+        ("title.basics.tsv", "Drama,History", "Drama," + "History" * 200),
+        ("name.basics.tsv", "\tAna Ice\t", f"\t{long}\t"),
+    ):
+        text = (files / name).read_text(encoding="utf-8")
+        assert old in text
+        (files / name).write_text(text.replace(old, new))
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "2")
+    assert result.returncode == 1, result.stderr
+    assert rejects(result.stderr) == [
+        "title.basics.tsv:3: primaryTitle over 1000 bytes",
+        "title.basics.tsv:4: genres over 1000 bytes",
+        "name.basics.tsv:5: primaryName over 1000 bytes",
+    ]
+    assert await fingerprint(empty_dsn) == "empty"
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "3")
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout)["film"] == [2, 0, 0, 2]
+    assert await _rows(empty_dsn, "select imdb_id from film order by 1") == [
+        ("tt0000011",),
+        ("tt0000014",),
+    ]

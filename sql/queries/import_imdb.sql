@@ -73,10 +73,14 @@ select imdb_id from film where imdb_id is not null;
 select imdb_id from person where imdb_id is not null;
 
 -- name: imdb_titles_check
--- Why a title.basics row is rejected, or null to keep it: a malformed id, title or number.
+-- Why a title.basics row is rejected, or null to keep it: a malformed id, title or number, or
+-- a title or genres too long to index (a btree entry holds about 2,700 bytes).
 select line, case
     when not imdb_id_ok(tconst, 'tt') then 'bad tconst ' || quote_literal(left(tconst, 40))
     when btrim(primarytitle) in ('', '\N') then 'empty primaryTitle'
+    when octet_length(primarytitle) > 1000 then 'primaryTitle over 1000 bytes'
+    when octet_length(originaltitle) > 1000 then 'originalTitle over 1000 bytes'
+    when octet_length(genres) > 1000 then 'genres over 1000 bytes'
     when isadult not in ('0', '1', '\N') then 'bad isAdult ' || quote_literal(left(isadult, 20))
     when startyear <> '\N' and startyear !~ '^[0-9]{1,4}$'
         then 'bad startYear ' || quote_literal(left(startyear, 20))
@@ -129,10 +133,12 @@ end as reason
 from imdb_principal_stage;
 
 -- name: imdb_names_check
--- Why a name.basics row is rejected, or null to keep it: a malformed id, name or year.
+-- Why a name.basics row is rejected, or null to keep it: a malformed id, name or year, or a
+-- name too long to index.
 select line, case
     when not imdb_id_ok(nconst, 'nm') then 'bad nconst ' || quote_literal(left(nconst, 40))
     when btrim(primaryname) in ('', '\N') then 'empty primaryName'
+    when octet_length(primaryname) > 1000 then 'primaryName over 1000 bytes'
     when birthyear <> '\N' and birthyear !~ '^[0-9]{1,4}$'
         then 'bad birthYear ' || quote_literal(left(birthyear, 20))
     when deathyear <> '\N' and deathyear !~ '^[0-9]{1,4}$'
