@@ -1014,3 +1014,54 @@ async def test_a_title_or_name_too_long_to_index_is_one_bad_row(
         ("tt0000011",),
         ("tt0000014",),
     ]
+
+
+async def test_an_id_given_again_with_other_content_is_counted_not_lost_silently(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """Two extracts of different days joined, or a hand-edited copy, give an id twice with
+    different content. The last line wins, as before; the earlier ones were dropped without a
+    word. Now they are counted and named, per file; the same line again (copies joined) is
+    still merged without one."""
+    files = copy(EXTRACT, scratch_dir / "again")
+    for name, lines in (
+        # line 7: tt0000011 as it is (merged, no note); line 8: tt0000012 retitled.
+        ("title.basics.tsv", ["tt0000011\tmovie\t\"Weird\" Al: The Movie\t\"Weird\" Al: The "
+                              "Movie\t0\t2020\t\\N\t95\tComedy,Music",
+                              "tt0000012\tmovie\tIce Again\tIce Again\t0\t2019\t\\N\t88\tDrama,Thriller"]),
+        ("title.ratings.tsv", ["tt0000011\t7.2\t1700", "tt0000013\t8.0\t12000"]),
+        ("name.basics.tsv", ["nm0000024\tAna Ice\t1981\t\\N\tactress\ttt0000012"]),
+        ("title.akas.tsv", ["tt0000013\t2\tLes Misérables (2019)\tCA\tfr\t\\N\t\\N\t0"]),
+    ):  # fmt: skip
+        with (files / name).open("a", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    reason = "earlier line(s) of an id given again with other content (the last kept)"
+    lost = [
+        ("title.basics.tsv", 1, "line 3 (tt0000012, again on line 8)"),
+        ("title.ratings.tsv", 1, "line 2 (tt0000011, again on line 8)"),
+        ("title.akas.tsv", 1, "line 5 (tt0000013 ordering 2, again on line 7)"),
+        ("name.basics.tsv", 1, "line 5 (nm0000024, again on line 9)"),
+    ]
+    notes = result.stderr.splitlines()
+    for file, count, examples in lost:
+        assert f"filmgraph: {file}: {count} {reason} skipped, e.g. {examples}" in notes
+        assert f"skipped {file}: {count} {reason}" in result.stdout.splitlines()
+    # The duplicated person is no row "of people not credited here": the extract has one.
+    assert "filmgraph: 1 name.basics row(s) of people not credited here left out" in notes
+    assert dict(await _one(dsn, COUNTS)) == EXPECTED
+    assert await _rows(
+        dsn,
+        """select f.title, f.imdb_rating::text, p.birth_year, a.title
+           from film f, person p, film_alternative_title a
+           where f.imdb_id = 'tt0000012' and p.imdb_id = 'nm0000024'
+             and a.film_id = (select id from film where imdb_id = 'tt0000013') and a.ordering = 2
+           union all select title, imdb_rating::text, null, null from film
+           where imdb_id = 'tt0000011'""",
+    ) == [
+        ("Ice Again", "6.4", 1981, "Les Misérables (2019)"),
+        ('"Weird" Al: The Movie', "7.2", None, None),
+    ]
