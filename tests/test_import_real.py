@@ -1065,3 +1065,29 @@ async def test_an_id_given_again_with_other_content_is_counted_not_lost_silently
         ("Ice Again", "6.4", 1981, "Les Misérables (2019)"),
         ('"Weird" Al: The Movie', "7.2", None, None),
     ]
+
+
+async def test_lines_of_titles_left_out_are_checked_for_shape_not_values(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """The readers leave out the lines of titles of other types before the checks of values
+    (docs/importing.md said every malformed line was rejected): a bad rating of a TV
+    episode is left out with them, a line of it with a column missing is still rejected."""
+    files = copy(EXTRACT, scratch_dir / "episode")
+    ratings = (files / "title.ratings.tsv").read_text(encoding="utf-8")
+    (files / "title.ratings.tsv").write_text(
+        ratings.replace("tt0000015\t7.7\t", "tt0000015\t7.7X\t")
+    )
+    with (files / "title.principals.tsv").open("a", encoding="utf-8") as f:
+        f.write("tt0000015\tfirst\tnm0000021\tactor\t\\N\t\\N\n")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    notes = result.stderr.splitlines()
+    assert "filmgraph: 1 rating(s) of titles of other types left out" in notes
+    assert "filmgraph: 2 credit line(s) of titles of other types left out" in notes
+    assert dict(await _one(empty_dsn, COUNTS)) == EXPECTED
+    with (files / "title.principals.tsv").open("a", encoding="utf-8") as f:
+        f.write("tt0000015\t2\tnm0000021\tactor\t\\N\n")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 1
+    assert rejects(result.stderr) == ["title.principals.tsv:17: 5 columns, expected 6"]
