@@ -1091,3 +1091,31 @@ async def test_lines_of_titles_left_out_are_checked_for_shape_not_values(
     result = filmgraph_import(empty_dsn, "imdb", files)
     assert result.returncode == 1
     assert rejects(result.stderr) == ["title.principals.tsv:17: 5 columns, expected 6"]
+
+
+async def test_a_null_genres_with_trailing_whitespace_is_no_genre(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A copy with whitespace at the end of its lines (an editor, `sed 's/$/ /'`) ends
+    title.basics' lines with `\\N ` where a film has no genres: that made a genre named
+    "\\N". Genres are trimmed (`Drama ` is Drama), so is the null."""
+    files = copy(EXTRACT, scratch_dir / "spaces")
+    basics = (files / "title.basics.tsv").read_text(encoding="utf-8").splitlines()
+    basics = [line + " " if line.endswith("Documentary") else line for line in basics]
+    basics = [line.replace("Documentary ", "\\N ") for line in basics]
+    basics = [line.replace("Drama,Thriller", "Drama,Thriller ") for line in basics]
+    (files / "title.basics.tsv").write_text("\n".join(basics) + "\n")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    assert await _rows(empty_dsn, "select name from genre order by 1") == [
+        ("Comedy",),
+        ("Drama",),
+        ("History",),
+        ("Music",),
+        ("Thriller",),
+    ]
+    assert await _rows(
+        empty_dsn,
+        """select f.imdb_id, count(fg.genre_id) from film f
+           left join film_genre fg on fg.film_id = f.id group by 1 order by 1""",
+    ) == [("tt0000011", 2), ("tt0000012", 2), ("tt0000013", 2), ("tt0000014", 0)]

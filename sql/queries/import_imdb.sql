@@ -177,7 +177,8 @@ select
          then nullif(t.startyear, '\N')::integer end,
     case when nullif(t.runtimeminutes, '\N')::bigint between 1 and 6000
          then nullif(t.runtimeminutes, '\N')::integer end,
-    nullif(nullif(t.genres, '\N'), ''),
+    -- Trimmed: a line ending in whitespace gave a genre named "\N".
+    nullif(nullif(btrim(t.genres), '\N'), ''),
     r.rating, r.votes
 from (
     select distinct on (tconst) * from imdb_title_stage order by tconst, line desc
