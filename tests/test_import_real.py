@@ -1119,3 +1119,22 @@ async def test_a_null_genres_with_trailing_whitespace_is_no_genre(
         """select f.imdb_id, count(fg.genre_id) from film f
            left join film_genre fg on fg.film_id = f.id group by 1 order by 1""",
     ) == [("tt0000011", 2), ("tt0000012", 2), ("tt0000013", 2), ("tt0000014", 0)]
+
+
+async def test_a_latin1_copy_is_rejected_line_by_line_naming_the_encoding(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A copy re-encoded as Latin-1 or Windows-1252 (Excel, an old editor) is never read as
+    mojibake: each line with such a byte is a bad row, and the reason says what the byte is
+    in those encodings (it said only "invalid UTF-8 at byte 8")."""
+    files = copy(EXTRACT, scratch_dir / "latin1")
+    for name in ("title.basics.tsv", "title.akas.tsv"):
+        text = (files / name).read_text(encoding="utf-8")
+        (files / name).write_bytes(text.encode("cp1252"))
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "1")
+    assert result.returncode == 1
+    assert rejects(result.stderr) == [
+        "title.basics.tsv:4: invalid UTF-8 at byte 26 (0xE9: 'é' in Latin-1/Windows-1252)",
+        "title.akas.tsv:4: invalid UTF-8 at byte 20 (0xE9: 'é' in Latin-1/Windows-1252)",
+    ]
+    assert await fingerprint(empty_dsn) == "empty"

@@ -633,7 +633,14 @@ def _bad_bytes(line: bytes) -> str | None:
     try:
         line.decode()
     except UnicodeDecodeError as exc:
-        return f"invalid UTF-8 at byte {exc.start + 1}"
+        # Most often a copy saved as Latin-1 or Windows-1252 (Excel, an old editor): say
+        # what the byte is there.
+        byte = line[exc.start : exc.start + 1]
+        there = byte.decode("cp1252", errors="ignore") or byte.decode("latin-1")
+        return (
+            f"invalid UTF-8 at byte {exc.start + 1} "
+            f"(0x{byte.hex().upper()}: {there!r} in Latin-1/Windows-1252)"
+        )
     return None
 
 
