@@ -1138,3 +1138,30 @@ async def test_a_latin1_copy_is_rejected_line_by_line_naming_the_encoding(
         "title.akas.tsv:4: invalid UTF-8 at byte 20 (0xE9: 'é' in Latin-1/Windows-1252)",
     ]
     assert await fingerprint(empty_dsn) == "empty"
+
+
+async def test_gzip_by_its_bytes_several_members_and_blank_lines_import_alike(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """As docs/importing.md says: a `.tsv.gz` that is plain text and a `.tsv` that is gzip
+    are read by their bytes, a `.gz` of two members (`cat a.gz b.gz`, split inside a line) is
+    read whole, and blank lines are skipped, line numbers kept."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    files = copy(EXTRACT, scratch_dir / "bytes")
+    basics = files / "title.basics.tsv"
+    basics.rename(files / "title.basics.tsv.gz")  # plain text
+    ratings = files / "title.ratings.tsv"
+    ratings.write_bytes(gzip.compress(ratings.read_bytes()))
+    akas = files / "title.akas.tsv"
+    raw = akas.read_bytes()
+    cut = raw.index(b"Les Mis") + 4
+    (files / "title.akas.tsv.gz").write_bytes(gzip.compress(raw[:cut]) + gzip.compress(raw[cut:]))
+    akas.unlink()
+    principals = files / "title.principals.tsv"
+    lines = principals.read_text(encoding="utf-8").split("\n")
+    principals.write_text("\n".join([*lines[:3], "", *lines[3:], ""]))
+    result = await imports_as(fresh_dsn, "imdb", files, graph, "bytes")
+    # The blank line (4) counts: the dangling references keep their line numbers, plus one.
+    assert "line 6 (nm9999911), line 8 (nm9999912), line 11 (nm9999913)" in result.stderr
