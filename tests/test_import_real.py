@@ -1165,3 +1165,20 @@ async def test_gzip_by_its_bytes_several_members_and_blank_lines_import_alike(
     result = await imports_as(fresh_dsn, "imdb", files, graph, "bytes")
     # The blank line (4) counts: the dangling references keep their line numbers, plus one.
     assert "line 6 (nm9999911), line 8 (nm9999912), line 11 (nm9999913)" in result.stderr
+
+
+async def test_a_copy_with_carriage_returns_alone_is_refused_in_one_line(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Lines ending in CR alone (classic Mac OS) made the whole file one header line, refused
+    as "header is 'tconst|averageRating|numVotes\\rtt0000011|7.1|1642\\r…'"."""
+    files = copy(EXTRACT, scratch_dir / "cr")
+    ratings = (files / "title.ratings.tsv").read_text(encoding="utf-8")
+    (files / "title.ratings.tsv").write_bytes(ratings.replace("\n", "\r").encode())
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        "filmgraph: title.ratings.tsv: lines end in a carriage return alone (as classic Mac OS "
+        "saved text), expected line feeds (LF or CRLF); nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"

@@ -229,6 +229,12 @@ def check_header(source: Source, first: bytes, expected: list[str]) -> bool:
     """Whether the file has an index column first: pandas writes the row numbers of a table,
     under an empty name, unless told to_csv(index=False). Another header is refused."""
     _not_utf16(source, first)
+    if b"\r" in first.rstrip(b"\r"):
+        # No line feed before the header's end: the whole file came as its first line.
+        raise InputError(
+            f"{source.name}: lines end in a carriage return alone (as classic Mac OS saved "
+            "text), expected line feeds (LF or CRLF)"
+        )
     header = first.removeprefix(BOM).decode("utf-8", "replace").split("\t")
     header = [h.strip('"') for h in header]
     if header == expected:
