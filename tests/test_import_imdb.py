@@ -544,7 +544,7 @@ def _bad_dataset(directory: Path) -> Path:
 EXPECTED_REJECTS = [
     "title.basics.tsv:8: 8 columns, expected 9",
     "title.ratings.tsv.gz:5: bad averageRating 'seven'",
-    "name.basics.tsv.gz:7: invalid UTF-8 at byte 15",
+    "name.basics.tsv.gz:7: invalid UTF-8 at byte 15 (0xFF: 'ÿ' in Latin-1/Windows-1252)",
     "title.principals.tsv:9: bad ordering 'second'",
 ]
 

@@ -1021,3 +1021,204 @@ async def test_backslashes_of_a_copy_escaped_without_a_quote_are_read_once(
             result = filmgraph_import(dsn, "imdb", files)
             assert result.returncode == 0, (name, na, result.stderr)
             assert await fingerprint(dsn) == graph, (name, na, out.getvalue())
+
+
+async def test_a_title_or_name_too_long_to_index_is_one_bad_row(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A 9,000-byte title (a field run together, a damaged copy) failed the whole import with
+    "database error: index row requires ... bytes": the graph indexes titles, names and genres
+    (a btree entry holds at most about 2,700 bytes). Such a line is a bad row now."""
+    long = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))  # 9,000 bytes
+    files = copy(EXTRACT, scratch_dir / "long")
+    for name, old, new in (
+        ("title.basics.tsv", "\tIce\t", f"\t{long}\t"),
+        ("title.basics.tsv", "Drama,History", "Drama," + "History" * 200),
+        ("name.basics.tsv", "\tAna Ice\t", f"\t{long}\t"),
+    ):
+        text = (files / name).read_text(encoding="utf-8")
+        assert old in text
+        (files / name).write_text(text.replace(old, new))
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "2")
+    assert result.returncode == 1, result.stderr
+    assert rejects(result.stderr) == [
+        "title.basics.tsv:3: primaryTitle over 1000 bytes",
+        "title.basics.tsv:4: genres over 1000 bytes",
+        "name.basics.tsv:5: primaryName over 1000 bytes",
+    ]
+    assert await fingerprint(empty_dsn) == "empty"
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "3")
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout)["film"] == [2, 0, 0, 2]
+    assert await _rows(empty_dsn, "select imdb_id from film order by 1") == [
+        ("tt0000011",),
+        ("tt0000014",),
+    ]
+
+
+async def test_an_id_given_again_with_other_content_is_counted_not_lost_silently(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """Two extracts of different days joined, or a hand-edited copy, give an id twice with
+    different content. The last line wins, as before; the earlier ones were dropped without a
+    word. Now they are counted and named, per file; the same line again (copies joined) is
+    still merged without one."""
+    files = copy(EXTRACT, scratch_dir / "again")
+    for name, lines in (
+        # line 7: tt0000011 as it is (merged, no note); line 8: tt0000012 retitled.
+        ("title.basics.tsv", ["tt0000011\tmovie\t\"Weird\" Al: The Movie\t\"Weird\" Al: The "
+                              "Movie\t0\t2020\t\\N\t95\tComedy,Music",
+                              "tt0000012\tmovie\tIce Again\tIce Again\t0\t2019\t\\N\t88\tDrama,Thriller"]),
+        ("title.ratings.tsv", ["tt0000011\t7.2\t1700", "tt0000013\t8.0\t12000"]),
+        ("name.basics.tsv", ["nm0000024\tAna Ice\t1981\t\\N\tactress\ttt0000012"]),
+        ("title.akas.tsv", ["tt0000013\t2\tLes Misérables (2019)\tCA\tfr\t\\N\t\\N\t0"]),
+    ):  # fmt: skip
+        with (files / name).open("a", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+    dsn = await fresh_dsn()
+    result = filmgraph_import(dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    assert rejects(result.stderr) == []
+    reason = "earlier line(s) of an id given again with other content (the last kept)"
+    lost = [
+        ("title.basics.tsv", 1, "line 3 (tt0000012, again on line 8)"),
+        ("title.ratings.tsv", 1, "line 2 (tt0000011, again on line 8)"),
+        ("title.akas.tsv", 1, "line 5 (tt0000013 ordering 2, again on line 7)"),
+        ("name.basics.tsv", 1, "line 5 (nm0000024, again on line 9)"),
+    ]
+    notes = result.stderr.splitlines()
+    for file, count, examples in lost:
+        assert f"filmgraph: {file}: {count} {reason} skipped, e.g. {examples}" in notes
+        assert f"skipped {file}: {count} {reason}" in result.stdout.splitlines()
+    # The duplicated person is no row "of people not credited here": the extract has one.
+    assert "filmgraph: 1 name.basics row(s) of people not credited here left out" in notes
+    assert dict(await _one(dsn, COUNTS)) == EXPECTED
+    assert await _rows(
+        dsn,
+        """select f.title, f.imdb_rating::text, p.birth_year, a.title
+           from film f, person p, film_alternative_title a
+           where f.imdb_id = 'tt0000012' and p.imdb_id = 'nm0000024'
+             and a.film_id = (select id from film where imdb_id = 'tt0000013') and a.ordering = 2
+           union all select title, imdb_rating::text, null, null from film
+           where imdb_id = 'tt0000011'""",
+    ) == [
+        ("Ice Again", "6.4", 1981, "Les Misérables (2019)"),
+        ('"Weird" Al: The Movie', "7.2", None, None),
+    ]
+
+
+async def test_lines_of_titles_left_out_are_checked_for_shape_not_values(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """The readers leave out the lines of titles of other types before the checks of values
+    (docs/importing.md said every malformed line was rejected): a bad rating of a TV
+    episode is left out with them, a line of it with a column missing is still rejected."""
+    files = copy(EXTRACT, scratch_dir / "episode")
+    ratings = (files / "title.ratings.tsv").read_text(encoding="utf-8")
+    (files / "title.ratings.tsv").write_text(
+        ratings.replace("tt0000015\t7.7\t", "tt0000015\t7.7X\t")
+    )
+    with (files / "title.principals.tsv").open("a", encoding="utf-8") as f:
+        f.write("tt0000015\tfirst\tnm0000021\tactor\t\\N\t\\N\n")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    notes = result.stderr.splitlines()
+    assert "filmgraph: 1 rating(s) of titles of other types left out" in notes
+    assert "filmgraph: 2 credit line(s) of titles of other types left out" in notes
+    assert dict(await _one(empty_dsn, COUNTS)) == EXPECTED
+    with (files / "title.principals.tsv").open("a", encoding="utf-8") as f:
+        f.write("tt0000015\t2\tnm0000021\tactor\t\\N\n")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 1
+    assert rejects(result.stderr) == ["title.principals.tsv:17: 5 columns, expected 6"]
+
+
+async def test_a_null_genres_with_trailing_whitespace_is_no_genre(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A copy with whitespace at the end of its lines (an editor, `sed 's/$/ /'`) ends
+    title.basics' lines with `\\N ` where a film has no genres: that made a genre named
+    "\\N". Genres are trimmed (`Drama ` is Drama), so is the null."""
+    files = copy(EXTRACT, scratch_dir / "spaces")
+    basics = (files / "title.basics.tsv").read_text(encoding="utf-8").splitlines()
+    basics = [line + " " if line.endswith("Documentary") else line for line in basics]
+    basics = [line.replace("Documentary ", "\\N ") for line in basics]
+    basics = [line.replace("Drama,Thriller", "Drama,Thriller ") for line in basics]
+    (files / "title.basics.tsv").write_text("\n".join(basics) + "\n")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    assert await _rows(empty_dsn, "select name from genre order by 1") == [
+        ("Comedy",),
+        ("Drama",),
+        ("History",),
+        ("Music",),
+        ("Thriller",),
+    ]
+    assert await _rows(
+        empty_dsn,
+        """select f.imdb_id, count(fg.genre_id) from film f
+           left join film_genre fg on fg.film_id = f.id group by 1 order by 1""",
+    ) == [("tt0000011", 2), ("tt0000012", 2), ("tt0000013", 2), ("tt0000014", 0)]
+
+
+async def test_a_latin1_copy_is_rejected_line_by_line_naming_the_encoding(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A copy re-encoded as Latin-1 or Windows-1252 (Excel, an old editor) is never read as
+    mojibake: each line with such a byte is a bad row, and the reason says what the byte is
+    in those encodings (it said only "invalid UTF-8 at byte 8")."""
+    files = copy(EXTRACT, scratch_dir / "latin1")
+    for name in ("title.basics.tsv", "title.akas.tsv"):
+        text = (files / name).read_text(encoding="utf-8")
+        (files / name).write_bytes(text.encode("cp1252"))
+    result = filmgraph_import(empty_dsn, "imdb", files, "--max-errors", "1")
+    assert result.returncode == 1
+    assert rejects(result.stderr) == [
+        "title.basics.tsv:4: invalid UTF-8 at byte 26 (0xE9: 'é' in Latin-1/Windows-1252)",
+        "title.akas.tsv:4: invalid UTF-8 at byte 20 (0xE9: 'é' in Latin-1/Windows-1252)",
+    ]
+    assert await fingerprint(empty_dsn) == "empty"
+
+
+async def test_gzip_by_its_bytes_several_members_and_blank_lines_import_alike(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """As docs/importing.md says: a `.tsv.gz` that is plain text and a `.tsv` that is gzip
+    are read by their bytes, a `.gz` of two members (`cat a.gz b.gz`, split inside a line) is
+    read whole, and blank lines are skipped, line numbers kept."""
+    original = await fresh_dsn()
+    assert filmgraph_import(original, "imdb", EXTRACT).returncode == 0
+    graph = await fingerprint(original)
+    files = copy(EXTRACT, scratch_dir / "bytes")
+    basics = files / "title.basics.tsv"
+    basics.rename(files / "title.basics.tsv.gz")  # plain text
+    ratings = files / "title.ratings.tsv"
+    ratings.write_bytes(gzip.compress(ratings.read_bytes()))
+    akas = files / "title.akas.tsv"
+    raw = akas.read_bytes()
+    cut = raw.index(b"Les Mis") + 4
+    (files / "title.akas.tsv.gz").write_bytes(gzip.compress(raw[:cut]) + gzip.compress(raw[cut:]))
+    akas.unlink()
+    principals = files / "title.principals.tsv"
+    lines = principals.read_text(encoding="utf-8").split("\n")
+    principals.write_text("\n".join([*lines[:3], "", *lines[3:], ""]))
+    result = await imports_as(fresh_dsn, "imdb", files, graph, "bytes")
+    # The blank line (4) counts: the dangling references keep their line numbers, plus one.
+    assert "line 6 (nm9999911), line 8 (nm9999912), line 11 (nm9999913)" in result.stderr
+
+
+async def test_a_copy_with_carriage_returns_alone_is_refused_in_one_line(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """Lines ending in CR alone (classic Mac OS) made the whole file one header line, refused
+    as "header is 'tconst|averageRating|numVotes\\rtt0000011|7.1|1642\\r…'"."""
+    files = copy(EXTRACT, scratch_dir / "cr")
+    ratings = (files / "title.ratings.tsv").read_text(encoding="utf-8")
+    (files / "title.ratings.tsv").write_bytes(ratings.replace("\n", "\r").encode())
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        "filmgraph: title.ratings.tsv: lines end in a carriage return alone (as classic Mac OS "
+        "saved text), expected line feeds (LF or CRLF); nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"

@@ -23,7 +23,7 @@ from graph.importers.kept import Kept
 from graph.importers.priority import yield_cpu
 from graph.importers.readahead import ReadAhead
 from graph.importers.reader import InputError
-from graph.importers.run import Run
+from graph.importers.run import DANGLING_EXAMPLES, Run
 
 # Feature-length kinds: cinema releases and films made for television. Shorts, series,
 # episodes, videos and games are left out unless --title-types asks for them.
@@ -135,6 +135,12 @@ STAGING_ORDER = (
 # Why rows of an extract are left out (see Run.skip_dangling).
 UNKNOWN_TITLE = "reference(s) to a title in neither title.basics nor the graph"
 UNKNOWN_PERSON = "reference(s) to a person in neither name.basics nor the graph"
+# Lines left out because a later line gives their id again, with other content.
+AGAIN = "earlier line(s) of an id given again with other content (the last kept)"
+# The statements that find them (imdb_*_again): title.ratings' once checked (its stage holds
+# the ratings of the titles kept), title.basics' with the films (of their lines), the others'
+# only when the merge tells some lines were merged with others (see _akas and _people).
+CHECKED_AGAIN = {"title.ratings": "imdb_ratings_again"}
 
 DERIVED_STAGES = ("imdb_film_stage", "imdb_credit_stage", "imdb_person_stage")
 
@@ -254,7 +260,8 @@ async def _import(
 
     if prune:
         prune = _can_prune(run)
-    await _films(run, title_types, forget_ratings=prune and "title.ratings" in found)
+    forget_ratings = prune and "title.ratings" in found
+    await _films(run, names.get("title.basics"), title_types, forget_ratings=forget_ratings)
     if prune:
         await _prune(run, found)
     await _credits_stage(run, kept, names)
@@ -312,7 +319,7 @@ async def _pipelined(
     await check("title.basics")
     await stage("title.ratings")
     await check("title.ratings")
-    await _films(run, title_types, forget_ratings=False, first=True)
+    await _films(run, names.get("title.basics"), title_types, forget_ratings=False, first=True)
     if "title.ratings" in found:
         await _ratings(run, kept, names, prune=False)
     if await stage("title.akas"):
@@ -358,6 +365,17 @@ async def _check_file(run: Run, f: DatasetFile, names: dict[str, str], changes: 
     rejected = run.rejected
     await run.reject_rows(f.check, f.stage, names[f.name], f.table)
     changes.rejected(f.name, run.rejected > rejected)
+    if f.name in CHECKED_AGAIN:
+        await _again(run, CHECKED_AGAIN[f.name], names[f.name])
+
+
+async def _again(run: Run, statement: str, file: str, *args: object) -> int:
+    """Count and name the earlier lines of ids that `file` gives again with other content
+    (statement: imdb_*_again); return its other figure, if any (else 0)."""
+    row = await run.conn.fetchrow(db.sql(statement), DANGLING_EXAMPLES, file, *args)
+    listed = zip(row["lines"] or [], row["refs"] or [], strict=True)
+    run.skip_dangling(file, AGAIN, row["lost"], [f"line {line} ({ref})" for line, ref in listed])
+    return int(row["merged"]) if "merged" in row else 0
 
 
 async def _credits_stage(run: Run, kept: Kept, names: dict[str, str]) -> None:
@@ -379,7 +397,8 @@ async def _credits(
     """The people of name.basics, then the staged credits of the people in the graph."""
     conn = run.conn
     await run.resolve("imdb_people_resolve", "", UNKNOWN_PERSON)
-    await _people(run, kept.left_out.get("name.basics", 0), first=first)
+    file = found["name.basics"].name if "name.basics" in found else None
+    await _people(run, file, kept.left_out.get("name.basics", 0), first=first)
     run.merged("person", 0, 0, changes.unchanged_rows(NAMES))
     if first:
         inserted = _count(await conn.execute(db.sql("imdb_credits_insert_first")))
@@ -433,6 +452,8 @@ async def _akas(
     else:
         inserted, updated, total = await conn.fetchrow(db.sql("imdb_akas_merge"))
         run.merged("film_alternative_title", inserted, updated, total)
+    if await conn.fetchval(db.sql("imdb_akas_staged")) > (inserted if first else total):
+        await _again(run, "imdb_akas_again", akas)
     run.merged("film_alternative_title", 0, 0, changes.unchanged_rows(AKAS))
     if run.tally("film_alternative_title").rejected:
         run.note("alternative titles no longer listed are kept: some lines were rejected")
@@ -724,7 +745,12 @@ async def _prune(run: Run, found: dict[str, Path]) -> None:
 
 
 async def _films(
-    run: Run, title_types: list[str], *, forget_ratings: bool, first: bool = False
+    run: Run,
+    file: str | None,
+    title_types: list[str],
+    *,
+    forget_ratings: bool,
+    first: bool = False,
 ) -> None:
     """Merge the films of title.basics; with forget_ratings, a rating that title.ratings does
     not list is removed from the film (--prune). A first load's films are all new: none has
@@ -732,6 +758,8 @@ async def _films(
     conn = run.conn
     total = _count(await conn.execute(db.sql("imdb_films_stage"), title_types))
     await conn.execute("analyze imdb_film_stage")
+    if file is not None:
+        await _again(run, "imdb_titles_again", file, title_types)
     run.merged("rating", *await conn.fetchrow(db.sql("imdb_film_ratings_tally")))
     updated = await conn.fetchval(db.sql("imdb_films_update"), forget_ratings)
     inserted = await conn.fetchval(db.sql("imdb_films_insert"))
@@ -740,10 +768,14 @@ async def _films(
     await merge_genres(run, "imdb", new_films=first)
 
 
-async def _people(run: Run, dropped: int, *, first: bool) -> None:
-    """Merge the people of name.basics; `dropped` lines of it were left out as read."""
+async def _people(run: Run, file: str | None, dropped: int, *, first: bool) -> None:
+    """Merge the people of name.basics (file, if read); `dropped` lines of it were left out
+    as read."""
     conn = run.conn
     left_out, total = await conn.fetchrow(db.sql("imdb_people_stage"))
+    if left_out and file is not None:
+        # Some lines were not staged: of people nobody credits, or again of one who is.
+        left_out -= await _again(run, "imdb_names_again", file)
     left_out += dropped
     if left_out:
         run.note(f"{left_out} name.basics row(s) of people not credited here left out")

@@ -229,6 +229,12 @@ def check_header(source: Source, first: bytes, expected: list[str]) -> bool:
     """Whether the file has an index column first: pandas writes the row numbers of a table,
     under an empty name, unless told to_csv(index=False). Another header is refused."""
     _not_utf16(source, first)
+    if b"\r" in first.rstrip(b"\r"):
+        # No line feed before the header's end: the whole file came as its first line.
+        raise InputError(
+            f"{source.name}: lines end in a carriage return alone (as classic Mac OS saved "
+            "text), expected line feeds (LF or CRLF)"
+        )
     header = first.removeprefix(BOM).decode("utf-8", "replace").split("\t")
     header = [h.strip('"') for h in header]
     if header == expected:
@@ -633,7 +639,14 @@ def _bad_bytes(line: bytes) -> str | None:
     try:
         line.decode()
     except UnicodeDecodeError as exc:
-        return f"invalid UTF-8 at byte {exc.start + 1}"
+        # Most often a copy saved as Latin-1 or Windows-1252 (Excel, an old editor): say
+        # what the byte is there.
+        byte = line[exc.start : exc.start + 1]
+        there = byte.decode("cp1252", errors="ignore") or byte.decode("latin-1")
+        return (
+            f"invalid UTF-8 at byte {exc.start + 1} "
+            f"(0x{byte.hex().upper()}: {there!r} in Latin-1/Windows-1252)"
+        )
     return None
 
 

@@ -73,10 +73,14 @@ select imdb_id from film where imdb_id is not null;
 select imdb_id from person where imdb_id is not null;
 
 -- name: imdb_titles_check
--- Why a title.basics row is rejected, or null to keep it: a malformed id, title or number.
+-- Why a title.basics row is rejected, or null to keep it: a malformed id, title or number, or
+-- a title or genres too long to index (a btree entry holds about 2,700 bytes).
 select line, case
     when not imdb_id_ok(tconst, 'tt') then 'bad tconst ' || quote_literal(left(tconst, 40))
     when btrim(primarytitle) in ('', '\N') then 'empty primaryTitle'
+    when octet_length(primarytitle) > 1000 then 'primaryTitle over 1000 bytes'
+    when octet_length(originaltitle) > 1000 then 'originalTitle over 1000 bytes'
+    when octet_length(genres) > 1000 then 'genres over 1000 bytes'
     when isadult not in ('0', '1', '\N') then 'bad isAdult ' || quote_literal(left(isadult, 20))
     when startyear <> '\N' and startyear !~ '^[0-9]{1,4}$'
         then 'bad startYear ' || quote_literal(left(startyear, 20))
@@ -129,10 +133,12 @@ end as reason
 from imdb_principal_stage;
 
 -- name: imdb_names_check
--- Why a name.basics row is rejected, or null to keep it: a malformed id, name or year.
+-- Why a name.basics row is rejected, or null to keep it: a malformed id, name or year, or a
+-- name too long to index.
 select line, case
     when not imdb_id_ok(nconst, 'nm') then 'bad nconst ' || quote_literal(left(nconst, 40))
     when btrim(primaryname) in ('', '\N') then 'empty primaryName'
+    when octet_length(primaryname) > 1000 then 'primaryName over 1000 bytes'
     when birthyear <> '\N' and birthyear !~ '^[0-9]{1,4}$'
         then 'bad birthYear ' || quote_literal(left(birthyear, 20))
     when deathyear <> '\N' and deathyear !~ '^[0-9]{1,4}$'
@@ -171,7 +177,8 @@ select
          then nullif(t.startyear, '\N')::integer end,
     case when nullif(t.runtimeminutes, '\N')::bigint between 1 and 6000
          then nullif(t.runtimeminutes, '\N')::integer end,
-    nullif(nullif(t.genres, '\N'), ''),
+    -- Trimmed: a line ending in whitespace gave a genre named "\N".
+    nullif(nullif(btrim(t.genres), '\N'), ''),
     r.rating, r.votes
 from (
     select distinct on (tconst) * from imdb_title_stage order by tconst, line desc
@@ -718,3 +725,94 @@ insert into imdb_digest (file, imdb_id, digest, rows)
 select 'name.basics', s.imdb_id, s.digest, 1
 from imdb_digest_stage s
 where s.file = 'name.basics' and exists (select 1 from person p where p.imdb_id = s.imdb_id);
+
+-- name: imdb_titles_again
+-- Earlier lines of an id that title.basics gives again with other content (of what the graph
+-- keeps of a title): the last line is the one merged (imdb_films_stage), these are left out.
+-- Counted, the first $1 listed, for file $2; the same line again is merged, not listed. Only
+-- ids with a line of a type kept ($3) are looked at: a hash of every id of the stage cost
+-- 1.0 s of a tenth of IMDb's first load, one of those of the films 0.1 s. Such an id is given
+-- again if it has several lines of those types, or if its last line is of another (then it is
+-- no film).
+with kept as (
+    select tconst, count(*) as lines from imdb_title_stage
+    where titletype = any($3::text[]) group by tconst
+), ids as (
+    select k.tconst from kept k left join imdb_film_stage f on f.imdb_id = k.tconst
+    where k.lines > 1 or f.imdb_id is null
+), given as (
+    select s.*, max(s.line) over (partition by s.tconst) as last
+    from imdb_title_stage s join ids i on i.tconst = s.tconst
+), lost as (
+    select s.line, s.tconst || ', again on line ' || s.last as ref
+    from given s
+    join given l on l.tconst = s.tconst and l.line = s.last
+    where s.line < s.last
+      and (s.titletype, s.primarytitle, s.originaltitle, s.startyear, s.runtimeminutes, s.genres)
+          is distinct from
+          (l.titletype, l.primarytitle, l.originaltitle, l.startyear, l.runtimeminutes, l.genres)
+)
+select $2::text as file, count(*) as lost, (array_agg(line order by line))[1:$1] as lines,
+       (array_agg(ref order by line))[1:$1] as refs
+from lost;
+
+-- name: imdb_ratings_again
+-- imdb_titles_again for title.ratings.
+with again as (
+    select tconst, max(line) as last from imdb_rating_stage group by tconst having count(*) > 1
+), lost as (
+    select s.line, s.tconst || ', again on line ' || a.last as ref
+    from again a
+    join imdb_rating_stage s on s.tconst = a.tconst and s.line < a.last
+    join imdb_rating_stage l on l.tconst = a.tconst and l.line = a.last
+    where (s.averagerating, s.numvotes) is distinct from (l.averagerating, l.numvotes)
+)
+select $2::text as file, count(*) as lost, (array_agg(line order by line))[1:$1] as lines,
+       (array_agg(ref order by line))[1:$1] as refs
+from lost;
+
+-- name: imdb_akas_again
+-- imdb_titles_again for title.akas, by title and ordering; run only when the alternative
+-- titles merged are fewer than the lines staged (a hash of every line costs).
+with again as (
+    select titleid, ordering::integer as ordering, max(line) as last
+    from imdb_aka_stage group by 1, 2 having count(*) > 1
+), lost as (
+    select s.line, s.titleid || ' ordering ' || a.ordering || ', again on line ' || a.last as ref
+    from again a
+    join imdb_aka_stage s
+      on s.titleid = a.titleid and s.ordering::integer = a.ordering and s.line < a.last
+    join imdb_aka_stage l on l.titleid = a.titleid and l.line = a.last
+    where (s.title, s.region, s.language, s.types, s.attributes, s.isoriginaltitle)
+          is distinct from
+          (l.title, l.region, l.language, l.types, l.attributes, l.isoriginaltitle)
+)
+select $2::text as file, count(*) as lost, (array_agg(line order by line))[1:$1] as lines,
+       (array_agg(ref order by line))[1:$1] as refs
+from lost;
+
+-- name: imdb_akas_staged
+-- The lines of title.akas staged (each of a film in the graph, once resolved).
+select count(*) from imdb_aka_stage;
+
+-- name: imdb_names_again
+-- imdb_titles_again for name.basics, of the people staged (imdb_people_stage), with how many
+-- lines of theirs were there more than once (merged, so no rows "not credited here"); run only
+-- when name.basics has more lines than people staged.
+with again as (
+    select n.nconst, count(*) as lines, max(n.line) as last
+    from imdb_name_stage n
+    join imdb_person_stage p on p.imdb_id = n.nconst
+    group by n.nconst having count(*) > 1
+), lost as (
+    select s.line, s.nconst || ', again on line ' || a.last as ref
+    from again a
+    join imdb_name_stage s on s.nconst = a.nconst and s.line < a.last
+    join imdb_name_stage l on l.nconst = a.nconst and l.line = a.last
+    where (s.primaryname, s.birthyear, s.deathyear)
+          is distinct from (l.primaryname, l.birthyear, l.deathyear)
+)
+select $2::text as file, count(*) as lost, (array_agg(line order by line))[1:$1] as lines,
+       (array_agg(ref order by line))[1:$1] as refs,
+       (select coalesce(sum(lines - 1), 0) from again)::bigint as merged
+from lost;
