@@ -217,7 +217,9 @@ async def test_a_rejected_movies_link_is_not_called_an_extracts(
     (files / "movies.csv").write_bytes(movies.encode("cp1252", errors="ignore"))
     result = filmgraph_import(empty_dsn, "movielens", files, "--max-errors", "1")
     assert result.returncode == 0, result.stderr
-    assert rejects(result.stderr) == ["movies.csv:4: invalid UTF-8 at byte 4"]
+    assert rejects(result.stderr) == [
+        "movies.csv:4: invalid UTF-8 at byte 4 (0xE9: 'é' in Latin-1/Windows-1252)"
+    ]
     assert (
         "skipped links.csv: 1 row(s) naming a movieId movies.csv does not have or rejected"
         in result.stdout.splitlines()
