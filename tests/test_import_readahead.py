@@ -3,10 +3,17 @@ whatever ends the import or the reader, the other goes with it, and the graph is
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
+from typing import cast
 
+import asyncpg
+
+from graph.importers.imdb import Ahead
+from graph.importers.kept import Kept
+from graph.importers.readahead import ReadAhead
 from tests.importing import Importer, filmgraph_import, fingerprint, wait_until
 from tests.test_import_imdb import dataset
 from tests.test_import_resilience import _big_basics
@@ -110,3 +117,32 @@ async def test_name_basics_is_read_ahead_beside_title_basics_and_its_reader_dyin
     assert "Traceback" not in err
     assert await fingerprint(empty_dsn) == before
     assert _readers(basics) == _readers(names) == []
+
+
+async def test_waiting_for_a_slow_reader_keeps_the_imports_transaction(empty_dsn: str) -> None:
+    """At full scale title.principals takes minutes to read, and a daily change's import
+    waited for it idle in its transaction: past idle_in_transaction_session_timeout the server
+    ended the session, and the import failed ("lost the database connection"). Here the limit
+    is 1 s and the reader takes 3: the import says a word meanwhile, its transaction lives."""
+    conn = await asyncpg.connect(empty_dsn)
+    kept = Kept(["movie"])
+    try:
+        async with conn.transaction():
+            await conn.execute("set local idle_in_transaction_session_timeout = '1s'")
+            await conn.execute("create temp table kept_through (n int) on commit drop")
+            ahead = Ahead({}, kept)
+            done = asyncio.Event()
+            reader = cast(ReadAhead, object())
+
+            async def slow() -> ReadAhead:
+                await done.wait()
+                return reader
+
+            ahead.tasks["title.principals"] = asyncio.create_task(slow())
+            asyncio.get_running_loop().call_later(3, done.set)
+            assert await ahead.take("title.principals", conn) is reader
+            await conn.execute("insert into kept_through values (1)")
+            assert await conn.fetchval("select count(*) from kept_through") == 1
+    finally:
+        kept.close()
+        await conn.close()

@@ -355,7 +355,7 @@ async def _stage_file(
     ahead: Ahead,
 ) -> str:
     rejected = run.rejected
-    reader = await ahead.take(f.name)
+    reader = await ahead.take(f.name, run.conn)
     name = await _stage(run, f, found[f.name], kept, changes, reader)
     changes.rejected(f.name, run.rejected > rejected)
     return name
@@ -551,10 +551,25 @@ class Ahead:
             if name in self.found and name not in self.tasks:
                 self.tasks[name] = asyncio.create_task(self._read(name, people_known))
 
-    async def take(self, name: str) -> ReadAhead | None:
-        """The file's reader, done reading; None if it was not read ahead."""
+    async def take(self, name: str, conn: asyncpg.Connection) -> ReadAhead | None:
+        """The file's reader, done reading; None if it was not read ahead. Meanwhile the
+        import's transaction is idle on conn: at full scale title.principals takes minutes to
+        read, and the server ends a transaction idle past idle_in_transaction_session_timeout
+        (a minute: run.SESSION_SETTINGS), so the import says a word within a third of it."""
         task = self.tasks.pop(name, None)
-        return None if task is None else await task
+        if task is None:
+            return None
+        limit_ms = await conn.fetchval(db.sql("import_idle_limit"))
+        every = limit_ms / 3000 if limit_ms else None
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=every)
+                if done:
+                    return task.result()
+                await conn.execute(db.sql("import_keepalive"))
+        except BaseException:
+            task.cancel()  # a failed or stopped import: the reader is of no more use
+            raise
 
     async def _read(self, name: str, people_known: bool) -> ReadAhead:
         async with self.slots:

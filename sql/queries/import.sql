@@ -28,6 +28,16 @@ where locktype = 'advisory' and granted
 -- The watchdog's sign of life from the server.
 select 1;
 
+-- name: import_idle_limit
+-- How long the server lets this session sit idle in its transaction before ending it
+-- (idle_in_transaction_session_timeout, in ms; 0: no limit). An import waiting for its readers
+-- says a word within a third of it (import_keepalive).
+select setting::bigint from pg_settings where name = 'idle_in_transaction_session_timeout';
+
+-- name: import_keepalive
+-- An import's sign of life in its transaction while it waits for its readers.
+select 1;
+
 -- name: import_genre_stage_create
 -- Genre names of films in this import, by the film's IMDb id; a null name for each film the
 -- file mentions (one with no genres too), so its genre links are brought in line.
