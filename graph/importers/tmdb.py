@@ -310,7 +310,7 @@ async def import_watch(run: Run, paths: list[Path]) -> None:
     )
     # A film's details give its IMDb id too: a film known only by that (an IMDb import's) gets
     # the answer's TMDB id.
-    adopted = await conn.fetchval(db.sql("tmdb_watch_films_by_imdb_id"))
+    adopted = await conn.fetchval(db.sql("tmdb_watch_films_adopt_tmdb_id"))
     if adopted:
         run.merged("film", 0, adopted, adopted)
     # An answer about a film the graph does not have writes nothing, its providers included.

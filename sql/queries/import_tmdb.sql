@@ -21,7 +21,7 @@ create temp table tmdb_watch_film_stage (
     file text not null, film_tmdb_id integer not null, imdb_id text
 ) on commit drop;
 
--- name: tmdb_watch_films_by_imdb_id
+-- name: tmdb_watch_films_adopt_tmdb_id
 -- An answer inside the film's details (which give its IMDb id) about a TMDB id no film has:
 -- the film of that IMDb id, if it has no TMDB id, gets this one (an IMDb import gives none).
 -- A TMDB id the answers give with several IMDb ids is left alone. Returns how many films.
