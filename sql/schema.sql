@@ -408,13 +408,20 @@ CREATE FUNCTION public.film_key_to_credits() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO '$user', 'public'
     AS $$
+declare
+    moved bigint[];
 begin
+    select array_agg(n.id) into moved
+    from new_rows n
+    join old_rows o on o.id = n.id
+    where (n.year, n.release_date, n.title) is distinct from (o.year, o.release_date, o.title);
+    if moved is null then
+        return null;
+    end if;
     update credit c
     set film_year = n.year, film_release_date = n.release_date, film_title = n.title
     from new_rows n
-    join old_rows o on o.id = n.id
-    where c.film_id = n.id
-      and (n.year, n.release_date, n.title) is distinct from (o.year, o.release_date, o.title);
+    where c.film_id = any(moved) and n.id = c.film_id;
     return null;
 end $$;
 

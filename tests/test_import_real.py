@@ -1107,6 +1107,29 @@ async def test_an_id_given_again_with_other_content_is_counted_not_lost_silently
     ]
 
 
+async def test_a_film_given_again_as_another_type_is_named_with_its_earlier_line(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """An id whose last title.basics line is of a type not kept (a film given again as a TV
+    episode) is no film, and its earlier line is named as given again: title.basics then
+    has more lines of a kept type than films, which is when the import looks for them."""
+    files = copy(EXTRACT, scratch_dir / "retyped")
+    with (files / "title.basics.tsv").open("a", encoding="utf-8") as f:
+        f.write("tt0000014\ttvEpisode\tTab, Comma; Semicolon\tTab, Comma; Semicolon\t0\t2020"
+                "\t\\N\t101\tDocumentary\n")  # fmt: skip
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    reason = "earlier line(s) of an id given again with other content (the last kept)"
+    assert (
+        f"filmgraph: title.basics.tsv: 1 {reason} skipped, e.g. line 5 (tt0000014, again on line 7)"
+    ) in result.stderr.splitlines()
+    assert await _rows(empty_dsn, "select imdb_id from film order by imdb_id") == [
+        ("tt0000011",),
+        ("tt0000012",),
+        ("tt0000013",),
+    ]
+
+
 async def test_lines_of_titles_left_out_are_checked_for_shape_not_values(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

@@ -32,7 +32,7 @@ from array import array
 from collections.abc import Iterator
 from functools import partial
 from itertools import compress, count, islice, pairwise, repeat
-from operator import itemgetter, lt, methodcaller, ne
+from operator import eq, itemgetter, lt, methodcaller, ne, not_
 
 # Rows of table imdb_digest by file.
 AKAS = "title.akas"
@@ -92,9 +92,22 @@ class Digests:
         data = self._rest + chunk
         cut = data.rfind(b"\n") + 1
         self._rest = data[cut:]
-        for line in data[:cut].splitlines():
-            number, value, rows = line.split(b"\t")
-            self.add(int(number), int(value), int(rows))
+        fields = data[:cut].split()
+        if len(fields) % 3:
+            raise ValueError("digests: not three fields a line")
+        numbers = list(map(int, fields[0::3]))
+        values = map(int, fields[1::3])
+        rows = map(int, fields[2::3])
+        if numbers and (
+            (self.numbers and numbers[0] <= self.numbers[-1])
+            or not all(map(lt, numbers, islice(numbers, 1, None)))
+        ):
+            for number, value, count_ in zip(numbers, values, rows, strict=True):
+                self.add(number, value, count_)  # one at a time: those out of order dropped
+            return
+        self.numbers.extend(numbers)
+        self.digests.extend(values)
+        self.rows.extend(rows)
 
     def find(self, number: int) -> int:
         """The index of number, or -1."""
@@ -152,13 +165,9 @@ class Titles:
         keys = list(map(_FIRST, map(bytes.partition, rests, repeat(b"\t"))))
         starts = [0, *compress(count(1), map(ne, keys, islice(keys, 1, None))), len(lines)]
         runs = list(pairwise(starts))
-        # Into an empty graph (nothing stored, as in a first load), the ids whole in this
-        # block (not the first's nor the last's, which may go on in another) at once.
-        whole = (
-            runs[1:-1]
-            if self.stored is not None and not self.stored and self.before is None
-            else []
-        )
+        # The ids whole in this block (not the first's nor the last's, which may go on in
+        # another) at once, unless the digest is of two files' lines.
+        whole = runs[1:-1] if self.stored is not None and self.before is None else []
         for start, end in runs[:1] if whole else runs:
             key = keys[start]
             if key != self._key:
@@ -169,7 +178,7 @@ class Titles:
         if whole:
             self._close(out)
             self._key = b""
-            for start, end in [] if self._new(out, keys, lines, rests, whole) else whole:
+            for start, end in [] if self._whole(out, keys, lines, rests, whole) else whole:
                 self._key = keys[start]
                 self._lines += lines[start:end]
                 self._rests += rests[start:end]
@@ -180,7 +189,7 @@ class Titles:
             self._rests += rests[start:end]
         return _text(out)
 
-    def _new(
+    def _whole(
         self,
         out: list[bytes],
         keys: list[bytes],
@@ -188,20 +197,48 @@ class Titles:
         rests: list[bytes],
         runs: list[tuple[int, int]],
     ) -> bool:
-        """_close() of each run (start, end) of lines, nothing stored: their ids are new. False
-        and nothing done if an id is malformed or not in order (_close tells then)."""
+        """_close() of each run (start, end) of lines, in C-level passes over the runs (a
+        daily re-import reads millions of ids, and a Python step per id cost more than the
+        rest of reading them). False and nothing done if an id is malformed or not in order
+        (_close tells then)."""
         numbers = list(
             map(id_number, map(keys.__getitem__, map(_FIRST, runs)), repeat(self.prefix))
         )
         if numbers[0] <= self._last or not all(map(lt, numbers, islice(numbers, 1, None))):
             return False
         texts = [rests[a] if b - a == 1 else b"\n".join(rests[a:b]) for a, b in runs]
-        changed = self.changed
-        changed.numbers.extend(numbers)
-        changed.digests.extend(map(_SIGNED, map(_DIGEST, map(_BLAKE2B, texts))))
-        changed.rows.extend(repeat(0, len(numbers)))
+        values = list(map(_SIGNED, map(_DIGEST, map(_BLAKE2B, texts))))
         self._last = numbers[-1]
-        out += lines[runs[0][0] : runs[-1][1]]
+        changed = self.changed
+        stored = self.stored
+        # The stored digests of this block's ids, as a dict: those of the ids from its first
+        # to its last (the ids and the stored digests are both in order).
+        low = bisect.bisect_left(stored.numbers, numbers[0]) if stored else 0
+        high = bisect.bisect_right(stored.numbers, numbers[-1]) if stored else 0
+        if low == high:  # none stored (as into an empty graph): every id is new
+            changed.numbers.extend(numbers)
+            changed.digests.extend(values)
+            changed.rows.extend(repeat(0, len(numbers)))
+            out += lines[runs[0][0] : runs[-1][1]]
+            return True
+        assert stored is not None
+        known = dict(zip(stored.numbers[low:high], stored.digests[low:high], strict=True))
+        same = list(map(eq, map(known.get, numbers), values))
+        if not any(same):
+            changed.numbers.extend(numbers)
+            changed.digests.extend(values)
+            changed.rows.extend(repeat(0, len(numbers)))
+            out += lines[runs[0][0] : runs[-1][1]]
+            return True
+        rows = dict(zip(stored.numbers[low:high], stored.rows[low:high], strict=True))
+        self.unchanged_rows += sum(map(rows.__getitem__, compress(numbers, same)))
+        self.skipped = True
+        kept = list(map(not_, same))
+        changed.numbers.extend(compress(numbers, kept))
+        changed.digests.extend(compress(values, kept))
+        changed.rows.extend(repeat(0, kept.count(True)))
+        for start, end in compress(runs, kept):
+            out += lines[start:end]
         return True
 
     def rest(self) -> bytes:

@@ -138,9 +138,8 @@ UNKNOWN_PERSON = "reference(s) to a person in neither name.basics nor the graph"
 # Lines left out because a later line gives their id again, with other content.
 AGAIN = "earlier line(s) of an id given again with other content (the last kept)"
 # The statements that find them (imdb_*_again): title.ratings' once checked (its stage holds
-# the ratings of the titles kept), title.basics' with the films (of their lines), the others'
-# only when the merge tells some lines were merged with others (see _akas and _people).
-CHECKED_AGAIN = {"title.ratings": "imdb_ratings_again"}
+# the ratings of the titles kept), the others' only when the counts tell some lines were
+# merged with others (see _films, _akas and _people).
 
 DERIVED_STAGES = ("imdb_film_stage", "imdb_credit_stage", "imdb_person_stage")
 
@@ -236,6 +235,11 @@ async def _import(
 ) -> None:
     conn = run.conn
     await _in_graph(conn, "imdb_film_ids", kept.titles_in_graph)
+    if not empty:
+        # title.basics' reader needs the films' marks, name.basics' nothing: both read while
+        # the people in the graph and the stored digests are loaded (at full scale the first
+        # minute of a daily re-import, one core idle until now).
+        ahead.start(["title.basics", "name.basics"])
     await _in_graph(conn, "imdb_person_ids", kept.people_in_graph)
     await conn.execute(db.sql("imdb_digest_stage_create"))
     # Into an empty graph, a digest left from an earlier one says nothing: none is read.
@@ -261,7 +265,13 @@ async def _import(
     if prune:
         prune = _can_prune(run)
     forget_ratings = prune and "title.ratings" in found
-    await _films(run, names.get("title.basics"), title_types, forget_ratings=forget_ratings)
+    await _films(
+        run,
+        names.get("title.basics"),
+        title_types,
+        kept.kept_title_lines,
+        forget_ratings=forget_ratings,
+    )
     if prune:
         await _prune(run, found)
     await _credits_stage(run, kept, names)
@@ -319,7 +329,14 @@ async def _pipelined(
     await check("title.basics")
     await stage("title.ratings")
     await check("title.ratings")
-    await _films(run, names.get("title.basics"), title_types, forget_ratings=False, first=True)
+    await _films(
+        run,
+        names.get("title.basics"),
+        title_types,
+        kept.kept_title_lines,
+        forget_ratings=False,
+        first=True,
+    )
     if "title.ratings" in found:
         await _ratings(run, kept, names, prune=False)
     if await stage("title.akas"):
@@ -365,8 +382,8 @@ async def _check_file(run: Run, f: DatasetFile, names: dict[str, str], changes: 
     rejected = run.rejected
     await run.reject_rows(f.check, f.stage, names[f.name], f.table)
     changes.rejected(f.name, run.rejected > rejected)
-    if f.name in CHECKED_AGAIN:
-        await _again(run, CHECKED_AGAIN[f.name], names[f.name])
+    if f.name == "title.ratings":
+        await _again(run, "imdb_ratings_again", names[f.name])
 
 
 async def _again(run: Run, statement: str, file: str, *args: object) -> int:
@@ -594,6 +611,11 @@ def _unheard(_: object) -> None:
     """A reader's rejects and counts are heard as its file is staged (Run.stage_tsv)."""
 
 
+LOAD = {
+    AKAS: "imdb_digests_of_akas",
+    CREDITS: "imdb_digests_of_credits",
+    NAMES: "imdb_digests_of_names",
+}
 STORE = {
     AKAS: "imdb_digests_store_akas",
     CREDITS: "imdb_digests_store_credits",
@@ -643,9 +665,7 @@ class Changes:
         for kind in DIGESTED:
             self.stored[kind] = Digests()
             if not self.prune:
-                await conn.copy_from_query(
-                    db.sql("imdb_digests_by_file"), kind, output=self.stored[kind].read
-                )
+                await conn.copy_from_query(db.sql(LOAD[kind]), output=self.stored[kind].read)
 
     def reader(self, name: str, *, whole: bool = False) -> Titles | None:
         """The filter of a file's COPY blocks, or None (not a file read by title)."""
@@ -715,7 +735,7 @@ class Changes:
 
 
 async def _in_graph(
-    conn: asyncpg.Connection, statement: str, note: Callable[[Iterable[str]], None]
+    conn: asyncpg.Connection, statement: str, note: Callable[[list[bytes]], None]
 ) -> None:
     """Hand the IMDb ids a statement lists to note, streamed (millions of them at full scale)."""
     rest = b""
@@ -725,10 +745,10 @@ async def _in_graph(
         data = rest + chunk
         cut = data.rfind(b"\n") + 1
         rest = data[cut:]
-        note(i.decode() for i in data[:cut].split())
+        note(data[:cut].split())
 
     await conn.copy_from_query(db.sql(statement), output=lines)
-    note(i.decode() for i in rest.split())
+    note(rest.split())
 
 
 def _can_prune(run: Run) -> bool:
@@ -763,17 +783,22 @@ async def _films(
     run: Run,
     file: str | None,
     title_types: list[str],
+    kept_lines: int,
     *,
     forget_ratings: bool,
     first: bool = False,
 ) -> None:
-    """Merge the films of title.basics; with forget_ratings, a rating that title.ratings does
-    not list is removed from the film (--prune). A first load's films are all new: none has
-    genre links to prune."""
+    """Merge the films of title.basics (file, if read: it staged kept_lines lines of the kept
+    title types); with forget_ratings, a rating that title.ratings does not list is removed
+    from the film (--prune). A first load's films are all new: none has genre links to
+    prune."""
     conn = run.conn
     total = _count(await conn.execute(db.sql("imdb_films_stage"), title_types))
     await conn.execute("analyze imdb_film_stage")
-    if file is not None:
+    # An id given again has several lines of a kept type, or a last line of another type (no
+    # film): then title.basics staged more lines of a kept type than there are films. Only
+    # then is the stage looked through for them (at full scale that costs 8 s).
+    if file is not None and kept_lines > total:
         await _again(run, "imdb_titles_again", file, title_types)
     run.merged("rating", *await conn.fetchrow(db.sql("imdb_film_ratings_tally")))
     updated = await conn.fetchval(db.sql("imdb_films_update"), forget_ratings)

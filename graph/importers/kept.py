@@ -47,6 +47,12 @@ def _number(field: bytes, prefix: bytes) -> int:
     return n if n < MAX_ID else -1
 
 
+def _numbers(fields: list[bytes], prefix: bytes) -> list[int]:
+    """_number() of each field, those that are ids (millions at full scale: no Python step
+    per id but _number's own)."""
+    return [n for n in map(_number, fields, repeat(prefix)) if n >= 0]
+
+
 class Marks:
     """One byte per id number, grown as ids come."""
 
@@ -84,18 +90,19 @@ class Kept:
         self.titles = Marks()
         self.people = Marks()
         self.left_out: dict[str, int] = {}
+        # Lines of title.basics staged of a kept type (with a well-formed id): if no more than
+        # the films staged, no id was given again (imdb_titles_again need not look).
+        self.kept_title_lines = 0
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         # The marks as last written for a reader, until they change.
         self._written: dict[str, Path] = {}
 
-    def titles_in_graph(self, ids: Iterable[str]) -> None:
-        for i in ids:
-            self.titles.mark(_number(i.encode(), b"tt"), KEPT)
+    def titles_in_graph(self, ids: list[bytes]) -> None:
+        self.titles.mark_all(_numbers(ids, b"tt"), KEPT)
         self._written.pop("titles", None)
 
-    def people_in_graph(self, ids: Iterable[str]) -> None:
-        for i in ids:
-            self.people.mark(_number(i.encode(), b"nm"), KEPT)
+    def people_in_graph(self, ids: list[bytes]) -> None:
+        self.people.mark_all(_numbers(ids, b"nm"), KEPT)
         self._written.pop("people", None)
 
     def reader_filter(self, name: str) -> FileFilter:
@@ -194,6 +201,9 @@ class FileFilter:
         kept = self.kept
         kept.left_out[self.name] = kept.left_out.get(self.name, 0) + left_out
         if "titles_out" in self.spec:
+            lines = Path(str(self.spec["titles_out"]) + ".lines")
+            kept.kept_title_lines += int(lines.read_text())
+            lines.unlink()
             kept._read_back("titles", Path(str(self.spec["titles_out"])))
         if "people_out" in self.spec:
             kept._read_back("people", Path(str(self.spec["people_out"])))
@@ -223,6 +233,7 @@ class LineFilter:
         self.people = Marks(Path(spec["people"]).read_bytes() if "people" in spec else b"")
         self.people_column: int = spec.get("people_column", 0)
         self.left_out = 0
+        self.kept_lines = 0  # title.basics: staged lines of a kept type
 
     def number(self, lines: list[bytes], first: int, tabs: int) -> list[bytes | None]:
         """Each line as COPY text prefixed with its number; b"" for a line with the wrong
@@ -298,6 +309,7 @@ class LineFilter:
                         (kept if fields[2] in types else other).append(n)
             self.titles.mark_all(other, OTHER)
             self.titles.mark_all(kept, KEPT)
+            self.kept_lines += len(kept)
         elif self.people_column == 3:
             people = self.people
             for line in lines:
@@ -315,6 +327,7 @@ class LineFilter:
     def finish(self) -> int:
         """Write the marks made for the import; return how many lines were left out."""
         if "titles_out" in self.spec:
+            Path(self.spec["titles_out"] + ".lines").write_text(str(self.kept_lines))
             Path(self.spec["titles_out"]).write_bytes(self.titles.marks)
         if "people_out" in self.spec:
             Path(self.spec["people_out"]).write_bytes(self.people.marks)

@@ -634,27 +634,38 @@ create temp table imdb_digest_stage (
     file text not null, imdb_id text not null, digest bigint not null
 ) on commit drop;
 
--- name: imdb_digests_by_file
--- The digests the last imports stored for file $1 (read by COPY), by title number in order,
--- of the titles and people the graph still holds as those imports left them: a film or person
--- deleted since (by hand, by another importer), or a film whose credits or IMDb alternative
--- titles are not as many as its lines gave, has its lines staged again.
+-- name: imdb_digests_of_akas
+-- The digests the last imports stored for title.akas (read by COPY: number, digest, rows), by
+-- title number in order, of the films the graph still holds with as many IMDb alternative
+-- titles as their lines gave: a film deleted since (by hand, by another importer), or one
+-- whose alternative titles are not as many, has its lines staged again. The titles are
+-- counted in one pass over the table (a count by film for each of 850,000 films took 15 s at
+-- full scale, this 5 s).
 select substr(d.imdb_id, 3)::bigint as number, d.digest, d.rows
 from imdb_digest d
-left join film f on d.file <> 'name.basics' and f.imdb_id = d.imdb_id
-left join person p on d.file = 'name.basics' and p.imdb_id = d.imdb_id
-where d.file = $1
-  and case d.file
-      when 'name.basics' then p.id is not null
-      when 'credits' then
-          f.id is not null
-          and d.rows = (select count(*) from credit c where c.film_id = f.id)
-      when 'title.akas' then
-          f.id is not null
-          and d.rows = (select count(*) from film_alternative_title a
-                        where a.film_id = f.id and a.ordering <= 999999)
-      else false
-  end
+join film f on f.imdb_id = d.imdb_id
+left join (select a.film_id, count(*) as n from film_alternative_title a
+           where a.ordering <= 999999 group by a.film_id) a on a.film_id = f.id
+where d.file = 'title.akas' and d.rows = coalesce(a.n, 0)
+order by length(d.imdb_id), d.imdb_id;
+
+-- name: imdb_digests_of_credits
+-- imdb_digests_of_akas for the credits (title.principals and title.crew): of the films the
+-- graph still holds with as many credits as the lines gave.
+select substr(d.imdb_id, 3)::bigint as number, d.digest, d.rows
+from imdb_digest d
+join film f on f.imdb_id = d.imdb_id
+left join (select c.film_id, count(*) as n from credit c group by c.film_id) c
+       on c.film_id = f.id
+where d.file = 'credits' and d.rows = coalesce(c.n, 0)
+order by length(d.imdb_id), d.imdb_id;
+
+-- name: imdb_digests_of_names
+-- imdb_digests_of_akas for name.basics: of the people the graph still holds.
+select substr(d.imdb_id, 3)::bigint as number, d.digest, d.rows
+from imdb_digest d
+join person p on p.imdb_id = d.imdb_id
+where d.file = 'name.basics'
 order by length(d.imdb_id), d.imdb_id;
 
 -- name: imdb_crew_unchanged_drop
