@@ -234,6 +234,7 @@ async def _import(
     first_load: bool,
 ) -> None:
     conn = run.conn
+    await conn.fetchval(db.sql("imdb_import_memory"))  # a first load's is more (_first_load)
     await _in_graph(conn, "imdb_film_ids", kept.titles_in_graph)
     if not empty:
         # title.basics' reader needs the films' marks, name.basics' nothing: both read while

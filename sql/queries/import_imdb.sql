@@ -62,6 +62,13 @@ create temp table imdb_person_stage (
     imdb_id text primary key, name text not null, birth_year integer, death_year integer
 ) on commit drop;
 
+-- name: imdb_import_memory
+-- Memory for the sorts and hashes of this import's transaction (the server's default is 4MB:
+-- a daily re-import of a tenth of the dataset sorted its titles on disk, 107 MB). 128MB, half
+-- of a first load's (imdb_first_load_memory, which takes over on that path): the API is
+-- serving reads meanwhile.
+select set_config('work_mem', '128MB', true);
+
 -- name: imdb_film_ids
 -- The IMDb ids of the films in the graph (read by COPY): their lines are staged whatever their
 -- type in title.basics.
@@ -82,11 +89,17 @@ select line, case
     when octet_length(originaltitle) > 1000 then 'originalTitle over 1000 bytes'
     when octet_length(genres) > 1000 then 'genres over 1000 bytes'
     when isadult not in ('0', '1', '\N') then 'bad isAdult ' || quote_literal(left(isadult, 20))
-    when startyear <> '\N' and startyear !~ '^[0-9]{1,4}$'
+    -- 1 to 4 (or 9) ASCII digits, as ^[0-9]{1,4}$ but tested by length and rtrim: the check
+    -- reads every line of title.basics (11 million at full scale), and the regular
+    -- expressions cost 10-30% of it (0.58-0.81 s against 0.52-0.57 s at a tenth).
+    when startyear <> '\N' and not (octet_length(startyear) between 1 and 4
+                                    and rtrim(startyear, '0123456789') = '')
         then 'bad startYear ' || quote_literal(left(startyear, 20))
-    when endyear <> '\N' and endyear !~ '^[0-9]{1,4}$'
+    when endyear <> '\N' and not (octet_length(endyear) between 1 and 4
+                                  and rtrim(endyear, '0123456789') = '')
         then 'bad endYear ' || quote_literal(left(endyear, 20))
-    when runtimeminutes <> '\N' and runtimeminutes !~ '^[0-9]{1,9}$'
+    when runtimeminutes <> '\N' and not (octet_length(runtimeminutes) between 1 and 9
+                                         and rtrim(runtimeminutes, '0123456789') = '')
         then 'bad runtimeMinutes ' || quote_literal(left(runtimeminutes, 20))
 end as reason
 from imdb_title_stage;
