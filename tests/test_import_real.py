@@ -1130,6 +1130,44 @@ async def test_a_film_given_again_as_another_type_is_named_with_its_earlier_line
     ]
 
 
+AGAIN = "earlier line(s) of an id given again with other content (the last kept)"
+
+
+async def test_an_id_given_again_is_named_whatever_the_digits_of_the_films_ids(
+    fresh_dsn: Any, scratch_dir: Path
+) -> None:
+    """The look for ids given again runs when title.basics has more lines of a kept type
+    than films. The lines were counted by the reader's reading of ids (up to 9 digits, under
+    2**28), the films by the SQL's (up to 10 digits): a film of a 10-digit id given twice,
+    or one of a large 9-digit id beside another film given twice, went unnamed, on a first
+    load and on a re-import. Found by review."""
+    ten = [
+        "tt1000000000\tmovie\tFirst\tFirst\t0\t2020\t\\N\t90\tDrama",
+        "tt1000000000\tmovie\tSecond\tSecond\t0\t2021\t\\N\t91\tDrama",
+    ]
+    large = [
+        "tt300000000\tmovie\tBig\tBig\t0\t2020\t\\N\t90\tDrama",
+        "tt0000011\tmovie\tWeird Again\tWeird Again\t0\t2020\t\\N\t95\tComedy",
+    ]
+    cases = [
+        ("ten", ten, False, "line 7 (tt1000000000, again on line 8)"),
+        ("ten-again", ten, True, "line 7 (tt1000000000, again on line 8)"),
+        ("large", large, False, "line 2 (tt0000011, again on line 8)"),
+    ]
+    for name, lines, into_data, example in cases:
+        dsn = await fresh_dsn()
+        if into_data:
+            first = filmgraph_import(dsn, "imdb", EXTRACT)
+            assert first.returncode == 0, first.stderr
+        files = copy(EXTRACT, scratch_dir / name)
+        with (files / "title.basics.tsv").open("a", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+        result = filmgraph_import(dsn, "imdb", files)
+        assert result.returncode == 0, result.stderr
+        note = f"filmgraph: title.basics.tsv: 1 {AGAIN} skipped, e.g. {example}"
+        assert note in result.stderr.splitlines(), (name, result.stderr)
+
+
 async def test_lines_of_titles_left_out_are_checked_for_shape_not_values(
     empty_dsn: str, scratch_dir: Path
 ) -> None:

@@ -200,7 +200,10 @@ class Titles:
         """_close() of each run (start, end) of lines, in C-level passes over the runs (a
         daily re-import reads millions of ids, and a Python step per id cost more than the
         rest of reading them). False and nothing done if an id is malformed or not in order
-        (_close tells then)."""
+        (_close tells then), or once an id came out of order (the block's first id may just
+        have): _close then stages every id and keeps no digest."""
+        if not self.in_order:
+            return False
         numbers = list(
             map(id_number, map(keys.__getitem__, map(_FIRST, runs)), repeat(self.prefix))
         )

@@ -90,7 +90,7 @@ class Kept:
         self.titles = Marks()
         self.people = Marks()
         self.left_out: dict[str, int] = {}
-        # Lines of title.basics staged of a kept type (with a well-formed id): if no more than
+        # Lines of title.basics staged of a kept type (whatever their id): if no more than
         # the films staged, no id was given again (imdb_titles_again need not look).
         self.kept_title_lines = 0
         self._dir: tempfile.TemporaryDirectory[str] | None = None
@@ -233,7 +233,7 @@ class LineFilter:
         self.people = Marks(Path(spec["people"]).read_bytes() if "people" in spec else b"")
         self.people_column: int = spec.get("people_column", 0)
         self.left_out = 0
-        self.kept_lines = 0  # title.basics: staged lines of a kept type
+        self.kept_lines = 0  # title.basics: staged lines of a kept type, whatever their id
 
     def number(self, lines: list[bytes], first: int, tabs: int) -> list[bytes | None]:
         """Each line as COPY text prefixed with its number; b"" for a line with the wrong
@@ -304,12 +304,14 @@ class LineFilter:
             types = self.types
             for fields in map(bytes.split, lines, repeat(b"\t"), repeat(3)):
                 if len(fields) > 3:
+                    of_kept_type = fields[2] in types
+                    # Counted whatever its id: the SQL reads ids _number does not (10 digits).
+                    self.kept_lines += of_kept_type
                     n = _number(fields[1], b"tt")
                     if n >= 0:
-                        (kept if fields[2] in types else other).append(n)
+                        (kept if of_kept_type else other).append(n)
             self.titles.mark_all(other, OTHER)
             self.titles.mark_all(kept, KEPT)
-            self.kept_lines += len(kept)
         elif self.people_column == 3:
             people = self.people
             for line in lines:
