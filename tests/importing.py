@@ -31,6 +31,10 @@ select md5(string_agg(x, '|' order by x)) from (
 """
 
 
+# However busy the machine, an import of a test's files takes seconds.
+IMPORT_LIMIT_S = 300
+
+
 def env(dsn: str) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     out["DATABASE_URL"] = dsn
@@ -38,15 +42,23 @@ def env(dsn: str) -> dict[str, str]:
 
 
 def filmgraph_import(dsn: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`filmgraph import ARGS…` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "graph.cli", "import", *map(str, args)],
-        env=env(dsn),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    """`filmgraph import ARGS…` to completion; one that does not finish within IMPORT_LIMIT_S
+    fails the test with all it wrote on stderr (pytest would show three lines of it)."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "graph.cli", "import", *map(str, args)],
+            env=env(dsn),
+            capture_output=True,
+            text=True,
+            timeout=IMPORT_LIMIT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        raise AssertionError(
+            f"filmgraph import {' '.join(map(str, args))} did not finish within "
+            f"{IMPORT_LIMIT_S} s; its stderr:\n{said or ''}"
+        ) from None
 
 
 class Importer(Child):

@@ -146,6 +146,22 @@ async def test_movielens_bad_rows(empty_dsn: str, scratch_dir: Path) -> None:
     ]
 
 
+async def test_a_header_with_bad_bytes_refuses_the_file(empty_dsn: str, scratch_dir: Path) -> None:
+    """A NUL byte in movies.csv's header made it a bad row (exit 1); with --max-errors 1 the
+    first movie was then read as the header."""
+    files = movielens(
+        scratch_dir / "ml", movies="movieId,ti\x00tle,genres\n" + MOVIES.split("\n", 1)[1]
+    )
+    for budget in ("0", "1"):
+        result = filmgraph_import(empty_dsn, "movielens", files, "--max-errors", budget)
+        assert result.returncode == 4
+        assert result.stderr.splitlines()[-1] == (
+            "filmgraph: movies.csv:1: NUL byte in line, expected a header line; nothing was "
+            "imported"
+        )
+    assert await fingerprint(empty_dsn) == "empty"
+
+
 async def test_imdb_ids_of_eight_digits_are_kept_whole(empty_dsn: str, scratch_dir: Path) -> None:
     """ml-32m's newer films have 8-digit IMDb ids (Oppenheimer, tt15398776): padded to 7
     digits by lpad, they were cut to tt1539877, another film's id, and two films became one."""

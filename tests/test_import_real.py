@@ -256,6 +256,34 @@ async def test_an_extract_skips_dangling_references_without_spending_the_error_b
     )
 
 
+async def test_every_crew_line_of_an_unknown_title_is_counted_and_a_person_named_once(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A crew line of a title neither file nor graph has, with no directors and no writers,
+    staged no credit and went uncounted (a short's line so is counted as left out); a person
+    an extract lacks, director and writer of one line, was given twice as an example."""
+    files = copy(EXTRACT, scratch_dir / "crew")
+    (files / "title.crew.tsv").write_text(
+        "tconst\tdirectors\twriters\n"
+        "tt0000014\tnm9999925\tnm9999925\n"
+        "tt0000012\tnm9999923\tnm0000024\n"
+        "tt9999901\t\\N\t\\N\n"
+        "tt9999902\tnm0000022\t\\N\n",
+        encoding="utf-8",
+    )
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 0, result.stderr
+    notes = result.stderr.splitlines()
+    assert (
+        "filmgraph: title.crew.tsv: 2 reference(s) to a title in neither title.basics nor the "
+        "graph skipped, e.g. line 4 (tt9999901), line 5 (tt9999902)"
+    ) in notes
+    assert (
+        "filmgraph: title.crew.tsv: 3 reference(s) to a person in neither name.basics nor the "
+        "graph skipped, e.g. line 2 (nm9999925), line 3 (nm9999923)"
+    ) in notes
+
+
 async def test_title_crew_keeps_the_credits_of_the_known_people_of_a_line(
     empty_dsn: str,
 ) -> None:
@@ -299,6 +327,22 @@ async def test_a_file_cut_inside_its_last_line_is_rejected(
         ("tt0000012", None),
     ]
     assert await _rows(empty_dsn, "select name from genre where name like 'D%'") == [("Drama",)]
+
+
+async def test_binary_data_is_not_called_carriage_returns(
+    empty_dsn: str, scratch_dir: Path
+) -> None:
+    """A file of binary data with a CR among its first bytes was refused as "lines end in a
+    carriage return alone (as classic Mac OS saved text)"; its header is refused as it is."""
+    files = copy(EXTRACT, scratch_dir / "binary")
+    (files / "title.ratings.tsv").write_bytes(b"\x7fELF\x02\x01\x01\x00\r\x00\x03\x00>\n\x00")
+    result = filmgraph_import(empty_dsn, "imdb", files)
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-1] == (
+        "filmgraph: title.ratings.tsv:1: header is '\\x7fELF\\x02\\x01\\x01\\x00\\r\\x00\\x03"
+        "\\x00>', expected 'tconst|averageRating|numVotes'; nothing was imported"
+    )
+    assert await fingerprint(empty_dsn) == "empty"
 
 
 async def test_a_utf16_copy_is_refused_in_one_line(empty_dsn: str, scratch_dir: Path) -> None:

@@ -382,8 +382,8 @@ async def test_a_provider_id_given_twice_and_a_genre_list_are_named(
         result = filmgraph_import(empty_dsn, source, genres)
         assert result.returncode == 4
         assert result.stderr.splitlines()[-1].endswith(
-            ": a TMDB genre list (/genre/movie/list), which filmgraph does not import; nothing "
-            "was imported"
+            ": a TMDB genre list (/genre/movie/list or /genre/tv/list), which filmgraph does "
+            "not import; nothing was imported"
         ), result.stderr
 
 

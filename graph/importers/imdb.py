@@ -403,7 +403,7 @@ async def _credits_stage(run: Run, kept: Kept, names: dict[str, str]) -> None:
     crew = names.get("title.crew", "title.crew")
     await conn.execute(db.sql("imdb_credits_stage"), principals, crew)
     await conn.execute("analyze imdb_credit_stage")
-    skipped = await run.resolve("imdb_titles_resolve", "", UNKNOWN_TITLE)
+    skipped = await run.resolve("imdb_titles_resolve", crew, UNKNOWN_TITLE)
     skipped += kept.left_out.get("title.principals", 0) + kept.left_out.get("title.crew", 0)
     if skipped:
         run.note(f"{skipped} credit line(s) of titles of other types left out")

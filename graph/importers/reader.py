@@ -229,8 +229,9 @@ def check_header(source: Source, first: bytes, expected: list[str]) -> bool:
     """Whether the file has an index column first: pandas writes the row numbers of a table,
     under an empty name, unless told to_csv(index=False). Another header is refused."""
     _not_utf16(source, first)
-    if b"\r" in first.rstrip(b"\r"):
-        # No line feed before the header's end: the whole file came as its first line.
+    if b"\r" in first.rstrip(b"\r") and _text(first.split(b"\r", 1)[0]):
+        # No line feed before the header's end: the whole file came as its first line. (Not
+        # said of binary data, a CR among its bytes: its header is refused as it is.)
         raise InputError(
             f"{source.name}: lines end in a carriage return alone (as classic Mac OS saved "
             "text), expected line feeds (LF or CRLF)"
@@ -244,6 +245,11 @@ def check_header(source: Source, first: bytes, expected: list[str]) -> bool:
     got = "|".join(header)
     got = got if len(got) <= 200 else got[:200] + "…"
     raise InputError(f"{source.name}:1: header is {got!r}, expected {'|'.join(expected)!r}")
+
+
+def _text(line: bytes) -> bool:
+    """Whether a line could be a header of tab-separated text: UTF-8, no NUL, a tab."""
+    return b"\t" in line and _bad_bytes(line) is None
 
 
 def _not_utf16(source: Source, first: bytes) -> None:
@@ -655,6 +661,7 @@ def csv_rows(
 ) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of a comma-separated file with quoting, as MovieLens writes it."""
     numbers: list[int] = [0]
+    started = False  # the header read: a bad line is a bad row from then on
 
     def text() -> Iterator[str]:
         for number, block in _lines(source, reject):
@@ -662,6 +669,9 @@ def csv_rows(
                 if n == 1:
                     _not_utf16(source, line)
                 bad = _bad_bytes(line)
+                if bad and not started:
+                    # Before the header is read, a bad line is no row: the file is refused.
+                    raise InputError(f"{source.name}:{n}: {bad}, expected a header line")
                 if bad:
                     reject(Reject(source.name, n, bad))
                     continue
@@ -683,6 +693,7 @@ def csv_rows(
         index = bool(got) and got[0] in UNNAMED and got[1:] == header
         if got != header and not index:
             raise InputError(f"{source.name}:1: header is {got!r}, expected {header!r}")
+        started = True
         for fields in reader:
             if not fields:
                 continue

@@ -112,7 +112,10 @@ def _error(value: Any) -> str | None:
 def _kind(doc: Document) -> str:
     """What another of TMDB's answers is, for a refusal: ": a genre list" or ""."""
     if isinstance(doc.value, dict) and isinstance(doc.value.get("genres"), list):
-        return ": a TMDB genre list (/genre/movie/list), which filmgraph does not import"
+        return (
+            ": a TMDB genre list (/genre/movie/list or /genre/tv/list), which filmgraph does"
+            " not import"
+        )
     return ""
 
 

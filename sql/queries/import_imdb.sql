@@ -307,16 +307,21 @@ from imdb_crew_stage c, unnest(string_to_array(nullif(c.writers, '\N'), ',')) w;
 -- Leave out credits of titles that are in title.basics under a title type not imported
 -- (skipped), and those of titles neither in the graph nor in the files (dangling: an extract's
 -- references, not bad lines). One row per file: those counts, in lines, and the first $1
--- dangling lines with the title they name. $2 is unused (each row names its file).
+-- dangling lines with the title they name. $2 names title.crew, whose lines are counted from
+-- its stage: a line with neither directors nor writers stages no credit, and is one too.
 with gone as (
     delete from imdb_credit_stage c
     where not exists (select 1 from film f where f.imdb_id = c.tconst)
     returning c.file, c.line, c.tconst
+), named as (
+    select file, line, tconst from gone where file <> $2::text
+    union all
+    select $2::text, c.line, c.tconst from imdb_crew_stage c
+    where not exists (select 1 from film f where f.imdb_id = c.tconst)
 ), lines as (
     select g.file, g.line, min(g.tconst) as tconst, bool_and(t.tconst is not null) as known
-    from gone g
+    from named g
     left join (select distinct tconst from imdb_title_stage) t on t.tconst = g.tconst
-    where $2::text is not null
     group by g.file, g.line
 )
 select file, count(*) filter (where known) as skipped,
@@ -337,11 +342,13 @@ with gone as (
       and not exists (select 1 from imdb_name_stage n where n.nconst = c.nconst)
       and $2::text is not null
     returning c.file, c.line, c.nconst
+), named as (  -- a crew line naming one person as director and writer: one example
+    select file, line, nconst, count(*) as credits from gone group by file, line, nconst
 )
-select file, 0::bigint as skipped, count(*) as dangling,
+select file, 0::bigint as skipped, sum(credits)::bigint as dangling,
        (array_agg(line order by line, nconst))[1:$1] as lines,
        (array_agg(nconst order by line, nconst))[1:$1] as refs
-from gone
+from named
 group by file
 order by file;
 
