@@ -4,6 +4,7 @@ graph, and wait on conditions (never on the clock alone)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gzip
 import os
 import subprocess
@@ -42,23 +43,56 @@ def env(dsn: str) -> dict[str, str]:
 
 
 def filmgraph_import(dsn: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`filmgraph import ARGS…` to completion; one that does not finish within IMPORT_LIMIT_S
-    fails the test with all it wrote on stderr (pytest would show three lines of it)."""
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "graph.cli", "import", *map(str, args)],
-            env=env(dsn),
-            capture_output=True,
-            text=True,
-            timeout=IMPORT_LIMIT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
-        raise AssertionError(
-            f"filmgraph import {' '.join(map(str, args))} did not finish within "
-            f"{IMPORT_LIMIT_S} s; its stderr:\n{said or ''}"
-        ) from None
+    """`filmgraph import ARGS…` to completion. One that does not finish within IMPORT_LIMIT_S
+    fails the test with what it wrote on stderr, its database's sessions and its reader
+    processes as they were then: where it was waiting (pytest would show three lines)."""
+    command = [sys.executable, "-m", "graph.cli", "import", *map(str, args)]
+    with subprocess.Popen(
+        command, env=env(dsn), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=IMPORT_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            waiting = _waiting(dsn, proc.pid)
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(
+                f"filmgraph import {' '.join(map(str, args))} did not finish within "
+                f"{IMPORT_LIMIT_S} s; its stderr:\n{err}\n{waiting}"
+            ) from None
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+SESSIONS = """
+select pid, application_name, state, wait_event_type, wait_event, now() - state_change,
+       left(query, 160)
+from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()
+"""
+
+
+def _waiting(dsn: str, pid: int) -> str:
+    """The sessions of dsn's database, and the processes pid started (its readers)."""
+
+    async def sessions() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            return list(await conn.fetch(SESSIONS))
+        finally:
+            await conn.close()
+
+    # Called from a test's running event loop: the question gets a loop of its own.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            rows = [str(tuple(r)) for r in pool.submit(asyncio.run, sessions()).result(30)]
+        except Exception as exc:  # the answer is for a failure message: say why there is none
+            rows = [f"(sessions not read: {exc!r})"]
+    ps = subprocess.run(
+        ["ps", "-ww", "-o", "pid,stat,etime,args", "--ppid", str(pid)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "sessions:\n" + "\n".join(rows) + "\nits processes:\n" + ps.stdout
 
 
 class Importer(Child):
